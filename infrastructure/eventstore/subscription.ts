@@ -1,0 +1,209 @@
+import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../../domain/ports/eventStore';
+import type { SqlClient } from '../sql/client';
+import { toBigInt } from '../sql/client';
+
+/**
+ * Where a catch-up subscription delivers, and where its checkpoint lives. handle() must make the
+ * batch's effects and the new checkpoint durable together (one transaction for SQL read models),
+ * or be idempotent when they are stored separately (checkpointed()).
+ */
+export interface SubscriptionSink {
+  readonly name: string;
+  load(): Promise<Position | null>;
+  handle(events: readonly RecordedEvent[]): Promise<void>;
+}
+
+export interface CheckpointStore {
+  load(name: string): Promise<Position | null>;
+  store(name: string, position: Position): Promise<void>;
+}
+
+export class SqlCheckpointStore implements CheckpointStore {
+  constructor(private readonly db: SqlClient) {}
+
+  async load(name: string): Promise<Position | null> {
+    const { rows } = await this.db.query<{ c: string; p: string }>(
+      `SELECT position_commit AS c, position_prepare AS p FROM checkpoints WHERE name = $1`,
+      [name],
+    );
+    const r = rows[0];
+    return r ? { commit: toBigInt(r.c), prepare: toBigInt(r.p) } : null;
+  }
+
+  async store(name: string, position: Position): Promise<void> {
+    await this.db.query(
+      `INSERT INTO checkpoints (name, position_commit, position_prepare) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET position_commit = EXCLUDED.position_commit,
+         position_prepare = EXCLUDED.position_prepare, updated_at = clock_timestamp()`,
+      [name, position.commit.toString(), position.prepare.toString()],
+    );
+  }
+}
+
+/** A sink that runs a handler then stores the checkpoint: at-least-once, so the handler must be idempotent. */
+export function checkpointed(
+  name: string,
+  checkpoints: CheckpointStore,
+  handler: (events: readonly RecordedEvent[]) => Promise<void>,
+): SubscriptionSink {
+  return {
+    name,
+    load: () => checkpoints.load(name),
+    async handle(events) {
+      await handler(events);
+      const last = events[events.length - 1];
+      if (last) await checkpoints.store(name, last.position);
+    },
+  };
+}
+
+export interface SubscriptionStatus {
+  readonly name: string;
+  readonly position: Position | null;
+  readonly caughtUp: boolean;
+  /** Seconds between now and the recording of the oldest event not yet handled (0 when caught up). */
+  readonly lagSeconds: number;
+  readonly lastProgressAt: Date;
+  readonly lastError: string | null;
+  readonly running: boolean;
+}
+
+export interface CatchUpOptions {
+  batchSize?: number;
+  /** Poll interval while caught up; wake() cuts it short when this process appends. */
+  idleDelayMs?: number;
+  maxRetryDelayMs?: number;
+  onError?: (err: unknown, sink: string) => void;
+  onBatch?: (sink: string, events: readonly RecordedEvent[]) => void;
+}
+
+/**
+ * Catch-up subscription over all streams. Reads in global order after the sink's checkpoint,
+ * hands batches to the sink, and polls when caught up. Because readAll() never returns an event
+ * while an older transaction may still commit, the subscription never skips a committed event;
+ * a rolled-back transaction ends, so it cannot block the reader. A failing batch is retried with
+ * backoff from the same checkpoint: events are never skipped to "get past" an error.
+ */
+export class CatchUpSubscription {
+  private position: Position | null = null;
+  private stopped = true;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private caughtUp = false;
+  private lagSeconds = 0;
+  private lastProgressAt = new Date();
+  private lastError: string | null = null;
+  private readonly batchSize: number;
+  private readonly idleDelayMs: number;
+  private readonly maxRetryDelayMs: number;
+
+  constructor(
+    private readonly store: EventStore,
+    readonly sink: SubscriptionSink,
+    private readonly opts: CatchUpOptions = {},
+  ) {
+    this.batchSize = opts.batchSize ?? 500;
+    this.idleDelayMs = opts.idleDelayMs ?? 200;
+    this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 5000;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  /** Stops after the batch in flight is handled (its checkpoint committed). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.loop;
+    this.loop = null;
+  }
+
+  wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  status(): SubscriptionStatus {
+    return {
+      name: this.sink.name,
+      position: this.position,
+      caughtUp: this.caughtUp,
+      lagSeconds: this.lagSeconds,
+      lastProgressAt: this.lastProgressAt,
+      lastError: this.lastError,
+      running: !this.stopped,
+    };
+  }
+
+  /** Resolves once the subscription has handled everything up to `target` (or the head). */
+  async waitFor(target: Position | null, timeoutMs = 30_000): Promise<void> {
+    const goal = target ?? (await this.store.headPosition());
+    const deadline = Date.now() + timeoutMs;
+    while (goal && (!this.position || comparePositions(this.position, goal) < 0)) {
+      if (Date.now() > deadline) throw new Error(`subscription ${this.sink.name} did not reach ${goal.commit}/${goal.prepare} in ${timeoutMs} ms`);
+      this.wake();
+      await sleep(20);
+    }
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    let loaded = false;
+    while (!this.stopped) {
+      try {
+        if (!loaded) {
+          this.position = await this.sink.load();
+          loaded = true;
+        }
+        const events = await this.store.readAll({ after: this.position, maxCount: this.batchSize });
+        if (events.length === 0) {
+          this.caughtUp = true;
+          this.lagSeconds = 0;
+          this.lastProgressAt = new Date();
+          await this.idle(this.idleDelayMs);
+          continue;
+        }
+        this.caughtUp = false;
+        this.lagSeconds = Math.max(0, (Date.now() - events[0]!.recordedAt.getTime()) / 1000);
+        await this.sink.handle(events);
+        this.position = events[events.length - 1]!.position;
+        this.lastProgressAt = new Date();
+        this.lastError = null;
+        failures = 0;
+        this.opts.onBatch?.(this.sink.name, events);
+        if (events.length < this.batchSize) {
+          this.caughtUp = true;
+          this.lagSeconds = 0;
+        }
+      } catch (err) {
+        failures += 1;
+        this.lastError = err instanceof Error ? err.message : String(err);
+        this.opts.onError?.(err, this.sink.name);
+        loaded = false; // reload the checkpoint: the failed batch may have been partly committed elsewhere
+        await this.idle(Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures, 10)));
+      }
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeUp = null;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,139 @@
+/**
+ * Versioned schema migrations, applied in order at startup by migrate(). Append new versions;
+ * never edit an applied one (its checksum is recorded and checked). The SQL must run on both
+ * PostgreSQL 15 (server) and PGlite (embedded, newer PostgreSQL), so it sticks to what both accept.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+const eventStore = `
+CREATE TABLE streams (
+  stream_id  text   PRIMARY KEY,
+  -- revision of the last event; -1 while a first append holds the row but has not written yet
+  revision   bigint NOT NULL
+);
+
+CREATE TABLE events (
+  -- 'prepare' half of the global position: taken from a sequence before commit
+  global_position bigserial PRIMARY KEY,
+  -- 'commit' half: the writing transaction's id. Readers only return rows whose transaction id is
+  -- below the oldest running transaction, so a slow transaction can never be skipped.
+  transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
+  stream_id       text        NOT NULL,
+  stream_revision bigint      NOT NULL,
+  event_id        uuid        NOT NULL,
+  event_type      text        NOT NULL,
+  data            jsonb       NOT NULL,
+  metadata        jsonb       NOT NULL,
+  recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+  CONSTRAINT events_stream_revision_unique UNIQUE (stream_id, stream_revision),
+  CONSTRAINT events_stream_event_id_unique UNIQUE (stream_id, event_id)
+);
+CREATE INDEX events_global_order ON events (transaction_id, global_position);
+
+CREATE TABLE outbox (
+  id           bigserial   PRIMARY KEY,
+  message_id   uuid        NOT NULL UNIQUE,
+  topic        text        NOT NULL,
+  message_key  text        NOT NULL,
+  value        jsonb       NOT NULL,
+  headers      jsonb       NOT NULL DEFAULT '{}'::jsonb,
+  created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+  published_at timestamptz
+);
+CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+
+CREATE TABLE checkpoints (
+  name             text        PRIMARY KEY,
+  position_commit  bigint      NOT NULL,
+  position_prepare bigint      NOT NULL,
+  updated_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- One round trip per append: lock the stream row, deduplicate by event id, check the expected
+-- revision, write events and outbox rows. Returns a status instead of raising, so a caller can
+-- group several appends in one transaction without one refusal aborting the others.
+CREATE FUNCTION append_to_stream(p_stream text, p_expected_kind text, p_expected bigint, p_events jsonb, p_outbox jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_revision bigint;
+  v_created  boolean := false;
+  v_ids      uuid[];
+  v_count    int;
+  v_existing uuid[];
+  v_rows     jsonb;
+  v_inserted int;
+BEGIN
+  SELECT array_agg((e->>'id')::uuid ORDER BY o) INTO v_ids
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(e, o);
+  v_count := coalesce(array_length(v_ids, 1), 0);
+  IF v_count = 0 THEN
+    RAISE EXCEPTION 'append needs at least one event';
+  END IF;
+
+  SELECT revision INTO v_revision FROM streams WHERE stream_id = p_stream FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO streams (stream_id, revision) VALUES (p_stream, -1) ON CONFLICT (stream_id) DO NOTHING;
+    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    IF v_inserted = 1 THEN
+      v_revision := -1;
+      v_created := true;
+    ELSE
+      -- a concurrent first append committed the row while we waited on it
+      SELECT revision INTO v_revision FROM streams WHERE stream_id = p_stream FOR UPDATE;
+    END IF;
+  END IF;
+
+  SELECT array_agg(event_id) INTO v_existing FROM events WHERE stream_id = p_stream AND event_id = ANY (v_ids);
+  IF v_existing IS NOT NULL THEN
+    IF v_created THEN DELETE FROM streams WHERE stream_id = p_stream; END IF;
+    IF array_length(v_existing, 1) = v_count THEN
+      SELECT jsonb_agg(jsonb_build_object('id', ev.event_id, 'revision', ev.stream_revision,
+                                          'commit', ev.transaction_id::text, 'prepare', ev.global_position)
+                       ORDER BY ev.stream_revision)
+        INTO v_rows FROM events ev WHERE ev.stream_id = p_stream AND ev.event_id = ANY (v_ids);
+      RETURN jsonb_build_object('status', 'duplicate', 'revision', v_revision, 'events', v_rows);
+    END IF;
+    RETURN jsonb_build_object('status', 'mixed_duplicates', 'revision', v_revision,
+                              'existing', to_jsonb(v_existing));
+  END IF;
+
+  IF (p_expected_kind = 'no_stream' AND v_revision <> -1)
+     OR (p_expected_kind = 'stream_exists' AND v_revision = -1)
+     OR (p_expected_kind = 'exact' AND v_revision <> p_expected) THEN
+    IF v_created THEN DELETE FROM streams WHERE stream_id = p_stream; END IF;
+    RETURN jsonb_build_object('status', 'wrong_expected_revision', 'revision', v_revision);
+  END IF;
+
+  WITH ins AS (
+    INSERT INTO events (stream_id, stream_revision, event_id, event_type, data, metadata)
+    SELECT p_stream, v_revision + t.o, (t.e->>'id')::uuid, t.e->>'type', t.e->'data', t.e->'metadata'
+      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(e, o)
+     ORDER BY t.o
+    RETURNING event_id, stream_revision, transaction_id, global_position
+  )
+  SELECT jsonb_agg(jsonb_build_object('id', event_id, 'revision', stream_revision,
+                                      'commit', transaction_id::text, 'prepare', global_position)
+                   ORDER BY stream_revision)
+    INTO v_rows FROM ins;
+
+  UPDATE streams SET revision = v_revision + v_count WHERE stream_id = p_stream;
+
+  IF p_outbox IS NOT NULL AND jsonb_array_length(p_outbox) > 0 THEN
+    INSERT INTO outbox (message_id, topic, message_key, value, headers)
+    SELECT (m->>'id')::uuid, m->>'topic', m->>'key', m->'value', coalesce(m->'headers', '{}'::jsonb)
+      FROM jsonb_array_elements(p_outbox) WITH ORDINALITY AS t(m, o)
+     ORDER BY t.o;
+  END IF;
+
+  RETURN jsonb_build_object('status', 'appended', 'revision', v_revision + v_count, 'events', v_rows);
+END
+$fn$;
+`;
+
+export const migrations: readonly Migration[] = [{ version: 1, name: 'event_store', sql: eventStore }];
+
+export const latestMigration = migrations[migrations.length - 1]!.version;

@@ -1,0 +1,91 @@
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import { assertSchemaName, type SqlClient, type SqlExecutor, type SqlRows } from './client';
+
+export interface PgClientOptions {
+  connectionString: string;
+  /** Schema that holds Settle's tables (search_path). Default `public`. */
+  schema?: string;
+  max?: number;
+  applicationName?: string;
+}
+
+/** SqlClient over a `pg` connection pool: the production default. */
+export class PgClient implements SqlClient {
+  readonly kind = 'postgres' as const;
+  readonly pool: Pool;
+  readonly schema: string;
+
+  constructor(opts: PgClientOptions) {
+    this.schema = assertSchemaName(opts.schema ?? 'public');
+    const config: PoolConfig = {
+      connectionString: opts.connectionString,
+      max: opts.max ?? 20,
+      application_name: opts.applicationName ?? 'settle',
+      // search_path per connection keeps every statement schema-relative (test isolation),
+      // and a session left idle inside a transaction is cut off so it cannot hold back readers.
+      options: `-c search_path=${this.schema} -c idle_in_transaction_session_timeout=60000`,
+      connectionTimeoutMillis: 10_000,
+    };
+    this.pool = new Pool(config);
+    // An idle client that loses its connection (server restart) must not crash the process.
+    this.pool.on('error', () => undefined);
+  }
+
+  async query<T>(sql: string, params?: readonly unknown[]): Promise<SqlRows<T>> {
+    const r = await this.pool.query(sql, params as unknown[] | undefined);
+    return { rows: r.rows as T[] };
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.pool.query(sql);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(wrap(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async withSession<T>(fn: (session: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      return await fn(wrap(client));
+    } catch (err) {
+      broken = true; // the session may hold locks or be mid-transaction: do not reuse it
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+function wrap(client: PoolClient): SqlExecutor {
+  return {
+    async query<T>(sql: string, params?: readonly unknown[]) {
+      const r = await client.query(sql, params as unknown[] | undefined);
+      return { rows: r.rows as T[] };
+    },
+    async exec(sql: string) {
+      await client.query(sql);
+    },
+  };
+}
