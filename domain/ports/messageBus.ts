@@ -1,0 +1,40 @@
+/**
+ * The message bus port: integration messages between Settle's parts and to other systems
+ * (finance reporting, the CRM saga). Kafka in production; an in-process transport in the embedded
+ * default. Messages reach the bus only through the transactional outbox, so delivery is
+ * at-least-once: every consumer deduplicates by message id.
+ */
+export interface BusMessage {
+  /** UUID; stable across redeliveries. */
+  readonly id: string;
+  readonly topic: string;
+  /** Partition key: the aggregate id, so messages of one aggregate stay in order. */
+  readonly key: string;
+  readonly value: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface DeliveredMessage extends BusMessage {
+  readonly partition: number;
+  readonly offset: string;
+}
+
+export type MessageHandler = (message: DeliveredMessage) => Promise<void>;
+
+export interface BusSubscription {
+  stop(): Promise<void>;
+}
+
+export interface MessageBus {
+  readonly kind: 'kafka' | 'in-process';
+  /** Resolves once every message is acknowledged by the transport, in the given order per key. */
+  publish(messages: readonly BusMessage[]): Promise<void>;
+  /**
+   * Each consumer group receives every message once per successful handling; a handler that
+   * throws gets the message again (the group does not move past it).
+   */
+  subscribe(groupId: string, topics: readonly string[], handler: MessageHandler): Promise<BusSubscription>;
+  /** Cheap liveness check for /readyz. */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}

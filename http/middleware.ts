@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import pinoHttp from 'pino-http';
+import type { Logger } from '../infrastructure/observability/logger';
+import type { Metrics } from '../infrastructure/observability/metrics';
+import { runWithContext } from '../infrastructure/observability/context';
+
+const ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Binds a request id (X-Request-Id, or a new UUID) and a correlation id (X-Correlation-Id, or the
+ * request id) to the request: echoed in response headers, stored in the async context so every
+ * log line and every appended event carries them.
+ */
+export function requestContext() {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const given = req.get('x-request-id');
+    const requestId = given && ID.test(given) ? given : randomUUID();
+    const corr = req.get('x-correlation-id');
+    const correlationId = corr && ID.test(corr) ? corr : requestId;
+    res.locals.requestId = requestId;
+    res.locals.correlationId = correlationId;
+    res.setHeader('X-Request-Id', requestId);
+    res.setHeader('X-Correlation-Id', correlationId);
+    runWithContext({ requestId, correlationId }, () => next());
+  };
+}
+
+export function requestLogger(logger: Logger) {
+  return pinoHttp({
+    logger,
+    genReqId: (_req, res) => (res as Response).locals?.requestId ?? randomUUID(),
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
+    serializers: {
+      req: (req: { method: string; url: string; headers: Record<string, unknown> }) => ({ method: req.method, url: req.url, headers: req.headers }),
+    },
+  });
+}
+
+export function httpMetrics(metrics: Metrics) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const end = metrics.httpDuration.startTimer();
+    res.on('finish', () => {
+      // route template, never the raw URL: ids in paths would explode the label set
+      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      const labels = { method: req.method, route, status: String(res.statusCode) };
+      end(labels);
+      metrics.httpRequests.inc(labels);
+    });
+    next();
+  };
+}

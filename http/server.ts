@@ -1,0 +1,87 @@
+/**
+ * Process entry point: configuration, runtime, HTTP server, graceful shutdown.
+ * SIGTERM/SIGINT: stop accepting connections, let in-flight requests finish, stop background
+ * work after its current batch (checkpoints committed), close the database, exit; forced exit
+ * after SHUTDOWN_TIMEOUT_MS.
+ */
+import type { Server } from 'node:http';
+import { ConfigError, loadConfig, type Config } from '../infrastructure/config/config';
+import { createLogger, type Logger } from '../infrastructure/observability/logger';
+import { Runtime } from '../infrastructure/runtime';
+import { createApp } from './app';
+
+export interface RunningService {
+  readonly runtime: Runtime;
+  readonly server: Server;
+  readonly port: number;
+  shutdown(reason: string): Promise<void>;
+}
+
+export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  const runtime = await Runtime.create(config, logger);
+  let shuttingDown = false;
+  const app = createApp(runtime, { isShuttingDown: () => shuttingDown });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.PORT, config.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
+  });
+  server.keepAliveTimeout = 5000;
+  runtime.start();
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  logger.info({ port, storage: config.storage, messaging: config.messaging, eventStore: config.EVENTSTORE_URL ? 'eventstoredb' : 'sql' }, 'settle listening');
+
+  let done: Promise<void> | null = null;
+  const shutdown = (reason: string) => {
+    if (done) return done;
+    shuttingDown = true;
+    logger.info({ reason }, 'shutting down');
+    done = (async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await runtime.stop();
+      logger.info('shutdown complete');
+    })();
+    return done;
+  };
+  return { runtime, server, port, shutdown };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`settle: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const logger = createLogger(config.LOG_LEVEL);
+  const svc = await startService(config, logger);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      const timer = setTimeout(() => {
+        logger.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown timed out, exiting');
+        process.exit(1);
+      }, config.SHUTDOWN_TIMEOUT_MS);
+      timer.unref();
+      svc.shutdown(signal).then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`settle: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}

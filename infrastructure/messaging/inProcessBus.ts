@@ -1,0 +1,44 @@
+import type { BusSubscription, DeliveredMessage, MessageBus, MessageHandler } from '../../domain/ports/messageBus';
+import type { BusMessage } from '../../domain/ports/messageBus';
+
+/**
+ * The embedded default's transport, used when KAFKA_BROKERS is not set. It is fed by the same
+ * durable outbox as Kafka: publish() resolves only after every subscribed group has handled the
+ * message, so the relay marks a row published only once it was consumed. A handler that throws
+ * makes publish() fail and the relay retries the batch later (groups that had already handled a
+ * message see it again: at-least-once, like Kafka).
+ */
+export class InProcessBus implements MessageBus {
+  readonly kind = 'in-process' as const;
+  private readonly groups = new Map<string, { topics: Set<string>; handler: MessageHandler }>();
+  private readonly offsets = new Map<string, number>();
+
+  async publish(messages: readonly BusMessage[]): Promise<void> {
+    for (const m of messages) {
+      const offset = (this.offsets.get(m.topic) ?? -1) + 1;
+      this.offsets.set(m.topic, offset);
+      const delivered: DeliveredMessage = { ...m, partition: 0, offset: String(offset) };
+      for (const g of this.groups.values()) {
+        if (g.topics.has(m.topic)) await g.handler(delivered);
+      }
+    }
+  }
+
+  async subscribe(groupId: string, topics: readonly string[], handler: MessageHandler): Promise<BusSubscription> {
+    if (this.groups.has(groupId)) throw new Error(`consumer group ${groupId} is already subscribed in this process`);
+    this.groups.set(groupId, { topics: new Set(topics), handler });
+    return {
+      stop: async () => {
+        this.groups.delete(groupId);
+      },
+    };
+  }
+
+  async healthy(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.groups.clear();
+  }
+}

@@ -1,0 +1,171 @@
+import { Kafka, logLevel, type Admin, type Consumer, type Producer, type LogEntry } from 'kafkajs';
+import type { BusMessage, BusSubscription, MessageBus, MessageHandler } from '../../domain/ports/messageBus';
+import type { Logger } from '../observability/logger';
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId: string;
+  /** Prefix for every topic name (test isolation, shared clusters). */
+  topicPrefix?: string;
+  logger?: Logger;
+  /** Partitions for topics Settle creates. */
+  partitions?: number;
+}
+
+/**
+ * Kafka through kafkajs. The producer is idempotent (acks=all, one in-flight request), so a
+ * retried send cannot duplicate or reorder a partition; messages are keyed by aggregate id.
+ * Consumers commit an offset only after the handler resolved; a throwing handler makes kafkajs
+ * seek back and deliver the message again.
+ */
+export class KafkaBus implements MessageBus {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private producer: Producer | null = null;
+  private connecting: Promise<Producer> | null = null;
+  private admin: Admin | null = null;
+  private readonly consumers = new Set<Consumer>();
+  private readonly knownTopics = new Set<string>();
+  private readonly prefix: string;
+
+  constructor(private readonly opts: KafkaBusOptions) {
+    this.prefix = opts.topicPrefix ?? '';
+    const log = opts.logger?.child({ component: 'kafkajs' });
+    this.kafka = new Kafka({
+      clientId: opts.clientId,
+      brokers: opts.brokers,
+      connectionTimeout: 3000,
+      requestTimeout: 30000,
+      retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
+      logLevel: logLevel.WARN,
+      logCreator:
+        () =>
+        ({ level, log: entry }: LogEntry) => {
+          if (!log) return;
+          const { message, ...rest } = entry;
+          if (level <= logLevel.ERROR) log.error(rest, message);
+          else log.warn(rest, message);
+        },
+    });
+  }
+
+  topic(name: string): string {
+    return `${this.prefix}${name}`;
+  }
+
+  private async getProducer(): Promise<Producer> {
+    if (this.producer) return this.producer;
+    if (!this.connecting) {
+      const p = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      this.connecting = p
+        .connect()
+        .then(() => {
+          this.producer = p;
+          p.on(p.events.DISCONNECT, () => {
+            if (this.producer === p) this.producer = null;
+          });
+          return p;
+        })
+        .finally(() => {
+          this.connecting = null;
+        });
+    }
+    return this.connecting;
+  }
+
+  private async getAdmin(): Promise<Admin> {
+    if (!this.admin) {
+      const a = this.kafka.admin();
+      await a.connect();
+      this.admin = a;
+    }
+    return this.admin;
+  }
+
+  /** Creates the topics that do not exist yet (idempotent). */
+  async ensureTopics(names: readonly string[]): Promise<void> {
+    const wanted = names.map((n) => this.topic(n)).filter((t) => !this.knownTopics.has(t));
+    if (wanted.length === 0) return;
+    const admin = await this.getAdmin();
+    const existing = new Set(await admin.listTopics());
+    const missing = wanted.filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: this.opts.partitions ?? 3, replicationFactor: 1 })),
+      });
+    }
+    wanted.forEach((t) => this.knownTopics.add(t));
+  }
+
+  async publish(messages: readonly BusMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.ensureTopics([...new Set(messages.map((m) => m.topic))]);
+    const producer = await this.getProducer();
+    const byTopic = new Map<string, BusMessage[]>();
+    for (const m of messages) {
+      const list = byTopic.get(m.topic) ?? [];
+      list.push(m);
+      byTopic.set(m.topic, list);
+    }
+    await producer.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic.entries()].map(([topic, list]) => ({
+        topic: this.topic(topic),
+        messages: list.map((m) => ({ key: m.key, value: JSON.stringify(m.value), headers: { ...m.headers, 'message-id': m.id } })),
+      })),
+    });
+  }
+
+  async subscribe(groupId: string, topics: readonly string[], handler: MessageHandler): Promise<BusSubscription> {
+    await this.ensureTopics(topics);
+    const consumer = this.kafka.consumer({ groupId: `${this.prefix}${groupId}`, allowAutoTopicCreation: false, retry: { retries: 10 } });
+    await consumer.connect();
+    await consumer.subscribe({ topics: topics.map((t) => this.topic(t)), fromBeginning: true });
+    this.consumers.add(consumer);
+    await consumer.run({
+      autoCommit: true,
+      eachMessage: async ({ topic, partition, message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+        await handler({
+          id: headers['message-id'] ?? `${topic}:${partition}:${message.offset}`,
+          topic: topic.slice(this.prefix.length),
+          key: message.key?.toString() ?? '',
+          value: message.value ? JSON.parse(message.value.toString()) : null,
+          headers,
+          partition,
+          offset: message.offset,
+        });
+      },
+    });
+    return {
+      stop: async () => {
+        this.consumers.delete(consumer);
+        await consumer.disconnect();
+      },
+    };
+  }
+
+  async healthy(): Promise<boolean> {
+    try {
+      const admin = await this.getAdmin();
+      await admin.describeCluster();
+      return true;
+    } catch {
+      const a = this.admin;
+      this.admin = null;
+      await a?.disconnect().catch(() => undefined);
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.disconnect().catch(() => undefined)));
+    this.consumers.clear();
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+    this.producer = null;
+    this.admin = null;
+  }
+}

@@ -1,0 +1,167 @@
+import type { BusMessage, MessageBus } from '../../domain/ports/messageBus';
+import type { SqlClient } from '../sql/client';
+import type { LeaderLease } from '../sql/leaderLease';
+
+export interface OutboxStatus {
+  readonly backlog: number;
+  /** Age in seconds of the oldest unpublished message (0 when the backlog is empty). */
+  readonly oldestAgeSeconds: number;
+  readonly leader: boolean;
+  readonly lastError: string | null;
+  readonly lastPublishedAt: Date | null;
+  readonly published: number;
+}
+
+export interface OutboxRelayOptions {
+  batchSize?: number;
+  idleDelayMs?: number;
+  maxRetryDelayMs?: number;
+  /** How often a non-leader instance tries to take over. */
+  leaseRetryMs?: number;
+  onError?: (err: unknown) => void;
+  onPublished?: (count: number) => void;
+}
+
+interface OutboxRow {
+  id: string | number;
+  message_id: string;
+  topic: string;
+  message_key: string;
+  value: unknown;
+  headers: Record<string, string>;
+}
+
+/**
+ * Moves messages from the outbox table (written in the same transaction as the events) to the
+ * bus, oldest first. Rows are marked published only after the bus acknowledged them, so a crash
+ * or an outage means redelivery, never loss. Per-key order holds because every append to one
+ * stream holds that stream's row lock, so its outbox ids grow in commit order. One instance
+ * relays at a time (leader lease); while the bus is down the backlog grows and the relay retries
+ * with backoff.
+ */
+export class OutboxRelay {
+  private stopped = true;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private lastError: string | null = null;
+  private lastPublishedAt: Date | null = null;
+  private published = 0;
+  private readonly batchSize: number;
+  private readonly idleDelayMs: number;
+  private readonly maxRetryDelayMs: number;
+  private readonly leaseRetryMs: number;
+
+  constructor(
+    private readonly db: SqlClient,
+    private readonly bus: MessageBus,
+    private readonly lease: LeaderLease,
+    private readonly opts: OutboxRelayOptions = {},
+  ) {
+    this.batchSize = opts.batchSize ?? 500;
+    this.idleDelayMs = opts.idleDelayMs ?? 200;
+    this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 5000;
+    this.leaseRetryMs = opts.leaseRetryMs ?? 2000;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.loop;
+    this.loop = null;
+    await this.lease.release();
+  }
+
+  wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  async status(): Promise<OutboxStatus> {
+    const { rows } = await this.db.query<{ backlog: string | number; oldest: string | number | null }>(
+      `SELECT count(*) AS backlog, extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS oldest
+         FROM outbox WHERE published_at IS NULL`,
+    );
+    return {
+      backlog: Number(rows[0]?.backlog ?? 0),
+      oldestAgeSeconds: Math.max(0, Number(rows[0]?.oldest ?? 0)),
+      leader: this.lease.isHeld(),
+      lastError: this.lastError,
+      lastPublishedAt: this.lastPublishedAt,
+      published: this.published,
+    };
+  }
+
+  /** Publishes everything pending now; used by the loop and by tests that need determinism. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.relayBatch();
+      total += n;
+      if (n < this.batchSize) return total;
+    }
+  }
+
+  private async relayBatch(): Promise<number> {
+    const { rows } = await this.db.query<OutboxRow>(
+      `SELECT id, message_id::text AS message_id, topic, message_key, value, headers
+         FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1`,
+      [this.batchSize],
+    );
+    if (rows.length === 0) return 0;
+    const messages: BusMessage[] = rows.map((r) => ({
+      id: r.message_id,
+      topic: r.topic,
+      key: r.message_key,
+      value: r.value,
+      headers: { ...r.headers, 'message-id': r.message_id },
+    }));
+    await this.bus.publish(messages);
+    await this.db.query(`UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])`, [rows.map((r) => String(r.id))]);
+    this.published += rows.length;
+    this.opts.onPublished?.(rows.length);
+    this.lastPublishedAt = new Date();
+    return rows.length;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      if (!(await this.lease.tryAcquire())) {
+        await this.idle(this.leaseRetryMs);
+        continue;
+      }
+      try {
+        const n = await this.relayBatch();
+        this.lastError = null;
+        failures = 0;
+        if (n < this.batchSize) await this.idle(this.idleDelayMs);
+      } catch (err) {
+        failures += 1;
+        this.lastError = err instanceof Error ? err.message : String(err);
+        this.opts.onError?.(err);
+        await this.idle(Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures, 10)));
+      }
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeUp = null;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}

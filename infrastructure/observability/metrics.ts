@@ -1,0 +1,86 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics, one registry per service instance (tests build several in one process).
+ * Gauges that describe background work (projection lag, outbox backlog) are filled by collect
+ * callbacks registered by the runtime, so a scrape always sees current values.
+ */
+export interface MetricSources {
+  subscriptions?: () => ReadonlyArray<{ name: string; lagSeconds: number; position: { prepare: bigint } | null }>;
+  outbox?: () => Promise<{ backlog: number; oldestAgeSeconds: number } | null>;
+}
+
+export class Metrics {
+  /** Filled by the runtime once the background parts exist. */
+  readonly sources: MetricSources = {};
+  readonly registry = new Registry();
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly eventsAppended: Counter<'outcome'>;
+  readonly subscriptionLag: Gauge<'subscription'>;
+  readonly subscriptionPosition: Gauge<'subscription'>;
+  readonly outboxBacklog: Gauge;
+  readonly outboxOldestAge: Gauge;
+  readonly outboxPublished: Counter;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'settle_' });
+    this.httpRequests = new Counter({
+      name: 'settle_http_requests_total',
+      help: 'HTTP requests by route template and status',
+      labelNames: ['method', 'route', 'status'],
+      registers: [this.registry],
+    });
+    this.httpDuration = new Histogram({
+      name: 'settle_http_request_duration_seconds',
+      help: 'HTTP request duration',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [this.registry],
+    });
+    this.eventsAppended = new Counter({
+      name: 'settle_events_appended_total',
+      help: 'Append calls by outcome (appended, duplicate, conflict)',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
+    this.subscriptionLag = new Gauge({
+      name: 'settle_projection_lag_seconds',
+      help: 'Age of the oldest event a subscription (projection, relay) has not handled yet',
+      labelNames: ['subscription'],
+      registers: [this.registry],
+      collect: () => {
+        for (const sub of this.sources.subscriptions?.() ?? []) this.subscriptionLag.set({ subscription: sub.name }, sub.lagSeconds);
+      },
+    });
+    this.subscriptionPosition = new Gauge({
+      name: 'settle_projection_position',
+      help: 'Global sequence number (prepare position) of the last event a subscription handled',
+      labelNames: ['subscription'],
+      registers: [this.registry],
+      collect: () => {
+        for (const sub of this.sources.subscriptions?.() ?? []) {
+          if (sub.position) this.subscriptionPosition.set({ subscription: sub.name }, Number(sub.position.prepare));
+        }
+      },
+    });
+    this.outboxBacklog = new Gauge({
+      name: 'settle_outbox_backlog',
+      help: 'Unpublished outbox messages',
+      registers: [this.registry],
+      collect: async () => {
+        const st = await this.sources.outbox?.().catch(() => null);
+        if (st) {
+          this.outboxBacklog.set(st.backlog);
+          this.outboxOldestAge.set(st.oldestAgeSeconds);
+        }
+      },
+    });
+    this.outboxOldestAge = new Gauge({
+      name: 'settle_outbox_oldest_age_seconds',
+      help: 'Age of the oldest unpublished outbox message',
+      registers: [this.registry],
+    });
+    this.outboxPublished = new Counter({ name: 'settle_outbox_published_total', help: 'Messages relayed to the bus', registers: [this.registry] });
+  }
+}

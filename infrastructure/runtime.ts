@@ -1,0 +1,169 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { EventStore } from '../domain/ports/eventStore';
+import type { MessageBus } from '../domain/ports/messageBus';
+import type { Config } from './config/config';
+import { EsdbEventStore } from './eventstore/esdbEventStore';
+import { SqlEventStore } from './eventstore/sqlEventStore';
+import { CatchUpSubscription, type CatchUpOptions, type SubscriptionSink } from './eventstore/subscription';
+import { InProcessBus } from './messaging/inProcessBus';
+import { KafkaBus } from './messaging/kafkaBus';
+import { OutboxRelay } from './messaging/outboxRelay';
+import { Metrics } from './observability/metrics';
+import type { Logger } from './observability/logger';
+import type { SqlClient } from './sql/client';
+import { AlwaysLeader, PgAdvisoryLease, type LeaderLease } from './sql/leaderLease';
+import { appliedVersion, latestMigration, migrate } from './sql/migrate';
+import { PgClient } from './sql/pgClient';
+import { PgliteClient } from './sql/pgliteClient';
+
+/**
+ * The composition root: builds every adapter from the configuration and owns their lifecycle.
+ * PostgreSQL when DATABASE_URL is set, otherwise embedded PGlite under DATA_DIR; Kafka when
+ * KAFKA_BROKERS is set, otherwise the in-process bus fed by the same outbox; EventStoreDB for the
+ * event log when EVENTSTORE_URL is set (read models, outbox and checkpoints stay in SQL).
+ */
+export class Runtime {
+  readonly subscriptions: CatchUpSubscription[] = [];
+  private started = false;
+
+  private constructor(
+    readonly config: Config,
+    readonly logger: Logger,
+    readonly metrics: Metrics,
+    readonly db: SqlClient,
+    readonly eventStore: EventStore,
+    readonly bus: MessageBus,
+    readonly relay: OutboxRelay,
+  ) {}
+
+  static async create(config: Config, logger: Logger): Promise<Runtime> {
+    const metrics = new Metrics();
+    let db: SqlClient;
+    if (config.DATABASE_URL) {
+      db = new PgClient({ connectionString: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: config.DATABASE_POOL_SIZE });
+    } else {
+      fs.mkdirSync(config.dataDir, { recursive: true });
+      db = await PgliteClient.open(path.join(config.dataDir, 'pglite'), config.DATABASE_SCHEMA);
+    }
+    try {
+      const applied = await migrate(db, config.DATABASE_SCHEMA);
+      if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+
+      let relayWake: () => void = () => undefined;
+      const eventStore: EventStore = config.EVENTSTORE_URL
+        ? new EsdbEventStore(config.EVENTSTORE_URL)
+        : new SqlEventStore(db, () => relayWake());
+
+      const bus: MessageBus = config.KAFKA_BROKERS
+        ? new KafkaBus({ brokers: config.KAFKA_BROKERS.split(','), clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.KAFKA_TOPIC_PREFIX, logger })
+        : new InProcessBus();
+      const lease: LeaderLease = config.DATABASE_URL
+        ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:outbox-relay`)
+        : new AlwaysLeader('outbox-relay');
+      const relay = new OutboxRelay(db, bus, lease, {
+        onError: (err) => logger.warn({ err }, 'outbox relay: publish failed, will retry'),
+        onPublished: (n) => metrics.outboxPublished.inc(n),
+      });
+      const rt = new Runtime(config, logger, metrics, db, eventStore, bus, relay);
+      relayWake = () => {
+        relay.wake();
+        rt.subscriptions.forEach((s) => s.wake());
+      };
+      rt.registerCollectors();
+      return rt;
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Adds a catch-up subscription whose health counts towards /readyz. */
+  addSubscription(sink: SubscriptionSink, opts: CatchUpOptions = {}): CatchUpSubscription {
+    const sub = new CatchUpSubscription(this.eventStore, sink, {
+      onError: (err, name) => this.logger.error({ err, subscription: name }, 'subscription batch failed, retrying from the checkpoint'),
+      ...opts,
+    });
+    this.subscriptions.push(sub);
+    if (this.started) sub.start();
+    return sub;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.relay.start();
+    this.subscriptions.forEach((s) => s.start());
+  }
+
+  /** Stops background work after the batches in flight have committed their checkpoints. */
+  async stop(): Promise<void> {
+    this.started = false;
+    await Promise.all(this.subscriptions.map((s) => s.stop()));
+    await this.relay.stop();
+    await this.bus.close();
+    if (this.eventStore instanceof EsdbEventStore) await this.eventStore.close();
+    await this.db.close();
+  }
+
+  async readiness(): Promise<Readiness> {
+    const checks: Record<string, Check> = {};
+    try {
+      const v = await withTimeout(appliedVersion(this.db, this.config.DATABASE_SCHEMA), 3000);
+      checks.database = { ok: true };
+      checks.migrations = v === latestMigration ? { ok: true, detail: `at version ${v}` } : { ok: false, detail: `at version ${v}, expected ${latestMigration}` };
+    } catch (err) {
+      checks.database = { ok: false, detail: (err as Error).message };
+      checks.migrations = { ok: false, detail: 'database unreachable' };
+    }
+    const stallMs = this.config.PROJECTION_STALL_SECONDS * 1000;
+    const stalled = this.subscriptions
+      .map((s) => s.status())
+      .filter((s) => !s.running || (!s.caughtUp && Date.now() - s.lastProgressAt.getTime() > stallMs) || (s.lastError !== null && Date.now() - s.lastProgressAt.getTime() > stallMs));
+    checks.projections = stalled.length === 0 ? { ok: true } : { ok: false, detail: `stalled: ${stalled.map((s) => `${s.name}${s.lastError ? ` (${s.lastError})` : ''}`).join(', ')}` };
+    // The bus being down degrades the service (the outbox grows) but does not make it unready:
+    // webhooks and commands are still accepted and stored.
+    let busOk = false;
+    try {
+      busOk = await withTimeout(this.bus.healthy(), 3000);
+    } catch {
+      busOk = false;
+    }
+    checks.messaging = busOk ? { ok: true, detail: this.bus.kind } : { ok: false, degraded: true, detail: `${this.bus.kind} unreachable; outbox is buffering` };
+    const ready = Object.values(checks).every((c) => c.ok || c.degraded);
+    const degraded = Object.values(checks).some((c) => !c.ok && c.degraded);
+    return { status: !ready ? 'unavailable' : degraded ? 'degraded' : 'ready', checks };
+  }
+
+  private registerCollectors(): void {
+    this.metrics.sources.subscriptions = () => this.subscriptions.map((s) => s.status());
+    this.metrics.sources.outbox = () => this.relay.status();
+  }
+}
+
+export interface Check {
+  ok: boolean;
+  degraded?: boolean;
+  detail?: string;
+}
+
+export interface Readiness {
+  status: 'ready' | 'degraded' | 'unavailable';
+  checks: Record<string, Check>;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

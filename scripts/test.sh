@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite against real services. Starts what is not given:
+#   - PostgreSQL 15 (throwaway cluster) unless DATABASE_URL is set
+#   - Apache Kafka (KRaft, official jars) unless KAFKA_BROKERS is set
+# and stops what it started on exit, also when tests fail or the run is interrupted.
+# Extra arguments go to jest (e.g. scripts/test.sh infrastructure/eventstore).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+state=$(mktemp -d "${TMPDIR:-/tmp}/settle-test.XXXXXX")
+chmod 755 "$state"
+started_pg=0
+started_kafka=0
+cleanup() {
+  status=$?
+  [ "$started_kafka" = 1 ] && scripts/services/kafka.sh stop "$state/kafka" || true
+  [ "$started_pg" = 1 ] && scripts/services/postgres.sh stop "$state/pg" || true
+  rm -rf "$state" 2>/dev/null || true
+  exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  echo "[settle] starting a throwaway PostgreSQL cluster" >&2
+  started_pg=1
+  export "$(scripts/services/postgres.sh start "$state/pg" | grep '^DATABASE_URL=')"
+fi
+if [ -z "${KAFKA_BROKERS:-}" ]; then
+  echo "[settle] starting a single-node Kafka broker (KRaft)" >&2
+  started_kafka=1
+  export "$(scripts/services/kafka.sh start "$state/kafka" | grep '^KAFKA_BROKERS=')"
+fi
+echo "[settle] DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$KAFKA_BROKERS" >&2
+
+echo "[settle] type-checking" >&2
+npx tsc --noEmit -p tsconfig.json
+
+# PGlite loads its WebAssembly through dynamic import, which Jest's VM needs this flag for.
+NODE_OPTIONS="${NODE_OPTIONS:-} --experimental-vm-modules --no-warnings=ExperimentalWarning" npx jest --ci "$@"
