@@ -17,8 +17,13 @@ export interface RunningService {
   shutdown(reason: string): Promise<void>;
 }
 
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+/**
+ * configure() runs after the runtime is built and before background work starts: consumers must
+ * be subscribed before the relay delivers (the in-process bus has no retention).
+ */
+export async function startService(config: Config, logger: Logger, configure?: (rt: Runtime) => Promise<void>): Promise<RunningService> {
   const runtime = await Runtime.create(config, logger);
+  await configure?.(runtime);
   let shuttingDown = false;
   const app = createApp(runtime, { isShuttingDown: () => shuttingDown });
   const server = await new Promise<Server>((resolve, reject) => {
