@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { EventStore } from '../domain/ports/eventStore';
 import type { MessageBus } from '../domain/ports/messageBus';
 import type { Config } from './config/config';
-import { EsdbEventStore } from './eventstore/esdbEventStore';
+import { EsdbEventStore, outboxOf } from './eventstore/esdbEventStore';
+import { SqlCheckpointStore } from './eventstore/subscription';
 import { SqlEventStore } from './eventstore/sqlEventStore';
 import { CatchUpSubscription, type CatchUpOptions, type SubscriptionSink } from './eventstore/subscription';
 import { InProcessBus } from './messaging/inProcessBus';
@@ -71,6 +72,7 @@ export class Runtime {
         rt.subscriptions.forEach((s) => s.wake());
       };
       rt.registerCollectors();
+      if (eventStore instanceof EsdbEventStore) rt.addSubscription(esdbOutboxFeeder(db));
       return rt;
     } catch (err) {
       await db.close().catch(() => undefined);
@@ -139,6 +141,41 @@ export class Runtime {
     this.metrics.sources.subscriptions = () => this.subscriptions.map((s) => s.status());
     this.metrics.sources.outbox = () => this.relay.status();
   }
+}
+
+/**
+ * With EventStoreDB as the log there is no shared transaction with SQL, so outbox messages travel
+ * in event metadata and this subscription copies them into the SQL outbox together with its
+ * checkpoint (one transaction; message ids make a replay a no-op). The relay then works as usual.
+ */
+function esdbOutboxFeeder(db: SqlClient): SubscriptionSink {
+  const name = 'eventstoredb-outbox-feeder';
+  const checkpoints = new SqlCheckpointStore(db);
+  return {
+    name,
+    load: () => checkpoints.load(name),
+    async handle(events) {
+      const last = events[events.length - 1];
+      if (!last) return;
+      await db.transaction(async (tx) => {
+        for (const e of events) {
+          for (const m of outboxOf(e.metadata as Record<string, unknown>) as Array<Record<string, unknown>>) {
+            await tx.query(
+              `INSERT INTO outbox (message_id, topic, message_key, value, headers) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)
+               ON CONFLICT (message_id) DO NOTHING`,
+              [m.id, m.topic, m.key, JSON.stringify(m.value), JSON.stringify(m.headers ?? {})],
+            );
+          }
+        }
+        await tx.query(
+          `INSERT INTO checkpoints (name, position_commit, position_prepare) VALUES ($1, $2, $3)
+           ON CONFLICT (name) DO UPDATE SET position_commit = EXCLUDED.position_commit,
+             position_prepare = EXCLUDED.position_prepare, updated_at = clock_timestamp()`,
+          [name, last.position.commit.toString(), last.position.prepare.toString()],
+        );
+      });
+    },
+  };
 }
 
 export interface Check {

@@ -1,5 +1,5 @@
 /** Event store contract on a real PostgreSQL server (DATABASE_URL; `npm test` starts one). */
-import { describeEventStoreContract, Rollback } from '../../test/contract/eventStore.contract';
+import { describeEventStoreContract, ev, Rollback } from '../../test/contract/eventStore.contract';
 import { postgresDatabase } from '../../test/support/databases';
 import { SqlEventStore, appendIn, interpret } from './sqlEventStore';
 
@@ -17,4 +17,69 @@ describeEventStoreContract('PostgreSQL', async () => {
     },
     cleanup: () => t.drop(),
   };
+});
+
+describe('global order on PostgreSQL: the slow-transaction trap', () => {
+  test('an event of a later commit is held back until the earlier, slower transaction ends, so a reader never skips it', async () => {
+    const t = await postgresDatabase({ max: 6 });
+    try {
+      const store = new SqlEventStore(t.db);
+      const head = await store.headPosition();
+      let releaseA!: () => void;
+      const aMayCommit = new Promise<void>((r) => (releaseA = r));
+      let aWrote!: () => void;
+      const aHasWritten = new Promise<void>((r) => (aWrote = r));
+      const slowA = t.db.transaction(async (tx) => {
+        const a = [ev('A')];
+        interpret('slow', a, 'no_stream', await appendIn(tx, 'slow', a, 'no_stream'));
+        aWrote();
+        await aMayCommit;
+      });
+      await aHasWritten;
+      await store.append('fast', [ev('B')], 'no_stream'); // commits first, with a higher sequence number
+
+      // A reader trusting the sequence would see B now and move past A's lower number for good:
+      const naive = await t.db.query<{ event_type: string }>(
+        `SELECT event_type FROM events WHERE global_position > $1 ORDER BY global_position`,
+        [head?.prepare.toString() ?? '0'],
+      );
+      expect(naive.rows.map((r) => r.event_type)).toEqual(['B']);
+      // Settle's reader holds B back while A may still commit:
+      expect(await store.readAll({ after: head })).toEqual([]);
+
+      releaseA();
+      await slowA;
+      expect((await store.readAll({ after: head })).map((e) => e.type)).toEqual(['A', 'B']);
+    } finally {
+      await t.drop();
+    }
+  });
+
+  test('a rolled-back transaction does not block the reader', async () => {
+    const t = await postgresDatabase({ max: 6 });
+    try {
+      const store = new SqlEventStore(t.db);
+      const head = await store.headPosition();
+      let releaseA!: () => void;
+      const aMayEnd = new Promise<void>((r) => (releaseA = r));
+      let aWrote!: () => void;
+      const aHasWritten = new Promise<void>((r) => (aWrote = r));
+      const doomed = t.db
+        .transaction(async (tx) => {
+          await appendIn(tx, 'doomed', [ev('A')], 'no_stream');
+          aWrote();
+          await aMayEnd;
+          throw new Rollback('abort');
+        })
+        .catch((e: unknown) => e);
+      await aHasWritten;
+      await store.append('fine', [ev('B')], 'no_stream');
+      expect(await store.readAll({ after: head })).toEqual([]);
+      releaseA();
+      expect(await doomed).toBeInstanceOf(Rollback);
+      expect((await store.readAll({ after: head })).map((e) => e.type)).toEqual(['B']);
+    } finally {
+      await t.drop();
+    }
+  });
 });
