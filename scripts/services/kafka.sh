@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Throwaway single-node Apache Kafka broker (KRaft, combined broker+controller) for tests and
+# local development, run from the official jars on Maven Central (no Docker, no tarball).
+#   kafka.sh start <state-dir>   -> prints KAFKA_BROKERS=127.0.0.1:<port> on stdout once the broker is usable
+#   kafka.sh stop  <state-dir>   -> stops it (TERM, then KILL; idempotent)
+#   kafka.sh fetch               -> only downloads the jars into the cache
+# Everything else goes to stderr; the broker logs to <state-dir>/kafka.log. Each start is a new,
+# empty cluster (the state dir's data is wiped).
+#
+# Needs Java 17+, Maven (first run only, to fetch ~45 MB of jars) and Node (port picking, readiness).
+# Environment:
+#   KAFKA_VERSION        default 4.4.0
+#   SETTLE_CACHE_DIR     jars go to $SETTLE_CACHE_DIR/kafka-<version>/libs (default ~/.cache/settle)
+#   KAFKA_HEAP_OPTS      default "-Xms256m -Xmx512m"
+#   KAFKA_START_TIMEOUT  seconds, default 90
+#   KAFKA_STOP_TIMEOUT   seconds before SIGKILL, default 10
+#
+# kafkajs 2.2.4 compatibility (verified with scripts/services/kafka-smoke.cjs against 4.4.0):
+# Kafka 4.0 removed old protocol versions (KIP-896), but kafkajs negotiates through ApiVersions
+# and uses the highest version both sides know, and those are all still served by 4.x.
+# kafkajs only speaks the classic consumer group protocol (JoinGroup/SyncGroup), which 4.x brokers
+# keep serving next to the new KIP-848 protocol, so no broker setting is needed.
+set -euo pipefail
+
+cmd=${1:?usage: kafka.sh start|stop <state-dir> | kafka.sh fetch}
+version=${KAFKA_VERSION:-4.4.0}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${SETTLE_CACHE_DIR:-${HOME:-/tmp}/.cache/settle}/kafka-$version
+libs=$cache/libs
+marker=$cache/.complete
+
+log() { echo "kafka.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+java_bin() {
+  if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then echo "$JAVA_HOME/bin/java"; return; fi
+  command -v java >/dev/null || die "no java on PATH (Kafka $version needs Java 17+)"
+  command -v java
+}
+
+check_java() {
+  local v major
+  v=$("$JAVA" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -1)
+  major=${v%%.*}
+  [ "$major" = 1 ] && major=$(echo "$v" | cut -d. -f2)
+  case "$major" in '' | *[!0-9]*) log "cannot tell the Java version ($v), trying anyway"; return ;; esac
+  [ "$major" -ge 17 ] || die "Kafka $version needs Java 17+, found $v at $JAVA"
+}
+
+# Downloads the broker's jars once per version. Guarded by a lock (parallel starts) and a marker
+# written last, so an interrupted download is redone rather than half-used.
+fetch() {
+  if [ -f "$marker" ] && [ -f "$libs/kafka_2.13-$version.jar" ]; then return; fi
+  command -v mvn >/dev/null || die "Maven (mvn) is needed once to fetch the Kafka $version jars into $libs"
+  mkdir -p "$cache"
+  exec 9>"$cache/.lock"
+  flock 9
+  if [ -f "$marker" ] && [ -f "$libs/kafka_2.13-$version.jar" ]; then exec 9>&-; return; fi
+  log "fetching Kafka $version jars from Maven Central into $libs"
+  local tmp="$cache/libs.tmp" out="$cache/mvn.log" t0=$SECONDS
+  rm -rf "$tmp" "$marker"
+  if ! mvn -B -q -Dstyle.color=never -f "$here/kafka/pom.xml" \
+    dependency:copy-dependencies -Dkafka.version="$version" -DoutputDirectory="$tmp" >"$out" 2>&1; then
+    log "mvn failed to fetch org.apache.kafka:kafka_2.13:$version:"
+    sed 's/\x1b\[[0-9;]*m//g' "$out" >&2
+    rm -rf "$tmp"
+    exit 1
+  fi
+  [ -f "$tmp/kafka_2.13-$version.jar" ] || { sed 's/\x1b\[[0-9;]*m//g' "$out" >&2; die "mvn succeeded but $tmp/kafka_2.13-$version.jar is missing"; }
+  rm -rf "$libs"
+  mv "$tmp" "$libs"
+  echo "kafka_2.13 $version, $(ls "$libs" | wc -l) jars, $(date -u +%FT%TZ)" >"$marker"
+  log "fetched $(ls "$libs" | wc -l) jars in $((SECONDS - t0))s"
+  exec 9>&-
+}
+
+# Two distinct free ports on 127.0.0.1 (both held open while picking): broker, controller.
+free_ports() {
+  node -e '
+    const net = require("net"); const a = net.createServer(), b = net.createServer();
+    a.listen(0, "127.0.0.1", () => b.listen(0, "127.0.0.1", () => {
+      console.log(a.address().port, b.address().port); a.close(); b.close(); }));'
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+alive() { # pid: running and not a zombie
+  [ -r "/proc/$1/stat" ] || { kill -0 "$1" 2>/dev/null; return; }
+  local st
+  st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
+is_our_broker() { # pid: still the broker we started (guards against pid reuse)
+  alive "$1" || return 1
+  [ -r "/proc/$1/cmdline" ] || return 0
+  tr '\0' ' ' <"/proc/$1/cmdline" | grep -q 'kafka\.Kafka'
+}
+
+# Usable = kafkajs (the client Settle uses) can list topics and reach the group coordinator; the
+# latter also creates __consumer_offsets now rather than in the first test. Skipped, leaving the
+# log line and open port as the check, when kafkajs is not installed (e.g. before npm ci).
+kafkajs_ready() {
+  node -e '
+    let kafkajs;
+    try { kafkajs = require(require.resolve("kafkajs", { paths: [process.argv[1]] })); } catch { process.exit(3); }
+    const { Kafka, logLevel } = kafkajs;
+    const kafka = new Kafka({ clientId: "settle-kafka-sh", brokers: [process.argv[2]], logLevel: logLevel.NOTHING,
+      connectionTimeout: 2000, requestTimeout: 10000, retry: { retries: 2, initialRetryTime: 200 } });
+    const admin = kafka.admin();
+    (async () => {
+      await admin.connect();
+      await admin.listTopics();
+      await admin.describeGroups(["settle-kafka-sh-probe"]);
+      await admin.disconnect();
+    })().then(() => process.exit(0), (e) => { console.error(String(e && e.message || e)); process.exit(1); });
+  ' "$root" "$1"
+}
+
+stop() {
+  local state=$1 pidf="$1/kafka.pid" pid i limit=$(( ${KAFKA_STOP_TIMEOUT:-10} * 10 ))
+  [ -f "$pidf" ] || return 0
+  pid=$(cat "$pidf" 2>/dev/null || true)
+  if [ -n "$pid" ] && is_our_broker "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < limit; i++)); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then
+      log "broker (pid $pid) still running after ${KAFKA_STOP_TIMEOUT:-10}s, killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
+    fi
+  fi
+  rm -f "$pidf" "$state/port"
+}
+
+write_config() { # state port cport
+  local state=$1 port=$2 cport=$3
+  cat >"$state/server.properties" <<PROPS
+# Generated by scripts/services/kafka.sh: single-node KRaft (combined broker+controller).
+process.roles=broker,controller
+node.id=1
+# Static quorum: the cluster is formatted anew on every start, so the 4.x dynamic quorum
+# (controller.quorum.bootstrap.servers + format --standalone) would buy nothing.
+controller.quorum.voters=1@127.0.0.1:$cport
+controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$state/data
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=3
+num.io.threads=4
+PROPS
+  cat >"$state/log4j2.properties" <<'L4J'
+status = warn
+appender.out.type = Console
+appender.out.name = STDOUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = STDOUT
+# As in the release's config: per-request and state-change chatter stays out of the log.
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+logger.kafkaclients.name = org.apache.kafka.clients
+logger.kafkaclients.level = WARN
+L4J
+}
+
+start() {
+  local state=$1
+  mkdir -p "$state"
+  state=$(cd "$state" && pwd)
+  fetch
+  stop "$state"
+  local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-90})) attempt port cport cid pid kjs=1 out rc
+  for attempt in 1 2 3; do
+    rm -rf "$state/data" "$state/kafka.log" "$state/format.log"
+    mkdir -p "$state/data"
+    port='' cport=''
+    read -r port cport < <(free_ports) || true
+    [ -n "$port" ] && [ -n "$cport" ] || die "could not pick free ports (is node on PATH?)"
+    write_config "$state" "$port" "$cport"
+    local jvm=(-Dlog4j2.configurationFile="$state/log4j2.properties" -Djava.awt.headless=true)
+    cid=$("$JAVA" "${jvm[@]}" -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>"$state/format.log") \
+      || { cat "$state/format.log" >&2; die "StorageTool random-uuid failed"; }
+    "$JAVA" "${jvm[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "$cid" -c "$state/server.properties" >>"$state/format.log" 2>&1 \
+      || { cat "$state/format.log" >&2; die "StorageTool format failed"; }
+    # setsid: the broker outlives this script and is not hit by the caller's Ctrl-C; the inner
+    # shell writes its own pid and execs java, so kafka.pid is the JVM's pid.
+    # shellcheck disable=SC2086
+    setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$state/kafka.pid" \
+      "$JAVA" ${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+      "${jvm[@]}" -cp "$libs/*" kafka.Kafka "$state/server.properties" \
+      </dev/null >"$state/kafka.log" 2>&1 &
+    for _ in $(seq 50); do [ -s "$state/kafka.pid" ] && break; sleep 0.05; done
+    pid=$(cat "$state/kafka.pid")
+    log "broker pid $pid starting on 127.0.0.1:$port (controller :$cport), log $state/kafka.log"
+    while :; do
+      if ! alive "$pid"; then
+        if grep -q 'Address already in use' "$state/kafka.log" && [ "$attempt" -lt 3 ]; then
+          log "port taken meanwhile, retrying with other ports"
+          rm -f "$state/kafka.pid"
+          continue 2
+        fi
+        log "broker exited during startup; last lines of $state/kafka.log:"
+        tail -n 60 "$state/kafka.log" >&2
+        rm -f "$state/kafka.pid"
+        exit 1
+      fi
+      if [ $SECONDS -ge "$deadline" ]; then
+        log "broker not ready after ${KAFKA_START_TIMEOUT:-90}s; last lines of $state/kafka.log:"
+        tail -n 60 "$state/kafka.log" >&2
+        stop "$state"
+        exit 1
+      fi
+      if grep -q 'Kafka Server started' "$state/kafka.log" && port_open "$port"; then
+        if [ "$kjs" = 1 ]; then
+          out=$(kafkajs_ready "127.0.0.1:$port" 2>&1) && rc=0 || rc=$?
+          [ "$rc" = 0 ] && break 2
+          if [ "$rc" = 3 ]; then kjs=0; log "kafkajs not installed under $root: readiness = log line + open port"; break 2; fi
+          log "not usable yet: $out"
+        else
+          break 2
+        fi
+      fi
+      sleep 0.25
+    done
+  done
+  echo "$port" >"$state/port"
+  log "ready after ${SECONDS}s"
+  echo "KAFKA_BROKERS=127.0.0.1:$port"
+}
+
+case "$cmd" in
+start)
+  state=${2:?usage: kafka.sh start <state-dir>}
+  JAVA=$(java_bin); check_java
+  start "$state"
+  ;;
+stop)
+  state=${2:?usage: kafka.sh stop <state-dir>}
+  [ -d "$state" ] || exit 0
+  stop "$state"
+  ;;
+fetch)
+  fetch
+  echo "$libs"
+  ;;
+*) echo "usage: kafka.sh start|stop <state-dir> | kafka.sh fetch" >&2; exit 2 ;;
+esac
