@@ -1,0 +1,127 @@
+/**
+ * Departure: a scheduled trip, reference data managed by the tenant's admin endpoint, and the
+ * owner of its seats. Seats are allocated here (one stream per departure), so two bookings
+ * racing for the last seat serialise on this stream: one gets the seat, the other the waitlist.
+ */
+import { DomainRefusal, assertNever, type Command, type Decider } from '../shared/decider';
+
+export type Placement = 'confirmed' | 'waitlisted' | 'inquiry';
+
+export type DepartureCommand =
+  | Command<'DefineDeparture', { departureId: string; tenantId: string; externalId: string; name: string; paymentScheduleId: string | null; capacity: number; inquireToBook: boolean }>
+  | Command<'UpdateDeparture', { name?: string; paymentScheduleId?: string | null; capacity?: number; inquireToBook?: boolean }>
+  | Command<'AllocateSeats', { bookingId: string; seats: number }>
+  | Command<'ReleaseSeats', { bookingId: string }>;
+
+export type DepartureEvent =
+  | { type: 'DepartureDefined'; data: { departureId: string; tenantId: string; externalId: string; name: string; paymentScheduleId: string | null; capacity: number; inquireToBook: boolean; at: string } }
+  | { type: 'DepartureUpdated'; data: { name?: string; paymentScheduleId?: string | null; capacity?: number; inquireToBook?: boolean; at: string } }
+  | { type: 'SeatsAllocated'; data: { bookingId: string; seats: number; at: string } }
+  | { type: 'BookingWaitlistedOnDeparture'; data: { bookingId: string; seats: number; at: string } }
+  | { type: 'InquiryRegistered'; data: { bookingId: string; at: string } }
+  | { type: 'SeatsReleased'; data: { bookingId: string; seats: number; at: string } };
+
+export interface DepartureState {
+  readonly exists: boolean;
+  readonly departureId: string;
+  readonly tenantId: string;
+  readonly externalId: string;
+  readonly name: string;
+  readonly paymentScheduleId: string | null;
+  readonly capacity: number;
+  readonly inquireToBook: boolean;
+  readonly seatsTaken: number;
+  /** Per booking: what it was given (idempotent allocation). */
+  readonly placements: Readonly<Record<string, { placement: Placement; seats: number }>>;
+}
+
+export const initialDepartureState: DepartureState = {
+  exists: false,
+  departureId: '',
+  tenantId: '',
+  externalId: '',
+  name: '',
+  paymentScheduleId: null,
+  capacity: 0,
+  inquireToBook: false,
+  seatsTaken: 0,
+  placements: {},
+};
+
+function validCapacity(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0 && n <= 100_000;
+}
+
+function define(c: Extract<DepartureCommand, { type: 'DefineDeparture' }>, s: DepartureState): DepartureEvent[] {
+  if (s.exists) throw new DomainRefusal('departure_exists', `departure ${s.externalId} is already defined`);
+  if (!validCapacity(c.data.capacity)) throw new DomainRefusal('invalid_capacity', 'capacity must be a whole number from 0 to 100000', 'invalid');
+  return [{ type: 'DepartureDefined', data: { ...c.data, at: c.metadata.now.toISOString() } }];
+}
+
+function update(c: Extract<DepartureCommand, { type: 'UpdateDeparture' }>, s: DepartureState): DepartureEvent[] {
+  if (!s.exists) throw new DomainRefusal('departure_not_found', 'no such departure');
+  if (c.data.capacity !== undefined && !validCapacity(c.data.capacity)) throw new DomainRefusal('invalid_capacity', 'capacity must be a whole number from 0 to 100000', 'invalid');
+  const changed = Object.entries(c.data).filter(([k, v]) => v !== undefined && (s as unknown as Record<string, unknown>)[k] !== v);
+  if (changed.length === 0) return [];
+  return [{ type: 'DepartureUpdated', data: { ...Object.fromEntries(changed), at: c.metadata.now.toISOString() } }];
+}
+
+function allocate(c: Extract<DepartureCommand, { type: 'AllocateSeats' }>, s: DepartureState): DepartureEvent[] {
+  if (!s.exists) throw new DomainRefusal('departure_not_found', 'no such departure');
+  if (!Number.isSafeInteger(c.data.seats) || c.data.seats < 1) throw new DomainRefusal('invalid_seats', 'a booking needs at least one seat', 'invalid');
+  if (s.placements[c.data.bookingId]) return []; // already placed: the same answer again
+  const at = c.metadata.now.toISOString();
+  if (s.inquireToBook) return [{ type: 'InquiryRegistered', data: { bookingId: c.data.bookingId, at } }];
+  if (s.seatsTaken + c.data.seats > s.capacity) return [{ type: 'BookingWaitlistedOnDeparture', data: { bookingId: c.data.bookingId, seats: c.data.seats, at } }];
+  return [{ type: 'SeatsAllocated', data: { bookingId: c.data.bookingId, seats: c.data.seats, at } }];
+}
+
+function release(c: Extract<DepartureCommand, { type: 'ReleaseSeats' }>, s: DepartureState): DepartureEvent[] {
+  const p = s.placements[c.data.bookingId];
+  if (!p || p.placement !== 'confirmed' || p.seats === 0) return [];
+  return [{ type: 'SeatsReleased', data: { bookingId: c.data.bookingId, seats: p.seats, at: c.metadata.now.toISOString() } }];
+}
+
+export function placementOf(s: DepartureState, bookingId: string): Placement | null {
+  return s.placements[bookingId]?.placement ?? null;
+}
+
+export const departureDecider: Decider<DepartureCommand, DepartureEvent, DepartureState> = {
+  initialState: initialDepartureState,
+  decide(command, state) {
+    switch (command.type) {
+      case 'DefineDeparture':
+        return define(command, state);
+      case 'UpdateDeparture':
+        return update(command, state);
+      case 'AllocateSeats':
+        return allocate(command, state);
+      case 'ReleaseSeats':
+        return release(command, state);
+      default:
+        return assertNever(command, 'departure command');
+    }
+  },
+  evolve(s, e) {
+    switch (e.type) {
+      case 'DepartureDefined': {
+        const { at: _at, ...d } = e.data;
+        return { ...s, ...d, exists: true };
+      }
+      case 'DepartureUpdated': {
+        const { at: _at, ...d } = e.data;
+        return { ...s, ...Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) };
+      }
+      case 'SeatsAllocated':
+        return { ...s, seatsTaken: s.seatsTaken + e.data.seats, placements: { ...s.placements, [e.data.bookingId]: { placement: 'confirmed', seats: e.data.seats } } };
+      case 'BookingWaitlistedOnDeparture':
+        return { ...s, placements: { ...s.placements, [e.data.bookingId]: { placement: 'waitlisted', seats: e.data.seats } } };
+      case 'InquiryRegistered':
+        return { ...s, placements: { ...s.placements, [e.data.bookingId]: { placement: 'inquiry', seats: 0 } } };
+      case 'SeatsReleased':
+        return { ...s, seatsTaken: s.seatsTaken - e.data.seats, placements: { ...s.placements, [e.data.bookingId]: { placement: 'confirmed', seats: 0 } } };
+      default:
+        return assertNever(e, 'departure event');
+    }
+  },
+};
