@@ -4,8 +4,11 @@
 // consumer group reading from the beginning, offset commits (automatic and explicit) read back
 // through the admin API, and a second group member joining (rebalance).
 //   KAFKA_BROKERS=127.0.0.1:9092 node scripts/services/kafka-smoke.cjs     -> exit 0 on success
-// KAFKA_SMOKE_VERBOSE=1 shows kafkajs' own log lines (warnings and errors by default).
+// KAFKA_SMOKE_VERBOSE=1 (or =debug, which shows each request's API version) raises kafkajs' log
+// level above the default warnings and errors.
 'use strict';
+// Settle's producer keeps kafkajs' default partitioner; the one-time notice about it is noise here.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 const path = require('path');
 const { Kafka, logLevel } = require(require.resolve('kafkajs', { paths: [path.resolve(__dirname, '../..'), process.cwd()] }));
 
@@ -20,7 +23,8 @@ const topic = `smoke-${run}`;
 const groupId = `smoke-group-${run}`;
 const partitions = 3;
 const count = 30;
-const step = (msg) => console.error(`kafka-smoke: ${msg}`);
+const started = Date.now();
+const step = (msg) => console.error(`kafka-smoke: +${((Date.now() - started) / 1000).toFixed(1)}s ${msg}`);
 const withTimeout = (p, ms, what) =>
   Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms).unref())]);
 
@@ -30,7 +34,7 @@ const kafka = new Kafka({
   connectionTimeout: 3000,
   requestTimeout: 30000,
   retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
-  logLevel: process.env.KAFKA_SMOKE_VERBOSE ? logLevel.INFO : logLevel.WARN,
+  logLevel: { debug: logLevel.DEBUG, '1': logLevel.INFO }[process.env.KAFKA_SMOKE_VERBOSE] ?? logLevel.WARN,
 });
 
 async function main() {
@@ -63,7 +67,9 @@ async function main() {
   if (high !== total) throw new Error(`expected ${total} records in the log, high watermarks sum to ${high}`);
 
   // Consumer group: autoCommit off, commit explicitly after each message (like "commit after the handler").
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 10000, heartbeatInterval: 1000 });
+  // maxWaitTimeInMs: a member sees a rebalance (and can leave) only between fetches, and kafkajs'
+  // 5 s default long poll would make each of those take ~5 s here.
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 500 });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   const seen = new Set();
@@ -89,7 +95,7 @@ async function main() {
   step(`committed offsets read back (sum ${sum}); group ${g.state}, protocol ${g.protocol}, ${g.members.length} member(s)`);
 
   // A second member joins (rebalance), autoCommit on; then more messages, then both leave.
-  const second = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 10000, heartbeatInterval: 1000 });
+  const second = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 500 });
   let secondJoined;
   const joined = new Promise((r) => (secondJoined = r));
   second.on(second.events.GROUP_JOIN, () => secondJoined());
@@ -123,7 +129,9 @@ async function main() {
   step(`rebalanced to ${desc2.members.length} members; the 9 new messages were consumed (${more.size} by the new member, ${seen.size - firstBefore} by the first)`);
 
   await second.disconnect();
+  step('second member left');
   await consumer.disconnect();
+  step('first member left');
   await producer.disconnect();
   const after = await admin.fetchOffsets({ groupId, topics: [topic] });
   const sumAfter = after[0].partitions.reduce((s, p) => s + Number(p.offset), 0);

@@ -41,7 +41,7 @@ java_bin() {
 
 check_java() {
   local v major
-  v=$("$JAVA" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -1)
+  v=$("$JAVA" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n 1) || true
   major=${v%%.*}
   [ "$major" = 1 ] && major=$(echo "$v" | cut -d. -f2)
   case "$major" in '' | *[!0-9]*) log "cannot tell the Java version ($v), trying anyway"; return ;; esac
@@ -60,7 +60,7 @@ fetch() {
   log "fetching Kafka $version jars from Maven Central into $libs"
   local tmp="$cache/libs.tmp" out="$cache/mvn.log" t0=$SECONDS
   rm -rf "$tmp" "$marker"
-  if ! mvn -B -q -Dstyle.color=never -f "$here/kafka/pom.xml" \
+  if ! mvn -B -q -U -Dstyle.color=never -f "$here/kafka/pom.xml" \
     dependency:copy-dependencies -Dkafka.version="$version" -DoutputDirectory="$tmp" >"$out" 2>&1; then
     log "mvn failed to fetch org.apache.kafka:kafka_2.13:$version:"
     sed 's/\x1b\[[0-9;]*m//g' "$out" >&2
@@ -95,14 +95,16 @@ alive() { # pid: running and not a zombie
 is_our_broker() { # pid: still the broker we started (guards against pid reuse)
   alive "$1" || return 1
   [ -r "/proc/$1/cmdline" ] || return 0
-  tr '\0' ' ' <"/proc/$1/cmdline" | grep -q 'kafka\.Kafka'
+  local c
+  c=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  [[ "$c" == *kafka.Kafka* ]]
 }
 
-# Usable = kafkajs (the client Settle uses) can list topics and reach the group coordinator; the
-# latter also creates __consumer_offsets now rather than in the first test. Skipped, leaving the
+# Usable = kafkajs (the client Settle uses) can list topics, reach the group coordinator (which also
+# creates __consumer_offsets now rather than in the first test) and init an idempotent producer. Skipped, leaving the
 # log line and open port as the check, when kafkajs is not installed (e.g. before npm ci).
 kafkajs_ready() {
-  node -e '
+  timeout 30 node -e '
     let kafkajs;
     try { kafkajs = require(require.resolve("kafkajs", { paths: [process.argv[1]] })); } catch { process.exit(3); }
     const { Kafka, logLevel } = kafkajs;
@@ -114,6 +116,11 @@ kafkajs_ready() {
       await admin.listTopics();
       await admin.describeGroups(["settle-kafka-sh-probe"]);
       await admin.disconnect();
+      // An idempotent producer gets its producer id on connect; the first one after boot can
+      // meet COORDINATOR_LOAD_IN_PROGRESS (kafkajs retries, but logs it as an ERROR).
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      await producer.disconnect();
     })().then(() => process.exit(0), (e) => { console.error(String(e && e.message || e)); process.exit(1); });
   ' "$root" "$1"
 }
@@ -178,6 +185,16 @@ logger.statechange.level = WARN
 logger.kafkaclients.name = org.apache.kafka.clients
 logger.kafkaclients.level = WARN
 L4J
+  cat >"$state/log4j2-tools.properties" <<'L4J'
+status = warn
+appender.err.type = Console
+appender.err.name = STDERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = STDERR
+L4J
 }
 
 start() {
@@ -195,9 +212,11 @@ start() {
     [ -n "$port" ] && [ -n "$cport" ] || die "could not pick free ports (is node on PATH?)"
     write_config "$state" "$port" "$cport"
     local jvm=(-Dlog4j2.configurationFile="$state/log4j2.properties" -Djava.awt.headless=true)
-    cid=$("$JAVA" "${jvm[@]}" -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>"$state/format.log") \
-      || { cat "$state/format.log" >&2; die "StorageTool random-uuid failed"; }
-    "$JAVA" "${jvm[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "$cid" -c "$state/server.properties" >>"$state/format.log" 2>&1 \
+    # The tools log to stderr (log4j2-tools.properties): random-uuid's stdout must be the id alone.
+    local tools=(-Dlog4j2.configurationFile="$state/log4j2-tools.properties" -Djava.awt.headless=true -cp "$libs/*" kafka.tools.StorageTool)
+    cid=$("$JAVA" "${tools[@]}" random-uuid 2>"$state/format.log" | tail -n 1) || true
+    [[ "$cid" =~ ^[A-Za-z0-9_-]{22}$ ]] || { cat "$state/format.log" >&2; die "StorageTool random-uuid gave no cluster id (got '$cid')"; }
+    "$JAVA" "${tools[@]}" format -t "$cid" -c "$state/server.properties" >>"$state/format.log" 2>&1 \
       || { cat "$state/format.log" >&2; die "StorageTool format failed"; }
     # setsid: the broker outlives this script and is not hit by the caller's Ctrl-C; the inner
     # shell writes its own pid and execs java, so kafka.pid is the JVM's pid.
@@ -207,7 +226,8 @@ start() {
       "${jvm[@]}" -cp "$libs/*" kafka.Kafka "$state/server.properties" \
       </dev/null >"$state/kafka.log" 2>&1 &
     for _ in $(seq 50); do [ -s "$state/kafka.pid" ] && break; sleep 0.05; done
-    pid=$(cat "$state/kafka.pid")
+    pid=$(cat "$state/kafka.pid" 2>/dev/null || true)
+    [ -n "$pid" ] || { tail -n 60 "$state/kafka.log" >&2; die "the broker did not start"; }
     log "broker pid $pid starting on 127.0.0.1:$port (controller :$cport), log $state/kafka.log"
     while :; do
       if ! alive "$pid"; then
