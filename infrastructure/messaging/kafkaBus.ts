@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Admin, type Consumer, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type Producer, type LogEntry } from 'kafkajs';
 import type { BusMessage, BusSubscription, MessageBus, MessageHandler } from '../../domain/ports/messageBus';
 import type { Logger } from '../observability/logger';
 
@@ -43,7 +43,9 @@ export class KafkaBus implements MessageBus {
         ({ level, log: entry }: LogEntry) => {
           if (!log) return;
           const { message, ...rest } = entry;
-          if (level <= logLevel.ERROR) log.error(rest, message);
+          // rebalances log heartbeat "errors" that kafkajs recovers from by itself
+          const recoverable = /rebalanc|coordinator is loading/i.test(`${message} ${String((rest as { error?: unknown }).error ?? '')}`);
+          if (level <= logLevel.ERROR && !recoverable) log.error(rest, message);
           else log.warn(rest, message);
         },
     });
@@ -56,7 +58,12 @@ export class KafkaBus implements MessageBus {
   private async getProducer(): Promise<Producer> {
     if (this.producer) return this.producer;
     if (!this.connecting) {
-      const p = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      const p = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       this.connecting = p
         .connect()
         .then(() => {
@@ -119,7 +126,13 @@ export class KafkaBus implements MessageBus {
 
   async subscribe(groupId: string, topics: readonly string[], handler: MessageHandler): Promise<BusSubscription> {
     await this.ensureTopics(topics);
-    const consumer = this.kafka.consumer({ groupId: `${this.prefix}${groupId}`, allowAutoTopicCreation: false, retry: { retries: 10 } });
+    const consumer = this.kafka.consumer({
+      groupId: `${this.prefix}${groupId}`,
+      allowAutoTopicCreation: false,
+      retry: { retries: 10 },
+      // the default 5 s fetch wait makes every rebalance and shutdown take 5 s
+      maxWaitTimeInMs: 500,
+    });
     await consumer.connect();
     await consumer.subscribe({ topics: topics.map((t) => this.topic(t)), fromBeginning: true });
     this.consumers.add(consumer);
