@@ -1,11 +1,38 @@
-import express, { type Express } from 'express';
+import { createHash } from 'node:crypto';
+import express, { Router, type Express, type Request, type Response } from 'express';
+import { BookingCommands } from '../commands/bookings';
+import type { CommandContext } from '../commands/handle';
 import type { Runtime } from '../infrastructure/runtime';
+import { mount, openApiDocument, type RouteSpec } from './api';
+import { authenticate, type Principal } from './auth';
 import { healthRoutes } from './health';
+import { idempotency } from './idempotency';
 import { httpMetrics, requestContext, requestLogger } from './middleware';
 import { errorHandler, notFound } from './problem';
+import { adminRoutes } from './routes/admin';
+import { bookingRoutes } from './routes/bookings';
 
 export interface AppOptions {
   isShuttingDown?: () => boolean;
+}
+
+/** Builds the command context of a request: tenant, ids for tracing, deterministic id seed, actor, time. */
+function contextFor(tenantId: string, req: Request, res: Response): CommandContext {
+  const principal = res.locals.principal as Principal;
+  const key = res.locals.idempotencyKey as string | undefined;
+  return {
+    tenantId,
+    correlationId: res.locals.correlationId as string,
+    causationId: res.locals.requestId as string,
+    idSeed: key ? createHash('sha256').update(`idempotency|${tenantId}|${key}|${req.method} ${req.path}`).digest('hex') : undefined,
+    actor: principal.kind === 'admin' ? { kind: 'admin', id: 'admin' } : { kind: 'api_key', id: principal.keyId },
+    now: new Date(),
+  };
+}
+
+export function apiRoutes(rt: Runtime): RouteSpec[] {
+  const bookings = new BookingCommands(rt.eventStore, rt.provider);
+  return [...adminRoutes(rt.tenants), ...bookingRoutes(bookings, contextFor)];
 }
 
 /** The Express application: routing, context, logging, metrics and problem+json errors only. */
@@ -17,6 +44,18 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   app.use(requestLogger(rt.logger));
   app.use(httpMetrics(rt.metrics));
   app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false)));
+  const specs = apiRoutes(rt);
+  const doc = openApiDocument(specs, '1');
+  app.get('/openapi.json', (_req, res) => {
+    res.json(doc);
+  });
+  const v1 = Router();
+  v1.use(authenticate(rt.tenants, rt.config.ADMIN_API_KEY));
+  // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
+  v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
+  v1.use(idempotency(rt.idempotency));
+  mount(v1, specs);
+  app.use('/v1', v1);
   app.use(notFound);
   app.use(errorHandler);
   return app;

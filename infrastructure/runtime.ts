@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { EventStore } from '../domain/ports/eventStore';
 import type { MessageBus } from '../domain/ports/messageBus';
+import type { BillingProvider } from '../domain/ports/billingProvider';
+import { UnconfiguredBillingProvider } from './providers/unconfigured';
+import { IdempotencyStore, TenantDirectory } from './sql/apiAccess';
 import type { Config } from './config/config';
 import { EsdbEventStore, outboxOf } from './eventstore/esdbEventStore';
 import { SqlCheckpointStore } from './eventstore/subscription';
@@ -26,7 +29,12 @@ import { PgliteClient } from './sql/pgliteClient';
  */
 export class Runtime {
   readonly subscriptions: CatchUpSubscription[] = [];
+  readonly tenants: TenantDirectory;
+  readonly idempotency: IdempotencyStore;
+  /** Outbound provider calls; replaced by the provider adapters when they are configured. */
+  provider: BillingProvider = new UnconfiguredBillingProvider();
   private started = false;
+  private pruneTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly config: Config,
@@ -36,7 +44,10 @@ export class Runtime {
     readonly eventStore: EventStore,
     readonly bus: MessageBus,
     readonly relay: OutboxRelay,
-  ) {}
+  ) {
+    this.tenants = new TenantDirectory(db);
+    this.idempotency = new IdempotencyStore(db);
+  }
 
   static async create(config: Config, logger: Logger): Promise<Runtime> {
     const metrics = new Metrics();
@@ -96,11 +107,17 @@ export class Runtime {
     this.started = true;
     this.relay.start();
     this.subscriptions.forEach((s) => s.start());
+    // Idempotency keys live at least 24 hours; older ones are pruned hourly.
+    this.pruneTimer = setInterval(() => {
+      this.idempotency.prune().catch((err: unknown) => this.logger.warn({ err }, 'idempotency key pruning failed'));
+    }, 3600_000);
+    this.pruneTimer.unref();
   }
 
   /** Stops background work after the batches in flight have committed their checkpoints. */
   async stop(): Promise<void> {
     this.started = false;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     await Promise.all(this.subscriptions.map((s) => s.stop()));
     await this.relay.stop();
     await this.bus.close();

@@ -32,6 +32,10 @@ const schema = z.object({
   EVENTSTORE_URL: url(['esdb:', 'esdb+discover:', 'kurrentdb:']).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Admin key: creates tenants and their API keys. Unset: no admin access. */
+  ADMIN_API_KEY: z.string().min(24, 'must be at least 24 characters').optional(),
+  /** Pending checkout sessions are reused while younger than this (two tabs, one session). */
+  CHECKOUT_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(1800),
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
 });

@@ -134,6 +134,45 @@ END
 $fn$;
 `;
 
-export const migrations: readonly Migration[] = [{ version: 1, name: 'event_store', sql: eventStore }];
+const apiAccess = `
+CREATE TABLE tenants (
+  tenant_id  text        PRIMARY KEY,
+  name       text        NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- API keys are stored as SHA-256 hashes; the key itself is shown once, at creation.
+CREATE TABLE api_keys (
+  key_id     uuid        PRIMARY KEY,
+  tenant_id  text        NOT NULL REFERENCES tenants (tenant_id),
+  prefix     text        NOT NULL,
+  key_hash   text        NOT NULL UNIQUE,
+  label      text,
+  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  revoked_at timestamptz
+);
+CREATE INDEX api_keys_tenant ON api_keys (tenant_id);
+
+-- Idempotency-Key records (Stripe semantics): one per (scope, key); kept at least 24 hours.
+CREATE TABLE idempotency_keys (
+  scope           text        NOT NULL,
+  idempotency_key text        NOT NULL,
+  method          text        NOT NULL,
+  path            text        NOT NULL,
+  body_hash       text        NOT NULL,
+  state           text        NOT NULL CHECK (state IN ('in_progress', 'done')),
+  response_status int,
+  response_body   jsonb,
+  created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+  locked_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (scope, idempotency_key)
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+`;
+
+export const migrations: readonly Migration[] = [
+  { version: 1, name: 'event_store', sql: eventStore },
+  { version: 2, name: 'api_access', sql: apiAccess },
+];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

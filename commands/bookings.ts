@@ -1,0 +1,131 @@
+/**
+ * Booking and departure commands. A booking request first asks the departure for seats (the
+ * departure stream serialises the race for the last seat), then records the request on the
+ * booking stream with the placement it got. Both appends use ids derived from the booking id,
+ * so a retried request cannot take a second seat or create a second booking.
+ */
+import type { BillingProvider } from '../domain/ports/billingProvider';
+import type { EventStore } from '../domain/ports/eventStore';
+import { DomainRefusal } from '../domain/shared/decider';
+import type { Money } from '../domain/shared/money';
+import { bookingDecider, type BookingCommand, type BookingState, type Contact, type Guest } from '../domain/booking/booking';
+import { departureDecider, placementOf, type DepartureCommand, type DepartureState } from '../domain/booking/departure';
+import { handle, load, type CommandContext, type Handled } from './handle';
+import { streams } from './streams';
+
+const cmd = <C extends { type: string; data: unknown }>(type: C['type'], data: C['data'], ctx: CommandContext) => ({ type, data, metadata: { now: ctx.now } }) as never;
+
+export interface DepartureInput {
+  externalId: string;
+  name: string;
+  paymentScheduleId: string | null;
+  capacity: number;
+  inquireToBook: boolean;
+}
+
+export class BookingCommands {
+  constructor(
+    private readonly store: EventStore,
+    private readonly provider: BillingProvider,
+  ) {}
+
+  defineDeparture(input: DepartureInput, ctx: CommandContext): Promise<Handled<DepartureState, unknown>> {
+    return handle(
+      this.store,
+      streams.departure(ctx.tenantId, input.externalId),
+      departureDecider,
+      () => cmd<DepartureCommand>('DefineDeparture', { departureId: input.externalId, tenantId: ctx.tenantId, ...input }, ctx),
+      ctx,
+    );
+  }
+
+  updateDeparture(externalId: string, changes: Partial<Omit<DepartureInput, 'externalId'>>, ctx: CommandContext): Promise<Handled<DepartureState, unknown>> {
+    return handle(this.store, streams.departure(ctx.tenantId, externalId), departureDecider, () => cmd<DepartureCommand>('UpdateDeparture', changes, ctx), ctx);
+  }
+
+  async getDeparture(tenantId: string, externalId: string): Promise<DepartureState | null> {
+    const d = await load(this.store, streams.departure(tenantId, externalId), departureDecider);
+    return d.state.exists ? d.state : null;
+  }
+
+  async requestBooking(
+    input: { bookingId: string; departureExternalId: string; contact: Contact; guests: Guest[]; price: Money; paymentScheduleId: string | null },
+    ctx: CommandContext,
+  ): Promise<Handled<BookingState, unknown>> {
+    const departureStream = streams.departure(ctx.tenantId, input.departureExternalId);
+    const seats = await handle(
+      this.store,
+      departureStream,
+      departureDecider,
+      () => cmd<DepartureCommand>('AllocateSeats', { bookingId: input.bookingId, seats: Math.max(1, input.guests.length) }, ctx),
+      { ...ctx, idSeed: `allocate|${input.bookingId}` },
+    );
+    const placement = placementOf(seats.state, input.bookingId);
+    if (!placement) throw new DomainRefusal('departure_not_found', `no departure ${input.departureExternalId}`, 'invalid', { field: 'departureId' });
+    return handle(
+      this.store,
+      streams.booking(ctx.tenantId, input.bookingId),
+      bookingDecider,
+      () =>
+        cmd<BookingCommand>(
+          'RequestBooking',
+          {
+            bookingId: input.bookingId,
+            tenantId: ctx.tenantId,
+            departure: { departureId: seats.state.departureId, externalId: seats.state.externalId, paymentScheduleId: seats.state.paymentScheduleId },
+            placement,
+            contact: input.contact,
+            guests: input.guests,
+            price: input.price,
+            paymentScheduleId: input.paymentScheduleId,
+          },
+          ctx,
+        ),
+      { ...ctx, idSeed: `request|${input.bookingId}` },
+    );
+  }
+
+  async getBooking(tenantId: string, bookingId: string): Promise<{ state: BookingState; revision: bigint | null } | null> {
+    const b = await load(this.store, streams.booking(tenantId, bookingId), bookingDecider);
+    return b.state.status === 'none' ? null : { state: b.state, revision: b.revision };
+  }
+
+  async cancelBooking(bookingId: string, reason: string, ctx: CommandContext): Promise<Handled<BookingState, unknown>> {
+    const r = await handle(this.store, streams.booking(ctx.tenantId, bookingId), bookingDecider, () => cmd<BookingCommand>('CancelBooking', { reason }, ctx), ctx);
+    const departure = r.state.request?.departureExternalId;
+    if (departure && r.state.status === 'cancelled') {
+      await handle(this.store, streams.departure(ctx.tenantId, departure), departureDecider, () => cmd<DepartureCommand>('ReleaseSeats', { bookingId }, ctx), {
+        ...ctx,
+        idSeed: `release|${bookingId}`,
+      });
+    }
+    return r;
+  }
+
+  /**
+   * Refund: decided first (never more than paid), then the provider refund (idempotency key =
+   * refund id, so a retry cannot refund twice), then the fact is recorded.
+   */
+  async refundBooking(bookingId: string, input: { refundId: string; amount: Money; reason: string | null }, ctx: CommandContext): Promise<Handled<BookingState, unknown>> {
+    const stream = streams.booking(ctx.tenantId, bookingId);
+    const before = await load(this.store, stream, bookingDecider);
+    const refund = cmd<BookingCommand>('RefundBooking', input, ctx);
+    const decided = bookingDecider.decide(refund, before.state); // throws the refusal, before any money moves
+    if (decided.length > 0) {
+      const payment = before.state.payment!;
+      await this.provider.refund({
+        idempotencyKey: `booking-refund|${ctx.tenantId}|${input.refundId}`,
+        provider: payment.provider,
+        providerPaymentId: payment.providerPaymentId,
+        providerChargeId: payment.providerChargeId,
+        amount: input.amount,
+        accountId: null,
+      });
+    }
+    return handle(this.store, stream, bookingDecider, () => refund, { ...ctx, idSeed: `refund|${input.refundId}` });
+  }
+
+  retryCrmStage(bookingId: string, requestedBy: string, ctx: CommandContext): Promise<Handled<BookingState, unknown>> {
+    return handle(this.store, streams.booking(ctx.tenantId, bookingId), bookingDecider, () => cmd<BookingCommand>('RetryCrmStage', { requestedBy }, ctx), ctx);
+  }
+}

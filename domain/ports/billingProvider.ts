@@ -1,0 +1,79 @@
+/**
+ * The outbound calls commands make to payment providers. Adapters (Stripe platform, Stripe
+ * Connect, PayPal) live in infrastructure/providers; command tests use a recording adapter.
+ * Every call carries an idempotency key so a retried command cannot act twice at the provider.
+ * Failures are a small typed vocabulary, never SDK errors.
+ */
+import type { Money } from '../shared/money';
+
+export type ProviderErrorKind = 'declined' | 'needs_action' | 'retryable' | 'invalid' | 'auth' | 'unavailable';
+
+export class ProviderError extends Error {
+  override readonly name = 'ProviderError';
+  constructor(
+    readonly kind: ProviderErrorKind,
+    message: string,
+    readonly code: string | null = null,
+    readonly declineCode: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+export interface CheckoutSessionRequest {
+  readonly idempotencyKey: string;
+  readonly tenantId: string;
+  readonly customerId: string;
+  readonly priceId: string;
+  /** Carried as provider metadata so webhooks find their way back. */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export interface CheckoutSession {
+  readonly sessionId: string;
+  readonly url: string;
+  readonly expiresAt: Date;
+}
+
+export interface PlanChangeRequest {
+  readonly idempotencyKey: string;
+  readonly providerSubscriptionId: string;
+  readonly priceId: string;
+  readonly prorationBehavior: 'always_invoice';
+  readonly paymentBehavior: 'pending_if_incomplete';
+  readonly billingCycleAnchor: 'now' | 'unchanged';
+}
+
+export interface PlanChangeResult {
+  readonly outcome: 'captured' | 'declined' | 'pending';
+  readonly providerInvoiceId: string | null;
+  readonly declineCode: string | null;
+  readonly message: string | null;
+}
+
+export interface PriceRequest {
+  readonly idempotencyKey: string;
+  readonly productId: string;
+  readonly amount: Money;
+  readonly interval: 'month' | 'year';
+}
+
+export interface RefundRequest {
+  readonly idempotencyKey: string;
+  readonly provider: 'stripe' | 'paypal';
+  readonly providerPaymentId: string;
+  readonly providerChargeId: string | null;
+  readonly amount: Money;
+  /** Connected account (Stripe Connect) or merchant the payment belongs to; null for the platform. */
+  readonly accountId: string | null;
+}
+
+export interface BillingProvider {
+  createCheckoutSession(req: CheckoutSessionRequest): Promise<CheckoutSession>;
+  changeSubscriptionPlan(req: PlanChangeRequest): Promise<PlanChangeResult>;
+  cancelSubscription(req: { idempotencyKey: string; providerSubscriptionId: string; atPeriodEnd: boolean }): Promise<void>;
+  voidInvoice(req: { idempotencyKey: string; providerInvoiceId: string }): Promise<void>;
+  createPrice(req: PriceRequest): Promise<{ priceId: string }>;
+  archivePrice(req: { idempotencyKey: string; priceId: string }): Promise<void>;
+  refund(req: RefundRequest): Promise<{ providerRefundId: string }>;
+}

@@ -1,0 +1,188 @@
+/**
+ * Route definitions that validate and document themselves: each route names its zod body
+ * schema, and the same schemas produce the OpenAPI 3.1 document served at /openapi.json.
+ * Errors leave as problem+json: validation 422 with field paths, domain refusals 409/422 with
+ * their stable code, concurrency 409, provider failures 402/502/503.
+ */
+import { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import { ConcurrencyConflict } from '../commands/handle';
+import { ProviderError } from '../domain/ports/billingProvider';
+import { formatPosition, type Position } from '../domain/ports/eventStore';
+import { DomainRefusal } from '../domain/shared/decider';
+import { requireAdmin, tenantOf } from './auth';
+import { Problem } from './problem';
+
+export type Access = 'tenant' | 'admin';
+
+export interface HandlerContext<B> {
+  readonly req: Request;
+  readonly res: Response;
+  readonly body: B;
+  readonly params: Record<string, string>;
+  /** The tenant the call acts for (tenant routes only). */
+  readonly tenantId: string;
+}
+
+export interface Reply {
+  readonly status?: number;
+  readonly body?: unknown;
+  readonly revision?: bigint | null;
+  readonly position?: Position | null;
+}
+
+export interface RouteSpec<S extends z.ZodType | undefined = z.ZodType | undefined> {
+  readonly method: 'get' | 'post' | 'patch' | 'delete';
+  /** Express path below /v1, e.g. /bookings/:bookingId */
+  readonly path: string;
+  readonly operationId: string;
+  readonly summary: string;
+  readonly tag: string;
+  readonly access: Access;
+  readonly body?: S;
+  readonly success: number;
+  readonly handler: (ctx: HandlerContext<S extends z.ZodType ? z.infer<S> : undefined>) => Promise<Reply>;
+}
+
+export function route<S extends z.ZodType | undefined>(spec: RouteSpec<S>): RouteSpec {
+  return spec as unknown as RouteSpec;
+}
+
+export function validationProblem(error: z.ZodError, where: 'body' | 'params' | 'query'): Problem {
+  const errors = error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message }));
+  return new Problem(422, 'validation-error', 'Validation Failed', `The request ${where} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
+}
+
+export function toProblem(err: unknown): Problem | null {
+  if (err instanceof Problem) return err;
+  if (err instanceof DomainRefusal) {
+    const field = typeof err.details.field === 'string' ? [{ path: `body.${err.details.field}`, message: err.message }] : [];
+    const extra = Object.fromEntries(Object.entries(err.details).filter(([k]) => k !== 'field'));
+    return new Problem(err.kind === 'conflict' ? 409 : 422, err.code.replace(/_/g, '-'), err.kind === 'conflict' ? 'Conflict' : 'Unprocessable', err.message, field, { code: err.code, ...extra });
+  }
+  if (err instanceof ConcurrencyConflict) return new Problem(409, 'concurrency-conflict', 'Conflict', err.message);
+  if (err instanceof ProviderError) {
+    switch (err.kind) {
+      case 'declined':
+      case 'needs_action':
+        return new Problem(402, `payment-${err.kind.replace('_', '-')}`, 'Payment Failed', err.message, [], { code: err.code, declineCode: err.declineCode });
+      case 'retryable':
+      case 'unavailable':
+        return new Problem(503, 'provider-unavailable', 'Provider Unavailable', `The payment provider could not be reached: ${err.message}. Retry with the same Idempotency-Key.`);
+      case 'invalid':
+        return new Problem(422, 'provider-rejected', 'Rejected By Provider', err.message, [], { code: err.code });
+      case 'auth':
+        return new Problem(502, 'provider-auth', 'Provider Authentication Failed', 'The payment provider refused our credentials; operators have been told.');
+    }
+  }
+  return null;
+}
+
+function bigintSafe(_k: string, v: unknown): unknown {
+  return typeof v === 'bigint' ? v.toString() : v;
+}
+
+export function mount(router: Router, specs: readonly RouteSpec[]): void {
+  for (const spec of specs) {
+    const chain: Array<(req: Request, res: Response, next: NextFunction) => unknown> = [];
+    if (spec.access === 'admin') chain.push(requireAdmin);
+    if (spec.body) {
+      chain.push((req, _res, next) => {
+        if (!req.is('application/json')) throw new Problem(415, 'unsupported-media-type', 'Unsupported Media Type', 'Send the body as application/json');
+        next();
+      });
+    }
+    router[spec.method](spec.path, ...chain, async (req: Request, res: Response) => {
+      let body: unknown = undefined;
+      if (spec.body) {
+        const parsed = spec.body.safeParse(req.body ?? {});
+        if (!parsed.success) throw validationProblem(parsed.error, 'body');
+        body = parsed.data;
+      }
+      const tenantId = spec.access === 'tenant' ? tenantOf(res) : ((res.locals.tenantId as string | undefined) ?? '');
+      let reply: Reply;
+      try {
+        reply = await spec.handler({ req, res, body: body as never, params: req.params as Record<string, string>, tenantId });
+      } catch (err) {
+        const p = toProblem(err);
+        if (p) throw p;
+        throw err;
+      }
+      const status = reply.status ?? spec.success;
+      if (reply.revision !== undefined && reply.revision !== null) res.setHeader('Settle-Revision', reply.revision.toString());
+      if (reply.position) res.setHeader('Settle-Position', formatPosition(reply.position));
+      if (status === 204) {
+        res.status(204).end();
+        return;
+      }
+      const payload = {
+        ...(reply.body as Record<string, unknown>),
+        ...(reply.revision !== undefined ? { revision: reply.revision === null ? null : reply.revision.toString() } : {}),
+        ...(reply.position !== undefined ? { position: reply.position ? formatPosition(reply.position) : null } : {}),
+      };
+      res.status(status).json(JSON.parse(JSON.stringify(payload, bigintSafe)));
+    });
+  }
+}
+
+/** OpenAPI 3.1, generated from the same route specs and zod schemas that validate requests. */
+export function openApiDocument(specs: readonly RouteSpec[], version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const problem = { $ref: '#/components/responses/Problem' };
+  for (const s of specs) {
+    const path = `/v1${s.path}`.replace(/:([A-Za-z]+)/g, '{$1}');
+    const params = [...s.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const op: Record<string, unknown> = {
+      operationId: s.operationId,
+      summary: s.summary,
+      tags: [s.tag],
+      security: [{ bearer: [] }],
+      parameters: [
+        ...params,
+        ...(s.method === 'post' ? [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 }, description: 'Replays the first response for 24 h; 422 when reused with another body.' }] : []),
+        ...(s.access === 'tenant' ? [{ name: 'Settle-Tenant', in: 'header', required: false, schema: { type: 'string' }, description: 'Admin key only: the tenant to act for.' }] : []),
+      ],
+      responses: {
+        [String(s.success)]: { description: 'Success', ...(s.success === 204 ? {} : { content: { 'application/json': { schema: { type: 'object' } } } }) },
+        '400': problem,
+        '401': problem,
+        '404': problem,
+        '409': problem,
+        '422': problem,
+      },
+    };
+    if (s.body) op.requestBody = { required: true, content: { 'application/json': { schema: z.toJSONSchema(s.body, { target: 'draft-2020-12', unrepresentable: 'any' }) } } };
+    paths[path] = { ...(paths[path] ?? {}), [s.method]: op };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Settle API', version, description: 'Commands and queries for bookings, departures, subscriptions, plans and invoices. Money is integer minor units plus ISO 4217 currency.' },
+    servers: [{ url: '/' }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A tenant API key, or the admin key' } },
+      responses: {
+        Problem: {
+          description: 'RFC 9457 problem details',
+          content: {
+            'application/problem+json': {
+              schema: {
+                type: 'object',
+                required: ['type', 'title', 'status', 'detail'],
+                properties: {
+                  type: { type: 'string', format: 'uri' },
+                  title: { type: 'string' },
+                  status: { type: 'integer' },
+                  detail: { type: 'string' },
+                  instance: { type: 'string' },
+                  requestId: { type: 'string' },
+                  errors: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    paths,
+  };
+}

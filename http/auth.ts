@@ -1,0 +1,54 @@
+import type { NextFunction, Request, Response } from 'express';
+import { sameSecret, type TenantDirectory } from '../infrastructure/sql/apiAccess';
+import { Problem } from './problem';
+
+/**
+ * Bearer authentication. Tenants use their API keys; the admin key (ADMIN_API_KEY) can manage
+ * tenants and keys, and may act for one tenant by naming it in the `Settle-Tenant` header.
+ * Every command and query is scoped to the resulting tenant.
+ */
+export type Principal = { kind: 'admin' } | { kind: 'tenant'; tenantId: string; keyId: string };
+
+export interface AuthedLocals {
+  principal: Principal;
+  /** The tenant this request acts for; absent for admin calls that name none. */
+  tenantId?: string;
+}
+
+const unauthorized = (detail: string) => new Problem(401, 'unauthorized', 'Unauthorized', detail);
+
+export function authenticate(directory: TenantDirectory, adminKey: string | undefined) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const header = req.get('authorization');
+    const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!m) throw unauthorized('Send an API key as "Authorization: Bearer <key>"');
+    const key = m[1]!;
+    if (adminKey && sameSecret(key, adminKey)) {
+      res.locals.principal = { kind: 'admin' } satisfies Principal;
+      const acting = req.get('settle-tenant');
+      if (acting) {
+        if (!(await directory.getTenant(acting))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${acting}`);
+        res.locals.tenantId = acting;
+      }
+      next();
+      return;
+    }
+    const found = await directory.authenticate(key);
+    if (!found) throw unauthorized('The API key is unknown or revoked');
+    res.locals.principal = { kind: 'tenant', tenantId: found.tenantId, keyId: found.keyId } satisfies Principal;
+    res.locals.tenantId = found.tenantId;
+    next();
+  };
+}
+
+export function requireAdmin(_req: Request, res: Response, next: NextFunction): void {
+  if ((res.locals.principal as Principal | undefined)?.kind !== 'admin') throw new Problem(403, 'forbidden', 'Forbidden', 'This endpoint needs the admin key');
+  next();
+}
+
+/** The tenant a request acts for; a 400 when an admin call names none. */
+export function tenantOf(res: Response): string {
+  const t = res.locals.tenantId as string | undefined;
+  if (!t) throw new Problem(400, 'tenant-required', 'Tenant Required', 'Name the tenant to act for in the Settle-Tenant header');
+  return t;
+}

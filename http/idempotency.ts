@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import type { IdempotencyStore } from '../infrastructure/sql/apiAccess';
+import { Problem } from './problem';
+
+/**
+ * Idempotency-Key on POST, with Stripe's semantics:
+ * - first use: the request runs and its response (2xx and 4xx) is stored with the key;
+ * - the same key with the same method, path and body: the stored response is replayed
+ *   (`Idempotent-Replayed: true`), the command does not run again;
+ * - the same key with a different body (or endpoint): 422;
+ * - the same key while the first request is still running: 409, retry later;
+ * - a 5xx is not stored: the key is released so a retry runs again (commands are themselves
+ *   idempotent through event ids seeded by the key).
+ * Keys are scoped to the caller (tenant, or admin) and kept at least 24 hours.
+ */
+const KEY = /^[\x21-\x7e]{1,255}$/;
+
+export function idempotency(store: IdempotencyStore) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'POST') return next();
+    const key = req.get('idempotency-key');
+    if (key === undefined) return next();
+    if (!KEY.test(key)) throw new Problem(400, 'invalid-idempotency-key', 'Invalid Idempotency-Key', 'Idempotency-Key must be 1 to 255 visible ASCII characters', [{ path: 'header.Idempotency-Key', message: 'invalid' }]);
+    const scope = (res.locals.tenantId as string | undefined) ?? 'admin';
+    const raw = (req as Request & { rawBody?: Buffer }).rawBody ?? Buffer.alloc(0);
+    const bodyHash = createHash('sha256').update(raw).digest('hex');
+    const path = req.originalUrl.split('?')[0]!;
+    const claim = await store.claim(scope, key, req.method, path, bodyHash);
+    switch (claim.kind) {
+      case 'replay':
+        res.setHeader('Idempotent-Replayed', 'true');
+        res.status(claim.response.status);
+        if (claim.response.status >= 400) res.type('application/problem+json');
+        res.send(JSON.stringify(claim.response.body));
+        return;
+      case 'mismatch':
+        throw new Problem(422, 'idempotency-key-reused', 'Idempotency-Key Reused', `This Idempotency-Key was used for a different request (${claim.method} ${claim.path} with another body)`, [
+          { path: 'header.Idempotency-Key', message: 'already used for a different request' },
+        ]);
+      case 'in_progress':
+        res.setHeader('Retry-After', '1');
+        throw new Problem(409, 'idempotency-key-in-use', 'Request In Progress', 'A request with this Idempotency-Key is still being processed; retry shortly');
+      case 'claimed':
+        break;
+    }
+    res.locals.idempotencyKey = key;
+    // The outcome is stored before the response leaves, so an immediate retry already replays it.
+    const send = res.json.bind(res);
+    res.json = (b: unknown) => {
+      const status = res.statusCode;
+      const saved = status >= 500 ? store.release(scope, key) : store.complete(scope, key, { status, body: b });
+      saved
+        .catch((err: unknown) => req.log?.error({ err }, 'idempotency record not saved'))
+        .finally(() => send(b));
+      return res;
+    };
+    next();
+  };
+}

@@ -1,0 +1,206 @@
+import { z } from 'zod';
+import type { BookingCommands } from '../../commands/bookings';
+import type { CommandContext } from '../../commands/handle';
+import { newId } from '../../commands/ids';
+import { currentCrmStage, type BookingState } from '../../domain/booking/booking';
+import type { DepartureState } from '../../domain/booking/departure';
+import { route, type RouteSpec } from '../api';
+import { Problem } from '../problem';
+import { id, positiveMoney } from './schemas';
+
+export type ContextFor = (tenantId: string, req: import('express').Request, res: import('express').Response) => CommandContext;
+
+function bookingView(bookingId: string, s: BookingState) {
+  const r = s.request!;
+  return {
+    bookingId,
+    status: s.status,
+    departureId: r.departureExternalId,
+    contact: r.contact,
+    guests: r.guests,
+    price: r.price,
+    paymentScheduleId: r.paymentScheduleId,
+    payment: s.payment,
+    refunded: { amount: s.refunded, currency: r.price.currency },
+    crm: {
+      bookingId: s.crmBookingId,
+      paymentAssociated: s.crmPaymentAssociated,
+      stage: currentCrmStage(s),
+      stages: s.stages,
+    },
+    needsAttention: s.needsAttention,
+  };
+}
+
+function departureView(s: DepartureState) {
+  return { departureId: s.externalId, name: s.name, paymentScheduleId: s.paymentScheduleId, capacity: s.capacity, seatsTaken: s.seatsTaken, inquireToBook: s.inquireToBook };
+}
+
+const contact = z
+  .object({
+    firstName: z.string().min(1).max(100),
+    lastName: z.string().min(1).max(100),
+    email: z.email(),
+    phone: z.string().min(3).max(40),
+  })
+  .strict();
+const guest = z.object({ firstName: z.string().min(1).max(100), lastName: z.string().min(1).max(100), email: z.email().optional() }).strict();
+
+export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor): RouteSpec[] {
+  const notFound = (what: string, idv: string) => new Problem(404, `${what}-not-found`, 'Not Found', `No ${what} ${idv}`);
+  return [
+    route({
+      method: 'post',
+      path: '/departures',
+      operationId: 'createDeparture',
+      summary: 'Define a scheduled departure (reference data: external id, payment schedule, capacity, inquire-to-book)',
+      tag: 'departures',
+      access: 'tenant',
+      success: 201,
+      body: z
+        .object({
+          departureId: id.meta({ description: "The departure's external id" }),
+          name: z.string().min(1).max(200),
+          paymentScheduleId: z.string().min(1).max(100).nullable().default(null),
+          capacity: z.number().int().min(0).max(100_000),
+          inquireToBook: z.boolean().default(false),
+        })
+        .strict(),
+      async handler({ body, req, res, tenantId }) {
+        const { departureId, ...rest } = body;
+        const r = await bookings.defineDeparture({ externalId: departureId, ...rest }, ctxFor(tenantId, req, res));
+        return { body: departureView(r.state), revision: r.revision, position: r.position };
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/departures/:departureId',
+      operationId: 'updateDeparture',
+      summary: 'Change a departure (e.g. switch its call to action from book to inquire)',
+      tag: 'departures',
+      access: 'tenant',
+      success: 200,
+      body: z
+        .object({
+          name: z.string().min(1).max(200).optional(),
+          paymentScheduleId: z.string().min(1).max(100).nullable().optional(),
+          capacity: z.number().int().min(0).max(100_000).optional(),
+          inquireToBook: z.boolean().optional(),
+        })
+        .strict(),
+      async handler({ body, params, req, res, tenantId }) {
+        if (!id.safeParse(params.departureId).success || !(await bookings.getDeparture(tenantId, params.departureId!))) throw notFound('departure', params.departureId!);
+        const r = await bookings.updateDeparture(params.departureId!, body, ctxFor(tenantId, req, res));
+        return { body: departureView(r.state), revision: r.revision, position: r.position };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/departures/:departureId',
+      operationId: 'getDeparture',
+      summary: 'A departure and its seats',
+      tag: 'departures',
+      access: 'tenant',
+      success: 200,
+      async handler({ params, tenantId }) {
+        const d = id.safeParse(params.departureId).success ? await bookings.getDeparture(tenantId, params.departureId!) : null;
+        if (!d) throw notFound('departure', params.departureId!);
+        return { body: departureView(d) };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/bookings',
+      operationId: 'requestBooking',
+      summary: 'Request a booking for a departure: confirmed, waitlisted when full, or an inquiry when the departure asks for one',
+      tag: 'bookings',
+      access: 'tenant',
+      success: 201,
+      body: z
+        .object({
+          departureId: id,
+          contact,
+          guests: z.array(guest).min(1, 'at least one guest; the first is the client').max(50),
+          price: positiveMoney,
+          paymentScheduleId: z.string().min(1).max(100).nullable().default(null),
+        })
+        .strict(),
+      async handler({ body, req, res, tenantId }) {
+        const ctx = ctxFor(tenantId, req, res);
+        // With an Idempotency-Key the booking id is derived from it, so a retry after a lost response lands on the same booking.
+        const bookingId = res.locals.idempotencyKey ? `bk_${ctx.idSeed!.slice(0, 24).replace(/[^A-Za-z0-9]/g, '')}` : `bk_${newId().replace(/-/g, '')}`;
+        if (!(await bookings.getDeparture(tenantId, body.departureId))) {
+          throw new Problem(422, 'departure-not-found', 'Unprocessable', `No departure ${body.departureId}`, [{ path: 'body.departureId', message: 'unknown departure' }]);
+        }
+        const r = await bookings.requestBooking({ bookingId, departureExternalId: body.departureId, contact: body.contact, guests: body.guests, price: body.price, paymentScheduleId: body.paymentScheduleId }, ctx);
+        res.setHeader('Location', `/v1/bookings/${bookingId}`);
+        return { body: bookingView(bookingId, r.state), revision: r.revision, position: r.position };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/bookings/:bookingId',
+      operationId: 'getBooking',
+      summary: 'A booking with its payment and CRM pipeline state',
+      tag: 'bookings',
+      access: 'tenant',
+      success: 200,
+      async handler({ params, tenantId }) {
+        const b = id.safeParse(params.bookingId).success ? await bookings.getBooking(tenantId, params.bookingId!) : null;
+        if (!b) throw notFound('booking', params.bookingId!);
+        return { body: bookingView(params.bookingId!, b.state), revision: b.revision };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/bookings/:bookingId/cancel',
+      operationId: 'cancelBooking',
+      summary: 'Cancel a booking before payment (paid bookings are refunded instead); frees its seats',
+      tag: 'bookings',
+      access: 'tenant',
+      success: 200,
+      body: z.object({ reason: z.string().min(1).max(500) }).strict(),
+      async handler({ body, params, req, res, tenantId }) {
+        await mustHaveBooking(bookings, tenantId, params.bookingId!);
+        const r = await bookings.cancelBooking(params.bookingId!, body.reason, ctxFor(tenantId, req, res));
+        return { body: bookingView(params.bookingId!, r.state), revision: r.revision, position: r.position };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/bookings/:bookingId/refunds',
+      operationId: 'refundBooking',
+      summary: 'Refund a paid booking, partly or fully; never more than was paid',
+      tag: 'bookings',
+      access: 'tenant',
+      success: 201,
+      body: z.object({ amount: positiveMoney, reason: z.string().max(500).nullable().default(null) }).strict(),
+      async handler({ body, params, req, res, tenantId }) {
+        await mustHaveBooking(bookings, tenantId, params.bookingId!);
+        const ctx = ctxFor(tenantId, req, res);
+        const refundId = ctx.idSeed ? `rf_${ctx.idSeed.slice(0, 24).replace(/[^A-Za-z0-9]/g, '')}` : `rf_${newId().replace(/-/g, '')}`;
+        const r = await bookings.refundBooking(params.bookingId!, { refundId, amount: body.amount, reason: body.reason }, ctx);
+        return { body: { refundId, ...bookingView(params.bookingId!, r.state) }, revision: r.revision, position: r.position };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/bookings/:bookingId/crm-retry',
+      operationId: 'retryBookingCrmStage',
+      summary: 'Manually retry the CRM pipeline from the stage that failed for good',
+      tag: 'bookings',
+      access: 'tenant',
+      success: 202,
+      body: z.object({ requestedBy: z.string().min(1).max(200) }).strict(),
+      async handler({ body, params, req, res, tenantId }) {
+        await mustHaveBooking(bookings, tenantId, params.bookingId!);
+        const r = await bookings.retryCrmStage(params.bookingId!, body.requestedBy, ctxFor(tenantId, req, res));
+        return { body: bookingView(params.bookingId!, r.state), revision: r.revision, position: r.position };
+      },
+    }),
+  ];
+}
+
+async function mustHaveBooking(bookings: BookingCommands, tenantId: string, bookingId: string): Promise<void> {
+  if (!id.safeParse(bookingId).success || !(await bookings.getBooking(tenantId, bookingId))) throw new Problem(404, 'booking-not-found', 'Not Found', `No booking ${bookingId}`);
+}
