@@ -52,7 +52,7 @@ describe('service on the embedded default', () => {
   });
 
   test('unknown routes answer problem+json with the request id, and ids are echoed', async () => {
-    const r = await fetch(`${svc.url}/v1/nothing`, { headers: { 'x-request-id': 'req-123', 'x-correlation-id': 'flow-9' } });
+    const r = await fetch(`${svc.url}/nothing`, { headers: { 'x-request-id': 'req-123', 'x-correlation-id': 'flow-9' } });
     expect(r.status).toBe(404);
     expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(r.headers.get('x-request-id')).toBe('req-123');
