@@ -1,0 +1,894 @@
+/**
+ * Subscription: one stream per customer, so "at most one live subscription per customer" is a
+ * property of the stream (appends carry the expected revision). Live = active, past_due or
+ * cancellation_scheduled. The rules are in ./README.md.
+ *
+ * Checkout is two-step to beat the two-browser-tabs race: StartCheckout claims the slot
+ * (CheckoutRequested, 60 s claim), the command layer creates the provider session with
+ * idempotency key = attemptId and records the outcome. A second StartCheckout while a claim or a
+ * session is open decides nothing; `checkoutStatus(state, now)` tells the command layer what to
+ * answer instead.
+ */
+import { DomainRefusal, assertNever, type Command, type Decider, type DomainEvent } from '../shared/decider';
+import type { Money } from '../shared/money';
+import { assertMoney, type BillingInterval } from './plans';
+
+/** How long a CheckoutRequested holds the slot while the provider session is being created. */
+export const CHECKOUT_CLAIM_TTL_SECONDS = 60;
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+export type StartCheckout = Command<
+  'StartCheckout',
+  {
+    readonly attemptId: string;
+    readonly customerId: string;
+    readonly tenantId: string;
+    readonly planId: string;
+    readonly priceId: string;
+    readonly interval: BillingInterval;
+    /** Lifetime the command layer asks the provider to give the checkout session. */
+    readonly sessionTtlSeconds: number;
+  }
+>;
+
+export type RecordCheckoutSessionCreated = Command<
+  'RecordCheckoutSessionCreated',
+  { readonly attemptId: string; readonly sessionId: string; readonly url: string; readonly expiresAt: string }
+>;
+
+export type RecordCheckoutRequestFailed = Command<'RecordCheckoutRequestFailed', { readonly attemptId: string; readonly error: string }>;
+
+export type ActivateSubscription = Command<
+  'ActivateSubscription',
+  {
+    readonly sessionId: string;
+    readonly providerSubscriptionId: string;
+    readonly planId: string;
+    readonly priceId: string;
+    readonly interval: BillingInterval;
+    readonly currentPeriodStart: string;
+    readonly currentPeriodEnd: string;
+  }
+>;
+
+export type RecordRenewalPaid = Command<
+  'RecordRenewalPaid',
+  { readonly providerInvoiceId: string; readonly amount: Money; readonly periodStart: string; readonly periodEnd: string }
+>;
+
+export type RequestPlanChange = Command<
+  'RequestPlanChange',
+  { readonly changeId: string; readonly newPlanId: string; readonly newPriceId: string; readonly newInterval: BillingInterval }
+>;
+
+export type RecordPlanChangePaymentCaptured = Command<
+  'RecordPlanChangePaymentCaptured',
+  { readonly changeId: string; readonly providerInvoiceId: string }
+>;
+
+export type RecordPlanChangeDeclined = Command<
+  'RecordPlanChangeDeclined',
+  { readonly changeId: string; readonly declineCode: string | null; readonly message: string }
+>;
+
+export type RecordRenewalPaymentFailed = Command<
+  'RecordRenewalPaymentFailed',
+  {
+    readonly providerInvoiceId: string;
+    readonly amount: Money;
+    /** ISO-8601 when the provider retries next; null when it has given up (final failure). */
+    readonly nextPaymentAttempt: string | null;
+    readonly errorCode: string | null;
+    readonly declineCode: string | null;
+    readonly message: string;
+  }
+>;
+
+export type CancelSubscription = Command<'CancelSubscription', { readonly at: 'period_end' | 'now' }>;
+
+export type RecordSubscriptionEnded = Command<'RecordSubscriptionEnded', { readonly providerSubscriptionId: string }>;
+
+export type SubscriptionCommand =
+  | StartCheckout
+  | RecordCheckoutSessionCreated
+  | RecordCheckoutRequestFailed
+  | ActivateSubscription
+  | RecordRenewalPaid
+  | RequestPlanChange
+  | RecordPlanChangePaymentCaptured
+  | RecordPlanChangeDeclined
+  | RecordRenewalPaymentFailed
+  | CancelSubscription
+  | RecordSubscriptionEnded;
+
+// ---------------------------------------------------------------------------------------------
+// Events (data is JSON: ISO-8601 strings for instants, Money as integer minor units)
+
+export type CheckoutRequested = DomainEvent<
+  'CheckoutRequested',
+  {
+    readonly attemptId: string;
+    readonly customerId: string;
+    readonly tenantId: string;
+    readonly planId: string;
+    readonly priceId: string;
+    readonly interval: BillingInterval;
+    readonly sessionTtlSeconds: number;
+    readonly requestedAt: string;
+    readonly claimExpiresAt: string;
+  }
+>;
+
+export type CheckoutSessionCreated = DomainEvent<
+  'CheckoutSessionCreated',
+  { readonly attemptId: string; readonly sessionId: string; readonly url: string; readonly expiresAt: string }
+>;
+
+export type CheckoutRequestFailed = DomainEvent<'CheckoutRequestFailed', { readonly attemptId: string; readonly error: string }>;
+
+export type SubscriptionActivated = DomainEvent<
+  'SubscriptionActivated',
+  {
+    readonly sessionId: string;
+    readonly providerSubscriptionId: string;
+    readonly planId: string;
+    readonly priceId: string;
+    readonly interval: BillingInterval;
+    readonly currentPeriodStart: string;
+    readonly currentPeriodEnd: string;
+    readonly activatedAt: string;
+  }
+>;
+
+export type SubscriptionRenewed = DomainEvent<
+  'SubscriptionRenewed',
+  { readonly providerInvoiceId: string; readonly amount: Money; readonly periodStart: string; readonly periodEnd: string; readonly paidAt: string }
+>;
+
+export type BillingCycleAnchor = 'now' | 'unchanged';
+
+export type PlanChangeRequested = DomainEvent<
+  'PlanChangeRequested',
+  {
+    readonly changeId: string;
+    readonly providerSubscriptionId: string;
+    readonly fromPlanId: string;
+    readonly fromPriceId: string;
+    readonly toPlanId: string;
+    readonly toPriceId: string;
+    readonly fromInterval: BillingInterval;
+    readonly toInterval: BillingInterval;
+    readonly prorationBehavior: 'always_invoice';
+    readonly paymentBehavior: 'pending_if_incomplete';
+    readonly billingCycleAnchor: BillingCycleAnchor;
+    readonly requestedAt: string;
+  }
+>;
+
+export type PlanChanged = DomainEvent<
+  'PlanChanged',
+  {
+    readonly changeId: string;
+    readonly providerInvoiceId: string;
+    readonly planId: string;
+    readonly priceId: string;
+    readonly interval: BillingInterval;
+    readonly billingCycleAnchor: BillingCycleAnchor;
+    /** The period after the change: restarted at `changedAt` when the anchor was reset, else unchanged. */
+    readonly currentPeriodStart: string;
+    readonly currentPeriodEnd: string;
+    readonly changedAt: string;
+  }
+>;
+
+export type PlanChangeDeclined = DomainEvent<
+  'PlanChangeDeclined',
+  { readonly changeId: string; readonly declineCode: string | null; readonly message: string; readonly declinedAt: string }
+>;
+
+export type SubscriptionPastDue = DomainEvent<
+  'SubscriptionPastDue',
+  {
+    readonly providerInvoiceId: string;
+    readonly amount: Money;
+    readonly nextPaymentAttempt: string;
+    readonly errorCode: string | null;
+    readonly declineCode: string | null;
+    readonly message: string;
+    readonly failedAt: string;
+  }
+>;
+
+export type PaymentWarningNoticeRequested = DomainEvent<
+  'PaymentWarningNoticeRequested',
+  {
+    readonly customerId: string | null;
+    readonly tenantId: string | null;
+    readonly providerInvoiceId: string;
+    readonly amount: Money;
+    readonly nextPaymentAttempt: string;
+  }
+>;
+
+export type SubscriptionSuspended = DomainEvent<
+  'SubscriptionSuspended',
+  {
+    readonly providerInvoiceId: string;
+    readonly reason: 'final_payment_failure';
+    readonly amount: Money;
+    readonly errorCode: string | null;
+    readonly declineCode: string | null;
+    readonly message: string;
+    readonly suspendedAt: string;
+  }
+>;
+
+export type ProviderSubscriptionCancellationRequested = DomainEvent<
+  'ProviderSubscriptionCancellationRequested',
+  { readonly providerSubscriptionId: string; readonly reason: 'final_payment_failure' }
+>;
+
+export type OpenInvoiceVoidRequested = DomainEvent<'OpenInvoiceVoidRequested', { readonly providerInvoiceId: string }>;
+
+export type SuspensionNoticeRequested = DomainEvent<
+  'SuspensionNoticeRequested',
+  { readonly customerId: string | null; readonly tenantId: string | null; readonly providerInvoiceId: string; readonly amount: Money }
+>;
+
+export type SubscriptionCancellationScheduled = DomainEvent<
+  'SubscriptionCancellationScheduled',
+  { readonly providerSubscriptionId: string; readonly cancelAt: string; readonly requestedAt: string }
+>;
+
+export type CancellationReason = 'cancelled_now' | 'ended_at_period_end' | 'ended_by_provider';
+
+export type SubscriptionCancelled = DomainEvent<
+  'SubscriptionCancelled',
+  { readonly providerSubscriptionId: string; readonly reason: CancellationReason; readonly cancelledAt: string }
+>;
+
+export type SubscriptionEvent =
+  | CheckoutRequested
+  | CheckoutSessionCreated
+  | CheckoutRequestFailed
+  | SubscriptionActivated
+  | SubscriptionRenewed
+  | PlanChangeRequested
+  | PlanChanged
+  | PlanChangeDeclined
+  | SubscriptionPastDue
+  | PaymentWarningNoticeRequested
+  | SubscriptionSuspended
+  | ProviderSubscriptionCancellationRequested
+  | OpenInvoiceVoidRequested
+  | SuspensionNoticeRequested
+  | SubscriptionCancellationScheduled
+  | SubscriptionCancelled;
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+export type SubscriptionStatus = 'none' | 'checkout_pending' | 'active' | 'past_due' | 'cancellation_scheduled' | 'cancelled' | 'suspended';
+
+/** The statuses in which nothing is live and a checkout may start. */
+export type EndedStatus = 'none' | 'cancelled' | 'suspended';
+
+export interface CheckoutSession {
+  readonly sessionId: string;
+  readonly url: string;
+  readonly expiresAt: string;
+}
+
+export interface PendingCheckout {
+  readonly attemptId: string;
+  readonly planId: string;
+  readonly priceId: string;
+  readonly interval: BillingInterval;
+  readonly requestedAt: string;
+  readonly claimExpiresAt: string;
+  /** Set once the provider session is recorded; the claim then no longer matters. */
+  readonly session: CheckoutSession | null;
+  /** The status to return to if the checkout request fails. */
+  readonly statusBeforeCheckout: EndedStatus;
+}
+
+export interface PendingPlanChange {
+  readonly changeId: string;
+  readonly toPlanId: string;
+  readonly toPriceId: string;
+  readonly toInterval: BillingInterval;
+  readonly billingCycleAnchor: BillingCycleAnchor;
+  readonly requestedAt: string;
+}
+
+export interface SubscriptionState {
+  readonly customerId: string | null;
+  readonly tenantId: string | null;
+  /** As of the last event; a claim or session that merely timed out is seen by `checkoutStatus`. */
+  readonly status: SubscriptionStatus;
+  readonly accessActive: boolean;
+  readonly providerSubscriptionId: string | null;
+  /** The current plan while live; the last plan after cancellation or suspension (see accessActive). */
+  readonly planId: string | null;
+  readonly priceId: string | null;
+  readonly interval: BillingInterval | null;
+  readonly currentPeriodStart: string | null;
+  readonly currentPeriodEnd: string | null;
+  readonly nextPaymentAttempt: string | null;
+  readonly pendingCheckout: PendingCheckout | null;
+  readonly pendingPlanChange: PendingPlanChange | null;
+  /** Paid provider invoices (renewals and plan-change invoices). */
+  readonly processedInvoiceIds: readonly string[];
+  /** Failed attempts already recorded, keyed by invoice and the retry the provider announced. */
+  readonly failedPaymentAttempts: ReadonlyArray<{ readonly providerInvoiceId: string; readonly nextPaymentAttempt: string | null }>;
+  readonly settledPlanChangeIds: readonly string[];
+  readonly activatedProviderSubscriptionIds: readonly string[];
+  readonly recordedCheckoutSessions: ReadonlyArray<{ readonly attemptId: string; readonly sessionId: string }>;
+  readonly failedCheckoutAttemptIds: readonly string[];
+}
+
+export const initialSubscriptionState: SubscriptionState = {
+  customerId: null,
+  tenantId: null,
+  status: 'none',
+  accessActive: false,
+  providerSubscriptionId: null,
+  planId: null,
+  priceId: null,
+  interval: null,
+  currentPeriodStart: null,
+  currentPeriodEnd: null,
+  nextPaymentAttempt: null,
+  pendingCheckout: null,
+  pendingPlanChange: null,
+  processedInvoiceIds: [],
+  failedPaymentAttempts: [],
+  settledPlanChangeIds: [],
+  activatedProviderSubscriptionIds: [],
+  recordedCheckoutSessions: [],
+  failedCheckoutAttemptIds: [],
+};
+
+export function isLive(status: SubscriptionStatus): boolean {
+  return status === 'active' || status === 'past_due' || status === 'cancellation_scheduled';
+}
+
+function endedStatusOf(state: SubscriptionState): EndedStatus {
+  switch (state.status) {
+    case 'none':
+    case 'cancelled':
+    case 'suspended':
+      return state.status;
+    case 'checkout_pending':
+      return state.pendingCheckout?.statusBeforeCheckout ?? 'none';
+    default:
+      return 'none';
+  }
+}
+
+export function evolve(state: SubscriptionState, event: SubscriptionEvent): SubscriptionState {
+  switch (event.type) {
+    case 'CheckoutRequested': {
+      const d = event.data;
+      return {
+        ...state,
+        customerId: d.customerId,
+        tenantId: d.tenantId,
+        status: 'checkout_pending',
+        accessActive: false,
+        pendingCheckout: {
+          attemptId: d.attemptId,
+          planId: d.planId,
+          priceId: d.priceId,
+          interval: d.interval,
+          requestedAt: d.requestedAt,
+          claimExpiresAt: d.claimExpiresAt,
+          session: null,
+          statusBeforeCheckout: endedStatusOf(state),
+        },
+      };
+    }
+    case 'CheckoutSessionCreated': {
+      const { attemptId, sessionId, url, expiresAt } = event.data;
+      const pending = state.pendingCheckout;
+      return {
+        ...state,
+        pendingCheckout: pending && pending.attemptId === attemptId ? { ...pending, session: { sessionId, url, expiresAt } } : pending,
+        recordedCheckoutSessions: [...state.recordedCheckoutSessions, { attemptId, sessionId }],
+      };
+    }
+    case 'CheckoutRequestFailed': {
+      const pending = state.pendingCheckout;
+      const released = pending !== null && pending.attemptId === event.data.attemptId;
+      return {
+        ...state,
+        status: released && state.status === 'checkout_pending' ? pending.statusBeforeCheckout : state.status,
+        pendingCheckout: released ? null : pending,
+        failedCheckoutAttemptIds: [...state.failedCheckoutAttemptIds, event.data.attemptId],
+      };
+    }
+    case 'SubscriptionActivated': {
+      const d = event.data;
+      return {
+        ...state,
+        status: 'active',
+        accessActive: true,
+        providerSubscriptionId: d.providerSubscriptionId,
+        planId: d.planId,
+        priceId: d.priceId,
+        interval: d.interval,
+        currentPeriodStart: d.currentPeriodStart,
+        currentPeriodEnd: d.currentPeriodEnd,
+        nextPaymentAttempt: null,
+        pendingCheckout: null,
+        pendingPlanChange: null,
+        activatedProviderSubscriptionIds: [...state.activatedProviderSubscriptionIds, d.providerSubscriptionId],
+      };
+    }
+    case 'SubscriptionRenewed':
+      return {
+        ...state,
+        status: state.status === 'past_due' ? 'active' : state.status,
+        accessActive: true,
+        currentPeriodStart: event.data.periodStart,
+        currentPeriodEnd: event.data.periodEnd,
+        nextPaymentAttempt: null,
+        processedInvoiceIds: [...state.processedInvoiceIds, event.data.providerInvoiceId],
+      };
+    case 'PlanChangeRequested': {
+      const d = event.data;
+      return {
+        ...state,
+        pendingPlanChange: {
+          changeId: d.changeId,
+          toPlanId: d.toPlanId,
+          toPriceId: d.toPriceId,
+          toInterval: d.toInterval,
+          billingCycleAnchor: d.billingCycleAnchor,
+          requestedAt: d.requestedAt,
+        },
+      };
+    }
+    case 'PlanChanged': {
+      const d = event.data;
+      return {
+        ...state,
+        planId: d.planId,
+        priceId: d.priceId,
+        interval: d.interval,
+        currentPeriodStart: d.currentPeriodStart,
+        currentPeriodEnd: d.currentPeriodEnd,
+        pendingPlanChange: null,
+        settledPlanChangeIds: [...state.settledPlanChangeIds, d.changeId],
+        processedInvoiceIds: [...state.processedInvoiceIds, d.providerInvoiceId],
+      };
+    }
+    case 'PlanChangeDeclined':
+      return {
+        ...state,
+        pendingPlanChange: state.pendingPlanChange?.changeId === event.data.changeId ? null : state.pendingPlanChange,
+        settledPlanChangeIds: [...state.settledPlanChangeIds, event.data.changeId],
+      };
+    case 'SubscriptionPastDue':
+      return {
+        ...state,
+        // A scheduled cancellation stays scheduled; nextPaymentAttempt shows it is also overdue.
+        status: state.status === 'cancellation_scheduled' ? 'cancellation_scheduled' : 'past_due',
+        nextPaymentAttempt: event.data.nextPaymentAttempt,
+        failedPaymentAttempts: [
+          ...state.failedPaymentAttempts,
+          { providerInvoiceId: event.data.providerInvoiceId, nextPaymentAttempt: event.data.nextPaymentAttempt },
+        ],
+      };
+    case 'SubscriptionSuspended':
+      return {
+        ...state,
+        status: 'suspended',
+        accessActive: false,
+        nextPaymentAttempt: null,
+        pendingPlanChange: null,
+        failedPaymentAttempts: [...state.failedPaymentAttempts, { providerInvoiceId: event.data.providerInvoiceId, nextPaymentAttempt: null }],
+      };
+    case 'SubscriptionCancellationScheduled':
+      return { ...state, status: 'cancellation_scheduled' };
+    case 'SubscriptionCancelled':
+      return { ...state, status: 'cancelled', accessActive: false, nextPaymentAttempt: null, pendingPlanChange: null };
+    // Requests for side effects: the command layer acts on them; they change nothing here.
+    case 'PaymentWarningNoticeRequested':
+    case 'ProviderSubscriptionCancellationRequested':
+    case 'OpenInvoiceVoidRequested':
+    case 'SuspensionNoticeRequested':
+      return state;
+    default:
+      return assertNever(event, 'subscription event');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+
+export type CheckoutStatus =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'claimed'; readonly attemptId: string; readonly claimExpiresAt: string }
+  | { readonly kind: 'session'; readonly sessionId: string; readonly url: string; readonly expiresAt: string }
+  | { readonly kind: 'live' };
+
+function isAfter(iso: string, now: Date): boolean {
+  return Date.parse(iso) > now.getTime();
+}
+
+/**
+ * What StartCheckout would find at `now`: a live subscription, an unexpired session (return it
+ * again), an unexpired claim (wait for its session), or nothing (a new claim may be made).
+ */
+export function checkoutStatus(state: SubscriptionState, now: Date): CheckoutStatus {
+  if (isLive(state.status)) return { kind: 'live' };
+  const pending = state.pendingCheckout;
+  if (pending === null) return { kind: 'none' };
+  if (pending.session !== null) {
+    const { sessionId, url, expiresAt } = pending.session;
+    return isAfter(expiresAt, now) ? { kind: 'session', sessionId, url, expiresAt } : { kind: 'none' };
+  }
+  return isAfter(pending.claimExpiresAt, now) ? { kind: 'claimed', attemptId: pending.attemptId, claimExpiresAt: pending.claimExpiresAt } : { kind: 'none' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decisions
+
+interface LiveSubscription {
+  readonly providerSubscriptionId: string;
+  readonly planId: string;
+  readonly priceId: string;
+  readonly interval: BillingInterval;
+  readonly currentPeriodStart: string;
+  readonly currentPeriodEnd: string;
+}
+
+function noLiveSubscription(state: SubscriptionState): DomainRefusal {
+  return new DomainRefusal('no_live_subscription', `no live subscription (status ${state.status})`, 'conflict', { status: state.status });
+}
+
+function requireLive(state: SubscriptionState): LiveSubscription {
+  if (!isLive(state.status)) throw noLiveSubscription(state);
+  const { providerSubscriptionId, planId, priceId, interval, currentPeriodStart, currentPeriodEnd } = state;
+  if (providerSubscriptionId === null || planId === null || priceId === null || interval === null || currentPeriodStart === null || currentPeriodEnd === null) {
+    throw new Error(`live subscription without plan or period (corrupt stream, status ${state.status})`);
+  }
+  return { providerSubscriptionId, planId, priceId, interval, currentPeriodStart, currentPeriodEnd };
+}
+
+function assertPeriod(start: string, end: string): void {
+  const s = Date.parse(start);
+  const e = Date.parse(end);
+  if (Number.isNaN(s) || Number.isNaN(e) || e <= s) {
+    throw new DomainRefusal('invalid_period', 'the period must be two ISO-8601 instants, end after start', 'invalid', { start, end });
+  }
+}
+
+/**
+ * Adds one billing interval in UTC calendar terms, clamping to the end of a shorter month
+ * (Jan 31 + 1 month = Feb 28/29; Feb 29 + 1 year = Feb 28), as providers do.
+ */
+export function addBillingInterval(from: Date, interval: BillingInterval): Date {
+  const months = interval === 'month' ? 1 : 12;
+  const y = from.getUTCFullYear();
+  const m = from.getUTCMonth() + months;
+  const lastDay = new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
+  const day = Math.min(from.getUTCDate(), lastDay);
+  return new Date(Date.UTC(y, m, day, from.getUTCHours(), from.getUTCMinutes(), from.getUTCSeconds(), from.getUTCMilliseconds()));
+}
+
+export function startCheckout(command: StartCheckout, state: SubscriptionState): SubscriptionEvent[] {
+  const d = command.data;
+  const now = command.metadata.now;
+  if ((state.customerId !== null && state.customerId !== d.customerId) || (state.tenantId !== null && state.tenantId !== d.tenantId)) {
+    throw new DomainRefusal('customer_mismatch', 'this stream belongs to another customer or tenant', 'invalid', {
+      customerId: state.customerId,
+      tenantId: state.tenantId,
+    });
+  }
+  if (!Number.isSafeInteger(d.sessionTtlSeconds) || d.sessionTtlSeconds <= 0) {
+    throw new DomainRefusal('invalid_session_ttl', 'sessionTtlSeconds must be a positive integer', 'invalid', { sessionTtlSeconds: d.sessionTtlSeconds });
+  }
+  const current = checkoutStatus(state, now);
+  switch (current.kind) {
+    case 'live':
+      throw new DomainRefusal('live_subscription_exists', `a live subscription exists (status ${state.status})`, 'conflict', {
+        providerSubscriptionId: state.providerSubscriptionId,
+      });
+    case 'claimed': // another request is creating the session: wait for it
+    case 'session': // return the existing session, never a second one
+      return [];
+    case 'none':
+      break;
+    default:
+      return assertNever(current, 'checkout status');
+  }
+  return [
+    {
+      type: 'CheckoutRequested',
+      data: {
+        attemptId: d.attemptId,
+        customerId: d.customerId,
+        tenantId: d.tenantId,
+        planId: d.planId,
+        priceId: d.priceId,
+        interval: d.interval,
+        sessionTtlSeconds: d.sessionTtlSeconds,
+        requestedAt: now.toISOString(),
+        claimExpiresAt: new Date(now.getTime() + CHECKOUT_CLAIM_TTL_SECONDS * 1000).toISOString(),
+      },
+    },
+  ];
+}
+
+function unknownCheckoutAttempt(attemptId: string): DomainRefusal {
+  return new DomainRefusal('unknown_checkout_attempt', `checkout attempt ${attemptId} is not the current claim`, 'conflict', { attemptId });
+}
+
+export function recordCheckoutSessionCreated(command: RecordCheckoutSessionCreated, state: SubscriptionState): SubscriptionEvent[] {
+  const { attemptId, sessionId, url, expiresAt } = command.data;
+  if (state.recordedCheckoutSessions.some((r) => r.attemptId === attemptId && r.sessionId === sessionId)) return [];
+  const pending = state.pendingCheckout;
+  if (pending === null || pending.attemptId !== attemptId) throw unknownCheckoutAttempt(attemptId);
+  if (pending.session !== null) {
+    throw new DomainRefusal('checkout_attempt_settled', `checkout attempt ${attemptId} already has session ${pending.session.sessionId}`, 'conflict', {
+      attemptId,
+      sessionId: pending.session.sessionId,
+    });
+  }
+  return [{ type: 'CheckoutSessionCreated', data: { attemptId, sessionId, url, expiresAt } }];
+}
+
+export function recordCheckoutRequestFailed(command: RecordCheckoutRequestFailed, state: SubscriptionState): SubscriptionEvent[] {
+  const { attemptId, error } = command.data;
+  if (state.failedCheckoutAttemptIds.includes(attemptId)) return [];
+  const pending = state.pendingCheckout;
+  if (pending === null || pending.attemptId !== attemptId) throw unknownCheckoutAttempt(attemptId);
+  if (pending.session !== null) {
+    throw new DomainRefusal('checkout_attempt_settled', `checkout attempt ${attemptId} already has session ${pending.session.sessionId}`, 'conflict', {
+      attemptId,
+      sessionId: pending.session.sessionId,
+    });
+  }
+  return [{ type: 'CheckoutRequestFailed', data: { attemptId, error } }];
+}
+
+export function activateSubscription(command: ActivateSubscription, state: SubscriptionState): SubscriptionEvent[] {
+  const d = command.data;
+  // A redelivered activation, even after that subscription ended, must not activate twice.
+  if (state.activatedProviderSubscriptionIds.includes(d.providerSubscriptionId)) return [];
+  if (isLive(state.status)) {
+    throw new DomainRefusal('live_subscription_exists', `provider subscription ${state.providerSubscriptionId} is live`, 'conflict', {
+      providerSubscriptionId: state.providerSubscriptionId,
+    });
+  }
+  assertPeriod(d.currentPeriodStart, d.currentPeriodEnd);
+  return [
+    {
+      type: 'SubscriptionActivated',
+      data: {
+        sessionId: d.sessionId,
+        providerSubscriptionId: d.providerSubscriptionId,
+        planId: d.planId,
+        priceId: d.priceId,
+        interval: d.interval,
+        currentPeriodStart: d.currentPeriodStart,
+        currentPeriodEnd: d.currentPeriodEnd,
+        activatedAt: command.metadata.now.toISOString(),
+      },
+    },
+  ];
+}
+
+export function recordRenewalPaid(command: RecordRenewalPaid, state: SubscriptionState): SubscriptionEvent[] {
+  const d = command.data;
+  if (state.processedInvoiceIds.includes(d.providerInvoiceId)) return [];
+  requireLive(state);
+  assertMoney(d.amount, 'amount');
+  assertPeriod(d.periodStart, d.periodEnd);
+  return [
+    {
+      type: 'SubscriptionRenewed',
+      data: {
+        providerInvoiceId: d.providerInvoiceId,
+        amount: { amount: d.amount.amount, currency: d.amount.currency },
+        periodStart: d.periodStart,
+        periodEnd: d.periodEnd,
+        paidAt: command.metadata.now.toISOString(),
+      },
+    },
+  ];
+}
+
+export function requestPlanChange(command: RequestPlanChange, state: SubscriptionState): SubscriptionEvent[] {
+  const d = command.data;
+  // A retried request (same changeId) decides nothing new.
+  if (state.pendingPlanChange?.changeId === d.changeId || state.settledPlanChangeIds.includes(d.changeId)) return [];
+  if (state.status !== 'active') {
+    throw new DomainRefusal('no_live_subscription', `plan changes need an active subscription (status ${state.status})`, 'conflict', {
+      status: state.status,
+    });
+  }
+  const live = requireLive(state);
+  if (state.pendingPlanChange !== null) {
+    throw new DomainRefusal('plan_change_pending', `plan change ${state.pendingPlanChange.changeId} is still pending`, 'conflict', {
+      changeId: state.pendingPlanChange.changeId,
+    });
+  }
+  if (d.newPlanId === live.planId && d.newPriceId === live.priceId) {
+    throw new DomainRefusal('same_plan', 'the new plan equals the current plan', 'invalid', { planId: live.planId, priceId: live.priceId });
+  }
+  return [
+    {
+      type: 'PlanChangeRequested',
+      data: {
+        changeId: d.changeId,
+        providerSubscriptionId: live.providerSubscriptionId,
+        fromPlanId: live.planId,
+        fromPriceId: live.priceId,
+        toPlanId: d.newPlanId,
+        toPriceId: d.newPriceId,
+        fromInterval: live.interval,
+        toInterval: d.newInterval,
+        prorationBehavior: 'always_invoice',
+        paymentBehavior: 'pending_if_incomplete',
+        // Without a reset, a month -> year change is prorated against the old monthly anchor.
+        billingCycleAnchor: d.newInterval !== live.interval ? 'now' : 'unchanged',
+        requestedAt: command.metadata.now.toISOString(),
+      },
+    },
+  ];
+}
+
+function requirePendingChange(state: SubscriptionState, changeId: string): PendingPlanChange {
+  const pending = state.pendingPlanChange;
+  if (pending === null || pending.changeId !== changeId) {
+    throw new DomainRefusal('unknown_plan_change', `plan change ${changeId} is not pending`, 'conflict', { changeId });
+  }
+  return pending;
+}
+
+export function recordPlanChangePaymentCaptured(command: RecordPlanChangePaymentCaptured, state: SubscriptionState): SubscriptionEvent[] {
+  const { changeId, providerInvoiceId } = command.data;
+  if (state.settledPlanChangeIds.includes(changeId)) return [];
+  const change = requirePendingChange(state, changeId);
+  const now = command.metadata.now;
+  const reset = change.billingCycleAnchor === 'now';
+  const currentPeriodStart = reset ? now.toISOString() : state.currentPeriodStart;
+  const currentPeriodEnd = reset ? addBillingInterval(now, change.toInterval).toISOString() : state.currentPeriodEnd;
+  if (currentPeriodStart === null || currentPeriodEnd === null) {
+    throw new Error('pending plan change on a subscription without a period (corrupt stream)');
+  }
+  return [
+    {
+      type: 'PlanChanged',
+      data: {
+        changeId,
+        providerInvoiceId,
+        planId: change.toPlanId,
+        priceId: change.toPriceId,
+        interval: change.toInterval,
+        billingCycleAnchor: change.billingCycleAnchor,
+        currentPeriodStart,
+        currentPeriodEnd,
+        changedAt: now.toISOString(),
+      },
+    },
+  ];
+}
+
+export function recordPlanChangeDeclined(command: RecordPlanChangeDeclined, state: SubscriptionState): SubscriptionEvent[] {
+  const { changeId, declineCode, message } = command.data;
+  if (state.settledPlanChangeIds.includes(changeId)) return [];
+  requirePendingChange(state, changeId);
+  return [{ type: 'PlanChangeDeclined', data: { changeId, declineCode, message, declinedAt: command.metadata.now.toISOString() } }];
+}
+
+export function recordRenewalPaymentFailed(command: RecordRenewalPaymentFailed, state: SubscriptionState): SubscriptionEvent[] {
+  const d = command.data;
+  const seen = state.failedPaymentAttempts.some((f) => f.providerInvoiceId === d.providerInvoiceId && f.nextPaymentAttempt === d.nextPaymentAttempt);
+  // Same invoice and same announced retry: already recorded. An invoice already paid: a late failure.
+  if (seen || state.processedInvoiceIds.includes(d.providerInvoiceId)) return [];
+  const live = requireLive(state);
+  assertMoney(d.amount, 'amount');
+  const amount = { amount: d.amount.amount, currency: d.amount.currency };
+  const at = command.metadata.now.toISOString();
+  const { providerInvoiceId, errorCode, declineCode, message, nextPaymentAttempt } = d;
+  if (nextPaymentAttempt !== null) {
+    // The provider retries: keep access, warn the customer.
+    return [
+      { type: 'SubscriptionPastDue', data: { providerInvoiceId, amount, nextPaymentAttempt, errorCode, declineCode, message, failedAt: at } },
+      {
+        type: 'PaymentWarningNoticeRequested',
+        data: { customerId: state.customerId, tenantId: state.tenantId, providerInvoiceId, amount, nextPaymentAttempt },
+      },
+    ];
+  }
+  // Final failure: no retry left. End access and ask the command layer to clean up at the provider.
+  return [
+    {
+      type: 'SubscriptionSuspended',
+      data: { providerInvoiceId, reason: 'final_payment_failure', amount, errorCode, declineCode, message, suspendedAt: at },
+    },
+    { type: 'ProviderSubscriptionCancellationRequested', data: { providerSubscriptionId: live.providerSubscriptionId, reason: 'final_payment_failure' } },
+    { type: 'OpenInvoiceVoidRequested', data: { providerInvoiceId } },
+    { type: 'SuspensionNoticeRequested', data: { customerId: state.customerId, tenantId: state.tenantId, providerInvoiceId, amount } },
+  ];
+}
+
+export function cancelSubscription(command: CancelSubscription, state: SubscriptionState): SubscriptionEvent[] {
+  const live = requireLive(state);
+  const at = command.metadata.now.toISOString();
+  if (command.data.at === 'now') {
+    return [{ type: 'SubscriptionCancelled', data: { providerSubscriptionId: live.providerSubscriptionId, reason: 'cancelled_now', cancelledAt: at } }];
+  }
+  if (state.status === 'cancellation_scheduled') return [];
+  return [
+    {
+      type: 'SubscriptionCancellationScheduled',
+      data: { providerSubscriptionId: live.providerSubscriptionId, cancelAt: live.currentPeriodEnd, requestedAt: at },
+    },
+  ];
+}
+
+export function recordSubscriptionEnded(command: RecordSubscriptionEnded, state: SubscriptionState): SubscriptionEvent[] {
+  const { providerSubscriptionId } = command.data;
+  const known = state.activatedProviderSubscriptionIds.includes(providerSubscriptionId);
+  // The provider confirming an end we already recorded (cancel now, suspension, an older subscription).
+  if (known && !(isLive(state.status) && state.providerSubscriptionId === providerSubscriptionId)) return [];
+  const live = requireLive(state);
+  if (live.providerSubscriptionId !== providerSubscriptionId) {
+    throw new DomainRefusal('provider_subscription_mismatch', `provider subscription ${providerSubscriptionId} is not this customer's live one`, 'conflict', {
+      providerSubscriptionId,
+      liveProviderSubscriptionId: live.providerSubscriptionId,
+    });
+  }
+  return [
+    {
+      type: 'SubscriptionCancelled',
+      data: {
+        providerSubscriptionId,
+        reason: state.status === 'cancellation_scheduled' ? 'ended_at_period_end' : 'ended_by_provider',
+        cancelledAt: command.metadata.now.toISOString(),
+      },
+    },
+  ];
+}
+
+export function decide(command: SubscriptionCommand, state: SubscriptionState): SubscriptionEvent[] {
+  switch (command.type) {
+    case 'StartCheckout':
+      return startCheckout(command, state);
+    case 'RecordCheckoutSessionCreated':
+      return recordCheckoutSessionCreated(command, state);
+    case 'RecordCheckoutRequestFailed':
+      return recordCheckoutRequestFailed(command, state);
+    case 'ActivateSubscription':
+      return activateSubscription(command, state);
+    case 'RecordRenewalPaid':
+      return recordRenewalPaid(command, state);
+    case 'RequestPlanChange':
+      return requestPlanChange(command, state);
+    case 'RecordPlanChangePaymentCaptured':
+      return recordPlanChangePaymentCaptured(command, state);
+    case 'RecordPlanChangeDeclined':
+      return recordPlanChangeDeclined(command, state);
+    case 'RecordRenewalPaymentFailed':
+      return recordRenewalPaymentFailed(command, state);
+    case 'CancelSubscription':
+      return cancelSubscription(command, state);
+    case 'RecordSubscriptionEnded':
+      return recordSubscriptionEnded(command, state);
+    default:
+      return assertNever(command, 'subscription command');
+  }
+}
+
+export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent, SubscriptionState> = {
+  initialState: initialSubscriptionState,
+  decide,
+  evolve,
+};
