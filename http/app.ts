@@ -11,6 +11,9 @@ import { httpMetrics, requestContext, requestLogger } from './middleware';
 import { errorHandler, notFound } from './problem';
 import { adminRoutes } from './routes/admin';
 import { bookingRoutes } from './routes/bookings';
+import { billingRoutes } from './routes/billing';
+import { InvoiceCommands } from '../commands/invoices';
+import { SubscriptionCommands } from '../commands/subscriptions';
 
 export interface AppOptions {
   isShuttingDown?: () => boolean;
@@ -32,7 +35,9 @@ function contextFor(tenantId: string, req: Request, res: Response): CommandConte
 
 export function apiRoutes(rt: Runtime): RouteSpec[] {
   const bookings = new BookingCommands(rt.eventStore, rt.provider);
-  return [...adminRoutes(rt.tenants), ...bookingRoutes(bookings, contextFor)];
+  const subscriptions = new SubscriptionCommands(rt.eventStore, rt.provider, { sessionTtlSeconds: rt.config.CHECKOUT_SESSION_TTL_SECONDS });
+  const invoices = new InvoiceCommands(rt.eventStore, rt.provider);
+  return [...adminRoutes(rt.tenants), ...bookingRoutes(bookings, contextFor), ...billingRoutes(subscriptions, invoices, contextFor)];
 }
 
 /** The Express application: routing, context, logging, metrics and problem+json errors only. */

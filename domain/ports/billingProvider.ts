@@ -73,6 +73,7 @@ export interface BillingProvider {
   changeSubscriptionPlan(req: PlanChangeRequest): Promise<PlanChangeResult>;
   cancelSubscription(req: { idempotencyKey: string; providerSubscriptionId: string; atPeriodEnd: boolean }): Promise<void>;
   voidInvoice(req: { idempotencyKey: string; providerInvoiceId: string }): Promise<void>;
+  createProduct(req: { idempotencyKey: string; tenantId: string; name: string }): Promise<{ productId: string }>;
   createPrice(req: PriceRequest): Promise<{ priceId: string }>;
   archivePrice(req: { idempotencyKey: string; priceId: string }): Promise<void>;
   refund(req: RefundRequest): Promise<{ providerRefundId: string }>;

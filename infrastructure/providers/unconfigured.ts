@@ -21,6 +21,9 @@ export class UnconfiguredBillingProvider implements BillingProvider {
   async voidInvoice(): Promise<never> {
     this.fail();
   }
+  async createProduct(): Promise<never> {
+    this.fail();
+  }
   async createPrice(): Promise<never> {
     this.fail();
   }

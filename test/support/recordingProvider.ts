@@ -62,6 +62,9 @@ export class RecordingBillingProvider implements BillingProvider {
   voidInvoice(req: Parameters<BillingProvider['voidInvoice']>[0]): Promise<void> {
     return this.record('voidInvoice', req, () => undefined);
   }
+  createProduct(req: Parameters<BillingProvider['createProduct']>[0]): Promise<{ productId: string }> {
+    return this.record('createProduct', req, () => ({ productId: `prod_${++this.seq}` }));
+  }
   createPrice(req: Parameters<BillingProvider['createPrice']>[0]): Promise<{ priceId: string }> {
     return this.record('createPrice', req, () => ({ priceId: `price_${++this.seq}` }));
   }
