@@ -62,9 +62,23 @@ export class BookingCommands {
     );
     const placement = placementOf(seats.state, input.bookingId);
     if (!placement) throw new DomainRefusal('departure_not_found', `no departure ${input.departureExternalId}`, 'invalid', { field: 'departureId' });
+    const bookingStream = streams.booking(ctx.tenantId, input.bookingId);
+    const existing = await load(this.store, bookingStream, bookingDecider);
+    const r = existing.state.request;
+    if (r) {
+      // A retry of the same request (lost response) gets the booking it created; a different request with the id is refused.
+      const same =
+        r.departureExternalId === input.departureExternalId &&
+        r.price.amount === input.price.amount &&
+        r.price.currency === input.price.currency &&
+        (['firstName', 'lastName', 'email', 'phone'] as const).every((k) => r.contact[k] === input.contact[k]) &&
+        r.guests.length === input.guests.length;
+      if (same) return { state: existing.state, newEvents: [], revision: existing.revision, position: existing.position, unchanged: true };
+      throw new DomainRefusal('booking_exists', `booking ${input.bookingId} already exists with other details`);
+    }
     return handle(
       this.store,
-      streams.booking(ctx.tenantId, input.bookingId),
+      bookingStream,
       bookingDecider,
       () =>
         cmd<BookingCommand>(
