@@ -1,4 +1,4 @@
-import { spec } from '../shared/testing';
+import { spec } from '../../test/support/given';
 import { bookingDecider, currentCrmStage, type BookingCommand, type BookingEvent, type BookingRequestedData } from './booking';
 import { fold } from '../shared/decider';
 

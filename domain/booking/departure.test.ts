@@ -1,4 +1,4 @@
-import { spec } from '../shared/testing';
+import { spec } from '../../test/support/given';
 import { fold } from '../shared/decider';
 import { departureDecider, placementOf, type DepartureCommand, type DepartureEvent } from './departure';
 

@@ -1,6 +1,6 @@
 import { fold } from '../shared/decider';
 import type { Money } from '../shared/money';
-import { spec } from '../shared/testing';
+import { spec } from '../../test/support/given';
 import {
   invoiceDecider,
   type Actor,

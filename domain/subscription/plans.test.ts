@@ -1,5 +1,5 @@
 import { fold } from '../shared/decider';
-import { spec } from '../shared/testing';
+import { spec } from '../../test/support/given';
 import { planDecider, type PlanCommand, type PlanEvent } from './plans';
 
 const NOW = new Date('2024-03-10T12:00:00.000Z');

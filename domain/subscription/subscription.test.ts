@@ -1,5 +1,5 @@
 import { DomainRefusal, fold } from '../shared/decider';
-import { spec } from '../shared/testing';
+import { spec } from '../../test/support/given';
 import {
   addBillingInterval,
   checkoutStatus,

@@ -4,7 +4,7 @@
  *   spec(decider).given([events]).when(command).thenRefuses('code')
  * Used by domain tests only (no I/O, no clocks).
  */
-import { DomainRefusal, fold, type Command, type Decider, type DomainEvent } from './decider';
+import { DomainRefusal, fold, type Command, type Decider, type DomainEvent } from '../../domain/shared/decider';
 
 export function spec<C extends Command, E extends DomainEvent, S>(decider: Decider<C, E, S>) {
   return {
