@@ -74,13 +74,13 @@ describe('REST command API (PostgreSQL)', () => {
     });
 
     test("another tenant's booking or departure answers 404, for reads and commands", async () => {
-      const b = await acme.post<{ bookingId: string }>('/v1/bookings', booking());
+      const b = await acme.post<{ bookingId: string; position: string }>('/v1/bookings', booking());
       expect(b.status).toBe(201);
       expect((await globex.get(`/v1/bookings/${b.body.bookingId}`)).status).toBe(404);
       expect((await globex.post(`/v1/bookings/${b.body.bookingId}/cancel`, { reason: 'x' })).status).toBe(404);
       expect((await globex.get('/v1/departures/ICE-JUN')).status).toBe(404);
       expect((await globex.post('/v1/bookings', booking())).status).toBe(422);
-      expect((await acme.get(`/v1/bookings/${b.body.bookingId}`)).body).toMatchObject({ status: 'requested' });
+      expect((await acme.get(`/v1/bookings/${b.body.bookingId}?min_position=${b.body.position}`)).body).toMatchObject({ status: 'requested', stage: 'requested' });
     });
   });
 

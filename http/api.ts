@@ -5,6 +5,7 @@
  * their stable code, concurrency 409, provider failures 402/502/503.
  */
 import { type NextFunction, type Request, type Response, type Router } from 'express';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ConcurrencyConflict } from '../commands/handle';
 import { ProviderError } from '../domain/ports/billingProvider';
@@ -19,6 +20,8 @@ export interface HandlerContext<B> {
   readonly req: Request;
   readonly res: Response;
   readonly body: B;
+  /** Validated query string (routes with a `query` schema). */
+  readonly query: Record<string, unknown>;
   readonly params: Record<string, string>;
   /** The tenant the call acts for (tenant routes only). */
   readonly tenantId: string;
@@ -40,6 +43,13 @@ export interface RouteSpec<S extends z.ZodType | undefined = z.ZodType | undefin
   readonly tag: string;
   readonly access: Access;
   readonly body?: S;
+  /** Query-string schema (GET routes). */
+  readonly query?: z.ZodObject;
+  /**
+   * Read models this route reads: `min_position` waits (up to 2 s) for them to reach a position a
+   * command returned, else the answer says it is stale.
+   */
+  readonly reads?: readonly string[];
   readonly success: number;
   readonly handler: (ctx: HandlerContext<S extends z.ZodType ? z.infer<S> : undefined>) => Promise<Reply>;
 }
@@ -82,7 +92,14 @@ function bigintSafe(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? v.toString() : v;
 }
 
-export function mount(router: Router, specs: readonly RouteSpec[]): void {
+export interface Freshness {
+  /** Waits until every named projection passed `position`, up to `ms`; says whether they did. */
+  waitFor(projections: readonly string[], position: Position, ms: number): Promise<boolean>;
+}
+
+const MIN_POSITION = /^(\d{1,20})\/(\d{1,20})$/;
+
+export function mount(router: Router, specs: readonly RouteSpec[], freshness?: Freshness): void {
   for (const spec of specs) {
     const chain: Array<(req: Request, res: Response, next: NextFunction) => unknown> = [];
     if (spec.access === 'admin') chain.push(requireAdmin);
@@ -99,10 +116,25 @@ export function mount(router: Router, specs: readonly RouteSpec[]): void {
         if (!parsed.success) throw validationProblem(parsed.error, 'body');
         body = parsed.data;
       }
+      let query: Record<string, unknown> = {};
+      if (spec.query) {
+        const { min_position: _mp, ...rest } = req.query as Record<string, unknown>;
+        const parsed = spec.query.safeParse(rest);
+        if (!parsed.success) throw validationProblem(parsed.error, 'query');
+        query = parsed.data as Record<string, unknown>;
+      }
       const tenantId = spec.access === 'tenant' ? tenantOf(res) : ((res.locals.tenantId as string | undefined) ?? '');
+      let stale = false;
+      const minPosition = req.query.min_position;
+      if (minPosition !== undefined && spec.reads && freshness) {
+        const m = typeof minPosition === 'string' ? MIN_POSITION.exec(minPosition) : null;
+        if (!m) throw new Problem(422, 'validation-error', 'Validation Failed', 'min_position must be a position returned by a command, e.g. 812/33', [{ path: 'query.min_position', message: 'invalid position' }]);
+        stale = !(await freshness.waitFor(spec.reads, { commit: BigInt(m[1]!), prepare: BigInt(m[2]!) }, 2000));
+        if (stale) res.setHeader('Settle-Stale', 'true');
+      }
       let reply: Reply;
       try {
-        reply = await spec.handler({ req, res, body: body as never, params: req.params as Record<string, string>, tenantId });
+        reply = await spec.handler({ req, res, body: body as never, query, params: req.params as Record<string, string>, tenantId });
       } catch (err) {
         const p = toProblem(err);
         if (p) throw p;
@@ -120,7 +152,19 @@ export function mount(router: Router, specs: readonly RouteSpec[]): void {
         ...(reply.revision !== undefined ? { revision: reply.revision === null ? null : reply.revision.toString() } : {}),
         ...(reply.position !== undefined ? { position: reply.position ? formatPosition(reply.position) : null } : {}),
       };
-      res.status(status).json(JSON.parse(JSON.stringify(payload, bigintSafe)));
+      const out = JSON.parse(JSON.stringify(stale ? { ...payload, stale: true } : payload, bigintSafe)) as unknown;
+      if (spec.method === 'get') {
+        // ETag over the representation; If-None-Match answers 304 without a body.
+        const etag = `W/"${createHash('sha1').update(JSON.stringify(out)).digest('base64url')}"`;
+        res.setHeader('ETag', etag);
+        res.setHeader('Cache-Control', 'private, no-cache');
+        const inm = req.get('if-none-match');
+        if (inm && inm.split(/\s*,\s*/).includes(etag) && !stale) {
+          res.status(304).end();
+          return;
+        }
+      }
+      res.status(status).json(out);
     });
   }
 }
@@ -140,6 +184,8 @@ export function openApiDocument(specs: readonly RouteSpec[], version: string): R
       parameters: [
         ...params,
         ...(s.method === 'post' ? [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 }, description: 'Replays the first response for 24 h; 422 when reused with another body.' }] : []),
+        ...(s.query ? Object.entries((z.toJSONSchema(s.query, { unrepresentable: 'any' }) as { properties?: Record<string, unknown> }).properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: false, schema })) : []),
+        ...(s.reads ? [{ name: 'min_position', in: 'query', required: false, schema: { type: 'string', pattern: '^\\d+/\\d+$' }, description: 'A position returned by a command: wait up to 2 s for the read model to include it, else the answer carries Settle-Stale: true.' }] : []),
         ...(s.access === 'tenant' ? [{ name: 'Settle-Tenant', in: 'header', required: false, schema: { type: 'string' }, description: 'Admin key only: the tenant to act for.' }] : []),
       ],
       responses: {

@@ -9,9 +9,12 @@ import { healthRoutes } from './health';
 import { idempotency } from './idempotency';
 import { httpMetrics, requestContext, requestLogger } from './middleware';
 import { errorHandler, notFound } from './problem';
-import { adminRoutes } from './routes/admin';
+import { adminProjectionRoutes, adminRoutes } from './routes/admin';
 import { bookingRoutes } from './routes/bookings';
 import { billingRoutes } from './routes/billing';
+import { queryRoutes } from './routes/queries';
+import { ReadModels } from '../projections/queries';
+import { comparePositions } from '../domain/ports/eventStore';
 import { InvoiceCommands } from '../commands/invoices';
 import { SubscriptionCommands } from '../commands/subscriptions';
 
@@ -37,7 +40,13 @@ export function apiRoutes(rt: Runtime): RouteSpec[] {
   const bookings = new BookingCommands(rt.eventStore, rt.provider);
   const subscriptions = new SubscriptionCommands(rt.eventStore, rt.provider, { sessionTtlSeconds: rt.config.CHECKOUT_SESSION_TTL_SECONDS });
   const invoices = new InvoiceCommands(rt.eventStore, rt.provider);
-  return [...adminRoutes(rt.tenants), ...bookingRoutes(bookings, contextFor), ...billingRoutes(subscriptions, invoices, contextFor)];
+  return [
+    ...adminRoutes(rt.tenants),
+    ...bookingRoutes(bookings, contextFor),
+    ...billingRoutes(subscriptions, invoices, contextFor),
+    ...queryRoutes(new ReadModels(rt.db)),
+    ...adminProjectionRoutes(rt),
+  ];
 }
 
 /** The Express application: routing, context, logging, metrics and problem+json errors only. */
@@ -59,7 +68,19 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
   v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
   v1.use(idempotency(rt.idempotency));
-  mount(v1, specs);
+  mount(v1, specs, {
+    async waitFor(names, position, ms) {
+      const runners = rt.projections.filter((p) => names.includes(p.def.name));
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const positions = await Promise.all(runners.map((r) => r.position()));
+        if (positions.every((p) => p !== null && comparePositions(p, position) >= 0)) return true;
+        if (Date.now() >= deadline) return false;
+        runners.forEach((r) => r.wake());
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+  });
   app.use('/v1', v1);
   app.use(notFound);
   app.use(errorHandler);

@@ -116,7 +116,7 @@ describe('billing API (PostgreSQL)', () => {
       const invoiceId = r.body.invoiceId;
       expect((await coach.post(`/v1/invoices/${invoiceId}/refunds`, { amount: { amount: 100, currency: 'EUR' } })).status).toBe(409);
       // the payment arrives from the provider (webhook path): recorded through the same command loop
-      await handle(
+      const paid = await handle(
         svc.runtime.eventStore,
         streams.invoice('coach-anna', invoiceId),
         invoiceDecider,
@@ -127,7 +127,8 @@ describe('billing API (PostgreSQL)', () => {
         }),
         { tenantId: 'coach-anna', correlationId: 'evt_1', causationId: 'evt_1', now: new Date() },
       );
-      expect((await coach.get(`/v1/invoices/${invoiceId}`)).body).toMatchObject({ status: 'paid', amountPaid: 25500 });
+      const pos = `${paid.position!.commit}/${paid.position!.prepare}`;
+      expect((await coach.get(`/v1/invoices/${invoiceId}?min_position=${pos}`)).body).toMatchObject({ status: 'paid', amountPaid: { amount: 25500, currency: 'EUR' } });
       expect((await coach.post(`/v1/invoices/${invoiceId}/void`, { reason: 'x' })).status).toBe(409);
       const tooMuch = await coach.post(`/v1/invoices/${invoiceId}/refunds`, { amount: { amount: 25501, currency: 'EUR' } });
       expect(tooMuch.status).toBe(422);
@@ -142,6 +143,11 @@ describe('billing API (PostgreSQL)', () => {
       expect(provider.callsOf('refund').at(-1)!.request).toMatchObject({ providerPaymentId: 'pi_1', providerChargeId: 'ch_1', amount: { amount: 5500, currency: 'EUR' } });
       const rest = await coach.post(`/v1/invoices/${invoiceId}/refunds`, { amount: { amount: 20000, currency: 'EUR' } });
       expect(rest.body).toMatchObject({ status: 'refunded', amountRefunded: 25500, collected: 0 });
+      // the payment history shows the payment, now refunded, once the projection has caught up
+      const payments = await coach.get<{ data: Array<{ status: string; refunded: unknown; providerPaymentId: string }> }>(
+        `/v1/payments?payable_type=invoice&payable_id=${invoiceId}&min_position=${rest.body.position as string}`,
+      );
+      expect(payments.body.data).toEqual([expect.objectContaining({ status: 'refunded', providerPaymentId: 'pi_1', refunded: { amount: 25500, currency: 'EUR' } })]);
     });
 
     test('invalid invoices are 422 with field paths', async () => {
@@ -157,7 +163,10 @@ describe('billing API (PostgreSQL)', () => {
         const r = await admin.post('/v1/customers/cus_noprovider/checkout', { planId: 'pro' });
         expect(r.status).toBe(503);
         expect(r.body).toMatchObject({ type: 'https://settle.dev/problems/provider-unavailable' });
-        const s = await admin.get<{ status: string; pendingCheckout: unknown }>('/v1/customers/cus_noprovider/subscription');
+        const events = await plain.runtime.eventStore.readStream('subscription-coach-anna.cus_noprovider');
+        expect(events.map((e) => e.type)).toEqual(['CheckoutRequested', 'CheckoutRequestFailed']);
+        const last = events[events.length - 1]!.position;
+        const s = await admin.get<{ status: string; pendingCheckout: unknown }>(`/v1/customers/cus_noprovider/subscription?min_position=${last.commit}/${last.prepare}`);
         expect(s.body).toMatchObject({ status: 'none', pendingCheckout: null });
       } finally {
         await plain.shutdown('test end');

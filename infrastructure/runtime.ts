@@ -20,6 +20,8 @@ import { AlwaysLeader, PgAdvisoryLease, type LeaderLease } from './sql/leaderLea
 import { appliedVersion, latestMigration, migrate } from './sql/migrate';
 import { PgClient } from './sql/pgClient';
 import { PgliteClient } from './sql/pgliteClient';
+import { projections as allProjections } from '../projections';
+import { ProjectionRunner } from '../projections/runtime';
 
 /**
  * The composition root: builds every adapter from the configuration and owns their lifecycle.
@@ -29,6 +31,7 @@ import { PgliteClient } from './sql/pgliteClient';
  */
 export class Runtime {
   readonly subscriptions: CatchUpSubscription[] = [];
+  readonly projections: ProjectionRunner[] = [];
   readonly tenants: TenantDirectory;
   readonly idempotency: IdempotencyStore;
   /** Outbound provider calls; replaced by the provider adapters when they are configured. */
@@ -81,7 +84,16 @@ export class Runtime {
       relayWake = () => {
         relay.wake();
         rt.subscriptions.forEach((s) => s.wake());
+        rt.projections.forEach((p) => p.wake());
       };
+      for (const def of allProjections) {
+        const projectionLease: LeaderLease = config.DATABASE_URL
+          ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:projection:${def.name}`)
+          : new AlwaysLeader(`projection:${def.name}`);
+        const runner = new ProjectionRunner(db, eventStore, def, projectionLease, { onError: config.PROJECTION_ON_ERROR, logger, leaseRetryMs: 1000 });
+        await runner.install();
+        rt.projections.push(runner);
+      }
       rt.registerCollectors();
       if (eventStore instanceof EsdbEventStore) rt.addSubscription(esdbOutboxFeeder(db));
       return rt;
@@ -107,6 +119,7 @@ export class Runtime {
     this.started = true;
     this.relay.start();
     this.subscriptions.forEach((s) => s.start());
+    if (this.config.PROJECTIONS_ENABLED) this.projections.forEach((p) => p.start());
     // Idempotency keys live at least 24 hours; older ones are pruned hourly.
     this.pruneTimer = setInterval(() => {
       this.idempotency.prune().catch((err: unknown) => this.logger.warn({ err }, 'idempotency key pruning failed'));
@@ -119,6 +132,7 @@ export class Runtime {
     this.started = false;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await Promise.all(this.subscriptions.map((s) => s.stop()));
+    await Promise.all(this.projections.map((p) => p.stop()));
     await this.relay.stop();
     await this.bus.close();
     if (this.eventStore instanceof EsdbEventStore) await this.eventStore.close();
@@ -136,10 +150,16 @@ export class Runtime {
       checks.migrations = { ok: false, detail: 'database unreachable' };
     }
     const stallMs = this.config.PROJECTION_STALL_SECONDS * 1000;
-    const stalled = this.subscriptions
-      .map((s) => s.status())
-      .filter((s) => !s.running || (!s.caughtUp && Date.now() - s.lastProgressAt.getTime() > stallMs) || (s.lastError !== null && Date.now() - s.lastProgressAt.getTime() > stallMs));
-    checks.projections = stalled.length === 0 ? { ok: true } : { ok: false, detail: `stalled: ${stalled.map((s) => `${s.name}${s.lastError ? ` (${s.lastError})` : ''}`).join(', ')}` };
+    const stalled = [...this.subscriptions.map((s) => s.status()), ...(this.config.PROJECTIONS_ENABLED ? this.projections.map((p) => p.status()) : [])]
+      .filter((s) => !s.running || (!s.caughtUp && Date.now() - s.lastProgressAt.getTime() > stallMs) || (s.lastError !== null && Date.now() - s.lastProgressAt.getTime() > stallMs))
+      .map((s) => `${s.name}${s.lastError ? ` (${s.lastError})` : ''}`);
+    const halted = this.projections.map((p) => p.status()).filter((p) => p.halted).map((p) => `${p.name} halted on ${p.halted}`);
+    const problems = [...halted, ...stalled.filter((n) => !halted.some((h) => h.startsWith(n.split(' ')[0]!)))];
+    const deadLetters = this.projections.reduce((n, p) => n + p.status().deadLetters, 0);
+    checks.projections =
+      problems.length === 0
+        ? { ok: true, ...(deadLetters > 0 ? { detail: `${deadLetters} dead-lettered event(s) skipped (see projection_dead_letters)` } : {}) }
+        : { ok: false, detail: `stalled: ${problems.join(', ')}` };
     // The bus being down degrades the service (the outbox grows) but does not make it unready:
     // webhooks and commands are still accepted and stored.
     let busOk = false;
@@ -155,7 +175,18 @@ export class Runtime {
   }
 
   private registerCollectors(): void {
-    this.metrics.sources.subscriptions = () => this.subscriptions.map((s) => s.status());
+    this.metrics.sources.subscriptions = () => [...this.subscriptions.map((s) => s.status()), ...this.projections.filter((p) => p.status().leader).map((p) => p.status())];
+    this.metrics.sources.projections = () => this.projections.map((p) => p.status());
+    this.metrics.sources.eventsBehind = async (p) => {
+      const runner = this.projections.find((r) => r.def.name === p);
+      if (!runner) return 0;
+      const pos = await runner.position();
+      const { rows } = await this.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint) LIMIT 1000000) x`,
+        [pos?.commit.toString() ?? '0', pos?.prepare.toString() ?? '0'],
+      );
+      return Number(rows[0]?.n ?? 0);
+    };
     this.metrics.sources.outbox = () => this.relay.status();
   }
 }

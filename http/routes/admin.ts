@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { TenantDirectory } from '../../infrastructure/sql/apiAccess';
+import type { Runtime } from '../../infrastructure/runtime';
+import { requestRebuild, resumeProjection } from '../../projections/runtime';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import { id } from './schemas';
@@ -49,6 +51,109 @@ export function adminRoutes(directory: TenantDirectory): RouteSpec[] {
         const uuid = /^[0-9a-f-]{36}$/i.test(params.keyId!);
         if (!uuid || !(await directory.revokeKey(params.tenantId!, params.keyId!))) throw new Problem(404, 'api-key-not-found', 'Not Found', 'No such API key');
         return { status: 204 };
+      },
+    }),
+  ];
+}
+
+/** Operator endpoints for the read models: status, rebuild, resume after a halt, dead letters. */
+export function adminProjectionRoutes(rt: Runtime): RouteSpec[] {
+  const known = (name: string | undefined) => {
+    const runner = rt.projections.find((p) => p.def.name === name);
+    if (!runner) throw new Problem(404, 'projection-not-found', 'Not Found', `No projection ${name ?? ''}; known: ${rt.projections.map((p) => p.def.name).join(', ')}`);
+    return runner;
+  };
+  return [
+    route({
+      method: 'get',
+      path: '/admin/projections',
+      operationId: 'listProjections',
+      summary: 'Every projection: generation, checkpoint, lag, dead letters, halted, leader',
+      tag: 'admin',
+      access: 'admin',
+      success: 200,
+      async handler() {
+        const data = await Promise.all(
+          rt.projections.map(async (p) => {
+            const st = p.status();
+            const pos = await p.position();
+            return {
+              name: p.def.name,
+              generation: st.generation,
+              position: pos ? `${pos.commit}/${pos.prepare}` : null,
+              leaderHere: st.leader,
+              caughtUp: st.caughtUp,
+              lagSeconds: st.lagSeconds,
+              rebuilding: st.rebuilding,
+              halted: st.halted,
+              deadLetters: st.deadLetters,
+              onError: p.onError,
+            };
+          }),
+        );
+        return { body: { data } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/admin/projections/:name/rebuild',
+      operationId: 'rebuildProjection',
+      summary: 'Rebuild a read model from position zero into fresh tables, then switch over atomically',
+      tag: 'admin',
+      access: 'admin',
+      success: 202,
+      body: z.object({}).strict(),
+      async handler({ params }) {
+        const runner = known(params.name);
+        await requestRebuild(rt.db, runner.def.name);
+        runner.wake();
+        return { body: { name: runner.def.name, rebuildRequested: true } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/admin/projections/:name/resume',
+      operationId: 'resumeProjection',
+      summary: 'Resume a halted projection: retry the event that stopped it, or skip it (it stays dead-lettered)',
+      tag: 'admin',
+      access: 'admin',
+      success: 200,
+      body: z.object({ skip: z.boolean().default(false) }).strict(),
+      async handler({ params, body }) {
+        const runner = known(params.name);
+        await resumeProjection(rt.db, runner.def.name, body.skip);
+        runner.wake();
+        return { body: { name: runner.def.name, resumed: true, skipped: body.skip } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/admin/projections/:name/dead-letters',
+      operationId: 'listDeadLetters',
+      summary: 'Events a projection could not apply, with the error and their position',
+      tag: 'admin',
+      access: 'admin',
+      success: 200,
+      async handler({ params }) {
+        const runner = known(params.name);
+        const { rows } = await rt.db.query<Record<string, unknown>>(
+          `SELECT id, generation, event_id, event_type, stream_id, position_commit, position_prepare, error, created_at
+             FROM projection_dead_letters WHERE projection = $1 ORDER BY id DESC LIMIT 500`,
+          [runner.def.name],
+        );
+        return {
+          body: {
+            data: rows.map((r) => ({
+              generation: Number(r.generation),
+              eventId: r.event_id,
+              eventType: r.event_type,
+              streamId: r.stream_id,
+              position: `${r.position_commit}/${r.position_prepare}`,
+              error: r.error,
+              at: new Date(r.created_at as string).toISOString(),
+            })),
+          },
+        };
       },
     }),
   ];

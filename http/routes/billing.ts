@@ -6,7 +6,6 @@ import type { InvoiceState } from '../../domain/invoice/invoice';
 import type { PlanState } from '../../domain/subscription/plans';
 import type { SubscriptionState } from '../../domain/subscription/subscription';
 import { checkoutStatus } from '../../domain/subscription/subscription';
-import { formatPosition } from '../../domain/ports/eventStore';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import type { ContextFor } from './bookings';
@@ -151,21 +150,6 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       },
     }),
     route({
-      method: 'get',
-      path: '/customers/:customerId/subscription',
-      operationId: 'getSubscription',
-      summary: "A customer's subscription: plan, status, access, period, dunning, pending change",
-      tag: 'subscriptions',
-      access: 'tenant',
-      success: 200,
-      async handler({ params, tenantId }) {
-        const customerId = idOr404(params.customerId, 'customer');
-        const s = await subs.getSubscription(tenantId, customerId);
-        if (!s) throw new Problem(404, 'subscription-not-found', 'Not Found', `No subscription for customer ${customerId}`);
-        return { body: subscriptionView(customerId, s.state), revision: s.revision };
-      },
-    }),
-    route({
       method: 'post',
       path: '/customers/:customerId/subscription/plan-change',
       operationId: 'changeSubscriptionPlan',
@@ -226,49 +210,6 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
         const r = await invoices.issue({ invoiceId, ...body }, ctx);
         res.setHeader('Location', `/v1/invoices/${invoiceId}`);
         return { body: invoiceView(r.state), revision: r.revision, position: r.position };
-      },
-    }),
-    route({
-      method: 'get',
-      path: '/invoices/:invoiceId',
-      operationId: 'getInvoice',
-      summary: 'An invoice with its payments, refunds and disputes',
-      tag: 'invoices',
-      access: 'tenant',
-      success: 200,
-      async handler({ params, tenantId }) {
-        const inv = await invoices.get(tenantId, idOr404(params.invoiceId, 'invoice'));
-        if (!inv) throw new Problem(404, 'invoice-not-found', 'Not Found', `No invoice ${params.invoiceId}`);
-        return { body: invoiceView(inv.state), revision: inv.revision };
-      },
-    }),
-    route({
-      method: 'get',
-      path: '/invoices/:invoiceId/history',
-      operationId: 'getInvoiceHistory',
-      summary: "The invoice's immutable audit trail: every transition, when, and what caused it",
-      tag: 'invoices',
-      access: 'tenant',
-      success: 200,
-      async handler({ params, tenantId }) {
-        const invoiceId = idOr404(params.invoiceId, 'invoice');
-        const events = await invoices.history(tenantId, invoiceId);
-        if (events.length === 0) throw new Problem(404, 'invoice-not-found', 'Not Found', `No invoice ${invoiceId}`);
-        return {
-          body: {
-            invoiceId,
-            entries: events.map((e) => ({
-              revision: e.revision.toString(),
-              position: formatPosition(e.position),
-              type: e.type,
-              recordedAt: e.recordedAt.toISOString(),
-              actor: (e.data as { actor?: unknown }).actor ?? e.metadata.actor ?? null,
-              causationId: e.metadata.causationId,
-              correlationId: e.metadata.correlationId,
-              data: e.data,
-            })),
-          },
-        };
       },
     }),
     route({

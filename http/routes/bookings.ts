@@ -138,20 +138,6 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor): Ro
       },
     }),
     route({
-      method: 'get',
-      path: '/bookings/:bookingId',
-      operationId: 'getBooking',
-      summary: 'A booking with its payment and CRM pipeline state',
-      tag: 'bookings',
-      access: 'tenant',
-      success: 200,
-      async handler({ params, tenantId }) {
-        const b = id.safeParse(params.bookingId).success ? await bookings.getBooking(tenantId, params.bookingId!) : null;
-        if (!b) throw notFound('booking', params.bookingId!);
-        return { body: bookingView(params.bookingId!, b.state), revision: b.revision };
-      },
-    }),
-    route({
       method: 'post',
       path: '/bookings/:bookingId/cancel',
       operationId: 'cancelBooking',

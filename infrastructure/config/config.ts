@@ -36,6 +36,10 @@ const schema = z.object({
   ADMIN_API_KEY: z.string().min(24, 'must be at least 24 characters').optional(),
   /** Pending checkout sessions are reused while younger than this (two tabs, one session). */
   CHECKOUT_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(1800),
+  /** What a projection does with an event it cannot apply (always dead-lettered): skip it, or halt. */
+  PROJECTION_ON_ERROR: z.enum(['skip', 'halt']).default('skip'),
+  /** Run the projections in this process (several instances may; one runner per projection is active). */
+  PROJECTIONS_ENABLED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
 });

@@ -8,6 +8,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface MetricSources {
   subscriptions?: () => ReadonlyArray<{ name: string; lagSeconds: number; position: { prepare: bigint } | null }>;
   outbox?: () => Promise<{ backlog: number; oldestAgeSeconds: number } | null>;
+  projections?: () => ReadonlyArray<{ name: string; applied: number; deadLetters: number; halted: string | null; generation: number; leader: boolean }>;
+  /** Events in the log after a projection's checkpoint (capped). */
+  eventsBehind?: (projection: string) => Promise<number>;
 }
 
 export class Metrics {
@@ -22,6 +25,10 @@ export class Metrics {
   readonly outboxBacklog: Gauge;
   readonly outboxOldestAge: Gauge;
   readonly outboxPublished: Counter;
+  readonly projectionApplied: Gauge<'projection'>;
+  readonly projectionDeadLetters: Gauge<'projection'>;
+  readonly projectionHalted: Gauge<'projection'>;
+  readonly projectionEventsBehind: Gauge<'projection'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'settle_' });
@@ -80,6 +87,45 @@ export class Metrics {
       name: 'settle_outbox_oldest_age_seconds',
       help: 'Age of the oldest unpublished outbox message',
       registers: [this.registry],
+    });
+    this.projectionApplied = new Gauge({
+      name: 'settle_projection_events_applied',
+      help: 'Events applied by a projection in this process (rate() gives the apply rate)',
+      labelNames: ['projection'],
+      registers: [this.registry],
+      collect: () => {
+        for (const p of this.sources.projections?.() ?? []) this.projectionApplied.set({ projection: p.name }, p.applied);
+      },
+    });
+    this.projectionDeadLetters = new Gauge({
+      name: 'settle_projection_dead_letters',
+      help: 'Events a projection could not apply (dead-lettered) in its active generation',
+      labelNames: ['projection'],
+      registers: [this.registry],
+      collect: () => {
+        for (const p of this.sources.projections?.() ?? []) this.projectionDeadLetters.set({ projection: p.name }, p.deadLetters);
+      },
+    });
+    this.projectionHalted = new Gauge({
+      name: 'settle_projection_halted',
+      help: '1 when a projection is halted on an event it cannot apply',
+      labelNames: ['projection'],
+      registers: [this.registry],
+      collect: () => {
+        for (const p of this.sources.projections?.() ?? []) this.projectionHalted.set({ projection: p.name }, p.halted ? 1 : 0);
+      },
+    });
+    this.projectionEventsBehind = new Gauge({
+      name: 'settle_projection_events_behind',
+      help: 'Events in the log after the projection checkpoint',
+      labelNames: ['projection'],
+      registers: [this.registry],
+      collect: async () => {
+        for (const p of this.sources.projections?.() ?? []) {
+          const n = await this.sources.eventsBehind?.(p.name).catch(() => null);
+          if (n !== null && n !== undefined) this.projectionEventsBehind.set({ projection: p.name }, n);
+        }
+      },
     });
     this.outboxPublished = new Counter({ name: 'settle_outbox_published_total', help: 'Messages relayed to the bus', registers: [this.registry] });
   }

@@ -170,9 +170,37 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 `;
 
+const projections = `
+-- One row per projection: which generation of its tables the views point at, and operator flags.
+CREATE TABLE projection_state (
+  name                  text        PRIMARY KEY,
+  active_generation     int         NOT NULL,
+  rebuild_requested_at  timestamptz,
+  halted_at             timestamptz,
+  halted_reason         text,
+  updated_at            timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- Events a projection could not apply, with the error and where they are in the log.
+CREATE TABLE projection_dead_letters (
+  id               bigserial   PRIMARY KEY,
+  projection       text        NOT NULL,
+  generation       int         NOT NULL,
+  event_id         uuid        NOT NULL,
+  event_type       text        NOT NULL,
+  stream_id        text        NOT NULL,
+  position_commit  bigint      NOT NULL,
+  position_prepare bigint      NOT NULL,
+  error            text        NOT NULL,
+  created_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+  UNIQUE (projection, generation, event_id)
+);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event_store', sql: eventStore },
   { version: 2, name: 'api_access', sql: apiAccess },
+  { version: 3, name: 'projections', sql: projections },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

@@ -1,0 +1,136 @@
+/**
+ * Read models of invoices: `invoices` (one row per invoice: header, lines, totals, status,
+ * provider references and hosted links, so billing pages never call the provider) and
+ * `invoice_history` (every transition of every invoice, immutable, with its cause and actor).
+ */
+import { invoiceDecider, type InvoiceState } from '../../domain/invoice/invoice';
+import type { RecordedEvent } from '../../domain/ports/eventStore';
+import type { SqlExecutor } from '../../infrastructure/sql/client';
+import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, parseStream, type AggregateRowsSpec } from '../aggregateRows';
+import type { ProjectionDefinition, Tables } from '../runtime';
+
+export const INVOICE_EVENT_TYPES = new Set([
+  'InvoiceIssued',
+  'ProviderInvoiceRecorded',
+  'ProviderInvoiceLinksUpdated',
+  'PaymentAttemptFailed',
+  'PaymentAttemptPending',
+  'PaymentSucceeded',
+  'InvoicePaid',
+  'PaymentAmountMismatch',
+  'OverpaymentRecorded',
+  'InvoiceVoided',
+  'RefundRecorded',
+  'InvoiceRefunded',
+  'DisputeOpened',
+  'DisputeWon',
+  'DisputeLost',
+]);
+
+const invoiceRows: AggregateRowsSpec<InvoiceState> = {
+  category: 'invoice-',
+  initialState: invoiceDecider.initialState,
+  evolve: (s, e) => invoiceDecider.evolve(s, e as never),
+  columns: (s, ctx) => ({
+    invoice_id: ctx.id,
+    customer_id: s.customerId,
+    status: s.status,
+    number: s.number,
+    currency: s.currency,
+    total: s.total?.amount ?? 0,
+    amount_paid: s.amountPaid,
+    amount_refunded: s.amountRefunded,
+    amount_disputed: s.amountDisputed,
+    amount_lost: s.amountLost,
+    collected: s.collected,
+    provider: s.provider,
+    provider_invoice_id: s.providerInvoiceId,
+    subscription_id: s.subscriptionId,
+    hosted_invoice_url: s.hostedInvoiceUrl,
+    invoice_pdf: s.invoicePdf,
+    due_date: s.dueDate,
+    paid_at: s.paidAt,
+    needs_attention: s.overpayments.length > 0 || s.amountMismatches.length > 0,
+    line_items: s.lineItems,
+  }),
+};
+
+export const invoicesProjection: ProjectionDefinition = {
+  name: 'invoices',
+  tables: ['invoices'],
+  eventTypes: INVOICE_EVENT_TYPES,
+  ddl: (t: Tables) => `
+    CREATE TABLE ${t.invoices} (${AGGREGATE_ROW_COLUMNS},
+      invoice_id          text    NOT NULL,
+      customer_id         text,
+      status              text    NOT NULL,
+      number              text,
+      currency            text,
+      total               bigint  NOT NULL,
+      amount_paid         bigint  NOT NULL,
+      amount_refunded     bigint  NOT NULL,
+      amount_disputed     bigint  NOT NULL,
+      amount_lost         bigint  NOT NULL,
+      collected           bigint  NOT NULL,
+      provider            text,
+      provider_invoice_id text,
+      subscription_id     text,
+      hosted_invoice_url  text,
+      invoice_pdf         text,
+      due_date            text,
+      paid_at             timestamptz,
+      needs_attention     boolean NOT NULL,
+      line_items          jsonb   NOT NULL
+    );
+    CREATE UNIQUE INDEX ${t.invoices}_id ON ${t.invoices} (tenant_id, invoice_id);
+    CREATE INDEX ${t.invoices}_list ON ${t.invoices} (tenant_id, created_at DESC, invoice_id DESC);
+    CREATE INDEX ${t.invoices}_customer ON ${t.invoices} (tenant_id, customer_id);`,
+  apply: (tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables) => applyAggregateRows(tx, t.invoices!, invoiceRows, events),
+};
+
+export const invoiceHistoryProjection: ProjectionDefinition = {
+  name: 'invoice_history',
+  tables: ['invoice_history'],
+  eventTypes: INVOICE_EVENT_TYPES,
+  ddl: (t: Tables) => `
+    CREATE TABLE ${t.invoice_history} (
+      stream_id      text        NOT NULL,
+      revision       bigint      NOT NULL,
+      tenant_id      text        NOT NULL,
+      invoice_id     text        NOT NULL,
+      event_id       uuid        NOT NULL,
+      event_type     text        NOT NULL,
+      actor          jsonb,
+      causation_id   text        NOT NULL,
+      correlation_id text        NOT NULL,
+      recorded_at    timestamptz NOT NULL,
+      position       text        NOT NULL,
+      data           jsonb       NOT NULL,
+      PRIMARY KEY (stream_id, revision)
+    );
+    CREATE INDEX ${t.invoice_history}_invoice ON ${t.invoice_history} (tenant_id, invoice_id, revision);`,
+  async apply(tx, events, t) {
+    for (const e of events) {
+      const p = parseStream('invoice-', e.streamId);
+      if (!p) continue;
+      await tx.query(
+        `INSERT INTO ${t.invoice_history} (stream_id, revision, tenant_id, invoice_id, event_id, event_type, actor, causation_id, correlation_id, recorded_at, position, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12::jsonb)`,
+        [
+          e.streamId,
+          e.revision.toString(),
+          p.tenantId,
+          p.id,
+          e.id,
+          e.type,
+          JSON.stringify((e.data as { actor?: unknown }).actor ?? e.metadata.actor ?? null),
+          e.metadata.causationId,
+          e.metadata.correlationId,
+          e.recordedAt,
+          `${e.position.commit}/${e.position.prepare}`,
+          JSON.stringify(e.data),
+        ],
+      );
+    }
+  },
+};

@@ -1,0 +1,276 @@
+/**
+ * The payment history read model: every payment attempt, successful or failed, against whatever
+ * it paid for (invoice, booking, subscription) with its customer and tenant: amount, currency,
+ * status, provider ids, error code, decline code, message, docs and receipt links, time.
+ * Refunds and disputes update the status of the payment they concern.
+ *
+ * Owns `payment_history` and `payment_payables` (who the customer of each payable is, learned
+ * from the payable's first event, so attempts can name their customer without reading another
+ * projection).
+ */
+import type { RecordedEvent } from '../../domain/ports/eventStore';
+import type { Money } from '../../domain/shared/money';
+import type { SqlExecutor } from '../../infrastructure/sql/client';
+import { parseStream } from '../aggregateRows';
+import type { ProjectionDefinition, Tables } from '../runtime';
+
+export type PaymentStatus = 'succeeded' | 'failed' | 'pending' | 'action_required' | 'refunded' | 'disputed';
+export type PayableType = 'invoice' | 'booking' | 'subscription';
+
+interface Attempt {
+  attemptKey: string;
+  payableType: PayableType;
+  payableId: string;
+  tenantId: string;
+  provider: string | null;
+  providerPaymentId: string | null;
+  providerChargeId: string | null;
+  amount: Money | null;
+  status: PaymentStatus;
+  errorCode: string | null;
+  declineCode: string | null;
+  message: string | null;
+  receiptUrl: string | null;
+  needsAttention: string | null;
+  occurredAt: string;
+}
+
+/** Where a non-technical reader learns what an error means. */
+export function docsUrl(provider: string | null, errorCode: string | null, declineCode: string | null): string | null {
+  if (provider === 'paypal' && (errorCode || declineCode)) return 'https://developer.paypal.com/api/rest/reference/orders/v2/errors/';
+  if (declineCode) return `https://docs.stripe.com/declines/codes#${declineCode}`;
+  if (errorCode) return `https://docs.stripe.com/error-codes/${errorCode.replace(/_/g, '-')}`;
+  return null;
+}
+
+const PAYABLE: Record<string, PayableType> = { 'invoice-': 'invoice', 'booking-': 'booking', 'subscription-': 'subscription' };
+
+function payableOf(streamId: string): { type: PayableType; tenantId: string; id: string } | null {
+  for (const [prefix, type] of Object.entries(PAYABLE)) {
+    const p = parseStream(prefix, streamId);
+    if (p) return { type, ...p };
+  }
+  return null;
+}
+
+type D = Record<string, unknown>;
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/** Maps one event to an attempt row, if it is one. */
+function attemptOf(e: RecordedEvent, payable: { type: PayableType; tenantId: string; id: string }): Attempt | null {
+  const d = e.data as D;
+  const base = {
+    attemptKey: e.id,
+    payableType: payable.type,
+    payableId: payable.id,
+    tenantId: payable.tenantId,
+    provider: str(d.provider),
+    providerPaymentId: str(d.providerPaymentId),
+    providerChargeId: str(d.providerChargeId),
+    amount: (d.amount as Money | undefined) ?? null,
+    errorCode: str(d.errorCode),
+    declineCode: str(d.declineCode),
+    message: str(d.message),
+    receiptUrl: str(d.receiptUrl),
+    needsAttention: null as string | null,
+    occurredAt: str(d.occurredAt) ?? str(d.at) ?? e.recordedAt.toISOString(),
+  };
+  switch (e.type) {
+    case 'PaymentSucceeded':
+    case 'BookingPaymentCompleted':
+      return { ...base, status: 'succeeded' };
+    case 'PaymentAttemptFailed':
+    case 'BookingPaymentFailed':
+      return { ...base, status: 'failed' };
+    case 'PaymentAttemptPending':
+      return { ...base, status: d.outcome === 'requires_action' ? 'action_required' : 'pending' };
+    case 'PaymentAmountMismatch':
+    case 'BookingPaymentMismatch':
+      return { ...base, status: 'succeeded', needsAttention: `amount mismatch: expected ${(d.expected as Money).amount} ${(d.expected as Money).currency}` };
+    case 'OverpaymentRecorded':
+      return { ...base, status: 'succeeded', needsAttention: `overpayment (${String(d.reason)}): needs a refund` };
+    case 'SubscriptionRenewed':
+      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'succeeded', occurredAt: str(d.paidAt) ?? base.occurredAt };
+    case 'SubscriptionPastDue':
+      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'failed', occurredAt: str(d.failedAt) ?? base.occurredAt };
+    case 'SubscriptionSuspended':
+      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'failed', needsAttention: 'final payment failure: subscription suspended', occurredAt: str(d.suspendedAt) ?? base.occurredAt };
+    case 'PlanChanged':
+      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'succeeded', occurredAt: str(d.changedAt) ?? base.occurredAt };
+    case 'PlanChangeDeclined':
+      return { ...base, provider: 'stripe', providerPaymentId: null, status: 'failed', occurredAt: str(d.declinedAt) ?? base.occurredAt };
+    default:
+      return null;
+  }
+}
+
+export const paymentHistoryProjection: ProjectionDefinition = {
+  name: 'payment_history',
+  tables: ['payment_history', 'payment_payables'],
+  eventTypes: new Set([
+    'InvoiceIssued',
+    'ProviderInvoiceRecorded',
+    'BookingRequested',
+    'BookingWaitlisted',
+    'BookingInquiryReceived',
+    'PaymentSucceeded',
+    'BookingPaymentCompleted',
+    'PaymentAttemptFailed',
+    'BookingPaymentFailed',
+    'PaymentAttemptPending',
+    'PaymentAmountMismatch',
+    'BookingPaymentMismatch',
+    'OverpaymentRecorded',
+    'SubscriptionRenewed',
+    'SubscriptionPastDue',
+    'SubscriptionSuspended',
+    'PlanChanged',
+    'PlanChangeDeclined',
+    'RefundRecorded',
+    'BookingRefunded',
+    'DisputeOpened',
+    'DisputeWon',
+    'DisputeLost',
+  ]),
+  ddl: (t: Tables) => `
+    CREATE TABLE ${t.payment_payables} (
+      tenant_id    text NOT NULL,
+      payable_type text NOT NULL,
+      payable_id   text NOT NULL,
+      customer_id  text,
+      PRIMARY KEY (tenant_id, payable_type, payable_id)
+    );
+    CREATE TABLE ${t.payment_history} (
+      attempt_id          uuid        PRIMARY KEY,
+      tenant_id           text        NOT NULL,
+      customer_id         text,
+      payable_type        text        NOT NULL,
+      payable_id          text        NOT NULL,
+      provider            text,
+      provider_payment_id text,
+      provider_charge_id  text,
+      amount              bigint,
+      currency            text,
+      status              text        NOT NULL,
+      refunded_amount     bigint      NOT NULL DEFAULT 0,
+      error_code          text,
+      decline_code        text,
+      message             text,
+      docs_url            text,
+      receipt_url         text,
+      needs_attention     text,
+      occurred_at         timestamptz NOT NULL,
+      recorded_at         timestamptz NOT NULL,
+      updated_at          timestamptz NOT NULL,
+      position            text        NOT NULL
+    );
+    CREATE INDEX ${t.payment_history}_list ON ${t.payment_history} (tenant_id, occurred_at DESC, attempt_id DESC);
+    CREATE INDEX ${t.payment_history}_payable ON ${t.payment_history} (tenant_id, payable_type, payable_id);
+    CREATE INDEX ${t.payment_history}_customer ON ${t.payment_history} (tenant_id, customer_id);`,
+  async apply(tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables) {
+    for (const e of events) {
+      const payable = payableOf(e.streamId);
+      if (!payable) continue;
+      const d = e.data as D;
+      const key = [payable.tenantId, payable.type, payable.id];
+      switch (e.type) {
+        case 'InvoiceIssued':
+        case 'ProviderInvoiceRecorded':
+        case 'BookingRequested':
+        case 'BookingWaitlisted':
+        case 'BookingInquiryReceived': {
+          const customer = str(d.customerId) ?? (d.contact ? str((d.contact as D).email) : null);
+          await tx.query(`INSERT INTO ${t.payment_payables} (tenant_id, payable_type, payable_id, customer_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [...key, customer]);
+          continue;
+        }
+        case 'RefundRecorded':
+        case 'BookingRefunded': {
+          const amount = (d.amount as Money).amount;
+          // the refund applies to the payable's successful payment(s), oldest first
+          await tx.query(
+            `UPDATE ${t.payment_history} SET refunded_amount = refunded_amount + $4,
+                    status = CASE WHEN refunded_amount + $4 >= amount THEN 'refunded' ELSE status END, updated_at = $5
+              WHERE attempt_id = (SELECT attempt_id FROM ${t.payment_history}
+                                   WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND status IN ('succeeded', 'disputed') AND needs_attention IS NULL
+                                   ORDER BY occurred_at, attempt_id LIMIT 1)`,
+            [...key, amount, e.recordedAt],
+          );
+          continue;
+        }
+        case 'DisputeOpened':
+        case 'DisputeWon':
+        case 'DisputeLost': {
+          const to = e.type === 'DisputeWon' ? `CASE WHEN refunded_amount >= amount THEN 'refunded' ELSE 'succeeded' END` : `'disputed'`;
+          await tx.query(
+            `UPDATE ${t.payment_history} SET status = ${to}, updated_at = $4
+              WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND status IN ('succeeded', 'refunded', 'disputed') AND needs_attention IS NULL`,
+            [...key, e.recordedAt],
+          );
+          continue;
+        }
+        default:
+          break;
+      }
+      const a = attemptOf(e, payable);
+      if (!a) continue;
+      const customer = payable.type === 'subscription' ? payable.id : null;
+      const position = `${e.position.commit}/${e.position.prepare}`;
+      // A pending attempt that settles later is the same attempt: update it rather than add a row.
+      if (a.status !== 'pending' && a.status !== 'action_required' && a.providerPaymentId) {
+        const { rows } = await tx.query(
+          `UPDATE ${t.payment_history} SET status = $5, amount = $6, currency = $7, provider_charge_id = coalesce($8, provider_charge_id),
+                  error_code = $9, decline_code = $10, message = $11, docs_url = $12, needs_attention = $13, occurred_at = $14, updated_at = $15, position = $16
+            WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND provider_payment_id = $4 AND status IN ('pending', 'action_required')
+            RETURNING 1`,
+          [
+            a.tenantId,
+            a.payableType,
+            a.payableId,
+            a.providerPaymentId,
+            a.status,
+            a.amount?.amount ?? null,
+            a.amount?.currency ?? null,
+            a.providerChargeId,
+            a.errorCode,
+            a.declineCode,
+            a.message,
+            docsUrl(a.provider, a.errorCode, a.declineCode),
+            a.needsAttention,
+            a.occurredAt,
+            e.recordedAt,
+            position,
+          ],
+        );
+        if (rows.length > 0) continue;
+      }
+      await tx.query(
+        `INSERT INTO ${t.payment_history} (attempt_id, tenant_id, customer_id, payable_type, payable_id, provider, provider_payment_id, provider_charge_id,
+           amount, currency, status, error_code, decline_code, message, docs_url, receipt_url, needs_attention, occurred_at, recorded_at, updated_at, position)
+         VALUES ($1, $2, coalesce($3, (SELECT customer_id FROM ${t.payment_payables} WHERE tenant_id = $2 AND payable_type = $4 AND payable_id = $5)),
+           $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20)`,
+        [
+          a.attemptKey,
+          a.tenantId,
+          customer,
+          a.payableType,
+          a.payableId,
+          a.provider,
+          a.providerPaymentId,
+          a.providerChargeId,
+          a.amount?.amount ?? null,
+          a.amount?.currency ?? null,
+          a.status,
+          a.errorCode,
+          a.declineCode,
+          a.message,
+          docsUrl(a.provider, a.errorCode, a.declineCode),
+          a.receiptUrl,
+          a.needsAttention,
+          a.occurredAt,
+          e.recordedAt,
+          position,
+        ],
+      );
+    }
+  },
+};

@@ -1,0 +1,264 @@
+/**
+ * Reads of the read models, always scoped to a tenant. Lists use keyset (cursor) pagination:
+ * the cursor is the sort key of the last row returned, opaque to clients.
+ */
+import type { SqlClient } from '../infrastructure/sql/client';
+
+export interface Page<T> {
+  readonly items: T[];
+  readonly nextCursor: string | null;
+}
+
+export function encodeCursor(values: unknown[]): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined, arity: number): unknown[] | null {
+  if (!cursor) return null;
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === arity) return v;
+  } catch {
+    /* fall through */
+  }
+  throw new InvalidCursor();
+}
+
+export class InvalidCursor extends Error {
+  override readonly name = 'InvalidCursor';
+  constructor() {
+    super('the cursor is not one this API returned');
+  }
+}
+
+type Row = Record<string, unknown>;
+
+function iso(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  return v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString();
+}
+
+function money(amount: unknown, currency: unknown) {
+  return amount === null || amount === undefined || !currency ? null : { amount: Number(amount), currency: String(currency) };
+}
+
+export function invoiceOut(r: Row) {
+  const currency = r.currency as string | null;
+  const state = (typeof r.state === 'string' ? JSON.parse(r.state) : r.state) as Record<string, unknown>;
+  return {
+    invoiceId: r.invoice_id,
+    status: r.status,
+    number: r.number,
+    customerId: r.customer_id,
+    customer: state.customer ?? null,
+    lineItems: r.line_items,
+    currency,
+    total: money(r.total, currency),
+    amountPaid: money(r.amount_paid, currency),
+    amountRefunded: money(r.amount_refunded, currency),
+    amountDisputed: money(r.amount_disputed, currency),
+    collected: money(r.collected, currency),
+    dueDate: r.due_date,
+    paidAt: r.paid_at ? iso(r.paid_at) : null,
+    provider: r.provider,
+    providerInvoiceId: r.provider_invoice_id,
+    subscriptionId: r.subscription_id,
+    hostedInvoiceUrl: r.hosted_invoice_url,
+    invoicePdf: r.invoice_pdf,
+    needsAttention: r.needs_attention,
+    allowedPaymentMethods: state.allowedPaymentMethods ?? [],
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    revision: String(r.revision),
+  };
+}
+
+export function paymentOut(r: Row) {
+  return {
+    attemptId: r.attempt_id,
+    customerId: r.customer_id,
+    payable: { type: r.payable_type, id: r.payable_id },
+    provider: r.provider,
+    providerPaymentId: r.provider_payment_id,
+    providerChargeId: r.provider_charge_id,
+    amount: money(r.amount, r.currency),
+    refunded: money(r.refunded_amount, r.currency),
+    status: r.status,
+    errorCode: r.error_code,
+    declineCode: r.decline_code,
+    message: r.message,
+    docsUrl: r.docs_url,
+    receiptUrl: r.receipt_url,
+    needsAttention: r.needs_attention,
+    occurredAt: iso(r.occurred_at),
+  };
+}
+
+export function bookingOut(r: Row) {
+  const state = (typeof r.state === 'string' ? JSON.parse(r.state) : r.state) as Record<string, unknown>;
+  const request = (state.request ?? null) as Record<string, unknown> | null;
+  return {
+    bookingId: r.booking_id,
+    stage: r.stage,
+    status: r.status,
+    needsAttention: r.needs_attention,
+    attention: r.attention,
+    departureId: r.departure_id,
+    contact: request?.contact ?? null,
+    guests: request?.guests ?? [],
+    price: money(r.amount, r.currency),
+    paymentScheduleId: request?.paymentScheduleId ?? null,
+    payment: state.payment ?? null,
+    refunded: money(state.refunded, r.currency),
+    crm: { bookingId: r.crm_booking_id, paymentAssociated: r.crm_payment_associated, stages: r.crm_stages },
+    failedPaymentAttempts: r.failed_payment_attempts,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    revision: String(r.revision),
+  };
+}
+
+export function subscriptionOut(r: Row) {
+  const checkout = r.pending_checkout as { session?: { sessionId: string; url: string; expiresAt: string } | null } | null;
+  const session = checkout?.session && Date.parse(checkout.session.expiresAt) > Date.now() ? checkout.session : null;
+  return {
+    customerId: r.customer_id,
+    planId: r.plan_id,
+    priceId: r.price_id,
+    interval: r.billing_interval,
+    status: r.status,
+    accessActive: r.access_active,
+    currentPeriodStart: r.current_period_start,
+    currentPeriodEnd: r.current_period_end,
+    nextPaymentAttempt: r.next_payment_attempt,
+    providerSubscriptionId: r.provider_subscription_id,
+    pendingPlanChange: r.pending_plan_change,
+    pendingCheckout: session,
+    updatedAt: iso(r.updated_at),
+    revision: String(r.revision),
+  };
+}
+
+export class ReadModels {
+  constructor(private readonly db: SqlClient) {}
+
+  async invoice(tenantId: string, invoiceId: string) {
+    const { rows } = await this.db.query<Row>('SELECT * FROM invoices WHERE tenant_id = $1 AND invoice_id = $2', [tenantId, invoiceId]);
+    return rows[0] ? invoiceOut(rows[0]) : null;
+  }
+
+  async invoices(tenantId: string, f: { customerId?: string; status?: string; provider?: string; createdFrom?: string; createdTo?: string; limit: number; cursor?: string }): Promise<Page<ReturnType<typeof invoiceOut>>> {
+    const where = ['tenant_id = $1'];
+    const args: unknown[] = [tenantId];
+    const add = (sql: string, v: unknown) => {
+      args.push(v);
+      where.push(sql.replace('?', `$${args.length}`));
+    };
+    if (f.customerId) add('customer_id = ?', f.customerId);
+    if (f.status) add('status = ?', f.status);
+    if (f.provider) add("coalesce(provider, 'settle') = ?", f.provider);
+    if (f.createdFrom) add('created_at >= ?', f.createdFrom);
+    if (f.createdTo) add('created_at < ?', f.createdTo);
+    const c = decodeCursor(f.cursor, 2);
+    if (c) {
+      args.push(c[0], c[1]);
+      where.push(`(created_at, invoice_id) < ($${args.length - 1}::timestamptz, $${args.length})`);
+    }
+    args.push(f.limit + 1);
+    const { rows } = await this.db.query<Row>(`SELECT * FROM invoices WHERE ${where.join(' AND ')} ORDER BY created_at DESC, invoice_id DESC LIMIT $${args.length}`, args);
+    const more = rows.length > f.limit;
+    const page = rows.slice(0, f.limit);
+    const last = page[page.length - 1];
+    return { items: page.map(invoiceOut), nextCursor: more && last ? encodeCursor([iso(last.created_at), last.invoice_id]) : null };
+  }
+
+  async invoiceHistory(tenantId: string, invoiceId: string) {
+    const { rows } = await this.db.query<Row>('SELECT * FROM invoice_history WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY revision', [tenantId, invoiceId]);
+    return rows.map((r) => ({
+      revision: String(r.revision),
+      position: r.position,
+      eventId: r.event_id,
+      type: r.event_type,
+      recordedAt: iso(r.recorded_at),
+      actor: r.actor,
+      causationId: r.causation_id,
+      correlationId: r.correlation_id,
+      data: r.data,
+    }));
+  }
+
+  async payment(tenantId: string, attemptId: string) {
+    if (!/^[0-9a-f-]{36}$/i.test(attemptId)) return null;
+    const { rows } = await this.db.query<Row>('SELECT * FROM payment_history WHERE tenant_id = $1 AND attempt_id = $2', [tenantId, attemptId]);
+    return rows[0] ? paymentOut(rows[0]) : null;
+  }
+
+  async payments(
+    tenantId: string,
+    f: { customerId?: string; payableType?: string; payableId?: string; status?: string; provider?: string; from?: string; to?: string; limit: number; cursor?: string },
+  ): Promise<Page<ReturnType<typeof paymentOut>>> {
+    const where = ['tenant_id = $1'];
+    const args: unknown[] = [tenantId];
+    const add = (sql: string, v: unknown) => {
+      args.push(v);
+      where.push(sql.replace('?', `$${args.length}`));
+    };
+    if (f.customerId) add('customer_id = ?', f.customerId);
+    if (f.payableType) add('payable_type = ?', f.payableType);
+    if (f.payableId) add('payable_id = ?', f.payableId);
+    if (f.status) add('status = ?', f.status);
+    if (f.provider) add('provider = ?', f.provider);
+    if (f.from) add('occurred_at >= ?', f.from);
+    if (f.to) add('occurred_at < ?', f.to);
+    const c = decodeCursor(f.cursor, 2);
+    if (c) {
+      args.push(c[0], c[1]);
+      where.push(`(occurred_at, attempt_id) < ($${args.length - 1}::timestamptz, $${args.length}::uuid)`);
+    }
+    args.push(f.limit + 1);
+    const { rows } = await this.db.query<Row>(`SELECT * FROM payment_history WHERE ${where.join(' AND ')} ORDER BY occurred_at DESC, attempt_id DESC LIMIT $${args.length}`, args);
+    const more = rows.length > f.limit;
+    const page = rows.slice(0, f.limit);
+    const last = page[page.length - 1];
+    return { items: page.map(paymentOut), nextCursor: more && last ? encodeCursor([iso(last.occurred_at), last.attempt_id]) : null };
+  }
+
+  async booking(tenantId: string, bookingId: string) {
+    const { rows } = await this.db.query<Row>('SELECT * FROM bookings WHERE tenant_id = $1 AND booking_id = $2', [tenantId, bookingId]);
+    return rows[0] ? bookingOut(rows[0]) : null;
+  }
+
+  /** Bookings that need attention first, then most recently changed. */
+  async bookings(tenantId: string, f: { stage?: string; needsAttention?: boolean; limit: number; cursor?: string }): Promise<Page<ReturnType<typeof bookingOut>>> {
+    const where = ['tenant_id = $1'];
+    const args: unknown[] = [tenantId];
+    if (f.stage) {
+      args.push(f.stage);
+      where.push(`stage = $${args.length}`);
+    }
+    if (f.needsAttention !== undefined) {
+      args.push(f.needsAttention);
+      where.push(`needs_attention = $${args.length}`);
+    }
+    const c = decodeCursor(f.cursor, 3);
+    if (c) {
+      args.push(c[0], c[1], c[2]);
+      const n = args.length;
+      where.push(`(needs_attention::int, updated_at, booking_id) < ($${n - 2}::int, $${n - 1}::timestamptz, $${n})`);
+    }
+    args.push(f.limit + 1);
+    const { rows } = await this.db.query<Row>(
+      `SELECT * FROM bookings WHERE ${where.join(' AND ')} ORDER BY needs_attention::int DESC, updated_at DESC, booking_id DESC LIMIT $${args.length}`,
+      args,
+    );
+    const more = rows.length > f.limit;
+    const page = rows.slice(0, f.limit);
+    const last = page[page.length - 1];
+    return { items: page.map(bookingOut), nextCursor: more && last ? encodeCursor([last.needs_attention ? 1 : 0, iso(last.updated_at), last.booking_id]) : null };
+  }
+
+  async subscription(tenantId: string, customerId: string) {
+    const { rows } = await this.db.query<Row>('SELECT * FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2', [tenantId, customerId]);
+    return rows[0] ? subscriptionOut(rows[0]) : null;
+  }
+}

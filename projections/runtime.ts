@@ -1,0 +1,454 @@
+/**
+ * The projection runtime. A projection owns a set of tables; it consumes the event store's
+ * catch-up subscription and commits its read-model writes AND its checkpoint in one transaction,
+ * so a crash or a redelivery never applies an event twice or skips one.
+ *
+ * - Generations: a projection's tables exist as `<table>__g<n>`; queries read the view `<table>`,
+ *   which points at the active generation. A rebuild fills generation n+1 from position zero and
+ *   then swaps the views in one transaction: queries see the old model or the new one, never half.
+ * - One active runner per projection across instances (leader lease); a batch transaction also
+ *   locks the checkpoint row and checks it still holds the position the batch started from, so
+ *   even two runners that both believe they lead cannot apply a batch twice.
+ * - An event the projection cannot apply goes to projection_dead_letters with its error and
+ *   position; the projection then skips it or halts (PROJECTION_ON_ERROR), visible in /readyz
+ *   and metrics.
+ */
+import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../domain/ports/eventStore';
+import { CatchUpSubscription, type SubscriptionSink, type SubscriptionStatus } from '../infrastructure/eventstore/subscription';
+import { toBigInt, type SqlClient, type SqlExecutor } from '../infrastructure/sql/client';
+import type { LeaderLease } from '../infrastructure/sql/leaderLease';
+import type { Logger } from '../infrastructure/observability/logger';
+
+/** Logical table name -> physical table of one generation. */
+export type Tables = Readonly<Record<string, string>>;
+
+export interface ProjectionDefinition {
+  readonly name: string;
+  /** Logical names of the tables this projection owns (each gets a view of that name). */
+  readonly tables: readonly string[];
+  /** DDL creating one generation of the tables (and their indexes) under the given names. */
+  ddl(t: Tables): string;
+  /** Event types this projection reads; other events only move its checkpoint. */
+  readonly eventTypes: ReadonlySet<string>;
+  /** Applies a batch of relevant events, in order, inside the runner's transaction. Deterministic. */
+  apply(tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables): Promise<void>;
+}
+
+export type OnError = 'skip' | 'halt';
+
+export interface ProjectionStatus extends SubscriptionStatus {
+  readonly generation: number;
+  readonly leader: boolean;
+  readonly rebuilding: boolean;
+  readonly halted: string | null;
+  readonly deadLetters: number;
+  readonly applied: number;
+}
+
+export function tablesFor(def: ProjectionDefinition, generation: number): Tables {
+  return Object.fromEntries(def.tables.map((t) => [t, `${t}__g${generation}`]));
+}
+
+function checkpointName(def: ProjectionDefinition, generation: number): string {
+  return `projection:${def.name}:g${generation}`;
+}
+
+/** Errors worth retrying (connection, serialization, resources) as opposed to a bad event. */
+export function isTransient(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (typeof e?.code === 'string' && /^(08|40|53|57|58)/.test(e.code)) return true;
+  if (typeof e?.code === 'string' && /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT)$/.test(e.code)) return true;
+  return /Connection terminated|connection error|timeout exceeded|Client has encountered a connection error|embedded database is closed/i.test(e?.message ?? '');
+}
+
+class FenceLost extends Error {
+  override readonly name = 'FenceLost';
+}
+
+class Halted extends Error {
+  override readonly name = 'Halted';
+}
+
+export interface ProjectionRunnerOptions {
+  readonly onError?: OnError;
+  readonly batchSize?: number;
+  readonly idleDelayMs?: number;
+  readonly leaseRetryMs?: number;
+  readonly logger?: Logger;
+}
+
+export class ProjectionRunner {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private sub: CatchUpSubscription | null = null;
+  private generation = 0;
+  private rebuilding = false;
+  private halted: string | null = null;
+  private deadLetters = 0;
+  private applied = 0;
+  private wakeUp: (() => void) | null = null;
+  readonly onError: OnError;
+
+  constructor(
+    private readonly db: SqlClient,
+    private readonly store: EventStore,
+    readonly def: ProjectionDefinition,
+    private readonly lease: LeaderLease,
+    private readonly opts: ProjectionRunnerOptions = {},
+  ) {
+    this.onError = opts.onError ?? 'skip';
+  }
+
+  /** Creates generation 1 and its views when the projection has never run (idempotent, race-safe). */
+  async install(): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`settle_projection_install:${this.def.name}`]);
+      const { rows } = await tx.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1', [this.def.name]);
+      if (rows[0]) return Number(rows[0].g);
+      await createGeneration(tx, this.def, 1);
+      await pointViews(tx, this.def, 1);
+      await tx.query('INSERT INTO projection_state (name, active_generation) VALUES ($1, 1)', [this.def.name]);
+      return 1;
+    });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+    this.loop = null;
+    await this.lease.release();
+  }
+
+  wake(): void {
+    this.sub?.wake();
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  status(): ProjectionStatus {
+    const base: SubscriptionStatus = this.sub?.status() ?? {
+      name: this.def.name,
+      position: null,
+      caughtUp: !this.lease.isHeld(),
+      lagSeconds: 0,
+      lastProgressAt: new Date(),
+      lastError: null,
+      running: this.running,
+    };
+    return {
+      ...base,
+      name: this.def.name,
+      running: this.running,
+      generation: this.generation,
+      leader: this.lease.isHeld(),
+      rebuilding: this.rebuilding,
+      halted: this.halted,
+      deadLetters: this.deadLetters,
+      applied: this.applied,
+    };
+  }
+
+  /** Checkpoint of the active generation, read from the database (valid on every instance). */
+  async position(): Promise<Position | null> {
+    const { rows } = await this.db.query<{ g: number; c: string | null; p: string | null }>(
+      `SELECT s.active_generation AS g, c.position_commit AS c, c.position_prepare AS p
+         FROM projection_state s LEFT JOIN checkpoints c ON c.name = 'projection:' || s.name || ':g' || s.active_generation
+        WHERE s.name = $1`,
+      [this.def.name],
+    );
+    const r = rows[0];
+    return r?.c != null && r.p != null ? { commit: toBigInt(r.c), prepare: toBigInt(r.p) } : null;
+  }
+
+  private sinkFor(generation: number): SubscriptionSink {
+    const def = this.def;
+    const name = checkpointName(def, generation);
+    const t = tablesFor(def, generation);
+    // where this runner believes the checkpoint is: set by load(), moved by each committed batch
+    let expected: Position | null = null;
+    return {
+      name: def.name,
+      load: async () => {
+        const { rows } = await this.db.query<{ c: string; p: string }>('SELECT position_commit AS c, position_prepare AS p FROM checkpoints WHERE name = $1', [name]);
+        const r = rows[0];
+        expected = r ? { commit: toBigInt(r.c), prepare: toBigInt(r.p) } : null;
+        return expected;
+      },
+      handle: async (events) => {
+        if (this.halted) throw new Halted(this.halted);
+        const first = events[0];
+        const last = events[events.length - 1];
+        if (!first || !last) return;
+        let deadLettered = 0;
+        let haltAt: { event: RecordedEvent; error: string } | null = null;
+        let appliedHere = 0;
+        await this.db.transaction(async (tx) => {
+          // Fence: the checkpoint must still be where this batch started.
+          const { rows } = await tx.query<{ c: string; p: string }>('SELECT position_commit AS c, position_prepare AS p FROM checkpoints WHERE name = $1 FOR UPDATE', [name]);
+          const cur = rows[0];
+          const curPos = cur ? `${cur.c}/${cur.p}` : null;
+          const expPos = expected ? `${expected.commit}/${expected.prepare}` : null;
+          if (curPos !== expPos) throw new FenceLost(`checkpoint moved (${curPos} != ${expPos}): another runner applied these events`);
+
+          const relevant = events.filter((e) => def.eventTypes.has(e.type));
+          let through: RecordedEvent = last;
+          if (relevant.length > 0) {
+            await tx.query('SAVEPOINT projection_batch');
+            try {
+              await def.apply(tx, relevant, t);
+              await tx.query('RELEASE SAVEPOINT projection_batch');
+              appliedHere = relevant.length;
+            } catch (err) {
+              if (isTransient(err)) throw err;
+              await tx.query('ROLLBACK TO SAVEPOINT projection_batch');
+              // Find the bad event(s): apply one by one.
+              for (const e of relevant) {
+                await tx.query('SAVEPOINT projection_event');
+                try {
+                  await def.apply(tx, [e], t);
+                  await tx.query('RELEASE SAVEPOINT projection_event');
+                  appliedHere++;
+                } catch (one) {
+                  if (isTransient(one)) throw one;
+                  await tx.query('ROLLBACK TO SAVEPOINT projection_event');
+                  const message = one instanceof Error ? one.message : String(one);
+                  await tx.query(
+                    `INSERT INTO projection_dead_letters (projection, generation, event_id, event_type, stream_id, position_commit, position_prepare, error)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (projection, generation, event_id) DO NOTHING`,
+                    [def.name, generation, e.id, e.type, e.streamId, e.position.commit.toString(), e.position.prepare.toString(), message],
+                  );
+                  deadLettered++;
+                  if (this.onError === 'halt') {
+                    haltAt = { event: e, error: message };
+                    // commit what came before the bad event; the checkpoint stops just before it
+                    const idx = events.indexOf(e);
+                    through = idx > 0 ? events[idx - 1]! : (null as unknown as RecordedEvent);
+                    break;
+                  }
+                }
+              }
+            }
+          }
+          if (through) {
+            expected = through.position;
+            await tx.query(
+              `INSERT INTO checkpoints (name, position_commit, position_prepare) VALUES ($1, $2, $3)
+               ON CONFLICT (name) DO UPDATE SET position_commit = EXCLUDED.position_commit, position_prepare = EXCLUDED.position_prepare, updated_at = clock_timestamp()`,
+              [name, through.position.commit.toString(), through.position.prepare.toString()],
+            );
+          }
+          if (haltAt) {
+            await tx.query('UPDATE projection_state SET halted_at = clock_timestamp(), halted_reason = $2 WHERE name = $1', [
+              def.name,
+              `event ${(haltAt as { event: RecordedEvent }).event.id} (${(haltAt as { event: RecordedEvent }).event.type}): ${(haltAt as { error: string }).error}`,
+            ]);
+          }
+        });
+        this.applied += appliedHere;
+        this.deadLetters += deadLettered;
+        if (haltAt) {
+          const h = haltAt as { event: RecordedEvent; error: string };
+          this.halted = `event ${h.event.id} (${h.event.type}) at ${h.event.position.commit}/${h.event.position.prepare}: ${h.error}`;
+          this.opts.logger?.error({ projection: def.name, eventId: h.event.id, error: h.error }, 'projection halted on an event it cannot apply');
+          throw new Halted(this.halted);
+        }
+        if (deadLettered > 0) this.opts.logger?.error({ projection: def.name, deadLettered }, 'projection skipped events it cannot apply (dead-lettered)');
+      },
+    };
+  }
+
+  private async readState(): Promise<{ generation: number; rebuildRequested: boolean; halted: string | null }> {
+    const { rows } = await this.db.query<{ g: number; r: Date | null; h: string | null }>(
+      'SELECT active_generation AS g, rebuild_requested_at AS r, halted_reason AS h FROM projection_state WHERE name = $1',
+      [this.def.name],
+    );
+    const r = rows[0];
+    if (!r) return { generation: await this.install(), rebuildRequested: false, halted: null };
+    return { generation: Number(r.g), rebuildRequested: r.r !== null, halted: r.h };
+  }
+
+  private async countDeadLetters(): Promise<void> {
+    const { rows } = await this.db.query<{ n: string }>('SELECT count(*) AS n FROM projection_dead_letters WHERE projection = $1 AND generation = $2', [this.def.name, this.generation]);
+    this.deadLetters = Number(rows[0]?.n ?? 0);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        if (!(await this.lease.tryAcquire())) {
+          await this.stopSub();
+          await this.idle(this.opts.leaseRetryMs ?? 2000);
+          continue;
+        }
+        const state = await this.readState();
+        this.halted = state.halted;
+        if (state.rebuildRequested) {
+          await this.stopSub();
+          await this.rebuild(state.generation);
+          continue;
+        }
+        if (!this.sub || this.generation !== state.generation) {
+          await this.stopSub();
+          this.generation = state.generation;
+          await this.countDeadLetters();
+          if (!this.halted) {
+            this.sub = new CatchUpSubscription(this.store, this.sinkFor(this.generation), {
+              batchSize: this.opts.batchSize ?? 500,
+              idleDelayMs: this.opts.idleDelayMs ?? 200,
+              onError: (err) => {
+                if (err instanceof FenceLost || err instanceof Halted) this.opts.logger?.warn({ projection: this.def.name, err: err.message }, 'projection batch not applied');
+                else this.opts.logger?.error({ projection: this.def.name, err }, 'projection batch failed, retrying from the checkpoint');
+              },
+            });
+            this.sub.start();
+          }
+        }
+        if (this.halted && this.sub) await this.stopSub();
+        await this.idle(1000);
+      } catch (err) {
+        this.opts.logger?.error({ projection: this.def.name, err }, 'projection runner error');
+        await this.idle(1000);
+      }
+    }
+    await this.stopSub();
+  }
+
+  private async stopSub(): Promise<void> {
+    const s = this.sub;
+    this.sub = null;
+    if (s) await s.stop();
+  }
+
+  /**
+   * Rebuild from position zero into the next generation, then switch the views and the active
+   * generation in one transaction and drop the old tables. While it runs the old model keeps
+   * answering queries (it does not advance).
+   */
+  private async rebuild(current: number): Promise<void> {
+    const next = current + 1;
+    this.rebuilding = true;
+    try {
+      await this.db.transaction(async (tx) => {
+        await dropGeneration(tx, this.def, next);
+        await createGeneration(tx, this.def, next);
+        await tx.query('DELETE FROM checkpoints WHERE name = $1', [checkpointName(this.def, next)]);
+        await tx.query('DELETE FROM projection_dead_letters WHERE projection = $1 AND generation = $2', [this.def.name, next]);
+      });
+      this.generation = next;
+      this.deadLetters = 0;
+      const sub = new CatchUpSubscription(this.store, this.sinkFor(next), { batchSize: 2000, idleDelayMs: 20 });
+      this.sub = sub;
+      sub.start();
+      // Caught up: the subscription has read everything that was visible when the rebuild began
+      // and its last read came back short (it reached the head at that moment).
+      const head = await this.store.headPosition();
+      for (;;) {
+        const st = sub.status();
+        if (!this.running || !this.lease.isHeld() || this.halted) {
+          await this.stopSub();
+          const reason = this.halted ? `rebuild of ${this.def.name} stopped: ${this.halted}` : null;
+          this.generation = current;
+          if (reason) {
+            // keep the old generation answering; the request is cleared so the runner does not loop
+            await this.db.query('UPDATE projection_state SET rebuild_requested_at = NULL, halted_at = NULL, halted_reason = NULL WHERE name = $1', [this.def.name]);
+            this.halted = null;
+            this.opts.logger?.error({ projection: this.def.name, reason }, 'projection rebuild abandoned');
+          }
+          return;
+        }
+        const reached = head === null || (st.position !== null && comparePositions(st.position, head) >= 0);
+        if (reached && st.caughtUp) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await this.stopSub();
+      await this.db.transaction(async (tx) => {
+        await pointViews(tx, this.def, next);
+        await tx.query('UPDATE projection_state SET active_generation = $2, rebuild_requested_at = NULL, halted_at = NULL, halted_reason = NULL, updated_at = clock_timestamp() WHERE name = $1', [
+          this.def.name,
+          next,
+        ]);
+      });
+      await this.db.transaction(async (tx) => {
+        await dropGeneration(tx, this.def, current);
+        await tx.query('DELETE FROM checkpoints WHERE name = $1', [checkpointName(this.def, current)]);
+      });
+      this.halted = null;
+      this.opts.logger?.info({ projection: this.def.name, generation: next }, 'projection rebuilt and switched over');
+    } finally {
+      this.rebuilding = false;
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeUp = null;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}
+
+async function createGeneration(tx: SqlExecutor, def: ProjectionDefinition, generation: number): Promise<void> {
+  await tx.exec(def.ddl(tablesFor(def, generation)));
+}
+
+async function dropGeneration(tx: SqlExecutor, def: ProjectionDefinition, generation: number): Promise<void> {
+  for (const phys of Object.values(tablesFor(def, generation))) await tx.exec(`DROP TABLE IF EXISTS ${phys} CASCADE`);
+}
+
+async function pointViews(tx: SqlExecutor, def: ProjectionDefinition, generation: number): Promise<void> {
+  const t = tablesFor(def, generation);
+  for (const logical of def.tables) {
+    await tx.exec(`DROP VIEW IF EXISTS ${logical}; CREATE VIEW ${logical} AS SELECT * FROM ${t[logical]}`);
+  }
+}
+
+/** Marks a projection for rebuild; its runner (on whichever instance leads) picks it up. */
+export async function requestRebuild(db: SqlClient, name: string): Promise<boolean> {
+  const { rows } = await db.query('UPDATE projection_state SET rebuild_requested_at = clock_timestamp() WHERE name = $1 RETURNING 1', [name]);
+  return rows.length === 1;
+}
+
+/**
+ * Clears a halt. Without `skip` the runner retries the event that stopped it; with `skip` the
+ * checkpoint moves past that (dead-lettered) event first.
+ */
+export async function resumeProjection(db: SqlClient, name: string, skip = false): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1 FOR UPDATE', [name]);
+    const g = rows[0]?.g;
+    if (g === undefined) return false;
+    if (skip) {
+      const dl = await tx.query<{ c: string; p: string }>(
+        `SELECT position_commit AS c, position_prepare AS p FROM projection_dead_letters WHERE projection = $1 AND generation = $2
+          ORDER BY position_commit DESC, position_prepare DESC LIMIT 1`,
+        [name, g],
+      );
+      const d = dl.rows[0];
+      if (d) {
+        await tx.query(
+          `INSERT INTO checkpoints (name, position_commit, position_prepare) VALUES ($1, $2, $3)
+           ON CONFLICT (name) DO UPDATE SET position_commit = EXCLUDED.position_commit, position_prepare = EXCLUDED.position_prepare, updated_at = clock_timestamp()
+           WHERE (checkpoints.position_commit, checkpoints.position_prepare) < (EXCLUDED.position_commit, EXCLUDED.position_prepare)`,
+          [`projection:${name}:g${g}`, d.c, d.p],
+        );
+      }
+    }
+    await tx.query('UPDATE projection_state SET halted_at = NULL, halted_reason = NULL WHERE name = $1', [name]);
+    return true;
+  });
+}
