@@ -104,9 +104,13 @@ export class ProjectionRunner {
     return this.db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`settle_projection_install:${this.def.name}`]);
       const { rows } = await tx.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1', [this.def.name]);
-      if (rows[0]) return Number(rows[0].g);
+      if (rows[0]) {
+        await initCheckpoint(tx, checkpointName(this.def, Number(rows[0].g)));
+        return Number(rows[0].g);
+      }
       await createGeneration(tx, this.def, 1);
       await pointViews(tx, this.def, 1);
+      await initCheckpoint(tx, checkpointName(this.def, 1));
       await tx.query('INSERT INTO projection_state (name, active_generation) VALUES ($1, 1)', [this.def.name]);
       return 1;
     });
@@ -194,7 +198,8 @@ export class ProjectionRunner {
           // Fence: the checkpoint must still be where this batch started.
           const { rows } = await tx.query<{ c: string; p: string }>('SELECT position_commit AS c, position_prepare AS p FROM checkpoints WHERE name = $1 FOR UPDATE', [name]);
           const cur = rows[0];
-          const curPos = cur ? `${cur.c}/${cur.p}` : null;
+          if (!cur) throw new FenceLost(`checkpoint ${name} does not exist`);
+          const curPos = `${cur.c}/${cur.p}`;
           const expPos = expected ? `${expected.commit}/${expected.prepare}` : null;
           if (curPos !== expPos) throw new FenceLost(`checkpoint moved (${curPos} != ${expPos}): another runner applied these events`);
 
@@ -340,6 +345,7 @@ export class ProjectionRunner {
         await dropGeneration(tx, this.def, next);
         await createGeneration(tx, this.def, next);
         await tx.query('DELETE FROM checkpoints WHERE name = $1', [checkpointName(this.def, next)]);
+        await initCheckpoint(tx, checkpointName(this.def, next));
         await tx.query('DELETE FROM projection_dead_letters WHERE projection = $1 AND generation = $2', [this.def.name, next]);
       });
       this.generation = next;
@@ -400,6 +406,14 @@ export class ProjectionRunner {
       };
     });
   }
+}
+
+/**
+ * The checkpoint row exists from the start (at position 0/0, before every event), so the batch
+ * fence always has a row to lock: two runners can never both apply the first batch.
+ */
+async function initCheckpoint(tx: SqlExecutor, name: string): Promise<void> {
+  await tx.query('INSERT INTO checkpoints (name, position_commit, position_prepare) VALUES ($1, 0, 0) ON CONFLICT (name) DO NOTHING', [name]);
 }
 
 async function createGeneration(tx: SqlExecutor, def: ProjectionDefinition, generation: number): Promise<void> {

@@ -1,0 +1,239 @@
+/**
+ * The projection runtime and every read model against a real PostgreSQL server (DATABASE_URL):
+ * live-built equals rebuilt over random histories, crashes between batches, two runners at once
+ * (exactly once through the checkpoint fence), dead letters in skip and halt mode.
+ */
+import type { EventStore, RecordedEvent } from '../domain/ports/eventStore';
+import { SqlEventStore } from '../infrastructure/eventstore/sqlEventStore';
+import type { SqlClient } from '../infrastructure/sql/client';
+import { AlwaysLeader } from '../infrastructure/sql/leaderLease';
+import { postgresDatabase, type TestDatabase } from '../test/support/databases';
+import { eventually } from '../test/support/events';
+import { generateHistories } from '../test/support/histories';
+import { projections } from './index';
+import { ProjectionRunner, requestRebuild, resumeProjection, type ProjectionDefinition } from './runtime';
+
+async function dump(db: SqlClient, def: ProjectionDefinition): Promise<Record<string, unknown[]>> {
+  const out: Record<string, unknown[]> = {};
+  for (const table of def.tables) {
+    const { rows } = await db.query<{ j: string }>(`SELECT row_to_json(v)::text AS j FROM ${table} v ORDER BY 1`);
+    out[table] = rows.map((r) => JSON.parse(r.j) as unknown);
+  }
+  return out;
+}
+
+async function caughtUp(store: EventStore, runners: ProjectionRunner[]): Promise<void> {
+  const head = await store.headPosition();
+  await eventually(async () => {
+    for (const r of runners) {
+      const p = await r.position();
+      if (head && (!p || p.commit < head.commit || (p.commit === head.commit && p.prepare < head.prepare))) {
+        r.wake();
+        return false;
+      }
+    }
+    return true;
+  }, 60_000);
+}
+
+async function generationOf(db: SqlClient, name: string): Promise<number> {
+  const { rows } = await db.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1', [name]);
+  return Number(rows[0]?.g ?? 0);
+}
+
+describe('projections (PostgreSQL)', () => {
+  let t: TestDatabase;
+  let store: SqlEventStore;
+  const runners: ProjectionRunner[] = [];
+
+  beforeAll(async () => {
+    t = await postgresDatabase({ max: 40 });
+    store = new SqlEventStore(t.db);
+  });
+  afterEach(async () => {
+    await Promise.all(runners.splice(0).map((r) => r.stop()));
+  });
+  afterAll(() => t.drop());
+
+  function runner(def: ProjectionDefinition, opts: ConstructorParameters<typeof ProjectionRunner>[4] = {}): ProjectionRunner {
+    const r = new ProjectionRunner(t.db, store, def, new AlwaysLeader(def.name), { idleDelayMs: 20, leaseRetryMs: 50, ...opts });
+    runners.push(r);
+    return r;
+  }
+
+  test.each([1, 2, 3])('live-built read models equal their rebuild from zero (random histories, seed %i)', async (seed) => {
+    const live = await Promise.all(projections.map(async (def) => {
+      const r = runner(def, { batchSize: 13 });
+      await r.install();
+      r.start();
+      return r;
+    }));
+    // events arrive while the projections run
+    await generateHistories(store, seed, { prefix: `s${seed}`, invoices: 8, bookings: 8, customers: 5, stepsPerStream: 10 });
+    await caughtUp(store, live);
+    const before = await Promise.all(projections.map((d) => dump(t.db, d)));
+    expect(before.some((d) => Object.values(d).some((rows) => rows.length > 0))).toBe(true);
+
+    const generations = await Promise.all(projections.map((d) => generationOf(t.db, d.name)));
+    for (const d of projections) await requestRebuild(t.db, d.name);
+    live.forEach((r) => r.wake());
+    await eventually(async () => (await Promise.all(projections.map((d, i) => generationOf(t.db, d.name).then((g) => g === generations[i]! + 1)))).every(Boolean), 60_000);
+    await caughtUp(store, live);
+    const after = await Promise.all(projections.map((d) => dump(t.db, d)));
+    expect(after).toEqual(before);
+  });
+
+  test('read models hold what the histories say: one row per invoice, every invoice event in the history, payment attempts counted once', async () => {
+    const live = await Promise.all(projections.map(async (def) => {
+      const r = runner(def);
+      await r.install();
+      r.start();
+      return r;
+    }));
+    await generateHistories(store, 42, { prefix: 'facts', invoices: 5, bookings: 0, customers: 0, stepsPerStream: 12 });
+    await caughtUp(store, live);
+    const events = (await readAll(store)).filter((e) => e.streamId.startsWith('invoice-tenant-h.facts-'));
+    const { rows: inv } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM invoices WHERE invoice_id LIKE 'facts-%'`);
+    expect(Number(inv[0]!.n)).toBe(5);
+    const { rows: hist } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM invoice_history WHERE invoice_id LIKE 'facts-%'`);
+    expect(Number(hist[0]!.n)).toBe(events.length);
+    const attempts = events.filter((e) => ['PaymentSucceeded', 'PaymentAttemptFailed', 'PaymentAmountMismatch', 'OverpaymentRecorded'].includes(e.type));
+    const pendings = events.filter((e) => e.type === 'PaymentAttemptPending');
+    const { rows: pay } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM payment_history WHERE payable_id LIKE 'facts-%'`);
+    // pending attempts are rows of their own until a final outcome for the same payment updates them
+    expect(Number(pay[0]!.n)).toBeGreaterThanOrEqual(attempts.length);
+    expect(Number(pay[0]!.n)).toBeLessThanOrEqual(attempts.length + pendings.length);
+    const { rows: paid } = await t.db.query<{ s: string | null }>(`SELECT sum(amount_paid) AS s FROM invoices WHERE invoice_id LIKE 'facts-%'`);
+    const paidEvents = events.filter((e) => e.type === 'InvoicePaid').reduce((n, e) => n + (e.data as { amount: { amount: number } }).amount.amount, 0);
+    expect(Number(paid[0]!.s ?? 0)).toBe(paidEvents);
+  });
+
+  test('a crash between batches (transient failure) loses and doubles nothing', async () => {
+    await generateHistories(store, 7, { prefix: 'crash', invoices: 6, bookings: 6, customers: 3, stepsPerStream: 8 });
+    const base = projections.find((p) => p.name === 'invoice_history')!;
+    let batches = 0;
+    const crashing: ProjectionDefinition = {
+      ...base,
+      name: 'invoice_history_crashy',
+      tables: ['invoice_history_crashy'],
+      ddl: (tt) => base.ddl({ invoice_history: tt.invoice_history_crashy! }),
+      async apply(tx, events, tt) {
+        batches++;
+        await base.apply(tx, events, { invoice_history: tt.invoice_history_crashy! });
+        if (batches % 3 === 0) throw Object.assign(new Error('Connection terminated unexpectedly'), { code: '08006' });
+      },
+    };
+    const r = runner(crashing, { batchSize: 5 });
+    await r.install();
+    r.start();
+    await caughtUp(store, [r]);
+    const { rows } = await t.db.query<{ n: string; d: string }>(`SELECT count(*) AS n, count(DISTINCT (stream_id, revision)) AS d FROM invoice_history_crashy`);
+    const expected = (await readAll(store)).filter((e) => e.streamId.startsWith('invoice-') && base.eventTypes.has(e.type)).length;
+    expect(Number(rows[0]!.n)).toBe(expected);
+    expect(Number(rows[0]!.d)).toBe(expected);
+    expect(batches).toBeGreaterThan(3);
+  });
+
+  test('two runners of one projection at once (a lost lease) still apply every event exactly once', async () => {
+    const def = projections.find((p) => p.name === 'invoices')!;
+    const a = runner(def, { batchSize: 3 });
+    const b = runner(def, { batchSize: 3 });
+    await a.install();
+    const start = await a.position();
+    a.start();
+    b.start();
+    await generateHistories(store, 99, { prefix: 'split', invoices: 10, bookings: 0, customers: 0, stepsPerStream: 10 });
+    await caughtUp(store, [a, b]);
+    // between them the two runners applied each relevant event once: the fence refused the rest
+    const relevant = (await readAll(store)).filter(
+      (e) => def.eventTypes.has(e.type) && (!start || e.position.commit > start.commit || (e.position.commit === start.commit && e.position.prepare > start.prepare)),
+    ).length;
+    expect(a.status().applied + b.status().applied).toBe(relevant);
+    const live = await dump(t.db, def);
+    await requestRebuild(t.db, def.name);
+    const g = await generationOf(t.db, def.name);
+    a.wake();
+    b.wake();
+    await eventually(async () => (await generationOf(t.db, def.name)) === g + 1, 60_000);
+    await caughtUp(store, [a, b]);
+    expect(await dump(t.db, def)).toEqual(live);
+  });
+
+  test('an event a projection cannot apply is dead-lettered; in skip mode the rest is applied', async () => {
+    const base = projections.find((p) => p.name === 'invoice_history')!;
+    const poisoned: ProjectionDefinition = {
+      ...base,
+      name: 'history_skip',
+      tables: ['history_skip'],
+      ddl: (tt) => base.ddl({ invoice_history: tt.history_skip! }),
+      async apply(tx, events, tt) {
+        for (const e of events) {
+          if (e.type === 'InvoiceVoided') throw new Error('cannot apply a void (test poison)');
+          await base.apply(tx, [e], { invoice_history: tt.history_skip! });
+        }
+      },
+    };
+    await generateHistories(store, 5, { prefix: 'poison', invoices: 12, bookings: 0, customers: 0, stepsPerStream: 10 });
+    const r = runner(poisoned, { onError: 'skip', batchSize: 50 });
+    await r.install();
+    r.start();
+    await caughtUp(store, [r]);
+    const all = (await readAll(store)).filter((e) => e.streamId.startsWith('invoice-') && base.eventTypes.has(e.type));
+    const voids = all.filter((e) => e.type === 'InvoiceVoided');
+    expect(voids.length).toBeGreaterThan(0);
+    const { rows } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM history_skip`);
+    expect(Number(rows[0]!.n)).toBe(all.length - voids.length);
+    const dl = await t.db.query<{ event_id: string; error: string }>(`SELECT event_id::text, error FROM projection_dead_letters WHERE projection = 'history_skip'`);
+    expect(dl.rows.map((x) => x.event_id).sort()).toEqual(voids.map((v) => v.id).sort());
+    expect(dl.rows[0]!.error).toContain('test poison');
+    expect(r.status().deadLetters).toBe(voids.length);
+    expect(r.status().halted).toBeNull();
+  });
+
+  test('in halt mode the projection stops just before the bad event, and resumes (retry or skip) on request', async () => {
+    const base = projections.find((p) => p.name === 'invoice_history')!;
+    let poison = true;
+    const poisoned: ProjectionDefinition = {
+      ...base,
+      name: 'history_halt',
+      tables: ['history_halt'],
+      ddl: (tt) => base.ddl({ invoice_history: tt.history_halt! }),
+      async apply(tx, events, tt) {
+        for (const e of events) {
+          if (poison && e.type === 'InvoiceVoided') throw new Error('cannot apply a void (test poison)');
+          await base.apply(tx, [e], { invoice_history: tt.history_halt! });
+        }
+      },
+    };
+    const r = runner(poisoned, { onError: 'halt', batchSize: 50 });
+    await r.install();
+    r.start();
+    await eventually(async () => r.status().halted !== null, 30_000);
+    const halted = r.status().halted!;
+    expect(halted).toContain('InvoiceVoided');
+    const { rows } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM history_halt`);
+    const all = (await readAll(store)).filter((e) => base.eventTypes.has(e.type) && e.streamId.startsWith('invoice-'));
+    const firstVoid = all.findIndex((e) => e.type === 'InvoiceVoided');
+    expect(Number(rows[0]!.n)).toBe(firstVoid); // everything before the bad event, nothing after
+    // resume and retry: still poisoned, halts again on the same event
+    await resumeProjection(t.db, 'history_halt');
+    r.wake();
+    await eventually(async () => r.status().halted !== null && (await t.db.query(`SELECT 1 FROM projection_state WHERE name = 'history_halt' AND halted_at IS NOT NULL`)).rows.length === 1, 30_000);
+    // the code is fixed: resume and everything is applied
+    poison = false;
+    await resumeProjection(t.db, 'history_halt');
+    r.wake();
+    await caughtUp(store, [r]);
+    const done = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM history_halt`);
+    expect(Number(done.rows[0]!.n)).toBe(all.length);
+  });
+});
+
+async function readAll(store: EventStore): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  for (;;) {
+    const page = await store.readAll({ after: out[out.length - 1]?.position ?? null, maxCount: 1000 });
+    if (page.length === 0) return out;
+    out.push(...page);
+  }
+}
