@@ -35,8 +35,9 @@ echo "[settle] DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$KAFKA_BROKERS" >&2
 
 echo "[settle] type-checking" >&2
 npx tsc --noEmit -p tsconfig.json
-# the production build (no test types) must compile too: it is what `npm start` runs
-npx tsc --noEmit -p tsconfig.build.json
+# the production build (no test types) must compile too: it is what `npm start` runs, and the
+# multi-instance tests start it as real child processes
+npm run build --silent
 
 # PGlite loads its WebAssembly through dynamic import, which Jest's VM needs this flag for.
 NODE_OPTIONS="${NODE_OPTIONS:-} --experimental-vm-modules --no-warnings=ExperimentalWarning" npx jest --ci "$@"
