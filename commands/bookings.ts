@@ -125,18 +125,19 @@ export class BookingCommands {
     const before = await load(this.store, stream, bookingDecider);
     const refund = cmd<BookingCommand>('RefundBooking', input, ctx);
     const decided = bookingDecider.decide(refund, before.state); // throws the refusal, before any money moves
-    if (decided.length > 0) {
-      const payment = before.state.payment!;
-      await this.provider.refund({
-        idempotencyKey: `booking-refund|${ctx.tenantId}|${input.refundId}`,
-        provider: payment.provider,
-        providerPaymentId: payment.providerPaymentId,
-        providerChargeId: payment.providerChargeId,
-        amount: input.amount,
-        accountId: null,
-      });
-    }
-    return handle(this.store, stream, bookingDecider, () => refund, { ...ctx, idSeed: `refund|${input.refundId}` });
+    if (decided.length === 0) return handle(this.store, stream, bookingDecider, () => refund, ctx);
+    const payment = before.state.payment!;
+    const { providerRefundId } = await this.provider.refund({
+      idempotencyKey: `booking-refund|${ctx.tenantId}|${input.refundId}`,
+      provider: payment.provider,
+      providerPaymentId: payment.providerPaymentId,
+      providerChargeId: payment.providerChargeId,
+      amount: input.amount,
+      accountId: null,
+    });
+    // Recorded under the provider's refund id, so the provider's own refund webhook is the same refund.
+    const recorded = cmd<BookingCommand>('RefundBooking', { ...input, refundId: providerRefundId }, ctx);
+    return handle(this.store, stream, bookingDecider, () => recorded, { ...ctx, idSeed: `refund|${providerRefundId}` });
   }
 
   retryCrmStage(bookingId: string, requestedBy: string, ctx: CommandContext): Promise<Handled<BookingState, unknown>> {

@@ -6,6 +6,7 @@ import type { Runtime } from '../infrastructure/runtime';
 import { mount, openApiDocument, type RouteSpec } from './api';
 import { authenticate, type Principal } from './auth';
 import { healthRoutes } from './health';
+import { webhookRoutes } from './webhooks';
 import { idempotency } from './idempotency';
 import { httpMetrics, requestContext, requestLogger } from './middleware';
 import { errorHandler, notFound } from './problem';
@@ -58,6 +59,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   app.use(requestLogger(rt.logger));
   app.use(httpMetrics(rt.metrics));
   app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false)));
+  app.use(webhookRoutes({ config: rt.config, ingestor: rt.ingestor, metrics: rt.metrics, paypalVerifier: rt.paypalVerifier }));
   const specs = apiRoutes(rt);
   const doc = openApiDocument(specs, '1');
   app.get('/openapi.json', (_req, res) => {

@@ -22,6 +22,11 @@ import { PgClient } from './sql/pgClient';
 import { PgliteClient } from './sql/pgliteClient';
 import { projections as allProjections } from '../projections';
 import { ProjectionRunner } from '../projections/runtime';
+import { WebhookProcessor, type WebhookActions } from '../commands/webhooks/processor';
+import { translateStripeEvent, type StripeEventEnvelope } from '../commands/webhooks/stripe';
+import { translatePayPalEvent } from '../commands/webhooks/paypal';
+import { SqlProviderRefs, WebhookInbox } from './webhooks/inbox';
+import { InboxRetrier, WebhookIngestor, type Translator } from './webhooks/ingest';
 
 /**
  * The composition root: builds every adapter from the configuration and owns their lifecycle.
@@ -32,6 +37,14 @@ import { ProjectionRunner } from '../projections/runtime';
 export class Runtime {
   readonly subscriptions: CatchUpSubscription[] = [];
   readonly projections: ProjectionRunner[] = [];
+  readonly inbox: WebhookInbox;
+  readonly providerRefs: SqlProviderRefs;
+  readonly ingestor: WebhookIngestor;
+  readonly inboxRetrier: InboxRetrier;
+  /** Provider actions triggered by webhooks (PayPal capture); set when PayPal is configured. */
+  webhookActions: WebhookActions | null = null;
+  /** PayPal webhook signature verification; set when PAYPAL_WEBHOOK_ID is configured. */
+  paypalVerifier: { verify(headers: Record<string, string | undefined>, rawBody: Buffer): Promise<{ ok: true } | { ok: false; reason: string }> } | null = null;
   readonly tenants: TenantDirectory;
   readonly idempotency: IdempotencyStore;
   /** Outbound provider calls; replaced by the provider adapters when they are configured. */
@@ -50,6 +63,14 @@ export class Runtime {
   ) {
     this.tenants = new TenantDirectory(db);
     this.idempotency = new IdempotencyStore(db);
+    this.inbox = new WebhookInbox(db);
+    this.providerRefs = new SqlProviderRefs(db);
+    const translate: Translator = (endpoint, payload, refs) =>
+      endpoint === 'paypal' ? translatePayPalEvent(payload as Record<string, unknown>, refs) : translateStripeEvent(payload as StripeEventEnvelope, refs);
+    const actions: WebhookActions = { capturePayPalOrder: (step, ctx) => (this.webhookActions ? this.webhookActions.capturePayPalOrder(step, ctx) : Promise.reject(new Error('PayPal is not configured'))) };
+    this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions), this.providerRefs, translate, metrics, logger);
+    const lease: LeaderLease = config.DATABASE_URL ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:webhook-retrier`) : new AlwaysLeader('webhook-retrier');
+    this.inboxRetrier = new InboxRetrier(this.inbox, this.ingestor, lease, logger);
   }
 
   static async create(config: Config, logger: Logger): Promise<Runtime> {
@@ -83,6 +104,7 @@ export class Runtime {
       const rt = new Runtime(config, logger, metrics, db, eventStore, bus, relay);
       relayWake = () => {
         relay.wake();
+        rt.inboxRetrier.wake();
         rt.subscriptions.forEach((s) => s.wake());
         rt.projections.forEach((p) => p.wake());
       };
@@ -120,6 +142,7 @@ export class Runtime {
     this.relay.start();
     this.subscriptions.forEach((s) => s.start());
     if (this.config.PROJECTIONS_ENABLED) this.projections.forEach((p) => p.start());
+    this.inboxRetrier.start();
     // Idempotency keys live at least 24 hours; older ones are pruned hourly.
     this.pruneTimer = setInterval(() => {
       this.idempotency.prune().catch((err: unknown) => this.logger.warn({ err }, 'idempotency key pruning failed'));
@@ -133,6 +156,7 @@ export class Runtime {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await Promise.all(this.subscriptions.map((s) => s.stop()));
     await Promise.all(this.projections.map((p) => p.stop()));
+    await this.inboxRetrier.stop();
     await this.relay.stop();
     await this.bus.close();
     if (this.eventStore instanceof EsdbEventStore) await this.eventStore.close();
@@ -188,6 +212,7 @@ export class Runtime {
       return Number(rows[0]?.n ?? 0);
     };
     this.metrics.sources.outbox = () => this.relay.status();
+    this.metrics.sources.inbox = () => this.inbox.counts();
   }
 }
 

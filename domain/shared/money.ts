@@ -78,3 +78,27 @@ export function formatMoney(m: Money, locale = 'en'): string {
   const symbolFirst = parts.findIndex((p) => p.type === 'currency') < parts.findIndex((p) => p.type === 'integer');
   return symbolFirst ? `${symbol}${major}` : `${major} ${symbol}`;
 }
+
+/**
+ * A provider's decimal string ("10.50") as integer minor units, checked against the currency's
+ * exponent: "10.5" EUR is 1050, "10.5" JPY is refused (JPY has no minor unit), "1.500" KWD is
+ * 1500. String arithmetic only: no float ever touches the amount.
+ */
+export function parseDecimalAmount(value: string, currency: string): Money {
+  if (!isCurrency(currency)) throw new RangeError(`unknown ISO 4217 currency "${currency}"`);
+  const m = /^(\d{1,16})(?:\.(\d+))?$/.exec(value);
+  if (!m) throw new RangeError(`"${value}" is not a non-negative decimal amount`);
+  const exp = currencyExponent(currency);
+  const frac = m[2] ?? '';
+  if (frac.length > exp) throw new RangeError(`"${value}" has more decimals than ${currency} allows (${exp})`);
+  const amount = Number(`${m[1]}${frac.padEnd(exp, '0')}`);
+  return money(amount, currency);
+}
+
+/** Integer minor units as a provider's decimal string: 1050 EUR -> "10.50", 500 JPY -> "500". */
+export function toDecimalString(m: Money): string {
+  const exp = currencyExponent(m.currency);
+  if (exp === 0) return String(m.amount);
+  const s = String(m.amount).padStart(exp + 1, '0');
+  return `${s.slice(0, -exp)}.${s.slice(-exp)}`;
+}

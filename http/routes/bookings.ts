@@ -166,7 +166,7 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor): Ro
         const ctx = ctxFor(tenantId, req, res);
         const refundId = ctx.idSeed ? `rf_${ctx.idSeed.slice(0, 24).replace(/[^A-Za-z0-9]/g, '')}` : `rf_${newId().replace(/-/g, '')}`;
         const r = await bookings.refundBooking(params.bookingId!, { refundId, amount: body.amount, reason: body.reason }, ctx);
-        return { body: { refundId, ...bookingView(params.bookingId!, r.state) }, revision: r.revision, position: r.position };
+        return { body: { refundId: r.state.refundIds[r.state.refundIds.length - 1] ?? refundId, ...bookingView(params.bookingId!, r.state) }, revision: r.revision, position: r.position };
       },
     }),
     route({

@@ -40,6 +40,23 @@ const schema = z.object({
   PROJECTION_ON_ERROR: z.enum(['skip', 'halt']).default('skip'),
   /** Run the projections in this process (several instances may; one runner per projection is active). */
   PROJECTIONS_ENABLED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  // ---- providers
+  STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret key (sk_test_..., sk_live_...)').optional(),
+  /** Stripe API base for tests and sandboxes (stripe-mock): http://127.0.0.1:12111 */
+  STRIPE_API_BASE: url(['http:', 'https:']).optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must be a Stripe webhook signing secret (whsec_...)').optional(),
+  STRIPE_CONNECT_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must be a Stripe webhook signing secret (whsec_...)').optional(),
+  /** Which Stripe mode events must be in; default: live for an sk_live_ key, else test. */
+  STRIPE_LIVEMODE: z.enum(['true', 'false']).optional(),
+  /** Platform fee on Connect payments, in basis points of the amount. */
+  STRIPE_APPLICATION_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(0),
+  WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
+  PAYPAL_API_BASE: url(['http:', 'https:']).default('https://api-m.sandbox.paypal.com'),
+  PAYPAL_CLIENT_ID: z.string().min(1).optional(),
+  PAYPAL_CLIENT_SECRET: z.string().min(1).optional(),
+  PAYPAL_WEBHOOK_ID: z.string().min(1).optional(),
+  /** Public base URL of this Settle (buyer return URLs, signed links). */
+  PUBLIC_BASE_URL: url(['http:', 'https:']).default('http://localhost:3000'),
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
 });
@@ -49,6 +66,8 @@ export type Config = z.infer<typeof schema> & {
   readonly dataDir: string;
   readonly storage: 'postgres' | 'embedded';
   readonly messaging: 'kafka' | 'in-process';
+  /** Stripe events must have this livemode. */
+  readonly stripeLivemode: boolean;
 };
 
 export class ConfigError extends Error {
@@ -68,5 +87,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(c.DATA_DIR),
     storage: c.DATABASE_URL ? 'postgres' : 'embedded',
     messaging: c.KAFKA_BROKERS ? 'kafka' : 'in-process',
+    stripeLivemode: c.STRIPE_LIVEMODE ? c.STRIPE_LIVEMODE === 'true' : (c.STRIPE_SECRET_KEY?.includes('_live_') ?? false),
   };
 }

@@ -9,6 +9,7 @@ export interface MetricSources {
   subscriptions?: () => ReadonlyArray<{ name: string; lagSeconds: number; position: { prepare: bigint } | null }>;
   outbox?: () => Promise<{ backlog: number; oldestAgeSeconds: number } | null>;
   projections?: () => ReadonlyArray<{ name: string; applied: number; deadLetters: number; halted: string | null; generation: number; leader: boolean }>;
+  inbox?: () => Promise<Record<string, number>>;
   /** Events in the log after a projection's checkpoint (capped). */
   eventsBehind?: (projection: string) => Promise<number>;
 }
@@ -25,6 +26,10 @@ export class Metrics {
   readonly outboxBacklog: Gauge;
   readonly outboxOldestAge: Gauge;
   readonly outboxPublished: Counter;
+  readonly webhooksReceived: Counter<'endpoint' | 'type' | 'duplicate'>;
+  readonly webhooksUnhandled: Counter<'endpoint' | 'type'>;
+  readonly webhooksRejected: Counter<'endpoint' | 'reason'>;
+  readonly webhookInbox: Gauge<'status'>;
   readonly projectionApplied: Gauge<'projection'>;
   readonly projectionDeadLetters: Gauge<'projection'>;
   readonly projectionHalted: Gauge<'projection'>;
@@ -125,6 +130,34 @@ export class Metrics {
           const n = await this.sources.eventsBehind?.(p.name).catch(() => null);
           if (n !== null && n !== undefined) this.projectionEventsBehind.set({ projection: p.name }, n);
         }
+      },
+    });
+    this.webhooksReceived = new Counter({
+      name: 'settle_webhooks_received_total',
+      help: 'Verified provider events received, by endpoint, type and whether it was a redelivery',
+      labelNames: ['endpoint', 'type', 'duplicate'],
+      registers: [this.registry],
+    });
+    this.webhooksUnhandled = new Counter({
+      name: 'settle_webhooks_unhandled_total',
+      help: 'Verified provider events of types Settle does not act on (acknowledged)',
+      labelNames: ['endpoint', 'type'],
+      registers: [this.registry],
+    });
+    this.webhooksRejected = new Counter({
+      name: 'settle_webhooks_rejected_total',
+      help: 'Webhook requests refused before storage (bad signature, too large, wrong mode...)',
+      labelNames: ['endpoint', 'reason'],
+      registers: [this.registry],
+    });
+    this.webhookInbox = new Gauge({
+      name: 'settle_webhook_inbox',
+      help: 'Webhook inbox rows by status (parked = waiting for their target)',
+      labelNames: ['status'],
+      registers: [this.registry],
+      collect: async () => {
+        const c = await this.sources.inbox?.().catch(() => null);
+        if (c) for (const [status, n] of Object.entries(c)) this.webhookInbox.set({ status }, n);
       },
     });
     this.outboxPublished = new Counter({ name: 'settle_outbox_published_total', help: 'Messages relayed to the bus', registers: [this.registry] });

@@ -197,10 +197,53 @@ CREATE TABLE projection_dead_letters (
 );
 `;
 
+const webhooks = `
+-- Every verified provider event, stored before it is acted on (and before the 2xx). Its status
+-- says what happened: processed, parked (target not there yet; retried), ignored (unhandled type).
+CREATE TABLE webhook_inbox (
+  endpoint        text        NOT NULL,
+  event_id        text        NOT NULL,
+  event_type      text        NOT NULL,
+  account_id      text,
+  payload         jsonb       NOT NULL,
+  status          text        NOT NULL CHECK (status IN ('received', 'processed', 'parked', 'ignored')),
+  attempts        int         NOT NULL DEFAULT 0,
+  last_error      text,
+  received_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+  processed_at    timestamptz,
+  next_attempt_at timestamptz,
+  PRIMARY KEY (endpoint, event_id)
+);
+CREATE INDEX webhook_inbox_pending ON webhook_inbox (next_attempt_at) WHERE status IN ('received', 'parked');
+
+-- What provider objects belong to: learned from metadata Settle put on them, so later events
+-- that carry no metadata (invoices, disputes, refunds) still find their aggregate.
+CREATE TABLE provider_refs (
+  provider     text        NOT NULL,
+  ref          text        NOT NULL,
+  tenant_id    text        NOT NULL,
+  target_type  text        NOT NULL CHECK (target_type IN ('customer', 'subscription', 'invoice', 'booking')),
+  target_id    text        NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (provider, ref)
+);
+
+-- Stripe Connect accounts of tenants, as last reported by account.updated.
+CREATE TABLE connected_accounts (
+  account_id        text        PRIMARY KEY,
+  tenant_id         text,
+  charges_enabled   boolean     NOT NULL,
+  payouts_enabled   boolean     NOT NULL,
+  details_submitted boolean     NOT NULL,
+  updated_at        timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event_store', sql: eventStore },
   { version: 2, name: 'api_access', sql: apiAccess },
   { version: 3, name: 'projections', sql: projections },
+  { version: 4, name: 'webhooks', sql: webhooks },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

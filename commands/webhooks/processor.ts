@@ -1,0 +1,107 @@
+/**
+ * Executes the steps of a verified provider event. Each command step runs through the command
+ * loop with event ids seeded by `<provider event id>#<role>`, so however often an event is
+ * delivered or retried, its facts are appended once. A refusal that means "the target is not
+ * there yet" parks the event (it is retried later, when the target may exist); any other refusal
+ * is recorded on the inbox row and the event counts as processed.
+ */
+import { bookingDecider } from '../../domain/booking/booking';
+import { invoiceDecider } from '../../domain/invoice/invoice';
+import type { EventStore } from '../../domain/ports/eventStore';
+import { DomainRefusal, type Command } from '../../domain/shared/decider';
+import { subscriptionDecider, type SubscriptionCommand } from '../../domain/subscription/subscription';
+import { handle, load, type CommandContext } from '../handle';
+import { streams } from '../streams';
+import type { RefResolver, Step, Translation } from './steps';
+
+/** Refusals that mean the event arrived before the fact it builds on. */
+const NOT_YET = new Set(['invoice_not_found', 'booking_not_found', 'no_live_subscription', 'unknown_dispute', 'invoice_not_paid', 'booking_not_paid', 'crm_booking_missing']);
+
+export interface ProviderRefs extends RefResolver {
+  learn(provider: string, ref: string, tenantId: string, targetType: string, targetId: string): Promise<void>;
+  connectedAccount(a: { accountId: string; tenantId: string | null; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<void>;
+}
+
+/** Provider actions a webhook can trigger (PayPal's capture after approval). */
+export interface WebhookActions {
+  capturePayPalOrder(step: Extract<Step, { kind: 'paypal_capture' }>, ctx: CommandContext): Promise<Step[]>;
+}
+
+export type ProcessOutcome = { status: 'processed'; note: string | null } | { status: 'parked'; reason: string } | { status: 'ignored' };
+
+export class WebhookProcessor {
+  constructor(
+    private readonly store: EventStore,
+    private readonly refs: ProviderRefs,
+    private readonly actions: WebhookActions | null = null,
+  ) {}
+
+  async execute(eventId: string, translation: Translation): Promise<ProcessOutcome> {
+    if (translation.outcome === 'unhandled') return { status: 'ignored' };
+    if (translation.outcome === 'park') return { status: 'parked', reason: translation.reason };
+    const notes: string[] = [];
+    const queue = [...translation.steps];
+    while (queue.length > 0) {
+      const step = queue.shift()!;
+      const ctx = (tenantId: string, role: string): CommandContext => ({
+        tenantId,
+        correlationId: eventId,
+        causationId: eventId,
+        idSeed: `webhook|${role}`,
+        actor: { kind: 'provider', id: eventId },
+        now: new Date(),
+      });
+      try {
+        switch (step.kind) {
+          case 'learn':
+            await this.refs.learn(step.provider, step.ref, step.tenantId, step.targetType, step.targetId);
+            break;
+          case 'connected_account':
+            await this.refs.connectedAccount(step);
+            break;
+          case 'invoice':
+            await handle(this.store, streams.invoice(step.tenantId, step.invoiceId), invoiceDecider, (): never => command(step.command) as never, ctx(step.tenantId, step.role));
+            break;
+          case 'booking':
+            await handle(this.store, streams.booking(step.tenantId, step.bookingId), bookingDecider, (): never => command(step.command) as never, ctx(step.tenantId, step.role));
+            break;
+          case 'subscription':
+            await handle(this.store, streams.subscription(step.tenantId, step.customerId), subscriptionDecider, (): never => command(step.command) as never, ctx(step.tenantId, step.role));
+            break;
+          case 'plan_change_outcome': {
+            const stream = streams.subscription(step.tenantId, step.customerId);
+            const s = await load(this.store, stream, subscriptionDecider);
+            const change = s.state.pendingPlanChange;
+            if (!change) {
+              notes.push(`${step.role}: no pending plan change (already settled)`);
+              break;
+            }
+            const c: SubscriptionCommand =
+              step.outcome === 'captured'
+                ? { type: 'RecordPlanChangePaymentCaptured', data: { changeId: change.changeId, providerInvoiceId: step.providerInvoiceId }, metadata: { now: new Date() } }
+                : { type: 'RecordPlanChangeDeclined', data: { changeId: change.changeId, declineCode: step.declineCode, message: step.message ?? 'declined' }, metadata: { now: new Date() } };
+            await handle(this.store, stream, subscriptionDecider, () => c, ctx(step.tenantId, step.role));
+            break;
+          }
+          case 'paypal_capture': {
+            if (!this.actions) throw new Error('PayPal is not configured: cannot capture an approved order');
+            queue.unshift(...(await this.actions.capturePayPalOrder(step, ctx(step.tenantId, step.role))));
+            break;
+          }
+        }
+      } catch (err) {
+        if (err instanceof DomainRefusal) {
+          if (NOT_YET.has(err.code)) return { status: 'parked', reason: `${'role' in step ? step.role : step.kind}: ${err.code} (${err.message})` };
+          notes.push(`${'role' in step ? step.role : step.kind}: refused ${err.code}: ${err.message}`);
+          continue;
+        }
+        throw err;
+      }
+    }
+    return { status: 'processed', note: notes.length ? notes.join('; ') : null };
+  }
+}
+
+function command(c: { type: string; data: unknown }): Command {
+  return { type: c.type, data: c.data, metadata: { now: new Date() } };
+}

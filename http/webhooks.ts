@@ -1,0 +1,91 @@
+/**
+ * Provider webhook endpoints. Verification runs on the raw body before anything is parsed or
+ * stored; an unverified request stores nothing and gets a precise 4xx problem.
+ *
+ *   POST /webhooks/stripe          platform events, STRIPE_WEBHOOK_SECRET, no `account`
+ *   POST /webhooks/stripe/connect  connected-account events, STRIPE_CONNECT_WEBHOOK_SECRET, `account` set
+ *   POST /webhooks/paypal          PayPal events, verified for PAYPAL_WEBHOOK_ID
+ *
+ * A verified event is answered 200 once it is stored in the inbox and, normally, applied (or
+ * parked until its target exists); only a failure to store it answers 5xx.
+ */
+import express, { Router, type Request, type Response } from 'express';
+import Stripe from 'stripe';
+import type { Config } from '../infrastructure/config/config';
+import type { Metrics } from '../infrastructure/observability/metrics';
+import type { Endpoint, WebhookIngestor } from '../infrastructure/webhooks/ingest';
+import { Problem } from './problem';
+
+export interface PayPalVerifier {
+  verify(headers: Record<string, string | undefined>, rawBody: Buffer): Promise<{ ok: true } | { ok: false; reason: string }>;
+}
+
+export interface WebhookDeps {
+  readonly config: Config;
+  readonly ingestor: WebhookIngestor;
+  readonly metrics: Metrics;
+  readonly paypalVerifier: PayPalVerifier | null;
+}
+
+const raw = express.raw({ type: () => true, limit: '1mb' });
+
+function reject(deps: WebhookDeps, endpoint: Endpoint, status: number, slug: string, title: string, detail: string): never {
+  deps.metrics.webhooksRejected.inc({ endpoint, reason: slug });
+  throw new Problem(status, slug, title, detail);
+}
+
+function body(req: Request): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
+async function stripeEndpoint(deps: WebhookDeps, endpoint: 'stripe' | 'stripe_connect', req: Request, res: Response): Promise<void> {
+  const secret = endpoint === 'stripe' ? deps.config.STRIPE_WEBHOOK_SECRET : deps.config.STRIPE_CONNECT_WEBHOOK_SECRET;
+  if (!secret) reject(deps, endpoint, 503, 'webhook-not-configured', 'Webhook Not Configured', `No signing secret is configured for the ${endpoint} endpoint`);
+  const signature = req.get('stripe-signature');
+  if (!signature) reject(deps, endpoint, 400, 'missing-signature', 'Missing Signature', 'The Stripe-Signature header is required');
+  const payload = body(req);
+  let event: Stripe.Event;
+  try {
+    event = Stripe.webhooks.constructEvent(payload, signature, secret, deps.config.WEBHOOK_TOLERANCE_SECONDS);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const stale = /tolerance/i.test(message);
+    reject(deps, endpoint, 400, stale ? 'signature-expired' : 'invalid-signature', stale ? 'Signature Expired' : 'Invalid Signature', `The webhook signature did not verify: ${message}`);
+  }
+  const e = event as unknown as { id?: unknown; type?: unknown; livemode?: unknown; account?: unknown };
+  if (typeof e.id !== 'string' || typeof e.type !== 'string') reject(deps, endpoint, 400, 'malformed-event', 'Malformed Event', 'A Stripe event needs an id and a type');
+  if (e.livemode !== deps.config.stripeLivemode) {
+    reject(deps, endpoint, 400, 'livemode-mismatch', 'Wrong Mode', `This endpoint accepts ${deps.config.stripeLivemode ? 'live' : 'test'} mode events only`);
+  }
+  const account = typeof e.account === 'string' ? e.account : null;
+  if (endpoint === 'stripe' && account) reject(deps, endpoint, 400, 'connect-event-on-platform-endpoint', 'Wrong Endpoint', 'Connected-account events are accepted only on /webhooks/stripe/connect');
+  if (endpoint === 'stripe_connect' && !account) reject(deps, endpoint, 400, 'platform-event-on-connect-endpoint', 'Wrong Endpoint', 'Platform events are accepted only on /webhooks/stripe');
+  const r = await deps.ingestor.ingest(endpoint, e.id, e.type, account, event);
+  res.status(200).json({ received: true, id: e.id, status: r.status, duplicate: r.duplicate });
+}
+
+async function paypalEndpoint(deps: WebhookDeps, req: Request, res: Response): Promise<void> {
+  if (!deps.paypalVerifier) reject(deps, 'paypal', 503, 'webhook-not-configured', 'Webhook Not Configured', 'PAYPAL_WEBHOOK_ID is not configured');
+  const payload = body(req);
+  const headers: Record<string, string | undefined> = {};
+  for (const h of ['paypal-transmission-id', 'paypal-transmission-time', 'paypal-transmission-sig', 'paypal-cert-url', 'paypal-auth-algo']) headers[h.toUpperCase()] = req.get(h);
+  const v = await deps.paypalVerifier.verify(headers, payload);
+  if (!v.ok) reject(deps, 'paypal', 400, 'invalid-signature', 'Invalid Signature', `The PayPal webhook signature did not verify: ${v.reason}`);
+  let event: { id?: unknown; event_type?: unknown };
+  try {
+    event = JSON.parse(payload.toString('utf8')) as typeof event;
+  } catch {
+    reject(deps, 'paypal', 400, 'malformed-json', 'Malformed JSON', 'The verified body is not JSON');
+  }
+  if (typeof event.id !== 'string' || typeof event.event_type !== 'string') reject(deps, 'paypal', 400, 'malformed-event', 'Malformed Event', 'A PayPal event needs an id and an event_type');
+  const r = await deps.ingestor.ingest('paypal', event.id, event.event_type, null, event);
+  res.status(200).json({ received: true, id: event.id, status: r.status, duplicate: r.duplicate });
+}
+
+export function webhookRoutes(deps: WebhookDeps): Router {
+  const r = Router();
+  r.post('/webhooks/stripe', raw, (req, res) => stripeEndpoint(deps, 'stripe', req, res));
+  r.post('/webhooks/stripe/connect', raw, (req, res) => stripeEndpoint(deps, 'stripe_connect', req, res));
+  r.post('/webhooks/paypal', raw, (req, res) => paypalEndpoint(deps, req, res));
+  return r;
+}

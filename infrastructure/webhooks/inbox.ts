@@ -1,0 +1,95 @@
+/**
+ * SQL side of webhook ingestion: the inbox of verified provider events (stored before they are
+ * acted on), the provider references learned from them, connected-account status.
+ */
+import type { ProviderRefs } from '../../commands/webhooks/processor';
+import type { SqlClient } from '../sql/client';
+
+export type InboxStatus = 'received' | 'processed' | 'parked' | 'ignored';
+
+export interface InboxRow {
+  endpoint: string;
+  eventId: string;
+  eventType: string;
+  accountId: string | null;
+  payload: unknown;
+  status: InboxStatus;
+  attempts: number;
+  receivedAt: Date;
+}
+
+export class SqlProviderRefs implements ProviderRefs {
+  constructor(private readonly db: SqlClient) {}
+
+  async lookup(provider: string, ref: string) {
+    const { rows } = await this.db.query<{ tenant_id: string; target_type: string; target_id: string }>(
+      'SELECT tenant_id, target_type, target_id FROM provider_refs WHERE provider = $1 AND ref = $2',
+      [provider, ref],
+    );
+    const r = rows[0];
+    return r ? { tenantId: r.tenant_id, targetType: r.target_type, targetId: r.target_id } : null;
+  }
+
+  async learn(provider: string, ref: string, tenantId: string, targetType: string, targetId: string): Promise<void> {
+    await this.db.query(
+      'INSERT INTO provider_refs (provider, ref, tenant_id, target_type, target_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, ref) DO NOTHING',
+      [provider, ref, tenantId, targetType, targetId],
+    );
+  }
+
+  async connectedAccount(a: { accountId: string; tenantId: string | null; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<void> {
+    await this.db.query(
+      `INSERT INTO connected_accounts (account_id, tenant_id, charges_enabled, payouts_enabled, details_submitted) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (account_id) DO UPDATE SET tenant_id = coalesce(EXCLUDED.tenant_id, connected_accounts.tenant_id), charges_enabled = EXCLUDED.charges_enabled,
+         payouts_enabled = EXCLUDED.payouts_enabled, details_submitted = EXCLUDED.details_submitted, updated_at = clock_timestamp()`,
+      [a.accountId, a.tenantId, a.chargesEnabled, a.payoutsEnabled, a.detailsSubmitted],
+    );
+  }
+}
+
+export class WebhookInbox {
+  constructor(private readonly db: SqlClient) {}
+
+  /** Stores a verified event; returns the existing row when this event was seen before. */
+  async receive(endpoint: string, eventId: string, eventType: string, accountId: string | null, payload: unknown): Promise<{ fresh: boolean; status: InboxStatus }> {
+    const { rows } = await this.db.query<{ status: InboxStatus }>(
+      `INSERT INTO webhook_inbox (endpoint, event_id, event_type, account_id, payload, status, next_attempt_at)
+       VALUES ($1, $2, $3, $4, $5::jsonb, 'received', clock_timestamp() + interval '30 seconds')
+       ON CONFLICT (endpoint, event_id) DO NOTHING RETURNING status`,
+      [endpoint, eventId, eventType, accountId, JSON.stringify(payload)],
+    );
+    if (rows[0]) return { fresh: true, status: rows[0].status };
+    const existing = await this.db.query<{ status: InboxStatus }>('SELECT status FROM webhook_inbox WHERE endpoint = $1 AND event_id = $2', [endpoint, eventId]);
+    return { fresh: false, status: existing.rows[0]?.status ?? 'received' };
+  }
+
+  async mark(endpoint: string, eventId: string, status: InboxStatus, note: string | null): Promise<void> {
+    await this.db.query(
+      `UPDATE webhook_inbox SET status = $3, last_error = $4, attempts = attempts + 1,
+              processed_at = CASE WHEN $3 IN ('processed', 'ignored') THEN clock_timestamp() ELSE processed_at END,
+              next_attempt_at = CASE WHEN $3 IN ('parked', 'received')
+                                     THEN clock_timestamp() + make_interval(secs => least(3600, power(2, least(attempts, 12)))::int)
+                                     ELSE NULL END
+        WHERE endpoint = $1 AND event_id = $2 AND status NOT IN ('processed', 'ignored')`,
+      [endpoint, eventId, status, note],
+    );
+  }
+
+  /** Events to (re)process now: parked ones whose retry time came, received ones never finished. */
+  async due(limit: number, wakeAll = false): Promise<InboxRow[]> {
+    const { rows } = await this.db.query<{ endpoint: string; event_id: string; event_type: string; account_id: string | null; payload: unknown; status: InboxStatus; attempts: number; received_at: Date }>(
+      `SELECT endpoint, event_id, event_type, account_id, payload, status, attempts, received_at FROM webhook_inbox
+        WHERE status IN ('received', 'parked') AND ($2 OR next_attempt_at <= clock_timestamp())
+        ORDER BY received_at LIMIT $1`,
+      [limit, wakeAll],
+    );
+    return rows.map((r) => ({ endpoint: r.endpoint, eventId: r.event_id, eventType: r.event_type, accountId: r.account_id, payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload, status: r.status, attempts: Number(r.attempts), receivedAt: new Date(r.received_at) }));
+  }
+
+  async counts(): Promise<Record<InboxStatus, number>> {
+    const { rows } = await this.db.query<{ status: InboxStatus; n: string }>('SELECT status, count(*) AS n FROM webhook_inbox GROUP BY status');
+    const out: Record<InboxStatus, number> = { received: 0, processed: 0, parked: 0, ignored: 0 };
+    for (const r of rows) out[r.status] = Number(r.n);
+    return out;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Webhook ingestion after verification: store the event in the inbox (durable before any 2xx),
+ * translate it, execute its steps, record the outcome. Parked and unfinished events are retried
+ * by `InboxRetrier` with backoff, so an event whose target did not exist yet is applied once it
+ * does — never dropped, never answered 5xx forever.
+ */
+import type { WebhookProcessor } from '../../commands/webhooks/processor';
+import type { RefResolver, Translation } from '../../commands/webhooks/steps';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { LeaderLease } from '../sql/leaderLease';
+import type { InboxStatus, WebhookInbox } from './inbox';
+
+export type Endpoint = 'stripe' | 'stripe_connect' | 'paypal';
+
+export type Translator = (endpoint: Endpoint, payload: unknown, refs: RefResolver) => Promise<Translation>;
+
+export interface IngestResult {
+  readonly status: InboxStatus;
+  readonly duplicate: boolean;
+}
+
+export class WebhookIngestor {
+  constructor(
+    private readonly inbox: WebhookInbox,
+    private readonly processor: WebhookProcessor,
+    private readonly refs: RefResolver,
+    private readonly translate: Translator,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Throws only when the event could not be stored (then the provider must retry: 5xx). */
+  async ingest(endpoint: Endpoint, eventId: string, eventType: string, accountId: string | null, payload: unknown): Promise<IngestResult> {
+    const stored = await this.inbox.receive(endpoint, eventId, eventType, accountId, payload);
+    this.metrics.webhooksReceived.inc({ endpoint, type: eventType, duplicate: String(!stored.fresh) });
+    if (stored.status === 'processed' || stored.status === 'ignored') return { status: stored.status, duplicate: true };
+    try {
+      return { status: await this.process(endpoint, eventId, eventType, payload), duplicate: !stored.fresh };
+    } catch (err) {
+      // Stored but not applied (e.g. the database blinked): the retrier finishes it.
+      this.logger.error({ err, endpoint, eventId, eventType }, 'webhook stored but not processed yet; it will be retried');
+      return { status: 'received', duplicate: !stored.fresh };
+    }
+  }
+
+  async process(endpoint: Endpoint, eventId: string, eventType: string, payload: unknown): Promise<InboxStatus> {
+    const outcome = await this.processor.execute(eventId, await this.translate(endpoint, payload, this.refs));
+    if (outcome.status === 'ignored') this.metrics.webhooksUnhandled.inc({ endpoint, type: eventType });
+    if (outcome.status === 'parked') this.logger.warn({ endpoint, eventId, eventType, reason: outcome.reason }, 'webhook parked until its target exists');
+    await this.inbox.mark(endpoint, eventId, outcome.status, outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : null);
+    return outcome.status;
+  }
+}
+
+/** Retries parked and unfinished inbox events; one active retrier per cluster. */
+export class InboxRetrier {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private eager = false;
+
+  constructor(
+    private readonly inbox: WebhookInbox,
+    private readonly ingestor: WebhookIngestor,
+    private readonly lease: LeaderLease,
+    private readonly logger: Logger,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+    await this.lease.release();
+  }
+
+  /** New facts were appended: parked events may now find their target, so retry them all now. */
+  wake(eager = false): void {
+    this.eager = this.eager || eager;
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  /** One pass over due events (tests call it for determinism). */
+  async runOnce(all = false): Promise<number> {
+    const due = await this.inbox.due(100, all);
+    for (const row of due) {
+      try {
+        await this.ingestor.process(row.endpoint as never, row.eventId, row.eventType, row.payload);
+      } catch (err) {
+        this.logger.error({ err, eventId: row.eventId }, 'webhook retry failed');
+        await this.inbox.mark(row.endpoint, row.eventId, row.status === 'parked' ? 'parked' : 'received', (err as Error).message).catch(() => undefined);
+      }
+    }
+    return due.length;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        if (await this.lease.tryAcquire()) {
+          const eager = this.eager;
+          this.eager = false;
+          await this.runOnce(eager);
+        }
+      } catch (err) {
+        this.logger.error({ err }, 'webhook retrier pass failed');
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.intervalMs);
+        this.wakeUp = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  }
+}
