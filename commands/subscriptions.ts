@@ -235,20 +235,11 @@ export class SubscriptionCommands {
 
   /**
    * A failed renewal: while the provider still retries, past due with access kept; after the
-   * final failure the subscription is suspended and the provider subscription cancelled and the
-   * open invoice voided (each call keyed by the event that requested it).
+   * final failure the subscription is suspended and the events request the provider
+   * cancellation and the invoice void, which the provider-request reactor carries out once.
    */
-  async recordRenewalPaymentFailed(customerId: string, data: SubCmd<'RecordRenewalPaymentFailed'>['data'], ctx: CommandContext) {
-    const r = await handle(this.store, streams.subscription(ctx.tenantId, customerId), subscriptionDecider, () => subCmd('RecordRenewalPaymentFailed', data, ctx), ctx);
-    for (const e of r.newEvents) {
-      if (e.type === 'ProviderSubscriptionCancellationRequested') {
-        await this.provider.cancelSubscription({ idempotencyKey: `suspend|${e.data.providerSubscriptionId}`, providerSubscriptionId: e.data.providerSubscriptionId, atPeriodEnd: false });
-      }
-      if (e.type === 'OpenInvoiceVoidRequested') {
-        await this.provider.voidInvoice({ idempotencyKey: `void|${e.data.providerInvoiceId}`, providerInvoiceId: e.data.providerInvoiceId });
-      }
-    }
-    return r;
+  recordRenewalPaymentFailed(customerId: string, data: SubCmd<'RecordRenewalPaymentFailed'>['data'], ctx: CommandContext) {
+    return handle(this.store, streams.subscription(ctx.tenantId, customerId), subscriptionDecider, () => subCmd('RecordRenewalPaymentFailed', data, ctx), ctx);
   }
 }
 

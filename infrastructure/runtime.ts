@@ -26,6 +26,8 @@ import { WebhookProcessor, type WebhookActions } from '../commands/webhooks/proc
 import { translateStripeEvent, type StripeEventEnvelope } from '../commands/webhooks/stripe';
 import { translatePayPalEvent } from '../commands/webhooks/paypal';
 import { SqlProviderRefs, WebhookInbox } from './webhooks/inbox';
+import { providerRequestHandler } from '../commands/reactors/providerRequests';
+import { checkpointed } from './eventstore/subscription';
 import { InboxRetrier, WebhookIngestor, type Translator } from './webhooks/ingest';
 
 /**
@@ -117,6 +119,7 @@ export class Runtime {
         rt.projections.push(runner);
       }
       rt.registerCollectors();
+      rt.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => rt.provider, logger)));
       if (eventStore instanceof EsdbEventStore) rt.addSubscription(esdbOutboxFeeder(db));
       return rt;
     } catch (err) {

@@ -91,7 +91,7 @@ export class WebhookProcessor {
         }
       } catch (err) {
         if (err instanceof DomainRefusal) {
-          if (NOT_YET.has(err.code)) return { status: 'parked', reason: `${'role' in step ? step.role : step.kind}: ${err.code} (${err.message})` };
+          if (notYet(err)) return { status: 'parked', reason: `${'role' in step ? step.role : step.kind}: ${err.code} (${err.message})` };
           notes.push(`${'role' in step ? step.role : step.kind}: refused ${err.code}: ${err.message}`);
           continue;
         }
@@ -100,6 +100,16 @@ export class WebhookProcessor {
     }
     return { status: 'processed', note: notes.length ? notes.join('; ') : null };
   }
+}
+
+/** True when the refusal says the event is early (its target will exist), false when it is late or wrong. */
+function notYet(err: DomainRefusal): boolean {
+  if (err.code === 'no_live_subscription') {
+    // before activation: early; after cancellation or suspension: too late, nothing to apply
+    const status = err.details.status;
+    return status === undefined || status === 'none' || status === 'checkout_pending';
+  }
+  return NOT_YET.has(err.code);
 }
 
 function command(c: { type: string; data: unknown }): Command {

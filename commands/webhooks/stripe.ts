@@ -175,6 +175,7 @@ function providerInvoiceStep(inv: Obj, tenantId: string, customerId: string, rol
         invoicePdf: inv.invoice_pdf ?? null,
         dueDate: inv.due_date ? iso(inv.due_date).slice(0, 10) : null,
         subscriptionId: idOf(inv.subscription) ?? idOf(inv.parent?.subscription_details?.subscription),
+        actor: { kind: 'provider', id: role.split('#')[0]! },
       },
     },
   } as Step;

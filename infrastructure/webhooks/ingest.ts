@@ -47,6 +47,7 @@ export class WebhookIngestor {
   async process(endpoint: Endpoint, eventId: string, eventType: string, payload: unknown): Promise<InboxStatus> {
     const outcome = await this.processor.execute(eventId, await this.translate(endpoint, payload, this.refs));
     if (outcome.status === 'ignored') this.metrics.webhooksUnhandled.inc({ endpoint, type: eventType });
+    if (outcome.status === 'processed' && outcome.note) this.logger.warn({ endpoint, eventId, eventType, note: outcome.note }, 'webhook processed; some of its steps were refused by the domain');
     if (outcome.status === 'parked') this.logger.warn({ endpoint, eventId, eventType, reason: outcome.reason }, 'webhook parked until its target exists');
     await this.inbox.mark(endpoint, eventId, outcome.status, outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : null);
     return outcome.status;
