@@ -13,6 +13,7 @@
  *   position; the projection then skips it or halts (PROJECTION_ON_ERROR), visible in /readyz
  *   and metrics.
  */
+import { Wakeable } from '../infrastructure/background';
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../domain/ports/eventStore';
 import { CatchUpSubscription, type SubscriptionSink, type SubscriptionStatus } from '../infrastructure/eventstore/subscription';
 import { toBigInt, type SqlClient, type SqlExecutor } from '../infrastructure/sql/client';
@@ -86,7 +87,7 @@ export class ProjectionRunner {
   private halted: string | null = null;
   private deadLetters = 0;
   private applied = 0;
-  private wakeUp: (() => void) | null = null;
+  private readonly sleeper = new Wakeable();
   readonly onError: OnError;
 
   constructor(
@@ -132,9 +133,7 @@ export class ProjectionRunner {
 
   wake(): void {
     this.sub?.wake();
-    const w = this.wakeUp;
-    this.wakeUp = null;
-    w?.();
+    this.sleeper.wake();
   }
 
   status(): ProjectionStatus {
@@ -394,17 +393,7 @@ export class ProjectionRunner {
   }
 
   private idle(ms: number): Promise<void> {
-    if (!this.running) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wakeUp = null;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    return !this.running ? Promise.resolve() : this.sleeper.sleep(ms);
   }
 }
 

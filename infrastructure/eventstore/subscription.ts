@@ -1,3 +1,4 @@
+import { Wakeable } from '../background';
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../../domain/ports/eventStore';
 import type { SqlClient } from '../sql/client';
 import { toBigInt } from '../sql/client';
@@ -88,7 +89,7 @@ export class CatchUpSubscription {
   private position: Position | null = null;
   private stopped = true;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+  private readonly sleeper = new Wakeable();
   private caughtUp = false;
   private lagSeconds = 0;
   private lastProgressAt = new Date();
@@ -122,9 +123,7 @@ export class CatchUpSubscription {
   }
 
   wake(): void {
-    const w = this.wakeUp;
-    this.wakeUp = null;
-    w?.();
+    this.sleeper.wake();
   }
 
   status(): SubscriptionStatus {
@@ -190,17 +189,7 @@ export class CatchUpSubscription {
   }
 
   private idle(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wakeUp = null;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    return this.stopped ? Promise.resolve() : this.sleeper.sleep(ms);
   }
 }
 

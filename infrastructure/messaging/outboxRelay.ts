@@ -1,3 +1,4 @@
+import { Wakeable } from '../background';
 import type { BusMessage, MessageBus } from '../../domain/ports/messageBus';
 import type { SqlClient } from '../sql/client';
 import type { LeaderLease } from '../sql/leaderLease';
@@ -42,7 +43,7 @@ interface OutboxRow {
 export class OutboxRelay {
   private stopped = true;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+  private readonly sleeper = new Wakeable();
   private lastError: string | null = null;
   private lastPublishedAt: Date | null = null;
   private published = 0;
@@ -78,9 +79,7 @@ export class OutboxRelay {
   }
 
   wake(): void {
-    const w = this.wakeUp;
-    this.wakeUp = null;
-    w?.();
+    this.sleeper.wake();
   }
 
   async status(): Promise<OutboxStatus> {
@@ -152,16 +151,6 @@ export class OutboxRelay {
   }
 
   private idle(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wakeUp = null;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    return this.stopped ? Promise.resolve() : this.sleeper.sleep(ms);
   }
 }

@@ -4,6 +4,7 @@
  * by `InboxRetrier` with backoff, so an event whose target did not exist yet is applied once it
  * does — never dropped, never answered 5xx forever.
  */
+import { Wakeable } from '../background';
 import type { WebhookProcessor } from '../../commands/webhooks/processor';
 import type { RefResolver, Translation } from '../../commands/webhooks/steps';
 import type { Logger } from '../observability/logger';
@@ -58,7 +59,7 @@ export class WebhookIngestor {
 export class InboxRetrier {
   private running = false;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+  private readonly sleeper = new Wakeable();
   private eager = false;
 
   constructor(
@@ -85,9 +86,7 @@ export class InboxRetrier {
   /** New facts were appended: parked events may now find their target, so retry them all now. */
   wake(eager = false): void {
     this.eager = this.eager || eager;
-    const w = this.wakeUp;
-    this.wakeUp = null;
-    w?.();
+    this.sleeper.wake();
   }
 
   /** One pass over due events (tests call it for determinism). */
@@ -115,13 +114,7 @@ export class InboxRetrier {
       } catch (err) {
         this.logger.error({ err }, 'webhook retrier pass failed');
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.intervalMs);
-        this.wakeUp = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
+      if (this.running) await this.sleeper.sleep(this.intervalMs);
     }
   }
 }
