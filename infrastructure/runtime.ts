@@ -4,6 +4,7 @@ import type { EventStore } from '../domain/ports/eventStore';
 import type { MessageBus } from '../domain/ports/messageBus';
 import type { BillingProvider } from '../domain/ports/billingProvider';
 import { UnconfiguredBillingProvider } from './providers/unconfigured';
+import { StripeBillingProvider } from './providers/stripe';
 import { IdempotencyStore, TenantDirectory } from './sql/apiAccess';
 import type { Config } from './config/config';
 import { EsdbEventStore, outboxOf } from './eventstore/esdbEventStore';
@@ -51,6 +52,8 @@ export class Runtime {
   readonly idempotency: IdempotencyStore;
   /** Outbound provider calls; replaced by the provider adapters when they are configured. */
   provider: BillingProvider = new UnconfiguredBillingProvider();
+  /** The Stripe adapter when STRIPE_SECRET_KEY is set (Connect invoice payments, reconciliation). */
+  stripe: StripeBillingProvider | null = null;
   private started = false;
   private pruneTimer: NodeJS.Timeout | null = null;
 
@@ -104,6 +107,17 @@ export class Runtime {
         onPublished: (n) => metrics.outboxPublished.inc(n),
       });
       const rt = new Runtime(config, logger, metrics, db, eventStore, bus, relay);
+      if (config.STRIPE_SECRET_KEY) {
+        rt.stripe = new StripeBillingProvider({
+          secretKey: config.STRIPE_SECRET_KEY,
+          apiBase: config.STRIPE_API_BASE,
+          maxNetworkRetries: 2,
+          connectApplicationFeePercent: config.STRIPE_APPLICATION_FEE_BPS / 100,
+          publicBaseUrl: config.PUBLIC_BASE_URL,
+          checkoutSessionTtlSeconds: config.CHECKOUT_SESSION_TTL_SECONDS,
+        });
+        rt.provider = rt.stripe;
+      }
       relayWake = () => {
         relay.wake();
         rt.inboxRetrier.wake();

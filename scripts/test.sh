@@ -2,6 +2,7 @@
 # The whole test suite against real services. Starts what is not given:
 #   - PostgreSQL 15 (throwaway cluster) unless DATABASE_URL is set
 #   - Apache Kafka (KRaft, official jars) unless KAFKA_BROKERS is set
+#   - stripe-mock (official Stripe API mock, go install) unless STRIPE_API_BASE is set
 # and stops what it started on exit, also when tests fail or the run is interrupted.
 # Extra arguments go to jest (e.g. scripts/test.sh infrastructure/eventstore).
 set -euo pipefail
@@ -11,8 +12,10 @@ state=$(mktemp -d "${TMPDIR:-/tmp}/settle-test.XXXXXX")
 chmod 755 "$state"
 started_pg=0
 started_kafka=0
+started_stripe=0
 cleanup() {
   status=$?
+  [ "$started_stripe" = 1 ] && scripts/services/stripe-mock.sh stop "$state/stripe-mock" || true
   [ "$started_kafka" = 1 ] && scripts/services/kafka.sh stop "$state/kafka" || true
   [ "$started_pg" = 1 ] && scripts/services/postgres.sh stop "$state/pg" || true
   rm -rf "$state" 2>/dev/null || true
@@ -31,7 +34,12 @@ if [ -z "${KAFKA_BROKERS:-}" ]; then
   started_kafka=1
   export "$(scripts/services/kafka.sh start "$state/kafka" | grep '^KAFKA_BROKERS=')"
 fi
-echo "[settle] DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$KAFKA_BROKERS" >&2
+if [ -z "${STRIPE_API_BASE:-}" ]; then
+  echo "[settle] starting stripe-mock (the official Stripe API mock)" >&2
+  started_stripe=1
+  export "$(scripts/services/stripe-mock.sh start "$state/stripe-mock" | grep '^STRIPE_API_BASE=')"
+fi
+echo "[settle] DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$KAFKA_BROKERS STRIPE_API_BASE=$STRIPE_API_BASE" >&2
 
 echo "[settle] type-checking" >&2
 npx tsc --noEmit -p tsconfig.json

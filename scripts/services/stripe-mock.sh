@@ -113,7 +113,7 @@ start() {
   local detach=()
   command -v setsid >/dev/null && detach=(setsid)
   # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
-  "${detach[@]}" sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidf" \
+  ${detach[@]+"${detach[@]}"} sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidf" \
     "$bin" -http-addr 127.0.0.1:0 -https-addr 127.0.0.1:0 </dev/null >"$logf" 2>&1 &
   for ((i = 0; i < 100; i++)); do [ -s "$pidf" ] && break; sleep 0.05; done
   pid=$(cat "$pidf" 2>/dev/null || true)
