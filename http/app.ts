@@ -18,6 +18,7 @@ import { ReadModels } from '../projections/queries';
 import { comparePositions } from '../domain/ports/eventStore';
 import { InvoiceCommands } from '../commands/invoices';
 import { SubscriptionCommands } from '../commands/subscriptions';
+import { InvoicePaymentCommands } from '../commands/invoicePayments';
 
 export interface AppOptions {
   isShuttingDown?: () => boolean;
@@ -42,9 +43,9 @@ export function apiRoutes(rt: Runtime): RouteSpec[] {
   const subscriptions = new SubscriptionCommands(rt.eventStore, rt.provider, { sessionTtlSeconds: rt.config.CHECKOUT_SESSION_TTL_SECONDS });
   const invoices = new InvoiceCommands(rt.eventStore, rt.provider);
   return [
-    ...adminRoutes(rt.tenants),
+    ...adminRoutes(rt.tenants, rt.connectedAccounts),
     ...bookingRoutes(bookings, contextFor),
-    ...billingRoutes(subscriptions, invoices, contextFor),
+    ...billingRoutes(subscriptions, invoices, new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL), contextFor),
     ...queryRoutes(new ReadModels(rt.db)),
     ...adminProjectionRoutes(rt),
   ];

@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl } from '../test/support/databases';
 import { startTestService, type TestService } from '../test/support/service';
+import { deliver, stripeEvent } from '../test/support/stripeEvents';
 
 const apiBase = process.env.STRIPE_API_BASE;
 if (!apiBase) throw new Error('STRIPE_API_BASE is not set: run the tests with `npm test`, which starts stripe-mock');
@@ -25,6 +26,8 @@ describe('Settle on Stripe (stripe-mock + PostgreSQL)', () => {
       KAFKA_BROKERS: undefined,
       STRIPE_SECRET_KEY: 'sk_test_123',
       STRIPE_API_BASE: apiBase,
+      STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_connect',
+      STRIPE_APPLICATION_FEE_BPS: '250',
     });
     const admin = client(svc.url, ADMIN_KEY);
     await admin.post('/v1/tenants', { tenantId: 'saas', name: 'SaaS' });
@@ -54,5 +57,32 @@ describe('Settle on Stripe (stripe-mock + PostgreSQL)', () => {
     expect(a.body.sessionId).toMatch(/^cs_/);
     expect(b.body.sessionId).toBe(a.body.sessionId);
     expect(a.body.url).toMatch(/^https:\/\//);
+  });
+
+  test("an invoice is paid through a Checkout Session on the tenant's connected account, once Stripe says it can take charges", async () => {
+    const inv = await api.post<{ invoiceId: string }>('/v1/invoices', {
+      customerId: 'client-9',
+      customer: { name: 'Client', email: 'client@example.com' },
+      currency: 'EUR',
+      lineItems: [{ description: 'Session', quantity: 2, unitAmount: 6000 }],
+      dueDate: '2026-12-31',
+      allowedPaymentMethods: ['stripe_connect'],
+    });
+    const pay = () => api.post<{ provider: string; reference: string; url: string; code?: string }>(`/v1/invoices/${inv.body.invoiceId}/payment-sessions`, { method: 'stripe_connect' });
+    const none = await pay();
+    expect(none.status).toBe(409);
+    expect(none.body.code).toBe('no_connected_account');
+    const admin = client(svc.url, ADMIN_KEY);
+    expect((await admin.post('/v1/tenants/saas/stripe-account', { accountId: 'acct_1PgafTB7WZ01zgkW' })).status).toBe(200);
+    expect((await pay()).status).toBe(409); // linked, but Stripe has not enabled charges yet
+    const updated = stripeEvent('account.updated', (o, ev) => {
+      ev.account = o.id;
+      o.metadata = { tenant_id: 'saas' };
+    });
+    expect((await deliver(`${svc.url}/webhooks/stripe/connect`, updated, 'whsec_connect')).status).toBe(200);
+    const started = await pay();
+    expect(started.status).toBe(201);
+    expect(started.body).toMatchObject({ provider: 'stripe', reference: expect.stringMatching(/^cs_/) });
+    expect((await api.post(`/v1/invoices/${inv.body.invoiceId}/payment-sessions`, { method: 'paypal' })).status).toBe(422); // not an allowed method
   });
 });

@@ -26,7 +26,8 @@ import { ProjectionRunner } from '../projections/runtime';
 import { WebhookProcessor, type WebhookActions } from '../commands/webhooks/processor';
 import { translateStripeEvent, type StripeEventEnvelope } from '../commands/webhooks/stripe';
 import { translatePayPalEvent } from '../commands/webhooks/paypal';
-import { SqlProviderRefs, WebhookInbox } from './webhooks/inbox';
+import { SqlConnectedAccounts, SqlProviderRefs, WebhookInbox } from './webhooks/inbox';
+import type { InvoicePaymentGateway } from '../domain/ports/billingProvider';
 import { providerRequestHandler } from '../commands/reactors/providerRequests';
 import { checkpointed } from './eventstore/subscription';
 import { InboxRetrier, WebhookIngestor, type Translator } from './webhooks/ingest';
@@ -54,6 +55,9 @@ export class Runtime {
   provider: BillingProvider = new UnconfiguredBillingProvider();
   /** The Stripe adapter when STRIPE_SECRET_KEY is set (Connect invoice payments, reconciliation). */
   stripe: StripeBillingProvider | null = null;
+  readonly connectedAccounts: SqlConnectedAccounts;
+  /** Payment pages for tenants' invoices, per method, when the provider is configured. */
+  readonly invoicePaymentGateways: { stripe_connect?: InvoicePaymentGateway; paypal?: InvoicePaymentGateway } = {};
   private started = false;
   private pruneTimer: NodeJS.Timeout | null = null;
 
@@ -69,6 +73,7 @@ export class Runtime {
     this.tenants = new TenantDirectory(db);
     this.idempotency = new IdempotencyStore(db);
     this.inbox = new WebhookInbox(db);
+    this.connectedAccounts = new SqlConnectedAccounts(db);
     this.providerRefs = new SqlProviderRefs(db);
     const translate: Translator = (endpoint, payload, refs) =>
       endpoint === 'paypal' ? translatePayPalEvent(payload as Record<string, unknown>, refs) : translateStripeEvent(payload as StripeEventEnvelope, refs);
@@ -117,6 +122,23 @@ export class Runtime {
           checkoutSessionTtlSeconds: config.CHECKOUT_SESSION_TTL_SECONDS,
         });
         rt.provider = rt.stripe;
+        const stripe = rt.stripe;
+        rt.invoicePaymentGateways.stripe_connect = {
+          async start(req) {
+            const s = await stripe.createInvoicePaymentSession({
+              idempotencyKey: req.idempotencyKey,
+              accountId: req.accountId!,
+              tenantId: req.tenantId,
+              invoiceId: req.invoiceId,
+              customerId: req.customerId,
+              currency: req.currency,
+              lineItems: req.lines.map((l) => ({ name: l.name, quantity: l.quantity, unitAmount: l.unitAmount })),
+              successUrl: `${req.returnUrl}?session_id={CHECKOUT_SESSION_ID}`,
+              cancelUrl: req.cancelUrl,
+            });
+            return { provider: 'stripe', reference: s.sessionId, url: s.url };
+          },
+        };
       }
       relayWake = () => {
         relay.wake();

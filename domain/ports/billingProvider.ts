@@ -78,3 +78,30 @@ export interface BillingProvider {
   archivePrice(req: { idempotencyKey: string; priceId: string }): Promise<void>;
   refund(req: RefundRequest): Promise<{ providerRefundId: string }>;
 }
+
+/** Starting the payment of one of a tenant's invoices at a provider (Stripe Connect Checkout, PayPal order). */
+export interface InvoicePaymentRequest {
+  readonly idempotencyKey: string;
+  readonly tenantId: string;
+  readonly invoiceId: string;
+  readonly customerId: string;
+  /** The tenant's Stripe connected account (Stripe Connect); null for PayPal. */
+  readonly accountId: string | null;
+  readonly currency: string;
+  readonly lines: ReadonlyArray<{ readonly name: string; readonly quantity: number; readonly unitAmount: number }>;
+  /** Where the payer comes back to after approving or cancelling. */
+  readonly returnUrl: string;
+  readonly cancelUrl: string;
+}
+
+export interface InvoicePaymentStart {
+  readonly provider: 'stripe' | 'paypal';
+  /** Checkout Session id or PayPal order id. */
+  readonly reference: string;
+  /** Where to send the payer. */
+  readonly url: string;
+}
+
+export interface InvoicePaymentGateway {
+  start(req: InvoicePaymentRequest): Promise<InvoicePaymentStart>;
+}

@@ -7,7 +7,7 @@ import { Problem } from '../problem';
 import { id } from './schemas';
 
 /** Tenants and their API keys: admin key only. */
-export function adminRoutes(directory: TenantDirectory): RouteSpec[] {
+export function adminRoutes(directory: TenantDirectory, accounts: { link(tenantId: string, accountId: string): Promise<void> }): RouteSpec[] {
   return [
     route({
       method: 'post',
@@ -37,6 +37,21 @@ export function adminRoutes(directory: TenantDirectory): RouteSpec[] {
         if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
         const { record, apiKey } = await directory.issueKey(params.tenantId!, body.label);
         return { body: { keyId: record.keyId, tenantId: record.tenantId, prefix: record.prefix, label: record.label, apiKey, createdAt: record.createdAt.toISOString() } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/tenants/:tenantId/stripe-account',
+      operationId: 'linkStripeAccount',
+      summary: "Link a tenant's Stripe connected account; it takes Connect payments once Stripe reports charges enabled (account.updated)",
+      tag: 'admin',
+      access: 'admin',
+      success: 200,
+      body: z.object({ accountId: z.string().regex(/^acct_[A-Za-z0-9]{1,64}$/, 'must be a Stripe account id (acct_...)') }).strict(),
+      async handler({ body, params }) {
+        if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
+        await accounts.link(params.tenantId!, body.accountId);
+        return { body: { tenantId: params.tenantId, accountId: body.accountId } };
       },
     }),
     route({

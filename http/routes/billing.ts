@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { InvoiceCommands } from '../../commands/invoices';
+import type { InvoicePaymentCommands } from '../../commands/invoicePayments';
 import { newId } from '../../commands/ids';
 import type { SubscriptionCommands } from '../../commands/subscriptions';
 import type { InvoiceState } from '../../domain/invoice/invoice';
@@ -61,7 +62,7 @@ function invoiceView(s: InvoiceState) {
   };
 }
 
-export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceCommands, ctxFor: ContextFor): RouteSpec[] {
+export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceCommands, payments: InvoicePaymentCommands, ctxFor: ContextFor): RouteSpec[] {
   const idOr404 = (value: string | undefined, what: string) => {
     if (!value || !id.safeParse(value).success) throw new Problem(404, `${what}-not-found`, 'Not Found', `No ${what} ${value ?? ''}`);
     return value;
@@ -210,6 +211,22 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
         const r = await invoices.issue({ invoiceId, ...body }, ctx);
         res.setHeader('Location', `/v1/invoices/${invoiceId}`);
         return { body: invoiceView(r.state), revision: r.revision, position: r.position };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/invoices/:invoiceId/payment-sessions',
+      operationId: 'startInvoicePayment',
+      summary: "Start paying an invoice: a Stripe Checkout Session on the tenant's connected account (with the platform fee), or a PayPal order",
+      tag: 'invoices',
+      access: 'tenant',
+      success: 201,
+      body: z.object({ method: z.enum(['stripe_connect', 'paypal']) }).strict(),
+      async handler({ body, params, req, res, tenantId }) {
+        const invoiceId = idOr404(params.invoiceId, 'invoice');
+        if (!(await invoices.get(tenantId, invoiceId))) throw new Problem(404, 'invoice-not-found', 'Not Found', `No invoice ${invoiceId}`);
+        const started = await payments.start(invoiceId, body.method, ctxFor(tenantId, req, res));
+        return { body: { invoiceId, method: body.method, provider: started.provider, reference: started.reference, url: started.url } };
       },
     }),
     route({

@@ -47,6 +47,28 @@ export class SqlProviderRefs implements ProviderRefs {
   }
 }
 
+/** Which Stripe connected account takes a tenant's Connect payments. */
+export class SqlConnectedAccounts {
+  constructor(private readonly db: SqlClient) {}
+
+  async accountFor(tenantId: string): Promise<string | null> {
+    const { rows } = await this.db.query<{ account_id: string }>(
+      'SELECT account_id FROM connected_accounts WHERE tenant_id = $1 AND charges_enabled ORDER BY updated_at DESC LIMIT 1',
+      [tenantId],
+    );
+    return rows[0]?.account_id ?? null;
+  }
+
+  /** Links an account to a tenant; it takes charges once Stripe reports it can (account.updated). */
+  async link(tenantId: string, accountId: string): Promise<void> {
+    await this.db.query(
+      `INSERT INTO connected_accounts (account_id, tenant_id, charges_enabled, payouts_enabled, details_submitted) VALUES ($1, $2, false, false, false)
+       ON CONFLICT (account_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, updated_at = clock_timestamp()`,
+      [accountId, tenantId],
+    );
+  }
+}
+
 export class WebhookInbox {
   constructor(private readonly db: SqlClient) {}
 
