@@ -7,6 +7,7 @@ import { mount, openApiDocument, type RouteSpec } from './api';
 import { authenticate, type Principal } from './auth';
 import { healthRoutes } from './health';
 import { webhookRoutes } from './webhooks';
+import { payRoutes } from './pay';
 import { idempotency } from './idempotency';
 import { httpMetrics, requestContext, requestLogger } from './middleware';
 import { errorHandler, notFound } from './problem';
@@ -60,6 +61,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   app.use(requestLogger(rt.logger));
   app.use(httpMetrics(rt.metrics));
   app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false)));
+  app.use(payRoutes(rt));
   app.use(webhookRoutes({ config: rt.config, ingestor: rt.ingestor, metrics: rt.metrics, paypalVerifier: rt.paypalVerifier }));
   const specs = apiRoutes(rt);
   const doc = openApiDocument(specs, '1');

@@ -5,6 +5,9 @@ import type { MessageBus } from '../domain/ports/messageBus';
 import type { BillingProvider } from '../domain/ports/billingProvider';
 import { UnconfiguredBillingProvider } from './providers/unconfigured';
 import { StripeBillingProvider } from './providers/stripe';
+import { PayPalClient, type CaptureResult } from './providers/paypal';
+import { PayPalWebhookVerifier, payPalTrustedCertHosts } from './providers/paypalWebhooks';
+import { captureSteps, parseCustomId } from '../commands/webhooks/paypal';
 import { IdempotencyStore, TenantDirectory } from './sql/apiAccess';
 import type { Config } from './config/config';
 import { EsdbEventStore, outboxOf } from './eventstore/esdbEventStore';
@@ -56,6 +59,8 @@ export class Runtime {
   /** The Stripe adapter when STRIPE_SECRET_KEY is set (Connect invoice payments, reconciliation). */
   stripe: StripeBillingProvider | null = null;
   readonly connectedAccounts: SqlConnectedAccounts;
+  /** The PayPal client when PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET are set. */
+  paypal: PayPalClient | null = null;
   /** Payment pages for tenants' invoices, per method, when the provider is configured. */
   readonly invoicePaymentGateways: { stripe_connect?: InvoicePaymentGateway; paypal?: InvoicePaymentGateway } = {};
   private started = false;
@@ -154,6 +159,7 @@ export class Runtime {
         await runner.install();
         rt.projections.push(runner);
       }
+      rt.configurePayPal();
       rt.registerCollectors();
       rt.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => rt.provider, logger)));
       if (eventStore instanceof EsdbEventStore) rt.addSubscription(esdbOutboxFeeder(db));
@@ -162,6 +168,53 @@ export class Runtime {
       await db.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * PayPal: the client (orders, captures, refunds), webhook verification, the capture that
+   * follows an approval (webhook or the buyer's return), and refunds of PayPal payments.
+   */
+  private configurePayPal(): void {
+    const c = this.config;
+    if (c.PAYPAL_WEBHOOK_ID) {
+      this.paypalVerifier = new PayPalWebhookVerifier({ webhookId: c.PAYPAL_WEBHOOK_ID, trustedCertHosts: payPalTrustedCertHosts(c.PAYPAL_API_BASE) });
+    }
+    if (!c.PAYPAL_CLIENT_ID || !c.PAYPAL_CLIENT_SECRET) return;
+    const paypal = new PayPalClient({ apiBase: c.PAYPAL_API_BASE, clientId: c.PAYPAL_CLIENT_ID, clientSecret: c.PAYPAL_CLIENT_SECRET });
+    this.paypal = paypal;
+    this.webhookActions = {
+      capturePayPalOrder: async (step, ctx) => captureSteps(toOutcome(await paypal.captureOrder({ orderId: step.orderId, requestId: `capture-${step.orderId}` })), step.tenantId, step.invoiceId, step.role, ctx.causationId),
+    };
+    this.invoicePaymentGateways.paypal = {
+      async start(req) {
+        const amount = { amount: req.lines.reduce((n, l) => n + l.quantity * l.unitAmount, 0), currency: req.currency };
+        const order = await paypal.createOrder({ requestId: req.idempotencyKey, tenantId: req.tenantId, invoiceId: req.invoiceId, amount, returnUrl: req.returnUrl, cancelUrl: req.cancelUrl });
+        return { provider: 'paypal', reference: order.id, url: order.approveUrl ?? '' };
+      },
+    };
+    const base = this.provider;
+    this.provider = {
+      createCheckoutSession: (r) => base.createCheckoutSession(r),
+      changeSubscriptionPlan: (r) => base.changeSubscriptionPlan(r),
+      cancelSubscription: (r) => base.cancelSubscription(r),
+      voidInvoice: (r) => base.voidInvoice(r),
+      createProduct: (r) => base.createProduct(r),
+      createPrice: (r) => base.createPrice(r),
+      archivePrice: (r) => base.archivePrice(r),
+      refund: (r) => (r.provider === 'paypal' ? paypal.refund(r) : base.refund(r)),
+    };
+  }
+
+  /** The buyer came back from PayPal having approved an order: capture it (once) and record it. */
+  async completePayPalReturn(orderId: string, requestId: string): Promise<{ tenantId: string; invoiceId: string; outcome: string }> {
+    if (!this.paypal || !this.webhookActions) throw new Error('PayPal is not configured');
+    const order = await this.paypal.getOrder(orderId);
+    const target = parseCustomId(order.customId);
+    if (!target) throw new Error(`order ${orderId} was not created by Settle`);
+    const result = await this.paypal.captureOrder({ orderId, requestId: `capture-${orderId}` });
+    const steps = captureSteps(toOutcome(result), target.tenantId, target.invoiceId, `paypal-return|${orderId}`, requestId);
+    await this.ingestor.applySteps(`paypal-return:${orderId}`, steps);
+    return { ...target, outcome: result.outcome };
   }
 
   /** Adds a catch-up subscription whose health counts towards /readyz. */
@@ -287,6 +340,18 @@ function esdbOutboxFeeder(db: SqlClient): SubscriptionSink {
         );
       });
     },
+  };
+}
+
+function toOutcome(r: CaptureResult) {
+  return {
+    outcome: r.outcome,
+    orderId: r.order.id,
+    captureId: r.capture.id,
+    amount: r.capture.amount,
+    declineCode: r.outcome === 'declined' ? r.declineCode : null,
+    reason: r.outcome === 'pending' ? r.reason : r.capture.statusReason,
+    occurredAt: r.capture.createTime ?? new Date().toISOString(),
   };
 }
 

@@ -122,3 +122,47 @@ export async function translatePayPalEvent(event: Obj, refs: RefResolver): Promi
       return { outcome: 'unhandled' };
   }
 }
+
+/** What capturing an approved order produced, in provider-neutral terms. */
+export interface CaptureOutcome {
+  readonly outcome: 'completed' | 'pending' | 'declined';
+  readonly orderId: string;
+  readonly captureId: string;
+  readonly amount: import('../../domain/shared/money').Money;
+  readonly declineCode: string | null;
+  readonly reason: string | null;
+  readonly occurredAt: string;
+}
+
+/**
+ * The facts of a capture, for the invoice: the order is the payment and the capture its charge,
+ * so the buyer's return, its retry and the CAPTURE webhook all record one payment.
+ */
+export function captureSteps(c: CaptureOutcome, tenantId: string, invoiceId: string, role: string, actorId: string): Step[] {
+  const steps: Step[] = [{ kind: 'learn', provider: 'paypal', ref: c.captureId, tenantId, targetType: 'invoice', targetId: invoiceId }];
+  if (c.outcome === 'pending') return steps; // PAYMENT.CAPTURE.COMPLETED or DENIED follows
+  const completed = c.outcome === 'completed';
+  steps.push({
+    kind: 'invoice',
+    role: `${role}:${c.outcome}`,
+    tenantId,
+    invoiceId,
+    command: {
+      type: 'RecordPaymentAttempt',
+      data: {
+        attemptId: completed ? c.orderId : `${c.captureId}:denied`,
+        provider: 'paypal',
+        providerPaymentId: c.orderId,
+        providerChargeId: c.captureId,
+        amount: c.amount,
+        outcome: completed ? 'succeeded' : 'failed',
+        errorCode: completed ? null : 'capture_denied',
+        declineCode: completed ? null : c.declineCode,
+        message: completed ? null : (c.reason ?? 'The capture was declined'),
+        occurredAt: c.occurredAt,
+        actor: { kind: 'provider', id: actorId },
+      },
+    },
+  });
+  return steps;
+}

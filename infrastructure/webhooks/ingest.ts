@@ -45,6 +45,12 @@ export class WebhookIngestor {
     }
   }
 
+  /** Applies steps that did not come from a webhook (the PayPal buyer return) through the same processor. */
+  async applySteps(causationId: string, steps: import('../../commands/webhooks/steps').Step[]): Promise<void> {
+    const outcome = await this.processor.execute(causationId, { outcome: 'steps', steps });
+    if (outcome.status === 'parked') throw new Error(`cannot apply yet: ${outcome.reason}`);
+  }
+
   async process(endpoint: Endpoint, eventId: string, eventType: string, payload: unknown): Promise<InboxStatus> {
     const outcome = await this.processor.execute(eventId, await this.translate(endpoint, payload, this.refs));
     if (outcome.status === 'ignored') this.metrics.webhooksUnhandled.inc({ endpoint, type: eventType });
