@@ -16,6 +16,7 @@ import {
 } from '../domain/ports/eventStore';
 import type { Command, Decider, DomainEvent } from '../domain/shared/decider';
 import { deterministicUuid, newId } from './ids';
+import { messagesFor } from './messages';
 
 export interface CommandContext {
   readonly tenantId: string;
@@ -27,6 +28,8 @@ export interface CommandContext {
   /** Who asked: recorded in event metadata. */
   readonly actor?: { kind: 'api_key' | 'admin' | 'provider' | 'system'; id: string };
   readonly now: Date;
+  /** Part of a batch retry that carries its own message: no per-booking retry message. */
+  readonly batchRetry?: boolean;
 }
 
 export interface Loaded<S> {
@@ -66,7 +69,7 @@ export async function load<C extends Command, E extends DomainEvent, S>(store: E
 
 export interface HandleOptions<E, S> {
   readonly maxAttempts?: number;
-  /** Integration messages to write in the same transaction as the events. */
+  /** Extra integration messages to write in the same transaction as the events (besides `messagesFor`). */
   readonly outbox?: (newEvents: readonly E[], stateAfter: S) => OutboxMessage[];
 }
 
@@ -97,7 +100,11 @@ export async function handle<C extends Command, E extends DomainEvent, S>(
       },
     }));
     try {
-      const r = await store.append(streamId, toAppend, loaded.revision ?? 'no_stream', { outbox: opts.outbox?.(decided, stateAfter) ?? [] });
+      const outbox = [
+        ...messagesFor(streamId, toAppend.map((e) => e.id), decided, ctx, stateAfter),
+        ...(opts.outbox?.(decided, stateAfter) ?? []),
+      ];
+      const r = await store.append(streamId, toAppend, loaded.revision ?? 'no_stream', { outbox });
       if (r.duplicate) {
         const again = await load(store, streamId, decider);
         return { state: again.state, newEvents: [], revision: again.revision, position: r.position, unchanged: true };

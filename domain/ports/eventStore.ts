@@ -60,6 +60,8 @@ export interface OutboxMessage {
   readonly key: string;
   readonly value: unknown;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Publish no earlier than this (ISO-8601): delayed retries. Default: at once. */
+  readonly availableAt?: string;
 }
 
 export interface AppendOptions {

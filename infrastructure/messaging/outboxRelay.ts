@@ -84,8 +84,8 @@ export class OutboxRelay {
 
   async status(): Promise<OutboxStatus> {
     const { rows } = await this.db.query<{ backlog: string | number; oldest: string | number | null }>(
-      `SELECT count(*) AS backlog, extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS oldest
-         FROM outbox WHERE published_at IS NULL`,
+      `SELECT count(*) AS backlog, extract(epoch FROM clock_timestamp() - min(available_at))::float8 AS oldest
+         FROM outbox WHERE published_at IS NULL AND available_at <= clock_timestamp()`,
     );
     return {
       backlog: Number(rows[0]?.backlog ?? 0),
@@ -95,6 +95,18 @@ export class OutboxRelay {
       lastPublishedAt: this.lastPublishedAt,
       published: this.published,
     };
+  }
+
+  /** Writes messages to the outbox without an event append (scheduled batch requests). */
+  async enqueue(messages: readonly import('../../domain/ports/eventStore').OutboxMessage[]): Promise<void> {
+    for (const m of messages) {
+      await this.db.query(
+        `INSERT INTO outbox (message_id, topic, message_key, value, headers, available_at)
+         VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, coalesce($6::timestamptz, clock_timestamp())) ON CONFLICT (message_id) DO NOTHING`,
+        [m.id, m.topic, m.key, JSON.stringify(m.value), JSON.stringify(m.headers ?? {}), m.availableAt ?? null],
+      );
+    }
+    this.wake();
   }
 
   /** Publishes everything pending now; used by the loop and by tests that need determinism. */
@@ -110,7 +122,7 @@ export class OutboxRelay {
   private async relayBatch(): Promise<number> {
     const { rows } = await this.db.query<OutboxRow>(
       `SELECT id, message_id::text AS message_id, topic, message_key, value, headers
-         FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1`,
+         FROM outbox WHERE published_at IS NULL AND available_at <= clock_timestamp() ORDER BY id LIMIT $1`,
       [this.batchSize],
     );
     if (rows.length === 0) return 0;

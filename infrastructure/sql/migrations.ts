@@ -239,11 +239,103 @@ CREATE TABLE connected_accounts (
 );
 `;
 
+const scheduledMessages = `
+-- Outbox messages may be scheduled: the relay publishes a row only once available_at has come
+-- (delayed retries without blocking a Kafka partition).
+ALTER TABLE outbox ADD COLUMN available_at timestamptz NOT NULL DEFAULT clock_timestamp();
+
+-- Notifications sent to humans, keyed so a redelivered trigger does not send twice.
+CREATE TABLE notifications_sent (
+  notification_key text        PRIMARY KEY,
+  recipient        text        NOT NULL,
+  subject          text        NOT NULL,
+  sent_at          timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE OR REPLACE FUNCTION append_to_stream(p_stream text, p_expected_kind text, p_expected bigint, p_events jsonb, p_outbox jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_revision bigint;
+  v_created  boolean := false;
+  v_ids      uuid[];
+  v_count    int;
+  v_existing uuid[];
+  v_rows     jsonb;
+  v_inserted int;
+BEGIN
+  SELECT array_agg((e->>'id')::uuid ORDER BY o) INTO v_ids
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(e, o);
+  v_count := coalesce(array_length(v_ids, 1), 0);
+  IF v_count = 0 THEN
+    RAISE EXCEPTION 'append needs at least one event';
+  END IF;
+
+  SELECT revision INTO v_revision FROM streams WHERE stream_id = p_stream FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO streams (stream_id, revision) VALUES (p_stream, -1) ON CONFLICT (stream_id) DO NOTHING;
+    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    IF v_inserted = 1 THEN
+      v_revision := -1;
+      v_created := true;
+    ELSE
+      SELECT revision INTO v_revision FROM streams WHERE stream_id = p_stream FOR UPDATE;
+    END IF;
+  END IF;
+
+  SELECT array_agg(event_id) INTO v_existing FROM events WHERE stream_id = p_stream AND event_id = ANY (v_ids);
+  IF v_existing IS NOT NULL THEN
+    IF v_created THEN DELETE FROM streams WHERE stream_id = p_stream; END IF;
+    IF array_length(v_existing, 1) = v_count THEN
+      SELECT jsonb_agg(jsonb_build_object('id', ev.event_id, 'revision', ev.stream_revision,
+                                          'commit', ev.transaction_id::text, 'prepare', ev.global_position)
+                       ORDER BY ev.stream_revision)
+        INTO v_rows FROM events ev WHERE ev.stream_id = p_stream AND ev.event_id = ANY (v_ids);
+      RETURN jsonb_build_object('status', 'duplicate', 'revision', v_revision, 'events', v_rows);
+    END IF;
+    RETURN jsonb_build_object('status', 'mixed_duplicates', 'revision', v_revision,
+                              'existing', to_jsonb(v_existing));
+  END IF;
+
+  IF (p_expected_kind = 'no_stream' AND v_revision <> -1)
+     OR (p_expected_kind = 'stream_exists' AND v_revision = -1)
+     OR (p_expected_kind = 'exact' AND v_revision <> p_expected) THEN
+    IF v_created THEN DELETE FROM streams WHERE stream_id = p_stream; END IF;
+    RETURN jsonb_build_object('status', 'wrong_expected_revision', 'revision', v_revision);
+  END IF;
+
+  WITH ins AS (
+    INSERT INTO events (stream_id, stream_revision, event_id, event_type, data, metadata)
+    SELECT p_stream, v_revision + t.o, (t.e->>'id')::uuid, t.e->>'type', t.e->'data', t.e->'metadata'
+      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(e, o)
+     ORDER BY t.o
+    RETURNING event_id, stream_revision, transaction_id, global_position
+  )
+  SELECT jsonb_agg(jsonb_build_object('id', event_id, 'revision', stream_revision,
+                                      'commit', transaction_id::text, 'prepare', global_position)
+                   ORDER BY stream_revision)
+    INTO v_rows FROM ins;
+
+  UPDATE streams SET revision = v_revision + v_count WHERE stream_id = p_stream;
+
+  IF p_outbox IS NOT NULL AND jsonb_array_length(p_outbox) > 0 THEN
+    INSERT INTO outbox (message_id, topic, message_key, value, headers, available_at)
+    SELECT (m->>'id')::uuid, m->>'topic', m->>'key', m->'value', coalesce(m->'headers', '{}'::jsonb),
+           coalesce((m->>'availableAt')::timestamptz, clock_timestamp())
+      FROM jsonb_array_elements(p_outbox) WITH ORDINALITY AS t(m, o)
+     ORDER BY t.o;
+  END IF;
+
+  RETURN jsonb_build_object('status', 'appended', 'revision', v_revision + v_count, 'events', v_rows);
+END
+$fn$;
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event_store', sql: eventStore },
   { version: 2, name: 'api_access', sql: apiAccess },
   { version: 3, name: 'projections', sql: projections },
   { version: 4, name: 'webhooks', sql: webhooks },
+  { version: 5, name: 'scheduled_messages', sql: scheduledMessages },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

@@ -1,0 +1,191 @@
+/**
+ * Integration messages: what other parts of Settle and other systems learn from the event log,
+ * through the transactional outbox (written in the same transaction as the events) and Kafka.
+ * `messagesFor` maps newly decided domain events to messages; the command loop calls it for
+ * every append, so API commands, webhooks and sagas all publish the same facts.
+ *
+ * Envelope (version 1): id, type, version, occurredAt, tenantId, aggregate {type, id},
+ * correlationId, causationId, data. Topics and compatibility rules: docs/messages.md.
+ */
+import type { OutboxMessage } from '../domain/ports/eventStore';
+import type { Money } from '../domain/shared/money';
+import { deterministicUuid } from './ids';
+
+export const TOPICS = {
+  /** Booking facts the CRM sync saga acts on. Key: booking stream id. */
+  bookings: 'settle.bookings.v1',
+  /** Payment facts for finance reporting. Key: payable stream id. */
+  payments: 'settle.payments.v1',
+  /** Delayed retries of the CRM sync saga (scheduled through the outbox). Key: booking stream id. */
+  crmSyncRetry: 'settle.crm-sync.retry.v1',
+} as const;
+
+export interface Envelope<T = unknown> {
+  readonly id: string;
+  readonly type: string;
+  readonly version: 1;
+  readonly occurredAt: string;
+  readonly tenantId: string;
+  readonly aggregate: { readonly type: 'booking' | 'invoice' | 'subscription'; readonly id: string };
+  readonly correlationId: string;
+  readonly causationId: string;
+  readonly data: T;
+}
+
+/** booking.paid: everything the CRM's contact booking needs. */
+export interface BookingPaid {
+  readonly bookingId: string;
+  readonly departureId: string;
+  readonly contact: { firstName: string; lastName: string; email: string; phone: string };
+  readonly guests: ReadonlyArray<{ firstName: string; lastName: string; email?: string; isClient: boolean }>;
+  /** Null when the booking had none: the saga then uses the departure's own schedule. */
+  readonly paymentScheduleId: string | null;
+  readonly amount: Money;
+  readonly provider: string;
+  readonly providerPaymentId: string;
+}
+
+/** booking.crm-retry-requested / crm-sync.retry: resume the pipeline of one or many bookings. */
+export interface CrmRetry {
+  readonly bookingIds: readonly string[];
+  /** The stage attempt number this retry is for (scheduled retries); 0 for operator retries. */
+  readonly attempt: number;
+}
+
+/** payment.* and dispute.*: what finance counts. Amounts are integer minor units. */
+export interface PaymentFact {
+  readonly payable: { readonly type: 'booking' | 'invoice' | 'subscription'; readonly id: string };
+  readonly customerId: string | null;
+  readonly provider: string;
+  readonly providerPaymentId: string | null;
+  readonly amount: Money;
+  /** Platform fee on Connect payments, when known. */
+  readonly applicationFee: Money | null;
+  readonly errorCode: string | null;
+  readonly declineCode: string | null;
+  /** The day (UTC, YYYY-MM-DD) the fact belongs to in the ledger. */
+  readonly day: string;
+}
+
+export type PaymentMessageType = 'payment.succeeded' | 'payment.failed' | 'payment.refunded' | 'dispute.opened' | 'dispute.closed';
+
+export interface EnvelopeContext {
+  readonly tenantId: string;
+  readonly correlationId: string;
+  readonly causationId: string;
+  readonly now: Date;
+  readonly batchRetry?: boolean;
+}
+
+type Decided = { readonly type: string; readonly data: unknown };
+type D = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function aggregateOf(streamId: string): { type: 'booking' | 'invoice' | 'subscription'; id: string } | null {
+  const m = /^(booking|invoice|subscription)-[^.]+\.(.+)$/.exec(streamId);
+  return m ? { type: m[1] as 'booking' | 'invoice' | 'subscription', id: m[2]! } : null;
+}
+
+/**
+ * The messages a batch of newly decided events produces. Message ids are derived from the event
+ * ids, so a replayed append (deduplicated by the store) can never enqueue a second copy.
+ */
+export function messagesFor(streamId: string, eventIds: readonly string[], events: readonly Decided[], ctx: EnvelopeContext, state?: unknown): OutboxMessage[] {
+  const aggregate = aggregateOf(streamId);
+  if (!aggregate) return [];
+  const out: OutboxMessage[] = [];
+  const day = ctx.now.toISOString().slice(0, 10);
+  const envelope = <T>(i: number, type: string, data: T): Envelope<T> => ({
+    id: deterministicUuid(`message|${eventIds[i]}|${type}`),
+    type,
+    version: 1,
+    occurredAt: ctx.now.toISOString(),
+    tenantId: ctx.tenantId,
+    aggregate,
+    correlationId: ctx.correlationId,
+    causationId: eventIds[i]!,
+    data,
+  });
+  const push = <T>(topic: string, e: Envelope<T>) => out.push({ id: e.id, topic, key: streamId, value: e, headers: { 'message-type': e.type, 'message-version': '1' } });
+  const customerOf = (): string | null => {
+    if (aggregate.type === 'subscription') return aggregate.id;
+    const s = state as D | undefined;
+    return (s?.customerId as string | undefined) ?? (s?.request?.contact?.email as string | undefined) ?? null;
+  };
+  const payment = (i: number, type: PaymentMessageType, d: D, extra: Partial<PaymentFact> = {}) =>
+    push(
+      TOPICS.payments,
+      envelope<PaymentFact>(i, type, {
+        payable: aggregate,
+        customerId: customerOf(),
+        provider: String(d.provider ?? 'stripe'),
+        providerPaymentId: (d.providerPaymentId as string | undefined) ?? (d.providerInvoiceId as string | undefined) ?? null,
+        amount: d.amount as Money,
+        applicationFee: (d.applicationFee as Money | undefined) ?? null,
+        errorCode: (d.errorCode as string | undefined) ?? null,
+        declineCode: (d.declineCode as string | undefined) ?? null,
+        day,
+        ...extra,
+      }),
+    );
+
+  events.forEach((e, i) => {
+    const d = e.data as D;
+    switch (e.type) {
+      case 'BookingPaymentCompleted': {
+        const s = state as D | undefined;
+        const r = s?.request as D | undefined;
+        if (r) {
+          push(
+            TOPICS.bookings,
+            envelope<BookingPaid>(i, 'booking.paid', {
+              bookingId: aggregate.id,
+              departureId: r.departureExternalId,
+              contact: r.contact,
+              guests: r.guests,
+              paymentScheduleId: r.paymentScheduleId ?? null,
+              amount: d.amount,
+              provider: d.provider,
+              providerPaymentId: d.providerPaymentId,
+            }),
+          );
+        }
+        payment(i, 'payment.succeeded', d);
+        break;
+      }
+      case 'CrmStageRetryRequested':
+        if (ctx.batchRetry) break; // the batch message that caused it drives the saga
+        push(TOPICS.bookings, envelope<CrmRetry>(i, 'booking.crm-retry-requested', { bookingIds: [aggregate.id], attempt: 0 }));
+        break;
+      case 'PaymentSucceeded':
+        payment(i, 'payment.succeeded', d);
+        break;
+      case 'PaymentAttemptFailed':
+      case 'BookingPaymentFailed':
+        payment(i, 'payment.failed', d);
+        break;
+      case 'SubscriptionRenewed':
+        payment(i, 'payment.succeeded', { ...d, provider: 'stripe' });
+        break;
+      case 'SubscriptionPastDue':
+      case 'SubscriptionSuspended':
+        payment(i, 'payment.failed', { ...d, provider: 'stripe' });
+        break;
+      case 'RefundRecorded':
+      case 'BookingRefunded': {
+        const s = state as D | undefined;
+        payment(i, 'payment.refunded', { ...d, provider: s?.payment?.provider ?? 'stripe', providerPaymentId: s?.payment?.providerPaymentId ?? null });
+        break;
+      }
+      case 'DisputeOpened':
+        payment(i, 'dispute.opened', { ...d, provider: (state as D | undefined)?.payment?.provider ?? 'stripe' });
+        break;
+      case 'DisputeWon':
+      case 'DisputeLost':
+        payment(i, 'dispute.closed', { ...d, provider: (state as D | undefined)?.payment?.provider ?? 'stripe' }, { errorCode: e.type === 'DisputeLost' ? 'lost' : 'won' });
+        break;
+      default:
+        break;
+    }
+  });
+  return out;
+}

@@ -1,0 +1,195 @@
+/**
+ * The CRM sync saga: a paid booking becomes a contact booking in the CRM, then its payment is
+ * associated with it. Driven by Kafka messages (consumer group `crm-sync`), never by an HTTP
+ * request: the CRM is slow.
+ *
+ * - The booking stream is the saga's state: each stage's outcome (created with the CRM ids,
+ *   associated, attempt failed, failed for good) is appended there, so the bookings read model
+ *   always shows where the pipeline is, and a redelivered message just finds the stage done.
+ * - The CRM deduplicates on Settle's booking id, so even a crash between the CRM's answer and the
+ *   append cannot create a second CRM booking.
+ * - A failed attempt schedules its retry through the outbox (exponential backoff with jitter,
+ *   `available_at`), so the partition is never blocked waiting. After the last attempt the stage
+ *   fails for good (needs attention) and operations get an email with every attempt's error and a
+ *   retry link. An operator retry (API or bulk) resumes from the failed stage.
+ */
+import { bookingDecider, currentCrmStage, type BookingCommand, type BookingState, type CrmStage } from '../../domain/booking/booking';
+import { departureDecider } from '../../domain/booking/departure';
+import { CrmError, type Crm, type Notifier } from '../../domain/ports/crm';
+import type { EventStore, OutboxMessage } from '../../domain/ports/eventStore';
+import { formatMoney } from '../../domain/shared/money';
+import { DomainRefusal } from '../../domain/shared/decider';
+import { handle, load, type CommandContext } from '../handle';
+import { deterministicUuid } from '../ids';
+import { TOPICS, type BookingPaid, type CrmRetry, type Envelope } from '../messages';
+import { streams } from '../streams';
+
+export interface CrmSyncOptions {
+  readonly maxAttempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly opsEmail: string | null;
+  /** Base of the operator retry link in the email (the admin console / API). */
+  readonly publicBaseUrl: string;
+  readonly random?: () => number;
+  readonly now?: () => Date;
+}
+
+export const CRM_SYNC_GROUP = 'crm-sync';
+
+export class CrmSyncSaga {
+  constructor(
+    private readonly store: EventStore,
+    private readonly crm: Crm,
+    private readonly notifier: Notifier | null,
+    private readonly opts: CrmSyncOptions,
+  ) {}
+
+  private now(): Date {
+    return this.opts.now?.() ?? new Date();
+  }
+
+  /** One message from `settle.bookings.v1` or the retry topic. */
+  async handleMessage(message: Envelope): Promise<void> {
+    switch (message.type) {
+      case 'booking.paid':
+        return this.advance(message.tenantId, (message.data as BookingPaid).bookingId, message);
+      case 'booking.crm-retry-requested':
+      case 'crm-sync.retry':
+        for (const id of (message.data as CrmRetry).bookingIds) await this.advance(message.tenantId, id, message);
+        return;
+      case 'crm-sync.bulk-retry':
+        // an operator's bulk retry: reopen each failed stage (idempotent per message), then run it
+        for (const id of (message.data as CrmRetry).bookingIds) {
+          await this.reopen(message.tenantId, id, message);
+          await this.advance(message.tenantId, id, message);
+        }
+        return;
+      default:
+        return; // other booking messages are not the saga's
+    }
+  }
+
+  private ctx(tenantId: string, cause: Envelope, seed?: string): CommandContext {
+    return { tenantId, correlationId: cause.correlationId, causationId: cause.id, idSeed: seed, actor: { kind: 'system', id: 'crm-sync' }, now: this.now() };
+  }
+
+  private async reopen(tenantId: string, bookingId: string, cause: Envelope): Promise<void> {
+    const stream = streams.booking(tenantId, bookingId);
+    const s = (await load(this.store, stream, bookingDecider)).state;
+    if (!Object.values(s.stages).some((st) => st.failed)) return;
+    await handle(this.store, stream, bookingDecider, () => cmd('RetryCrmStage', { requestedBy: `bulk:${cause.id}` }, this.now()), { ...this.ctx(tenantId, cause, `bulk|${cause.id}|${bookingId}`), batchRetry: true });
+  }
+
+  /** Runs the pipeline of one booking from where it is, until it is done, waits for a retry, or fails. */
+  async advance(tenantId: string, bookingId: string, cause: Envelope): Promise<void> {
+    const stream = streams.booking(tenantId, bookingId);
+    for (;;) {
+      const loaded = await load(this.store, stream, bookingDecider);
+      const s = loaded.state;
+      const stage = currentCrmStage(s);
+      if (!stage || s.stages[stage].failed) return; // done, not paid, or waiting for an operator
+      const attempt = s.stages[stage].attempts + 1;
+      try {
+        if (stage === 'create_contact_booking') {
+          const created = await this.crm.createContactBooking(await this.contactBooking(tenantId, bookingId, s));
+          await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmBookingCreated', { crmBookingId: created.crmBookingId, crmIds: created.ids }, this.now()), this.ctx(tenantId, cause));
+        } else {
+          const p = s.payment!;
+          const associated = await this.crm.associatePayment({ crmBookingId: s.crmBookingId!, externalReference: bookingId, paymentId: p.providerPaymentId, amount: p.amount });
+          await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmPaymentAssociated', { crmPaymentId: associated.crmPaymentId }, this.now()), this.ctx(tenantId, cause));
+        }
+      } catch (err) {
+        if (err instanceof DomainRefusal) throw err;
+        await this.attemptFailed(tenantId, bookingId, stage, attempt, err, cause);
+        return;
+      }
+    }
+  }
+
+  private async contactBooking(tenantId: string, bookingId: string, s: BookingState) {
+    const r = s.request!;
+    // A booking without its own payment schedule (old queued jobs) uses the departure's.
+    let schedule = r.paymentScheduleId;
+    if (!schedule) schedule = (await load(this.store, streams.departure(tenantId, r.departureExternalId), departureDecider)).state.paymentScheduleId;
+    if (!schedule) throw new CrmError('rejected', `departure ${r.departureExternalId} has no payment schedule`);
+    return {
+      externalReference: bookingId,
+      departureId: r.departureExternalId,
+      paymentScheduleId: schedule,
+      contact: r.contact,
+      guests: r.guests,
+      amount: s.payment?.amount ?? r.price,
+      waitlisted: s.status === 'waitlisted',
+    };
+  }
+
+  private backoffMs(attempt: number): number {
+    const exp = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** (attempt - 1));
+    const jitter = (this.opts.random ?? Math.random)();
+    return Math.round(exp / 2 + (exp / 2) * jitter); // "equal jitter": between half and all of the backoff
+  }
+
+  private async attemptFailed(tenantId: string, bookingId: string, stage: CrmStage, attempt: number, err: unknown, cause: Envelope): Promise<void> {
+    const stream = streams.booking(tenantId, bookingId);
+    const error = err instanceof CrmError ? `${err.kind}${err.status ? ` ${err.status}` : ''}: ${err.message}` : err instanceof Error ? err.message : String(err);
+    const retryable = !(err instanceof CrmError && err.kind === 'rejected');
+    const last = attempt >= this.opts.maxAttempts || !retryable;
+    const retry: OutboxMessage[] = last
+      ? []
+      : [
+          {
+            id: deterministicUuid(`crm-retry|${stream}|${stage}|${attempt}`),
+            topic: TOPICS.crmSyncRetry,
+            key: stream,
+            availableAt: new Date(this.now().getTime() + this.backoffMs(attempt)).toISOString(),
+            value: {
+              id: deterministicUuid(`crm-retry|${stream}|${stage}|${attempt}`),
+              type: 'crm-sync.retry',
+              version: 1,
+              occurredAt: this.now().toISOString(),
+              tenantId,
+              aggregate: { type: 'booking', id: bookingId },
+              correlationId: cause.correlationId,
+              causationId: cause.id,
+              data: { bookingIds: [bookingId], attempt: attempt + 1 },
+            } satisfies Envelope<CrmRetry>,
+          },
+        ];
+    await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageAttemptFailed', { stage, attempt, error }, this.now()), this.ctx(tenantId, cause), { outbox: () => retry });
+    if (!last) return;
+    const failed = await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageFailed', { stage, attempts: attempt, lastError: error }, this.now()), this.ctx(tenantId, cause));
+    await this.notify(tenantId, bookingId, stage, failed.state, failed.revision);
+  }
+
+  private async notify(tenantId: string, bookingId: string, stage: CrmStage, s: BookingState, revision: bigint | null): Promise<void> {
+    if (!this.notifier || !this.opts.opsEmail) return;
+    const events = await this.store.readStream(streams.booking(tenantId, bookingId));
+    // every attempt of this stage since it was last (re)opened
+    const lastReopen = events.map((e, i) => (e.type === 'CrmStageRetryRequested' && (e.data as { stage: string }).stage === stage ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
+    const attempts = events
+      .slice(lastReopen + 1)
+      .filter((e) => e.type === 'CrmStageAttemptFailed' && (e.data as { stage: string }).stage === stage)
+      .map((e) => e.data as { attempt: number; error: string; at: string });
+    const r = s.request!;
+    const retryUrl = `${this.opts.publicBaseUrl}/v1/bookings/${encodeURIComponent(bookingId)}/crm-retry`;
+    const lines = attempts.map((a) => `  attempt ${a.attempt} at ${a.at}: ${a.error}`);
+    const text = [
+      `The CRM pipeline of booking ${bookingId} (tenant ${tenantId}) failed at stage "${stage}" after ${attempts.length} attempt(s).`,
+      '',
+      `Client: ${r.contact.firstName} ${r.contact.lastName} <${r.contact.email}>`,
+      `Departure: ${r.departureExternalId}`,
+      `Amount: ${formatMoney(s.payment?.amount ?? r.price)}`,
+      '',
+      'Attempts:',
+      ...lines,
+      '',
+      `Retry from the failed stage: POST ${retryUrl}`,
+    ].join('\n');
+    await this.notifier.send({ key: `crm-stage-failed|${tenantId}|${bookingId}|${stage}|${revision}`, to: this.opts.opsEmail, subject: `[Settle] Booking ${bookingId}: CRM stage ${stage} failed`, text });
+  }
+}
+
+function cmd<T extends BookingCommand['type']>(type: T, data: Extract<BookingCommand, { type: T }>['data'], now: Date): BookingCommand {
+  return { type, data, metadata: { now } } as BookingCommand;
+}
