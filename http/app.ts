@@ -12,7 +12,8 @@ import { idempotency } from './idempotency';
 import { httpMetrics, requestContext, requestLogger } from './middleware';
 import { errorHandler, notFound } from './problem';
 import { adminProjectionRoutes, adminRoutes } from './routes/admin';
-import { bookingRoutes } from './routes/bookings';
+import { bookingRoutes, type BulkRetryDeps } from './routes/bookings';
+import { scheduleBulkCrmRetry } from '../commands/bulkRetry';
 import { billingRoutes } from './routes/billing';
 import { queryRoutes } from './routes/queries';
 import { ReadModels } from '../projections/queries';
@@ -45,11 +46,21 @@ export function apiRoutes(rt: Runtime): RouteSpec[] {
   const invoices = new InvoiceCommands(rt.eventStore, rt.provider);
   return [
     ...adminRoutes(rt.tenants, rt.connectedAccounts),
-    ...bookingRoutes(bookings, contextFor),
+    ...bookingRoutes(bookings, contextFor, rt.crmSaga ? bulkRetry(rt) : undefined),
     ...billingRoutes(subscriptions, invoices, new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL), contextFor),
     ...queryRoutes(new ReadModels(rt.db)),
     ...adminProjectionRoutes(rt),
   ];
+}
+
+function bulkRetry(rt: Runtime): BulkRetryDeps {
+  return {
+    async needingAttention(tenantId) {
+      const { rows } = await rt.db.query<{ booking_id: string }>(`SELECT booking_id FROM bookings WHERE tenant_id = $1 AND needs_attention ORDER BY updated_at`, [tenantId]);
+      return rows.map((r) => r.booking_id);
+    },
+    schedule: (tenantId, ids, correlationId, requestId) => scheduleBulkCrmRetry(rt.relay, tenantId, ids, { correlationId, requestId }),
+  };
 }
 
 /** The Express application: routing, context, logging, metrics and problem+json errors only. */

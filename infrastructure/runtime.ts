@@ -8,6 +8,11 @@ import { StripeBillingProvider } from './providers/stripe';
 import { PayPalClient, type CaptureResult } from './providers/paypal';
 import { PayPalWebhookVerifier, payPalTrustedCertHosts } from './providers/paypalWebhooks';
 import { captureSteps, parseCustomId } from '../commands/webhooks/paypal';
+import { CRM_SYNC_GROUP, CrmSyncSaga } from '../commands/sagas/crmSync';
+import { TOPICS, type Envelope } from '../commands/messages';
+import { CrmClient } from './crm/crmClient';
+import { Mailer } from './notifications/mailer';
+import { EmailNotifier } from './notifications/emailNotifier';
 import { IdempotencyStore, TenantDirectory } from './sql/apiAccess';
 import type { Config } from './config/config';
 import { EsdbEventStore, outboxOf } from './eventstore/esdbEventStore';
@@ -59,6 +64,10 @@ export class Runtime {
   /** The Stripe adapter when STRIPE_SECRET_KEY is set (Connect invoice payments, reconciliation). */
   stripe: StripeBillingProvider | null = null;
   readonly connectedAccounts: SqlConnectedAccounts;
+  /** The CRM sync saga when CRM_BASE_URL is set. */
+  crmSaga: CrmSyncSaga | null = null;
+  private mailer: Mailer | null = null;
+  private readonly consumers: Array<{ stop(): Promise<void> }> = [];
   /** The PayPal client when PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET are set. */
   paypal: PayPalClient | null = null;
   /** Payment pages for tenants' invoices, per method, when the provider is configured. */
@@ -160,6 +169,7 @@ export class Runtime {
         rt.projections.push(runner);
       }
       rt.configurePayPal();
+      await rt.configureCrmSync();
       rt.registerCollectors();
       rt.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => rt.provider, logger)));
       if (eventStore instanceof EsdbEventStore) rt.addSubscription(esdbOutboxFeeder(db));
@@ -203,6 +213,22 @@ export class Runtime {
       archivePrice: (r) => base.archivePrice(r),
       refund: (r) => (r.provider === 'paypal' ? paypal.refund(r) : base.refund(r)),
     };
+  }
+
+  /**
+   * The CRM sync saga consumes booking messages (group crm-sync). With SMTP_URL and OPS_EMAIL,
+   * stages that fail for good are mailed to operations.
+   */
+  private async configureCrmSync(): Promise<void> {
+    const c = this.config;
+    if (!c.CRM_BASE_URL) return;
+    if (c.SMTP_URL) this.mailer = new Mailer({ smtpUrl: c.SMTP_URL, from: c.MAIL_FROM });
+    const to = (c.OPS_EMAIL ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+    const notifier = this.mailer && to.length > 0 ? new EmailNotifier(this.db, this.mailer, to) : null;
+    const crm = new CrmClient({ baseUrl: c.CRM_BASE_URL, apiKey: c.CRM_API_KEY ?? '', timeoutMs: c.CRM_TIMEOUT_MS });
+    const saga = new CrmSyncSaga(this.eventStore, crm, notifier, { maxAttempts: c.CRM_MAX_ATTEMPTS, baseDelayMs: c.CRM_RETRY_BASE_MS, maxDelayMs: c.CRM_RETRY_MAX_MS, publicBaseUrl: c.PUBLIC_BASE_URL });
+    this.crmSaga = saga;
+    this.consumers.push(await this.bus.subscribe(CRM_SYNC_GROUP, [TOPICS.bookings, TOPICS.crmSyncRetry], (m) => saga.handleMessage(m.value as Envelope)));
   }
 
   /** The buyer came back from PayPal having approved an order: capture it (once) and record it. */
@@ -249,6 +275,8 @@ export class Runtime {
     await Promise.all(this.subscriptions.map((s) => s.stop()));
     await Promise.all(this.projections.map((p) => p.stop()));
     await this.inboxRetrier.stop();
+    await Promise.all(this.consumers.map((c) => c.stop().catch(() => undefined)));
+    this.mailer?.close();
     await this.relay.stop();
     await this.bus.close();
     if (this.eventStore instanceof EsdbEventStore) await this.eventStore.close();

@@ -17,7 +17,6 @@ import { bookingDecider, currentCrmStage, type BookingCommand, type BookingState
 import { departureDecider } from '../../domain/booking/departure';
 import { CrmError, type Crm, type Notifier } from '../../domain/ports/crm';
 import type { EventStore, OutboxMessage } from '../../domain/ports/eventStore';
-import { formatMoney } from '../../domain/shared/money';
 import { DomainRefusal } from '../../domain/shared/decider';
 import { handle, load, type CommandContext } from '../handle';
 import { deterministicUuid } from '../ids';
@@ -28,7 +27,6 @@ export interface CrmSyncOptions {
   readonly maxAttempts: number;
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
-  readonly opsEmail: string | null;
   /** Base of the operator retry link in the email (the admin console / API). */
   readonly publicBaseUrl: string;
   readonly random?: () => number;
@@ -163,7 +161,7 @@ export class CrmSyncSaga {
   }
 
   private async notify(tenantId: string, bookingId: string, stage: CrmStage, s: BookingState, revision: bigint | null): Promise<void> {
-    if (!this.notifier || !this.opts.opsEmail) return;
+    if (!this.notifier) return;
     const events = await this.store.readStream(streams.booking(tenantId, bookingId));
     // every attempt of this stage since it was last (re)opened
     const lastReopen = events.map((e, i) => (e.type === 'CrmStageRetryRequested' && (e.data as { stage: string }).stage === stage ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
@@ -172,21 +170,15 @@ export class CrmSyncSaga {
       .filter((e) => e.type === 'CrmStageAttemptFailed' && (e.data as { stage: string }).stage === stage)
       .map((e) => e.data as { attempt: number; error: string; at: string });
     const r = s.request!;
-    const retryUrl = `${this.opts.publicBaseUrl}/v1/bookings/${encodeURIComponent(bookingId)}/crm-retry`;
-    const lines = attempts.map((a) => `  attempt ${a.attempt} at ${a.at}: ${a.error}`);
-    const text = [
-      `The CRM pipeline of booking ${bookingId} (tenant ${tenantId}) failed at stage "${stage}" after ${attempts.length} attempt(s).`,
-      '',
-      `Client: ${r.contact.firstName} ${r.contact.lastName} <${r.contact.email}>`,
-      `Departure: ${r.departureExternalId}`,
-      `Amount: ${formatMoney(s.payment?.amount ?? r.price)}`,
-      '',
-      'Attempts:',
-      ...lines,
-      '',
-      `Retry from the failed stage: POST ${retryUrl}`,
-    ].join('\n');
-    await this.notifier.send({ key: `crm-stage-failed|${tenantId}|${bookingId}|${stage}|${revision}`, to: this.opts.opsEmail, subject: `[Settle] Booking ${bookingId}: CRM stage ${stage} failed`, text });
+    await this.notifier.crmStageFailed({
+      key: `crm-stage-failed|${tenantId}|${bookingId}|${stage}|${revision}`,
+      bookingId,
+      tenantId,
+      stage,
+      attempts,
+      retryUrl: `${this.opts.publicBaseUrl}/v1/bookings/${encodeURIComponent(bookingId)}/crm-retry`,
+      booking: { clientName: `${r.contact.firstName} ${r.contact.lastName}`, departure: r.departureExternalId, amount: s.payment?.amount ?? r.price, crmBookingId: s.crmBookingId },
+    });
   }
 }
 

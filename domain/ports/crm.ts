@@ -40,7 +40,19 @@ export class CrmError extends Error {
   }
 }
 
-/** Sends internal emails to humans (operations). */
+/** A CRM stage that failed for good, for the humans who can fix it. */
+export interface CrmStageFailedNotice {
+  /** Stable per failure: a redelivered trigger does not notify twice. */
+  readonly key: string;
+  readonly bookingId: string;
+  readonly tenantId: string;
+  readonly stage: 'create_contact_booking' | 'associate_payment';
+  readonly attempts: ReadonlyArray<{ readonly attempt: number; readonly error: string; readonly at: string }>;
+  readonly retryUrl: string;
+  readonly booking: { readonly clientName: string; readonly departure: string; readonly amount: Money; readonly crmBookingId: string | null };
+}
+
+/** Tells operations (email) about what needs a human. */
 export interface Notifier {
-  send(message: { key: string; to: string; subject: string; text: string; html?: string }): Promise<void>;
+  crmStageFailed(notice: CrmStageFailedNotice): Promise<void>;
 }

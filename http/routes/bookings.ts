@@ -46,7 +46,13 @@ const contact = z
   .strict();
 const guest = z.object({ firstName: z.string().min(1).max(100), lastName: z.string().min(1).max(100), email: z.email().optional() }).strict();
 
-export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor): RouteSpec[] {
+export interface BulkRetryDeps {
+  /** Ids of the tenant's bookings that need attention (a failed CRM stage). */
+  needingAttention(tenantId: string): Promise<string[]>;
+  schedule(tenantId: string, bookingIds: readonly string[], correlationId: string, requestId: string): Promise<{ bookings: number; batches: number; lastBatchAt: string | null }>;
+}
+
+export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bulk?: BulkRetryDeps): RouteSpec[] {
   const notFound = (what: string, idv: string) => new Problem(404, `${what}-not-found`, 'Not Found', `No ${what} ${idv}`);
   return [
     route({
@@ -167,6 +173,22 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor): Ro
         const refundId = ctx.idSeed ? `rf_${ctx.idSeed.slice(0, 24).replace(/[^A-Za-z0-9]/g, '')}` : `rf_${newId().replace(/-/g, '')}`;
         const r = await bookings.refundBooking(params.bookingId!, { refundId, amount: body.amount, reason: body.reason }, ctx);
         return { body: { refundId: r.state.refundIds[r.state.refundIds.length - 1] ?? refundId, ...bookingView(params.bookingId!, r.state) }, revision: r.revision, position: r.position };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/bookings/crm-retry',
+      operationId: 'retryBookingsCrmStages',
+      summary: 'Bulk retry: resume the CRM pipeline of many bookings (default: every booking that needs attention), in staggered batches',
+      tag: 'bookings',
+      access: 'tenant',
+      success: 202,
+      body: z.object({ bookingIds: z.array(id).min(1).max(10_000).optional(), requestedBy: z.string().min(1).max(200) }).strict(),
+      async handler({ body, res, tenantId }) {
+        if (!bulk) throw new Problem(503, 'crm-not-configured', 'CRM Not Configured', 'No CRM is configured (CRM_BASE_URL)');
+        const ids = body.bookingIds ?? (await bulk.needingAttention(tenantId));
+        const r = ids.length === 0 ? { bookings: 0, batches: 0, lastBatchAt: null } : await bulk.schedule(tenantId, ids, res.locals.correlationId as string, res.locals.requestId as string);
+        return { body: { ...r, requestedBy: body.requestedBy } };
       },
     }),
     route({

@@ -57,6 +57,17 @@ const schema = z.object({
   PAYPAL_WEBHOOK_ID: z.string().min(1).optional(),
   /** Public base URL of this Settle (buyer return URLs, signed links). */
   PUBLIC_BASE_URL: url(['http:', 'https:']).default('http://localhost:3000'),
+  // ---- CRM sync saga and notifications
+  CRM_BASE_URL: url(['http:', 'https:']).optional(),
+  CRM_API_KEY: z.string().min(1).optional(),
+  CRM_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(30_000),
+  CRM_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(5),
+  CRM_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(2_000),
+  CRM_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(600_000),
+  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  MAIL_FROM: z.string().min(3).default('Settle <settle@localhost>'),
+  /** Operations address(es) for failures that need a human; comma-separated. */
+  OPS_EMAIL: z.string().min(3).optional(),
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
 });
