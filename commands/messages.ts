@@ -80,6 +80,14 @@ export interface EnvelopeContext {
 type Decided = { readonly type: string; readonly data: unknown };
 type D = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+function factDay(d: D): string | null {
+  for (const k of ['occurredAt', 'paidAt', 'failedAt', 'refundedAt', 'openedAt', 'closedAt', 'suspendedAt', 'at']) {
+    const v = d[k];
+    if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v)) return v.slice(0, 10);
+  }
+  return null;
+}
+
 function aggregateOf(streamId: string): { type: 'booking' | 'invoice' | 'subscription'; id: string } | null {
   const m = /^(booking|invoice|subscription)-[^.]+\.(.+)$/.exec(streamId);
   return m ? { type: m[1] as 'booking' | 'invoice' | 'subscription', id: m[2]! } : null;
@@ -123,7 +131,8 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
         applicationFee: (d.applicationFee as Money | undefined) ?? null,
         errorCode: (d.errorCode as string | undefined) ?? null,
         declineCode: (d.declineCode as string | undefined) ?? null,
-        day,
+        // the day of the fact (a webhook parked overnight still lands on the day it happened)
+        day: factDay(d) ?? day,
         ...extra,
       }),
     );

@@ -31,7 +31,7 @@ export function idempotency(store: IdempotencyStore) {
       case 'replay':
         res.setHeader('Idempotent-Replayed', 'true');
         res.status(claim.response.status);
-        if (claim.response.status >= 400) res.type('application/problem+json');
+        res.type(claim.response.status >= 400 ? 'application/problem+json' : 'application/json');
         res.send(JSON.stringify(claim.response.body));
         return;
       case 'mismatch':

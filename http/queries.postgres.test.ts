@@ -104,6 +104,10 @@ describe('query API (PostgreSQL)', () => {
     expect(r.status).toBe(422);
     expect(r.body.errors.map((e) => e.path).sort()).toEqual(['query.limit', 'query.status']);
     expect((await acme.get('/v1/invoices?cursor=garbage')).status).toBe(422);
+    // well-formed but crafted cursors are refused before they reach the database
+    const crafted = Buffer.from(JSON.stringify(['x', 'y'])).toString('base64url');
+    expect((await acme.get(`/v1/invoices?cursor=${crafted}`)).status).toBe(422);
+    expect((await acme.get(`/v1/payments?cursor=${Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000Z', 'not-a-uuid'])).toString('base64url')}`)).status).toBe(422);
     expect((await acme.get('/v1/invoices?colour=red')).status).toBe(422);
     expect((await acme.get('/v1/invoices?min_position=yesterday')).status).toBe(422);
   });

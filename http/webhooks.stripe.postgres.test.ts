@@ -132,6 +132,25 @@ describe('Stripe webhooks (PostgreSQL)', () => {
       expect(rows[0]!.charges_enabled).toBe(true);
     });
 
+    test("a tenant's connected account cannot touch another tenant's invoice, whatever metadata it sets", async () => {
+      const admin = client(svc.url, ADMIN_KEY);
+      await admin.post('/v1/tenants', { tenantId: 'mallory', name: 'Mallory' });
+      await admin.post('/v1/tenants/mallory/stripe-account', { accountId: 'acct_mallory' });
+      const victim = await invoice(4000);
+      const attack = pi('payment_intent.succeeded', { invoice_id: victim }, 4000, `pi_attack_${victim}`, `ch_attack_${victim}`);
+      attack.account = 'acct_mallory';
+      const r = await deliver(connect, attack, CONNECT_SECRET);
+      expect(r.status).toBe(200);
+      expect((await stream<InvoiceState>(`invoice-coach.${victim}`, invoiceDecider)).status).toBe('open');
+      const { rows } = await svc.runtime.db.query<{ last_error: string }>('SELECT last_error FROM webhook_inbox WHERE event_id = $1', [attack.id]);
+      expect(rows[0]!.last_error).toContain('is not the tenant of account acct_mallory');
+      // an account nobody linked: its events wait (parked), they are not applied
+      const orphan = pi('payment_intent.succeeded', { invoice_id: victim }, 4000, `pi_orphan_${victim}`, `ch_orphan_${victim}`);
+      orphan.account = 'acct_unlinked';
+      expect((await deliver(connect, orphan, CONNECT_SECRET)).body).toMatchObject({ status: 'parked' });
+      expect((await stream<InvoiceState>(`invoice-coach.${victim}`, invoiceDecider)).status).toBe('open');
+    });
+
     test('bodies over 1 MB are 413; live-mode events on a test-mode endpoint are 400', async () => {
       const before = await inboxCount();
       const big = stripeEvent('payment_intent.processing', (o) => (o.description = 'x'.repeat(1_100_000)));
@@ -197,6 +216,28 @@ describe('Stripe webhooks (PostgreSQL)', () => {
       await deliver(platform, stripeEvent('charge.dispute.created', (o, ev) => Object.assign(o, { id: `dp_${invoiceId}`, charge: ch, payment_intent: piId, amount: 3500, currency: 'usd', status: 'lost' }) && (ev.type = 'charge.dispute.closed')), SECRET);
       s = await stream<InvoiceState>(`invoice-coach.${invoiceId}`, invoiceDecider);
       expect(s).toMatchObject({ amountRefunded: 1500, amountLost: 3500, collected: 0 });
+      // the same refund reported again by refund.updated (current API versions) is the same refund
+      const refundObject = { id: `re_${invoiceId}`, object: 'refund', amount: 1500, currency: 'usd', status: 'succeeded', charge: ch, payment_intent: piId, reason: null, metadata: {} };
+      await deliver(platform, stripeEvent('charge.refunded', (o, ev) => {
+        ev.type = 'refund.updated';
+        ev.data.object = refundObject;
+        void o;
+      }), SECRET);
+      expect((await stream<InvoiceState>(`invoice-coach.${invoiceId}`, invoiceDecider)).amountRefunded).toBe(1500);
+    });
+
+    test('refund.created (charges no longer list their refunds) records a dashboard refund', async () => {
+      const invoiceId = await invoice(9000);
+      await deliver(platform, pi('payment_intent.succeeded', { invoice_id: invoiceId }, 9000, `pi_rc_${invoiceId}`, `ch_rc_${invoiceId}`), SECRET);
+      const refund = (status: string) =>
+        stripeEvent('charge.refunded', (_o, ev) => {
+          ev.type = 'refund.created';
+          ev.data.object = { id: `re_rc_${invoiceId}`, object: 'refund', amount: 2500, currency: 'usd', status, charge: `ch_rc_${invoiceId}`, payment_intent: `pi_rc_${invoiceId}`, reason: 'requested_by_customer', metadata: {} };
+        });
+      await deliver(platform, refund('pending'), SECRET);
+      expect((await stream<InvoiceState>(`invoice-coach.${invoiceId}`, invoiceDecider)).amountRefunded).toBe(0);
+      await deliver(platform, refund('succeeded'), SECRET);
+      expect((await stream<InvoiceState>(`invoice-coach.${invoiceId}`, invoiceDecider)).amountRefunded).toBe(2500);
     });
 
     test('canceled payment intents, legacy charges and checkout sessions in payment mode', async () => {

@@ -354,9 +354,10 @@ function esdbOutboxFeeder(db: SqlClient): SubscriptionSink {
         for (const e of events) {
           for (const m of outboxOf(e.metadata as Record<string, unknown>) as Array<Record<string, unknown>>) {
             await tx.query(
-              `INSERT INTO outbox (message_id, topic, message_key, value, headers) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)
+              `INSERT INTO outbox (message_id, topic, message_key, value, headers, available_at)
+               VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, coalesce($6::timestamptz, clock_timestamp()))
                ON CONFLICT (message_id) DO NOTHING`,
-              [m.id, m.topic, m.key, JSON.stringify(m.value), JSON.stringify(m.headers ?? {})],
+              [m.id, m.topic, m.key, JSON.stringify(m.value), JSON.stringify(m.headers ?? {}), m.availableAt ?? null],
             );
           }
         }

@@ -13,11 +13,27 @@ export function encodeCursor(values: unknown[]): string {
   return Buffer.from(JSON.stringify(values)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined, arity: number): unknown[] | null {
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ID = /^[A-Za-z0-9_-]{1,100}$/;
+
+/** Cursor element kinds, checked so a crafted cursor is a 422, never a database error. */
+export type CursorShape = ReadonlyArray<'instant' | 'uuid' | 'id' | 'flag'>;
+
+export function decodeCursor(cursor: string | undefined, shape: CursorShape): unknown[] | null {
   if (!cursor) return null;
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === arity) return v;
+    const ok =
+      Array.isArray(v) &&
+      v.length === shape.length &&
+      shape.every((kind, i) => {
+        const x = v[i];
+        if (kind === 'flag') return x === 0 || x === 1;
+        if (typeof x !== 'string') return false;
+        return kind === 'instant' ? ISO_INSTANT.test(x) : kind === 'uuid' ? UUID.test(x) : ID.test(x);
+      });
+    if (ok) return v as unknown[];
   } catch {
     /* fall through */
   }
@@ -159,7 +175,7 @@ export class ReadModels {
     if (f.provider) add("coalesce(provider, 'settle') = ?", f.provider);
     if (f.createdFrom) add('created_at >= ?', f.createdFrom);
     if (f.createdTo) add('created_at < ?', f.createdTo);
-    const c = decodeCursor(f.cursor, 2);
+    const c = decodeCursor(f.cursor, ['instant', 'id']);
     if (c) {
       args.push(c[0], c[1]);
       where.push(`(created_at, invoice_id) < ($${args.length - 1}::timestamptz, $${args.length})`);
@@ -210,7 +226,7 @@ export class ReadModels {
     if (f.provider) add('provider = ?', f.provider);
     if (f.from) add('occurred_at >= ?', f.from);
     if (f.to) add('occurred_at < ?', f.to);
-    const c = decodeCursor(f.cursor, 2);
+    const c = decodeCursor(f.cursor, ['instant', 'uuid']);
     if (c) {
       args.push(c[0], c[1]);
       where.push(`(occurred_at, attempt_id) < ($${args.length - 1}::timestamptz, $${args.length}::uuid)`);
@@ -240,7 +256,7 @@ export class ReadModels {
       args.push(f.needsAttention);
       where.push(`needs_attention = $${args.length}`);
     }
-    const c = decodeCursor(f.cursor, 3);
+    const c = decodeCursor(f.cursor, ['flag', 'instant', 'id']);
     if (c) {
       args.push(c[0], c[1], c[2]);
       const n = args.length;

@@ -16,7 +16,7 @@
 import { bookingDecider, currentCrmStage, type BookingCommand, type BookingState, type CrmStage } from '../../domain/booking/booking';
 import { departureDecider } from '../../domain/booking/departure';
 import { CrmError, type Crm, type Notifier } from '../../domain/ports/crm';
-import type { EventStore, OutboxMessage } from '../../domain/ports/eventStore';
+import type { EventStore, OutboxMessage, RecordedEvent } from '../../domain/ports/eventStore';
 import { DomainRefusal } from '../../domain/shared/decider';
 import { handle, load, type CommandContext } from '../handle';
 import { deterministicUuid } from '../ids';
@@ -51,11 +51,17 @@ export class CrmSyncSaga {
   async handleMessage(message: Envelope): Promise<void> {
     switch (message.type) {
       case 'booking.paid':
-        return this.advance(message.tenantId, (message.data as BookingPaid).bookingId, message);
+        // a redelivery while a scheduled retry is pending must not start a second retry chain
+        return this.advance(message.tenantId, (message.data as BookingPaid).bookingId, message, { onlyIfFresh: true });
       case 'booking.crm-retry-requested':
-      case 'crm-sync.retry':
         for (const id of (message.data as CrmRetry).bookingIds) await this.advance(message.tenantId, id, message);
         return;
+      case 'crm-sync.retry': {
+        // a stale retry (its attempt already happened, or the stage was reopened since) is dropped
+        const retry = message.data as CrmRetry;
+        for (const id of retry.bookingIds) await this.advance(message.tenantId, id, message, { attempt: retry.attempt });
+        return;
+      }
       case 'crm-sync.bulk-retry':
         // an operator's bulk retry: reopen each failed stage (idempotent per message), then run it
         for (const id of (message.data as CrmRetry).bookingIds) {
@@ -80,14 +86,22 @@ export class CrmSyncSaga {
   }
 
   /** Runs the pipeline of one booking from where it is, until it is done, waits for a retry, or fails. */
-  async advance(tenantId: string, bookingId: string, cause: Envelope): Promise<void> {
+  async advance(tenantId: string, bookingId: string, cause: Envelope, only: { onlyIfFresh?: boolean; attempt?: number } = {}): Promise<void> {
     const stream = streams.booking(tenantId, bookingId);
+    let first = true;
     for (;;) {
       const loaded = await load(this.store, stream, bookingDecider);
       const s = loaded.state;
       const stage = currentCrmStage(s);
-      if (!stage || s.stages[stage].failed) return; // done, not paid, or waiting for an operator
+      if (!stage) return; // done, or not paid
+      if (s.stages[stage].failed) {
+        await this.notify(tenantId, bookingId, stage, s, loaded.events); // idempotent: a failed send is retried here
+        return; // waiting for an operator
+      }
       const attempt = s.stages[stage].attempts + 1;
+      if (first && only.onlyIfFresh && attempt > 1) return; // a retry is already scheduled
+      if (first && only.attempt !== undefined && only.attempt !== attempt) return;
+      first = false;
       try {
         if (stage === 'create_contact_booking') {
           const created = await this.crm.createContactBooking(await this.contactBooking(tenantId, bookingId, s));
@@ -98,7 +112,11 @@ export class CrmSyncSaga {
           await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmPaymentAssociated', { crmPaymentId: associated.crmPaymentId }, this.now()), this.ctx(tenantId, cause));
         }
       } catch (err) {
-        if (err instanceof DomainRefusal) throw err;
+        if (err instanceof DomainRefusal) {
+          // the booking changed under the saga (e.g. refunded and cancelled): nothing left to do;
+          // rethrowing would redeliver the message forever and block its partition
+          return;
+        }
         await this.attemptFailed(tenantId, bookingId, stage, attempt, err, cause);
         return;
       }
@@ -154,24 +172,29 @@ export class CrmSyncSaga {
             } satisfies Envelope<CrmRetry>,
           },
         ];
-    await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageAttemptFailed', { stage, attempt, error }, this.now()), this.ctx(tenantId, cause), { outbox: () => retry });
+    await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageAttemptFailed', { stage, attempt, error }, this.now()), this.ctx(tenantId, cause, `${cause.id}|${stage}|${attempt}|failed`), {
+      outbox: () => retry,
+    });
     if (!last) return;
-    const failed = await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageFailed', { stage, attempts: attempt, lastError: error }, this.now()), this.ctx(tenantId, cause));
-    await this.notify(tenantId, bookingId, stage, failed.state, failed.revision);
+    await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageFailed', { stage, attempts: attempt, lastError: error }, this.now()), this.ctx(tenantId, cause, `${cause.id}|${stage}|${attempt}|final`));
+    const after = await load(this.store, stream, bookingDecider);
+    await this.notify(tenantId, bookingId, stage, after.state, after.events);
   }
 
-  private async notify(tenantId: string, bookingId: string, stage: CrmStage, s: BookingState, revision: bigint | null): Promise<void> {
+  private async notify(tenantId: string, bookingId: string, stage: CrmStage, s: BookingState, events: readonly RecordedEvent[]): Promise<void> {
     if (!this.notifier) return;
-    const events = await this.store.readStream(streams.booking(tenantId, bookingId));
+    // the failure being reported: the last CrmStageFailed of this stage; its revision keys the notice
+    const failedAt = events.map((e, i) => (e.type === 'CrmStageFailed' && (e.data as { stage: string }).stage === stage ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
+    if (failedAt < 0) return;
     // every attempt of this stage since it was last (re)opened
-    const lastReopen = events.map((e, i) => (e.type === 'CrmStageRetryRequested' && (e.data as { stage: string }).stage === stage ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
+    const lastReopen = events.map((e, i) => (e.type === 'CrmStageRetryRequested' && (e.data as { stage: string }).stage === stage && i < failedAt ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
     const attempts = events
-      .slice(lastReopen + 1)
+      .slice(lastReopen + 1, failedAt)
       .filter((e) => e.type === 'CrmStageAttemptFailed' && (e.data as { stage: string }).stage === stage)
       .map((e) => e.data as { attempt: number; error: string; at: string });
     const r = s.request!;
     await this.notifier.crmStageFailed({
-      key: `crm-stage-failed|${tenantId}|${bookingId}|${stage}|${revision}`,
+      key: `crm-stage-failed|${tenantId}|${bookingId}|${stage}|${events[failedAt]!.revision}`,
       bookingId,
       tenantId,
       stage,

@@ -18,6 +18,8 @@ import type { RefResolver, Step, Translation } from './steps';
 const NOT_YET = new Set(['invoice_not_found', 'booking_not_found', 'no_live_subscription', 'unknown_dispute', 'invoice_not_paid', 'booking_not_paid', 'crm_booking_missing']);
 
 export interface ProviderRefs extends RefResolver {
+  /** The tenant a Stripe connected account is linked to, or null. */
+  tenantOfAccount(accountId: string): Promise<string | null>;
   learn(provider: string, ref: string, tenantId: string, targetType: string, targetId: string): Promise<void>;
   connectedAccount(a: { accountId: string; tenantId: string | null; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<void>;
 }
@@ -36,11 +38,24 @@ export class WebhookProcessor {
     private readonly actions: WebhookActions | null = null,
   ) {}
 
-  async execute(eventId: string, translation: Translation): Promise<ProcessOutcome> {
+  /**
+   * `scope.tenantId`: the only tenant the event may touch (events from a tenant's connected
+   * account); a step for any other tenant is refused, so one tenant's Stripe account can never
+   * write to another tenant's invoices or bookings, whatever metadata it puts on its objects.
+   */
+  async execute(eventId: string, translation: Translation, scope?: { tenantId: string | null; accountId: string }): Promise<ProcessOutcome> {
     if (translation.outcome === 'unhandled') return { status: 'ignored' };
     if (translation.outcome === 'park') return { status: 'parked', reason: translation.reason };
     const notes: string[] = [];
-    const queue = [...translation.steps];
+    let queue = [...translation.steps];
+    if (scope) {
+      if (scope.tenantId === null && queue.some((st) => 'tenantId' in st && st.kind !== 'connected_account')) {
+        return { status: 'parked', reason: `connected account ${scope.accountId} is not linked to a tenant yet` };
+      }
+      const foreign = queue.filter((st) => st.kind !== 'connected_account' && 'tenantId' in st && st.tenantId !== scope.tenantId);
+      for (const st of foreign) notes.push(`${'role' in st ? st.role : st.kind}: refused: tenant ${(st as { tenantId: string }).tenantId} is not the tenant of account ${scope.accountId}`);
+      queue = queue.filter((st) => !foreign.includes(st));
+    }
     while (queue.length > 0) {
       const step = queue.shift()!;
       const ctx = (tenantId: string, role: string): CommandContext => ({

@@ -29,6 +29,9 @@ export const STRIPE_HANDLED_TYPES = new Set([
   'charge.succeeded',
   'charge.failed',
   'charge.refunded',
+  'refund.created',
+  'refund.updated',
+  'charge.refund.updated',
   'charge.dispute.created',
   'charge.dispute.closed',
   'checkout.session.completed',
@@ -282,6 +285,24 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
             : { kind: 'booking', role: role(`refund:${r.id}`), tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RefundBooking', data: { refundId: r.id, amount, reason: r.reason ?? null } } },
         );
       }
+      return { outcome: 'steps', steps };
+    }
+
+    case 'refund.created':
+    case 'refund.updated':
+    case 'charge.refund.updated': {
+      // Since API 2022-11-15 charge.refunded no longer lists refunds: these refund events do.
+      if (o.status !== 'succeeded') return { outcome: 'steps', steps: [] }; // pending: its update follows
+      const charge = idOf(o.charge);
+      const pi = idOf(o.payment_intent);
+      const t = await paymentTarget(refs, [o], [charge, pi]);
+      if (!t) return park('no invoice or booking for the refunded payment yet');
+      const amount = { amount: Number(o.amount), currency: cur(o.currency) };
+      steps.push(
+        t.type === 'invoice'
+          ? { kind: 'invoice', role: role(`refund:${o.id}`), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'RecordRefund', data: { refundId: o.id, providerRefundId: o.id, amount, reason: o.reason ?? null, actor: { kind: 'provider', id: event.id } } } }
+          : { kind: 'booking', role: role(`refund:${o.id}`), tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RefundBooking', data: { refundId: o.id, amount, reason: o.reason ?? null } } },
+      );
       return { outcome: 'steps', steps };
     }
 

@@ -99,7 +99,9 @@ export class EsdbEventStore implements EventStore {
       const last = out[out.length - 1]!;
       return { duplicate: false, nextExpectedRevision: last.revision, position: last.position, events: out };
     }
-    throw new Error(`append to ${streamId} lost ${MAX_ATTEMPTS} concurrency races in a row`);
+    // Lost every race: report it as the conflict it is (the command loop retries or answers 409).
+    const current = await this.readStream(streamId);
+    throw new WrongExpectedRevision(streamId, expected, current.length > 0 ? current[current.length - 1]!.revision : 'no_stream');
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

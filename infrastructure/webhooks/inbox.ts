@@ -30,6 +30,11 @@ export class SqlProviderRefs implements ProviderRefs {
     return r ? { tenantId: r.tenant_id, targetType: r.target_type, targetId: r.target_id } : null;
   }
 
+  async tenantOfAccount(accountId: string): Promise<string | null> {
+    const { rows } = await this.db.query<{ tenant_id: string | null }>('SELECT tenant_id FROM connected_accounts WHERE account_id = $1', [accountId]);
+    return rows[0]?.tenant_id ?? null;
+  }
+
   async learn(provider: string, ref: string, tenantId: string, targetType: string, targetId: string): Promise<void> {
     await this.db.query(
       'INSERT INTO provider_refs (provider, ref, tenant_id, target_type, target_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, ref) DO NOTHING',
@@ -40,7 +45,7 @@ export class SqlProviderRefs implements ProviderRefs {
   async connectedAccount(a: { accountId: string; tenantId: string | null; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<void> {
     await this.db.query(
       `INSERT INTO connected_accounts (account_id, tenant_id, charges_enabled, payouts_enabled, details_submitted) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (account_id) DO UPDATE SET tenant_id = coalesce(EXCLUDED.tenant_id, connected_accounts.tenant_id), charges_enabled = EXCLUDED.charges_enabled,
+       ON CONFLICT (account_id) DO UPDATE SET tenant_id = coalesce(connected_accounts.tenant_id, EXCLUDED.tenant_id), charges_enabled = EXCLUDED.charges_enabled,
          payouts_enabled = EXCLUDED.payouts_enabled, details_submitted = EXCLUDED.details_submitted, updated_at = clock_timestamp()`,
       [a.accountId, a.tenantId, a.chargesEnabled, a.payoutsEnabled, a.detailsSubmitted],
     );
@@ -87,7 +92,11 @@ export class WebhookInbox {
 
   async mark(endpoint: string, eventId: string, status: InboxStatus, note: string | null): Promise<void> {
     await this.db.query(
-      `UPDATE webhook_inbox SET status = $3, last_error = $4, attempts = attempts + 1,
+      `UPDATE webhook_inbox SET
+              -- an event parked for a week (e.g. a payment Settle did not create on a tenant's account) is given up
+              status = CASE WHEN $3 = 'parked' AND received_at < clock_timestamp() - interval '7 days' THEN 'ignored' ELSE $3 END,
+              last_error = CASE WHEN $3 = 'parked' AND received_at < clock_timestamp() - interval '7 days' THEN 'gave up after 7 days parked: ' || coalesce($4, '') ELSE $4 END,
+              attempts = attempts + 1,
               processed_at = CASE WHEN $3 IN ('processed', 'ignored') THEN clock_timestamp() ELSE processed_at END,
               next_attempt_at = CASE WHEN $3 IN ('parked', 'received')
                                      THEN clock_timestamp() + make_interval(secs => least(3600, power(2, least(attempts, 12)))::int)

@@ -25,7 +25,7 @@ export class WebhookIngestor {
   constructor(
     private readonly inbox: WebhookInbox,
     private readonly processor: WebhookProcessor,
-    private readonly refs: RefResolver,
+    private readonly refs: import('../../commands/webhooks/processor').ProviderRefs,
     private readonly translate: Translator,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
@@ -52,7 +52,9 @@ export class WebhookIngestor {
   }
 
   async process(endpoint: Endpoint, eventId: string, eventType: string, payload: unknown): Promise<InboxStatus> {
-    const outcome = await this.processor.execute(eventId, await this.translate(endpoint, payload, this.refs));
+    const account = endpoint === 'stripe_connect' ? ((payload as { account?: unknown }).account as string | undefined) : undefined;
+    const scope = account ? { accountId: account, tenantId: await this.refs.tenantOfAccount(account) } : undefined;
+    const outcome = await this.processor.execute(eventId, await this.translate(endpoint, payload, this.refs), scope);
     if (outcome.status === 'ignored') this.metrics.webhooksUnhandled.inc({ endpoint, type: eventType });
     if (outcome.status === 'processed' && outcome.note) this.logger.warn({ endpoint, eventId, eventType, note: outcome.note }, 'webhook processed; some of its steps were refused by the domain');
     if (outcome.status === 'parked') this.logger.warn({ endpoint, eventId, eventType, reason: outcome.reason }, 'webhook parked until its target exists');
