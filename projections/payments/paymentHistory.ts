@@ -185,16 +185,27 @@ export const paymentHistoryProjection: ProjectionDefinition = {
         }
         case 'RefundRecorded':
         case 'BookingRefunded': {
-          const amount = (d.amount as Money).amount;
-          // the refund applies to the payable's successful payment(s), oldest first
-          await tx.query(
-            `UPDATE ${t.payment_history} SET refunded_amount = refunded_amount + $4,
-                    status = CASE WHEN refunded_amount + $4 >= amount THEN 'refunded' ELSE status END, updated_at = $5
-              WHERE attempt_id = (SELECT attempt_id FROM ${t.payment_history}
-                                   WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND status IN ('succeeded', 'disputed') AND needs_attention IS NULL
-                                   ORDER BY occurred_at, attempt_id LIMIT 1)`,
-            [...key, amount, e.recordedAt],
+          // the refund applies to the payable's successful payments, oldest first, each up to what
+          // it has left (a refund covering a deposit and a balance spans both rows)
+          let remaining = (d.amount as Money).amount;
+          const { rows: paid } = await tx.query<{ attempt_id: string; amount: string; refunded_amount: string }>(
+            `SELECT attempt_id::text, amount, refunded_amount FROM ${t.payment_history}
+              WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND status IN ('succeeded', 'disputed') AND needs_attention IS NULL
+                AND refunded_amount < amount
+              ORDER BY occurred_at, attempt_id`,
+            key,
           );
+          for (const row of paid) {
+            if (remaining <= 0) break;
+            const part = Math.min(remaining, Number(row.amount) - Number(row.refunded_amount));
+            remaining -= part;
+            await tx.query(
+              `UPDATE ${t.payment_history} SET refunded_amount = refunded_amount + $2,
+                      status = CASE WHEN refunded_amount + $2 >= amount THEN 'refunded' ELSE status END, updated_at = $3
+                WHERE attempt_id = $1`,
+              [row.attempt_id, part, e.recordedAt],
+            );
+          }
           continue;
         }
         case 'DisputeOpened':
