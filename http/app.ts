@@ -16,6 +16,7 @@ import { bookingRoutes, type BulkRetryDeps } from './routes/bookings';
 import { scheduleBulkCrmRetry } from '../commands/bulkRetry';
 import { billingRoutes } from './routes/billing';
 import { queryRoutes } from './routes/queries';
+import { reportRoutes } from './routes/reports';
 import { ReadModels } from '../projections/queries';
 import { comparePositions } from '../domain/ports/eventStore';
 import { InvoiceCommands } from '../commands/invoices';
@@ -49,6 +50,7 @@ export function apiRoutes(rt: Runtime): RouteSpec[] {
     ...bookingRoutes(bookings, contextFor, rt.crmSaga ? bulkRetry(rt) : undefined),
     ...billingRoutes(subscriptions, invoices, new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL), contextFor),
     ...queryRoutes(new ReadModels(rt.db)),
+    ...reportRoutes({ db: rt.db }),
     ...adminProjectionRoutes(rt),
   ];
 }

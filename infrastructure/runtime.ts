@@ -11,6 +11,7 @@ import { captureSteps, parseCustomId } from '../commands/webhooks/paypal';
 import { CRM_SYNC_GROUP, CrmSyncSaga } from '../commands/sagas/crmSync';
 import { TOPICS, type Envelope } from '../commands/messages';
 import { CrmClient } from './crm/crmClient';
+import { FinanceConsumer } from '../projections/finance/ledger';
 import { Mailer } from './notifications/mailer';
 import { EmailNotifier } from './notifications/emailNotifier';
 import { IdempotencyStore, TenantDirectory } from './sql/apiAccess';
@@ -64,6 +65,8 @@ export class Runtime {
   /** The Stripe adapter when STRIPE_SECRET_KEY is set (Connect invoice payments, reconciliation). */
   stripe: StripeBillingProvider | null = null;
   readonly connectedAccounts: SqlConnectedAccounts;
+  /** Finance reporting: the ledger fed by payment messages (consumer group finance-reporting). */
+  finance: FinanceConsumer | null = null;
   /** The CRM sync saga when CRM_BASE_URL is set. */
   crmSaga: CrmSyncSaga | null = null;
   private mailer: Mailer | null = null;
@@ -170,6 +173,10 @@ export class Runtime {
       }
       rt.configurePayPal();
       await rt.configureCrmSync();
+      rt.finance = new FinanceConsumer(db, bus, { logger });
+      // the in-process bus has no retention: subscribe before the relay starts; Kafka keeps trying in the background
+      if (bus.kind === 'in-process') await rt.finance.start();
+      else void rt.finance.start();
       rt.registerCollectors();
       rt.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => rt.provider, logger)));
       if (eventStore instanceof EsdbEventStore) rt.addSubscription(esdbOutboxFeeder(db));
@@ -276,6 +283,7 @@ export class Runtime {
     await Promise.all(this.projections.map((p) => p.stop()));
     await this.inboxRetrier.stop();
     await Promise.all(this.consumers.map((c) => c.stop().catch(() => undefined)));
+    await this.finance?.stop().catch(() => undefined);
     this.mailer?.close();
     await this.relay.stop();
     await this.bus.close();

@@ -132,6 +132,9 @@ export class KafkaBus implements MessageBus {
       retry: { retries: 10 },
       // the default 5 s fetch wait makes every rebalance and shutdown take 5 s
       maxWaitTimeInMs: 500,
+      // a crashed member's partitions move to a live one after 10 s (kafkajs default: 30 s)
+      sessionTimeout: 10_000,
+      heartbeatInterval: 2_000,
     });
     await consumer.connect();
     await consumer.subscribe({ topics: topics.map((t) => this.topic(t)), fromBeginning: true });

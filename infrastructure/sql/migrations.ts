@@ -1,3 +1,5 @@
+import { FINANCE_MIGRATION_SQL } from '../../projections/finance/schema';
+
 /**
  * Versioned schema migrations, applied in order at startup by migrate(). Append new versions;
  * never edit an applied one (its checksum is recorded and checked). The SQL must run on both
@@ -336,6 +338,7 @@ export const migrations: readonly Migration[] = [
   { version: 3, name: 'projections', sql: projections },
   { version: 4, name: 'webhooks', sql: webhooks },
   { version: 5, name: 'scheduled_messages', sql: scheduledMessages },
+  { version: 6, name: 'finance_reporting', sql: FINANCE_MIGRATION_SQL },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;
