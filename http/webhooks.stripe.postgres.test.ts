@@ -184,7 +184,11 @@ describe('Stripe webhooks (PostgreSQL)', () => {
       await deliver(platform, pi('payment_intent.payment_failed', { booking_id: bookingId }, 1000, `pi_f_${bookingId}`, `ch_f_${bookingId}`), SECRET);
       const events = await svc.runtime.eventStore.readStream(`booking-coach.${bookingId}`);
       expect(events.map((e) => e.type)).toEqual(['BookingRequested', 'BookingPaymentFailed']);
-      expect(events[1]!.data).toMatchObject({ errorCode: 'card_declined', declineCode: 'insufficient_funds', message: 'Your card has insufficient funds.' });
+      expect(events[1]!.data).toMatchObject({ errorCode: 'card_declined', declineCode: 'insufficient_funds', message: 'Your card has insufficient funds.', card: { brand: 'visa', last4: '9995' } });
+      // card brand and last four only: nothing else of the card reaches the event store
+      expect(JSON.stringify(events[1]!.data)).not.toMatch(/exp_month|exp_year|fingerprint|funding|"number"/);
+      const history = await api.get<{ data: Array<{ status: string; card: unknown; docsUrl: string }> }>(`/v1/payments?payable_id=${bookingId}&min_position=${events[1]!.position.commit}/${events[1]!.position.prepare}`);
+      expect(history.body.data[0]).toMatchObject({ status: 'failed', card: { brand: 'visa', last4: '9995' }, docsUrl: expect.stringContaining('insufficient_funds') });
       expect(events[1]!.metadata).toMatchObject({ causationId: expect.stringMatching(/^evt_test_/) });
     });
 

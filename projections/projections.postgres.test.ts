@@ -171,6 +171,29 @@ describe('projections (PostgreSQL)', () => {
     expect(Object.values(await dump(t.db, def))).toEqual(Object.values(await dump(t.db, clean)));
   });
 
+  test('when the code changes a projection\'s tables, it rebuilds into a new generation before going live', async () => {
+    await seedOnce();
+    const base = projections.find((p) => p.name === 'bookings')!;
+    const v1 = variant(base, 'versioned', (apply) => apply());
+    const r1 = runner(v1);
+    await r1.install();
+    r1.start();
+    await caughtUp(store, [r1]);
+    await r1.stop();
+    runners.splice(runners.indexOf(r1), 1);
+    const g1 = await generationOf(t.db, v1.name);
+    // the next release adds a column
+    const v2: ProjectionDefinition = { ...v1, ddl: (tt) => `${v1.ddl(tt)}\nALTER TABLE ${tt.bookings_versioned} ADD COLUMN note text;` };
+    const r2 = runner(v2);
+    await r2.install();
+    r2.start();
+    await eventually(async () => (await generationOf(t.db, v1.name)) === g1 + 1, 30_000);
+    await caughtUp(store, [r2]);
+    const { rows } = await t.db.query<{ n: string }>(`SELECT count(note) AS n FROM bookings_versioned`);
+    expect(Number(rows[0]!.n)).toBe(0); // the new column exists in the live view
+    expect((await dump(t.db, v2)).bookings_versioned!.length).toBeGreaterThan(0);
+  });
+
   test('an event a projection cannot apply is dead-lettered; in skip mode the rest is applied', async () => {
     const base = projections.find((p) => p.name === 'invoice_history')!;
     const poisoned: ProjectionDefinition = {

@@ -105,6 +105,7 @@ export function paymentOut(r: Row) {
     message: r.message,
     docsUrl: r.docs_url,
     receiptUrl: r.receipt_url,
+    card: r.card_last4 ? { brand: r.card_brand, last4: r.card_last4 } : null,
     needsAttention: r.needs_attention,
     occurredAt: iso(r.occurred_at),
   };

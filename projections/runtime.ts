@@ -13,6 +13,7 @@
  *   position; the projection then skips it or halts (PROJECTION_ON_ERROR), visible in /readyz
  *   and metrics.
  */
+import { createHash } from 'node:crypto';
 import { Wakeable } from '../infrastructure/background';
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../domain/ports/eventStore';
 import { CatchUpSubscription, type SubscriptionSink, type SubscriptionStatus } from '../infrastructure/eventstore/subscription';
@@ -44,6 +45,11 @@ export interface ProjectionStatus extends SubscriptionStatus {
   readonly halted: string | null;
   readonly deadLetters: number;
   readonly applied: number;
+}
+
+/** Identifies a projection's table definitions (generation-independent). */
+export function definitionHash(def: ProjectionDefinition): string {
+  return createHash('sha256').update(def.ddl(tablesFor(def, 0))).digest('hex').slice(0, 32);
 }
 
 export function tablesFor(def: ProjectionDefinition, generation: number): Tables {
@@ -104,15 +110,24 @@ export class ProjectionRunner {
   async install(): Promise<number> {
     return this.db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`settle_projection_install:${this.def.name}`]);
-      const { rows } = await tx.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1', [this.def.name]);
+      const hash = definitionHash(this.def);
+      const { rows } = await tx.query<{ g: number; h: string | null }>('SELECT active_generation AS g, definition_hash AS h FROM projection_state WHERE name = $1', [this.def.name]);
       if (rows[0]) {
         await initCheckpoint(tx, checkpointName(this.def, Number(rows[0].g)));
+        if (rows[0].h !== hash) {
+          // the tables' definition changed in the code: rebuild into a new generation before going live
+          await tx.query('UPDATE projection_state SET definition_hash = $2, rebuild_requested_at = CASE WHEN $3 THEN clock_timestamp() ELSE rebuild_requested_at END WHERE name = $1', [
+            this.def.name,
+            hash,
+            rows[0].h !== null,
+          ]);
+        }
         return Number(rows[0].g);
       }
       await createGeneration(tx, this.def, 1);
       await pointViews(tx, this.def, 1);
       await initCheckpoint(tx, checkpointName(this.def, 1));
-      await tx.query('INSERT INTO projection_state (name, active_generation) VALUES ($1, 1)', [this.def.name]);
+      await tx.query('INSERT INTO projection_state (name, active_generation, definition_hash) VALUES ($1, 1, $2)', [this.def.name, hash]);
       return 1;
     });
   }

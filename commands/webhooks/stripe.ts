@@ -106,6 +106,15 @@ interface Attempt {
   declineCode: string | null;
   message: string | null;
   occurredAt: string;
+  receiptUrl?: string | null;
+  card?: { brand?: unknown; last4?: unknown } | null;
+}
+
+/** Receipt and card brand/last4 only, from whatever the object carries (never more card data). */
+function paymentExtras(o: Obj): { receiptUrl: string | null; card: { brand: unknown; last4: unknown } | null } {
+  const charge = typeof o.latest_charge === 'object' && o.latest_charge ? o.latest_charge : o.object === 'charge' ? o : null;
+  const card = charge?.payment_method_details?.card ?? o.last_payment_error?.payment_method?.card ?? (typeof o.payment_method === 'object' ? o.payment_method?.card : null) ?? null;
+  return { receiptUrl: typeof charge?.receipt_url === 'string' ? charge.receipt_url : null, card: card ? { brand: card.brand, last4: card.last4 } : null };
 }
 
 function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
@@ -131,13 +140,19 @@ function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
             message: a.message,
             occurredAt: a.occurredAt,
             actor: { kind: 'provider', id: role.split('#')[0]! },
+            receiptUrl: a.receiptUrl ?? null,
+            card: a.card ?? null,
           },
         },
       },
     ];
   }
+  const more = {
+    ...(a.receiptUrl ? { receiptUrl: a.receiptUrl } : {}),
+    ...(a.card && typeof a.card.brand === 'string' && typeof a.card.last4 === 'string' ? { card: { brand: a.card.brand, last4: a.card.last4 } } : {}),
+  };
   if (a.outcome === 'succeeded') {
-    return [{ kind: 'booking', role, tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RecordPaymentCompleted', data: { provider: 'stripe', providerPaymentId: a.providerPaymentId, providerChargeId: a.providerChargeId, amount: money } } }];
+    return [{ kind: 'booking', role, tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RecordPaymentCompleted', data: { provider: 'stripe', providerPaymentId: a.providerPaymentId, providerChargeId: a.providerChargeId, amount: money, ...more } } }];
   }
   if (a.outcome === 'failed') {
     return [
@@ -146,7 +161,7 @@ function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
         role,
         tenantId: t.tenantId,
         bookingId: t.bookingId,
-        command: { type: 'RecordPaymentFailed', data: { attemptId: a.attemptId, provider: 'stripe', providerPaymentId: a.providerPaymentId, amount: money, errorCode: a.errorCode, declineCode: a.declineCode, message: a.message } },
+        command: { type: 'RecordPaymentFailed', data: { attemptId: a.attemptId, provider: 'stripe', providerPaymentId: a.providerPaymentId, amount: money, errorCode: a.errorCode, declineCode: a.declineCode, message: a.message, ...more } },
       },
     ];
   }
@@ -236,6 +251,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
             declineCode: failed ? (err?.decline_code ?? null) : null,
             message: event.type === 'payment_intent.canceled' ? `canceled: ${o.cancellation_reason ?? 'unknown reason'}` : failed ? (err?.message ?? null) : null,
             occurredAt: iso(event.created),
+            ...paymentExtras(o),
           },
           role('attempt'),
         ),
@@ -265,6 +281,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
             declineCode: succeeded ? null : (o.outcome?.reason ?? null),
             message: succeeded ? null : (o.failure_message ?? o.outcome?.seller_message ?? null),
             occurredAt: iso(event.created),
+            ...paymentExtras(o),
           },
           role('attempt'),
         ),

@@ -33,6 +33,19 @@ export interface PaymentError {
   readonly message: string | null;
 }
 
+/** What the provider shows about a payment besides its outcome: receipt and card brand/last4 only. */
+export interface PaymentExtras {
+  readonly receiptUrl?: string;
+  readonly card?: { readonly brand: string; readonly last4: string };
+}
+
+function extras(d: PaymentExtras): PaymentExtras {
+  return {
+    ...(typeof d.receiptUrl === 'string' && /^https:\/\//.test(d.receiptUrl) ? { receiptUrl: d.receiptUrl } : {}),
+    ...(d.card && /^\d{4}$/.test(d.card.last4) && /^[a-z_ ]{2,30}$/i.test(d.card.brand) ? { card: { brand: d.card.brand.toLowerCase(), last4: d.card.last4 } } : {}),
+  };
+}
+
 export type BookingCommand =
   | Command<
       'RequestBooking',
@@ -47,8 +60,8 @@ export type BookingCommand =
         paymentScheduleId: string | null;
       }
     >
-  | Command<'RecordPaymentCompleted', { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money }>
-  | Command<'RecordPaymentFailed', { attemptId: string; provider: Provider; providerPaymentId: string; amount: Money } & PaymentError>
+  | Command<'RecordPaymentCompleted', { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money } & PaymentExtras>
+  | Command<'RecordPaymentFailed', { attemptId: string; provider: Provider; providerPaymentId: string; amount: Money } & PaymentError & PaymentExtras>
   | Command<'RecordCrmBookingCreated', { crmBookingId: string; crmIds: Record<string, string> }>
   | Command<'RecordCrmPaymentAssociated', { crmPaymentId: string | null }>
   | Command<'RecordCrmStageAttemptFailed', { stage: CrmStage; attempt: number; error: string }>
@@ -61,12 +74,12 @@ export type BookingEvent =
   | { type: 'BookingRequested'; data: BookingRequestedData }
   | { type: 'BookingWaitlisted'; data: BookingRequestedData }
   | { type: 'BookingInquiryReceived'; data: BookingRequestedData }
-  | { type: 'BookingPaymentCompleted'; data: { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money; at: string } }
+  | { type: 'BookingPaymentCompleted'; data: { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money; at: string } & PaymentExtras }
   | {
       type: 'BookingPaymentMismatch';
       data: { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money; expected: Money; reason: 'amount_or_currency' | 'already_paid' | 'booking_cancelled' | 'not_bookable'; at: string };
     }
-  | { type: 'BookingPaymentFailed'; data: { attemptId: string; provider: Provider; providerPaymentId: string; amount: Money; at: string } & PaymentError }
+  | { type: 'BookingPaymentFailed'; data: { attemptId: string; provider: Provider; providerPaymentId: string; amount: Money; at: string } & PaymentError & PaymentExtras }
   | { type: 'CrmBookingCreated'; data: { crmBookingId: string; crmIds: Record<string, string>; at: string } }
   | { type: 'CrmPaymentAssociated'; data: { crmBookingId: string; crmPaymentId: string | null; at: string } }
   | { type: 'CrmStageAttemptFailed'; data: { stage: CrmStage; attempt: number; error: string; at: string } }
@@ -187,14 +200,15 @@ function paymentCompleted(c: Extract<BookingCommand, { type: 'RecordPaymentCompl
   if (s.status === 'cancelled') return mismatch('booking_cancelled');
   if (s.status === 'inquiry') return mismatch('not_bookable');
   if (d.amount.amount !== s.request.price.amount || d.amount.currency !== s.request.price.currency) return mismatch('amount_or_currency');
-  return [{ type: 'BookingPaymentCompleted', data: { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, at } }];
+  return [{ type: 'BookingPaymentCompleted', data: { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, ...extras(d), at } }];
 }
 
 function paymentFailed(c: Extract<BookingCommand, { type: 'RecordPaymentFailed' }>, s: BookingState): BookingEvent[] {
   mustExist(s);
   checkMoney(c.data.amount, 'amount');
   if (s.failedAttempts.includes(c.data.attemptId)) return [];
-  return [{ type: 'BookingPaymentFailed', data: { ...c.data, at: c.metadata.now.toISOString() } }];
+  const { receiptUrl: _r, card: _c, ...failed } = c.data;
+  return [{ type: 'BookingPaymentFailed', data: { ...failed, ...extras(c.data), at: c.metadata.now.toISOString() } }];
 }
 
 function crmCreated(c: Extract<BookingCommand, { type: 'RecordCrmBookingCreated' }>, s: BookingState): BookingEvent[] {

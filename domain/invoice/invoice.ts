@@ -102,6 +102,8 @@ export type RecordPaymentAttempt = Command<
     /** ISO-8601 date-time at which the provider saw the attempt. */
     occurredAt: string;
     actor: Actor;
+    receiptUrl?: string | null;
+    card?: { brand?: unknown; last4?: unknown } | null;
   }
 >;
 
@@ -136,6 +138,22 @@ export interface AttemptData {
   readonly amount: Money;
   readonly occurredAt: string;
   readonly actor: Actor;
+  /** The provider's receipt, when it gives one. */
+  readonly receiptUrl?: string;
+  /** Card brand and last four digits only: never more card data. */
+  readonly card?: CardSummary;
+}
+
+export interface CardSummary {
+  readonly brand: string;
+  readonly last4: string;
+}
+
+/** Keeps brand and last4 only, and only when they look like what they are. */
+export function cardSummary(card: { brand?: unknown; last4?: unknown } | null | undefined): CardSummary | null {
+  if (!card || typeof card.brand !== 'string' || typeof card.last4 !== 'string') return null;
+  if (!/^[a-z_ ]{2,30}$/i.test(card.brand) || !/^\d{4}$/.test(card.last4)) return null;
+  return { brand: card.brand.toLowerCase(), last4: card.last4 };
 }
 
 export type InvoiceIssued = DomainEvent<
@@ -538,6 +556,8 @@ function recordPaymentAttempt(command: RecordPaymentAttempt, state: InvoiceState
     amount,
     occurredAt: d.occurredAt,
     actor,
+    ...(typeof d.receiptUrl === 'string' && /^https:\/\//.test(d.receiptUrl) ? { receiptUrl: d.receiptUrl } : {}),
+    ...(cardSummary(d.card) ? { card: cardSummary(d.card)! } : {}),
   };
   const errors = { errorCode: d.errorCode ?? null, declineCode: d.declineCode ?? null, message: d.message ?? null };
 

@@ -339,6 +339,12 @@ export const migrations: readonly Migration[] = [
   { version: 4, name: 'webhooks', sql: webhooks },
   { version: 5, name: 'scheduled_messages', sql: scheduledMessages },
   { version: 6, name: 'finance_reporting', sql: FINANCE_MIGRATION_SQL },
+  {
+    version: 7,
+    name: 'projection_definition_hash',
+    sql: `-- the hash of a projection's table definitions: when the code's differs, the projection rebuilds
+ALTER TABLE projection_state ADD COLUMN definition_hash text;`,
+  },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

@@ -31,6 +31,7 @@ interface Attempt {
   declineCode: string | null;
   message: string | null;
   receiptUrl: string | null;
+  card: { brand: string; last4: string } | null;
   needsAttention: string | null;
   occurredAt: string;
 }
@@ -72,6 +73,7 @@ function attemptOf(e: RecordedEvent, payable: { type: PayableType; tenantId: str
     declineCode: str(d.declineCode),
     message: str(d.message),
     receiptUrl: str(d.receiptUrl),
+    card: d.card && typeof (d.card as D).brand === 'string' && typeof (d.card as D).last4 === 'string' ? { brand: String((d.card as D).brand), last4: String((d.card as D).last4) } : null,
     needsAttention: null as string | null,
     occurredAt: str(d.occurredAt) ?? str(d.at) ?? e.recordedAt.toISOString(),
   };
@@ -158,6 +160,8 @@ export const paymentHistoryProjection: ProjectionDefinition = {
       message             text,
       docs_url            text,
       receipt_url         text,
+      card_brand          text,
+      card_last4          text,
       needs_attention     text,
       occurred_at         timestamptz NOT NULL,
       recorded_at         timestamptz NOT NULL,
@@ -230,7 +234,8 @@ export const paymentHistoryProjection: ProjectionDefinition = {
       if (a.status !== 'pending' && a.status !== 'action_required' && a.providerPaymentId) {
         const { rows } = await tx.query(
           `UPDATE ${t.payment_history} SET status = $5, amount = $6, currency = $7, provider_charge_id = coalesce($8, provider_charge_id),
-                  error_code = $9, decline_code = $10, message = $11, docs_url = $12, needs_attention = $13, occurred_at = $14, updated_at = $15, position = $16
+                  error_code = $9, decline_code = $10, message = $11, docs_url = $12, needs_attention = $13, occurred_at = $14, updated_at = $15, position = $16,
+                  receipt_url = coalesce($17, receipt_url), card_brand = coalesce($18, card_brand), card_last4 = coalesce($19, card_last4)
             WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND provider_payment_id = $4 AND status IN ('pending', 'action_required')
             RETURNING 1`,
           [
@@ -250,15 +255,18 @@ export const paymentHistoryProjection: ProjectionDefinition = {
             a.occurredAt,
             e.recordedAt,
             position,
+            a.receiptUrl,
+            a.card?.brand ?? null,
+            a.card?.last4 ?? null,
           ],
         );
         if (rows.length > 0) continue;
       }
       await tx.query(
         `INSERT INTO ${t.payment_history} (attempt_id, tenant_id, customer_id, payable_type, payable_id, provider, provider_payment_id, provider_charge_id,
-           amount, currency, status, error_code, decline_code, message, docs_url, receipt_url, needs_attention, occurred_at, recorded_at, updated_at, position)
+           amount, currency, status, error_code, decline_code, message, docs_url, receipt_url, needs_attention, occurred_at, recorded_at, updated_at, position, card_brand, card_last4)
          VALUES ($1, $2, coalesce($3, (SELECT customer_id FROM ${t.payment_payables} WHERE tenant_id = $2 AND payable_type = $4 AND payable_id = $5)),
-           $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20)`,
+           $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22)`,
         [
           a.attemptKey,
           a.tenantId,
@@ -280,6 +288,8 @@ export const paymentHistoryProjection: ProjectionDefinition = {
           a.occurredAt,
           e.recordedAt,
           position,
+          a.card?.brand ?? null,
+          a.card?.last4 ?? null,
         ],
       );
     }
