@@ -168,6 +168,14 @@ function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
   return []; // a booking has no pending state: the final outcome will follow
 }
 
+/** A Stripe refund (`re_`) recorded on the invoice or booking it returns money from, under its own id. */
+function refundStep(t: PaymentTarget, r: Obj, role: (name: string) => string, eventId: string): Step {
+  const amount = { amount: Number(r.amount), currency: cur(r.currency) };
+  return t.type === 'invoice'
+    ? { kind: 'invoice', role: role(`refund:${r.id}`), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: eventId } } } }
+    : { kind: 'booking', role: role(`refund:${r.id}`), tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RefundBooking', data: { refundId: r.id, amount, reason: r.reason ?? null } } };
+}
+
 function providerInvoiceStep(inv: Obj, tenantId: string, customerId: string, role: string): Step {
   const lines: Obj[] = Array.isArray(inv.lines?.data) ? inv.lines.data : [];
   return {
@@ -294,14 +302,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
       const t = await paymentTarget(refs, [o], [o.id, pi]);
       if (!t) return park('no invoice or booking for this charge yet');
       const refunds: Obj[] = Array.isArray(o.refunds?.data) ? o.refunds.data : [];
-      for (const r of refunds.filter((x) => x.status === 'succeeded' || x.status === undefined)) {
-        const amount = { amount: Number(r.amount), currency: cur(r.currency ?? o.currency) };
-        steps.push(
-          t.type === 'invoice'
-            ? { kind: 'invoice', role: role(`refund:${r.id}`), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: event.id } } } }
-            : { kind: 'booking', role: role(`refund:${r.id}`), tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RefundBooking', data: { refundId: r.id, amount, reason: r.reason ?? null } } },
-        );
-      }
+      for (const r of refunds.filter((x) => x.status === 'succeeded' || x.status === undefined)) steps.push(refundStep(t, { ...r, currency: r.currency ?? o.currency }, role, event.id));
       return { outcome: 'steps', steps };
     }
 
@@ -314,12 +315,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
       const pi = idOf(o.payment_intent);
       const t = await paymentTarget(refs, [o], [charge, pi]);
       if (!t) return park('no invoice or booking for the refunded payment yet');
-      const amount = { amount: Number(o.amount), currency: cur(o.currency) };
-      steps.push(
-        t.type === 'invoice'
-          ? { kind: 'invoice', role: role(`refund:${o.id}`), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'RecordRefund', data: { refundId: o.id, providerRefundId: o.id, amount, reason: o.reason ?? null, actor: { kind: 'provider', id: event.id } } } }
-          : { kind: 'booking', role: role(`refund:${o.id}`), tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RefundBooking', data: { refundId: o.id, amount, reason: o.reason ?? null } } },
-      );
+      steps.push(refundStep(t, o, role, event.id));
       return { outcome: 'steps', steps };
     }
 
