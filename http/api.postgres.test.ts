@@ -3,9 +3,8 @@
  * per run: authentication, tenant isolation, validation problems, idempotency keys, bookings.
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { ADMIN_KEY, client } from '../test/support/api';
-import { databaseUrl } from '../test/support/databases';
+import { databaseUrl, dropSchema } from '../test/support/databases';
 import { startTestService, type TestService } from '../test/support/service';
 
 describe('REST command API (PostgreSQL)', () => {
@@ -27,10 +26,7 @@ describe('REST command API (PostgreSQL)', () => {
   });
   afterAll(async () => {
     await svc?.shutdown('test end');
-    const c = new Client({ connectionString: databaseUrl() });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await dropSchema(schema);
   });
 
   const booking = (over: Record<string, unknown> = {}) => ({

@@ -3,12 +3,11 @@
  * (DATABASE_URL), with the provider port answered by a recording adapter.
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { handle } from '../commands/handle';
 import { streams } from '../commands/streams';
 import { invoiceDecider } from '../domain/invoice/invoice';
 import { ADMIN_KEY, client } from '../test/support/api';
-import { databaseUrl } from '../test/support/databases';
+import { databaseUrl, dropSchema } from '../test/support/databases';
 import { RecordingBillingProvider } from '../test/support/recordingProvider';
 import { startTestService, type TestService } from '../test/support/service';
 
@@ -33,10 +32,7 @@ describe('billing API (PostgreSQL)', () => {
   });
   afterAll(async () => {
     await svc?.shutdown('test end');
-    const c = new Client({ connectionString: databaseUrl() });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await dropSchema(schema);
   });
 
   test('twenty concurrent checkout requests for one customer create exactly one checkout session', async () => {

@@ -5,9 +5,8 @@
  * proved on a real broker in projections/finance/finance.kafka.test.ts and the relay tests.
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { ADMIN_KEY, client } from '../test/support/api';
-import { databaseUrl } from '../test/support/databases';
+import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
 import { startTestService, type TestService } from '../test/support/service';
 
@@ -20,10 +19,7 @@ describe('Kafka down (PostgreSQL)', () => {
   });
   afterAll(async () => {
     await svc?.shutdown('test end');
-    const c = new Client({ connectionString: databaseUrl() });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await dropSchema(schema);
   });
 
   test('commands still succeed, the backlog grows, /readyz is 200 "degraded"', async () => {

@@ -3,13 +3,12 @@
  * pagination, ETag/304, read-your-writes with min_position and the staleness marker, tenant scope.
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { handle } from '../commands/handle';
 import { streams } from '../commands/streams';
 import { bookingDecider, type BookingCommand } from '../domain/booking/booking';
 import { invoiceDecider, type InvoiceCommand } from '../domain/invoice/invoice';
 import { ADMIN_KEY, client } from '../test/support/api';
-import { databaseUrl } from '../test/support/databases';
+import { databaseUrl, dropSchema } from '../test/support/databases';
 import { startTestService, type TestService } from '../test/support/service';
 
 describe('query API (PostgreSQL)', () => {
@@ -73,10 +72,7 @@ describe('query API (PostgreSQL)', () => {
   });
   afterAll(async () => {
     await svc?.shutdown('test end');
-    const c = new Client({ connectionString: databaseUrl() });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await dropSchema(schema);
   });
 
   test('invoices: filters and cursor pagination walk every row once, newest first, tenant-scoped', async () => {

@@ -4,9 +4,8 @@
  * against Stripe's API schema; state lives in a real PostgreSQL (DATABASE_URL).
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { ADMIN_KEY, client } from '../test/support/api';
-import { databaseUrl } from '../test/support/databases';
+import { databaseUrl, dropSchema } from '../test/support/databases';
 import { startTestService, type TestService } from '../test/support/service';
 import { deliver, stripeEvent } from '../test/support/stripeEvents';
 
@@ -35,10 +34,7 @@ describe('Settle on Stripe (stripe-mock + PostgreSQL)', () => {
   });
   afterAll(async () => {
     await svc?.shutdown('test end');
-    const c = new Client({ connectionString: databaseUrl() });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await dropSchema(schema);
   });
 
   test('a plan is created as a Stripe product and price; a price change creates a new price and archives the old one', async () => {

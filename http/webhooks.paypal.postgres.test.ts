@@ -5,11 +5,10 @@
  * concurrently and racing the webhook pays once; forged webhooks are refused.
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { fold } from '../domain/shared/decider';
 import { invoiceDecider, type InvoiceState } from '../domain/invoice/invoice';
 import { ADMIN_KEY, client } from '../test/support/api';
-import { databaseUrl } from '../test/support/databases';
+import { databaseUrl, dropSchema } from '../test/support/databases';
 import { startTestService, type TestService } from '../test/support/service';
 import { startPayPalSimulator, type PayPalSimulator } from '../test/simulators/paypal';
 
@@ -40,10 +39,7 @@ describe('PayPal (simulator + PostgreSQL)', () => {
   afterAll(async () => {
     await svc?.shutdown('test end');
     await sim?.close();
-    const c = new Client({ connectionString: databaseUrl() });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await dropSchema(schema);
   });
 
   const invoiceState = async (id: string) => fold(invoiceDecider, (await svc.runtime.eventStore.readStream(`invoice-coach.${id}`)).map((e) => ({ type: e.type, data: e.data })) as never) as InvoiceState;

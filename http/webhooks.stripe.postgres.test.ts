@@ -4,13 +4,12 @@
  * copies, out-of-order delivery of a whole subscription lifecycle (parked, then applied).
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { fold } from '../domain/shared/decider';
 import { invoiceDecider, type InvoiceState } from '../domain/invoice/invoice';
 import { subscriptionDecider, type SubscriptionState } from '../domain/subscription/subscription';
 import { bookingDecider, type BookingState } from '../domain/booking/booking';
 import { ADMIN_KEY, client } from '../test/support/api';
-import { databaseUrl } from '../test/support/databases';
+import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
 import { RecordingBillingProvider } from '../test/support/recordingProvider';
 import { startTestService, type TestService } from '../test/support/service';
@@ -44,10 +43,7 @@ describe('Stripe webhooks (PostgreSQL)', () => {
   });
   afterAll(async () => {
     await svc?.shutdown('test end');
-    const c = new Client({ connectionString: databaseUrl() });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await dropSchema(schema);
   });
 
   const inboxCount = async () => Number((await svc.runtime.db.query<{ n: string }>('SELECT count(*) AS n FROM webhook_inbox')).rows[0]!.n);

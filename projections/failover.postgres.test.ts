@@ -5,9 +5,8 @@
  * seconds.
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { ADMIN_KEY, client } from '../test/support/api';
-import { databaseUrl } from '../test/support/databases';
+import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
 import { spawnService, type ServiceProcess } from '../test/support/process';
 import { startTestService, type TestService } from '../test/support/service';
@@ -29,10 +28,7 @@ describe('two instances, one database (PostgreSQL)', () => {
   afterAll(async () => {
     await a?.kill();
     await b?.shutdown('test end');
-    const c = new Client({ connectionString: databaseUrl() });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await dropSchema(schema);
   });
 
   async function leaders(url: string): Promise<Record<string, boolean>> {

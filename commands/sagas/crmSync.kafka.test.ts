@@ -5,10 +5,9 @@
  * Kafka messages.
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { bookingDecider, type BookingCommand } from '../../domain/booking/booking';
 import { ADMIN_KEY, client } from '../../test/support/api';
-import { databaseUrl } from '../../test/support/databases';
+import { databaseUrl, dropSchema } from '../../test/support/databases';
 import { eventually } from '../../test/support/events';
 import { startTestService, type TestService } from '../../test/support/service';
 import { startSmtpCapture, type SmtpCapture } from '../../test/support/smtp';
@@ -55,10 +54,7 @@ describe('CRM sync saga (Kafka + PostgreSQL + CRM simulator + SMTP)', () => {
     await svc?.shutdown('test end');
     await crm?.close();
     await smtp?.close();
-    const c = new Client({ connectionString: databaseUrl() });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await dropSchema(schema);
   });
 
   async function paidBooking(opts: { schedule?: string | null; guests?: number } = {}): Promise<string> {

@@ -52,3 +52,14 @@ export async function embeddedDatabase(dataDir?: string): Promise<TestDatabase> 
   await migrate(db, schema);
   return { db, schema, drop: () => db.close() };
 }
+
+/** Drops a test schema (with everything in it) on the PostgreSQL server. */
+export async function dropSchema(schema: string): Promise<void> {
+  const admin = new Client({ connectionString: databaseUrl() });
+  await admin.connect();
+  try {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await admin.end();
+  }
+}
