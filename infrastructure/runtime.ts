@@ -178,8 +178,9 @@ export class Runtime {
       if (bus.kind === 'in-process') await rt.finance.start();
       else void rt.finance.start();
       rt.registerCollectors();
-      rt.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => rt.provider, logger)));
-      if (eventStore instanceof EsdbEventStore) rt.addSubscription(esdbOutboxFeeder(db));
+      const leaseFor = (name: string): LeaderLease => (config.DATABASE_URL ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:${name}`) : new AlwaysLeader(name));
+      rt.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => rt.provider, logger)), { lease: leaseFor('provider-requests') });
+      if (eventStore instanceof EsdbEventStore) rt.addSubscription(esdbOutboxFeeder(db), { lease: leaseFor('eventstoredb-outbox-feeder') });
       return rt;
     } catch (err) {
       await db.close().catch(() => undefined);

@@ -1,6 +1,7 @@
 import { Wakeable } from '../background';
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../../domain/ports/eventStore';
 import type { SqlClient } from '../sql/client';
+import type { LeaderLease } from '../sql/leaderLease';
 import { toBigInt } from '../sql/client';
 
 /**
@@ -76,6 +77,9 @@ export interface CatchUpOptions {
   maxRetryDelayMs?: number;
   onError?: (err: unknown, sink: string) => void;
   onBatch?: (sink: string, events: readonly RecordedEvent[]) => void;
+  /** When set, the subscription only runs while it holds this lease (one runner per cluster). */
+  lease?: LeaderLease;
+  leaseRetryMs?: number;
 }
 
 /**
@@ -120,6 +124,7 @@ export class CatchUpSubscription {
     this.wake();
     await this.loop;
     this.loop = null;
+    await this.opts.lease?.release();
   }
 
   wake(): void {
@@ -153,6 +158,15 @@ export class CatchUpSubscription {
     let failures = 0;
     let loaded = false;
     while (!this.stopped) {
+      if (this.opts.lease && !(await this.opts.lease.tryAcquire())) {
+        // another instance runs this subscription: nothing is behind here
+        this.caughtUp = true;
+        this.lagSeconds = 0;
+        this.lastProgressAt = new Date();
+        loaded = false;
+        await this.idle(this.opts.leaseRetryMs ?? 2000);
+        continue;
+      }
       try {
         if (!loaded) {
           this.position = await this.sink.load();
