@@ -147,6 +147,23 @@ describe('Stripe webhooks (PostgreSQL)', () => {
       expect((await stream<InvoiceState>(`invoice-coach.${victim}`, invoiceDecider)).status).toBe('open');
     });
 
+    test("a Connect payment on the tenant's own account pays its invoice and books the platform fee in the finance ledger", async () => {
+      const admin = client(svc.url, ADMIN_KEY);
+      await admin.post('/v1/tenants/coach/stripe-account', { accountId: 'acct_coach' });
+      const invoiceId = await invoice(10000);
+      const e = pi('payment_intent.succeeded', { invoice_id: invoiceId }, 10000, `pi_fee_${invoiceId}`, `ch_fee_${invoiceId}`);
+      e.account = 'acct_coach';
+      e.data.object.application_fee_amount = 250;
+      expect((await deliver(connect, e, CONNECT_SECRET)).body).toMatchObject({ status: 'processed' });
+      expect((await stream<InvoiceState>(`invoice-coach.${invoiceId}`, invoiceDecider)).status).toBe('paid');
+      const day = new Date(e.created * 1000).toISOString().slice(0, 10);
+      await eventually(async () => {
+        const r = await api.get<{ rows: Array<{ currency: string; platformFees: number; grossCollected: number }> }>(`/v1/reports/finance?from=${day}&to=${day}`);
+        const usd = r.body.rows.find((x) => x.currency === 'USD');
+        return !!usd && usd.platformFees >= 250;
+      }, 15_000);
+    });
+
     test('bodies over 1 MB are 413; live-mode events on a test-mode endpoint are 400', async () => {
       const before = await inboxCount();
       const big = stripeEvent('payment_intent.processing', (o) => (o.description = 'x'.repeat(1_100_000)));

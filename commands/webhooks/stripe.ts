@@ -108,6 +108,7 @@ interface Attempt {
   occurredAt: string;
   receiptUrl?: string | null;
   card?: { brand?: unknown; last4?: unknown } | null;
+  applicationFeeAmount?: number | null;
 }
 
 /** Receipt and card brand/last4 only, from whatever the object carries (never more card data). */
@@ -142,6 +143,7 @@ function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
             actor: { kind: 'provider', id: role.split('#')[0]! },
             receiptUrl: a.receiptUrl ?? null,
             card: a.card ?? null,
+            applicationFeeAmount: a.applicationFeeAmount ?? null,
           },
         },
       },
@@ -260,6 +262,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
             message: event.type === 'payment_intent.canceled' ? `canceled: ${o.cancellation_reason ?? 'unknown reason'}` : failed ? (err?.message ?? null) : null,
             occurredAt: iso(event.created),
             ...paymentExtras(o),
+            applicationFeeAmount: typeof o.application_fee_amount === 'number' ? o.application_fee_amount : null,
           },
           role('attempt'),
         ),

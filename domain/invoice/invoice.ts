@@ -104,6 +104,8 @@ export type RecordPaymentAttempt = Command<
     actor: Actor;
     receiptUrl?: string | null;
     card?: { brand?: unknown; last4?: unknown } | null;
+    /** Integer minor units of the payment's currency. */
+    applicationFeeAmount?: number | null;
   }
 >;
 
@@ -142,6 +144,8 @@ export interface AttemptData {
   readonly receiptUrl?: string;
   /** Card brand and last four digits only: never more card data. */
   readonly card?: CardSummary;
+  /** The platform's fee on a Connect payment, in the payment's currency. */
+  readonly applicationFee?: Money;
 }
 
 export interface CardSummary {
@@ -558,6 +562,9 @@ function recordPaymentAttempt(command: RecordPaymentAttempt, state: InvoiceState
     actor,
     ...(typeof d.receiptUrl === 'string' && /^https:\/\//.test(d.receiptUrl) ? { receiptUrl: d.receiptUrl } : {}),
     ...(cardSummary(d.card) ? { card: cardSummary(d.card)! } : {}),
+    ...(typeof d.applicationFeeAmount === 'number' && isMinorUnits(d.applicationFeeAmount) && d.applicationFeeAmount > 0 && d.applicationFeeAmount <= amount.amount
+      ? { applicationFee: { amount: d.applicationFeeAmount, currency: amount.currency } }
+      : {}),
   };
   const errors = { errorCode: d.errorCode ?? null, declineCode: d.declineCode ?? null, message: d.message ?? null };
 
