@@ -9,7 +9,8 @@ import { Problem } from './problem';
  * - the same key with the same method, path and body: the stored response is replayed
  *   (`Idempotent-Replayed: true`), the command does not run again;
  * - the same key with a different body (or endpoint): 422;
- * - the same key while the first request is still running: 409, retry later;
+ * - the same key while the first request is still running: 409, retry later (a claim older than
+ *   five minutes counts as abandoned; the first request's late answer is then not stored);
  * - a 5xx is not stored: the key is released so a retry runs again (commands are themselves
  *   idempotent through event ids seeded by the key).
  * Keys are scoped to the caller (tenant, or admin) and kept at least 24 hours.
@@ -49,7 +50,7 @@ export function idempotency(store: IdempotencyStore) {
     const send = res.json.bind(res);
     res.json = (b: unknown) => {
       const status = res.statusCode;
-      const saved = status >= 500 ? store.release(scope, key) : store.complete(scope, key, { status, body: b });
+      const saved = status >= 500 ? store.release(scope, key, claim.token) : store.complete(scope, key, claim.token, { status, body: b });
       saved
         .catch((err: unknown) => req.log?.error({ err }, 'idempotency record not saved'))
         .finally(() => send(b));

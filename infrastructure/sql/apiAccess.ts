@@ -86,25 +86,30 @@ export interface StoredResponse {
 }
 
 export type IdempotencyClaim =
-  | { kind: 'claimed' }
+  /** `token` identifies this claim: only its owner may complete or release it. */
+  | { kind: 'claimed'; token: string }
   | { kind: 'replay'; response: StoredResponse }
   | { kind: 'in_progress' }
   | { kind: 'mismatch'; method: string; path: string };
 
-/** How long an in-progress claim blocks a concurrent retry before it is considered abandoned. */
-const CLAIM_TIMEOUT_SECONDS = 60;
+/**
+ * How long an in-progress claim blocks a concurrent retry before it is considered abandoned
+ * (the process died mid-request). Longer than any request can run, provider calls with their
+ * retries included.
+ */
+const CLAIM_TIMEOUT_SECONDS = 300;
 
 export class IdempotencyStore {
   constructor(private readonly db: SqlClient) {}
 
   async claim(scope: string, key: string, method: string, path: string, bodyHash: string): Promise<IdempotencyClaim> {
     return this.db.transaction(async (tx) => {
-      const inserted = await tx.query(
+      const inserted = await tx.query<{ token: string }>(
         `INSERT INTO idempotency_keys (scope, idempotency_key, method, path, body_hash, state) VALUES ($1, $2, $3, $4, $5, 'in_progress')
-         ON CONFLICT (scope, idempotency_key) DO NOTHING RETURNING 1`,
+         ON CONFLICT (scope, idempotency_key) DO NOTHING RETURNING locked_at::text AS token`,
         [scope, key, method, path, bodyHash],
       );
-      if (inserted.rows.length === 1) return { kind: 'claimed' as const };
+      if (inserted.rows[0]) return { kind: 'claimed' as const, token: inserted.rows[0].token };
       const { rows } = await tx.query<{ method: string; path: string; body_hash: string; state: string; response_status: number | null; response_body: unknown; stale: boolean }>(
         `SELECT method, path, body_hash, state, response_status, response_body,
                 locked_at < clock_timestamp() - make_interval(secs => $3) AS stale
@@ -116,23 +121,28 @@ export class IdempotencyStore {
       if (r.method !== method || r.path !== path || r.body_hash !== bodyHash) return { kind: 'mismatch' as const, method: r.method, path: r.path };
       if (r.state === 'done') return { kind: 'replay' as const, response: { status: Number(r.response_status), body: r.response_body } };
       if (r.stale) {
-        await tx.query(`UPDATE idempotency_keys SET locked_at = clock_timestamp() WHERE scope = $1 AND idempotency_key = $2`, [scope, key]);
-        return { kind: 'claimed' as const };
+        const taken = await tx.query<{ token: string }>(
+          `UPDATE idempotency_keys SET locked_at = clock_timestamp() WHERE scope = $1 AND idempotency_key = $2 RETURNING locked_at::text AS token`,
+          [scope, key],
+        );
+        return { kind: 'claimed' as const, token: taken.rows[0]!.token };
       }
       return { kind: 'in_progress' as const };
     });
   }
 
-  async complete(scope: string, key: string, response: StoredResponse): Promise<void> {
+  /** Stores the response; only the claim's owner can (a taken-over claim's late answer is dropped). */
+  async complete(scope: string, key: string, token: string, response: StoredResponse): Promise<void> {
     await this.db.query(
-      `UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4::jsonb WHERE scope = $1 AND idempotency_key = $2`,
-      [scope, key, response.status, JSON.stringify(response.body ?? null)],
+      `UPDATE idempotency_keys SET state = 'done', response_status = $4, response_body = $5::jsonb
+        WHERE scope = $1 AND idempotency_key = $2 AND state = 'in_progress' AND locked_at::text = $3`,
+      [scope, key, token, response.status, JSON.stringify(response.body ?? null)],
     );
   }
 
   /** A request that failed on our side (5xx) releases its key so a retry runs again. */
-  async release(scope: string, key: string): Promise<void> {
-    await this.db.query(`DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND state = 'in_progress'`, [scope, key]);
+  async release(scope: string, key: string, token: string): Promise<void> {
+    await this.db.query(`DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND state = 'in_progress' AND locked_at::text = $3`, [scope, key, token]);
   }
 
   /** Deletes records older than the retention (at least 24 hours). */
