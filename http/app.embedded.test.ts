@@ -17,9 +17,13 @@ describe('service on the embedded default', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('GET /healthz answers while the process is up', async () => {
+  test('GET /healthz answers while the process is up, with security headers', async () => {
     const r = await fetch(`${svc.url}/healthz`);
     expect(r.status).toBe(200);
+    expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(r.headers.get('x-frame-options')).toBe('DENY');
+    expect(r.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(r.headers.get('x-powered-by')).toBeNull();
     expect(await r.json()).toEqual({ status: 'ok' });
   });
 

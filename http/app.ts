@@ -9,7 +9,7 @@ import { healthRoutes } from './health';
 import { webhookRoutes } from './webhooks';
 import { payRoutes } from './pay';
 import { idempotency } from './idempotency';
-import { httpMetrics, requestContext, requestLogger } from './middleware';
+import { httpMetrics, requestContext, requestLogger, securityHeaders } from './middleware';
 import { errorHandler, notFound } from './problem';
 import { adminProjectionRoutes, adminRoutes } from './routes/admin';
 import { bookingRoutes, type BulkRetryDeps } from './routes/bookings';
@@ -71,6 +71,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(requestContext());
+  app.use(securityHeaders());
   app.use(requestLogger(rt.logger));
   app.use(httpMetrics(rt.metrics));
   app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false)));

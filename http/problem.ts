@@ -44,6 +44,13 @@ export function notFound(req: Request, res: Response): void {
   sendProblem(req, res, new Problem(404, 'not-found', 'Not Found', `No route for ${req.method} ${req.path}`));
 }
 
+/** Connection-class failures of PostgreSQL (SQLSTATE 08xxx, 57P0x shutdown) and of the socket. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e?.code === 'string' && (/^08/.test(e.code) || /^57P0[1-3]$/.test(e.code) || /^E(CONNREFUSED|CONNRESET|PIPE)$/.test(e.code))) return true;
+  return typeof e?.message === 'string' && /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(e.message);
+}
+
 /** Last error handler: known problems keep their status; body-parser errors become 4xx; the rest 500. */
 export function errorHandler(err: unknown, req: Request, res: Response, next: NextFunction): void {
   if (res.headersSent) {
@@ -65,6 +72,13 @@ export function errorHandler(err: unknown, req: Request, res: Response, next: Ne
   }
   if (e && e.type === 'encoding.unsupported') {
     sendProblem(req, res, new Problem(415, 'unsupported-encoding', 'Unsupported Encoding', e.message ?? 'unsupported body encoding'));
+    return;
+  }
+  if (isDatabaseUnavailable(err)) {
+    // the database is restarting or unreachable: nothing was committed; the caller (or provider) retries
+    req.log?.warn({ err }, 'database unavailable');
+    res.setHeader('Retry-After', '2');
+    sendProblem(req, res, new Problem(503, 'database-unavailable', 'Service Unavailable', 'The database is unavailable; nothing was stored. Retry shortly (with the same Idempotency-Key).'));
     return;
   }
   req.log?.error({ err }, 'unhandled error');
