@@ -53,6 +53,15 @@ export class BookingCommands {
     ctx: CommandContext,
   ): Promise<Handled<BookingState, unknown>> {
     const departureStream = streams.departure(ctx.tenantId, input.departureExternalId);
+    // Refusals first: a request the booking would refuse must not take a seat.
+    bookingDecider.decide(
+      cmd<BookingCommand>(
+        'RequestBooking',
+        { bookingId: input.bookingId, tenantId: ctx.tenantId, departure: { departureId: input.departureExternalId, externalId: input.departureExternalId, paymentScheduleId: null }, placement: 'confirmed', contact: input.contact, guests: input.guests, price: input.price, paymentScheduleId: input.paymentScheduleId },
+        ctx,
+      ),
+      bookingDecider.initialState,
+    );
     const seats = await handle(
       this.store,
       departureStream,
@@ -76,6 +85,17 @@ export class BookingCommands {
       if (same) return { state: existing.state, newEvents: [], revision: existing.revision, position: existing.position, unchanged: true };
       throw new DomainRefusal('booking_exists', `booking ${input.bookingId} already exists with other details`);
     }
+    const releaseOnFailure = async (err: unknown): Promise<never> => {
+      // the booking was not recorded: give its seat back (the same release a cancel does), then
+      // fail; unless a concurrent request with the same booking id did record it
+      const now = await load(this.store, bookingStream, bookingDecider).catch(() => null);
+      if (now && now.state.status !== 'none') throw err;
+      await handle(this.store, departureStream, departureDecider, () => cmd<DepartureCommand>('ReleaseSeats', { bookingId: input.bookingId }, ctx), {
+        ...ctx,
+        idSeed: `release|${input.bookingId}`,
+      }).catch(() => undefined);
+      throw err;
+    };
     return handle(
       this.store,
       bookingStream,
@@ -96,7 +116,7 @@ export class BookingCommands {
           ctx,
         ),
       { ...ctx, idSeed: `request|${input.bookingId}` },
-    );
+    ).catch(releaseOnFailure);
   }
 
   async getBooking(tenantId: string, bookingId: string): Promise<{ state: BookingState; revision: bigint | null } | null> {

@@ -24,6 +24,8 @@ export class InvoiceCommands {
   constructor(
     private readonly store: EventStore,
     private readonly provider: BillingProvider,
+    /** The tenant's Stripe connected account: its invoices are paid there, so refunds go there. */
+    private readonly accounts: { accountFor(tenantId: string): Promise<string | null> } = { accountFor: async () => null },
   ) {}
 
   async get(tenantId: string, invoiceId: string): Promise<{ state: InvoiceState; revision: bigint | null } | null> {
@@ -70,7 +72,9 @@ export class InvoiceCommands {
       providerPaymentId: payment.providerPaymentId,
       providerChargeId: payment.providerChargeId,
       amount: input.amount,
-      accountId: null,
+      // A tenant's own invoice paid by Stripe was paid on its connected account (Connect); a
+      // platform subscription invoice (provider invoice id) was paid on the platform.
+      accountId: payment.provider === 'stripe' && !current.state.providerInvoiceId ? await this.accounts.accountFor(ctx.tenantId) : null,
     });
     return handle(this.store, stream, invoiceDecider, () => invCmd('RecordRefund', { ...probe.data, providerRefundId }, ctx), { ...ctx, idSeed: `refund|${input.refundId}` });
   }

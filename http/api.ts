@@ -58,6 +58,25 @@ export function route<S extends z.ZodType | undefined>(spec: RouteSpec<S>): Rout
   return spec as unknown as RouteSpec;
 }
 
+/** The path of the first string PostgreSQL cannot store (NUL) or that is not valid Unicode (lone surrogate). */
+export function unstorableText(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value) ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = unstorableText(value[i], `${path}.${i}`);
+      if (p) return p;
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const p = unstorableText(k, path) ?? unstorableText(v, `${path}.${k}`);
+      if (p) return p;
+    }
+  }
+  return null;
+}
+
 export function validationProblem(error: z.ZodError, where: 'body' | 'params' | 'query'): Problem {
   const errors = error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message }));
   return new Problem(422, 'validation-error', 'Validation Failed', `The request ${where} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
@@ -112,6 +131,8 @@ export function mount(router: Router, specs: readonly RouteSpec[], freshness?: F
     router[spec.method](spec.path, ...chain, async (req: Request, res: Response) => {
       let body: unknown = undefined;
       if (spec.body) {
+        const bad = unstorableText(req.body, 'body');
+        if (bad) throw new Problem(422, 'validation-error', 'Validation Failed', `${bad}: text must not contain NUL characters or unpaired UTF-16 surrogates`, [{ path: bad, message: 'contains characters that cannot be stored' }]);
         const parsed = spec.body.safeParse(req.body ?? {});
         if (!parsed.success) throw validationProblem(parsed.error, 'body');
         body = parsed.data;

@@ -10,6 +10,7 @@ import { webhookRoutes } from './webhooks';
 import { payRoutes } from './pay';
 import { idempotency } from './idempotency';
 import { httpMetrics, requestContext, requestLogger, securityHeaders } from './middleware';
+import { byApiKey, byIp, rateLimit } from './rateLimit';
 import { errorHandler, notFound } from './problem';
 import { adminProjectionRoutes, adminRoutes } from './routes/admin';
 import { bookingRoutes, type BulkRetryDeps } from './routes/bookings';
@@ -44,7 +45,7 @@ function contextFor(tenantId: string, req: Request, res: Response): CommandConte
 export function apiRoutes(rt: Runtime): RouteSpec[] {
   const bookings = new BookingCommands(rt.eventStore, rt.provider);
   const subscriptions = new SubscriptionCommands(rt.eventStore, rt.provider, { sessionTtlSeconds: rt.config.CHECKOUT_SESSION_TTL_SECONDS });
-  const invoices = new InvoiceCommands(rt.eventStore, rt.provider);
+  const invoices = new InvoiceCommands(rt.eventStore, rt.provider, rt.connectedAccounts);
   return [
     ...adminRoutes(rt.tenants, rt.connectedAccounts),
     ...bookingRoutes(bookings, contextFor, rt.crmSaga ? bulkRetry(rt) : undefined),
@@ -74,6 +75,11 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   app.use(securityHeaders());
   app.use(requestLogger(rt.logger));
   app.use(httpMetrics(rt.metrics));
+  // Rate limits (per process): public payer pages per IP; webhooks per source IP, generous (a 429
+  // makes the provider retry); the API per key, before authentication so floods never reach the key lookup.
+  const c = rt.config;
+  app.use('/pay', rateLimit({ name: 'public', capacity: c.RATE_LIMIT_PUBLIC_BURST, refillPerSecond: c.RATE_LIMIT_PUBLIC_PER_SECOND, key: byIp }));
+  app.use('/webhooks', rateLimit({ name: 'webhooks', capacity: c.RATE_LIMIT_WEBHOOK_BURST, refillPerSecond: c.RATE_LIMIT_WEBHOOK_PER_SECOND, key: byIp }));
   app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false)));
   app.use(payRoutes(rt));
   app.use(webhookRoutes({ config: rt.config, ingestor: rt.ingestor, metrics: rt.metrics, paypalVerifier: rt.paypalVerifier }));
@@ -83,6 +89,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
     res.json(doc);
   });
   const v1 = Router();
+  v1.use(rateLimit({ name: 'api', capacity: rt.config.RATE_LIMIT_API_BURST, refillPerSecond: rt.config.RATE_LIMIT_API_PER_SECOND, key: byApiKey }));
   v1.use(authenticate(rt.tenants, rt.config.ADMIN_API_KEY));
   // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
   v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));

@@ -50,7 +50,10 @@ export function idempotency(store: IdempotencyStore) {
     const send = res.json.bind(res);
     res.json = (b: unknown) => {
       const status = res.statusCode;
-      const saved = status >= 500 ? store.release(scope, key, claim.token) : store.complete(scope, key, claim.token, { status, body: b });
+      // fields shown once (a new API key) are never stored: a replay says so instead of repeating them
+      const hidden = (res.locals.idempotencyHide as string[] | undefined) ?? [];
+      const stored = hidden.length > 0 && b && typeof b === 'object' ? Object.fromEntries(Object.entries(b as Record<string, unknown>).map(([k, v]) => [k, hidden.includes(k) ? '[shown once; not replayed]' : v])) : b;
+      const saved = status >= 500 ? store.release(scope, key, claim.token) : store.complete(scope, key, claim.token, { status, body: stored });
       saved
         .catch((err: unknown) => req.log?.error({ err }, 'idempotency record not saved'))
         .finally(() => send(b));

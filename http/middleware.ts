@@ -26,6 +26,8 @@ export function requestContext() {
   };
 }
 
+const LOGGED_HEADERS = new Set(['host', 'user-agent', 'content-type', 'content-length', 'accept', 'x-request-id', 'x-correlation-id', 'idempotency-key', 'settle-tenant', 'if-none-match']);
+
 export function requestLogger(logger: Logger) {
   return pinoHttp({
     logger,
@@ -33,7 +35,12 @@ export function requestLogger(logger: Logger) {
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
     serializers: {
-      req: (req: { method: string; url: string; headers: Record<string, unknown> }) => ({ method: req.method, url: req.url, headers: req.headers }),
+      // an allowlist, not a blocklist: a credential in a header Settle does not know is never logged
+      req: (req: { method: string; url: string; headers: Record<string, unknown> }) => ({
+        method: req.method,
+        url: req.url,
+        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => LOGGED_HEADERS.has(k.toLowerCase()))),
+      }),
     },
   });
 }

@@ -29,6 +29,8 @@ export function sendProblem(req: Request, res: Response, p: Problem): void {
     .status(p.status)
     .type('application/problem+json')
     .json({
+      // extension members first: they can never replace the RFC 9457 members below
+      ...p.extra,
       type: `${PROBLEM_BASE}${p.slug}`,
       title: p.title,
       status: p.status,
@@ -36,7 +38,6 @@ export function sendProblem(req: Request, res: Response, p: Problem): void {
       instance: req.originalUrl,
       requestId: res.locals.requestId,
       ...(p.errors.length > 0 ? { errors: p.errors } : {}),
-      ...p.extra,
     });
 }
 

@@ -33,8 +33,9 @@ export function adminRoutes(directory: TenantDirectory, accounts: { link(tenantI
       access: 'admin',
       success: 201,
       body: z.object({ label: z.string().max(200).nullable().default(null) }).strict(),
-      async handler({ body, params }) {
+      async handler({ body, params, res }) {
         if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
+        res.locals.idempotencyHide = ['apiKey']; // the key is shown once: never kept for a replay
         const { record, apiKey } = await directory.issueKey(params.tenantId!, body.label);
         return { body: { keyId: record.keyId, tenantId: record.tenantId, prefix: record.prefix, label: record.label, apiKey, createdAt: record.createdAt.toISOString() } };
       },

@@ -68,6 +68,13 @@ const schema = z.object({
   MAIL_FROM: z.string().min(3).default('Settle <settle@localhost>'),
   /** Operations address(es) for failures that need a human; comma-separated. */
   OPS_EMAIL: z.string().min(3).optional(),
+  // ---- rate limits (token buckets per process): burst and refill per second
+  RATE_LIMIT_API_BURST: z.coerce.number().int().min(1).default(200),
+  RATE_LIMIT_API_PER_SECOND: z.coerce.number().positive().default(50),
+  RATE_LIMIT_WEBHOOK_BURST: z.coerce.number().int().min(1).default(500),
+  RATE_LIMIT_WEBHOOK_PER_SECOND: z.coerce.number().positive().default(100),
+  RATE_LIMIT_PUBLIC_BURST: z.coerce.number().int().min(1).default(20),
+  RATE_LIMIT_PUBLIC_PER_SECOND: z.coerce.number().positive().default(0.5),
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
 });

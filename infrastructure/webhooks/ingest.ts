@@ -32,7 +32,12 @@ export class WebhookIngestor {
   ) {}
 
   /** Throws only when the event could not be stored (then the provider must retry: 5xx). */
-  async ingest(endpoint: Endpoint, eventId: string, eventType: string, accountId: string | null, payload: unknown): Promise<IngestResult> {
+  async ingest(endpoint: Endpoint, eventId: string, eventType: string, accountId: string | null, verified: unknown): Promise<IngestResult> {
+    // PostgreSQL cannot store NUL in text or jsonb, and lone surrogates are not Unicode: a verified
+    // event is never refused for its text; those characters become U+FFFD.
+    const payload = storable(verified);
+    eventId = storable(eventId) as string;
+    eventType = storable(eventType) as string;
     const stored = await this.inbox.receive(endpoint, eventId, eventType, accountId, payload);
     this.metrics.webhooksReceived.inc({ endpoint, type: eventType, duplicate: String(!stored.fresh) });
     if (stored.status === 'processed' || stored.status === 'ignored') return { status: stored.status, duplicate: true };
@@ -61,6 +66,13 @@ export class WebhookIngestor {
     await this.inbox.mark(endpoint, eventId, outcome.status, outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : null);
     return outcome.status;
   }
+}
+
+export function storable(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+  if (Array.isArray(value)) return value.map(storable);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k) as string, storable(v)]));
+  return value;
 }
 
 /** Retries parked and unfinished inbox events; one active retrier per cluster. */
