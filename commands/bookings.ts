@@ -68,6 +68,8 @@ export class BookingCommands {
       departureDecider,
       () => cmd<DepartureCommand>('AllocateSeats', { bookingId: input.bookingId, seats: Math.max(1, input.guests.length) }, ctx),
       { ...ctx, idSeed: `allocate|${input.bookingId}` },
+      // a departure is a hot stream when many people book it at once: allow more reload-and-retry rounds
+      { maxAttempts: 25 },
     );
     const placement = placementOf(seats.state, input.bookingId);
     if (!placement) throw new DomainRefusal('departure_not_found', `no departure ${input.departureExternalId}`, 'invalid', { field: 'departureId' });

@@ -112,7 +112,7 @@ export async function handle<C extends Command, E extends DomainEvent, S>(
       return { state: stateAfter, newEvents: decided, revision: r.nextExpectedRevision, position: r.position, unchanged: false };
     } catch (err) {
       if (err instanceof WrongExpectedRevision && attempt < maxAttempts) {
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * attempt)));
+        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * Math.min(attempt, 10))));
         continue;
       }
       if (err instanceof WrongExpectedRevision) throw new ConcurrencyConflict(streamId, attempt);

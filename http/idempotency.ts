@@ -17,6 +17,15 @@ import { Problem } from './problem';
  */
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** Retries `fn` with doubling delays (1 s, 2 s, 4 s ... up to `attempts`); gives up quietly. */
+function retryLater(fn: () => Promise<unknown>, delayMs: number, attempts: number): void {
+  if (attempts <= 0) return;
+  const t = setTimeout(() => {
+    fn().catch(() => retryLater(fn, Math.min(delayMs * 2, 30_000), attempts - 1));
+  }, delayMs);
+  t.unref();
+}
+
 export function idempotency(store: IdempotencyStore) {
   return async (req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'POST') return next();
@@ -53,9 +62,14 @@ export function idempotency(store: IdempotencyStore) {
       // fields shown once (a new API key) are never stored: a replay says so instead of repeating them
       const hidden = (res.locals.idempotencyHide as string[] | undefined) ?? [];
       const stored = hidden.length > 0 && b && typeof b === 'object' ? Object.fromEntries(Object.entries(b as Record<string, unknown>).map(([k, v]) => [k, hidden.includes(k) ? '[shown once; not replayed]' : v])) : b;
-      const saved = status >= 500 ? store.release(scope, key, claim.token) : store.complete(scope, key, claim.token, { status, body: stored });
-      saved
-        .catch((err: unknown) => req.log?.error({ err }, 'idempotency record not saved'))
+      const save = () => (status >= 500 ? store.release(scope, key, claim.token) : store.complete(scope, key, claim.token, { status, body: stored }));
+      save()
+        .catch((err: unknown) => {
+          // typically the database is down (that is why this was a 5xx): keep trying in the
+          // background so the key does not stay "in progress" once the database is back
+          req.log?.warn({ err }, 'idempotency record not saved yet; retrying in the background');
+          retryLater(save, 1000, 8);
+        })
         .finally(() => send(b));
       return res;
     };

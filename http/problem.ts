@@ -48,8 +48,11 @@ export function notFound(req: Request, res: Response): void {
 /** Connection-class failures of PostgreSQL (SQLSTATE 08xxx, 57P0x shutdown) and of the socket. */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
-  if (typeof e?.code === 'string' && (/^08/.test(e.code) || /^57P0[1-3]$/.test(e.code) || /^E(CONNREFUSED|CONNRESET|PIPE)$/.test(e.code))) return true;
-  return typeof e?.message === 'string' && /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(e.message);
+  if (typeof e?.code === 'string' && (/^08/.test(e.code) || /^57P0[1-3]$/.test(e.code) || e.code === '53300' || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT)$/.test(e.code))) return true;
+  return (
+    typeof e?.message === 'string' &&
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|the database system is|Client was closed|terminating connection/i.test(e.message)
+  );
 }
 
 /** Last error handler: known problems keep their status; body-parser errors become 4xx; the rest 500. */

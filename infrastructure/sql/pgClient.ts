@@ -40,8 +40,29 @@ export class PgClient implements SqlClient {
     await this.pool.query(sql);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  /**
+   * A checked-out client whose server connection dies (a database restart) emits 'error'; without
+   * a listener that would crash the process. The failure still reaches the caller through the
+   * query it was running (answered 503), and the broken client is not reused.
+   */
+  private async checkout(): Promise<{ client: PoolClient; done: (broken: boolean) => void }> {
     const client = await this.pool.connect();
+    let lost = false;
+    const onError = () => {
+      lost = true;
+    };
+    client.on('error', onError);
+    return {
+      client,
+      done: (broken) => {
+        client.off('error', onError);
+        client.release(broken || lost);
+      },
+    };
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const { client, done } = await this.checkout();
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -56,12 +77,12 @@ export class PgClient implements SqlClient {
       }
       throw err;
     } finally {
-      client.release(broken);
+      done(broken);
     }
   }
 
   async withSession<T>(fn: (session: SqlExecutor) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const { client, done } = await this.checkout();
     let broken = false;
     try {
       return await fn(wrap(client));
@@ -69,7 +90,7 @@ export class PgClient implements SqlClient {
       broken = true; // the session may hold locks or be mid-transaction: do not reuse it
       throw err;
     } finally {
-      client.release(broken);
+      done(broken);
     }
   }
 

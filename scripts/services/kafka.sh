@@ -3,6 +3,9 @@
 # local development, run from the official jars on Maven Central (no Docker, no tarball).
 #   kafka.sh start <state-dir>   -> prints KAFKA_BROKERS=127.0.0.1:<port> on stdout once the broker is usable
 #   kafka.sh stop  <state-dir>   -> stops it (TERM, then KILL; idempotent)
+#   kafka.sh restart <state-dir> -> stops the broker if running, then starts it again on the SAME data,
+#                                   cluster id and ports (server.properties of the last start); prints
+#                                   KAFKA_BROKERS=127.0.0.1:<port> once usable
 #   kafka.sh fetch               -> only downloads the jars into the cache
 # Everything else goes to stderr; the broker logs to <state-dir>/kafka.log. Each start is a new,
 # empty cluster (the state dir's data is wiped).
@@ -265,6 +268,60 @@ start() {
   echo "KAFKA_BROKERS=127.0.0.1:$port"
 }
 
+# Restart keeps everything start wrote: server.properties (ports, log.dirs), the formatted data
+# (cluster id, topics, committed offsets). Only the process is new.
+restart() {
+  local state=$1
+  [ -d "$state" ] || die "no broker state in $state (use start first)"
+  state=$(cd "$state" && pwd)
+  [ -f "$state/server.properties" ] && [ -d "$state/data" ] || die "no broker state in $state (use start first)"
+  fetch
+  stop "$state"
+  local port pid out rc kjs=1 deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))
+  port=$(sed -n 's/^listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$state/server.properties")
+  [ -n "$port" ] || die "cannot read the broker port from $state/server.properties"
+  local jvm=(-Dlog4j2.configurationFile="$state/log4j2.properties" -Djava.awt.headless=true)
+  # shellcheck disable=SC2086
+  setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$state/kafka.pid" \
+    "$JAVA" ${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    "${jvm[@]}" -cp "$libs/*" kafka.Kafka "$state/server.properties" \
+    </dev/null >>"$state/kafka.log" 2>&1 &
+  for _ in $(seq 50); do [ -s "$state/kafka.pid" ] && break; sleep 0.05; done
+  pid=$(cat "$state/kafka.pid" 2>/dev/null || true)
+  [ -n "$pid" ] || { tail -n 60 "$state/kafka.log" >&2; die "the broker did not restart"; }
+  log "broker pid $pid restarting on 127.0.0.1:$port, log $state/kafka.log"
+  local started_before
+  started_before=$(grep -c 'Kafka Server started' "$state/kafka.log" || true)
+  while :; do
+    if ! alive "$pid"; then
+      log "broker exited during restart; last lines of $state/kafka.log:"
+      tail -n 60 "$state/kafka.log" >&2
+      rm -f "$state/kafka.pid"
+      exit 1
+    fi
+    if [ $SECONDS -ge "$deadline" ]; then
+      log "broker not ready after ${KAFKA_START_TIMEOUT:-90}s; last lines of $state/kafka.log:"
+      tail -n 60 "$state/kafka.log" >&2
+      stop "$state"
+      exit 1
+    fi
+    if [ "$(grep -c 'Kafka Server started' "$state/kafka.log" || true)" -gt "$started_before" ] && port_open "$port"; then
+      if [ "$kjs" = 1 ]; then
+        out=$(kafkajs_ready "127.0.0.1:$port" 2>&1) && rc=0 || rc=$?
+        [ "$rc" = 0 ] && break
+        if [ "$rc" = 3 ]; then kjs=0; break; fi
+        log "not usable yet: $out"
+      else
+        break
+      fi
+    fi
+    sleep 0.25
+  done
+  echo "$port" >"$state/port"
+  log "ready after ${SECONDS}s"
+  echo "KAFKA_BROKERS=127.0.0.1:$port"
+}
+
 case "$cmd" in
 start)
   state=${2:?usage: kafka.sh start <state-dir>}
@@ -276,9 +333,14 @@ stop)
   [ -d "$state" ] || exit 0
   stop "$state"
   ;;
+restart)
+  state=${2:?usage: kafka.sh restart <state-dir>}
+  JAVA=$(java_bin); check_java
+  restart "$state"
+  ;;
 fetch)
   fetch
   echo "$libs"
   ;;
-*) echo "usage: kafka.sh start|stop <state-dir> | kafka.sh fetch" >&2; exit 2 ;;
+*) echo "usage: kafka.sh start|stop|restart <state-dir> | kafka.sh fetch" >&2; exit 2 ;;
 esac

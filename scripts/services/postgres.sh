@@ -2,6 +2,8 @@
 # Throwaway PostgreSQL cluster for tests and local development.
 #   postgres.sh start <state-dir>   -> prints DATABASE_URL=... on stdout once the server accepts connections
 #   postgres.sh stop  <state-dir>   -> stops it (idempotent)
+#   postgres.sh restart <state-dir> -> stops it if running, then starts the SAME cluster again (same
+#                                      data dir, same port); prints DATABASE_URL=... once it accepts connections
 # initdb refuses to run as root, so as root the cluster is owned by and run as the `postgres` user.
 set -euo pipefail
 
@@ -52,5 +54,15 @@ stop)
     as_owner "$bindir/pg_ctl" -D "$data" -m fast -w -t 30 stop >&2 || true
   fi
   ;;
-*) echo "usage: postgres.sh start|stop <state-dir>" >&2; exit 2 ;;
+restart)
+  data="$state/pgdata"
+  [ -f "$data/PG_VERSION" ] && [ -f "$state/port" ] || { echo "postgres.sh: no cluster in $state (use start first)" >&2; exit 1; }
+  if [ -f "$data/postmaster.pid" ]; then
+    as_owner "$bindir/pg_ctl" -D "$data" -m fast -w -t 30 stop >&2 || true
+  fi
+  as_owner "$bindir/pg_ctl" -D "$data" -l "$state/postgres.log" -w -t 60 start >&2 \
+    || { tail -50 "$state/postgres.log" >&2; exit 1; }
+  echo "DATABASE_URL=postgres://postgres@127.0.0.1:$(cat "$state/port")/postgres"
+  ;;
+*) echo "usage: postgres.sh start|stop|restart <state-dir>" >&2; exit 2 ;;
 esac

@@ -28,7 +28,18 @@ export async function spawnService(env: Record<string, string>): Promise<Service
   const port = await freePort();
   const output: string[] = [];
   const child = spawn(process.execPath, [entry], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    // load and fault tests drive far more than a client's budget: rate limits are not what they test
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_API_BURST: '1000000',
+      RATE_LIMIT_API_PER_SECOND: '1000000',
+      RATE_LIMIT_WEBHOOK_BURST: '1000000',
+      RATE_LIMIT_WEBHOOK_PER_SECOND: '1000000',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
