@@ -45,7 +45,7 @@ export function notFound(req: Request, res: Response): void {
   sendProblem(req, res, new Problem(404, 'not-found', 'Not Found', `No route for ${req.method} ${req.path}`));
 }
 
-/** Connection-class failures of PostgreSQL (SQLSTATE 08xxx, 57P0x shutdown) and of the socket. */
+/** Connection-class failures of PostgreSQL (SQLSTATE class 08, the 57P01-57P03 shutdown codes) and of the socket. */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
   if (typeof e?.code === 'string' && (/^08/.test(e.code) || /^57P0[1-3]$/.test(e.code) || e.code === '53300' || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT)$/.test(e.code))) return true;
