@@ -73,13 +73,42 @@ export interface HandleOptions<E, S> {
   readonly outbox?: (newEvents: readonly E[], stateAfter: S) => OutboxMessage[];
 }
 
-export async function handle<C extends Command, E extends DomainEvent, S>(
+/**
+ * Commands on one stream within this process run one at a time: a hot stream (a departure many
+ * people book at once) then costs a short queue instead of a storm of optimistic conflicts.
+ * Other processes still meet through the expected revision.
+ */
+const streamQueues = new Map<string, Promise<unknown>>();
+
+function serialized<T>(streamId: string, fn: () => Promise<T>): Promise<T> {
+  const previous = streamQueues.get(streamId) ?? Promise.resolve();
+  const run = previous.then(fn, fn);
+  const tail = run.catch(() => undefined);
+  streamQueues.set(streamId, tail);
+  void tail.then(() => {
+    if (streamQueues.get(streamId) === tail) streamQueues.delete(streamId);
+  });
+  return run;
+}
+
+export function handle<C extends Command, E extends DomainEvent, S>(
   store: EventStore,
   streamId: string,
   decider: Decider<C, E, S>,
   makeCommand: (state: S) => C,
   ctx: CommandContext,
   opts: HandleOptions<E, S> = {},
+): Promise<Handled<S, E>> {
+  return serialized(streamId, () => handleNow(store, streamId, decider, makeCommand, ctx, opts));
+}
+
+async function handleNow<C extends Command, E extends DomainEvent, S>(
+  store: EventStore,
+  streamId: string,
+  decider: Decider<C, E, S>,
+  makeCommand: (state: S) => C,
+  ctx: CommandContext,
+  opts: HandleOptions<E, S>,
 ): Promise<Handled<S, E>> {
   const maxAttempts = opts.maxAttempts ?? 5;
   for (let attempt = 1; ; attempt++) {

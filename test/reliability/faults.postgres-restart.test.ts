@@ -20,13 +20,7 @@ import {
 
 jest.setTimeout(LONG ? 600_000 : 180_000);
 
-// Runs only with RELIABILITY_PG_RESTART=1 (justified skip): it still fails on an open finding. After
-// the fixes it drove (a checked-out pg client no longer crashes the process on a restart; a
-// database outage is a 503; idempotency keys are released once the database is back), its burst of
-// bookings on ONE departure after the restart exceeds the optimistic-concurrency retry budget and
-// some requests end in 409 concurrency-conflict. Tracked for the next session (see RELIABILITY.md).
-const pgRestartDescribe = process.env.RELIABILITY_PG_RESTART === '1' ? describe : describe.skip;
-pgRestartDescribe('PostgreSQL restart under load (own cluster, child process)', () => {
+describe('PostgreSQL restart under load (own cluster, child process)', () => {
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'settle-faults-pg-'));
   let url = '';
   let svc: ServiceProcess | undefined;
