@@ -100,7 +100,10 @@ describe('billing API (PostgreSQL)', () => {
       expect(v.body).toMatchObject({ status: 'void' });
       const again = await coach.post(`/v1/invoices/${r.body.invoiceId}/void`, { reason: 'again' });
       expect(again.status).toBe(409);
-      const h = await coach.get<{ entries: Array<{ type: string; actor: { kind: string }; correlationId: string; causationId: string }> }>(`/v1/invoices/${r.body.invoiceId}/history`);
+      // the history is a read model: read it at least as fresh as the void
+      const h = await coach.get<{ entries: Array<{ type: string; actor: { kind: string }; correlationId: string; causationId: string }> }>(
+        `/v1/invoices/${r.body.invoiceId}/history?min_position=${(v.body as { position: string }).position}`,
+      );
       expect(h.body.entries.map((e) => e.type)).toEqual(['InvoiceIssued', 'InvoiceVoided']);
       expect(h.body.entries[1]).toMatchObject({ actor: { kind: 'user' }, correlationId: 'void-flow' });
       expect(h.body.entries[1]!.causationId).toEqual(expect.any(String));
