@@ -4,6 +4,7 @@
  * Errors leave as problem+json: validation 422 with field paths, domain refusals 409/422 with
  * their stable code, concurrency 409, provider failures 402/502/503.
  */
+import { UNSTORABLE_TEXT } from '../infrastructure/sql/client';
 import { type NextFunction, type Request, type Response, type Router } from 'express';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -60,7 +61,7 @@ export function route<S extends z.ZodType | undefined>(spec: RouteSpec<S>): Rout
 
 /** The path of the first string PostgreSQL cannot store (NUL) or that is not valid Unicode (lone surrogate). */
 export function unstorableText(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value) ? path : null;
+  if (typeof value === 'string') return UNSTORABLE_TEXT.test(value) ? path : null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const p = unstorableText(value[i], `${path}.${i}`);

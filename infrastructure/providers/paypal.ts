@@ -31,6 +31,7 @@
  * PAYPAL_CLIENT_SECRET. Nothing here retries on its own besides the SDK's token refresh; callers
  * retry `retryable` failures with the same request id.
  */
+import { customIdFor } from '../../commands/webhooks/paypal';
 import { core, orders, payments, type HttpError, type HttpRequest } from '@paypal/checkout-server-sdk';
 import { ProviderError, type RefundRequest } from '../../domain/ports/billingProvider';
 import { currencyExponent, isCurrency, isMinorUnits, parseDecimalAmount, toDecimalString, type Money } from '../../domain/shared/money';
@@ -157,10 +158,8 @@ export interface PayPalClientOptions {
   readonly timeoutMs?: number;
 }
 
-/** `custom_id` and `invoice_id` Settle puts on its orders: "<tenant>|<invoice>" (see commands/webhooks/paypal.ts). */
-export function payPalCustomId(tenantId: string, invoiceId: string): string {
-  return `${tenantId}|${invoiceId}`;
-}
+/** `custom_id` and `invoice_id` Settle puts on its orders: one format, built and parsed in commands/webhooks/paypal.ts. */
+export const payPalCustomId = customIdFor;
 
 // ---------------------------------------------------------------------------------------------
 // SDK wiring

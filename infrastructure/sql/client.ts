@@ -38,3 +38,6 @@ export function assertSchemaName(name: string): string {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid schema name "${name}"`);
   return name;
 }
+
+/** Text PostgreSQL cannot store (NUL) or that is not Unicode (an unpaired UTF-16 surrogate). */
+export const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;

@@ -4,6 +4,7 @@
  * by `InboxRetrier` with backoff, so an event whose target did not exist yet is applied once it
  * does — never dropped, never answered 5xx forever.
  */
+import { UNSTORABLE_TEXT } from '../sql/client';
 import { Wakeable } from '../background';
 import type { WebhookProcessor } from '../../commands/webhooks/processor';
 import type { RefResolver, Translation } from '../../commands/webhooks/steps';
@@ -68,8 +69,10 @@ export class WebhookIngestor {
   }
 }
 
+const UNSTORABLE_TEXT_ALL = new RegExp(UNSTORABLE_TEXT.source, 'g');
+
 export function storable(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+  if (typeof value === 'string') return value.replace(UNSTORABLE_TEXT_ALL, '\ufffd');
   if (Array.isArray(value)) return value.map(storable);
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k) as string, storable(v)]));
   return value;
