@@ -22,8 +22,17 @@ async function dump(db: SqlClient, def: ProjectionDefinition): Promise<Record<st
   return out;
 }
 
-async function caughtUp(store: EventStore, runners: ProjectionRunner[]): Promise<void> {
-  const head = await store.headPosition();
+/**
+ * Waits until every runner has passed the newest committed event. Not `store.headPosition()`:
+ * that is the head a reader may see now, and a runner's own open transaction (read-model writes
+ * plus checkpoint) holds the snapshot xmin below appends that have already committed, so it can
+ * lag the last append and the dump would race the final events.
+ */
+async function caughtUp(db: SqlClient, runners: ProjectionRunner[]): Promise<void> {
+  const { rows } = await db.query<{ c: string; p: string }>(
+    'SELECT transaction_id::text AS c, global_position::text AS p FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1',
+  );
+  const head = rows[0] ? { commit: BigInt(rows[0].c), prepare: BigInt(rows[0].p) } : null;
   await eventually(async () => {
     for (const r of runners) {
       const p = await r.position();
@@ -70,7 +79,7 @@ describe('projections (PostgreSQL)', () => {
     }));
     // events arrive while the projections run
     await generateHistories(store, seed, { prefix: `s${seed}`, invoices: 8, bookings: 8, customers: 5, stepsPerStream: 10 });
-    await caughtUp(store, live);
+    await caughtUp(t.db, live);
     const before = await Promise.all(projections.map((d) => dump(t.db, d)));
     expect(before.some((d) => Object.values(d).some((rows) => rows.length > 0))).toBe(true);
 
@@ -78,7 +87,7 @@ describe('projections (PostgreSQL)', () => {
     for (const d of projections) await requestRebuild(t.db, d.name);
     live.forEach((r) => r.wake());
     await eventually(async () => (await Promise.all(projections.map((d, i) => generationOf(t.db, d.name).then((g) => g === generations[i]! + 1)))).every(Boolean), 60_000);
-    await caughtUp(store, live);
+    await caughtUp(t.db, live);
     const after = await Promise.all(projections.map((d) => dump(t.db, d)));
     expect(after).toEqual(before);
   });
@@ -91,7 +100,7 @@ describe('projections (PostgreSQL)', () => {
       return r;
     }));
     await generateHistories(store, 42, { prefix: 'facts', invoices: 5, bookings: 0, customers: 0, stepsPerStream: 12 });
-    await caughtUp(store, live);
+    await caughtUp(t.db, live);
     const events = (await readAll(store)).filter((e) => e.streamId.startsWith('invoice-tenant-h.facts-'));
     const { rows: inv } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM invoices WHERE invoice_id LIKE 'facts-%'`);
     expect(Number(inv[0]!.n)).toBe(5);
@@ -142,7 +151,7 @@ describe('projections (PostgreSQL)', () => {
     await r2.install();
     r1.start();
     r2.start();
-    await caughtUp(store, [r1, r2]);
+    await caughtUp(t.db, [r1, r2]);
     expect(batches).toBeGreaterThan(3);
     const a = await dump(t.db, crashing);
     const b = await dump(t.db, clean);
@@ -164,7 +173,7 @@ describe('projections (PostgreSQL)', () => {
     b.start();
     c.start();
     await generateHistories(store, 99 + name.length, { prefix: `split-${name}`, invoices: 4, bookings: 4, customers: 3, stepsPerStream: 8 });
-    await caughtUp(store, [a, b, c]);
+    await caughtUp(t.db, [a, b, c]);
     // the counters move just after each commit: give the last batch its tick, then compare
     await eventually(() => a.status().applied + b.status().applied >= c.status().applied, 10_000).catch(() => undefined);
     expect(a.status().applied + b.status().applied).toBe(c.status().applied);
@@ -178,7 +187,7 @@ describe('projections (PostgreSQL)', () => {
     const r1 = runner(v1);
     await r1.install();
     r1.start();
-    await caughtUp(store, [r1]);
+    await caughtUp(t.db, [r1]);
     await r1.stop();
     runners.splice(runners.indexOf(r1), 1);
     const g1 = await generationOf(t.db, v1.name);
@@ -188,7 +197,7 @@ describe('projections (PostgreSQL)', () => {
     await r2.install();
     r2.start();
     await eventually(async () => (await generationOf(t.db, v1.name)) === g1 + 1, 30_000);
-    await caughtUp(store, [r2]);
+    await caughtUp(t.db, [r2]);
     const { rows } = await t.db.query<{ n: string }>(`SELECT count(note) AS n FROM bookings_versioned`);
     expect(Number(rows[0]!.n)).toBe(0); // the new column exists in the live view
     expect((await dump(t.db, v2)).bookings_versioned!.length).toBeGreaterThan(0);
@@ -212,7 +221,7 @@ describe('projections (PostgreSQL)', () => {
     const r = runner(poisoned, { onError: 'skip', batchSize: 50 });
     await r.install();
     r.start();
-    await caughtUp(store, [r]);
+    await caughtUp(t.db, [r]);
     const all = (await readAll(store)).filter((e) => e.streamId.startsWith('invoice-') && base.eventTypes.has(e.type));
     const voids = all.filter((e) => e.type === 'InvoiceVoided');
     expect(voids.length).toBeGreaterThan(0);
@@ -258,7 +267,7 @@ describe('projections (PostgreSQL)', () => {
     poison = false;
     await resumeProjection(t.db, 'history_halt');
     r.wake();
-    await caughtUp(store, [r]);
+    await caughtUp(t.db, [r]);
     const done = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM history_halt`);
     expect(Number(done.rows[0]!.n)).toBe(all.length);
   });
