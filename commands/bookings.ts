@@ -9,8 +9,8 @@ import type { EventStore } from '../domain/ports/eventStore';
 import { DomainRefusal } from '../domain/shared/decider';
 import type { Money } from '../domain/shared/money';
 import { bookingDecider, type BookingCommand, type BookingState, type Contact, type Guest } from '../domain/booking/booking';
-import { departureDecider, placementOf, type DepartureCommand, type DepartureState } from '../domain/booking/departure';
-import { handle, load, type CommandContext, type Handled } from './handle';
+import { departureDecider, placementOf, type DepartureCommand, type DepartureState, type Placement } from '../domain/booking/departure';
+import { handle, handleBoth, load, type CommandContext, type Handled } from './handle';
 import { streams } from './streams';
 
 const cmd = <C extends { type: string; data: unknown }>(type: C['type'], data: C['data'], ctx: CommandContext) => ({ type, data, metadata: { now: ctx.now } }) as never;
@@ -62,29 +62,66 @@ export class BookingCommands {
       ),
       bookingDecider.initialState,
     );
-    const seats = await handle(
-      this.store,
-      departureStream,
-      departureDecider,
-      () => cmd<DepartureCommand>('AllocateSeats', { bookingId: input.bookingId, seats: Math.max(1, input.guests.length) }, ctx),
-      { ...ctx, idSeed: `allocate|${input.bookingId}` },
-      // a departure is a hot stream when many people book it at once: allow more reload-and-retry rounds
-      { maxAttempts: 25 },
-    );
-    const placement = placementOf(seats.state, input.bookingId);
-    if (!placement) throw new DomainRefusal('departure_not_found', `no departure ${input.departureExternalId}`, 'invalid', { field: 'departureId' });
     const bookingStream = streams.booking(ctx.tenantId, input.bookingId);
-    const existing = await load(this.store, bookingStream, bookingDecider);
-    const r = existing.state.request;
-    if (r) {
-      // A retry of the same request (lost response) gets the booking it created; a different request with the id is refused.
-      const same =
+    const allocate = () => cmd<DepartureCommand>('AllocateSeats', { bookingId: input.bookingId, seats: Math.max(1, input.guests.length) }, ctx);
+    const request = (departure: DepartureState, placement: Placement) =>
+      cmd<BookingCommand>(
+        'RequestBooking',
+        {
+          bookingId: input.bookingId,
+          tenantId: ctx.tenantId,
+          departure: { departureId: departure.departureId, externalId: departure.externalId, paymentScheduleId: departure.paymentScheduleId },
+          placement,
+          contact: input.contact,
+          guests: input.guests,
+          price: input.price,
+          paymentScheduleId: input.paymentScheduleId,
+        },
+        ctx,
+      );
+    // A retry of the same request (lost response) gets the booking it created; a different request with the id is refused.
+    const sameRequest = (existing: BookingState): boolean => {
+      const r = existing.request!;
+      return (
         r.departureExternalId === input.departureExternalId &&
         r.price.amount === input.price.amount &&
         r.price.currency === input.price.currency &&
         (['firstName', 'lastName', 'email', 'phone'] as const).every((k) => r.contact[k] === input.contact[k]) &&
-        r.guests.length === input.guests.length;
-      if (same) return { state: existing.state, newEvents: [], revision: existing.revision, position: existing.position, unchanged: true };
+        r.guests.length === input.guests.length
+      );
+    };
+    if (this.store.appendAtomically) {
+      // The seat and the booking are written in one transaction: an outage between them cannot
+      // leave a seat held by a booking that does not exist.
+      const out = await handleBoth(
+        this.store,
+        { streamId: departureStream, decider: departureDecider, makeCommand: allocate, ctx: { ...ctx, idSeed: `allocate|${input.bookingId}` } },
+        {
+          streamId: bookingStream,
+          decider: bookingDecider,
+          ctx: { ...ctx, idSeed: `request|${input.bookingId}` },
+          makeCommand: (booking, departure) => {
+            if (booking.request) return null;
+            const placement = placementOf(departure, input.bookingId);
+            if (!placement) throw new DomainRefusal('departure_not_found', `no departure ${input.departureExternalId}`, 'invalid', { field: 'departureId' });
+            return request(departure, placement);
+          },
+        },
+      );
+      if ('stopped' in out) {
+        if (sameRequest(out.stopped.state)) return { state: out.stopped.state, newEvents: [], revision: out.stopped.revision, position: out.stopped.position, unchanged: true };
+        throw new DomainRefusal('booking_exists', `booking ${input.bookingId} already exists with other details`);
+      }
+      return out.second;
+    }
+    // Stores without multi-stream transactions (EventStoreDB): seat first, then the booking, and
+    // the seat is given back when the booking cannot be recorded.
+    const seats = await handle(this.store, departureStream, departureDecider, allocate, { ...ctx, idSeed: `allocate|${input.bookingId}` }, { maxAttempts: 25 });
+    const placement = placementOf(seats.state, input.bookingId);
+    if (!placement) throw new DomainRefusal('departure_not_found', `no departure ${input.departureExternalId}`, 'invalid', { field: 'departureId' });
+    const existing = await load(this.store, bookingStream, bookingDecider);
+    if (existing.state.request) {
+      if (sameRequest(existing.state)) return { state: existing.state, newEvents: [], revision: existing.revision, position: existing.position, unchanged: true };
       throw new DomainRefusal('booking_exists', `booking ${input.bookingId} already exists with other details`);
     }
     const releaseOnFailure = async (err: unknown): Promise<never> => {
@@ -98,27 +135,7 @@ export class BookingCommands {
       }).catch(() => undefined);
       throw err;
     };
-    return handle(
-      this.store,
-      bookingStream,
-      bookingDecider,
-      () =>
-        cmd<BookingCommand>(
-          'RequestBooking',
-          {
-            bookingId: input.bookingId,
-            tenantId: ctx.tenantId,
-            departure: { departureId: seats.state.departureId, externalId: seats.state.externalId, paymentScheduleId: seats.state.paymentScheduleId },
-            placement,
-            contact: input.contact,
-            guests: input.guests,
-            price: input.price,
-            paymentScheduleId: input.paymentScheduleId,
-          },
-          ctx,
-        ),
-      { ...ctx, idSeed: `request|${input.bookingId}` },
-    ).catch(releaseOnFailure);
+    return handle(this.store, bookingStream, bookingDecider, () => request(seats.state, placement), { ...ctx, idSeed: `request|${input.bookingId}` }).catch(releaseOnFailure);
   }
 
   async getBooking(tenantId: string, bookingId: string): Promise<{ state: BookingState; revision: bigint | null } | null> {

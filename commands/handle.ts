@@ -102,6 +102,44 @@ export function handle<C extends Command, E extends DomainEvent, S>(
   return serialized(streamId, () => handleNow(store, streamId, decider, makeCommand, ctx, opts));
 }
 
+/** The events, ids, metadata and outbox messages one decision appends to one stream. */
+interface Prepared<E, S> {
+  readonly decided: readonly E[];
+  readonly stateAfter: S;
+  readonly toAppend: NewEvent[];
+  readonly outbox: OutboxMessage[];
+}
+
+function prepare<C extends Command, E extends DomainEvent, S>(
+  streamId: string,
+  decider: Decider<C, E, S>,
+  loaded: Loaded<S>,
+  command: C,
+  ctx: CommandContext,
+  opts: HandleOptions<E, S>,
+): Prepared<E, S> {
+  const decided = decider.decide(command, loaded.state);
+  const stateAfter = decided.reduce((s, e) => decider.evolve(s, e), loaded.state);
+  const toAppend: NewEvent[] = decided.map((e, i) => ({
+    id: ctx.idSeed ? deterministicUuid(`${ctx.idSeed}|${streamId}|${i}|${e.type}`) : newId(),
+    type: e.type,
+    data: e.data,
+    metadata: {
+      correlationId: ctx.correlationId,
+      causationId: ctx.causationId,
+      tenantId: ctx.tenantId,
+      schemaVersion: 1,
+      ...(ctx.actor ? { actor: ctx.actor } : {}),
+    },
+  }));
+  const outbox = decided.length === 0 ? [] : [...messagesFor(streamId, toAppend.map((e) => e.id), decided, ctx, stateAfter), ...(opts.outbox?.(decided, stateAfter) ?? [])];
+  return { decided, stateAfter, toAppend, outbox };
+}
+
+async function conflictPause(attempt: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * Math.min(attempt, 10))));
+}
+
 async function handleNow<C extends Command, E extends DomainEvent, S>(
   store: EventStore,
   streamId: string,
@@ -113,39 +151,89 @@ async function handleNow<C extends Command, E extends DomainEvent, S>(
   const maxAttempts = opts.maxAttempts ?? 5;
   for (let attempt = 1; ; attempt++) {
     const loaded = await load(store, streamId, decider);
-    const decided = decider.decide(makeCommand(loaded.state), loaded.state);
-    if (decided.length === 0) return { state: loaded.state, newEvents: [], revision: loaded.revision, position: loaded.position, unchanged: true };
-    const stateAfter = decided.reduce((s, e) => decider.evolve(s, e), loaded.state);
-    const toAppend: NewEvent[] = decided.map((e, i) => ({
-      id: ctx.idSeed ? deterministicUuid(`${ctx.idSeed}|${streamId}|${i}|${e.type}`) : newId(),
-      type: e.type,
-      data: e.data,
-      metadata: {
-        correlationId: ctx.correlationId,
-        causationId: ctx.causationId,
-        tenantId: ctx.tenantId,
-        schemaVersion: 1,
-        ...(ctx.actor ? { actor: ctx.actor } : {}),
-      },
-    }));
+    const p = prepare(streamId, decider, loaded, makeCommand(loaded.state), ctx, opts);
+    if (p.decided.length === 0) return { state: loaded.state, newEvents: [], revision: loaded.revision, position: loaded.position, unchanged: true };
     try {
-      const outbox = [
-        ...messagesFor(streamId, toAppend.map((e) => e.id), decided, ctx, stateAfter),
-        ...(opts.outbox?.(decided, stateAfter) ?? []),
-      ];
-      const r = await store.append(streamId, toAppend, loaded.revision ?? 'no_stream', { outbox });
+      const r = await store.append(streamId, p.toAppend, loaded.revision ?? 'no_stream', { outbox: p.outbox });
       if (r.duplicate) {
         const again = await load(store, streamId, decider);
         return { state: again.state, newEvents: [], revision: again.revision, position: r.position, unchanged: true };
       }
-      return { state: stateAfter, newEvents: decided, revision: r.nextExpectedRevision, position: r.position, unchanged: false };
+      return { state: p.stateAfter, newEvents: p.decided, revision: r.nextExpectedRevision, position: r.position, unchanged: false };
     } catch (err) {
       if (err instanceof WrongExpectedRevision && attempt < maxAttempts) {
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * Math.min(attempt, 10))));
+        await conflictPause(attempt);
         continue;
       }
       if (err instanceof WrongExpectedRevision) throw new ConcurrencyConflict(streamId, attempt);
       throw err;
     }
   }
+}
+
+/** One stream's part of a decision that spans two streams (see handleBoth). */
+export interface Part<C extends Command, E extends DomainEvent, S> {
+  readonly streamId: string;
+  readonly decider: Decider<C, E, S>;
+  readonly ctx: CommandContext;
+  readonly opts?: HandleOptions<E, S>;
+}
+
+/**
+ * A decision on two streams written in ONE transaction (EventStore.appendAtomically): the second
+ * command is made from the first stream's state after its decision (a booking gets the placement
+ * its seat allocation produced). Both streams are loaded, both commands decided, and both appends
+ * committed together with their expected revisions; on a conflict on either stream both are
+ * reloaded and decided again. `second` may return null to stop after loading (the caller then
+ * answers from the loaded states, e.g. a retried request that already happened).
+ * Queues on both streams in a fixed order (first, then second), so two such calls cannot deadlock.
+ */
+export function handleBoth<C1 extends Command, E1 extends DomainEvent, S1, C2 extends Command, E2 extends DomainEvent, S2>(
+  store: EventStore,
+  a: Part<C1, E1, S1> & { readonly makeCommand: (state: S1) => C1 },
+  b: Part<C2, E2, S2> & { readonly makeCommand: (state: S2, firstAfter: S1, firstLoaded: Loaded<S1>) => C2 | null },
+  maxAttempts = 25,
+): Promise<{ first: Handled<S1, E1>; second: Handled<S2, E2> } | { stopped: Loaded<S2>; first: Loaded<S1> }> {
+  if (!store.appendAtomically) return Promise.reject(new Error('handleBoth needs an event store with appendAtomically'));
+  const appendAtomically = store.appendAtomically.bind(store);
+  return serialized(a.streamId, () =>
+    serialized(b.streamId, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const [la, lb] = await Promise.all([load(store, a.streamId, a.decider), load(store, b.streamId, b.decider)]);
+        const pa = prepare(a.streamId, a.decider, la, a.makeCommand(la.state), a.ctx, a.opts ?? {});
+        const cb = b.makeCommand(lb.state, pa.stateAfter, la);
+        if (cb === null) return { stopped: lb, first: la };
+        const pb = prepare(b.streamId, b.decider, lb, cb, b.ctx, b.opts ?? {});
+        const parts = [
+          ...(pa.decided.length > 0 ? [{ streamId: a.streamId, events: pa.toAppend, expected: la.revision ?? ('no_stream' as const), options: { outbox: pa.outbox } }] : []),
+          ...(pb.decided.length > 0 ? [{ streamId: b.streamId, events: pb.toAppend, expected: lb.revision ?? ('no_stream' as const), options: { outbox: pb.outbox } }] : []),
+        ];
+        try {
+          const results = parts.length > 0 ? await appendAtomically(parts) : [];
+          const ra = pa.decided.length > 0 ? results[0] : undefined;
+          const rb = pb.decided.length > 0 ? results[results.length - 1] : undefined;
+          if (ra?.duplicate || rb?.duplicate) {
+            // a concurrent twin (same deterministic ids) wrote it first: reload and answer from what it wrote
+            if (attempt >= maxAttempts) throw new ConcurrencyConflict(b.streamId, attempt);
+            continue;
+          }
+          return {
+            first: ra
+              ? { state: pa.stateAfter, newEvents: pa.decided, revision: ra.nextExpectedRevision, position: ra.position, unchanged: false }
+              : { state: la.state, newEvents: [], revision: la.revision, position: la.position, unchanged: true },
+            second: rb
+              ? { state: pb.stateAfter, newEvents: pb.decided, revision: rb.nextExpectedRevision, position: rb.position, unchanged: false }
+              : { state: lb.state, newEvents: [], revision: lb.revision, position: lb.position, unchanged: true },
+          };
+        } catch (err) {
+          if (err instanceof WrongExpectedRevision && attempt < maxAttempts) {
+            await conflictPause(attempt);
+            continue;
+          }
+          if (err instanceof WrongExpectedRevision) throw new ConcurrencyConflict(err.streamId, attempt);
+          throw err;
+        }
+      }
+    }),
+  );
 }

@@ -4,7 +4,8 @@
  * proved by one contract suite (test/contract/eventStore.contract.ts).
  *
  * Semantics (also in ARCHITECTURE.md, "Event store"):
- * - append is atomic: every event of one call is written, or none is.
+ * - append is atomic: every event of one call is written, or none is. appendAtomically extends
+ *   that to several streams where the store has multi-stream transactions (PostgreSQL, PGlite).
  * - Dedup at the stream level: if every event id of the call already exists in that stream, nothing
  *   is written and the call succeeds with the ORIGINAL revisions and positions, whatever the expected
  *   revision says (a retry with a stale expected revision is still a duplicate, not a conflict).
@@ -90,8 +91,24 @@ export interface ReadAllOptions {
   readonly maxCount?: number;
 }
 
+/** One stream's part of an atomic multi-stream append. */
+export interface StreamAppend {
+  readonly streamId: string;
+  readonly events: readonly NewEvent[];
+  readonly expected: ExpectedRevision;
+  readonly options?: AppendOptions;
+}
+
 export interface EventStore {
   append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Appends to several streams in one transaction: every part is written, or none is. Each part
+   * has the semantics of `append` (dedup, expected revision); the first part that fails raises its
+   * error and nothing of any part is written. Results are in the order of the parts.
+   * Optional: stores without multi-stream transactions (EventStoreDB) leave it out, and callers
+   * fall back to one append per stream with compensation.
+   */
+  appendAtomically?(parts: readonly StreamAppend[]): Promise<AppendResult[]>;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** Events of all streams in global order; never returns an event while an older transaction could still commit before it. */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;

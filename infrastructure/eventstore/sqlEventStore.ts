@@ -12,6 +12,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StreamAppend,
 } from '../../domain/ports/eventStore';
 import { toBigInt, type SqlClient, type SqlExecutor } from '../sql/client';
 
@@ -55,6 +56,26 @@ export class SqlEventStore implements EventStore {
     const result = interpret(streamId, events, expected, row);
     if (!result.duplicate) this.onAppended?.();
     return result;
+  }
+
+  async appendAtomically(parts: readonly StreamAppend[]): Promise<AppendResult[]> {
+    if (parts.length === 0) return [];
+    const ids = new Set<string>();
+    for (const p of parts) {
+      validateAppend(p.streamId, p.events);
+      if (ids.has(p.streamId)) throw new InvalidAppend(`stream ${p.streamId} appears twice in one atomic append`);
+      ids.add(p.streamId);
+    }
+    const results = await this.db.transaction(async (tx) => {
+      const out: AppendResult[] = [];
+      for (const p of parts) {
+        // interpret() throws on a conflict or a mixed batch, which rolls the whole transaction back
+        out.push(interpret(p.streamId, p.events, p.expected, await appendIn(tx, p.streamId, p.events, p.expected, p.options)));
+      }
+      return out;
+    });
+    if (results.some((r) => !r.duplicate)) this.onAppended?.();
+    return results;
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

@@ -138,6 +138,66 @@ export function describeEventStoreContract(adapter: string, make: () => Promise<
       expect((await store.readStream(s)).map((e) => e.id)).toEqual([old.id]);
     });
 
+    // Multi-stream atomic appends: only for adapters that offer them (not EventStoreDB).
+    const atomicTest = (name: string, fn: (appendAtomically: NonNullable<EventStore['appendAtomically']>) => Promise<void>) =>
+      test(`appendAtomically: ${name}`, async () => {
+        if (!store.appendAtomically) {
+          expect(adapter).toMatch(/EventStoreDB/); // only stores without multi-stream transactions may leave it out
+          return;
+        }
+        await fn(store.appendAtomically.bind(store));
+      });
+
+    atomicTest('writes every part in one transaction, in part order, with per-stream revisions', async (appendAtomically) => {
+      const a = stream('dep');
+      const b = stream('bk');
+      await store.append(a, [ev('DepartureDefined')], 'no_stream');
+      const [ra, rb] = await appendAtomically([
+        { streamId: a, events: [ev('SeatsAllocated')], expected: 0n },
+        { streamId: b, events: [ev('BookingRequested'), ev('Noted')], expected: 'no_stream' },
+      ]);
+      expect(ra!.nextExpectedRevision).toBe(1n);
+      expect(rb!.nextExpectedRevision).toBe(1n);
+      expect(ra!.duplicate || rb!.duplicate).toBe(false);
+      expect(comparePositions(ra!.position, rb!.events[0]!.position)).toBeLessThan(0);
+      expect((await store.readStream(b)).map((e) => e.type)).toEqual(['BookingRequested', 'Noted']);
+    });
+
+    atomicTest('a conflict in a later part writes nothing of any part', async (appendAtomically) => {
+      const a = stream('dep');
+      const b = stream('bk');
+      await store.append(b, [ev('Existing')], 'no_stream');
+      const err = await appendAtomically([
+        { streamId: a, events: [ev('SeatsAllocated')], expected: 'no_stream' },
+        { streamId: b, events: [ev('BookingRequested')], expected: 'no_stream' },
+      ]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WrongExpectedRevision);
+      expect((err as WrongExpectedRevision).streamId).toBe(b);
+      expect(await store.readStream(a)).toEqual([]);
+      expect((await store.readStream(b)).map((e) => e.type)).toEqual(['Existing']);
+    });
+
+    atomicTest('a replay of the whole call is a duplicate for every part, with the original positions', async (appendAtomically) => {
+      const parts = [
+        { streamId: stream('dep'), events: [ev('SeatsAllocated')], expected: 'no_stream' as const },
+        { streamId: stream('bk'), events: [ev('BookingRequested')], expected: 'no_stream' as const },
+      ];
+      const first = await appendAtomically(parts);
+      const again = await appendAtomically(parts);
+      expect(again.map((r) => r.duplicate)).toEqual([true, true]);
+      expect(again.map((r) => r.position)).toEqual(first.map((r) => r.position));
+    });
+
+    atomicTest('the same stream twice in one call is refused before touching storage', async (appendAtomically) => {
+      const s = stream('twice');
+      const err = await appendAtomically([
+        { streamId: s, events: [ev()], expected: 'any' },
+        { streamId: s, events: [ev()], expected: 'any' },
+      ]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidAppend);
+      expect(await store.readStream(s)).toEqual([]);
+    });
+
     test('dedup is per stream: the same event id in another stream is a new event', async () => {
       const e = ev();
       const a = await store.append(stream('a'), [e], 'no_stream');
