@@ -41,6 +41,10 @@ if [ -z "${STRIPE_API_BASE:-}" ]; then
 fi
 echo "[settle] DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$KAFKA_BROKERS STRIPE_API_BASE=$STRIPE_API_BASE" >&2
 
+# production dependencies: fails on a high or critical advisory (reports NOT CHECKED when the
+# advisory service cannot be reached, e.g. offline; SETTLE_AUDIT_REQUIRED=1 makes that fatal too)
+node scripts/audit.cjs
+
 echo "[settle] type-checking" >&2
 npx tsc --noEmit -p tsconfig.json
 # the production build (no test types) must compile too: it is what `npm start` runs, and the
