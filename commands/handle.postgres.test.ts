@@ -71,4 +71,31 @@ describe('handle() (PostgreSQL)', () => {
     };
     await expect(handle(always, 'counter-busy', counter, () => add(1), ctx(), { maxAttempts: 3 })).rejects.toBeInstanceOf(ConcurrencyConflict);
   });
+
+  test('deciding on a long stream reads only the new events, and still sees what another process appended', async () => {
+    const reads: Array<bigint | undefined> = [];
+    const counting: EventStore = {
+      append: (...a) => store.append(...a),
+      readStream: (s, o) => {
+        reads.push(o?.fromRevision);
+        return store.readStream(s, o);
+      },
+      readAll: (o) => store.readAll(o),
+      headPosition: () => store.headPosition(),
+      close: async () => undefined,
+    };
+    for (let i = 0; i < 30; i++) await handle(counting, 'counter-long', counter, () => add(1), ctx());
+    // the empty stream and then the one-event stream are read whole; from then on every decision
+    // starts where the previous one ended
+    expect(reads.slice(0, 2)).toEqual([undefined, undefined]);
+    expect(reads.slice(2)).toEqual(Array.from({ length: 28 }, (_, i) => BigInt(i + 1)));
+    // another process (its own store on the same database) appends behind this one's back
+    const other = new SqlEventStore(t.db);
+    await handle(other, 'counter-long', counter, () => add(100), ctx());
+    const r = await handle(counting, 'counter-long', counter, () => add(1, 1000), ctx());
+    expect(r.state.total).toBe(30 + 100 + 1);
+    expect(r.revision).toBe(31n);
+    // and the invariant is decided on that fresh state
+    await expect(handle(counting, 'counter-long', counter, () => add(900, 1000), ctx())).rejects.toMatchObject({ code: 'over_max' });
+  });
 });

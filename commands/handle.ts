@@ -67,6 +67,36 @@ export async function load<C extends Command, E extends DomainEvent, S>(store: E
   return { state, revision: last ? last.revision : null, position: last ? last.position : null, events };
 }
 
+/** A stream's folded state without its events (what deciding needs). */
+export type Folded<S> = Omit<Loaded<S>, 'events'>;
+
+/**
+ * Folded states of recently decided streams, per store and decider, so deciding on a long stream
+ * (a departure many people book) reads only the events appended since the last decision instead
+ * of the whole stream every time. Sound because streams are append-only and evolve is pure: the
+ * state at revision r never changes, and `readStream(fromRevision: r + 1)` returns everything
+ * other writers (other processes too) appended since. Least recently used entries are dropped.
+ */
+const folds = new Map<string, { store: EventStore; decider: object; state: unknown; revision: bigint; position: Position }>();
+export const FOLD_CACHE_SIZE = 2000;
+
+export async function loadFolded<C extends Command, E extends DomainEvent, S>(store: EventStore, streamId: string, decider: Decider<C, E, S>): Promise<Folded<S>> {
+  const hit = folds.get(streamId);
+  const base = hit && hit.store === store && hit.decider === decider ? hit : undefined;
+  const events = await store.readStream(streamId, base ? { fromRevision: base.revision + 1n } : {});
+  let state = base ? (base.state as S) : decider.initialState;
+  for (const e of events) state = decider.evolve(state, { type: e.type, data: e.data } as E);
+  const last = events[events.length - 1];
+  const revision = last ? last.revision : (base?.revision ?? null);
+  const position = last ? last.position : (base?.position ?? null);
+  if (revision !== null && position !== null) {
+    folds.delete(streamId);
+    folds.set(streamId, { store, decider, state, revision, position });
+    if (folds.size > FOLD_CACHE_SIZE) folds.delete(folds.keys().next().value!);
+  }
+  return { state, revision, position };
+}
+
 export interface HandleOptions<E, S> {
   readonly maxAttempts?: number;
   /** Extra integration messages to write in the same transaction as the events (besides `messagesFor`). */
@@ -113,7 +143,7 @@ interface Prepared<E, S> {
 function prepare<C extends Command, E extends DomainEvent, S>(
   streamId: string,
   decider: Decider<C, E, S>,
-  loaded: Loaded<S>,
+  loaded: Folded<S>,
   command: C,
   ctx: CommandContext,
   opts: HandleOptions<E, S>,
@@ -150,13 +180,13 @@ async function handleNow<C extends Command, E extends DomainEvent, S>(
 ): Promise<Handled<S, E>> {
   const maxAttempts = opts.maxAttempts ?? 5;
   for (let attempt = 1; ; attempt++) {
-    const loaded = await load(store, streamId, decider);
+    const loaded = await loadFolded(store, streamId, decider);
     const p = prepare(streamId, decider, loaded, makeCommand(loaded.state), ctx, opts);
     if (p.decided.length === 0) return { state: loaded.state, newEvents: [], revision: loaded.revision, position: loaded.position, unchanged: true };
     try {
       const r = await store.append(streamId, p.toAppend, loaded.revision ?? 'no_stream', { outbox: p.outbox });
       if (r.duplicate) {
-        const again = await load(store, streamId, decider);
+        const again = await loadFolded(store, streamId, decider);
         return { state: again.state, newEvents: [], revision: again.revision, position: r.position, unchanged: true };
       }
       return { state: p.stateAfter, newEvents: p.decided, revision: r.nextExpectedRevision, position: r.position, unchanged: false };
@@ -191,15 +221,15 @@ export interface Part<C extends Command, E extends DomainEvent, S> {
 export function handleBoth<C1 extends Command, E1 extends DomainEvent, S1, C2 extends Command, E2 extends DomainEvent, S2>(
   store: EventStore,
   a: Part<C1, E1, S1> & { readonly makeCommand: (state: S1) => C1 },
-  b: Part<C2, E2, S2> & { readonly makeCommand: (state: S2, firstAfter: S1, firstLoaded: Loaded<S1>) => C2 | null },
+  b: Part<C2, E2, S2> & { readonly makeCommand: (state: S2, firstAfter: S1, firstLoaded: Folded<S1>) => C2 | null },
   maxAttempts = 25,
-): Promise<{ first: Handled<S1, E1>; second: Handled<S2, E2> } | { stopped: Loaded<S2>; first: Loaded<S1> }> {
+): Promise<{ first: Handled<S1, E1>; second: Handled<S2, E2> } | { stopped: Folded<S2>; first: Folded<S1> }> {
   if (!store.appendAtomically) return Promise.reject(new Error('handleBoth needs an event store with appendAtomically'));
   const appendAtomically = store.appendAtomically.bind(store);
   return serialized(a.streamId, () =>
     serialized(b.streamId, async () => {
       for (let attempt = 1; ; attempt++) {
-        const [la, lb] = await Promise.all([load(store, a.streamId, a.decider), load(store, b.streamId, b.decider)]);
+        const [la, lb] = await Promise.all([loadFolded(store, a.streamId, a.decider), loadFolded(store, b.streamId, b.decider)]);
         const pa = prepare(a.streamId, a.decider, la, a.makeCommand(la.state), a.ctx, a.opts ?? {});
         const cb = b.makeCommand(lb.state, pa.stateAfter, la);
         if (cb === null) return { stopped: lb, first: la };

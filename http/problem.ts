@@ -79,10 +79,11 @@ export function errorHandler(err: unknown, req: Request, res: Response, next: Ne
     return;
   }
   if (isDatabaseUnavailable(err)) {
-    // the database is restarting or unreachable: nothing was committed; the caller (or provider) retries
+    // the database is restarting or unreachable, or every pooled connection stayed busy past the
+    // connection timeout (a burst larger than the pool): nothing was committed; the caller retries
     req.log?.warn({ err }, 'database unavailable');
     res.setHeader('Retry-After', '2');
-    sendProblem(req, res, new Problem(503, 'database-unavailable', 'Service Unavailable', 'The database is unavailable; nothing was stored. Retry shortly (with the same Idempotency-Key).'));
+    sendProblem(req, res, new Problem(503, 'database-unavailable', 'Service Unavailable', 'The database is unavailable or has no free connection; nothing was stored. Retry after the Retry-After delay (with the same Idempotency-Key).'));
     return;
   }
   req.log?.error({ err }, 'unhandled error');

@@ -6,34 +6,21 @@
  * equals a fresh rebuild (row_to_json dumps of every view before and after POST …/rebuild).
  * RELIABILITY_LONG=1: more invoices and senders.
  */
-import { randomBytes } from 'node:crypto';
 import type { Client } from 'pg';
-import { ADMIN_KEY } from '../support/api';
-import { databaseUrl, dropSchema } from '../support/databases';
-import { spawnService, type ServiceProcess } from '../support/process';
+import type { ServiceProcess } from '../support/process';
 import {
-  LONG, SECRET, createInvoices, effectKey, inboxPending, liveEqualsRebuild, note, ok, outboxGaps, paymentEffects, rows, schemaClient, tally, tenant, until, webhookLoad, type WebhookDelivery,
+  LONG, createInvoices, effectKey, inboxPending, liveEqualsRebuild, note, ok, outboxGaps, paymentEffects, rows, schemaServices, tally, tenant, until, webhookLoad, type WebhookDelivery,
 } from './faults.support';
 
 jest.setTimeout(LONG ? 600_000 : 180_000);
 
 describe('kill -9 during webhook load (PostgreSQL, child process)', () => {
-  const schema = `fk_${randomBytes(5).toString('hex')}`;
-  const env = () => ({ DATABASE_URL: databaseUrl(), DATABASE_SCHEMA: schema, ADMIN_API_KEY: ADMIN_KEY, STRIPE_WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'error' });
-  let a: ServiceProcess | undefined;
-  let b: ServiceProcess | undefined;
-  let db: Client | undefined;
-
-  afterAll(async () => {
-    await a?.kill('SIGKILL');
-    await b?.kill('SIGKILL');
-    await db?.end().catch(() => undefined);
-    await dropSchema(schema);
-  });
+  const services = schemaServices('fk');
+  afterAll(() => services.cleanup());
 
   test('2xx webhooks are stored exactly once; after restart every read model equals its rebuild', async () => {
-    a = await spawnService(env());
-    db = await schemaClient(databaseUrl(), schema);
+    const a: ServiceProcess = await services.start();
+    const db: Client = await services.db();
     const api = await tenant(a.url, 'kill');
     const invoices = await createInvoices(api, LONG ? 1500 : 200);
     const killAfter = LONG ? 1500 : 150; // 2xx answers before the kill: the load is well under way
@@ -50,7 +37,7 @@ describe('kill -9 during webhook load (PostgreSQL, child process)', () => {
       onOutcome: (d) => {
         if (ok(d) && ++twoxx === killAfter) {
           killedAt = Date.now();
-          void a!.kill('SIGKILL').then(() => {
+          void a.kill('SIGKILL').then(() => {
             // in-flight requests of the dead process have failed by now; stop sending
             setTimeout(() => (dead = true), 200);
           });
@@ -66,12 +53,12 @@ describe('kill -9 during webhook load (PostgreSQL, child process)', () => {
 
     // restart on the same schema; the retrier finishes stored-but-unapplied webhooks
     const restartAt = Date.now();
-    b = await spawnService(env());
+    const b = await services.start();
     const upMs = Date.now() - restartAt;
     // stored-but-unapplied rows (the crash hit between storing and applying) are retried 30 s after receipt
     const pendingAfterRestart = await inboxPending(db);
-    const inboxMs = await until(async () => (await inboxPending(db!)) === 0, 60_000, 'webhook inbox finished').catch(async (err) => {
-      note('inbox pending', await rows(db!, `SELECT event_id, event_type, status, attempts, last_error, next_attempt_at FROM webhook_inbox WHERE status IN ('received', 'parked') LIMIT 5`));
+    const inboxMs = await until(async () => (await inboxPending(db)) === 0, 60_000, 'webhook inbox finished').catch(async (err) => {
+      note('inbox pending', await rows(db, `SELECT event_id, event_type, status, attempts, last_error, next_attempt_at FROM webhook_inbox WHERE status IN ('received', 'parked') LIMIT 5`));
       throw err;
     });
 

@@ -122,18 +122,25 @@ describe('PostgreSQL restart under load (own cluster, child process)', () => {
       );
     // nothing half-written even before anyone retries: the seat and the booking are one transaction
     expect(await partial()).toEqual([]);
-    // the documented recovery: retry each 503'd command with its Idempotency-Key
-    const retried = await Promise.all(
-      commands.filter(retryLater).map(async (o) => {
+    // the documented recovery, as a well-behaved client does it: retry each 503'd command with its
+    // Idempotency-Key, a few at a time, waiting as Retry-After says while the answer is still
+    // 503 (a backlog larger than the pool) or 409 idempotency-key-in-use (its first try is being released)
+    const toRetry = commands.filter(retryLater);
+    const retried: Outcome[] = [];
+    const retrySender = async () => {
+      for (let o = toRetry.shift(); o; o = toRetry.shift()) {
         const i = Number(o.key);
-        // a retry told "in progress" waits as Retry-After says, then tries again
         for (let attempt = 0; ; attempt++) {
           const r = await send(`${svc!.url}/v1/${o.what === 'booking' ? 'bookings' : 'invoices'}`, 'POST', { 'content-type': 'application/json', authorization: `Bearer ${bearer}`, 'idempotency-key': `pgr-${i}` }, JSON.stringify(o.what === 'booking' ? booking(i) : invoiceBody(10_000 + i)), o.what, o.key);
-          if (!(r.status === 409 && r.problem === 'idempotency-key-in-use') || attempt >= 30) return r;
+          if (!retryLater(r) || attempt >= 30) {
+            retried.push(r);
+            break;
+          }
           await sleep(1000);
         }
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, retrySender));
     expect(retried.filter((o) => o.status !== 201)).toEqual([]);
     expect(await partial()).toEqual([]);
     const bookingStreams = Number((await rows<{ n: string }>(db, `SELECT count(*) AS n FROM streams WHERE stream_id LIKE 'booking-pgr.%'`))[0]!.n);

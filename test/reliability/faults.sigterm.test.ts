@@ -6,36 +6,23 @@
  * SHUTDOWN_TIMEOUT_MS, and after a restart the read models equal a rebuild (checkpoints were
  * committed: nothing re-applied, nothing missing).
  */
-import { randomBytes } from 'node:crypto';
 import type { Client } from 'pg';
-import { ADMIN_KEY } from '../support/api';
-import { databaseUrl, dropSchema } from '../support/databases';
-import { spawnService, type ServiceProcess } from '../support/process';
+import type { ServiceProcess } from '../support/process';
 import { sign } from '../support/stripeEvents';
 import {
-  LONG, SECRET, createInvoices, inboxPending, liveEqualsRebuild, note, paymentEffects, paymentEvent, rows, schemaClient, sleep, slowRequest, tenant, until, type Inv,
+  LONG, SECRET, createInvoices, inboxPending, liveEqualsRebuild, note, paymentEffects, paymentEvent, rows, schemaServices, sleep, slowRequest, tenant, until, type Inv,
 } from './faults.support';
 
 jest.setTimeout(LONG ? 300_000 : 120_000);
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
 describe('graceful shutdown on SIGTERM (PostgreSQL, child process)', () => {
-  const schema = `fs_${randomBytes(5).toString('hex')}`;
-  const env = () => ({ DATABASE_URL: databaseUrl(), DATABASE_SCHEMA: schema, ADMIN_API_KEY: ADMIN_KEY, STRIPE_WEBHOOK_SECRET: SECRET, SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), LOG_LEVEL: 'info' });
-  let a: ServiceProcess | undefined;
-  let b: ServiceProcess | undefined;
-  let db: Client | undefined;
-
-  afterAll(async () => {
-    await a?.kill('SIGKILL');
-    await b?.kill('SIGKILL');
-    await db?.end().catch(() => undefined);
-    await dropSchema(schema);
-  });
+  const services = schemaServices('fs', { SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), LOG_LEVEL: 'info' });
+  afterAll(() => services.cleanup());
 
   test('in-flight requests finish, new connections are refused, exit 0 in time, checkpoints committed', async () => {
-    a = await spawnService(env());
-    db = await schemaClient(databaseUrl(), schema);
+    const a: ServiceProcess = await services.start();
+    const db: Client = await services.db();
     const api = await tenant(a.url, 'term');
     const slowN = LONG ? 120 : 40;
     const burstN = LONG ? 400 : 120;
@@ -51,14 +38,14 @@ describe('graceful shutdown on SIGTERM (PostgreSQL, child process)', () => {
     let halfSent = 0;
     const slow = invoices.slice(0, slowN).map((inv) => {
       const w = webhook(inv, 'succeeded');
-      return slowRequest(a!.url, '/webhooks/stripe', w.headers, w.payload, rest, () => halfSent++).then((r) => ({ ...r, inv }));
+      return slowRequest(a.url, '/webhooks/stripe', w.headers, w.payload, rest, () => halfSent++).then((r) => ({ ...r, inv }));
     });
     await until(() => halfSent === slowN, 10_000, 'slow requests half sent', 10);
     await sleep(300); // the server has accepted every slow connection
     // a burst of complete concurrent webhooks, SIGTERM while they run
     const burst = invoices.slice(slowN).map((inv) => {
       const w = webhook(inv, 'failed');
-      return slowRequest(a!.url, '/webhooks/stripe', w.headers, w.payload, Promise.resolve()).then((r) => ({ ...r, inv }));
+      return slowRequest(a.url, '/webhooks/stripe', w.headers, w.payload, Promise.resolve()).then((r) => ({ ...r, inv }));
     });
     await sleep(30);
     const termAt = Date.now();
@@ -85,7 +72,7 @@ describe('graceful shutdown on SIGTERM (PostgreSQL, child process)', () => {
     expect(burstResults.filter((r) => r.status !== 200 && r.error !== 'ECONNREFUSED' && r.error !== 'ECONNRESET')).toEqual([]);
 
     // after a restart: every answered webhook has its effect once, read models equal a rebuild
-    b = await spawnService(env());
+    const b = await services.start();
     const pendingAfterRestart = await inboxPending(db);
     const effects = await paymentEffects(db);
     for (const r of slowResults) expect(effects.get(`${r.inv.id}|PaymentSucceeded|pi_s_${r.inv.id}`)).toBe(1);
@@ -96,7 +83,7 @@ describe('graceful shutdown on SIGTERM (PostgreSQL, child process)', () => {
     for (const view of Object.keys(live)) expect({ view, rows: rebuilt[view] }).toEqual({ view, rows: live[view] });
     const invoiceEvents = Number((await rows<{ n: string }>(db, `SELECT count(*) AS n FROM events WHERE stream_id LIKE 'invoice-%'`))[0]!.n);
     expect(live.invoice_history!.length).toBe(invoiceEvents);
-    await until(async () => (await inboxPending(db!)) === 0, 5_000, 'inbox finished');
+    await until(async () => (await inboxPending(db)) === 0, 5_000, 'inbox finished');
     note('SIGTERM', { slow: slowN, slow200: slowResults.filter((r) => r.status === 200).length, burst: burstN, burstOutcomes: burstTally, exitCode: code, exitMs, inboxPendingAfterRestart: pendingAfterRestart, checkpointsAtExit: checkpointsAtExit.length, rebuildMs });
   });
 });

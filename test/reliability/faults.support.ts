@@ -5,11 +5,14 @@
  * (scripts/services/postgres.sh, scripts/services/kafka.sh).
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import { Client } from 'pg';
 import { projections } from '../../projections/index';
 import { ADMIN_KEY, client } from '../support/api';
+import { databaseUrl, dropSchema } from '../support/databases';
+import { spawnService, type ServiceProcess } from '../support/process';
 import { sign, stripeEvent, type StripeEvent } from '../support/stripeEvents';
 
 export const SECRET = 'whsec_reliability_platform_secret';
@@ -325,4 +328,32 @@ export function slowRequest(base: string, pathname: string, headers: Record<stri
     req.write(body.slice(0, half), () => onSent?.());
     void beforeRest.then(() => req.end(body.slice(half)));
   });
+}
+
+/**
+ * Built services (child processes) on one fresh schema of the shared PostgreSQL (DATABASE_URL):
+ * `start()` spawns one more on the same schema (a restart after a kill), `db()` is a client on
+ * that schema, `cleanup()` kills whatever is still running, closes the client and drops the schema.
+ */
+export function schemaServices(prefix: string, extraEnv: Record<string, string> = {}) {
+  const schema = `${prefix}_${randomBytes(5).toString('hex')}`;
+  const started: ServiceProcess[] = [];
+  let db: Client | undefined;
+  return {
+    schema,
+    async start(): Promise<ServiceProcess> {
+      const s = await spawnService({ DATABASE_URL: databaseUrl(), DATABASE_SCHEMA: schema, ADMIN_API_KEY: ADMIN_KEY, STRIPE_WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'error', ...extraEnv });
+      started.push(s);
+      return s;
+    },
+    async db(): Promise<Client> {
+      db ??= await schemaClient(databaseUrl(), schema);
+      return db;
+    },
+    async cleanup(): Promise<void> {
+      await Promise.all(started.map((s) => s.kill('SIGKILL')));
+      await db?.end().catch(() => undefined);
+      await dropSchema(schema);
+    },
+  };
 }
