@@ -16,7 +16,7 @@ import type { Client } from 'pg';
 import { ADMIN_KEY, client } from '../support/api';
 import { spawnService, type ServiceProcess } from '../support/process';
 import {
-  LONG, POSTGRES_SH, SECRET, createInvoices, effectKey, inboxPending, invoiceBody, note, ok, outboxGaps, paymentEffects, rows, schemaClient, send, sh, sleep, tally, tenant, until, webhookLoad, type Outcome,
+  LONG, POSTGRES_SH, SECRET, createInvoices, effectKey, inboxPending, invoiceBody, note, ok, outboxGaps, paymentEffects, rows, schemaClient, send, sh, shAsync, sleep, tally, tenant, until, webhookLoad, type Outcome,
 } from './faults.support';
 
 jest.setTimeout(LONG ? 600_000 : 180_000);
@@ -36,7 +36,7 @@ describe('PostgreSQL restart under load (own cluster, child process)', () => {
     await svc?.kill('SIGKILL');
     await db?.end().catch(() => undefined);
     try {
-      sh(POSTGRES_SH, ['stop', state]);
+      await shAsync(POSTGRES_SH, ['stop', state]);
     } finally {
       fs.rmSync(state, { recursive: true, force: true });
     }
@@ -73,7 +73,7 @@ describe('PostgreSQL restart under load (own cluster, child process)', () => {
 
     await sleep(1500);
     const downAt = Date.now();
-    sh(POSTGRES_SH, ['stop', state]);
+    await shAsync(POSTGRES_SH, ['stop', state]);
     const stoppedMs = Date.now() - downAt;
     let readyDuringOutage = 0;
     const probe = (async () => {
@@ -85,7 +85,7 @@ describe('PostgreSQL restart under load (own cluster, child process)', () => {
     })();
     await probe;
     const restartAt = Date.now();
-    sh(POSTGRES_SH, ['restart', state]);
+    await shAsync(POSTGRES_SH, ['restart', state]);
     const upAt = Date.now();
     const readyMs = await until(async () => (await fetch(`${svc!.url}/readyz`)).status === 200, 30_000, '/readyz 200 after the restart').catch(async (err) => {
       stop = true;

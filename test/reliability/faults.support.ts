@@ -4,7 +4,7 @@
  * PostgreSQL, read-model dumps before/after a rebuild, and the own-service helpers
  * (scripts/services/postgres.sh, scripts/services/kafka.sh).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
@@ -25,6 +25,17 @@ export const KAFKA_SH = path.join(ROOT, 'scripts/services/kafka.sh');
 
 export function sh(script: string, args: string[], timeout = 180_000): string {
   return execFileSync(script, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout });
+}
+
+/**
+ * The same, without blocking this process: the load generators run in this event loop, and a
+ * synchronous stop/restart of several seconds would freeze them mid-load (their idle keep-alive
+ * connections then time out at the server and the next request meets a closed socket).
+ */
+export function shAsync(script: string, args: string[], timeout = 180_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(script, args, { encoding: 'utf8', timeout }, (err, stdout, stderr) => (err ? reject(new Error(`${path.basename(script)} ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
