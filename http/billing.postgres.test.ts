@@ -58,7 +58,12 @@ describe('billing API (PostgreSQL)', () => {
     expect((await other.get('/v1/plans/pro')).status).toBe(404);
     expect((await other.post('/v1/customers/cus_x/checkout', { planId: 'pro' })).status).toBe(422);
     expect((await other.get('/v1/customers/cus_tabs/subscription')).status).toBe(404);
-    expect((await coach.get('/v1/customers/cus_tabs/subscription')).body).toMatchObject({ status: 'checkout_pending', pendingCheckout: { sessionId: expect.any(String) } });
+    // the subscription is a read model: ask for it at least as fresh as the session (a reused checkout answers with its position)
+    const again = await coach.post<{ sessionId: string; reused: boolean }>('/v1/customers/cus_tabs/checkout', { planId: 'pro' });
+    expect(again.body.reused).toBe(true);
+    const at = again.headers.get('settle-position');
+    expect(at).toMatch(/^\d+\/\d+$/);
+    expect((await coach.get(`/v1/customers/cus_tabs/subscription?min_position=${at}`)).body).toMatchObject({ status: 'checkout_pending', pendingCheckout: { sessionId: again.body.sessionId } });
   });
 
   test('a price change archives the old price and creates a new one', async () => {
