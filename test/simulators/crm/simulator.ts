@@ -124,6 +124,8 @@ export interface CrmSimulatorOptions extends Partial<CrmSimBehaviour> {
   readonly apiKey?: string;
   /** Seed of the RNG behind `errorRate` (default 1). */
   readonly seed?: number;
+  /** Port on 127.0.0.1 (default: a free one); the demo uses the fixed port of the service's CRM_BASE_URL. */
+  readonly port?: number;
 }
 
 export interface CrmSimulator extends CrmSimBehaviour {
@@ -465,7 +467,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
   });
 
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
+    const s = app.listen(opts.port ?? 0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   const { port } = server.address() as AddressInfo;
 
