@@ -289,12 +289,12 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   say(`${declinedBooking}: card declined (${failure.errorCode} / ${failure.declineCode})`);
 
   // 3. paid; the CRM creates the booking but its answer is lost (503): the saga retries
-  crm.failNext(1, 503, { operation: 'createContactBooking', when: 'after' });
+  crm.failNext(1, 503, { operation: 'createContactBooking', externalReference: retriedBooking, when: 'after' });
   const retried = paymentIntent('payment_intent.succeeded', retriedBooking, 'retried');
   await sendStripe(retried.e, 'payment_intent.succeeded');
   const retriedRow = await crmDone(retriedBooking);
   const stage = retriedRow.crm.stages.create_contact_booking as { attempts: number; lastError: string | null };
-  if (!(stage.attempts >= 1)) throw new DemoError(`booking ${retriedBooking} reached the CRM without the injected failure: was the CRM simulator's failure taken by another booking's sync?`);
+  if (!(stage.attempts >= 1)) throw new DemoError(`booking ${retriedBooking} reached the CRM without the injected failure: is the service's CRM_BASE_URL ${s.crmBaseUrl}?`);
   say(`${retriedBooking}: paid (${retried.pi}); CRM attempt 1 failed (${stage.lastError}), the retry found it: ${retriedRow.crm.bookingId}`);
 
   // 4. the invoice paid through PayPal
