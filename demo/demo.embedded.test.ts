@@ -154,6 +154,6 @@ describe('npm run demo against `npm start` (embedded, child processes)', () => {
 
     const refused = await runDemo({ ...demoEnv, ADMIN_API_KEY: 'not-the-key-of-this-service-at-all' });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/the service refused the admin key/);
+    expect(refused.stderr).toMatch(/the service refused the admin key from ADMIN_API_KEY in the environment \(401/);
   });
 });

@@ -37,6 +37,8 @@ export interface DemoSettings {
   /** The dev defaults file the secrets came from, or null when the environment gave them all. */
   readonly devDefaultsFile: string | null;
   readonly adminKey: string;
+  /** Where the admin key came from, for error messages. */
+  readonly adminKeyFrom: string;
   readonly stripeWebhookSecret: string;
   readonly paypalWebhookId: string;
   readonly paypalApiBase: string;
@@ -70,6 +72,7 @@ export function demoSettings(env: Env): DemoSettings {
     baseUrl,
     devDefaultsFile: values ? file : null,
     adminKey: merged.ADMIN_API_KEY!,
+    adminKeyFrom: env.ADMIN_API_KEY ? 'ADMIN_API_KEY in the environment' : file,
     stripeWebhookSecret: merged.STRIPE_WEBHOOK_SECRET!,
     paypalWebhookId: merged.PAYPAL_WEBHOOK_ID!,
     paypalApiBase: merged.PAYPAL_API_BASE || DEV_PAYPAL_API_BASE,
@@ -177,7 +180,7 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   const created = await call(s.adminKey, 'POST', '/v1/tenants', { tenantId, name: `Demo Trips (${runId})` });
   if (created.status === 401 || created.status === 403) {
     throw new DemoError(
-      `the service refused the admin key${s.devDefaultsFile ? ` from ${s.devDefaultsFile}` : ''} (${problemText(created)}).\n` +
+      `the service refused the admin key from ${s.adminKeyFrom} (${problemText(created)}).\n` +
         `  Is it running with another DATA_DIR, its own ADMIN_API_KEY, or NODE_ENV=production? Start it with \`npm start\` from this directory.`,
     );
   }

@@ -21,7 +21,7 @@ function report(s: DemoSummary): string {
     `Tenant ${s.tenantId}, departure ${s.departureId}. Look at:`,
     `  - a succeeded payment:   booking ${s.succeeded.bookingId}, Stripe ${s.succeeded.providerPaymentId}, in the CRM as ${s.succeeded.crmBookingId}`,
     `  - a declined payment:    booking ${s.declined.bookingId}, Stripe ${s.declined.providerPaymentId}: ${s.declined.errorCode} / ${s.declined.declineCode}`,
-    `  - a CRM retry:           booking ${s.crmRetried.bookingId}: ${s.crmRetried.failedAttempts} failed CRM attempt (${s.crmRetried.lastError}), then synced as ${s.crmRetried.crmBookingId}`,
+    `  - a CRM retry:           booking ${s.crmRetried.bookingId}: ${s.crmRetried.failedAttempts} failed CRM attempt (${s.crmRetried.lastError.split(' {')[0]}), then synced as ${s.crmRetried.crmBookingId}`,
     `  - a PayPal payment:      invoice ${s.paypal.invoiceId}, PayPal order ${s.paypal.orderId}, capture ${s.paypal.captureId}`,
     '',
     'The same through the API:',
