@@ -106,7 +106,8 @@ interface Reply {
 
 function loopbackPort(url: string, variable: string): number {
   const u = new URL(url);
-  if (u.protocol !== 'http:' || !['127.0.0.1', 'localhost'].includes(u.hostname) || !u.port) {
+  // the simulators listen on 127.0.0.1 and name themselves so (the PayPal cert URL must be on the trusted host)
+  if (u.protocol !== 'http:' || u.hostname !== '127.0.0.1' || !u.port) {
     throw new DemoError(`${variable}=${url} is not a local http://127.0.0.1:<port> address: the demo runs that simulator itself, so the service must point at a local port`);
   }
   return Number(u.port);
