@@ -138,7 +138,7 @@ describe('npm run demo against `npm start` (embedded, child processes)', () => {
     expect(r.stdout).toMatch(/a CRM retry: .*1 failed CRM attempt/);
   });
 
-  test('clear errors: service not running, not in dev mode (no dev defaults), refused admin key', async () => {
+  test('clear errors: service not running, not in dev mode (no dev defaults), a CRM the demo cannot serve, refused admin key', async () => {
     const down = await runDemo({ ...demoEnv, SETTLE_URL: `http://127.0.0.1:${await freePort()}` });
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(/Settle is not answering at .*\n.*npm start/);
@@ -151,6 +151,10 @@ describe('npm run demo against `npm start` (embedded, child processes)', () => {
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }
+
+    const remote = await runDemo({ ...demoEnv, CRM_BASE_URL: 'https://crm.example.com' });
+    expect(remote.code).toBe(2);
+    expect(remote.stderr).toContain('CRM_BASE_URL=https://crm.example.com is not a local http://127.0.0.1:<port> address');
 
     const refused = await runDemo({ ...demoEnv, ADMIN_API_KEY: 'not-the-key-of-this-service-at-all' });
     expect(refused.code).toBe(2);
