@@ -53,4 +53,5 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code));
+// exit once stdout is flushed (pipes are asynchronous on some platforms); the simulators are closed already
+main().then((code) => process.stdout.write('', () => process.exit(code)));
