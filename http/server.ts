@@ -6,6 +6,7 @@
  */
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from '../infrastructure/config/config';
+import { DevDefaultsError, withDevDefaults, type DevDefaultsOutcome } from '../infrastructure/config/devDefaults';
 import { createLogger, type Logger } from '../infrastructure/observability/logger';
 import { Runtime } from '../infrastructure/runtime';
 import { createApp } from './app';
@@ -55,16 +56,26 @@ export async function startService(config: Config, logger: Logger, configure?: (
 
 async function main(): Promise<void> {
   let config: Config;
+  let dev: DevDefaultsOutcome;
   try {
-    config = loadConfig();
+    dev = withDevDefaults(process.env);
+    config = loadConfig(dev.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof DevDefaultsError) {
       process.stderr.write(`settle: ${err.message}\n`);
       process.exit(78); // EX_CONFIG
     }
     throw err;
   }
   const logger = createLogger(config.LOG_LEVEL);
+  if (dev.report) {
+    // names and the path only: the values are secrets
+    logger.info(
+      { devDefaults: dev.report },
+      `embedded dev mode: local dev defaults ${dev.report.created ? 'generated in' : 'read from'} ${dev.report.file} (0600; environment variables override them; SETTLE_DEV_DEFAULTS=off disables). Try it: npm run demo`,
+    );
+    if (dev.report.permissionsFixed) logger.warn({ file: dev.report.file }, 'the dev defaults file was readable by others: narrowed to 0600');
+  }
   const svc = await startService(config, logger);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

@@ -77,6 +77,8 @@ const schema = z.object({
   RATE_LIMIT_PUBLIC_PER_SECOND: z.coerce.number().positive().default(0.5),
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
+  /** `off` disables the local dev defaults of embedded dev mode (infrastructure/config/devDefaults.ts). */
+  SETTLE_DEV_DEFAULTS: z.enum(['auto', 'off']).default('auto'),
 });
 
 export type Config = z.infer<typeof schema> & {

@@ -6,11 +6,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Stripe from 'stripe';
+import { fixturesDir } from './fixtures';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type StripeEvent = Record<string, any> & { id: string; type: string; data: { object: Record<string, any> } };
 
-const DIR = path.resolve(__dirname, '../fixtures/stripe/events');
+const DIR = fixturesDir('stripe', 'events');
 let seq = 0;
 
 export function stripeEvent(file: string, mutate: (object: Record<string, any>, event: StripeEvent) => void = () => undefined): StripeEvent {

@@ -286,6 +286,16 @@ describe('behaviour hooks', () => {
     expect([retried.status, retried.body.id]).toEqual([200, sim.payments()[0]!.id]);
   });
 
+  it('failNext by external reference: only that booking\'s request fails, whatever comes first', async () => {
+    sim.failNext(1, 503, { operation: 'createContactBooking', externalReference: 'bk_target', when: 'after' });
+    expect((await create({ external_reference: 'bk_other' })).status).toBe(201);
+    expect((await create({ external_reference: 'bk_target' })).status).toBe(503);
+    expect(sim.booking('bk_target')).toBeDefined(); // created, only the answer was lost
+    const again = await create({ external_reference: 'bk_target' });
+    expect([again.status, again.body.id]).toEqual([200, sim.booking('bk_target')!.id]);
+    expect([sim.createCount, sim.duplicateCount]).toEqual([2, 1]);
+  });
+
   it('failNext(n, "hang") never answers those requests', async () => {
     sim.failNext(1, 'hang');
     await expect(fetch(`${sim.url}/contact-bookings`, { method: 'POST', signal: AbortSignal.timeout(100) })).rejects.toThrow();

@@ -104,6 +104,8 @@ export interface FailNextOptions {
    * "the CRM did it but the answer was lost" case.
    */
   readonly when?: 'before' | 'after';
+  /** Only requests whose body names this `external_reference` count (one booking's sync, whatever else is in flight). */
+  readonly externalReference?: string;
 }
 
 export interface CrmSimBehaviour {
@@ -124,6 +126,8 @@ export interface CrmSimulatorOptions extends Partial<CrmSimBehaviour> {
   readonly apiKey?: string;
   /** Seed of the RNG behind `errorRate` (default 1). */
   readonly seed?: number;
+  /** Port on 127.0.0.1 (default: a free one); the demo uses the fixed port of the service's CRM_BASE_URL. */
+  readonly port?: number;
 }
 
 export interface CrmSimulator extends CrmSimBehaviour {
@@ -270,7 +274,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
   let byReference = new Map<string, string>();
   let paymentsById = new Map<string, CrmSimPayment>();
   let counters = { created: 0, duplicates: 0, associated: 0 };
-  let failures: Array<{ remaining: number; failure: CrmSimFailure; operation?: CrmSimOperation; when: 'before' | 'after' }> = [];
+  let failures: Array<{ remaining: number; failure: CrmSimFailure; operation?: CrmSimOperation; externalReference?: string; when: 'before' | 'after' }> = [];
   const hung = new Set<Response>();
   const delays = new Set<NodeJS.Timeout>();
   let closed = false;
@@ -293,8 +297,8 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
     });
 
   /** Take the next pending failure for this request, if any. */
-  const takeFailure = (operation: CrmSimOperation | null, when: 'before' | 'after'): CrmSimFailure | null => {
-    const f = failures.find((x) => x.when === when && (x.operation === undefined || x.operation === operation));
+  const takeFailure = (operation: CrmSimOperation | null, when: 'before' | 'after', externalReference: unknown): CrmSimFailure | null => {
+    const f = failures.find((x) => x.when === when && (x.operation === undefined || x.operation === operation) && (x.externalReference === undefined || x.externalReference === externalReference));
     if (!f) return null;
     f.remaining -= 1;
     if (f.remaining <= 0) failures = failures.filter((x) => x !== f);
@@ -438,7 +442,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
     const draw = rng();
 
     if (behaviour.down) return send(res, entry, 503, { error: 'unavailable', message: 'the CRM is down for maintenance' }, 'down');
-    const before = takeFailure(operation, 'before');
+    const before = takeFailure(operation, 'before', body?.external_reference);
     if (before !== null) return fail(res, entry, before, 'injected');
     if (behaviour.hang) return never(res, entry);
     if (!(await sleep(behaviour.latencyMs))) return never(res, entry);
@@ -454,7 +458,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
 
     const answer = operation === 'createContactBooking' ? createContactBooking(body) : associatePayment(decodeURIComponent(req.path.split('/')[2]!), body);
     if (Array.isArray(answer)) return invalid(res, entry, answer);
-    const after = takeFailure(operation, 'after');
+    const after = takeFailure(operation, 'after', body?.external_reference);
     if (after !== null) return fail(res, entry, after, 'injected');
     send(res, entry, answer.status, answer.body, answer.outcome);
     void next;
@@ -465,7 +469,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
   });
 
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
+    const s = app.listen(opts.port ?? 0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   const { port } = server.address() as AddressInfo;
 
@@ -521,7 +525,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
     failNext(count, failure, o = {}) {
       if (!Number.isInteger(count) || count < 1) throw new RangeError('count must be a positive integer');
       if (failure !== 'hang' && !(Number.isInteger(failure) && failure >= 400 && failure <= 599)) throw new RangeError('failure must be an HTTP error status or "hang"');
-      failures.push({ remaining: count, failure, operation: o.operation, when: o.when ?? 'before' });
+      failures.push({ remaining: count, failure, operation: o.operation, externalReference: o.externalReference, when: o.when ?? 'before' });
     },
     requests(operation) {
       return operation ? log.filter((r) => r.operation === operation) : [...log];

@@ -93,6 +93,8 @@ export interface PayPalSimulatorOptions {
   readonly webhookId?: string;
   /** `expires_in` of issued tokens; PayPal issues about 9 hours (32400 s). */
   readonly tokenTtlSeconds?: number;
+  /** Port on 127.0.0.1 (default: a free one); the demo uses the fixed port of the service's PAYPAL_API_BASE. */
+  readonly port?: number;
 }
 
 export interface PayPalSimulator {
@@ -771,7 +773,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
   // ---- server
 
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
+    const s = app.listen(opts.port ?? 0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const certUrl = `${base}/v1/notifications/certs/${certId}`;
