@@ -66,11 +66,15 @@ export class SqlEventStore implements EventStore {
       if (ids.has(p.streamId)) throw new InvalidAppend(`stream ${p.streamId} appears twice in one atomic append`);
       ids.add(p.streamId);
     }
+    // Stream locks are taken in stream-id order, whatever the order of the parts, so two atomic
+    // appends (or an atomic append and a group-commit batch) over the same streams cannot deadlock.
+    const order = parts.map((_, i) => i).sort((a, b) => (parts[a]!.streamId < parts[b]!.streamId ? -1 : 1));
     const results = await this.db.transaction(async (tx) => {
-      const out: AppendResult[] = [];
-      for (const p of parts) {
+      const out: AppendResult[] = new Array<AppendResult>(parts.length);
+      for (const i of order) {
+        const p = parts[i]!;
         // interpret() throws on a conflict or a mixed batch, which rolls the whole transaction back
-        out.push(interpret(p.streamId, p.events, p.expected, await appendIn(tx, p.streamId, p.events, p.expected, p.options)));
+        out[i] = interpret(p.streamId, p.events, p.expected, await appendIn(tx, p.streamId, p.events, p.expected, p.options));
       }
       return out;
     });
