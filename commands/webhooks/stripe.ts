@@ -5,6 +5,7 @@
  * the customer, the payment intent or the charge. An event whose target is not known yet is
  * parked, never dropped.
  */
+import { fromStripeAmount } from '../../domain/shared/providerUnits';
 import type { RefResolver, Step, Translation } from './steps';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -54,6 +55,11 @@ const iso = (sec: unknown): string => new Date(Number(sec) * 1000).toISOString()
 /** Stripe amounts are JSON integers of minor units; anything else (a string, a float) is NaN, which the domain refuses. */
 const minor = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) ? v : Number.NaN);
 const cur = (c: unknown): string => String(c ?? '').toUpperCase();
+/**
+ * A Stripe amount in the object's currency -> ISO minor units (ISK and MGA count differently at
+ * Stripe: domain/shared/providerUnits.ts); NaN when it is not an exact amount, which the domain refuses.
+ */
+const units = (v: unknown, currency: unknown): number => fromStripeAmount(minor(v), cur(currency));
 const idOf = (v: unknown): string | null => (typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as Obj).id === 'string' ? (v as Obj).id : null);
 const meta = (o: Obj | null | undefined): Record<string, string> => (o && typeof o.metadata === 'object' && o.metadata ? o.metadata : {});
 const SAFE_ID = /^[A-Za-z0-9_-]{1,100}$/;
@@ -174,7 +180,7 @@ function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
 
 /** A Stripe refund (`re_`) recorded on the invoice or booking it returns money from, under its own id. */
 function refundStep(t: PaymentTarget, r: Obj, role: (name: string) => string, eventId: string): Step {
-  const amount = { amount: minor(r.amount), currency: cur(r.currency) };
+  const amount = { amount: units(r.amount, r.currency), currency: cur(r.currency) };
   return t.type === 'invoice'
     ? { kind: 'invoice', role: role(`refund:${r.id}`), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: eventId } } } }
     : { kind: 'booking', role: role(`refund:${r.id}`), tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RefundBooking', data: { refundId: r.id, amount, reason: r.reason ?? null } } };
@@ -194,11 +200,11 @@ function providerInvoiceStep(inv: Obj, tenantId: string, customerId: string, rol
         tenantId,
         customerId,
         providerInvoiceId: inv.id,
-        total: minor(inv.total ?? inv.amount_due ?? 0),
+        total: units(inv.total ?? inv.amount_due ?? 0, inv.currency),
         currency: cur(inv.currency),
         lineItems: lines.map((l) => {
           // exact integers only: a line whose amount does not divide by its quantity is kept as one line of its total
-          const amount = minor(l.amount ?? 0);
+          const amount = units(l.amount ?? 0, inv.currency);
           const quantity = minor(l.quantity ?? 1);
           const divides = quantity > 0 && amount % quantity === 0;
           return {
@@ -262,7 +268,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
             attemptId: failed ? `${o.id}:${idOf(err?.charge) ?? event.id}` : o.id,
             providerPaymentId: o.id,
             providerChargeId: charge,
-            amount: minor(outcome === 'succeeded' ? (o.amount_received ?? o.amount) : o.amount),
+            amount: units(outcome === 'succeeded' ? (o.amount_received ?? o.amount) : o.amount, o.currency),
             currency: cur(o.currency),
             outcome,
             errorCode: event.type === 'payment_intent.canceled' ? 'canceled' : failed ? (err?.code ?? err?.type ?? 'payment_failed') : null,
@@ -270,7 +276,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
             message: event.type === 'payment_intent.canceled' ? `canceled: ${o.cancellation_reason ?? 'unknown reason'}` : failed ? (err?.message ?? null) : null,
             occurredAt: iso(event.created),
             ...paymentExtras(o),
-            applicationFeeAmount: typeof o.application_fee_amount === 'number' ? o.application_fee_amount : null,
+            applicationFeeAmount: typeof o.application_fee_amount === 'number' ? units(o.application_fee_amount, o.currency) : null,
           },
           role('attempt'),
         ),
@@ -293,7 +299,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
             attemptId: succeeded ? (pi ?? o.id) : o.id,
             providerPaymentId: pi ?? o.id, // legacy Charges API: the charge is the payment
             providerChargeId: o.id,
-            amount: minor(succeeded ? (o.amount_captured ?? o.amount) : o.amount),
+            amount: units(succeeded ? (o.amount_captured ?? o.amount) : o.amount, o.currency),
             currency: cur(o.currency),
             outcome: succeeded ? 'succeeded' : 'failed',
             errorCode: succeeded ? null : (o.failure_code ?? 'charge_failed'),
@@ -337,7 +343,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
       if (t.type === 'booking') return { outcome: 'steps', steps: [] }; // bookings carry no dispute state
       const command =
         event.type === 'charge.dispute.created'
-          ? ({ type: 'OpenDispute', data: { disputeId: o.id, providerDisputeId: o.id, amount: { amount: minor(o.amount), currency: cur(o.currency) }, reason: String(o.reason ?? 'general'), actor: { kind: 'provider', id: event.id } } } as const)
+          ? ({ type: 'OpenDispute', data: { disputeId: o.id, providerDisputeId: o.id, amount: { amount: units(o.amount, o.currency), currency: cur(o.currency) }, reason: String(o.reason ?? 'general'), actor: { kind: 'provider', id: event.id } } } as const)
           : ({ type: 'CloseDispute', data: { disputeId: o.id, outcome: o.status === 'lost' ? 'lost' : 'won', actor: { kind: 'provider', id: event.id } } } as const);
       steps.push({ kind: 'invoice', role: role('dispute'), tenantId: t.tenantId, invoiceId: t.invoiceId, command } as Step);
       return { outcome: 'steps', steps };
@@ -370,7 +376,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
             attemptId: failed ? `${pi ?? o.id}:async` : (pi ?? o.id),
             providerPaymentId: pi ?? o.id,
             providerChargeId: null,
-            amount: minor(o.amount_total),
+            amount: units(o.amount_total, o.currency),
             currency: cur(o.currency),
             outcome: paid ? 'succeeded' : 'failed',
             errorCode: failed ? 'async_payment_failed' : null,
@@ -437,7 +443,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
       steps.push(providerInvoiceStep(o, c.tenantId, c.customerId, role('invoice')));
       const pi = invoicePaymentIntent(o);
       const planChange = o.billing_reason === 'subscription_update';
-      const amount = { amount: minor(o.amount_paid ?? o.amount_due ?? 0), currency: cur(o.currency) };
+      const amount = { amount: units(o.amount_paid ?? o.amount_due ?? 0, o.currency), currency: cur(o.currency) };
       if (event.type === 'invoice.paid' || event.type === 'invoice.payment_succeeded') {
         if (pi) steps.push({ kind: 'learn', provider: 'stripe', ref: pi, tenantId: c.tenantId, targetType: 'invoice', targetId: o.id });
         steps.push({
@@ -460,7 +466,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
         }
       } else if (event.type === 'invoice.payment_failed' || event.type === 'invoice.marked_uncollectible') {
         const final = event.type === 'invoice.marked_uncollectible' || !o.next_payment_attempt;
-        const due = { amount: minor(o.amount_due ?? o.total ?? 0), currency: cur(o.currency) };
+        const due = { amount: units(o.amount_due ?? o.total ?? 0, o.currency), currency: cur(o.currency) };
         steps.push({
           kind: 'invoice',
           role: role('payment'),

@@ -29,6 +29,7 @@ import {
   type RefundRequest,
 } from '../../domain/ports/billingProvider';
 import { currencyExponent, isCurrency, isMinorUnits, type Money } from '../../domain/shared/money';
+import { stripeExponent } from '../../domain/shared/providerUnits';
 import { onlyRateLimitAndConnectionRetries, toProviderError } from './stripeErrors';
 
 export { toProviderError } from './stripeErrors';
@@ -140,15 +141,6 @@ export function stripeIdempotencyKey(key: string): string {
   return key.length <= 255 ? key : `sha256:${createHash('sha256').update(key).digest('hex')}`;
 }
 
-const STRIPE_EXPONENT_OVERRIDES: Readonly<Record<string, number>> = { ISK: 2, MGA: 0 };
-const STRIPE_THREE_DECIMAL = new Set(['BHD', 'JOD', 'KWD', 'OMR', 'TND']);
-
-/** Stripe's decimal places for an ISO 4217 code Settle accepts, or null when Stripe does not charge in it. */
-function stripeExponent(code: string): number | null {
-  const iso = currencyExponent(code);
-  if ((iso === 3 && !STRIPE_THREE_DECIMAL.has(code)) || iso > 3) return null;
-  return STRIPE_EXPONENT_OVERRIDES[code] ?? iso;
-}
 
 function upperCurrency(currency: string): string {
   const code = typeof currency === 'string' ? currency.toUpperCase() : '';

@@ -1,0 +1,47 @@
+/**
+ * The Stripe webhook mapping (pure translation of provider objects into commands) for amounts:
+ * what Stripe sends in its own minor units is recorded in ISO minor units, for every amount field.
+ */
+import { stripeEvent } from '../../test/support/stripeEvents';
+import type { RefResolver, Step } from './steps';
+import { translateStripeEvent } from './stripe';
+
+const noRefs: RefResolver = { lookup: async () => null };
+const meta = { tenant_id: 'acme', invoice_id: 'inv_1' };
+
+async function stepsOf(file: string, mutate: Parameters<typeof stripeEvent>[1]): Promise<Step[]> {
+  const t = await translateStripeEvent(stripeEvent(file, mutate) as never, noRefs);
+  if (t.outcome !== 'steps') throw new Error(`expected steps, got ${t.outcome}`);
+  // commands only (a payment also teaches the reference resolver its ids: 'learn' steps)
+  return t.steps.filter((s) => 'command' in s);
+}
+const amountOf = (s: Step | undefined) => (s as unknown as { command: { data: { amount: { amount: number; currency: string } } } }).command.data.amount;
+
+describe('Stripe amounts are recorded in ISO minor units', () => {
+  test('a payment in ISK (Stripe: hundredths of a króna) is recorded in whole krónur, with its application fee', async () => {
+    const [step] = await stepsOf('payment_intent.succeeded', (o) => Object.assign(o, { metadata: meta, currency: 'isk', amount: 1_250_000, amount_received: 1_250_000, application_fee_amount: 25_000 }));
+    expect(amountOf(step)).toEqual({ amount: 12_500, currency: 'ISK' });
+    expect((step as unknown as { command: { data: { applicationFeeAmount: number } } }).command.data.applicationFeeAmount).toBe(250);
+  });
+
+  test('a payment in MGA (Stripe: whole ariary) is recorded in hundredths', async () => {
+    const [step] = await stepsOf('payment_intent.succeeded', (o) => Object.assign(o, { metadata: meta, currency: 'mga', amount: 40_000, amount_received: 40_000 }));
+    expect(amountOf(step)).toEqual({ amount: 4_000_000, currency: 'MGA' });
+  });
+
+  test('an ISK amount that is not whole krónur is not an amount (the domain refuses it; nothing is rounded)', async () => {
+    const [step] = await stepsOf('payment_intent.succeeded', (o) => Object.assign(o, { metadata: meta, currency: 'isk', amount: 1_250_050, amount_received: 1_250_050 }));
+    expect(amountOf(step).amount).toBeNaN();
+  });
+
+  test('refunds and disputes convert too; EUR passes through unchanged', async () => {
+    const refunds = await stepsOf('charge.refunded', (o) => {
+      Object.assign(o, { metadata: meta, currency: 'isk', amount: 500_000, amount_captured: 500_000, amount_refunded: 100_000 });
+      o.refunds = { object: 'list', data: [{ id: 're_1', object: 'refund', amount: 100_000, currency: 'isk', status: 'succeeded', reason: null }] };
+    });
+    const refund = refunds.find((s) => (s as unknown as { command: { type: string } }).command.type === 'RecordRefund');
+    expect(amountOf(refund)).toEqual({ amount: 1_000, currency: 'ISK' });
+    const [dispute] = await stepsOf('charge.dispute.created', (o) => Object.assign(o, { metadata: meta, currency: 'eur', amount: 3_500 }));
+    expect(amountOf(dispute)).toEqual({ amount: 3_500, currency: 'EUR' });
+  });
+});
