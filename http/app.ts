@@ -8,6 +8,8 @@ import { authenticate, type Principal } from './auth';
 import { healthRoutes } from './health';
 import { webhookRoutes } from './webhooks';
 import { payRoutes } from './pay';
+import { consoleRoutes } from './console/routes';
+import { LiveStatusHub } from './live';
 import { idempotency } from './idempotency';
 import { httpMetrics, requestContext, requestLogger, securityHeaders } from './middleware';
 import { byApiKey, byIp, rateLimit } from './rateLimit';
@@ -81,7 +83,11 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   app.use('/pay', rateLimit({ name: 'public', capacity: c.RATE_LIMIT_PUBLIC_BURST, refillPerSecond: c.RATE_LIMIT_PUBLIC_PER_SECOND, key: byIp }));
   app.use('/webhooks', rateLimit({ name: 'webhooks', capacity: c.RATE_LIMIT_WEBHOOK_BURST, refillPerSecond: c.RATE_LIMIT_WEBHOOK_PER_SECOND, key: byIp }));
   app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false)));
-  app.use(payRoutes(rt));
+  // live status streams (server-sent events) fed by the projections; closed at shutdown
+  const live = new LiveStatusHub(rt.readModelChanges, rt.metrics, rt.config.LIVE_HEARTBEAT_SECONDS * 1000);
+  app.locals.liveHub = live;
+  app.use(payRoutes(rt, live));
+  app.use(consoleRoutes({ rt, hub: live }));
   app.use(webhookRoutes({ config: rt.config, ingestor: rt.ingestor, metrics: rt.metrics, paypalVerifier: rt.paypalVerifier }));
   const specs = apiRoutes(rt);
   const doc = openApiDocument(specs, '1');

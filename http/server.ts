@@ -9,6 +9,7 @@ import { ConfigError, loadConfig, type Config } from '../infrastructure/config/c
 import { createLogger, type Logger } from '../infrastructure/observability/logger';
 import { Runtime } from '../infrastructure/runtime';
 import { createApp } from './app';
+import type { LiveStatusHub } from './live';
 
 export interface RunningService {
   readonly runtime: Runtime;
@@ -41,6 +42,8 @@ export async function startService(config: Config, logger: Logger, configure?: (
     shuttingDown = true;
     logger.info({ reason }, 'shutting down');
     done = (async () => {
+      // open live status streams never finish by themselves: end them so the server can close
+      (app.locals.liveHub as LiveStatusHub | undefined)?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
