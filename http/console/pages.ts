@@ -305,6 +305,13 @@ ${nextCursor ? html`<p><a href="/admin/invoices?${new URLSearchParams({ ...(f.cu
   );
 }
 
+function lineItems(i: Invoice): Html {
+  const lines = (i.lineItems as Array<{ description: string; quantity: number; unitAmount: number }> | null) ?? [];
+  return html`<table><caption class="muted">Line items</caption><thead><tr><th scope="col">Item</th><th scope="col">Quantity</th><th scope="col">Unit price</th></tr></thead><tbody>${lines.map(
+    (l) => html`<tr><td>${l.description}</td><td class="num">${l.quantity}</td><td class="num">${formatMoney({ amount: l.unitAmount, currency: i.currency as string })}</td></tr>`,
+  )}</tbody></table>`;
+}
+
 /** The live part of an invoice's page (console and payer page). */
 export function invoiceLive(i: Invoice, latest: Payment | null): Html {
   return html`<dl class="facts"><dt>Status</dt><dd class="invoice-status">${badge(i.status as string)}</dd>
@@ -317,6 +324,7 @@ export function invoicePage(c: Chrome, i: Invoice, live: Html, timeline: readonl
   return layout(
     c,
     html`<p>Invoice <code>${i.invoiceId as string}</code>${customer ? html` for ${customer.name ?? ''} (${customer.email ?? ''})` : ''}, due ${(i.dueDate as string | null) ?? '—'}.</p>
+${lineItems(i)}
 <section aria-label="Invoice status" data-live="/admin/live/invoices/${i.invoiceId as string}">${live}</section>
 ${payerLink ? html`<p class="notice">Payer link (valid until it expires): <a href="${safeUrl(payerLink)}" class="payer-link">${payerLink}</a></p>` : ''}
 ${canLink ? html`<form method="post" action="/admin/invoices/${i.invoiceId as string}/payer-link">${csrfField(c.csrfToken ?? '')}<button type="submit">Create a payer link</button></form>` : ''}
@@ -383,14 +391,11 @@ export function systemPage(c: Chrome, v: SystemView): string {
 // ---------------------------------------------------------------- payer page
 
 export function payerPage(i: Invoice, live: Html, liveUrl: string, pay: { methods: string[]; action: string } | null): string {
-  const lines = (i.lineItems as Array<{ description: string; quantity: number; unitAmount: number }> | null) ?? [];
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Invoice ${(i.number as string | null) ?? (i.invoiceId as string)}</title><link rel="stylesheet" href="/assets/console.css"></head>
 <body><main id="main"><h1>Invoice ${(i.number as string | null) ?? (i.invoiceId as string)}</h1>
-<table><thead><tr><th scope="col">Item</th><th scope="col">Quantity</th><th scope="col">Unit price</th></tr></thead><tbody>${lines.map(
-    (l) => html`<tr><td>${l.description}</td><td class="num">${l.quantity}</td><td class="num">${formatMoney({ amount: l.unitAmount, currency: i.currency as string })}</td></tr>`,
-  )}</tbody></table>
+${lineItems(i)}
 <section aria-label="Payment status" aria-live="polite" data-live="${liveUrl}">${live}</section>
 ${
   pay && i.status === 'open'
