@@ -41,6 +41,9 @@ if [ -z "${STRIPE_API_BASE:-}" ]; then
 fi
 echo "[settle] DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$KAFKA_BROKERS STRIPE_API_BASE=$STRIPE_API_BASE" >&2
 
+# the browser tests (http/console/*.chromium.test.ts) drive Debian's chromium; installed once, quietly
+scripts/chromium.sh
+
 echo "[settle] type-checking" >&2
 npx tsc --noEmit -p tsconfig.json
 # the production build (no test types) must compile too: it is what `npm start` runs, and the

@@ -184,12 +184,19 @@ export const STAGE_ORDER = ['needs_attention', 'requested', 'inquiry', 'waitlist
 
 type CrmStages = Record<string, { attempts: number; lastError: string | null; failed: boolean }>;
 
+const CRM_STAGE_ORDER = ['create_contact_booking', 'associate_payment'];
+
 function crmTable(b: Booking): Html {
-  const stages = (b.crm as { stages: CrmStages }).stages ?? {};
-  return html`<table><caption class="muted">CRM pipeline</caption><thead><tr><th scope="col">CRM stage</th><th scope="col">Attempts</th><th scope="col">State</th><th scope="col">Last error</th></tr></thead>
-<tbody>${Object.entries(stages).map(
-    ([name, s]) => html`<tr><td>${humanize(name)}</td><td class="num">${s.attempts}</td><td>${s.failed ? badge('failed') : s.attempts > 0 && !s.lastError ? badge('succeeded') : html`<span class="muted">—</span>`}</td><td>${s.lastError ?? ''}</td></tr>`,
-  )}</tbody></table>`;
+  const crm = b.crm as { stages: CrmStages; bookingId: string | null; paymentAssociated: boolean };
+  const stages = crm.stages ?? {};
+  const done: Record<string, boolean> = { create_contact_booking: !!crm.bookingId, associate_payment: !!crm.paymentAssociated };
+  const names = [...CRM_STAGE_ORDER.filter((n) => n in stages), ...Object.keys(stages).filter((n) => !CRM_STAGE_ORDER.includes(n))];
+  return html`<table><caption class="muted">CRM pipeline</caption><thead><tr><th scope="col">CRM stage</th><th scope="col">State</th><th scope="col">Failed attempts</th><th scope="col">Last error</th></tr></thead>
+<tbody>${names.map((name) => {
+    const s = stages[name]!;
+    const state = s.failed ? badge('failed') : done[name] ? badge('succeeded') : s.attempts > 0 ? badge('pending') : html`<span class="muted">Not started</span>`;
+    return html`<tr data-crm-stage="${name}"><td>${humanize(name)}</td><td>${state}</td><td class="num">${s.attempts}</td><td>${s.lastError ?? ''}</td></tr>`;
+  })}</tbody></table>`;
 }
 
 export function bookingCanRetry(b: Booking): boolean {
