@@ -207,6 +207,24 @@ describe('admin console and payer page (PostgreSQL)', () => {
       expect(JSON.parse(r.text).message).toMatch(/no CRM stage of this booking has failed/);
     });
 
+    test('a declined invoice payment offers a retry where it makes sense: a new payer link for the customer', async () => {
+      const attempt = (await client(svc.url, keys.alpha).get<{ data: Array<{ attemptId: string }> }>('/v1/payments?status=failed')).body.data[0]!.attemptId;
+      const page = await c.get(`/admin/payments/${attempt}`);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain(`data-live="/admin/live/payments/${attempt}"`);
+      expect(page.text).toContain('The card has insufficient funds.');
+      expect(page.text).toContain('<code>insufficient_funds</code>');
+      expect(page.text).toContain('Retry: send the customer a new payment link');
+      const r = await c.post(`/admin/invoices/${ids.alphaInvoice}/payer-link`, { _csrf: ConsoleClient.csrfOf(page.text) });
+      expect(r.status).toBe(201);
+      expect(r.text).toMatch(new RegExp(`class="payer-link">http://localhost:3000/pay/invoices/alpha/${ids.alphaInvoice}\\?expires=\\d+&amp;sig=[0-9a-f]{64}<`));
+      const sse = await openSse(`${svc.url}/admin/live/payments/${attempt}`, { cookie: c.cookieHeader() });
+      let e = await sse.next();
+      while (e.event !== 'status') e = await sse.next();
+      expect(JSON.parse(e.data).state).toMatchObject({ attemptId: attempt, status: 'failed', declineCode: 'insufficient_funds' });
+      sse.close();
+    });
+
     test('bad filters are a 422, not a database error', async () => {
       expect((await c.get('/admin/payments?from=yesterday')).status).toBe(422);
       expect((await c.get('/admin/payments?status=lost')).status).toBe(422);
