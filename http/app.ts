@@ -20,6 +20,7 @@ import { scheduleBulkCrmRetry } from '../commands/bulkRetry';
 import { billingRoutes } from './routes/billing';
 import { queryRoutes } from './routes/queries';
 import { reportRoutes } from './routes/reports';
+import { payerLinkRoutes } from './routes/payerLinks';
 import { ReadModels } from '../projections/queries';
 import { comparePositions } from '../domain/ports/eventStore';
 import { InvoiceCommands } from '../commands/invoices';
@@ -55,6 +56,7 @@ export function apiRoutes(rt: Runtime): RouteSpec[] {
     ...queryRoutes(new ReadModels(rt.db)),
     ...reportRoutes({ db: rt.db }),
     ...adminProjectionRoutes(rt),
+    ...payerLinkRoutes({ store: rt.eventStore, secret: () => rt.payerLinkSecret, publicBaseUrl: rt.config.PUBLIC_BASE_URL, defaultTtlSeconds: rt.config.PAYER_LINK_TTL_SECONDS }),
   ];
 }
 

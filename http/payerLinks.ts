@@ -35,3 +35,9 @@ export function verifyPayerLink(secret: string, l: { tenantId: string; invoiceId
   if (expires <= nowSeconds) return { ok: false, reason: 'expired' };
   return { ok: true };
 }
+
+/** The absolute payer link of an invoice, valid for ttlSeconds from now. */
+export function payerLinkUrl(publicBaseUrl: string, secret: string, tenantId: string, invoiceId: string, ttlSeconds: number, nowMs = Date.now()): { url: string; expiresAt: string } {
+  const expires = Math.floor(nowMs / 1000) + ttlSeconds;
+  return { url: `${publicBaseUrl.replace(/\/$/, '')}${payerLinkPath(secret, { tenantId, invoiceId, expires })}`, expiresAt: new Date(expires * 1000).toISOString() };
+}

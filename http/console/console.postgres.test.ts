@@ -284,6 +284,20 @@ describe('admin console and payer page (PostgreSQL)', () => {
     });
   });
 
+  test('the JSON API creates payer links too: tenant-scoped, open invoices only', async () => {
+    const api = client(svc.url, keys.alpha);
+    const r = await api.post<{ url: string; expiresAt: string }>(`/v1/invoices/${ids.alphaInvoice}/payer-link`, { ttlSeconds: 120 });
+    expect(r.status).toBe(201);
+    const u = new URL(r.body.url);
+    expect(Date.parse(r.body.expiresAt) - Date.now()).toBeLessThanOrEqual(120_000);
+    expect((await fetch(`${svc.url}${u.pathname}${u.search}`)).status).toBe(200);
+    expect((await api.post(`/v1/invoices/${ids.betaInvoice}/payer-link`, {})).status).toBe(404);
+    expect((await api.post(`/v1/invoices/${ids.alphaInvoice}/payer-link`, { ttlSeconds: 1 })).status).toBe(422);
+    const paid = await invoice('alpha', 'paid-customer', 700);
+    await deliver(`${svc.url}/webhooks/stripe`, pi('payment_intent.succeeded', 'alpha', { invoice_id: paid }, 700, `pi_paid_${paid}`), SECRET);
+    expect((await api.post(`/v1/invoices/${paid}/payer-link`, {})).body).toMatchObject({ status: 409, type: 'https://settle.dev/problems/invoice-not-open' });
+  });
+
   describe('live status (server-sent events)', () => {
     test('a stream sends the current state, then the change when the projection commits it; closing it is counted', async () => {
       const c = new ConsoleClient(svc.url);

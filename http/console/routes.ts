@@ -18,7 +18,7 @@ import { ConsoleSessions, type ConsoleSession } from '../../infrastructure/sql/c
 import { sameSecret } from '../../infrastructure/sql/apiAccess';
 import type { KafkaBus } from '../../infrastructure/messaging/kafkaBus';
 import type { LiveStatusHub } from '../live';
-import { payerLinkPath } from '../payerLinks';
+import { payerLinkUrl } from '../payerLinks';
 import { Problem } from '../problem';
 import { byIp, rateLimit } from '../rateLimit';
 import { retryMakesSense } from './declines';
@@ -345,11 +345,8 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     return { inv, latest, fragment: pages.invoiceLive(inv, latest) };
   }
 
-  const payerLinkFor = (tenantId: string, invoiceId: string) => {
-    if (!rt.payerLinkSecret) return null;
-    const expires = Math.floor(Date.now() / 1000) + rt.config.PAYER_LINK_TTL_SECONDS;
-    return `${rt.config.PUBLIC_BASE_URL.replace(/\/$/, '')}${payerLinkPath(rt.payerLinkSecret, { tenantId, invoiceId, expires })}`;
-  };
+  const payerLinkFor = (tenantId: string, invoiceId: string) =>
+    rt.payerLinkSecret ? payerLinkUrl(rt.config.PUBLIC_BASE_URL, rt.payerLinkSecret, tenantId, invoiceId, rt.config.PAYER_LINK_TTL_SECONDS).url : null;
 
   async function renderInvoice(req: Request, res: Response, tenantId: string, invoiceId: string, payerLink: string | null, status = 200) {
     const v = ID.test(invoiceId) ? await invoiceLiveView(tenantId, invoiceId) : null;
