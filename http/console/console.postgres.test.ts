@@ -298,6 +298,16 @@ describe('admin console and payer page (PostgreSQL)', () => {
     expect((await api.post(`/v1/invoices/${paid}/payer-link`, {})).body).toMatchObject({ status: 409, type: 'https://settle.dev/problems/invoice-not-open' });
   });
 
+  test('the payer page starts a payment only with a known method, and only through a configured provider', async () => {
+    const path = payerLinkPath(PAYER_SECRET, { tenantId: 'alpha', invoiceId: ids.alphaInvoice!, expires: Math.floor(Date.now() / 1000) + 600 });
+    const post = (method: string, p = path) => fetch(`${svc.url}${p}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `method=${method}`, redirect: 'manual' });
+    expect((await post('bitcoin')).status).toBe(422);
+    const none = await post('stripe_connect');
+    expect(none.status).toBe(503);
+    expect(await none.json()).toMatchObject({ type: 'https://settle.dev/problems/provider-unavailable' });
+    expect((await post('stripe_connect', path.replace(/sig=(.)/, (_m, ch: string) => `sig=${ch === '0' ? '1' : '0'}`))).status).toBe(403);
+  });
+
   describe('live status (server-sent events)', () => {
     test('a stream sends the current state, then the change when the projection commits it; closing it is counted', async () => {
       const c = new ConsoleClient(svc.url);
@@ -346,5 +356,20 @@ describe('admin console and payer page (PostgreSQL)', () => {
       expect(bad.status).toBe(403);
       bad.close();
     });
+  });
+
+  test('sign-in is rate-limited per client', async () => {
+    const small = await startTestService({ DATABASE_URL: databaseUrl(), DATABASE_SCHEMA: schema, ADMIN_API_KEY: ADMIN_KEY, KAFKA_BROKERS: undefined, RATE_LIMIT_PUBLIC_BURST: '2', RATE_LIMIT_PUBLIC_PER_SECOND: '0.01', PROJECTIONS_ENABLED: 'false', LOG_LEVEL: 'warn' });
+    try {
+      const c = new ConsoleClient(small.url);
+      expect((await c.signIn('sk_settle_wrong_1')).status).toBe(401);
+      expect((await c.signIn('sk_settle_wrong_2')).status).toBe(401);
+      const limited = await c.signIn(keys.alpha!);
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(c.cookies.has('settle_console')).toBe(false);
+    } finally {
+      await small.shutdown('test end');
+    }
   });
 });
