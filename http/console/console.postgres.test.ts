@@ -13,6 +13,7 @@ import { deliver, stripeEvent, type StripeEvent } from '../../test/support/strip
 import { payerLinkPath } from '../payerLinks';
 
 const SECRET = 'whsec_console_test_secret';
+const CONNECT_SECRET = 'whsec_console_connect_secret';
 const PAYER_SECRET = 'payer-link-secret-for-the-console-tests-0123';
 
 describe('admin console and payer page (PostgreSQL)', () => {
@@ -52,6 +53,7 @@ describe('admin console and payer page (PostgreSQL)', () => {
       ADMIN_API_KEY: ADMIN_KEY,
       KAFKA_BROKERS: undefined,
       STRIPE_WEBHOOK_SECRET: SECRET,
+      STRIPE_CONNECT_WEBHOOK_SECRET: CONNECT_SECRET,
       PAYER_LINK_SECRET: PAYER_SECRET,
       LIVE_HEARTBEAT_SECONDS: '1',
       LOG_LEVEL: 'warn',
@@ -371,5 +373,19 @@ describe('admin console and payer page (PostgreSQL)', () => {
     } finally {
       await small.shutdown('test end');
     }
+  });
+
+  test("a Connect invoice payment links to the connected account's view of the payment", async () => {
+    const account = stripeEvent('account.updated', (o, ev) => {
+      o.id = 'acct_AlphaConsole1';
+      ev.account = o.id;
+    });
+    expect((await client(svc.url, ADMIN_KEY).post('/v1/tenants/alpha/stripe-account', { accountId: 'acct_AlphaConsole1' })).status).toBeLessThan(300);
+    expect((await deliver(`${svc.url}/webhooks/stripe/connect`, account, CONNECT_SECRET)).status).toBe(200);
+    const c = new ConsoleClient(svc.url);
+    await c.signIn(keys.alpha!);
+    const page = await c.get('/admin/payments?status=failed');
+    expect(page.text).toContain(`https://dashboard.stripe.com/acct_AlphaConsole1/test/payments/pi_fail_${ids.alphaInvoice}`);
+    expect(page.text).toContain('https://dashboard.stripe.com/test/connect/accounts/acct_AlphaConsole1');
   });
 });

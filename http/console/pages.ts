@@ -85,6 +85,8 @@ export function tenantPickerPage(c: Chrome, tenants: ReadonlyArray<{ tenantId: s
 
 export interface PaymentLinks {
   dashboard: string | null;
+  /** Connect payments: the connected account's page in the platform dashboard. */
+  account?: string | null;
   receipt: string | null;
   docs: string | null;
 }
@@ -114,7 +116,7 @@ function paidFor(p: Payment): Html {
 }
 
 function paymentLinks(l: PaymentLinks): Html {
-  return html`${l.dashboard ? html`<a href="${safeUrl(l.dashboard)}" rel="noreferrer" target="_blank">Provider dashboard</a> ` : ''}${l.receipt ? html`<a href="${safeUrl(l.receipt)}" rel="noreferrer" target="_blank">Receipt</a> ` : ''}${l.docs ? html`<a href="${safeUrl(l.docs)}" rel="noreferrer" target="_blank">About this error</a>` : ''}`;
+  return html`${l.dashboard ? html`<a href="${safeUrl(l.dashboard)}" rel="noreferrer" target="_blank">Provider dashboard</a> ` : ''}${l.account ? html`<a href="${safeUrl(l.account)}" rel="noreferrer" target="_blank">Connected account</a> ` : ''}${l.receipt ? html`<a href="${safeUrl(l.receipt)}" rel="noreferrer" target="_blank">Receipt</a> ` : ''}${l.docs ? html`<a href="${safeUrl(l.docs)}" rel="noreferrer" target="_blank">About this error</a>` : ''}`;
 }
 
 export function failureOf(p: Payment): string | null {

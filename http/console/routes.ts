@@ -23,7 +23,7 @@ import { Problem } from '../problem';
 import { byIp, rateLimit } from '../rateLimit';
 import { retryMakesSense } from './declines';
 import { html } from './html';
-import { dashboardUrl } from './providerLinks';
+import { dashboardUrl, stripeConnectedAccountUrl } from './providerLinks';
 import { docsUrl } from '../../projections/payments/paymentHistory';
 import * as pages from './pages';
 import { randomBytes } from 'node:crypto';
@@ -200,6 +200,7 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     const connect = p.provider === 'stripe' && payable.type === 'invoice' && !String(p.providerPaymentId ?? '').startsWith('in_') ? o.account : null;
     return {
       dashboard: dashboardUrl({ provider: p.provider as string | null, providerPaymentId: p.providerPaymentId as string | null, providerChargeId: p.providerChargeId as string | null }, { stripeLivemode: o.stripeLivemode, paypalSandbox: o.paypalSandbox, connectedAccount: connect }),
+      account: connect ? stripeConnectedAccountUrl(connect, o.stripeLivemode) : null,
       receipt: (p.receiptUrl as string | null) ?? null,
       docs: (p.docsUrl as string | null) ?? docsUrl(p.provider as string | null, p.errorCode as string | null, p.declineCode as string | null),
     };
