@@ -388,4 +388,51 @@ describe('admin console and payer page (PostgreSQL)', () => {
     expect(page.text).toContain(`https://dashboard.stripe.com/acct_AlphaConsole1/test/payments/pi_fail_${ids.alphaInvoice}`);
     expect(page.text).toContain('https://dashboard.stripe.com/test/connect/accounts/acct_AlphaConsole1');
   });
+
+  test('subscriptions: plan, status, access, dunning state and next retry', async () => {
+    const customerId = 'cust-dunning';
+    const sub = `sub_${customerId}`;
+    const cus = `cus_${customerId}`;
+    const md = { tenant_id: 'alpha', customer_id: customerId, plan_id: 'pro' };
+    const inv = (file: string, id: string, reason: string, mutate: (o: Record<string, unknown>) => void = () => undefined) =>
+      stripeEvent(file, (o) => {
+        Object.assign(o, { id, customer: cus, subscription: sub, billing_reason: reason, currency: 'usd', amount_paid: 2000, amount_due: 2000, total: 2000 });
+        o.parent = { type: 'subscription_details', subscription_details: { subscription: sub, metadata: md } };
+        o.lines.data[0].period = { start: 1785600000, end: 1788278400 };
+        mutate(o);
+      });
+    for (const e of [
+      stripeEvent('checkout.session.completed', (o) => Object.assign(o, { mode: 'subscription', customer: cus, subscription: sub, payment_intent: null, metadata: md })),
+      stripeEvent('customer.subscription.created', (o) => Object.assign(o, { id: sub, customer: cus, metadata: md })),
+      inv('invoice.paid', `in_first_${customerId}`, 'subscription_create'),
+      inv('invoice.payment_failed', `in_cycle_${customerId}`, 'subscription_cycle', (o) => (o.next_payment_attempt = 1788541200)),
+    ])
+      expect((await deliver(`${svc.url}/webhooks/stripe`, e, SECRET)).status).toBe(200);
+    for (let i = 0; i < 5; i++) await svc.runtime.inboxRetrier.runOnce(true);
+    const c = new ConsoleClient(svc.url);
+    await c.signIn(keys.alpha!);
+    await eventually(async () => (await c.get('/admin/subscriptions')).text.includes('Retrying payment'), 10_000);
+    const row = /<tr><td>cust-dunning<\/td>.*?<\/tr>/s.exec((await c.get('/admin/subscriptions')).text)![0];
+    expect(row).toContain('pro');
+    expect(row).toContain('Past due</span>');
+    expect(row).toContain('<td>Yes</td>'); // access kept while Stripe retries
+    expect(row).toContain('Retrying payment');
+    expect(row).toContain('2026-09-04 17:00 UTC'); // next_payment_attempt 1788541200
+    // tenant B sees none of it
+    const b = new ConsoleClient(svc.url);
+    await b.signIn(keys.beta!);
+    expect((await b.get('/admin/subscriptions')).text).not.toContain('cust-dunning');
+  });
+
+  test('system page (admin): projections with positions and lag, outbox backlog, consumer lag, dead letters, parked webhooks', async () => {
+    const c = new ConsoleClient(svc.url);
+    await c.signIn(ADMIN_KEY);
+    await c.post('/admin/tenants', { _csrf: ConsoleClient.csrfOf((await c.get('/admin/tenants')).text), tenantId: 'alpha' });
+    const page = (await c.get('/admin/system')).text;
+    for (const p of ['invoices', 'invoice_history', 'payment_history', 'bookings', 'subscriptions']) expect(page).toContain(`<td>${p}</td>`);
+    expect(page).toMatch(/<dt>Backlog<\/dt><dd>\d+ message\(s\)<\/dd>/);
+    expect(page).toContain('In-process messaging: no Kafka consumers');
+    expect(page).toMatch(/<h2>Dead letters<\/h2><p>None\.<\/p>/);
+    expect(page).toMatch(/Processed: \d+/);
+  });
 });
