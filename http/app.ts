@@ -4,12 +4,12 @@ import { BookingCommands } from '../commands/bookings';
 import type { CommandContext } from '../commands/handle';
 import type { Runtime } from '../infrastructure/runtime';
 import { mount, openApiDocument, type RouteSpec } from './api';
-import { authenticate, type Principal } from './auth';
+import { authenticate, tenantOf, type Principal } from './auth';
 import { healthRoutes } from './health';
 import { webhookRoutes } from './webhooks';
 import { payRoutes } from './pay';
 import { consoleRoutes } from './console/routes';
-import { LiveStatusHub } from './live';
+import { LiveStatusHub, apiLiveRoutes } from './live';
 import { idempotency } from './idempotency';
 import { httpMetrics, requestContext, requestLogger, securityHeaders } from './middleware';
 import { byApiKey, byIp, rateLimit } from './rateLimit';
@@ -102,6 +102,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
   v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
   v1.use(idempotency(rt.idempotency));
+  apiLiveRoutes(v1, live, new ReadModels(rt.db), tenantOf);
   mount(v1, specs, {
     async waitFor(names, position, ms) {
       const runners = rt.projections.filter((p) => names.includes(p.def.name));

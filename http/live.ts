@@ -8,9 +8,11 @@
  * idle streams; a closed connection is unsubscribed at once. Open streams: `settle_live_streams`.
  */
 import { createHash } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { Request, Response, Router } from 'express';
 import type { Metrics } from '../infrastructure/observability/metrics';
 import type { ReadModelChanges } from '../infrastructure/sql/readModelChanges';
+import type { ReadModels } from '../projections/queries';
+import { Problem } from './problem';
 
 export type LiveKind = 'payment' | 'booking' | 'invoice' | 'subscription';
 
@@ -115,5 +117,33 @@ export class LiveStatusHub {
       s.res.end();
     }
     this.streams.clear();
+  }
+}
+
+/**
+ * The same streams for API clients (bearer key, tenant-scoped; an app server relays them to its
+ * own pages, e.g. a checkout status page): `GET /v1/payments/{attemptId}/live`,
+ * `/v1/bookings/{bookingId}/live`, `/v1/invoices/{invoiceId}/live`,
+ * `/v1/customers/{customerId}/subscription/live` (checkout and subscription status). State only (JSON).
+ */
+export function apiLiveRoutes(router: Router, hub: LiveStatusHub, models: ReadModels, tenantOf: (res: Response) => string): void {
+  const SAFE = /^[A-Za-z0-9_-]{1,100}$/;
+  const notFound = (what: string) => new Problem(404, `${what}-not-found`, 'Not Found', `No such ${what} for this tenant`);
+  const streams: Array<[string, LiveKind, (tenantId: string, id: string) => Promise<unknown>]> = [
+    ['/payments/:id/live', 'payment', (t, id) => models.payment(t, id)],
+    ['/bookings/:id/live', 'booking', (t, id) => (SAFE.test(id) ? models.booking(t, id) : Promise.resolve(null))],
+    ['/invoices/:id/live', 'invoice', (t, id) => (SAFE.test(id) ? models.invoice(t, id) : Promise.resolve(null))],
+    ['/customers/:id/subscription/live', 'subscription', (t, id) => (SAFE.test(id) ? models.subscription(t, id) : Promise.resolve(null))],
+  ];
+  for (const [path, kind, read] of streams) {
+    router.get(path, async (req: Request, res: Response) => {
+      const tenantId = tenantOf(res);
+      const id = String(req.params.id);
+      if (!(await read(tenantId, id))) throw notFound(kind);
+      await hub.serve(req, res, kind, async () => {
+        const state = await read(tenantId, id);
+        return state ? { state } : null;
+      });
+    });
   }
 }

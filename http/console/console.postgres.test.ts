@@ -422,6 +422,22 @@ describe('admin console and payer page (PostgreSQL)', () => {
     const b = new ConsoleClient(svc.url);
     await b.signIn(keys.beta!);
     expect((await b.get('/admin/subscriptions')).text).not.toContain('cust-dunning');
+
+    // the API stream of the subscription (checkout and dunning status) follows the retried payment
+    const denied = await openSse(`${svc.url}/v1/customers/${customerId}/subscription/live`, { authorization: `Bearer ${keys.beta}` });
+    expect(denied.status).toBe(404);
+    denied.close();
+    const sse = await openSse(`${svc.url}/v1/customers/${customerId}/subscription/live`, { authorization: `Bearer ${keys.alpha}` });
+    expect(sse.status).toBe(200);
+    let e = await sse.next();
+    while (e.event !== 'status') e = await sse.next();
+    expect(JSON.parse(e.data).state).toMatchObject({ customerId, status: 'past_due', accessActive: true });
+    expect(JSON.parse(e.data).html).toBeUndefined();
+    expect((await deliver(`${svc.url}/webhooks/stripe`, inv('invoice.paid', `in_cycle_${customerId}`, 'subscription_cycle'), SECRET)).status).toBe(200);
+    let next = await sse.next();
+    while (next.event !== 'status' || JSON.parse(next.data).state.status !== 'active') next = await sse.next();
+    expect(JSON.parse(next.data).state.nextPaymentAttempt).toBeNull();
+    sse.close();
   });
 
   test('system page (admin): projections with positions and lag, outbox backlog, consumer lag, dead letters, parked webhooks', async () => {

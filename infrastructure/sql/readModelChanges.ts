@@ -56,6 +56,12 @@ export class ReadModelChanges {
     try {
       await client.connect();
       await client.query(`LISTEN ${READ_MODEL_CHANNEL}`);
+      if (this.stopped) {
+        // closed while connecting
+        client.removeAllListeners('end');
+        await client.end().catch(() => undefined);
+        return;
+      }
       this.client = client;
     } catch (err) {
       this.logger?.warn({ err }, 'read model change listener could not connect; retrying');

@@ -89,7 +89,8 @@ export async function openSse(url: string, headers: Record<string, string> = {})
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error('no server-sent event in time');
-      const chunk = await Promise.race([reader.read(), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no server-sent event in time')), left))]);
+      let timer: NodeJS.Timeout | undefined;
+      const chunk = await Promise.race([reader.read(), new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error('no server-sent event in time')), left)))]).finally(() => clearTimeout(timer));
       if (chunk.done) throw new Error('stream ended');
       buf += decoder.decode(chunk.value, { stream: true });
     }
