@@ -4,10 +4,12 @@ import { BookingCommands } from '../commands/bookings';
 import type { CommandContext } from '../commands/handle';
 import type { Runtime } from '../infrastructure/runtime';
 import { mount, openApiDocument, type RouteSpec } from './api';
-import { authenticate, type Principal } from './auth';
+import { authenticate, tenantOf, type Principal } from './auth';
 import { healthRoutes } from './health';
 import { webhookRoutes } from './webhooks';
 import { payRoutes } from './pay';
+import { consoleRoutes } from './console/routes';
+import { LiveStatusHub, apiLiveRoutes } from './live';
 import { idempotency } from './idempotency';
 import { httpMetrics, requestContext, requestLogger, securityHeaders } from './middleware';
 import { byApiKey, byIp, rateLimit } from './rateLimit';
@@ -18,6 +20,7 @@ import { scheduleBulkCrmRetry } from '../commands/bulkRetry';
 import { billingRoutes } from './routes/billing';
 import { queryRoutes } from './routes/queries';
 import { reportRoutes } from './routes/reports';
+import { payerLinkRoutes } from './routes/payerLinks';
 import { ReadModels } from '../projections/queries';
 import { comparePositions } from '../domain/ports/eventStore';
 import { InvoiceCommands } from '../commands/invoices';
@@ -53,6 +56,7 @@ export function apiRoutes(rt: Runtime): RouteSpec[] {
     ...queryRoutes(new ReadModels(rt.db)),
     ...reportRoutes({ db: rt.db }),
     ...adminProjectionRoutes(rt),
+    ...payerLinkRoutes({ store: rt.eventStore, secret: () => rt.payerLinkSecret, publicBaseUrl: rt.config.PUBLIC_BASE_URL, defaultTtlSeconds: rt.config.PAYER_LINK_TTL_SECONDS }),
   ];
 }
 
@@ -81,7 +85,11 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   app.use('/pay', rateLimit({ name: 'public', capacity: c.RATE_LIMIT_PUBLIC_BURST, refillPerSecond: c.RATE_LIMIT_PUBLIC_PER_SECOND, key: byIp }));
   app.use('/webhooks', rateLimit({ name: 'webhooks', capacity: c.RATE_LIMIT_WEBHOOK_BURST, refillPerSecond: c.RATE_LIMIT_WEBHOOK_PER_SECOND, key: byIp }));
   app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false)));
-  app.use(payRoutes(rt));
+  // live status streams (server-sent events) fed by the projections; closed at shutdown
+  const live = new LiveStatusHub(rt.readModelChanges, rt.metrics, rt.config.LIVE_HEARTBEAT_SECONDS * 1000);
+  app.locals.liveHub = live;
+  app.use(payRoutes(rt, live));
+  app.use(consoleRoutes({ rt, hub: live }));
   app.use(webhookRoutes({ config: rt.config, ingestor: rt.ingestor, metrics: rt.metrics, paypalVerifier: rt.paypalVerifier }));
   const specs = apiRoutes(rt);
   const doc = openApiDocument(specs, '1');
@@ -94,6 +102,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
   v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
   v1.use(idempotency(rt.idempotency));
+  apiLiveRoutes(v1, live, new ReadModels(rt.db), tenantOf);
   mount(v1, specs, {
     async waitFor(names, position, ms) {
       const runners = rt.projections.filter((p) => names.includes(p.def.name));

@@ -1,12 +1,25 @@
 /**
- * Payer-facing return endpoints (no API key: the payer's browser lands here).
+ * Payer-facing endpoints (no API key: the payer's browser lands here).
+ *   GET  /pay/invoices/<tenant>/<invoice>?expires&sig       — the invoice and its live payment status,
+ *     reached by a signed link (payerLinks.ts); tampered or expired: 403 problem.
+ *   GET  /pay/invoices/<tenant>/<invoice>/live?expires&sig  — its live status (server-sent events).
+ *   POST /pay/invoices/<tenant>/<invoice>?expires&sig       — start paying (method=stripe_connect|paypal):
+ *     303 to the provider's payment page.
  *   GET /pay/paypal/return?token=<order id>  — after approval at PayPal: capture the order once
  *     and record it; the same return twice, concurrently, or racing the webhook pays once.
  *   GET /pay/cancel                          — the payer gave up.
  */
-import { Router } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import type { Runtime } from '../infrastructure/runtime';
 import { ProviderError } from '../domain/ports/billingProvider';
+import { DomainRefusal } from '../domain/shared/decider';
+import { InvoicePaymentCommands } from '../commands/invoicePayments';
+import type { PaymentMethod } from '../domain/invoice/invoice';
+import { ReadModels } from '../projections/queries';
+import { invoiceLive, payerPage } from './console/pages';
+import { CONSOLE_CSP } from './console/routes';
+import type { LiveStatusHub } from './live';
+import { verifyPayerLink } from './payerLinks';
 import { Problem } from './problem';
 
 const ORDER_ID = /^[A-Z0-9]{5,40}$/;
@@ -16,8 +29,67 @@ function page(title: string, text: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><main><h1>${esc(title)}</h1><p>${esc(text)}</p></main></body></html>`;
 }
 
-export function payRoutes(rt: Runtime): Router {
+const SAFE_ID = /^[A-Za-z0-9_-]{1,100}$/;
+
+export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
   const r = Router();
+  const models = new ReadModels(rt.db);
+  const payments = new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL);
+
+  /** The invoice a signed link names, or a 403 (tampered, expired) / 404 problem. */
+  async function signedInvoice(req: Request) {
+    const tenantId = String(req.params.tenantId);
+    const invoiceId = String(req.params.invoiceId);
+    const secret = rt.payerLinkSecret;
+    if (!secret) throw new Problem(503, 'payer-links-unavailable', 'Service Unavailable', 'Payer links are not configured (PAYER_LINK_SECRET)');
+    const check = SAFE_ID.test(tenantId) && SAFE_ID.test(invoiceId) ? verifyPayerLink(secret, { tenantId, invoiceId, expires: req.query.expires, sig: req.query.sig }, Math.floor(Date.now() / 1000)) : ({ ok: false, reason: 'malformed' } as const);
+    if (!check.ok) {
+      const detail = check.reason === 'expired' ? 'This payment link has expired; ask for a new one.' : 'This payment link is not valid.';
+      throw new Problem(403, 'payer-link-refused', 'Forbidden', detail, [], { reason: check.reason });
+    }
+    const inv = await models.invoice(tenantId, invoiceId);
+    if (!inv) throw new Problem(404, 'not-found', 'Not Found', 'No such invoice');
+    return { tenantId, invoiceId, inv };
+  }
+  async function liveView(tenantId: string, invoiceId: string) {
+    const inv = await models.invoice(tenantId, invoiceId);
+    if (!inv) return null;
+    const latest = (await models.payments(tenantId, { payableType: 'invoice', payableId: invoiceId, limit: 1 })).items[0] ?? null;
+    // the payer sees status and amounts, never provider ids or internal codes
+    return { state: { status: inv.status, amountPaid: inv.amountPaid, latestPayment: latest ? { status: latest.status, amount: latest.amount } : null }, html: invoiceLive(inv, latest).value, inv, latest };
+  }
+  const signedQuery = (req: Request) => `expires=${encodeURIComponent(String(req.query.expires))}&sig=${encodeURIComponent(String(req.query.sig))}`;
+
+  r.get('/pay/invoices/:tenantId/:invoiceId', async (req: Request, res: Response) => {
+    const { tenantId, invoiceId } = await signedInvoice(req);
+    const v = (await liveView(tenantId, invoiceId))!;
+    const base = `/pay/invoices/${encodeURIComponent(tenantId)}/${encodeURIComponent(invoiceId)}`;
+    const methods = ((v.inv.allowedPaymentMethods as string[]) ?? []).filter((m) => m in rt.invoicePaymentGateways);
+    res.setHeader('Content-Security-Policy', CONSOLE_CSP);
+    res.setHeader('Cache-Control', 'no-store');
+    res.type('html').send(payerPage(v.inv, invoiceLive(v.inv, v.latest), `${base}/live?${signedQuery(req)}`, methods.length > 0 ? { methods, action: `${base}?${signedQuery(req)}` } : null));
+  });
+  r.get('/pay/invoices/:tenantId/:invoiceId/live', async (req: Request, res: Response) => {
+    const { tenantId, invoiceId } = await signedInvoice(req);
+    await hub.serve(req, res, 'invoice', async () => {
+      const v = await liveView(tenantId, invoiceId);
+      return v ? { state: v.state, html: v.html } : null;
+    });
+  });
+  r.post('/pay/invoices/:tenantId/:invoiceId', express.urlencoded({ extended: false, limit: '2kb' }), async (req: Request, res: Response) => {
+    const { tenantId, invoiceId } = await signedInvoice(req);
+    const method = String((req.body as Record<string, unknown> | undefined)?.method ?? '');
+    if (method !== 'stripe_connect' && method !== 'paypal') throw new Problem(422, 'validation-error', 'Validation Failed', 'method must be stripe_connect or paypal', [{ path: 'body.method', message: 'invalid' }]);
+    try {
+      const start = await payments.start(invoiceId, method as PaymentMethod, { tenantId, correlationId: String(res.locals.correlationId), causationId: String(res.locals.requestId), now: new Date() });
+      res.redirect(303, start.url);
+    } catch (err) {
+      if (err instanceof DomainRefusal) throw new Problem(409, 'invoice-not-payable', 'Conflict', err.message);
+      if (err instanceof ProviderError) throw new Problem(503, 'provider-unavailable', 'Provider Unavailable', 'The payment provider could not be reached; try again.');
+      throw err;
+    }
+  });
+
   r.get('/pay/paypal/return', async (req, res) => {
     const token = typeof req.query.token === 'string' ? req.query.token : '';
     if (!ORDER_ID.test(token)) throw new Problem(400, 'validation-error', 'Validation Failed', 'token must be a PayPal order id', [{ path: 'query.token', message: 'invalid' }]);

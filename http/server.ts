@@ -10,6 +10,7 @@ import { DevDefaultsError, withDevDefaults, type DevDefaultsOutcome } from '../i
 import { createLogger, type Logger } from '../infrastructure/observability/logger';
 import { Runtime } from '../infrastructure/runtime';
 import { createApp } from './app';
+import type { LiveStatusHub } from './live';
 
 export interface RunningService {
   readonly runtime: Runtime;
@@ -42,6 +43,8 @@ export async function startService(config: Config, logger: Logger, configure?: (
     shuttingDown = true;
     logger.info({ reason }, 'shutting down');
     done = (async () => {
+      // open live status streams never finish by themselves: end them so the server can close
+      (app.locals.liveHub as LiveStatusHub | undefined)?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

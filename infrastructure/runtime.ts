@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EventStore } from '../domain/ports/eventStore';
@@ -40,6 +41,7 @@ import type { InvoicePaymentGateway } from '../domain/ports/billingProvider';
 import { providerRequestHandler } from '../commands/reactors/providerRequests';
 import { checkpointed } from './eventstore/subscription';
 import { InboxRetrier, WebhookIngestor, type Translator } from './webhooks/ingest';
+import { READ_MODEL_CHANNEL, ReadModelChanges } from './sql/readModelChanges';
 
 /**
  * The composition root: builds every adapter from the configuration and owns their lifecycle.
@@ -75,6 +77,10 @@ export class Runtime {
   paypal: PayPalClient | null = null;
   /** Payment pages for tenants' invoices, per method, when the provider is configured. */
   readonly invoicePaymentGateways: { stripe_connect?: InvoicePaymentGateway; paypal?: InvoicePaymentGateway } = {};
+  /** Key of signed payer links (PAYER_LINK_SECRET, or generated under DATA_DIR in embedded mode); null: payer links are off. */
+  payerLinkSecret: string | null = null;
+  /** "A read model changed" signals (this process's runners, and NOTIFY from other instances on PostgreSQL). */
+  readonly readModelChanges: ReadModelChanges;
   private started = false;
   private pruneTimer: NodeJS.Timeout | null = null;
 
@@ -92,6 +98,7 @@ export class Runtime {
     this.inbox = new WebhookInbox(db);
     this.connectedAccounts = new SqlConnectedAccounts(db);
     this.providerRefs = new SqlProviderRefs(db);
+    this.readModelChanges = new ReadModelChanges(config.DATABASE_SCHEMA, logger);
     const translate: Translator = (endpoint, payload, refs) =>
       endpoint === 'paypal' ? translatePayPalEvent(payload as Record<string, unknown>, refs) : translateStripeEvent(payload as StripeEventEnvelope, refs);
     const actions: WebhookActions = { capturePayPalOrder: (step, ctx) => (this.webhookActions ? this.webhookActions.capturePayPalOrder(step, ctx) : Promise.reject(new Error('PayPal is not configured'))) };
@@ -167,10 +174,17 @@ export class Runtime {
         const projectionLease: LeaderLease = config.DATABASE_URL
           ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:projection:${def.name}`)
           : new AlwaysLeader(`projection:${def.name}`);
-        const runner = new ProjectionRunner(db, eventStore, def, projectionLease, { onError: config.PROJECTION_ON_ERROR, logger, leaseRetryMs: 1000 });
+        const runner = new ProjectionRunner(db, eventStore, def, projectionLease, {
+          onError: config.PROJECTION_ON_ERROR,
+          logger,
+          leaseRetryMs: 1000,
+          onCommitted: (name) => rt.readModelChanges.emit(name),
+          ...(config.DATABASE_URL ? { notify: { channel: READ_MODEL_CHANNEL, payload: `${config.DATABASE_SCHEMA}:${def.name}` } } : {}),
+        });
         await runner.install();
         rt.projections.push(runner);
       }
+      rt.payerLinkSecret = payerLinkSecret(config);
       rt.configurePayPal();
       await rt.configureCrmSync();
       rt.finance = new FinanceConsumer(db, bus, { logger });
@@ -269,6 +283,7 @@ export class Runtime {
     this.subscriptions.forEach((s) => s.start());
     if (this.config.PROJECTIONS_ENABLED) this.projections.forEach((p) => p.start());
     this.inboxRetrier.start();
+    if (this.config.DATABASE_URL) void this.readModelChanges.listen(this.config.DATABASE_URL);
     // Idempotency keys live at least 24 hours; older ones are pruned hourly.
     this.pruneTimer = setInterval(() => {
       this.idempotency.prune().catch((err: unknown) => this.logger.warn({ err }, 'idempotency key pruning failed'));
@@ -280,6 +295,7 @@ export class Runtime {
   async stop(): Promise<void> {
     this.started = false;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.readModelChanges.close();
     await Promise.all(this.subscriptions.map((s) => s.stop()));
     await Promise.all(this.projections.map((p) => p.stop()));
     await this.inboxRetrier.stop();
@@ -379,6 +395,24 @@ function esdbOutboxFeeder(db: SqlClient): SubscriptionSink {
       });
     },
   };
+}
+
+/**
+ * The payer link key: PAYER_LINK_SECRET; in embedded mode without it, a random key generated once
+ * and kept in DATA_DIR/payer-link-secret (one process owns the directory). With PostgreSQL every
+ * instance must share the key, so it has to be configured.
+ */
+function payerLinkSecret(config: Config): string | null {
+  if (config.PAYER_LINK_SECRET) return config.PAYER_LINK_SECRET;
+  if (config.storage !== 'embedded') return null;
+  const file = path.join(config.dataDir, 'payer-link-secret');
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    const key = randomBytes(32).toString('base64url');
+    fs.writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
+    return fs.readFileSync(file, 'utf8').trim();
+  }
 }
 
 function toOutcome(r: CaptureResult) {

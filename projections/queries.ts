@@ -274,6 +274,33 @@ export class ReadModels {
     return { items: page.map(bookingOut), nextCursor: more && last ? encodeCursor([last.needs_attention ? 1 : 0, iso(last.updated_at), last.booking_id]) : null };
   }
 
+  /** Bookings per pipeline stage. */
+  async bookingStageCounts(tenantId: string): Promise<Record<string, number>> {
+    const { rows } = await this.db.query<{ stage: string; n: string }>('SELECT stage, count(*) AS n FROM bookings WHERE tenant_id = $1 GROUP BY stage', [tenantId]);
+    return Object.fromEntries(rows.map((r) => [r.stage, Number(r.n)]));
+  }
+
+  /** Subscriptions, most recently changed first. */
+  async subscriptions(tenantId: string, f: { status?: string; limit: number; cursor?: string }): Promise<Page<ReturnType<typeof subscriptionOut>>> {
+    const where = ['tenant_id = $1'];
+    const args: unknown[] = [tenantId];
+    if (f.status) {
+      args.push(f.status);
+      where.push(`status = $${args.length}`);
+    }
+    const c = decodeCursor(f.cursor, ['instant', 'id']);
+    if (c) {
+      args.push(c[0], c[1]);
+      where.push(`(updated_at, customer_id) < ($${args.length - 1}::timestamptz, $${args.length})`);
+    }
+    args.push(f.limit + 1);
+    const { rows } = await this.db.query<Row>(`SELECT * FROM subscriptions WHERE ${where.join(' AND ')} ORDER BY updated_at DESC, customer_id DESC LIMIT $${args.length}`, args);
+    const more = rows.length > f.limit;
+    const page = rows.slice(0, f.limit);
+    const last = page[page.length - 1];
+    return { items: page.map(subscriptionOut), nextCursor: more && last ? encodeCursor([iso(last.updated_at), last.customer_id]) : null };
+  }
+
   async subscription(tenantId: string, customerId: string) {
     const { rows } = await this.db.query<Row>('SELECT * FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2', [tenantId, customerId]);
     return rows[0] ? subscriptionOut(rows[0]) : null;

@@ -82,6 +82,13 @@ export interface ProjectionRunnerOptions {
   readonly idleDelayMs?: number;
   readonly leaseRetryMs?: number;
   readonly logger?: Logger;
+  /**
+   * Told after a batch that changed the read model committed (in this process), e.g. to push
+   * live status to open pages.
+   */
+  readonly onCommitted?: (projection: string) => void;
+  /** PostgreSQL: NOTIFY this channel (payload `<schema>:<projection>`) in the batch transaction, so other instances learn it at commit. */
+  readonly notify?: { readonly channel: string; readonly payload: string };
 }
 
 export class ProjectionRunner {
@@ -256,6 +263,7 @@ export class ProjectionRunner {
               }
             }
           }
+          if (appliedHere > 0 && this.opts.notify) await tx.query('SELECT pg_notify($1, $2)', [this.opts.notify.channel, this.opts.notify.payload]);
           if (through) {
             expected = through.position;
             await tx.query(
@@ -273,6 +281,7 @@ export class ProjectionRunner {
         });
         this.applied += appliedHere;
         this.deadLetters += deadLettered;
+        if (appliedHere > 0 && generation === this.generation && !this.rebuilding) this.opts.onCommitted?.(def.name);
         if (haltAt) {
           const h = haltAt as { event: RecordedEvent; error: string };
           this.halted = `event ${h.event.id} (${h.event.type}) at ${h.event.position.commit}/${h.event.position.prepare}: ${h.error}`;

@@ -44,6 +44,8 @@ echo "[settle] DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$KAFKA_BROKERS STRIPE_AP
 # production dependencies: fails on a high or critical advisory (reports NOT CHECKED when the
 # advisory service cannot be reached, e.g. offline; SETTLE_AUDIT_REQUIRED=1 makes that fatal too)
 node scripts/audit.cjs
+# the browser tests (http/console/*.chromium.test.ts) drive Debian's chromium; installed once, quietly
+scripts/chromium.sh
 
 echo "[settle] type-checking" >&2
 npx tsc --noEmit -p tsconfig.json

@@ -57,6 +57,14 @@ const schema = z.object({
   PAYPAL_WEBHOOK_ID: z.string().min(1).optional(),
   /** Public base URL of this Settle (buyer return URLs, signed links). */
   PUBLIC_BASE_URL: url(['http:', 'https:']).default('http://localhost:3000'),
+  /** HMAC key of signed payer links (≥ 32 chars). Unset: generated under DATA_DIR in embedded mode; payer links off with PostgreSQL. */
+  PAYER_LINK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Lifetime of a signed payer link. */
+  PAYER_LINK_TTL_SECONDS: z.coerce.number().int().min(60).max(90 * 86_400).default(7 * 86_400),
+  /** Admin console session lifetime. */
+  CONSOLE_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(8 * 3600),
+  /** Heartbeat comment interval of live status streams (server-sent events). */
+  LIVE_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(300).default(15),
   // ---- CRM sync saga and notifications
   CRM_BASE_URL: url(['http:', 'https:']).optional(),
   CRM_API_KEY: z.string().min(1).optional(),

@@ -73,6 +73,17 @@ describe('Kafka bus (real broker)', () => {
     expect(seen.indexOf('2')).toBeLessThan(seen.indexOf('3'));
   });
 
+  test('consumer lag: messages a group has not committed yet, per topic (shown on the console system page)', async () => {
+    await bus.publish([1, 2, 3].map((n) => ({ id: `00000000-0000-4000-8000-0000000001${n}0`, topic: 'lagging', key: `k${n}`, value: { n }, headers: {} })));
+    // a group that never consumed lags by everything on the topic; an unknown topic is left out
+    expect(await bus.consumerLag([{ group: 'lag-reader', topics: ['lagging', 'no-such-topic'] }])).toEqual([{ group: 'lag-reader', topic: 'lagging', lag: 3 }]);
+    const seen: number[] = [];
+    const sub = await bus.subscribe('lag-reader', ['lagging'], async (m) => void seen.push((m.value as { n: number }).n));
+    await eventually(() => seen.length === 3, 60_000);
+    await eventually(async () => (await bus.consumerLag([{ group: 'lag-reader', topics: ['lagging'] }]))[0]!.lag === 0, 30_000);
+    await sub.stop();
+  });
+
   test('reports itself healthy while the broker answers', async () => {
     expect(await bus.healthy()).toBe(true);
     const dead = new KafkaBus({ brokers: ['127.0.0.1:1'], clientId: 'settle-test-dead' });

@@ -163,6 +163,32 @@ export class KafkaBus implements MessageBus {
     };
   }
 
+  /**
+   * Consumer lag per group and topic: the sum over partitions of (end offset - committed offset);
+   * a partition the group never committed counts from the earliest offset.
+   */
+  async consumerLag(groups: ReadonlyArray<{ group: string; topics: readonly string[] }>): Promise<Array<{ group: string; topic: string; lag: number }>> {
+    const admin = await this.getAdmin();
+    const existing = new Set(await admin.listTopics());
+    const out: Array<{ group: string; topic: string; lag: number }> = [];
+    for (const g of groups) {
+      for (const name of g.topics) {
+        const topic = this.topic(name);
+        if (!existing.has(topic)) continue;
+        const ends = await admin.fetchTopicOffsets(topic);
+        const committed = await admin.fetchOffsets({ groupId: `${this.prefix}${g.group}`, topics: [topic] });
+        const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+        let lag = 0;
+        for (const p of ends) {
+          const at = done.get(p.partition);
+          lag += Math.max(0, Number(p.high) - (at === undefined || at < 0 ? Number(p.low) : at));
+        }
+        out.push({ group: g.group, topic: name, lag });
+      }
+    }
+    return out;
+  }
+
   async healthy(): Promise<boolean> {
     try {
       const admin = await this.getAdmin();

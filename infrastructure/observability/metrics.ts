@@ -34,6 +34,10 @@ export class Metrics {
   readonly projectionDeadLetters: Gauge<'projection'>;
   readonly projectionHalted: Gauge<'projection'>;
   readonly projectionEventsBehind: Gauge<'projection'>;
+  /** Open live status streams (server-sent events) by what they watch. */
+  readonly liveStreams: Gauge<'kind'>;
+  /** Console sign-ins by outcome. */
+  readonly consoleSignIns: Counter<'outcome'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'settle_' });
@@ -120,6 +124,8 @@ export class Metrics {
         for (const p of this.sources.projections?.() ?? []) this.projectionHalted.set({ projection: p.name }, p.halted ? 1 : 0);
       },
     });
+    this.liveStreams = new Gauge({ name: 'settle_live_streams', help: 'Open live status streams (server-sent events)', labelNames: ['kind'], registers: [this.registry] });
+    this.consoleSignIns = new Counter({ name: 'settle_console_sign_ins_total', help: 'Admin console sign-ins by outcome', labelNames: ['outcome'], registers: [this.registry] });
     this.projectionEventsBehind = new Gauge({
       name: 'settle_projection_events_behind',
       help: 'Events in the log after the projection checkpoint',

@@ -345,6 +345,25 @@ export const migrations: readonly Migration[] = [
     sql: `-- the hash of a projection's table definitions: when the code's differs, the projection rebuilds
 ALTER TABLE projection_state ADD COLUMN definition_hash text;`,
   },
+  {
+    version: 8,
+    name: 'console_sessions',
+    sql: `-- admin console sessions: the cookie holds a random token, only its hash is stored; a tenant
+-- session names the API key it was opened with (revoking the key ends it), an admin session the
+-- hash of the admin key (rotating ADMIN_API_KEY ends it)
+CREATE TABLE console_sessions (
+  session_hash   text        PRIMARY KEY,
+  principal_kind text        NOT NULL CHECK (principal_kind IN ('admin', 'tenant')),
+  key_id         uuid        REFERENCES api_keys (key_id) ON DELETE CASCADE,
+  admin_key_hash text,
+  tenant_id      text        REFERENCES tenants (tenant_id),
+  csrf_token     text        NOT NULL,
+  created_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+  expires_at     timestamptz NOT NULL,
+  CHECK ((principal_kind = 'tenant' AND key_id IS NOT NULL AND tenant_id IS NOT NULL) OR (principal_kind = 'admin' AND admin_key_hash IS NOT NULL))
+);
+CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);`,
+  },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

@@ -48,6 +48,7 @@ const VALID: Record<string, () => Record<string, unknown>> = {
   cancelSubscription: () => ({ at: 'period_end' }),
   issueInvoice: () => ({ customerId: 'c1', customer: { name: 'N', email: 'n@example.com' }, number: null, currency: 'USD', lineItems: [{ description: 'd', quantity: 1, unitAmount: 100 }], dueDate: '2026-12-31', allowedPaymentMethods: ['stripe_connect'] }),
   startInvoicePayment: () => ({ method: 'stripe_connect' }),
+  createPayerLink: () => ({ ttlSeconds: 3600 }),
   voidInvoice: () => ({ reason: 'r' }),
   refundInvoice: () => ({ amount: money, reason: null }),
 };

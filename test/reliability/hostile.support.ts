@@ -40,9 +40,14 @@ export async function startHarness(prefix: string): Promise<Harness> {
       LOG_LEVEL: 'warn',
       STRIPE_WEBHOOK_SECRET: SECRET,
       STRIPE_CONNECT_WEBHOOK_SECRET: CONNECT_SECRET,
+      PAYER_LINK_SECRET: 'payer-link-secret-of-the-hostile-harness-0123',
     },
     async (rt) => {
       rt.provider = provider;
+      // a payment page gateway that answers like a provider would, so invoice payment sessions are not 503 provider-unavailable
+      rt.invoicePaymentGateways.stripe_connect = {
+        start: async (req) => ({ provider: 'stripe', reference: `cs_test_${req.invoiceId}`, url: `https://checkout.stripe.com/c/pay/cs_test_${req.invoiceId}` }),
+      };
     },
   );
   const admin = client(svc.url, ADMIN_KEY);

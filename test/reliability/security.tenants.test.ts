@@ -132,6 +132,7 @@ describe('security: tenant isolation and API keys', () => {
       'POST /v1/customers/{customerId}/subscription/cancel': { at: 'now' },
       'POST /v1/invoices': invoiceBody('client-a', 'a@example.com'),
       'POST /v1/invoices/{invoiceId}/payment-sessions': { method: 'stripe_connect' },
+      'POST /v1/invoices/{invoiceId}/payer-link': {},
       'POST /v1/invoices/{invoiceId}/void': { reason: 'attack' },
       'POST /v1/invoices/{invoiceId}/refunds': { amount: { amount: 100, currency: 'EUR' }, reason: null },
     };
@@ -164,6 +165,7 @@ describe('security: tenant isolation and API keys', () => {
     'GET /v1/invoices/{invoiceId}': 404,
     'GET /v1/invoices/{invoiceId}/history': 404,
     'POST /v1/invoices/{invoiceId}/payment-sessions': 404,
+    'POST /v1/invoices/{invoiceId}/payer-link': 404,
     'POST /v1/invoices/{invoiceId}/void': 404,
     'POST /v1/invoices/{invoiceId}/refunds': 404,
     'GET /v1/payments/{attemptId}': 404,

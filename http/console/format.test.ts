@@ -1,0 +1,65 @@
+import { currencyDigits, formatMoney, minorToDecimalString } from './format';
+import { failureSentence, retryMakesSense } from './declines';
+import { dashboardUrl, stripeConnectedAccountUrl } from './providerLinks';
+
+describe('money formatting', () => {
+  test('minor units become the exact decimal for the currency', () => {
+    expect(minorToDecimalString(1050, 2)).toBe('10.50');
+    expect(minorToDecimalString(5, 2)).toBe('0.05');
+    expect(minorToDecimalString(-5, 2)).toBe('-0.05');
+    expect(minorToDecimalString(2500, 0)).toBe('2500');
+    expect(minorToDecimalString(1500, 3)).toBe('1.500');
+    expect(minorToDecimalString(Number.MAX_SAFE_INTEGER, 2)).toBe('90071992547409.91');
+  });
+
+  test('formatted for its currency, without float rounding', () => {
+    expect(currencyDigits('EUR')).toBe(2);
+    expect(currencyDigits('jpy')).toBe(0);
+    expect(currencyDigits('KWD')).toBe(3);
+    expect(formatMoney({ amount: 2500, currency: 'EUR' })).toBe('€25.00');
+    expect(formatMoney({ amount: 2500, currency: 'JPY' })).toBe('¥2,500');
+    expect(formatMoney({ amount: 1500, currency: 'KWD' })).toBe('KWD\u00a01.500');
+    expect(formatMoney({ amount: 123456789, currency: 'USD' })).toBe('$1,234,567.89');
+    expect(formatMoney({ amount: Number.MAX_SAFE_INTEGER, currency: 'USD' })).toBe('$90,071,992,547,409.91');
+    expect(formatMoney(null)).toBe('—');
+  });
+});
+
+describe('failures in plain words', () => {
+  test('decline codes map to sentences, not codes', () => {
+    expect(failureSentence('card_declined', 'insufficient_funds', 'Your card has insufficient funds.')).toBe('The card has insufficient funds.');
+    expect(failureSentence('card_declined', 'lost_card', null)).toBe('The card was reported lost.');
+    expect(failureSentence('expired_card', null, null)).toBe('The card has expired.');
+    expect(failureSentence(null, 'INSTRUMENT_DECLINED', null)).toBe('The payment method was declined by the bank or PayPal.');
+  });
+
+  test('an unknown code falls back to the provider message, then to the code in words', () => {
+    expect(failureSentence('weird_error', 'brand_new_code', 'The bank said no.')).toBe('The bank said no.');
+    expect(failureSentence(null, 'brand_new_code', null)).toBe('The payment failed (brand new code).');
+    expect(failureSentence(null, null, null)).toBeNull();
+  });
+
+  test('no retry after fraud or a lost card; a retry after insufficient funds', () => {
+    expect(retryMakesSense('insufficient_funds')).toBe(true);
+    expect(retryMakesSense('fraudulent')).toBe(false);
+    expect(retryMakesSense('stolen_card')).toBe(false);
+  });
+});
+
+describe('provider dashboard links', () => {
+  const base = { stripeLivemode: false, paypalSandbox: true, connectedAccount: null };
+  test('Stripe test and live payments, Stripe Billing invoices', () => {
+    expect(dashboardUrl({ provider: 'stripe', providerPaymentId: 'pi_123' }, base)).toBe('https://dashboard.stripe.com/test/payments/pi_123');
+    expect(dashboardUrl({ provider: 'stripe', providerPaymentId: 'pi_123' }, { ...base, stripeLivemode: true })).toBe('https://dashboard.stripe.com/payments/pi_123');
+    expect(dashboardUrl({ provider: 'stripe', providerPaymentId: 'in_9' }, base)).toBe('https://dashboard.stripe.com/test/invoices/in_9');
+  });
+  test("a Connect payment opens in the connected account's view", () => {
+    expect(dashboardUrl({ provider: 'stripe', providerPaymentId: 'pi_1' }, { ...base, connectedAccount: 'acct_42' })).toBe('https://dashboard.stripe.com/acct_42/test/payments/pi_1');
+    expect(stripeConnectedAccountUrl('acct_42', true)).toBe('https://dashboard.stripe.com/connect/accounts/acct_42');
+  });
+  test('PayPal sandbox and live activity; nothing without an id', () => {
+    expect(dashboardUrl({ provider: 'paypal', providerPaymentId: 'ORDER1', providerChargeId: 'CAP1' }, base)).toBe('https://www.sandbox.paypal.com/activity/payment/CAP1');
+    expect(dashboardUrl({ provider: 'paypal', providerPaymentId: 'ORDER1' }, { ...base, paypalSandbox: false })).toBe('https://www.paypal.com/activity/payment/ORDER1');
+    expect(dashboardUrl({ provider: 'stripe', providerPaymentId: null }, base)).toBeNull();
+  });
+});

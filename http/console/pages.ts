@@ -1,0 +1,415 @@
+/**
+ * The console's pages as template functions of read-model data. Everything interpolated is
+ * escaped (html.ts); links go through safeUrl. Status is always words (badge text), never colour
+ * alone. Fragments marked "live" are also what the live status stream sends to update a page.
+ */
+import type { bookingOut, invoiceOut, paymentOut, subscriptionOut } from '../../projections/queries';
+import { failureSentence } from './declines';
+import { formatInstant, formatMoney, humanize } from './format';
+import { html, raw, safeUrl, type Html } from './html';
+
+export type Payment = ReturnType<typeof paymentOut>;
+export type Booking = ReturnType<typeof bookingOut>;
+export type Invoice = ReturnType<typeof invoiceOut>;
+export type Subscription = ReturnType<typeof subscriptionOut>;
+
+export type Section = 'payments' | 'bookings' | 'invoices' | 'subscriptions' | 'system';
+
+export interface Chrome {
+  readonly title: string;
+  readonly section?: Section;
+  readonly csrfToken?: string;
+  /** Who is signed in and for which tenant. */
+  readonly who?: { label: string; tenantId: string | null; admin: boolean };
+  readonly flash?: { kind: 'notice' | 'error'; text: string } | null;
+}
+
+const SECTIONS: ReadonlyArray<[Section, string]> = [
+  ['payments', 'Payments'],
+  ['bookings', 'Bookings'],
+  ['invoices', 'Invoices'],
+  ['subscriptions', 'Subscriptions'],
+  ['system', 'System'],
+];
+
+export function layout(c: Chrome, body: Html): string {
+  const nav = c.who
+    ? html`<nav aria-label="Console"><ul>${SECTIONS.map(([s, label]) => html`<li><a href="/admin/${s}" ${c.section === s ? raw('aria-current="page"') : ''}>${label}</a></li>`)}</ul></nav>
+        <div class="who"><span>${c.who.label}${c.who.tenantId ? html` · tenant <strong>${c.who.tenantId}</strong>` : ''}</span>
+          ${c.who.admin ? html`<a href="/admin/tenants">Switch tenant</a>` : ''}
+          <form method="post" action="/admin/sign-out"><input type="hidden" name="_csrf" value="${c.csrfToken ?? ''}"><button type="submit" class="secondary">Sign out</button></form></div>`
+    : '';
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${c.title} · Settle console</title><link rel="stylesheet" href="/assets/console.css"></head>
+<body><a class="skip" href="#main">Skip to content</a>
+<header class="top"><strong>Settle</strong>${nav}</header>
+<main id="main"><h1>${c.title}</h1>
+<div id="action-result" role="status" aria-live="polite" ${c.flash ? raw(`class="${c.flash.kind}"`) : ''}>${c.flash?.text ?? ''}</div>
+${body}</main>
+<script src="/assets/console.js" defer></script></body></html>`.value;
+}
+
+export function badge(status: string | null | undefined): Html {
+  const s = status ?? 'unknown';
+  return html`<span class="badge ${s.replace(/[^a-z_]/g, '')}">${humanize(s)}</span>`;
+}
+
+const csrfField = (token: string) => html`<input type="hidden" name="_csrf" value="${token}">`;
+
+// ---------------------------------------------------------------- sign-in, tenants
+
+export function signInPage(o: { csrfToken: string; next: string; error?: string }): string {
+  return layout(
+    { title: 'Sign in', flash: o.error ? { kind: 'error', text: o.error } : null },
+    html`<form method="post" action="/admin/sign-in">
+  ${csrfField(o.csrfToken)}<input type="hidden" name="next" value="${o.next}">
+  <p><label for="key">Admin key or tenant API key</label><br>
+  <input id="key" name="key" type="password" autocomplete="off" required size="48" aria-describedby="key-help"></p>
+  <p id="key-help" class="muted">Tenant staff sign in with one of their tenant's API keys and see only that tenant.</p>
+  <p><button type="submit">Sign in</button></p></form>`,
+  );
+}
+
+export function tenantPickerPage(c: Chrome, tenants: ReadonlyArray<{ tenantId: string; name: string }>): string {
+  return layout(
+    c,
+    html`<p>Choose the tenant to look at.</p>
+<form method="post" action="/admin/tenants">${csrfField(c.csrfToken ?? '')}
+<p><label for="tenant">Tenant</label><br><select id="tenant" name="tenantId">${tenants.map((t) => html`<option value="${t.tenantId}">${t.name} (${t.tenantId})</option>`)}</select></p>
+<p><button type="submit">Open</button></p></form>`,
+  );
+}
+
+// ---------------------------------------------------------------- payments
+
+export interface PaymentLinks {
+  dashboard: string | null;
+  /** Connect payments: the connected account's page in the platform dashboard. */
+  account?: string | null;
+  receipt: string | null;
+  docs: string | null;
+}
+
+export const PAYMENT_STATUSES = ['succeeded', 'failed', 'pending', 'action_required', 'refunded', 'disputed'] as const;
+export const PROVIDERS = ['stripe', 'paypal'] as const;
+
+export interface PaymentFilters {
+  customer?: string;
+  status?: string;
+  provider?: string;
+  from?: string;
+  to?: string;
+}
+
+function filterQuery(f: Record<string, string | undefined>, cursor: string): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(f)) if (v) q.set(k, v);
+  q.set('cursor', cursor);
+  return `?${q.toString()}`;
+}
+
+function paidFor(p: Payment): Html {
+  const { type, id } = p.payable as { type: string; id: string };
+  const href = type === 'invoice' ? `/admin/invoices/${encodeURIComponent(id)}` : type === 'booking' ? `/admin/bookings/${encodeURIComponent(id)}` : `/admin/subscriptions?customer=${encodeURIComponent(id)}`;
+  return html`<a href="${href}">${humanize(type)} ${id}</a>`;
+}
+
+function paymentLinks(l: PaymentLinks): Html {
+  return html`${l.dashboard ? html`<a href="${safeUrl(l.dashboard)}" rel="noreferrer" target="_blank">Provider dashboard</a> ` : ''}${l.account ? html`<a href="${safeUrl(l.account)}" rel="noreferrer" target="_blank">Connected account</a> ` : ''}${l.receipt ? html`<a href="${safeUrl(l.receipt)}" rel="noreferrer" target="_blank">Receipt</a> ` : ''}${l.docs ? html`<a href="${safeUrl(l.docs)}" rel="noreferrer" target="_blank">About this error</a>` : ''}`;
+}
+
+export function failureOf(p: Payment): string | null {
+  if (p.status !== 'failed' && p.status !== 'action_required' && !p.errorCode && !p.declineCode) return p.needsAttention ? String(p.needsAttention) : null;
+  return failureSentence(p.errorCode as string | null, p.declineCode as string | null, p.message as string | null);
+}
+
+export function paymentsPage(c: Chrome, f: PaymentFilters, rows: ReadonlyArray<{ p: Payment; links: PaymentLinks }>, nextCursor: string | null): string {
+  const opt = (v: string, current: string | undefined, label: string) => html`<option value="${v}" ${v === (current ?? '') ? raw('selected') : ''}>${label}</option>`;
+  return layout(
+    c,
+    html`<form class="filters" method="get" action="/admin/payments" role="search" aria-label="Filter payments">
+  <label for="f-customer">Customer<input id="f-customer" name="customer" value="${f.customer ?? ''}"></label>
+  <label for="f-status">Status<select id="f-status" name="status">${opt('', f.status, 'Any')}${PAYMENT_STATUSES.map((s) => opt(s, f.status, humanize(s)))}</select></label>
+  <label for="f-provider">Provider<select id="f-provider" name="provider">${opt('', f.provider, 'Any')}${PROVIDERS.map((s) => opt(s, f.provider, humanize(s)))}</select></label>
+  <label for="f-from">From<input id="f-from" name="from" type="date" value="${f.from ?? ''}"></label>
+  <label for="f-to">To (inclusive)<input id="f-to" name="to" type="date" value="${f.to ?? ''}"></label>
+  <button type="submit">Filter</button> <a href="/admin/payments">Clear</a>
+</form>
+${
+  rows.length === 0
+    ? html`<p>No payment attempts match.</p>`
+    : html`<table><caption class="muted">Every payment attempt, newest first</caption>
+<thead><tr><th scope="col">When</th><th scope="col">Customer</th><th scope="col">Paid for</th><th scope="col">Amount</th><th scope="col">Status</th><th scope="col">Failure</th><th scope="col">Links</th></tr></thead>
+<tbody>${rows.map(
+        ({ p, links }) => html`<tr data-attempt="${p.attemptId as string}">
+<td><a href="/admin/payments/${p.attemptId as string}">${formatInstant(p.occurredAt)}</a></td>
+<td>${(p.customerId as string | null) ?? '—'}</td><td>${paidFor(p)}</td>
+<td class="num">${formatMoney(p.amount)}</td><td>${badge(p.status as string)}</td>
+<td class="failure">${failureOf(p) ?? ''}</td><td>${paymentLinks(links)}</td></tr>`,
+      )}</tbody></table>`
+}
+${nextCursor ? html`<p><a href="/admin/payments${filterQuery(f as Record<string, string | undefined>, nextCursor)}">Older attempts</a></p>` : ''}`,
+  );
+}
+
+/** The live part of a payment's page. */
+export function paymentLive(p: Payment, links: PaymentLinks, retry: Html | null): Html {
+  return html`<dl class="facts">
+<dt>Status</dt><dd>${badge(p.status as string)}</dd>
+<dt>Amount</dt><dd>${formatMoney(p.amount)}${p.refunded && (p.refunded as { amount: number }).amount > 0 ? html` (refunded ${formatMoney(p.refunded)})` : ''}</dd>
+<dt>Failure</dt><dd class="failure">${failureOf(p) ?? '—'}</dd>
+${p.declineCode || p.errorCode ? html`<dt>Provider code</dt><dd><code>${(p.declineCode as string | null) ?? (p.errorCode as string)}</code>${p.message ? html` — ${p.message as string}` : ''}</dd>` : ''}
+<dt>Card</dt><dd>${p.card ? `${humanize(p.card.brand as string)} ending ${p.card.last4 as string}` : '—'}</dd>
+<dt>When</dt><dd>${formatInstant(p.occurredAt)}</dd>
+<dt>Links</dt><dd>${paymentLinks(links)}</dd>
+</dl>${retry ?? ''}`;
+}
+
+export function paymentPage(c: Chrome, p: Payment, live: Html): string {
+  return layout(
+    c,
+    html`<p>Attempt <code>${p.attemptId as string}</code> for ${paidFor(p)} by ${(p.customerId as string | null) ?? 'an unknown customer'} through ${humanize(p.provider as string)}
+${p.providerPaymentId ? html` (<code>${p.providerPaymentId as string}</code>)` : ''}.</p>
+<section aria-label="Payment status" data-live="/admin/live/payments/${p.attemptId as string}">${live}</section>`,
+  );
+}
+
+export function retryPaymentForm(csrf: string, invoiceId: string): Html {
+  return html`<form method="post" action="/admin/invoices/${invoiceId}/payer-link">${csrfField(csrf)}
+<p><button type="submit">Retry: send the customer a new payment link</button></p></form>`;
+}
+
+// ---------------------------------------------------------------- bookings
+
+export const STAGE_ORDER = ['needs_attention', 'requested', 'inquiry', 'waitlisted', 'paid', 'in_crm', 'payment_associated', 'cancelled', 'refunded'] as const;
+
+type CrmStages = Record<string, { attempts: number; lastError: string | null; failed: boolean }>;
+
+const CRM_STAGE_ORDER = ['create_contact_booking', 'associate_payment'];
+
+function crmTable(b: Booking): Html {
+  const crm = b.crm as { stages: CrmStages; bookingId: string | null; paymentAssociated: boolean };
+  const stages = crm.stages ?? {};
+  const done: Record<string, boolean> = { create_contact_booking: !!crm.bookingId, associate_payment: !!crm.paymentAssociated };
+  const names = [...CRM_STAGE_ORDER.filter((n) => n in stages), ...Object.keys(stages).filter((n) => !CRM_STAGE_ORDER.includes(n))];
+  return html`<table><caption class="muted">CRM pipeline</caption><thead><tr><th scope="col">CRM stage</th><th scope="col">State</th><th scope="col">Failed attempts</th><th scope="col">Last error</th></tr></thead>
+<tbody>${names.map((name) => {
+    const s = stages[name]!;
+    const state = s.failed ? badge('failed') : done[name] ? badge('succeeded') : s.attempts > 0 ? badge('pending') : html`<span class="muted">Not started</span>`;
+    return html`<tr data-crm-stage="${name}"><td>${humanize(name)}</td><td>${state}</td><td class="num">${s.attempts}</td><td>${s.lastError ?? ''}</td></tr>`;
+  })}</tbody></table>`;
+}
+
+export function bookingCanRetry(b: Booking): boolean {
+  const stages = (b.crm as { stages: CrmStages }).stages ?? {};
+  return Object.values(stages).some((s) => s.failed);
+}
+
+export function bookingRetryForm(csrf: string, bookingId: string): Html {
+  return html`<form method="post" action="/admin/bookings/${bookingId}/crm-retry" data-enhance>${csrfField(csrf)}
+<button type="submit">Retry from the failed stage</button></form>`;
+}
+
+/** The live part of a booking's page. */
+export function bookingLive(b: Booking, csrf: string): Html {
+  const attention = (b.attention as string[]) ?? [];
+  return html`<dl class="facts">
+<dt>Stage</dt><dd class="stage" data-stage="${b.stage as string}">${badge(b.stage as string)}</dd>
+<dt>Status</dt><dd>${humanize(b.status as string)}</dd>
+<dt>Needs attention</dt><dd>${attention.length > 0 ? attention.map((a) => humanize(a)).join(', ') : 'No'}</dd>
+<dt>Price</dt><dd>${formatMoney(b.price)}</dd>
+<dt>CRM booking</dt><dd>${(b.crm as { bookingId: string | null }).bookingId ?? '—'}</dd>
+<dt>Failed payment attempts</dt><dd>${String(b.failedPaymentAttempts ?? 0)}</dd>
+</dl>${crmTable(b)}${bookingCanRetry(b) ? bookingRetryForm(csrf, b.bookingId as string) : ''}`;
+}
+
+export function bookingsPage(c: Chrome, counts: Record<string, number>, stage: string | undefined, items: readonly Booking[], nextCursor: string | null): string {
+  return layout(
+    c,
+    html`<nav aria-label="Pipeline stages"><ul class="pipeline">
+<li><a href="/admin/bookings" ${!stage ? raw('aria-current="true"') : ''}>All (${Object.values(counts).reduce((a, b) => a + b, 0)})</a></li>
+${STAGE_ORDER.map((s) => html`<li><a href="/admin/bookings?stage=${s}" ${stage === s ? raw('aria-current="true"') : ''}>${humanize(s)} (${counts[s] ?? 0})</a></li>`)}
+</ul></nav>
+${
+  items.length === 0
+    ? html`<p>No bookings${stage ? html` at stage ${humanize(stage)}` : ''}.</p>`
+    : html`<table><caption class="muted">Bookings that need attention first, then the most recently changed</caption>
+<thead><tr><th scope="col">Booking</th><th scope="col">Client</th><th scope="col">Departure</th><th scope="col">Price</th><th scope="col">Stage</th><th scope="col">Errors</th><th scope="col">Action</th></tr></thead>
+<tbody>${items.map((b) => {
+        const stages = (b.crm as { stages: CrmStages }).stages ?? {};
+        const errors = Object.entries(stages).filter(([, s]) => s.lastError).map(([n, s]) => `${humanize(n)}: ${s.lastError} (${s.attempts} attempt${s.attempts === 1 ? '' : 's'})`);
+        const contact = b.contact as { firstName?: string; lastName?: string } | null;
+        return html`<tr data-booking="${b.bookingId as string}"><td><a href="/admin/bookings/${b.bookingId as string}">${b.bookingId as string}</a></td>
+<td>${contact ? `${contact.firstName ?? ''} ${contact.lastName ?? ''}` : '—'}</td><td>${(b.departureId as string | null) ?? '—'}</td>
+<td class="num">${formatMoney(b.price)}</td><td>${badge(b.stage as string)}</td><td>${errors.join('; ')}</td>
+<td>${bookingCanRetry(b) ? bookingRetryForm(c.csrfToken ?? '', b.bookingId as string) : ''}</td></tr>`;
+      })}</tbody></table>`
+}
+${nextCursor ? html`<p><a href="/admin/bookings?${new URLSearchParams({ ...(stage ? { stage } : {}), cursor: nextCursor }).toString()}">More bookings</a></p>` : ''}`,
+  );
+}
+
+export function bookingPage(c: Chrome, b: Booking, live: Html, payments: ReadonlyArray<{ p: Payment; links: PaymentLinks }>): string {
+  const contact = b.contact as { firstName?: string; lastName?: string; email?: string } | null;
+  return layout(
+    c,
+    html`<p>${contact ? `${contact.firstName ?? ''} ${contact.lastName ?? ''} <${contact.email ?? ''}>` : ''} · departure ${(b.departureId as string | null) ?? '—'} · created ${formatInstant(b.createdAt)}</p>
+<section aria-label="Booking status" data-live="/admin/live/bookings/${b.bookingId as string}">${live}</section>
+<h2>Payment attempts</h2>${paymentRows(payments)}`,
+  );
+}
+
+function paymentRows(payments: ReadonlyArray<{ p: Payment; links: PaymentLinks }>): Html {
+  if (payments.length === 0) return html`<p>No payment attempts yet.</p>`;
+  return html`<table><thead><tr><th scope="col">When</th><th scope="col">Amount</th><th scope="col">Status</th><th scope="col">Failure</th><th scope="col">Links</th></tr></thead><tbody>${payments.map(
+    ({ p, links }) => html`<tr><td><a href="/admin/payments/${p.attemptId as string}">${formatInstant(p.occurredAt)}</a></td><td class="num">${formatMoney(p.amount)}</td><td>${badge(p.status as string)}</td><td>${failureOf(p) ?? ''}</td><td>${paymentLinks(links)}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+// ---------------------------------------------------------------- invoices
+
+export interface TimelineEntry {
+  type: unknown;
+  recordedAt: string | null;
+  actor: unknown;
+  causationId: unknown;
+  data: unknown;
+}
+
+function causedBy(e: TimelineEntry): Html {
+  const actor = e.actor as { kind?: string; id?: string } | null;
+  const cause = String(e.causationId ?? '');
+  const provider = /^(evt_|WH-|paypal-return:)/.test(cause) ? html`provider event <code>${cause}</code>` : html`command (request <code>${cause}</code>)`;
+  return html`${provider}${actor?.kind ? html` by ${humanize(actor.kind)}${actor.id ? html` <code>${actor.id}</code>` : ''}` : ''}`;
+}
+
+function eventSummary(e: TimelineEntry): string {
+  const d = (e.data ?? {}) as Record<string, unknown>;
+  const parts: string[] = [];
+  if (d.amount && typeof d.amount === 'object') parts.push(formatMoney(d.amount as { amount: number; currency: string }));
+  if (d.total && typeof d.total === 'object') parts.push(`total ${formatMoney(d.total as { amount: number; currency: string })}`);
+  const failure = failureSentence(d.errorCode as string | null, d.declineCode as string | null, d.message as string | null);
+  if (failure && (d.errorCode || d.declineCode)) parts.push(failure);
+  if (typeof d.reason === 'string') parts.push(`reason: ${d.reason}`);
+  if (typeof d.provider === 'string') parts.push(`via ${humanize(d.provider)}`);
+  return parts.join(' · ');
+}
+
+export function invoicesPage(c: Chrome, f: { customer?: string; status?: string }, items: readonly Invoice[], nextCursor: string | null): string {
+  return layout(
+    c,
+    html`<form class="filters" method="get" action="/admin/invoices" role="search" aria-label="Filter invoices">
+<label for="i-customer">Customer<input id="i-customer" name="customer" value="${f.customer ?? ''}"></label>
+<label for="i-status">Status<select id="i-status" name="status">${['', 'draft', 'open', 'paid', 'void', 'refunded', 'uncollectible'].map((s) => html`<option value="${s}" ${s === (f.status ?? '') ? raw('selected') : ''}>${s ? humanize(s) : 'Any'}</option>`)}</select></label>
+<button type="submit">Filter</button></form>
+${
+  items.length === 0
+    ? html`<p>No invoices match.</p>`
+    : html`<table><thead><tr><th scope="col">Invoice</th><th scope="col">Customer</th><th scope="col">Total</th><th scope="col">Paid</th><th scope="col">Status</th><th scope="col">Due</th><th scope="col">Created</th></tr></thead><tbody>${items.map(
+        (i) => html`<tr><td><a href="/admin/invoices/${i.invoiceId as string}">${(i.number as string | null) ?? (i.invoiceId as string)}</a></td><td>${(i.customerId as string | null) ?? '—'}</td><td class="num">${formatMoney(i.total)}</td><td class="num">${formatMoney(i.amountPaid)}</td><td>${badge(i.status as string)}</td><td>${(i.dueDate as string | null) ?? '—'}</td><td>${formatInstant(i.createdAt)}</td></tr>`,
+      )}</tbody></table>`
+}
+${nextCursor ? html`<p><a href="/admin/invoices?${new URLSearchParams({ ...(f.customer ? { customer: f.customer } : {}), ...(f.status ? { status: f.status } : {}), cursor: nextCursor }).toString()}">Older invoices</a></p>` : ''}`,
+  );
+}
+
+function lineItems(i: Invoice): Html {
+  const lines = (i.lineItems as Array<{ description: string; quantity: number; unitAmount: number }> | null) ?? [];
+  return html`<table><caption class="muted">Line items</caption><thead><tr><th scope="col">Item</th><th scope="col">Quantity</th><th scope="col">Unit price</th></tr></thead><tbody>${lines.map(
+    (l) => html`<tr><td>${l.description}</td><td class="num">${l.quantity}</td><td class="num">${formatMoney({ amount: l.unitAmount, currency: i.currency as string })}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+/** The live part of an invoice's page (console and payer page). */
+export function invoiceLive(i: Invoice, latest: Payment | null): Html {
+  return html`<dl class="facts"><dt>Status</dt><dd class="invoice-status">${badge(i.status as string)}</dd>
+<dt>Total</dt><dd>${formatMoney(i.total)}</dd><dt>Paid</dt><dd>${formatMoney(i.amountPaid)}</dd>
+<dt>Latest payment</dt><dd class="latest-payment">${latest ? html`${badge(latest.status as string)} ${formatMoney(latest.amount)} ${failureOf(latest) ?? ''}` : 'None yet'}</dd></dl>`;
+}
+
+export function invoicePage(c: Chrome, i: Invoice, live: Html, timeline: readonly TimelineEntry[], payments: ReadonlyArray<{ p: Payment; links: PaymentLinks }>, payerLink: string | null, canLink: boolean): string {
+  const customer = i.customer as { name?: string; email?: string } | null;
+  return layout(
+    c,
+    html`<p>Invoice <code>${i.invoiceId as string}</code>${customer ? html` for ${customer.name ?? ''} (${customer.email ?? ''})` : ''}, due ${(i.dueDate as string | null) ?? '—'}.</p>
+${lineItems(i)}
+<section aria-label="Invoice status" data-live="/admin/live/invoices/${i.invoiceId as string}">${live}</section>
+${payerLink ? html`<p class="notice">Payer link (valid until it expires): <a href="${safeUrl(payerLink)}" class="payer-link">${payerLink}</a></p>` : ''}
+${canLink ? html`<form method="post" action="/admin/invoices/${i.invoiceId as string}/payer-link">${csrfField(c.csrfToken ?? '')}<button type="submit">Create a payer link</button></form>` : ''}
+<h2>Payment attempts</h2>${paymentRows(payments)}
+<h2 id="timeline">Timeline</h2>
+<ol class="timeline" aria-labelledby="timeline">${timeline.map(
+      (e) => html`<li><strong>${humanize(String(e.type).replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase())}</strong> <span class="muted">${formatInstant(e.recordedAt)}</span><br>
+${eventSummary(e) ? html`${eventSummary(e)}<br>` : ''}<span class="muted">Caused by ${causedBy(e)}</span></li>`,
+    )}</ol>`,
+  );
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+export function subscriptionsPage(c: Chrome, items: readonly Subscription[], nextCursor: string | null): string {
+  const dunning = (s: Subscription) => (s.status === 'past_due' ? 'Retrying payment' : s.status === 'unpaid' || s.status === 'suspended' ? 'Retries exhausted' : 'None');
+  return layout(
+    c,
+    items.length === 0
+      ? html`<p>No subscriptions yet.</p>`
+      : html`<table><thead><tr><th scope="col">Customer</th><th scope="col">Plan</th><th scope="col">Status</th><th scope="col">Access</th><th scope="col">Dunning</th><th scope="col">Next retry</th><th scope="col">Period ends</th></tr></thead><tbody>${items.map(
+          (s) => html`<tr><td>${s.customerId as string}</td><td>${(s.planId as string | null) ?? '—'}${s.interval ? html` <span class="muted">(${s.interval as string})</span>` : ''}</td><td>${badge(s.status as string)}</td><td>${s.accessActive ? 'Yes' : 'No'}</td><td>${dunning(s)}</td><td>${s.nextPaymentAttempt ? formatInstant(String(s.nextPaymentAttempt)) : '—'}</td><td>${s.currentPeriodEnd ? formatInstant(String(s.currentPeriodEnd)) : '—'}</td></tr>`,
+        )}</tbody></table>
+${nextCursor ? html`<p><a href="/admin/subscriptions?cursor=${nextCursor}">More</a></p>` : ''}`,
+  );
+}
+
+// ---------------------------------------------------------------- system
+
+export interface SystemView {
+  projections: ReadonlyArray<{ name: string; generation: number; position: string | null; leader: boolean; lagSeconds: number; eventsBehind: number | null; halted: string | null; deadLetters: number; rebuilding: boolean }>;
+  outbox: { backlog: number; oldestAgeSeconds: number; leader: boolean; lastError: string | null };
+  kafka: ReadonlyArray<{ group: string; topic: string; lag: number }> | string;
+  deadLetters: ReadonlyArray<{ projection: string; eventType: string; error: string; at: string | null }>;
+  parked: ReadonlyArray<{ endpoint: string; eventId: string; type: string; reason: string | null; at: string | null }>;
+  inbox: Record<string, number>;
+}
+
+export function systemPage(c: Chrome, v: SystemView): string {
+  return layout(
+    c,
+    html`<h2>Projections</h2><table><thead><tr><th scope="col">Projection</th><th scope="col">Generation</th><th scope="col">Position</th><th scope="col">Leader here</th><th scope="col">Lag (s)</th><th scope="col">Events behind</th><th scope="col">Dead letters</th><th scope="col">State</th></tr></thead><tbody>${v.projections.map(
+      (p) => html`<tr><td>${p.name}</td><td class="num">${p.generation}</td><td><code>${p.position ?? '—'}</code></td><td>${p.leader ? 'Yes' : 'No'}</td><td class="num">${p.lagSeconds.toFixed(1)}</td><td class="num">${p.eventsBehind ?? '—'}</td><td class="num">${p.deadLetters}</td><td>${p.halted ? html`<span class="badge failed">Halted</span> ${p.halted}` : p.rebuilding ? 'Rebuilding' : 'Running'}</td></tr>`,
+    )}</tbody></table>
+<h2>Outbox</h2><dl class="facts"><dt>Backlog</dt><dd>${v.outbox.backlog} message(s)</dd><dt>Oldest waiting</dt><dd>${v.outbox.oldestAgeSeconds.toFixed(1)} s</dd><dt>Relay leader here</dt><dd>${v.outbox.leader ? 'Yes' : 'No'}</dd><dt>Last error</dt><dd>${v.outbox.lastError ?? 'None'}</dd></dl>
+<h2>Kafka consumer lag</h2>${
+      typeof v.kafka === 'string'
+        ? html`<p>${v.kafka}</p>`
+        : html`<table><thead><tr><th scope="col">Group</th><th scope="col">Topic</th><th scope="col">Lag (messages)</th></tr></thead><tbody>${v.kafka.map((k) => html`<tr><td>${k.group}</td><td>${k.topic}</td><td class="num">${k.lag}</td></tr>`)}</tbody></table>`
+    }
+<h2>Dead letters</h2>${
+      v.deadLetters.length === 0
+        ? html`<p>None.</p>`
+        : html`<table><thead><tr><th scope="col">Projection</th><th scope="col">Event</th><th scope="col">Error</th><th scope="col">When</th></tr></thead><tbody>${v.deadLetters.map((d) => html`<tr><td>${d.projection}</td><td>${d.eventType}</td><td>${d.error}</td><td>${formatInstant(d.at)}</td></tr>`)}</tbody></table>`
+    }
+<h2>Webhooks</h2><p>${Object.entries(v.inbox).map(([k, n]) => `${humanize(k)}: ${n}`).join(' · ')}</p>${
+      v.parked.length === 0
+        ? html`<p>No parked webhooks.</p>`
+        : html`<table><caption class="muted">Parked webhooks (waiting for their target; retried automatically)</caption><thead><tr><th scope="col">Endpoint</th><th scope="col">Event</th><th scope="col">Type</th><th scope="col">Reason</th><th scope="col">Received</th></tr></thead><tbody>${v.parked.map((p) => html`<tr><td>${p.endpoint}</td><td><code>${p.eventId}</code></td><td>${p.type}</td><td>${p.reason ?? ''}</td><td>${formatInstant(p.at)}</td></tr>`)}</tbody></table>`
+    }`,
+  );
+}
+
+// ---------------------------------------------------------------- payer page
+
+export function payerPage(i: Invoice, live: Html, liveUrl: string, pay: { methods: string[]; action: string } | null): string {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Invoice ${(i.number as string | null) ?? (i.invoiceId as string)}</title><link rel="stylesheet" href="/assets/console.css"></head>
+<body><main id="main"><h1>Invoice ${(i.number as string | null) ?? (i.invoiceId as string)}</h1>
+${lineItems(i)}
+<section aria-label="Payment status" aria-live="polite" data-live="${liveUrl}">${live}</section>
+${
+  pay && i.status === 'open'
+    ? html`${pay.methods.map((m) => html`<form method="post" action="${pay.action}"><input type="hidden" name="method" value="${m}"><button type="submit">Pay with ${m === 'paypal' ? 'PayPal' : 'card'}</button></form>`)}`
+    : ''
+}
+</main><script src="/assets/console.js" defer></script></body></html>`.value;
+}

@@ -1,0 +1,491 @@
+/**
+ * The admin console (`/admin`): a thin edge over the same read-model queries (projections/queries.ts)
+ * and command handlers (commands/) as the JSON API. Server-rendered; every action is a POST with
+ * the session's CSRF token; tenant staff see only their tenant (another tenant's ids are 404).
+ *
+ * Sessions (infrastructure/sql/consoleSessions.ts): sign-in with the admin key or a tenant API key
+ * opens a server-side session; the cookie is HttpOnly, SameSite=Strict, Secure behind TLS. The
+ * sign-in form itself carries a pre-session CSRF token (double-submit cookie) and is rate-limited.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { BookingCommands } from '../../commands/bookings';
+import type { CommandContext } from '../../commands/handle';
+import { DomainRefusal } from '../../domain/shared/decider';
+import { ReadModels, InvalidCursor } from '../../projections/queries';
+import type { Runtime } from '../../infrastructure/runtime';
+import { ConsoleSessions, type ConsoleSession } from '../../infrastructure/sql/consoleSessions';
+import { sameSecret } from '../../infrastructure/sql/apiAccess';
+import type { KafkaBus } from '../../infrastructure/messaging/kafkaBus';
+import type { LiveStatusHub } from '../live';
+import { payerLinkUrl } from '../payerLinks';
+import { Problem } from '../problem';
+import { byIp, rateLimit } from '../rateLimit';
+import { retryMakesSense } from './declines';
+import { html } from './html';
+import { dashboardUrl, stripeConnectedAccountUrl } from './providerLinks';
+import { docsUrl } from '../../projections/payments/paymentHistory';
+import * as pages from './pages';
+import { randomBytes } from 'node:crypto';
+import { CONSOLE_CSS, CONSOLE_JS } from './assets';
+import { CRM_SYNC_GROUP } from '../../commands/sagas/crmSync';
+import { TOPICS } from '../../commands/messages';
+import { FINANCE_GROUP_ID } from '../../projections/finance/ledger';
+
+const SESSION_COOKIE = 'settle_console';
+const SIGNIN_CSRF_COOKIE = 'settle_console_signin';
+const ID = /^[A-Za-z0-9_-]{1,100}$/;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const PAGE_SIZE = 50;
+
+/** Content-Security-Policy of console pages: own script and styles, EventSource to self, forms to self. */
+export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i <= 0) continue;
+    const k = part.slice(0, i).trim();
+    try {
+      out[k] = decodeURIComponent(part.slice(i + 1).trim());
+    } catch {
+      /* a malformed cookie is ignored */
+    }
+  }
+  return out;
+}
+
+function cookie(req: Request, name: string, value: string, maxAgeSeconds: number, path = '/admin'): string {
+  return `${name}=${encodeURIComponent(value)}; Path=${path}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${req.secure ? '; Secure' : ''}`;
+}
+
+function sameToken(a: unknown, b: string): boolean {
+  if (typeof a !== 'string' || a.length !== b.length) return false;
+  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+interface Locals {
+  session: ConsoleSession;
+  token: string;
+}
+
+const wantsJson = (req: Request) => req.accepts(['html', 'json']) === 'json';
+
+export interface ConsoleDeps {
+  readonly rt: Runtime;
+  readonly hub: LiveStatusHub;
+}
+
+export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
+  const r = Router();
+  const sessions = new ConsoleSessions(rt.db, rt.config.CONSOLE_SESSION_TTL_SECONDS);
+  const models = new ReadModels(rt.db);
+  const bookings = new BookingCommands(rt.eventStore, rt.provider);
+  const adminKey = () => rt.config.ADMIN_API_KEY;
+  const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 });
+  const signInLimit = rateLimit({ name: 'console-sign-in', capacity: rt.config.RATE_LIMIT_PUBLIC_BURST, refillPerSecond: rt.config.RATE_LIMIT_PUBLIC_PER_SECOND, key: byIp });
+
+  r.get('/assets/console.css', (_req, res) => {
+    res.type('text/css').setHeader('Cache-Control', 'public, max-age=300').send(CONSOLE_CSS);
+  });
+  r.get('/assets/console.js', (_req, res) => {
+    res.type('text/javascript').setHeader('Cache-Control', 'public, max-age=300').send(CONSOLE_JS);
+  });
+  r.use('/admin', (_req, res, next) => {
+    res.setHeader('Content-Security-Policy', CONSOLE_CSP);
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  // ------------------------------------------------------------------ sign-in / out
+  const nextOf = (v: unknown) => (typeof v === 'string' && /^\/admin(\/[A-Za-z0-9_\-/?=&.%]*)?$/.test(v) && !v.startsWith('//') ? v : '/admin/payments');
+
+  r.get('/admin/sign-in', (req, res) => {
+    const csrf = randomBytes(24).toString('base64url');
+    res.setHeader('Set-Cookie', cookie(req, SIGNIN_CSRF_COOKIE, csrf, 3600, '/admin/sign-in'));
+    res.type('html').send(pages.signInPage({ csrfToken: csrf, next: nextOf(req.query.next) }));
+  });
+
+  r.post('/admin/sign-in', signInLimit, form, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const expected = parseCookies(req.headers.cookie)[SIGNIN_CSRF_COOKIE];
+    if (!expected || !sameToken(body._csrf, expected)) throw new Problem(403, 'csrf-failed', 'Forbidden', 'The sign-in form is stale or was not sent by this site; reload it.');
+    const key = typeof body.key === 'string' ? body.key.trim() : '';
+    const admin = adminKey();
+    let opened: { token: string; session: ConsoleSession } | null = null;
+    if (key && admin && sameSecret(key, admin)) {
+      opened = await sessions.open({ kind: 'admin', tenantId: null }, admin);
+    } else if (key) {
+      const found = await rt.tenants.authenticate(key);
+      if (found) opened = await sessions.open({ kind: 'tenant', tenantId: found.tenantId, keyId: found.keyId });
+    }
+    if (!opened) {
+      rt.metrics.consoleSignIns.inc({ outcome: 'refused' });
+      res.status(401).type('html').send(pages.signInPage({ csrfToken: expected, next: nextOf(body.next), error: 'That key is unknown or revoked.' }));
+      return;
+    }
+    rt.metrics.consoleSignIns.inc({ outcome: opened.session.principal.kind });
+    res.setHeader('Set-Cookie', [cookie(req, SESSION_COOKIE, opened.token, rt.config.CONSOLE_SESSION_TTL_SECONDS), cookie(req, SIGNIN_CSRF_COOKIE, '', 0, '/admin/sign-in')]);
+    res.redirect(303, opened.session.principal.kind === 'admin' ? '/admin/tenants' : nextOf(body.next));
+  });
+
+  // ------------------------------------------------------------------ session, CSRF, tenant
+  const authed = async (req: Request, res: Response, next: NextFunction) => {
+    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    const session = token ? await sessions.find(token, adminKey()) : null;
+    if (!session || !token) {
+      if (req.method === 'GET' && !req.path.startsWith('/admin/live/')) {
+        res.redirect(303, `/admin/sign-in?next=${encodeURIComponent(req.originalUrl)}`);
+        return;
+      }
+      throw new Problem(401, 'unauthorized', 'Unauthorized', 'Sign in to the console first (the session is missing, expired or its key was revoked).');
+    }
+    res.locals.console = { session, token } satisfies Locals;
+    if (req.method === 'POST') {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      if (!sameToken(body._csrf, session.csrfToken)) throw new Problem(403, 'csrf-failed', 'Forbidden', 'The form is missing its CSRF token or it does not match this session.');
+    }
+    next();
+  };
+  const L = (res: Response) => res.locals.console as Locals;
+  const tenantOf = (res: Response): string | null => L(res).session.principal.tenantId;
+  const chrome = (res: Response, title: string, section?: pages.Section, flash?: pages.Chrome['flash']): pages.Chrome => {
+    const p = L(res).session.principal;
+    return { title, section, csrfToken: L(res).session.csrfToken, who: { label: p.kind === 'admin' ? 'Admin' : 'Tenant staff', tenantId: p.tenantId, admin: p.kind === 'admin' }, flash };
+  };
+  /** The tenant the page acts for; an admin without one picks one first. */
+  const needTenant = (req: Request, res: Response): string | null => {
+    const t = tenantOf(res);
+    if (!t) res.redirect(303, '/admin/tenants');
+    return t;
+  };
+  const notFound = (what: string) => new Problem(404, 'not-found', 'Not Found', `No ${what} here`);
+
+  r.post('/admin/sign-out', form, authed, async (_req, res) => {
+    await sessions.close(L(res).token);
+    res.setHeader('Set-Cookie', `${SESSION_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0`);
+    res.redirect(303, '/admin/sign-in');
+  });
+
+  r.get('/admin', authed, (_req, res) => res.redirect(303, '/admin/payments'));
+
+  r.get('/admin/tenants', authed, async (_req, res) => {
+    if (L(res).session.principal.kind !== 'admin') {
+      res.redirect(303, '/admin/payments');
+      return;
+    }
+    const { rows } = await rt.db.query<{ tenant_id: string; name: string }>('SELECT tenant_id, name FROM tenants ORDER BY tenant_id LIMIT 1000');
+    res.type('html').send(pages.tenantPickerPage(chrome(res, 'Tenants'), rows.map((t) => ({ tenantId: t.tenant_id, name: t.name }))));
+  });
+
+  r.post('/admin/tenants', form, authed, async (req, res) => {
+    if (L(res).session.principal.kind !== 'admin') throw new Problem(403, 'forbidden', 'Forbidden', 'Only the admin key can switch tenants');
+    const tenantId = String((req.body as Record<string, unknown>).tenantId ?? '');
+    if (!ID.test(tenantId) || !(await rt.tenants.getTenant(tenantId))) throw new Problem(404, 'tenant-not-found', 'Not Found', 'No such tenant');
+    await sessions.actAs(L(res).token, tenantId);
+    res.redirect(303, '/admin/payments');
+  });
+
+  // ------------------------------------------------------------------ payments
+  const linkOptions = async (tenantId: string) => ({
+    stripeLivemode: rt.config.stripeLivemode,
+    paypalSandbox: rt.config.PAYPAL_API_BASE.includes('sandbox') || !rt.config.PAYPAL_API_BASE.startsWith('https://api-m.paypal.com'),
+    account: await rt.connectedAccounts.accountFor(tenantId),
+  });
+  type LinkOpts = Awaited<ReturnType<typeof linkOptions>>;
+  const linksOf = (p: pages.Payment, o: LinkOpts): pages.PaymentLinks => {
+    const payable = p.payable as { type: string };
+    // invoices paid through Stripe are direct charges on the tenant's connected account (see providerLinks.ts)
+    const connect = p.provider === 'stripe' && payable.type === 'invoice' && !String(p.providerPaymentId ?? '').startsWith('in_') ? o.account : null;
+    return {
+      dashboard: dashboardUrl({ provider: p.provider as string | null, providerPaymentId: p.providerPaymentId as string | null, providerChargeId: p.providerChargeId as string | null }, { stripeLivemode: o.stripeLivemode, paypalSandbox: o.paypalSandbox, connectedAccount: connect }),
+      account: connect ? stripeConnectedAccountUrl(connect, o.stripeLivemode) : null,
+      receipt: (p.receiptUrl as string | null) ?? null,
+      docs: (p.docsUrl as string | null) ?? docsUrl(p.provider as string | null, p.errorCode as string | null, p.declineCode as string | null),
+    };
+  };
+
+  function dateFilter(name: string, v: unknown): string | undefined {
+    if (v === undefined || v === '') return undefined;
+    if (typeof v !== 'string' || !DATE.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw new Problem(422, 'validation-error', 'Validation Failed', `${name} must be a date (YYYY-MM-DD)`, [{ path: `query.${name}`, message: 'invalid date' }]);
+    return v;
+  }
+  function choice(name: string, v: unknown, allowed: readonly string[]): string | undefined {
+    if (v === undefined || v === '') return undefined;
+    if (typeof v !== 'string' || !allowed.includes(v)) throw new Problem(422, 'validation-error', 'Validation Failed', `${name} must be one of ${allowed.join(', ')}`, [{ path: `query.${name}`, message: 'invalid value' }]);
+    return v;
+  }
+  function text(name: string, v: unknown): string | undefined {
+    if (v === undefined || v === '') return undefined;
+    if (typeof v !== 'string' || v.length > 200) throw new Problem(422, 'validation-error', 'Validation Failed', `${name} must be text up to 200 characters`, [{ path: `query.${name}`, message: 'invalid value' }]);
+    return v.trim() || undefined;
+  }
+  const cursorOf = (v: unknown) => (typeof v === 'string' && v.length <= 400 ? v : undefined);
+  const page = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof InvalidCursor) throw new Problem(422, 'validation-error', 'Validation Failed', err.message, [{ path: 'query.cursor', message: 'invalid cursor' }]);
+      throw err;
+    }
+  };
+
+  r.get('/admin/payments', authed, async (req, res) => {
+    const tenantId = needTenant(req, res);
+    if (!tenantId) return;
+    const q = req.query as Record<string, unknown>;
+    const f: pages.PaymentFilters = {
+      customer: text('customer', q.customer),
+      status: choice('status', q.status, pages.PAYMENT_STATUSES),
+      provider: choice('provider', q.provider, pages.PROVIDERS),
+      from: dateFilter('from', q.from),
+      to: dateFilter('to', q.to),
+    };
+    const to = f.to ? new Date(Date.parse(`${f.to}T00:00:00Z`) + 86_400_000).toISOString() : undefined;
+    const list = await page(() =>
+      models.payments(tenantId, { customerId: f.customer, status: f.status, provider: f.provider, from: f.from ? `${f.from}T00:00:00Z` : undefined, to, limit: PAGE_SIZE, cursor: cursorOf(q.cursor) }),
+    );
+    const o = await linkOptions(tenantId);
+    res.type('html').send(pages.paymentsPage(chrome(res, 'Payments', 'payments'), f, list.items.map((p) => ({ p, links: linksOf(p, o) })), list.nextCursor));
+  });
+
+  /** Retry of a payment: for an invoice still open, a new payer link the customer can pay with. */
+  async function paymentRetry(tenantId: string, p: pages.Payment, csrf: string) {
+    const payable = p.payable as { type: string; id: string };
+    if (payable.type !== 'invoice' || (p.status !== 'failed' && p.status !== 'action_required') || !retryMakesSense(p.declineCode as string | null) || !rt.payerLinkSecret) return null;
+    const inv = await models.invoice(tenantId, payable.id);
+    return inv?.status === 'open' ? pages.retryPaymentForm(csrf, payable.id) : null;
+  }
+  async function paymentView(tenantId: string, attemptId: string, csrf: string) {
+    const p = await models.payment(tenantId, attemptId);
+    if (!p) return null;
+    const links = linksOf(p, await linkOptions(tenantId));
+    return { p, fragment: pages.paymentLive(p, links, await paymentRetry(tenantId, p, csrf)) };
+  }
+
+  r.get('/admin/payments/:attemptId', authed, async (req, res) => {
+    const tenantId = needTenant(req, res);
+    if (!tenantId) return;
+    const v = await paymentView(tenantId, String(req.params.attemptId), L(res).session.csrfToken);
+    if (!v) throw notFound('payment attempt');
+    res.type('html').send(pages.paymentPage(chrome(res, 'Payment attempt', 'payments'), v.p, v.fragment));
+  });
+
+  // ------------------------------------------------------------------ bookings
+  r.get('/admin/bookings', authed, async (req, res) => {
+    const tenantId = needTenant(req, res);
+    if (!tenantId) return;
+    const q = req.query as Record<string, unknown>;
+    const stage = choice('stage', q.stage, pages.STAGE_ORDER);
+    const [counts, list] = await Promise.all([models.bookingStageCounts(tenantId), page(() => models.bookings(tenantId, { stage, limit: PAGE_SIZE, cursor: cursorOf(q.cursor) }))]);
+    res.type('html').send(pages.bookingsPage(chrome(res, 'Bookings', 'bookings'), counts, stage, list.items, list.nextCursor));
+  });
+
+  async function bookingPayments(tenantId: string, payableType: string, id: string) {
+    const list = await models.payments(tenantId, { payableType, payableId: id, limit: 100 });
+    const o = await linkOptions(tenantId);
+    return list.items.map((p) => ({ p, links: linksOf(p, o) }));
+  }
+
+  r.get('/admin/bookings/:bookingId', authed, async (req, res) => {
+    const tenantId = needTenant(req, res);
+    if (!tenantId) return;
+    const id = String(req.params.bookingId);
+    const b = ID.test(id) ? await models.booking(tenantId, id) : null;
+    if (!b) throw notFound('booking');
+    const payments = await bookingPayments(tenantId, 'booking', id);
+    res.type('html').send(pages.bookingPage(chrome(res, `Booking ${id}`, 'bookings'), b, pages.bookingLive(b, L(res).session.csrfToken), payments));
+  });
+
+  /** The same command as POST /v1/bookings/{id}/crm-retry (RetryCrmStage); the saga resumes from the failed stage. */
+  r.post('/admin/bookings/:bookingId/crm-retry', form, authed, async (req, res) => {
+    const tenantId = tenantOf(res);
+    if (!tenantId) throw new Problem(400, 'tenant-required', 'Tenant Required', 'Choose a tenant first');
+    const id = String(req.params.bookingId);
+    if (!ID.test(id) || !(await models.booking(tenantId, id))) throw notFound('booking');
+    const s = L(res).session;
+    const ctx: CommandContext = {
+      tenantId,
+      correlationId: String(res.locals.correlationId),
+      causationId: String(res.locals.requestId),
+      actor: s.principal.kind === 'admin' ? { kind: 'admin', id: 'admin' } : { kind: 'api_key', id: s.principal.keyId },
+      now: new Date(),
+    };
+    let message: string;
+    let ok = true;
+    try {
+      const done = await bookings.retryCrmStage(id, s.principal.kind === 'admin' ? 'console:admin' : `console:${s.principal.keyId}`, ctx);
+      message = `Retry requested: the CRM pipeline resumes from the failed stage (position ${done.position ? `${done.position.commit}/${done.position.prepare}` : 'unchanged'}).`;
+    } catch (err) {
+      if (!(err instanceof DomainRefusal)) throw err;
+      ok = false;
+      message = `Not retried: ${err.message}.`;
+    }
+    if (wantsJson(req)) {
+      res.status(ok ? 202 : 409).json({ ok, message });
+      return;
+    }
+    res.redirect(303, `/admin/bookings/${encodeURIComponent(id)}?${ok ? 'retried=1' : 'refused=1'}`);
+  });
+
+  // ------------------------------------------------------------------ invoices
+  r.get('/admin/invoices', authed, async (req, res) => {
+    const tenantId = needTenant(req, res);
+    if (!tenantId) return;
+    const q = req.query as Record<string, unknown>;
+    const f = { customer: text('customer', q.customer), status: choice('status', q.status, ['draft', 'open', 'paid', 'void', 'refunded', 'uncollectible']) };
+    const list = await page(() => models.invoices(tenantId, { customerId: f.customer, status: f.status, limit: PAGE_SIZE, cursor: cursorOf(q.cursor) }));
+    res.type('html').send(pages.invoicesPage(chrome(res, 'Invoices', 'invoices'), f, list.items, list.nextCursor));
+  });
+
+  async function invoiceLiveView(tenantId: string, invoiceId: string) {
+    const inv = await models.invoice(tenantId, invoiceId);
+    if (!inv) return null;
+    const latest = (await models.payments(tenantId, { payableType: 'invoice', payableId: invoiceId, limit: 1 })).items[0] ?? null;
+    return { inv, latest, fragment: pages.invoiceLive(inv, latest) };
+  }
+
+  const payerLinkFor = (tenantId: string, invoiceId: string) =>
+    rt.payerLinkSecret ? payerLinkUrl(rt.config.PUBLIC_BASE_URL, rt.payerLinkSecret, tenantId, invoiceId, rt.config.PAYER_LINK_TTL_SECONDS).url : null;
+
+  async function renderInvoice(req: Request, res: Response, tenantId: string, invoiceId: string, payerLink: string | null, status = 200) {
+    const v = ID.test(invoiceId) ? await invoiceLiveView(tenantId, invoiceId) : null;
+    if (!v) throw notFound('invoice');
+    const [history, payments] = await Promise.all([models.invoiceHistory(tenantId, invoiceId), bookingPayments(tenantId, 'invoice', invoiceId)]);
+    const flash = payerLink ? { kind: 'notice' as const, text: 'Payer link created.' } : null;
+    res
+      .status(status)
+      .type('html')
+      .send(pages.invoicePage(chrome(res, `Invoice ${(v.inv.number as string | null) ?? invoiceId}`, 'invoices', flash), v.inv, v.fragment, history, payments, payerLink, v.inv.status === 'open' && rt.payerLinkSecret !== null));
+  }
+
+  r.get('/admin/invoices/:invoiceId', authed, async (req, res) => {
+    const tenantId = needTenant(req, res);
+    if (!tenantId) return;
+    await renderInvoice(req, res, tenantId, String(req.params.invoiceId), null);
+  });
+
+  r.post('/admin/invoices/:invoiceId/payer-link', form, authed, async (req, res) => {
+    const tenantId = tenantOf(res);
+    if (!tenantId) throw new Problem(400, 'tenant-required', 'Tenant Required', 'Choose a tenant first');
+    const invoiceId = String(req.params.invoiceId);
+    const inv = ID.test(invoiceId) ? await models.invoice(tenantId, invoiceId) : null;
+    if (!inv) throw notFound('invoice');
+    if (inv.status !== 'open') throw new Problem(409, 'invoice-not-open', 'Conflict', `The invoice is ${String(inv.status)}; only open invoices can be paid`);
+    const link = payerLinkFor(tenantId, invoiceId);
+    if (!link) throw new Problem(503, 'payer-links-unavailable', 'Service Unavailable', 'Payer links need PAYER_LINK_SECRET');
+    if (wantsJson(req)) {
+      res.status(201).json({ url: link, message: 'Payer link created.' });
+      return;
+    }
+    await renderInvoice(req, res, tenantId, invoiceId, link, 201);
+  });
+
+  // ------------------------------------------------------------------ subscriptions, system
+  r.get('/admin/subscriptions', authed, async (req, res) => {
+    const tenantId = needTenant(req, res);
+    if (!tenantId) return;
+    const q = req.query as Record<string, unknown>;
+    const customer = text('customer', q.customer);
+    const items = customer
+      ? ([await models.subscription(tenantId, customer)].filter(Boolean) as pages.Subscription[])
+      : await page(async () => models.subscriptions(tenantId, { limit: PAGE_SIZE, cursor: cursorOf(q.cursor) }));
+    const list = Array.isArray(items) ? { items, nextCursor: null } : items;
+    res.type('html').send(pages.subscriptionsPage(chrome(res, 'Subscriptions', 'subscriptions'), list.items, list.nextCursor));
+  });
+
+  r.get('/admin/system', authed, async (_req, res) => {
+    if (L(res).session.principal.kind !== 'admin') throw new Problem(403, 'forbidden', 'Forbidden', 'The system page shows every tenant: it needs the admin key');
+    res.type('html').send(pages.systemPage(chrome(res, 'System', 'system'), await systemView(rt)));
+  });
+
+  // ------------------------------------------------------------------ live status (SSE)
+  r.get('/admin/live/payments/:attemptId', authed, async (req, res) => {
+    const tenantId = tenantOf(res);
+    const id = String(req.params.attemptId);
+    const csrf = L(res).session.csrfToken;
+    if (!tenantId || !(await models.payment(tenantId, id))) throw notFound('payment attempt');
+    await hub.serve(req, res, 'payment', async () => {
+      const v = await paymentView(tenantId, id, csrf);
+      return v ? { state: v.p, html: v.fragment.value } : null;
+    });
+  });
+  r.get('/admin/live/bookings/:bookingId', authed, async (req, res) => {
+    const tenantId = tenantOf(res);
+    const id = String(req.params.bookingId);
+    const csrf = L(res).session.csrfToken;
+    if (!tenantId || !ID.test(id) || !(await models.booking(tenantId, id))) throw notFound('booking');
+    await hub.serve(req, res, 'booking', async () => {
+      const b = await models.booking(tenantId, id);
+      return b ? { state: b, html: pages.bookingLive(b, csrf).value } : null;
+    });
+  });
+  r.get('/admin/live/invoices/:invoiceId', authed, async (req, res) => {
+    const tenantId = tenantOf(res);
+    const id = String(req.params.invoiceId);
+    if (!tenantId || !ID.test(id) || !(await models.invoice(tenantId, id))) throw notFound('invoice');
+    await hub.serve(req, res, 'invoice', async () => {
+      const v = await invoiceLiveView(tenantId, id);
+      return v ? { state: { invoice: v.inv, latestPayment: v.latest }, html: v.fragment.value } : null;
+    });
+  });
+
+  // the flash after a non-JS retry
+  r.use('/admin', (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (!(err instanceof Problem) || wantsJson(req) || req.path.startsWith('/live/') || res.headersSent) {
+      next(err);
+      return;
+    }
+    // pages answer problems as readable HTML with the same status
+    res.status(err.status).type('html').send(pages.layout({ title: err.title, flash: { kind: 'error', text: err.detail } }, html`<p><a href="/admin">Back to the console</a></p>`));
+  });
+  return r;
+}
+
+async function systemView(rt: Runtime): Promise<pages.SystemView> {
+  const projections = await Promise.all(
+    rt.projections.map(async (p) => {
+      const st = p.status();
+      const pos = await p.position();
+      return {
+        name: p.def.name,
+        generation: st.generation,
+        position: pos ? `${pos.commit}/${pos.prepare}` : null,
+        leader: st.leader,
+        lagSeconds: st.lagSeconds,
+        eventsBehind: await rt.metrics.sources.eventsBehind?.(p.def.name).catch(() => null) ?? null,
+        halted: st.halted,
+        deadLetters: st.deadLetters,
+        rebuilding: st.rebuilding,
+      };
+    }),
+  );
+  const outbox = await rt.relay.status();
+  const { rows: dl } = await rt.db.query<{ projection: string; event_type: string; error: string; created_at: Date }>(
+    'SELECT projection, event_type, error, created_at FROM projection_dead_letters ORDER BY id DESC LIMIT 20',
+  );
+  const { rows: parked } = await rt.db.query<{ endpoint: string; event_id: string; event_type: string; last_error: string | null; received_at: Date }>(
+    `SELECT endpoint, event_id, event_type, last_error, received_at FROM webhook_inbox WHERE status = 'parked' ORDER BY received_at DESC LIMIT 20`,
+  );
+  let kafka: pages.SystemView['kafka'] = 'In-process messaging: no Kafka consumers (messages are handled as they are published).';
+  if (rt.bus.kind === 'kafka') {
+    try {
+      kafka = await (rt.bus as KafkaBus).consumerLag([
+        { group: CRM_SYNC_GROUP, topics: [TOPICS.bookings, TOPICS.crmSyncRetry] },
+        { group: FINANCE_GROUP_ID, topics: [TOPICS.payments] },
+      ]);
+    } catch (err) {
+      kafka = `Kafka unreachable: ${(err as Error).message}`;
+    }
+  }
+  const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+  return {
+    projections,
+    outbox: { backlog: outbox.backlog, oldestAgeSeconds: outbox.oldestAgeSeconds, leader: outbox.leader, lastError: outbox.lastError },
+    kafka,
+    deadLetters: dl.map((d) => ({ projection: d.projection, eventType: d.event_type, error: d.error, at: iso(d.created_at) })),
+    parked: parked.map((p) => ({ endpoint: p.endpoint, eventId: p.event_id, type: p.event_type, reason: p.last_error, at: iso(p.received_at) })),
+    inbox: await rt.inbox.counts(),
+  };
+}
