@@ -479,3 +479,34 @@ export async function resumeProjection(db: SqlClient, name: string, skip = false
     return true;
   });
 }
+
+/** One projection as operators see it (admin API and console system page). */
+export interface ProjectionOverview {
+  readonly name: string;
+  readonly generation: number;
+  readonly position: string | null;
+  readonly leader: boolean;
+  readonly caughtUp: boolean;
+  readonly lagSeconds: number;
+  readonly rebuilding: boolean;
+  readonly halted: string | null;
+  readonly deadLetters: number;
+  readonly onError: OnError;
+}
+
+export async function projectionOverview(p: ProjectionRunner): Promise<ProjectionOverview> {
+  const st = p.status();
+  const pos = await p.position();
+  return {
+    name: p.def.name,
+    generation: st.generation,
+    position: pos ? `${pos.commit}/${pos.prepare}` : null,
+    leader: st.leader,
+    caughtUp: st.caughtUp,
+    lagSeconds: st.lagSeconds,
+    rebuilding: st.rebuilding,
+    halted: st.halted,
+    deadLetters: st.deadLetters,
+    onError: p.onError,
+  };
+}

@@ -31,6 +31,7 @@ import { CONSOLE_CSS, CONSOLE_JS } from './assets';
 import { CRM_SYNC_GROUP } from '../../commands/sagas/crmSync';
 import { TOPICS } from '../../commands/messages';
 import { FINANCE_GROUP_ID } from '../../projections/finance/ledger';
+import { projectionOverview } from '../../projections/runtime';
 
 const SESSION_COOKIE = 'settle_console';
 const SIGNIN_CSRF_COOKIE = 'settle_console_signin';
@@ -445,21 +446,10 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
 
 async function systemView(rt: Runtime): Promise<pages.SystemView> {
   const projections = await Promise.all(
-    rt.projections.map(async (p) => {
-      const st = p.status();
-      const pos = await p.position();
-      return {
-        name: p.def.name,
-        generation: st.generation,
-        position: pos ? `${pos.commit}/${pos.prepare}` : null,
-        leader: st.leader,
-        lagSeconds: st.lagSeconds,
-        eventsBehind: await rt.metrics.sources.eventsBehind?.(p.def.name).catch(() => null) ?? null,
-        halted: st.halted,
-        deadLetters: st.deadLetters,
-        rebuilding: st.rebuilding,
-      };
-    }),
+    rt.projections.map(async (p) => ({
+      ...(await projectionOverview(p)),
+      eventsBehind: (await rt.metrics.sources.eventsBehind?.(p.def.name).catch(() => null)) ?? null,
+    })),
   );
   const outbox = await rt.relay.status();
   const { rows: dl } = await rt.db.query<{ projection: string; event_type: string; error: string; created_at: Date }>(

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { TenantDirectory } from '../../infrastructure/sql/apiAccess';
 import type { Runtime } from '../../infrastructure/runtime';
-import { requestRebuild, resumeProjection } from '../../projections/runtime';
+import { projectionOverview, requestRebuild, resumeProjection } from '../../projections/runtime';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import { id } from './schemas';
@@ -91,20 +91,8 @@ export function adminProjectionRoutes(rt: Runtime): RouteSpec[] {
       async handler() {
         const data = await Promise.all(
           rt.projections.map(async (p) => {
-            const st = p.status();
-            const pos = await p.position();
-            return {
-              name: p.def.name,
-              generation: st.generation,
-              position: pos ? `${pos.commit}/${pos.prepare}` : null,
-              leaderHere: st.leader,
-              caughtUp: st.caughtUp,
-              lagSeconds: st.lagSeconds,
-              rebuilding: st.rebuilding,
-              halted: st.halted,
-              deadLetters: st.deadLetters,
-              onError: p.onError,
-            };
+            const { leader, ...o } = await projectionOverview(p);
+            return { ...o, leaderHere: leader };
           }),
         );
         return { body: { data } };
