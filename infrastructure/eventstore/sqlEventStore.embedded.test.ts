@@ -1,7 +1,7 @@
 /** Event store contract on the embedded default (PGlite, in memory), with and without group commit. */
 import { describeEventStoreContract, Rollback } from '../../test/contract/eventStore.contract';
 import { embeddedDatabase } from '../../test/support/databases';
-import { describeGroupCommit } from './groupCommit.cases';
+import { describeGroupCommit } from '../../test/contract/groupCommit.contract';
 import { SqlEventStore, appendIn, interpret } from './sqlEventStore';
 
 for (const groupCommit of [true, false]) {

@@ -2,7 +2,7 @@
 import { describeEventStoreContract, ev, Rollback } from '../../test/contract/eventStore.contract';
 import { postgresDatabase } from '../../test/support/databases';
 import { SqlEventStore, appendIn, interpret } from './sqlEventStore';
-import { describeGroupCommit } from './groupCommit.cases';
+import { describeGroupCommit } from '../../test/contract/groupCommit.contract';
 
 // Both modes of the store: group commit (the default) and one transaction per append.
 for (const groupCommit of [true, false]) {

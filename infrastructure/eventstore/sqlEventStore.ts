@@ -46,6 +46,13 @@ export interface SqlEventStoreOptions {
   groupCommit?: boolean;
   /** Most appends in one group-commit transaction. Default 256. */
   maxBatch?: number;
+  /**
+   * Group-commit transactions in flight at once (default 2 on PostgreSQL, always 1 on PGlite):
+   * while one waits for its COMMIT to be flushed, the next runs its appends. What is queued is
+   * shared among idle flushers. Batches take stream locks in stream order, so they cannot deadlock
+   * each other.
+   */
+  maxConcurrentBatches?: number;
 }
 
 /** Counters of the group-commit flusher (for tests and benchmarks). */
@@ -79,8 +86,10 @@ export class SqlEventStore implements EventStore {
   readonly groupCommit: boolean;
   readonly stats: GroupCommitStats = { batches: 0, appends: 0, fallbacks: 0, commitFailures: 0 };
   private readonly maxBatch: number;
+  private readonly maxConcurrentBatches: number;
   private readonly queue: PendingAppend[] = [];
-  private flushing = false;
+  private flushers = 0;
+  private busy = 0;
 
   constructor(
     readonly db: SqlClient,
@@ -89,6 +98,8 @@ export class SqlEventStore implements EventStore {
   ) {
     this.groupCommit = options.groupCommit ?? true;
     this.maxBatch = Math.max(1, options.maxBatch ?? 256);
+    // the embedded database is one session: a second batch could only wait for the first
+    this.maxConcurrentBatches = db.kind === 'pglite' ? 1 : Math.max(1, options.maxConcurrentBatches ?? 2);
   }
 
   async append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
@@ -96,11 +107,7 @@ export class SqlEventStore implements EventStore {
     if (!this.groupCommit) return this.appendAlone(streamId, events, expected, options);
     return new Promise<AppendResult>((resolve, reject) => {
       this.queue.push({ streamId, events, expected, options, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        // Start after the current tick, so appends issued together share the first batch too.
-        queueMicrotask(() => void this.drain());
-      }
+      this.startFlusher();
     });
   }
 
@@ -111,17 +118,30 @@ export class SqlEventStore implements EventStore {
     return result;
   }
 
-  /** The single flusher: while appends are queued, run them in batches, one transaction each. */
+  private startFlusher(): void {
+    if (this.flushers >= this.maxConcurrentBatches) return;
+    this.flushers += 1;
+    // Start after the current tick, so appends issued together share one batch.
+    queueMicrotask(() => void this.drain());
+  }
+
+  /** A flusher: while appends are queued, take them in batches and run each in one transaction. */
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) await this.flush(this.queue.splice(0, this.maxBatch));
-    } finally {
-      this.flushing = false;
-      // an append queued after the loop's last check but before this point must not be stranded
-      if (this.queue.length > 0) {
-        this.flushing = true;
-        queueMicrotask(() => void this.drain());
+      while (this.queue.length > 0) {
+        // Share what is queued with the flushers that may still start, so batches overlap
+        // (one executes while another commits) instead of marching in lockstep.
+        const share = Math.ceil(this.queue.length / (this.maxConcurrentBatches - this.busy));
+        this.busy += 1;
+        try {
+          await this.flush(this.queue.splice(0, Math.min(this.maxBatch, share)));
+        } finally {
+          this.busy -= 1;
+        }
       }
+    } finally {
+      this.flushers -= 1;
+      if (this.queue.length > 0) this.startFlusher();
     }
   }
 

@@ -1,13 +1,13 @@
 /**
- * Group-commit specifics of SqlEventStore, run on PostgreSQL and on the embedded store by the
+ * Group-commit specifics of SqlEventStore (infrastructure/eventstore), run on PostgreSQL and on the embedded store by the
  * adapter test files (the contract suite runs against both modes there as well). Appends issued
  * in the same tick while the flusher is idle share one batch; `stats.batches` proves it.
  */
 import { randomUUID } from 'node:crypto';
 import { MixedDuplicateBatch, WrongExpectedRevision } from '../../domain/ports/eventStore';
-import { ev } from '../../test/contract/eventStore.contract';
-import type { TestDatabase } from '../../test/support/databases';
-import { SqlEventStore } from './sqlEventStore';
+import { ev } from './eventStore.contract';
+import type { TestDatabase } from '../support/databases';
+import { SqlEventStore } from '../../infrastructure/eventstore/sqlEventStore';
 
 const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
 const stream = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
@@ -20,7 +20,8 @@ export function describeGroupCommit(adapter: string, make: () => Promise<TestDat
 
     beforeAll(async () => {
       t = await make();
-      store = new SqlEventStore(t.db, () => (wakes += 1), { groupCommit: true });
+      // one batch in flight, so that appends issued together land in exactly one batch
+      store = new SqlEventStore(t.db, () => (wakes += 1), { groupCommit: true, maxConcurrentBatches: 1 });
     });
     afterAll(async () => {
       await t?.drop();
@@ -163,13 +164,30 @@ export function describeGroupCommit(adapter: string, make: () => Promise<TestDat
     });
 
     test('a batch holds at most maxBatch appends; the rest follow in the next batches', async () => {
-      const small = new SqlEventStore(t.db, undefined, { groupCommit: true, maxBatch: 8 });
+      const small = new SqlEventStore(t.db, undefined, { groupCommit: true, maxBatch: 8, maxConcurrentBatches: 1 });
       const done = await Promise.all(Array.from({ length: 20 }, (_, i) => small.append(stream(`w${i}`), [ev()], 'no_stream')));
       expect(done.every((r) => !r.duplicate)).toBe(true);
       expect(small.stats).toMatchObject({ batches: 3, appends: 20 });
       expect(new Set(done.map((r) => r.position.commit)).size).toBe(3);
       const ids = new Set(done.map((r) => r.events[0]!.id));
       expect((await small.readAll({ maxCount: 100_000 })).filter((e) => ids.has(e.id))).toHaveLength(20);
+    });
+
+    test('with two batches in flight, what is queued is shared between them; every append still gets its own result', async () => {
+      const two = new SqlEventStore(t.db, undefined, { groupCommit: true, maxConcurrentBatches: 2 });
+      const hot = stream('hot');
+      await two.append(hot, [ev()], 'no_stream');
+      const before = { ...two.stats };
+      const outcomes = await Promise.all([
+        ...Array.from({ length: 15 }, (_, i) => settle(two.append(stream(`p${i}`), [ev()], 'no_stream'))),
+        settle(two.append(hot, [ev()], 'no_stream')), // conflicts
+      ]);
+      const parallel = t.db.kind === 'postgres';
+      expect(two.stats.batches - before.batches).toBe(parallel ? 2 : 1);
+      expect(outcomes.filter((o) => o.ok)).toHaveLength(15);
+      expect(!outcomes[15]!.ok && outcomes[15]!.error).toBeInstanceOf(WrongExpectedRevision);
+      const commits = new Set(outcomes.flatMap((o) => (o.ok ? [o.value.position.commit] : [])));
+      expect(commits.size).toBe(parallel ? 2 : 1);
     });
   });
 }
