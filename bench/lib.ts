@@ -30,7 +30,7 @@ export async function machineLine(databaseUrl: string): Promise<string> {
   let pg = 'unknown';
   let settings = '';
   try {
-    pg = String((await c.query<{ v: string }>('SHOW server_version')).rows[0]?.v);
+    pg = String((await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v);
     const { rows } = await c.query<{ name: string; setting: string }>(
       `SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections') ORDER BY name`,
     );

@@ -112,7 +112,8 @@ export class SqlEventStore implements EventStore {
   }
 
   private async appendAlone(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, options: AppendOptions): Promise<AppendResult> {
-    const row = await this.db.transaction((tx) => appendIn(tx, streamId, events, expected, options));
+    // one statement, so one implicit transaction: a single round trip
+    const row = await appendIn(this.db, streamId, events, expected, options);
     const result = interpret(streamId, events, expected, row);
     if (!result.duplicate) this.onAppended?.();
     return result;
@@ -151,6 +152,16 @@ export class SqlEventStore implements EventStore {
     // Stream order (stable: a stream's appends keep their arrival order) makes every batch take
     // its stream locks in the same order, so two batches in two processes cannot deadlock.
     const ordered = batch.map((p, i) => ({ p, i })).sort((a, b) => (a.p.streamId < b.p.streamId ? -1 : a.p.streamId > b.p.streamId ? 1 : a.i - b.i));
+    if (batch.length === 1) {
+      // Alone in its batch: one statement in its own implicit transaction (one round trip). Any
+      // failure, at the statement or its commit, is this caller's alone.
+      const p = batch[0]!;
+      await this.appendAlone(p.streamId, p.events, p.expected, p.options).then(
+        (r) => p.resolve(r),
+        (e: unknown) => p.reject(e),
+      );
+      return;
+    }
     let statementsDone = false;
     let rows: AppendRow[];
     try {
