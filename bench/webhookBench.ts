@@ -70,8 +70,8 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
   const env = { DATABASE_URL: o.databaseUrl, DATABASE_SCHEMA: schema, STRIPE_WEBHOOK_SECRET: SECRET, ADMIN_API_KEY: ADMIN };
   const svc = await startService(env);
   const db = new Client({ connectionString: o.databaseUrl, options: `-c search_path=${schema}` });
-  await db.connect();
   try {
+    await db.connect();
     await sleep(1000);
     const idleMiB = currentRssMiB(svc.pid);
     await api(svc.url, ADMIN, 'POST', '/v1/tenants', { tenantId: 'bench', name: 'Bench' });
