@@ -212,12 +212,20 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     // event may settle: only those need the UPDATE, everything else is a plain insert.
     const settleable = new Set<string>();
     const pendingKey = (tenantId: string, type: string, id: string, providerPaymentId: string) => `${tenantId}|${type}|${id}|${providerPaymentId}`;
-    const candidates = [...new Set(events.flatMap((e) => (typeof (e.data as D).providerPaymentId === 'string' ? [(e.data as D).providerPaymentId as string] : [])))];
-    if (candidates.length > 0) {
+    const candidates = new Map<string, [string, string, string]>();
+    for (const e of events) {
+      const payable = typeof (e.data as D).providerPaymentId === 'string' ? payableOf(e.streamId) : null;
+      if (payable) candidates.set(`${payable.tenantId}|${payable.type}|${payable.id}`, [payable.tenantId, payable.type, payable.id]);
+    }
+    if (candidates.size > 0) {
+      const keys = [...candidates.values()];
+      // through the (tenant_id, payable_type, payable_id) index, as the per-event UPDATE would
       const { rows } = await tx.query<{ tenant_id: string; payable_type: string; payable_id: string; provider_payment_id: string }>(
-        `SELECT tenant_id, payable_type, payable_id, provider_payment_id FROM ${t.payment_history}
-          WHERE provider_payment_id = ANY($1::text[]) AND status IN ('pending', 'action_required')`,
-        [candidates],
+        `SELECT h.tenant_id, h.payable_type, h.payable_id, h.provider_payment_id
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS k(tenant_id, payable_type, payable_id)
+           JOIN ${t.payment_history} h ON h.tenant_id = k.tenant_id AND h.payable_type = k.payable_type AND h.payable_id = k.payable_id
+          WHERE h.status IN ('pending', 'action_required') AND h.provider_payment_id IS NOT NULL`,
+        [keys.map((k) => k[0]), keys.map((k) => k[1]), keys.map((k) => k[2])],
       );
       for (const r of rows) settleable.add(pendingKey(r.tenant_id, r.payable_type, r.payable_id, r.provider_payment_id));
     }
