@@ -3,15 +3,18 @@
  * with its baseline measured in the same run; prints the machine line, medians and ratios, and
  * appends a dated section to BENCHMARKS.md. `--smoke` runs every benchmark with tiny counts and
  * no targets (what `npm test` runs, so the scripts cannot rot); `--out FILE` writes the report
- * there instead of appending to BENCHMARKS.md; `--json FILE` also writes the figures as JSON.
+ * there instead of appending to BENCHMARKS.md; `--json FILE` also writes the figures as JSON;
+ * `--profile` adds the CPU profiles to a smoke run.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { appendBench } from './appendBench';
 import type { KafkaJobInput, KafkaJobResult } from './kafkaJob';
 import { adminQuery, machineLine, median, ratio, round, runChild, uniqueName, withDatabase } from './lib';
 import { pgStatReset, pgStatTop } from './pgstat';
 import type { RebuildJobInput, RebuildJobResult } from './rebuildJob';
+import { summarizeCpuProfile } from './service';
 import { startServices } from './services';
 import { webhookBench } from './webhookBench';
 
@@ -41,7 +44,7 @@ const verdict = (ok: boolean) => (ok ? '**met**' : '**missed**');
 
 async function main(): Promise<void> {
   const smoke = process.argv.includes('--smoke');
-  const plan = smoke ? SMOKE : FULL;
+  const plan = smoke ? { ...SMOKE, profile: process.argv.includes('--profile') } : FULL;
   const out = arg('--out') ?? path.resolve(__dirname, '../../BENCHMARKS.md');
   const jsonOut = arg('--json');
   const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -68,12 +71,15 @@ async function main(): Promise<void> {
 
     // ---- (3) projection rebuild
     log(`(3) projection rebuild of ${plan.rebuildEvents} events`);
+    const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'settle-rebuild-prof-'));
     await pgStatReset(url);
     const rebuild = await runChild<RebuildJobResult>(
       'rebuildJob.js',
       { databaseUrl: url, templateSchema: web.schema, schema: uniqueName('bench_rebuild'), events: plan.rebuildEvents, runs: plan.rebuildRuns } satisfies RebuildJobInput,
-      { timeoutMs: 60 * 60_000 },
+      { timeoutMs: 60 * 60_000, execArgv: plan.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] },
     );
+    const profFile = plan.profile ? fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+    const rebuildProfile = profFile ? summarizeCpuProfile(path.join(profDir, profFile), 15) : [];
     const rebuildStatements = await pgStatTop(url, 6);
     const rebuildRate = median(rebuild.rebuildSeconds.map((s) => rebuild.events / s));
     const readRate = median(rebuild.readSeconds.map((s) => rebuild.events / s));
@@ -81,6 +87,7 @@ async function main(): Promise<void> {
 
     // ---- (5) Kafka
     log('(5) Kafka: outbox relay and finance consumer');
+    await pgStatReset(url);
     const kafka: KafkaJobResult[] = [];
     for (let run = 1; run <= plan.kafkaRuns; run++) {
       const r = await runChild<KafkaJobResult>(
@@ -91,6 +98,7 @@ async function main(): Promise<void> {
       log(`  (5) run ${run}: relay ${round(r.relayPerSecond)} msg/s (raw producer ${round(r.rawProducePerSecond)}), finance consumer ${round(r.consumerPerSecond)} msg/s (raw consumer ${round(r.rawConsumePerSecond)}), ${r.consumed}/${r.messages} consumed`);
       kafka.push(r);
     }
+    const kafkaStatements = await pgStatTop(url, 6);
     const relay = median(kafka.map((k) => k.relayPerSecond));
     const rawProduce = median(kafka.map((k) => k.rawProducePerSecond));
     const consumer = median(kafka.map((k) => k.consumerPerSecond));
@@ -141,6 +149,7 @@ async function main(): Promise<void> {
       `| rebuild / read-only | ${ratio(rebuildRate, readRate)} | |`,
       `| rows built | ${rebuild.invoices} invoices, ${rebuild.historyRows} payment history rows | |`,
       ...(rebuildStatements.length ? ['', 'Top statements by total execution time during (3) (`pg_stat_statements`):', '', '```', ...rebuildStatements, '```'] : []),
+      ...(rebuildProfile.length ? ['', 'CPU profile of the rebuild process over all runs (`--cpu-prof`, self time, top functions; the profiler was on during the measured runs):', '', '```', ...rebuildProfile, '```'] : []),
       '',
       '### (4) Webhook to read model',
       '',
@@ -156,6 +165,7 @@ async function main(): Promise<void> {
       `| finance consumer messages/s | ${round(consumer)} | ${kafka.map((k) => round(k.consumerPerSecond)).join(', ')} | ${round(rawConsume)} | ${ratio(consumer, rawConsume)} |`,
       '',
       `Every message consumed exactly once into \`finance_consumed\`: ${consumedAll ? 'yes' : 'NO'}.`,
+      ...(kafkaStatements.length ? ['', 'Top statements by total execution time during (5) (`pg_stat_statements`):', '', '```', ...kafkaStatements, '```'] : []),
       '',
       '### (6) Memory',
       '',

@@ -197,7 +197,7 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
       ...(profileLines.length ? ['', `CPU profile of the service during a ${Math.min(o.durationMs, 10_000) / 1000} s run of (2) (\`--cpu-prof\`, self time, top functions):`, '', '```', ...profileLines, '```'] : []),
     ].join('\n');
     const markdownE2e = [
-      `Paced at half the maximum rate of (2) (${round(rate)} events/s, open loop), ${o.runs} runs of ${o.pacedDurationMs / 1000} s; after the 200, the load generator polls \`GET /v1/payments?payable_id=…\` every 10 ms until the attempt is listed. Baseline: the webhook's own acknowledgement latency in the same runs.`,
+      `Paced at half the maximum rate of (2) (${round(rate)} events/s, open loop), ${o.runs} runs of ${o.pacedDurationMs / 1000} s; after the 200, four pollers in the load generator list \`GET /v1/payments?payable_id=…\` for the invoices with outstanding attempts, round robin, until each attempt is listed (a fixed read load, whatever the lag). Baseline: the webhook's own acknowledgement latency in the same runs.`,
       '',
       '| metric | median | runs |',
       '| --- | --- | --- |',
