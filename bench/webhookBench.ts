@@ -131,7 +131,14 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
     const p50 = median(runs.map((r) => r.ackP50));
     const p99 = median(runs.map((r) => r.ackP99));
 
-    // ---- (4) webhook to read model at half the maximum rate of (2)
+    // ---- (4) webhook to read model at half the maximum rate of (2), once every projection has
+    // caught up with what (2) wrote (else (4) would measure the backlog of (2))
+    const caughtUpBy = Date.now() + 180_000;
+    while (Date.now() < caughtUpBy) {
+      const { data } = await api<{ data: Array<{ caughtUp: boolean }> }>(svc.url, ADMIN, 'GET', '/v1/admin/projections');
+      if (data.every((p) => p.caughtUp)) break;
+      await sleep(500);
+    }
     const rate = Math.max(1, rps / 2);
     const paced: WebhookLoadResult[] = [];
     for (let run = 1; run <= o.runs; run++) {
