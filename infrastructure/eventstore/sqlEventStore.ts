@@ -178,16 +178,15 @@ export class SqlEventStore implements EventStore {
         return;
       }
       // A statement raised (say, an outbox message id that already exists): the transaction
-      // rolled back and wrote nothing. Each append then runs alone and gets its own outcome.
+      // rolled back and wrote nothing. Each append then runs alone, in the batch's order (so two
+      // appends to one stream keep theirs), and gets its own outcome.
       this.stats.fallbacks += 1;
-      await Promise.all(
-        batch.map((p) =>
-          this.appendAlone(p.streamId, p.events, p.expected, p.options).then(
-            (r) => p.resolve(r),
-            (e: unknown) => p.reject(e),
-          ),
-        ),
-      );
+      for (const { p } of ordered) {
+        await this.appendAlone(p.streamId, p.events, p.expected, p.options).then(
+          (r) => p.resolve(r),
+          (e: unknown) => p.reject(e),
+        );
+      }
       return;
     }
     let wrote = false;
