@@ -16,19 +16,26 @@ describe('npm run bench (smoke form)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'settle-bench-smoke-'));
     const md = path.join(dir, 'report.md');
     const json = path.join(dir, 'report.json');
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.bench.json'], { cwd: ROOT, stdio: 'pipe' });
-    execFileSync(process.execPath, ['dist-bench/bench/run.js', '--smoke', '--out', md, '--json', json], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '' },
-      stdio: 'pipe',
-      timeout: 300_000,
-    });
-    const report = fs.readFileSync(md, 'utf8');
+    let report: string;
+    let written: string;
+    try {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.bench.json'], { cwd: ROOT, stdio: 'pipe' });
+      execFileSync(process.execPath, ['dist-bench/bench/run.js', '--smoke', '--out', md, '--json', json], {
+        cwd: ROOT,
+        env: { ...process.env, NODE_OPTIONS: '' },
+        stdio: 'pipe',
+        timeout: 300_000,
+      });
+      report = fs.readFileSync(md, 'utf8');
+      written = fs.readFileSync(json, 'utf8');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
     for (const section of ['(1) Event-store append', '(2) Webhook ingestion over HTTP', '(3) Projection rebuild', '(4) Webhook to read model', '(5) Kafka', '(6) Memory']) {
       expect(report).toContain(`### ${section}`);
     }
     expect(report).toMatch(/Machine: \d+ cores .*PostgreSQL \d+.*Node v\d+/);
-    const r = JSON.parse(fs.readFileSync(json, 'utf8')) as {
+    const r = JSON.parse(written) as {
       sections: string[];
       append: Record<string, number>;
       ingest: { lost: number; doubled: number; acked: number; historyRows: number; historyExpected: number };

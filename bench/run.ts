@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     );
     const profFile = plan.profile ? fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
     const rebuildProfile = profFile ? summarizeCpuProfile(path.join(profDir, profFile), 15) : [];
+    fs.rmSync(profDir, { recursive: true, force: true });
     const rebuildStatements = await pgStatTop(url, 6);
     const rebuildRate = median(rebuild.rebuildSeconds.map((s) => rebuild.events / s));
     const readRate = median(rebuild.readSeconds.map((s) => rebuild.events / s));

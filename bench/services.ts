@@ -30,7 +30,10 @@ export function startServices(log: (line: string) => void): Services {
       fs.chmodSync(state, 0o755);
       log(`starting a throwaway PostgreSQL cluster in ${state}`);
       script('postgres.sh', 'start', state);
-      stops.push(() => script('postgres.sh', 'stop', state));
+      stops.push(() => {
+        script('postgres.sh', 'stop', state);
+        fs.rmSync(state, { recursive: true, force: true });
+      });
       // preload pg_stat_statements (needs a restart of the same cluster)
       fs.appendFileSync(path.join(state, 'pgdata/postgresql.conf'), "shared_preload_libraries = 'pg_stat_statements'\n");
       databaseUrl = /DATABASE_URL=(\S+)/.exec(script('postgres.sh', 'restart', state))![1]!;
@@ -40,7 +43,10 @@ export function startServices(log: (line: string) => void): Services {
       fs.chmodSync(state, 0o755);
       log(`starting a single-node Kafka broker in ${state}`);
       kafkaBrokers = /KAFKA_BROKERS=(\S+)/.exec(script('kafka.sh', 'start', state))![1]!;
-      stops.push(() => script('kafka.sh', 'stop', state));
+      stops.push(() => {
+        script('kafka.sh', 'stop', state);
+        fs.rmSync(state, { recursive: true, force: true });
+      });
     }
   } catch (err) {
     for (const s of stops.reverse()) s();

@@ -179,6 +179,7 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
       }
       const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       profileLines = file ? summarizeCpuProfile(path.join(dir, file), Number(process.env.BENCH_PROFILE_TOP ?? 15)) : ['(no profile written)'];
+      fs.rmSync(dir, { recursive: true, force: true });
     }
 
     const e2e = {
