@@ -123,7 +123,7 @@ export class Runtime {
       let relayWake: () => void = () => undefined;
       const eventStore: EventStore = config.EVENTSTORE_URL
         ? new EsdbEventStore(config.EVENTSTORE_URL)
-        : new SqlEventStore(db, () => relayWake());
+        : new SqlEventStore(db, () => relayWake(), { groupCommit: config.EVENTSTORE_GROUP_COMMIT });
 
       const bus: MessageBus = config.KAFKA_BROKERS
         ? new KafkaBus({ brokers: config.KAFKA_BROKERS.split(','), clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.KAFKA_TOPIC_PREFIX, logger })

@@ -2,7 +2,7 @@
  * A read model with one row per aggregate stream, computed with the aggregate's own `evolve`:
  * the row keeps the folded state (jsonb) plus the columns queries filter on. One source of truth
  * for what an event means: the domain. A batch loads the touched rows once, evolves in memory
- * and upserts each row once.
+ * and upserts the touched rows in multi-row statements.
  */
 import type { RecordedEvent } from '../domain/ports/eventStore';
 import type { SqlExecutor } from '../infrastructure/sql/client';
@@ -59,6 +59,9 @@ export async function applyAggregateRows<S>(tx: SqlExecutor, table: string, spec
     if (e.revision <= row.revision) continue;
     current.set(e.streamId, { state: spec.evolve(row.state, { type: e.type, data: e.data }), createdAt: row.createdAt, revision: e.revision, last: e });
   }
+  // One multi-row upsert per column set (and per chunk, to stay under the bind-parameter limit):
+  // each stream appears once, so no statement touches a row twice.
+  const pending = new Map<string, { names: string[]; values: unknown[][] }>();
   for (const [streamId, row] of current) {
     if (!row.last) continue;
     const parsed = parseStream(spec.category, streamId);
@@ -76,11 +79,22 @@ export async function applyAggregateRows<S>(tx: SqlExecutor, table: string, spec
     };
     const names = Object.keys(all);
     const values = Object.values(all).map((v) => (v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v));
-    await tx.query(
-      `INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})
-       ON CONFLICT (stream_id) DO UPDATE SET ${names.filter((n) => n !== 'stream_id' && n !== 'created_at').map((n) => `${n} = EXCLUDED.${n}`).join(', ')}`,
-      values,
-    );
+    const key = names.join(',');
+    const group = pending.get(key) ?? { names, values: [] };
+    group.values.push(values);
+    pending.set(key, group);
+  }
+  for (const { names, values } of pending.values()) {
+    const perStatement = Math.max(1, Math.floor(30_000 / names.length));
+    for (let i = 0; i < values.length; i += perStatement) {
+      const chunk = values.slice(i, i + perStatement);
+      const tuples = chunk.map((_, r) => `(${names.map((_, c) => `$${r * names.length + c + 1}`).join(', ')})`);
+      await tx.query(
+        `INSERT INTO ${table} (${names.join(', ')}) VALUES ${tuples.join(', ')}
+         ON CONFLICT (stream_id) DO UPDATE SET ${names.filter((n) => n !== 'stream_id' && n !== 'created_at').map((n) => `${n} = EXCLUDED.${n}`).join(', ')}`,
+        chunk.flat(),
+      );
+    }
   }
 }
 

@@ -30,6 +30,8 @@ const schema = z.object({
   KAFKA_CLIENT_ID: z.string().min(1).default('settle'),
   KAFKA_TOPIC_PREFIX: z.string().regex(/^[a-zA-Z0-9._-]*$/, 'may contain letters, digits, dot, dash and underscore').default(''),
   EVENTSTORE_URL: url(['esdb:', 'esdb+discover:', 'kurrentdb:']).optional(),
+  /** Group commit: concurrent appends share one transaction (PostgreSQL and embedded event store). */
+  EVENTSTORE_GROUP_COMMIT: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   /** Admin key: creates tenants and their API keys. Unset: no admin access. */

@@ -39,20 +39,82 @@ interface EventRow {
 const EVENT_COLUMNS = `global_position, transaction_id::text AS commit_position, stream_id, stream_revision,
   event_id::text AS event_id, event_type, data, metadata, recorded_at`;
 
+export interface SqlEventStoreOptions {
+  /**
+   * Group commit (default on): concurrent appends queue, and one flusher runs everything queued
+   * (up to maxBatch) in one transaction through append_many(). Off: one transaction per append.
+   */
+  groupCommit?: boolean;
+  /** Most appends in one group-commit transaction. Default 256. */
+  maxBatch?: number;
+  /**
+   * Group-commit transactions in flight at once (default 2 on PostgreSQL, always 1 on PGlite):
+   * while one waits for its COMMIT to be flushed, the next runs its appends. What is queued is
+   * shared among idle flushers. Batches take stream locks in stream order, so they cannot deadlock
+   * each other.
+   */
+  maxConcurrentBatches?: number;
+}
+
+/** Counters of the group-commit flusher (for tests and benchmarks). */
+export interface GroupCommitStats {
+  /** Transactions run by the flusher (batches, including batches of one). */
+  batches: number;
+  /** Appends that went through a batch. */
+  appends: number;
+  /** Batches whose statement failed and whose appends were then run one by one. */
+  fallbacks: number;
+  /** Batches whose COMMIT failed: every caller was rejected. */
+  commitFailures: number;
+}
+
+interface PendingAppend {
+  streamId: string;
+  events: readonly NewEvent[];
+  expected: ExpectedRevision;
+  options: AppendOptions;
+  resolve(result: AppendResult): void;
+  reject(err: unknown): void;
+}
+
 /**
  * The event store on PostgreSQL, written once against SqlClient so the server (`pg`) and the
- * embedded default (PGlite) run the same SQL. An append is one call of the append_to_stream()
- * function (see migrations.ts) in one transaction.
+ * embedded default (PGlite) run the same SQL. Every append is decided by the append_to_stream()
+ * function (see migrations.ts). With group commit, concurrent appends share one transaction; the
+ * observable result of each is what it would have been alone (see ARCHITECTURE.md).
  */
 export class SqlEventStore implements EventStore {
+  readonly groupCommit: boolean;
+  readonly stats: GroupCommitStats = { batches: 0, appends: 0, fallbacks: 0, commitFailures: 0 };
+  private readonly maxBatch: number;
+  private readonly maxConcurrentBatches: number;
+  private readonly queue: PendingAppend[] = [];
+  private flushers = 0;
+  private busy = 0;
+
   constructor(
     readonly db: SqlClient,
     private readonly onAppended?: () => void,
-  ) {}
+    options: SqlEventStoreOptions = {},
+  ) {
+    this.groupCommit = options.groupCommit ?? true;
+    this.maxBatch = Math.max(1, options.maxBatch ?? 256);
+    // the embedded database is one session: a second batch could only wait for the first
+    this.maxConcurrentBatches = db.kind === 'pglite' ? 1 : Math.max(1, options.maxConcurrentBatches ?? 2);
+  }
 
   async append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
     validateAppend(streamId, events);
-    const row = await this.db.transaction((tx) => appendIn(tx, streamId, events, expected, options));
+    if (!this.groupCommit) return this.appendAlone(streamId, events, expected, options);
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.queue.push({ streamId, events, expected, options, resolve, reject });
+      this.startFlusher();
+    });
+  }
+
+  private async appendAlone(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, options: AppendOptions): Promise<AppendResult> {
+    // one statement, so one implicit transaction: a single round trip
+    const row = await appendIn(this.db, streamId, events, expected, options);
     const result = interpret(streamId, events, expected, row);
     if (!result.duplicate) this.onAppended?.();
     return result;
@@ -80,6 +142,91 @@ export class SqlEventStore implements EventStore {
     });
     if (results.some((r) => !r.duplicate)) this.onAppended?.();
     return results;
+  }
+
+  private startFlusher(): void {
+    if (this.flushers >= this.maxConcurrentBatches) return;
+    this.flushers += 1;
+    // Start after the current tick, so appends issued together share one batch.
+    queueMicrotask(() => void this.drain());
+  }
+
+  /** A flusher: while appends are queued, take them in batches and run each in one transaction. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        // Share what is queued with the flushers that may still start, so batches overlap
+        // (one executes while another commits) instead of marching in lockstep.
+        const share = Math.ceil(this.queue.length / (this.maxConcurrentBatches - this.busy));
+        this.busy += 1;
+        try {
+          await this.flush(this.queue.splice(0, Math.min(this.maxBatch, share)));
+        } finally {
+          this.busy -= 1;
+        }
+      }
+    } finally {
+      this.flushers -= 1;
+      if (this.queue.length > 0) this.startFlusher();
+    }
+  }
+
+  private async flush(batch: PendingAppend[]): Promise<void> {
+    this.stats.batches += 1;
+    this.stats.appends += batch.length;
+    // Stream order (stable: a stream's appends keep their arrival order) makes every batch take
+    // its stream locks in the same order, so two batches in two processes cannot deadlock.
+    const ordered = batch.map((p, i) => ({ p, i })).sort((a, b) => (a.p.streamId < b.p.streamId ? -1 : a.p.streamId > b.p.streamId ? 1 : a.i - b.i));
+    if (batch.length === 1) {
+      // Alone in its batch: one statement in its own implicit transaction (one round trip). Any
+      // failure, at the statement or its commit, is this caller's alone.
+      const p = batch[0]!;
+      await this.appendAlone(p.streamId, p.events, p.expected, p.options).then(
+        (r) => p.resolve(r),
+        (e: unknown) => p.reject(e),
+      );
+      return;
+    }
+    let statementsDone = false;
+    let rows: AppendRow[];
+    try {
+      rows = await this.db.transaction(async (tx) => {
+        const r = await appendManyIn(tx, ordered.map(({ p }) => p));
+        statementsDone = true;
+        return r;
+      });
+    } catch (err) {
+      if (statementsDone || !isStatementError(err)) {
+        // The COMMIT failed (or the connection did): no append of the batch is acknowledged.
+        if (statementsDone) this.stats.commitFailures += 1;
+        for (const p of batch) p.reject(err);
+        return;
+      }
+      // A statement raised (say, an outbox message id that already exists): the transaction
+      // rolled back and wrote nothing. Each append then runs alone, in the batch's order (so two
+      // appends to one stream keep theirs), and gets its own outcome.
+      this.stats.fallbacks += 1;
+      for (const { p } of ordered) {
+        await this.appendAlone(p.streamId, p.events, p.expected, p.options).then(
+          (r) => p.resolve(r),
+          (e: unknown) => p.reject(e),
+        );
+      }
+      return;
+    }
+    let wrote = false;
+    ordered.forEach(({ p }, k) => {
+      const row = rows[k];
+      if (!row) return p.reject(new Error('append_many returned fewer results than appends'));
+      try {
+        const result = interpret(p.streamId, p.events, p.expected, row);
+        wrote ||= !result.duplicate;
+        p.resolve(result);
+      } catch (err) {
+        p.reject(err);
+      }
+    });
+    if (wrote) this.onAppended?.();
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -144,6 +291,33 @@ export async function appendIn(
   const r = rows[0]?.r;
   if (!r) throw new Error('append_to_stream returned nothing');
   return typeof r === 'string' ? (JSON.parse(r) as AppendRow) : r;
+}
+
+/** Several appends inside an open transaction, in the given order, one round trip (append_many). */
+export async function appendManyIn(
+  tx: SqlExecutor,
+  appends: ReadonlyArray<{ streamId: string; events: readonly NewEvent[]; expected: ExpectedRevision; options?: AppendOptions }>,
+): Promise<AppendRow[]> {
+  const payload = appends.map((a) => ({
+    stream: a.streamId,
+    kind: typeof a.expected === 'bigint' ? 'exact' : a.expected,
+    expected: typeof a.expected === 'bigint' ? a.expected.toString() : null,
+    events: a.events.map((e) => ({ id: e.id.toLowerCase(), type: e.type, data: e.data, metadata: e.metadata })),
+    outbox: a.options?.outbox ?? [],
+  }));
+  const { rows } = await tx.query<{ r: AppendRow[] | string }>(`SELECT append_many($1::jsonb) AS r`, [JSON.stringify(payload)]);
+  const r = rows[0]?.r;
+  if (!r) throw new Error('append_many returned nothing');
+  return typeof r === 'string' ? (JSON.parse(r) as AppendRow[]) : r;
+}
+
+/**
+ * An error raised by a statement (it carries a SQLSTATE outside class 08, connection exception):
+ * the server rolled the transaction back, so nothing of it was written.
+ */
+function isStatementError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P');
 }
 
 export function interpret(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, row: AppendRow): AppendResult {

@@ -332,6 +332,25 @@ END
 $fn$;
 `;
 
+// Group commit: several appends in one call (one round trip, one transaction, one WAL flush),
+// applied in the given order by append_to_stream; each element gets its own status, so a refusal
+// (wrong expected revision, mixed duplicates) leaves its neighbours untouched.
+const groupCommit = `
+CREATE FUNCTION append_many(p_appends jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_out jsonb := '[]'::jsonb;
+  v_a   jsonb;
+BEGIN
+  FOR v_a IN SELECT a FROM jsonb_array_elements(p_appends) WITH ORDINALITY AS t(a, o) ORDER BY o LOOP
+    v_out := v_out || jsonb_build_array(append_to_stream(v_a->>'stream', v_a->>'kind', (v_a->>'expected')::bigint,
+                                                          v_a->'events', v_a->'outbox'));
+  END LOOP;
+  RETURN v_out;
+END
+$fn$;
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event_store', sql: eventStore },
   { version: 2, name: 'api_access', sql: apiAccess },
@@ -364,6 +383,7 @@ CREATE TABLE console_sessions (
 );
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);`,
   },
+  { version: 9, name: 'group_commit', sql: groupCommit },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

@@ -55,6 +55,8 @@ function payableOf(streamId: string): { type: PayableType; tenantId: string; id:
 }
 
 type D = Record<string, unknown>;
+/** Bind parameters per buffered payment_history row (see apply). */
+const HISTORY_PARAMS = 22;
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 /** Maps one event to an attempt row, if it is one. */
@@ -172,6 +174,62 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     CREATE INDEX ${t.payment_history}_payable ON ${t.payment_history} (tenant_id, payable_type, payable_id);
     CREATE INDEX ${t.payment_history}_customer ON ${t.payment_history} (tenant_id, customer_id);`,
   async apply(tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables) {
+    // Row inserts are buffered and written in multi-row statements; anything that reads or
+    // updates rows (refunds, disputes, settling a pending attempt) first flushes the buffers, so
+    // every statement sees exactly the rows it would have seen applying one event at a time.
+    const payableRows: unknown[][] = [];
+    const historyRows: unknown[][] = [];
+    const bufferedPayables = new Set<string>(); // payables with buffered history rows
+    const flush = async () => {
+      for (let i = 0; i < payableRows.length; i += 5000) {
+        const chunk = payableRows.slice(i, i + 5000);
+        await tx.query(
+          `INSERT INTO ${t.payment_payables} (tenant_id, payable_type, payable_id, customer_id) VALUES ${chunk.map((_, r) => `($${r * 4 + 1}, $${r * 4 + 2}, $${r * 4 + 3}, $${r * 4 + 4})`).join(', ')} ON CONFLICT DO NOTHING`,
+          chunk.flat(),
+        );
+      }
+      payableRows.length = 0;
+      for (let i = 0; i < historyRows.length; i += 1000) {
+        const chunk = historyRows.slice(i, i + 1000);
+        const n = HISTORY_PARAMS;
+        const tuples = chunk.map((_, r) => {
+          const p = (k: number) => `$${r * n + k}`;
+          return `(${p(1)}::uuid, ${p(2)}, coalesce(${p(3)}, (SELECT customer_id FROM ${t.payment_payables} WHERE tenant_id = ${p(2)} AND payable_type = ${p(4)} AND payable_id = ${p(5)})),
+             ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}::bigint, ${p(10)}, ${p(11)}, ${p(12)}, ${p(13)}, ${p(14)}, ${p(15)}, ${p(16)}, ${p(17)},
+             ${p(18)}::timestamptz, ${p(19)}::timestamptz, ${p(19)}::timestamptz, ${p(20)}, ${p(21)}, ${p(22)})`;
+        });
+        await tx.query(
+          `INSERT INTO ${t.payment_history} (attempt_id, tenant_id, customer_id, payable_type, payable_id, provider, provider_payment_id, provider_charge_id,
+             amount, currency, status, error_code, decline_code, message, docs_url, receipt_url, needs_attention, occurred_at, recorded_at, updated_at, position, card_brand, card_last4)
+           VALUES ${tuples.join(', ')}`,
+          chunk.flat(),
+        );
+      }
+      historyRows.length = 0;
+      bufferedPayables.clear();
+    };
+    // Attempts still pending at the start of the batch (or made pending within it) that a later
+    // event may settle: only those need the UPDATE, everything else is a plain insert.
+    const settleable = new Set<string>();
+    const pendingKey = (tenantId: string, type: string, id: string, providerPaymentId: string) => `${tenantId}|${type}|${id}|${providerPaymentId}`;
+    const candidates = new Map<string, [string, string, string]>();
+    for (const e of events) {
+      const payable = typeof (e.data as D).providerPaymentId === 'string' ? payableOf(e.streamId) : null;
+      if (payable) candidates.set(`${payable.tenantId}|${payable.type}|${payable.id}`, [payable.tenantId, payable.type, payable.id]);
+    }
+    if (candidates.size > 0) {
+      const keys = [...candidates.values()];
+      // through the (tenant_id, payable_type, payable_id) index, as the per-event UPDATE would
+      const { rows } = await tx.query<{ tenant_id: string; payable_type: string; payable_id: string; provider_payment_id: string }>(
+        `SELECT h.tenant_id, h.payable_type, h.payable_id, h.provider_payment_id
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS k(tenant_id, payable_type, payable_id)
+           JOIN ${t.payment_history} h ON h.tenant_id = k.tenant_id AND h.payable_type = k.payable_type AND h.payable_id = k.payable_id
+          WHERE h.status IN ('pending', 'action_required') AND h.provider_payment_id IS NOT NULL`,
+        [keys.map((k) => k[0]), keys.map((k) => k[1]), keys.map((k) => k[2])],
+      );
+      for (const r of rows) settleable.add(pendingKey(r.tenant_id, r.payable_type, r.payable_id, r.provider_payment_id));
+    }
+
     for (const e of events) {
       const payable = payableOf(e.streamId);
       if (!payable) continue;
@@ -184,11 +242,14 @@ export const paymentHistoryProjection: ProjectionDefinition = {
         case 'BookingWaitlisted':
         case 'BookingInquiryReceived': {
           const customer = str(d.customerId) ?? (d.contact ? str((d.contact as D).email) : null);
-          await tx.query(`INSERT INTO ${t.payment_payables} (tenant_id, payable_type, payable_id, customer_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [...key, customer]);
+          // a history row buffered for this payable must not see a customer it did not see before
+          if (bufferedPayables.has(key.join('|'))) await flush();
+          payableRows.push([...key, customer]);
           continue;
         }
         case 'RefundRecorded':
         case 'BookingRefunded': {
+          await flush();
           // the refund applies to the payable's successful payments, oldest first, each up to what
           // it has left (a refund covering a deposit and a balance spans both rows)
           let remaining = (d.amount as Money).amount;
@@ -215,6 +276,7 @@ export const paymentHistoryProjection: ProjectionDefinition = {
         case 'DisputeOpened':
         case 'DisputeWon':
         case 'DisputeLost': {
+          await flush();
           const to = e.type === 'DisputeWon' ? `CASE WHEN refunded_amount >= amount THEN 'refunded' ELSE 'succeeded' END` : `'disputed'`;
           await tx.query(
             `UPDATE ${t.payment_history} SET status = ${to}, updated_at = $4
@@ -230,8 +292,11 @@ export const paymentHistoryProjection: ProjectionDefinition = {
       if (!a) continue;
       const customer = payable.type === 'subscription' ? payable.id : null;
       const position = `${e.position.commit}/${e.position.prepare}`;
+      const pk = a.providerPaymentId ? pendingKey(a.tenantId, a.payableType, a.payableId, a.providerPaymentId) : null;
       // A pending attempt that settles later is the same attempt: update it rather than add a row.
-      if (a.status !== 'pending' && a.status !== 'action_required' && a.providerPaymentId) {
+      if (a.status !== 'pending' && a.status !== 'action_required' && pk && settleable.has(pk)) {
+        await flush();
+        settleable.delete(pk);
         const { rows } = await tx.query(
           `UPDATE ${t.payment_history} SET status = $5, amount = $6, currency = $7, provider_charge_id = coalesce($8, provider_charge_id),
                   error_code = $9, decline_code = $10, message = $11, docs_url = $12, needs_attention = $13, occurred_at = $14, updated_at = $15, position = $16,
@@ -262,36 +327,33 @@ export const paymentHistoryProjection: ProjectionDefinition = {
         );
         if (rows.length > 0) continue;
       }
-      await tx.query(
-        `INSERT INTO ${t.payment_history} (attempt_id, tenant_id, customer_id, payable_type, payable_id, provider, provider_payment_id, provider_charge_id,
-           amount, currency, status, error_code, decline_code, message, docs_url, receipt_url, needs_attention, occurred_at, recorded_at, updated_at, position, card_brand, card_last4)
-         VALUES ($1, $2, coalesce($3, (SELECT customer_id FROM ${t.payment_payables} WHERE tenant_id = $2 AND payable_type = $4 AND payable_id = $5)),
-           $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22)`,
-        [
-          a.attemptKey,
-          a.tenantId,
-          customer,
-          a.payableType,
-          a.payableId,
-          a.provider,
-          a.providerPaymentId,
-          a.providerChargeId,
-          a.amount?.amount ?? null,
-          a.amount?.currency ?? null,
-          a.status,
-          a.errorCode,
-          a.declineCode,
-          a.message,
-          docsUrl(a.provider, a.errorCode, a.declineCode),
-          a.receiptUrl,
-          a.needsAttention,
-          a.occurredAt,
-          e.recordedAt,
-          position,
-          a.card?.brand ?? null,
-          a.card?.last4 ?? null,
-        ],
-      );
+      if ((a.status === 'pending' || a.status === 'action_required') && pk) settleable.add(pk);
+      bufferedPayables.add(key.join('|'));
+      historyRows.push([
+        a.attemptKey,
+        a.tenantId,
+        customer,
+        a.payableType,
+        a.payableId,
+        a.provider,
+        a.providerPaymentId,
+        a.providerChargeId,
+        a.amount?.amount ?? null,
+        a.amount?.currency ?? null,
+        a.status,
+        a.errorCode,
+        a.declineCode,
+        a.message,
+        docsUrl(a.provider, a.errorCode, a.declineCode),
+        a.receiptUrl,
+        a.needsAttention,
+        a.occurredAt,
+        e.recordedAt,
+        position,
+        a.card?.brand ?? null,
+        a.card?.last4 ?? null,
+      ]);
     }
+    await flush();
   },
 };

@@ -1,0 +1,58 @@
+/**
+ * The smoke form of `npm run bench` against the real PostgreSQL (DATABASE_URL) and Kafka
+ * (KAFKA_BROKERS): every benchmark with tiny counts, so the scripts cannot rot. Asserts behaviour
+ * only (all six sections reported, nothing lost or doubled, every message consumed), never speed.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+
+describe('npm run bench (smoke form)', () => {
+  test('runs all six benchmarks and reports them, with zero lost and zero doubled', () => {
+    if (!process.env.DATABASE_URL || !process.env.KAFKA_BROKERS) throw new Error('DATABASE_URL and KAFKA_BROKERS must be set: run the tests with `npm test`');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'settle-bench-smoke-'));
+    const md = path.join(dir, 'report.md');
+    const json = path.join(dir, 'report.json');
+    let report: string;
+    let written: string;
+    try {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.bench.json'], { cwd: ROOT, stdio: 'pipe' });
+      execFileSync(process.execPath, ['dist-bench/bench/run.js', '--smoke', '--out', md, '--json', json], {
+        cwd: ROOT,
+        env: { ...process.env, NODE_OPTIONS: '' },
+        stdio: 'pipe',
+        timeout: 300_000,
+      });
+      report = fs.readFileSync(md, 'utf8');
+      written = fs.readFileSync(json, 'utf8');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    for (const section of ['(1) Event-store append', '(2) Webhook ingestion over HTTP', '(3) Projection rebuild', '(4) Webhook to read model', '(5) Kafka', '(6) Memory']) {
+      expect(report).toContain(`### ${section}`);
+    }
+    expect(report).toMatch(/Machine: \d+ cores .*PostgreSQL \d+.*Node v\d+/);
+    const r = JSON.parse(written) as {
+      sections: string[];
+      append: Record<string, number>;
+      ingest: { lost: number; doubled: number; acked: number; historyRows: number; historyExpected: number };
+      e2e: { notVisible: number };
+      memory: { peakMiB: number };
+      rebuild: { events: number; historyRows: number; invoices: number };
+      kafka: { consumedAll: boolean };
+    };
+    expect(r.sections).toEqual(['(1)', '(2)', '(3)', '(4)', '(5)', '(6)']);
+    for (const k of ['settle@1', 'settle@16', 'settle-single@16', 'emmett@16', 'raw@16']) expect(r.append[k]).toBeGreaterThan(0);
+    expect(r.ingest.acked).toBeGreaterThan(0);
+    expect(r.ingest).toMatchObject({ lost: 0, doubled: 0 });
+    expect(r.ingest.historyRows).toBe(r.ingest.historyExpected);
+    expect(r.e2e.notVisible).toBe(0);
+    expect(r.memory.peakMiB).toBeGreaterThan(0);
+    expect(r.rebuild.events).toBe(2000);
+    expect(r.rebuild.invoices + r.rebuild.historyRows).toBeGreaterThan(0);
+    expect(r.kafka.consumedAll).toBe(true);
+  }, 600_000);
+});
