@@ -20,6 +20,8 @@ export interface DeliveredMessage extends BusMessage {
 }
 
 export type MessageHandler = (message: DeliveredMessage) => Promise<void>;
+/** Handles what the transport delivered together (one partition's fetch), in order, as one unit. */
+export type BatchHandler = (messages: readonly DeliveredMessage[]) => Promise<void>;
 
 export interface BusSubscription {
   stop(): Promise<void>;
@@ -34,6 +36,12 @@ export interface MessageBus {
    * throws gets the message again (the group does not move past it).
    */
   subscribe(groupId: string, topics: readonly string[], handler: MessageHandler): Promise<BusSubscription>;
+  /**
+   * The same, a batch at a time: the group moves past a batch only once the handler resolved for
+   * all of it; a handler that throws gets the whole batch again. For consumers that apply a batch
+   * in one transaction (they must still deduplicate by message id).
+   */
+  subscribeBatches(groupId: string, topics: readonly string[], handler: BatchHandler): Promise<BusSubscription>;
   /** Cheap liveness check for /readyz. */
   healthy(): Promise<boolean>;
   close(): Promise<void>;

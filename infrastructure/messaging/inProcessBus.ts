@@ -1,4 +1,4 @@
-import type { BusSubscription, DeliveredMessage, MessageBus, MessageHandler } from '../../domain/ports/messageBus';
+import type { BatchHandler, BusSubscription, DeliveredMessage, MessageBus, MessageHandler } from '../../domain/ports/messageBus';
 import type { BusMessage } from '../../domain/ports/messageBus';
 
 /**
@@ -32,6 +32,11 @@ export class InProcessBus implements MessageBus {
         this.groups.delete(groupId);
       },
     };
+  }
+
+  /** Publishing hands over one message at a time, so a batch here is one message. */
+  subscribeBatches(groupId: string, topics: readonly string[], handler: BatchHandler): Promise<BusSubscription> {
+    return this.subscribe(groupId, topics, (m) => handler([m]));
   }
 
   async healthy(): Promise<boolean> {

@@ -1,5 +1,5 @@
-import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type Producer, type LogEntry } from 'kafkajs';
-import type { BusMessage, BusSubscription, MessageBus, MessageHandler } from '../../domain/ports/messageBus';
+import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer, type LogEntry } from 'kafkajs';
+import type { BatchHandler, BusMessage, BusSubscription, DeliveredMessage, MessageBus, MessageHandler } from '../../domain/ports/messageBus';
 import type { Logger } from '../observability/logger';
 
 export interface KafkaBusOptions {
@@ -124,7 +124,49 @@ export class KafkaBus implements MessageBus {
     });
   }
 
-  async subscribe(groupId: string, topics: readonly string[], handler: MessageHandler): Promise<BusSubscription> {
+  subscribe(groupId: string, topics: readonly string[], handler: MessageHandler): Promise<BusSubscription> {
+    return this.consume(groupId, topics, async (run) =>
+      run({
+        autoCommit: true,
+        eachMessage: async ({ topic, partition, message }) => handler(this.delivered(topic, partition, message)),
+      }),
+    );
+  }
+
+  /**
+   * A batch is what one fetch returned for one partition. kafkajs resolves and commits the batch's
+   * last offset only when the handler resolved (eachBatchAutoResolve); a throw re-fetches the
+   * batch from the last committed offset.
+   */
+  subscribeBatches(groupId: string, topics: readonly string[], handler: BatchHandler): Promise<BusSubscription> {
+    return this.consume(groupId, topics, async (run) =>
+      run({
+        autoCommit: true,
+        eachBatchAutoResolve: true,
+        eachBatch: async ({ batch, heartbeat }) => {
+          if (batch.messages.length === 0) return;
+          await handler(batch.messages.map((m) => this.delivered(batch.topic, batch.partition, m)));
+          await heartbeat();
+        },
+      }),
+    );
+  }
+
+  private delivered(topic: string, partition: number, message: KafkaMessage): DeliveredMessage {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+    return {
+      id: headers['message-id'] ?? `${topic}:${partition}:${message.offset}`,
+      topic: topic.slice(this.prefix.length),
+      key: message.key?.toString() ?? '',
+      value: message.value ? JSON.parse(message.value.toString()) : null,
+      headers,
+      partition,
+      offset: message.offset,
+    };
+  }
+
+  private async consume(groupId: string, topics: readonly string[], start: (run: Consumer['run']) => Promise<void>): Promise<BusSubscription> {
     await this.ensureTopics(topics);
     const consumer = this.kafka.consumer({
       groupId: `${this.prefix}${groupId}`,
@@ -139,22 +181,7 @@ export class KafkaBus implements MessageBus {
     await consumer.connect();
     await consumer.subscribe({ topics: topics.map((t) => this.topic(t)), fromBeginning: true });
     this.consumers.add(consumer);
-    await consumer.run({
-      autoCommit: true,
-      eachMessage: async ({ topic, partition, message }) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-        await handler({
-          id: headers['message-id'] ?? `${topic}:${partition}:${message.offset}`,
-          topic: topic.slice(this.prefix.length),
-          key: message.key?.toString() ?? '',
-          value: message.value ? JSON.parse(message.value.toString()) : null,
-          headers,
-          partition,
-          offset: message.offset,
-        });
-      },
-    });
+    await start((config) => consumer.run(config));
     return {
       stop: async () => {
         this.consumers.delete(consumer);

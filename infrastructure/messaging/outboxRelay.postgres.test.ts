@@ -17,6 +17,9 @@ class FlakyBus implements MessageBus {
     if (this.down) throw new Error('broker unreachable');
     await this.inner.publish(m);
   }
+  subscribeBatches(g: string, t: readonly string[], h: (m: readonly DeliveredMessage[]) => Promise<void>) {
+    return this.inner.subscribeBatches(g, t, h);
+  }
   subscribe(g: string, t: readonly string[], h: (m: DeliveredMessage) => Promise<void>) {
     return this.inner.subscribe(g, t, h);
   }

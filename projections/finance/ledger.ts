@@ -3,12 +3,12 @@
  * `settle.payments.v1` (commands/messages.ts) into a daily ledger per tenant, currency and
  * provider (projections/finance/schema.ts).
  *
- * Exactly-once effects over an at-least-once bus: each message is applied in ONE SQL transaction
- * that first records its id in finance_consumed (ON CONFLICT DO NOTHING) and changes the ledger
- * only when that insert took place. The bus commits the Kafka offset only after the handler
- * resolved, i.e. after the transaction committed; so a consumer killed mid-batch, a rebalance or
- * a redelivery replays messages whose ids are already recorded (no double count), and a message
- * whose transaction did not commit is delivered again (no loss).
+ * Exactly-once effects over an at-least-once bus: each delivered batch is applied in ONE SQL
+ * transaction that first records its message ids in finance_consumed (ON CONFLICT DO NOTHING) and
+ * changes the ledger only for the ids that insert took. The bus commits the Kafka offsets only
+ * after the handler resolved, i.e. after the transaction committed; so a consumer killed
+ * mid-batch, a rebalance or a redelivery replays messages whose ids are already recorded (no
+ * double count), and a batch whose transaction did not commit is delivered again (no loss).
  */
 import { z } from 'zod';
 import { TOPICS, type PaymentMessageType } from '../../commands/messages';
@@ -132,74 +132,130 @@ export interface ApplyOptions {
  */
 export class FinanceLedger {
   async apply(tx: SqlExecutor, envelope: unknown, opts: ApplyOptions = {}): Promise<ApplyOutcome> {
-    const env = (envelope ?? {}) as { id?: unknown; type?: unknown };
-    const messageId = typeof env.id === 'string' && UUID.test(env.id) ? env.id : opts.messageId;
-    if (!messageId || !UUID.test(messageId)) throw new InvalidFinanceMessage('the message has no UUID id to deduplicate by');
-    const type = typeof env.type === 'string' ? env.type.slice(0, 200) : '(none)';
+    return (await this.applyMany(tx, [{ envelope, ...opts }]))[0]!;
+  }
 
-    let effect: LedgerEffect | null;
-    let rejection: string | null = null;
-    try {
-      effect = effectOf(envelope);
-    } catch (err) {
-      if (!(err instanceof InvalidFinanceMessage)) throw err;
-      effect = null;
-      rejection = err.message;
+  /**
+   * Applies messages in order on the caller's transaction, set-based: one statement records
+   * every message id (the ids already recorded, and repeats within the call, are duplicates and
+   * change nothing), one adds the new effects to the ledger (summed per row first: a statement
+   * may not update one row twice), one counts failures by decline code, one keeps rejected
+   * messages. The outcome of each message is what applying them one by one would give.
+   */
+  async applyMany(tx: SqlExecutor, items: ReadonlyArray<{ envelope: unknown } & ApplyOptions>): Promise<ApplyOutcome[]> {
+    interface Item {
+      messageId: string;
+      type: string;
+      effect: LedgerEffect | null;
+      rejection: string | null;
+      envelope: unknown;
+      topic: string;
     }
-    const outcome = rejection !== null ? 'rejected' : effect ? 'applied' : 'ignored';
-
+    const prepared: Item[] = items.map(({ envelope, messageId: fallback, topic }) => {
+      const env = (envelope ?? {}) as { id?: unknown; type?: unknown };
+      const messageId = typeof env.id === 'string' && UUID.test(env.id) ? env.id.toLowerCase() : fallback?.toLowerCase();
+      if (!messageId || !UUID.test(messageId)) throw new InvalidFinanceMessage('the message has no UUID id to deduplicate by');
+      const type = typeof env.type === 'string' ? env.type.slice(0, 200) : '(none)';
+      try {
+        return { messageId, type, effect: effectOf(envelope), rejection: null, envelope, topic: topic ?? TOPICS.payments };
+      } catch (err) {
+        if (!(err instanceof InvalidFinanceMessage)) throw err;
+        return { messageId, type, effect: null, rejection: err.message, envelope, topic: topic ?? TOPICS.payments };
+      }
+    });
+    const outcomeOf = (i: Item): ApplyOutcome => (i.rejection !== null ? 'rejected' : i.effect ? 'applied' : 'ignored');
+    // the first copy of an id in this call is the one that may apply
+    const firsts = new Map<string, Item>();
+    for (const i of prepared) if (!firsts.has(i.messageId)) firsts.set(i.messageId, i);
+    const candidates = [...firsts.values()];
     const { rows } = await tx.query<{ message_id: string }>(
-      `INSERT INTO finance_consumed (message_id, message_type, outcome) VALUES ($1::uuid, $2, $3)
-       ON CONFLICT (message_id) DO NOTHING RETURNING message_id`,
-      [messageId, type, outcome],
+      `INSERT INTO finance_consumed (message_id, message_type, outcome)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
+       ON CONFLICT (message_id) DO NOTHING RETURNING message_id::text`,
+      [candidates.map((i) => i.messageId), candidates.map((i) => i.type), candidates.map(outcomeOf)],
     );
-    if (rows.length === 0) return 'duplicate';
+    const fresh = new Set(rows.map((r) => r.message_id.toLowerCase()));
+    const applied = candidates.filter((i) => fresh.has(i.messageId));
 
-    if (rejection !== null) {
+    const rejected = applied.filter((i) => i.rejection !== null);
+    if (rejected.length > 0) {
       await tx.query(
-        `INSERT INTO finance_rejected (message_id, topic, message_type, error, envelope) VALUES ($1::uuid, $2, $3, $4, $5::jsonb)
+        `INSERT INTO finance_rejected (message_id, topic, message_type, error, envelope)
+         SELECT m, t, ty, e, v::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(m, t, ty, e, v)
          ON CONFLICT (message_id) DO NOTHING`,
-        [messageId, opts.topic ?? TOPICS.payments, type, rejection.slice(0, 2000), JSON.stringify(envelope ?? null)],
+        [rejected.map((i) => i.messageId), rejected.map((i) => i.topic), rejected.map((i) => i.type), rejected.map((i) => i.rejection!.slice(0, 2000)), rejected.map((i) => JSON.stringify(i.envelope ?? null))],
       );
-      return 'rejected';
     }
-    if (!effect) return 'ignored';
 
-    await tx.query(
-      `INSERT INTO finance_ledger AS l
-         (tenant_id, day, currency, provider, gross_collected, refunds, disputed, dispute_losses, platform_fees, succeeded_count, failed_count)
-       VALUES ($1, $2::date, $3, $4, $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::bigint, $10::bigint, $11::bigint)
-       ON CONFLICT (tenant_id, day, currency, provider) DO UPDATE SET
-         gross_collected = l.gross_collected + EXCLUDED.gross_collected,
-         refunds         = l.refunds + EXCLUDED.refunds,
-         disputed        = l.disputed + EXCLUDED.disputed,
-         dispute_losses  = l.dispute_losses + EXCLUDED.dispute_losses,
-         platform_fees   = l.platform_fees + EXCLUDED.platform_fees,
-         succeeded_count = l.succeeded_count + EXCLUDED.succeeded_count,
-         failed_count    = l.failed_count + EXCLUDED.failed_count,
-         updated_at      = clock_timestamp()`,
-      [
-        effect.tenantId,
-        effect.day,
-        effect.currency,
-        effect.provider,
-        effect.grossCollected.toString(),
-        effect.refunds.toString(),
-        effect.disputed.toString(),
-        effect.disputeLosses.toString(),
-        effect.platformFees.toString(),
-        String(effect.succeededCount),
-        String(effect.failedCount),
-      ],
-    );
-    if (effect.failureCode !== null) {
+    const sums = new Map<string, LedgerEffect & { grossCollected: bigint; refunds: bigint; disputed: bigint; disputeLosses: bigint; platformFees: bigint }>();
+    const failures = new Map<string, { tenantId: string; day: string; provider: string; code: string; count: number }>();
+    for (const { effect: e } of applied) {
+      if (!e) continue;
+      const k = JSON.stringify([e.tenantId, e.day, e.currency, e.provider]);
+      const s0 = sums.get(k);
+      sums.set(
+        k,
+        s0
+          ? {
+              ...s0,
+              grossCollected: s0.grossCollected + e.grossCollected,
+              refunds: s0.refunds + e.refunds,
+              disputed: s0.disputed + e.disputed,
+              disputeLosses: s0.disputeLosses + e.disputeLosses,
+              platformFees: s0.platformFees + e.platformFees,
+              succeededCount: s0.succeededCount + e.succeededCount,
+              failedCount: s0.failedCount + e.failedCount,
+            }
+          : { ...e },
+      );
+      if (e.failureCode !== null) {
+        const fk = JSON.stringify([e.tenantId, e.day, e.provider, e.failureCode]);
+        const f = failures.get(fk);
+        failures.set(fk, { tenantId: e.tenantId, day: e.day, provider: e.provider, code: e.failureCode, count: (f?.count ?? 0) + 1 });
+      }
+    }
+    if (sums.size > 0) {
+      const rowsOf = [...sums.values()];
+      const col = <T>(f: (r: (typeof rowsOf)[number]) => T) => rowsOf.map(f);
       await tx.query(
-        `INSERT INTO finance_failures AS f (tenant_id, day, provider, decline_code, count) VALUES ($1, $2::date, $3, $4, 1)
-         ON CONFLICT (tenant_id, day, provider, decline_code) DO UPDATE SET count = f.count + 1`,
-        [effect.tenantId, effect.day, effect.provider, effect.failureCode],
+        `INSERT INTO finance_ledger AS l
+           (tenant_id, day, currency, provider, gross_collected, refunds, disputed, dispute_losses, platform_fees, succeeded_count, failed_count)
+         SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
+         ON CONFLICT (tenant_id, day, currency, provider) DO UPDATE SET
+           gross_collected = l.gross_collected + EXCLUDED.gross_collected,
+           refunds         = l.refunds + EXCLUDED.refunds,
+           disputed        = l.disputed + EXCLUDED.disputed,
+           dispute_losses  = l.dispute_losses + EXCLUDED.dispute_losses,
+           platform_fees   = l.platform_fees + EXCLUDED.platform_fees,
+           succeeded_count = l.succeeded_count + EXCLUDED.succeeded_count,
+           failed_count    = l.failed_count + EXCLUDED.failed_count,
+           updated_at      = clock_timestamp()`,
+        [
+          col((r) => r.tenantId),
+          col((r) => r.day),
+          col((r) => r.currency),
+          col((r) => r.provider),
+          col((r) => r.grossCollected.toString()),
+          col((r) => r.refunds.toString()),
+          col((r) => r.disputed.toString()),
+          col((r) => r.disputeLosses.toString()),
+          col((r) => r.platformFees.toString()),
+          col((r) => String(r.succeededCount)),
+          col((r) => String(r.failedCount)),
+        ],
       );
     }
-    return 'applied';
+    if (failures.size > 0) {
+      const fs = [...failures.values()];
+      await tx.query(
+        `INSERT INTO finance_failures AS f (tenant_id, day, provider, decline_code, count)
+         SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[])
+         ON CONFLICT (tenant_id, day, provider, decline_code) DO UPDATE SET count = f.count + EXCLUDED.count`,
+        [fs.map((f) => f.tenantId), fs.map((f) => f.day), fs.map((f) => f.provider), fs.map((f) => f.code), fs.map((f) => String(f.count))],
+      );
+    }
+    const appliedIds = new Set(applied.map((i) => i.messageId));
+    return prepared.map((i) => (firsts.get(i.messageId) === i && appliedIds.has(i.messageId) ? outcomeOf(i) : 'duplicate'));
   }
 }
 
@@ -226,8 +282,8 @@ export interface FinanceConsumerStatus {
 
 /**
  * The `finance-reporting` consumer group member: subscribes to the payments topic through the
- * MessageBus port and applies each message in one SQL transaction. A failing transaction makes
- * the handler throw, so the bus does not move past the message.
+ * MessageBus port and applies each delivered batch in one SQL transaction. A failing transaction
+ * makes the handler throw, so the bus does not move past the batch.
  */
 export class FinanceConsumer {
   private readonly ledger = new FinanceLedger();
@@ -274,30 +330,45 @@ export class FinanceConsumer {
     return { subscribed: this.subscription !== null, ...this.counts, lastError: this.lastError };
   }
 
-  /** Applies one delivered message in its own transaction (the bus handler). */
-  readonly handle = async (message: DeliveredMessage): Promise<void> => {
-    const fallbackId = UUID.test(message.id) ? message.id : deterministicUuid(`finance|${message.topic}|${message.partition}|${message.offset}`);
-    let outcome: ApplyOutcome;
+  /** Applies one delivered message in its own transaction. */
+  readonly handle = (message: DeliveredMessage): Promise<void> => this.handleBatch([message]);
+
+  /**
+   * Applies what the bus delivered together in ONE transaction (the bus handler): the consumed
+   * ids and the ledger changes of the whole batch commit together, and the bus commits the
+   * offsets only afterwards; a failure rolls everything back and the batch comes again.
+   */
+  readonly handleBatch = async (messages: readonly DeliveredMessage[]): Promise<void> => {
+    const items = messages.map((m) => ({
+      envelope: m.value,
+      messageId: UUID.test(m.id) ? m.id : deterministicUuid(`finance|${m.topic}|${m.partition}|${m.offset}`),
+      topic: m.topic,
+    }));
+    let outcomes: ApplyOutcome[];
     try {
-      outcome = await this.db.transaction((tx) => this.ledger.apply(tx, message.value, { messageId: fallbackId, topic: message.topic }));
+      outcomes = await this.db.transaction((tx) => this.ledger.applyMany(tx, items));
     } catch (err) {
       this.counts.failures++;
       this.lastError = err instanceof Error ? err.message : String(err);
-      this.opts.logger?.warn({ err, messageId: message.id, partition: message.partition, offset: message.offset }, 'finance: applying a message failed, it will be delivered again');
+      const first = messages[0];
+      this.opts.logger?.warn({ err, messages: messages.length, partition: first?.partition, offset: first?.offset }, 'finance: applying a batch failed, it will be delivered again');
       throw err;
     }
     this.lastError = null;
-    if (outcome === 'duplicate') this.counts.duplicates++;
-    else this.counts[outcome]++;
-    if (outcome === 'rejected') this.opts.logger?.error({ messageId: message.id, partition: message.partition, offset: message.offset }, 'finance: message rejected (see finance_rejected)');
-    this.opts.onHandled?.(outcome, message);
+    outcomes.forEach((outcome, i) => {
+      const message = messages[i]!;
+      if (outcome === 'duplicate') this.counts.duplicates++;
+      else this.counts[outcome]++;
+      if (outcome === 'rejected') this.opts.logger?.error({ messageId: message.id, partition: message.partition, offset: message.offset }, 'finance: message rejected (see finance_rejected)');
+      this.opts.onHandled?.(outcome, message);
+    });
   };
 
   private async subscribeLoop(): Promise<void> {
     let failures = 0;
     while (!this.stopped) {
       try {
-        const sub = await this.bus.subscribe(this.groupId, [TOPICS.payments], this.handle);
+        const sub = await this.bus.subscribeBatches(this.groupId, [TOPICS.payments], this.handleBatch);
         if (this.stopped) {
           await sub.stop();
           return;
