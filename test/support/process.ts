@@ -22,12 +22,23 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function spawnService(env: Record<string, string>): Promise<ServiceProcess> {
-  const entry = path.resolve(__dirname, '../../dist/http/server.js');
-  if (!fs.existsSync(entry)) throw new Error('dist/http/server.js is missing: `npm test` builds it (npm run build)');
+export interface SpawnOptions {
+  /** The built entry point; default dist/http/server.js (what `npm test` builds). */
+  readonly entry?: string;
+  /** Node flags, e.g. --cpu-prof for the benchmarks. */
+  readonly execArgv?: readonly string[];
+  /** How long to wait for /readyz 200. Default 30 s. */
+  readonly readyTimeoutMs?: number;
+}
+
+/** The built service as a child process on a free port, resolved once /readyz answers 200. Also used by bench/. */
+export async function spawnService(env: Record<string, string>, opts: SpawnOptions = {}): Promise<ServiceProcess> {
+  const entry = opts.entry ?? path.resolve(__dirname, '../../dist/http/server.js');
+  if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: build it first (\`npm test\` runs npm run build; the benchmarks build dist-bench)`);
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
   const port = await freePort();
   const output: string[] = [];
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), entry], {
     // load and fault tests drive far more than a client's budget: rate limits are not what they test
     env: {
       PATH: process.env.PATH ?? '',
@@ -46,7 +57,7 @@ export async function spawnService(env: Record<string, string>): Promise<Service
   child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`service exited early (${child.exitCode}):\n${output.join('')}`);
     try {
@@ -56,7 +67,7 @@ export async function spawnService(env: Record<string, string>): Promise<Service
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`service not ready in 30 s:\n${output.join('')}`);
+      throw new Error(`service not ready in ${readyTimeoutMs / 1000} s:\n${output.join('')}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
