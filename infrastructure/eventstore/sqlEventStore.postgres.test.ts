@@ -1,26 +1,13 @@
 /** Event store contract on a real PostgreSQL server (DATABASE_URL; `npm test` starts one). */
 import { describeEventStoreContract, ev, Rollback } from '../../test/contract/eventStore.contract';
+import { sqlContractSubject } from '../../test/contract/sqlSubject';
 import { postgresDatabase } from '../../test/support/databases';
 import { SqlEventStore, appendIn, interpret } from './sqlEventStore';
 import { describeGroupCommit } from '../../test/contract/groupCommit.contract';
 
 // Both modes of the store: group commit (the default) and one transaction per append.
 for (const groupCommit of [true, false]) {
-  describeEventStoreContract(`PostgreSQL, group commit ${groupCommit ? 'on' : 'off'}`, async () => {
-    const t = await postgresDatabase({ max: 40 });
-    const store = new SqlEventStore(t.db, undefined, { groupCommit });
-    return {
-      store,
-      async appendWithFate(streamId, events, expected, fate) {
-        await t.db.transaction(async (tx) => {
-          interpret(streamId, events, expected, await appendIn(tx, streamId, events, expected));
-          await new Promise((r) => setTimeout(r, fate.delayMs));
-          if (fate.rollback) throw new Rollback('rolled back on purpose');
-        });
-      },
-      cleanup: () => t.drop(),
-    };
-  });
+  describeEventStoreContract(`PostgreSQL, group commit ${groupCommit ? 'on' : 'off'}`, async () => sqlContractSubject(await postgresDatabase({ max: 40 }), groupCommit));
 }
 
 describeGroupCommit('PostgreSQL', () => postgresDatabase({ max: 8 }));

@@ -8,10 +8,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ADMIN_KEY, client } from '../support/api';
-import { databaseUrl, dropSchema } from '../support/databases';
-import { startTestService, type TestService } from '../support/service';
+import { dropSchema } from '../support/databases';
+import type { TestService } from '../support/service';
 import { deliver, sign, stripeEvent } from '../support/stripeEvents';
-import { bookingBody, CONNECT_SECRET, invoiceBody, linkConnectedAccount, payInvoiceOnConnect, PLATFORM_SECRET, stripeMockBase, tenantWithKey } from './security.support';
+import { bookingBody, CONNECT_SECRET, invoiceBody, linkConnectedAccount, payInvoiceOnConnect, PLATFORM_SECRET, securityService, tenantWithKey } from './security.support';
 
 const CARD = '4242424242424242';
 const CARD_SPACED = '4000 0566 5566 5556';
@@ -26,17 +26,7 @@ describe('security: nothing secret or personal reaches the logs', () => {
   const emails: string[] = [];
 
   beforeAll(async () => {
-    svc = await startTestService({
-      DATABASE_URL: databaseUrl(),
-      DATABASE_SCHEMA: schema,
-      ADMIN_API_KEY: ADMIN_KEY,
-      KAFKA_BROKERS: undefined,
-      STRIPE_SECRET_KEY: 'sk_test_123',
-      STRIPE_API_BASE: stripeMockBase(),
-      STRIPE_WEBHOOK_SECRET: PLATFORM_SECRET,
-      STRIPE_CONNECT_WEBHOOK_SECRET: CONNECT_SECRET,
-      LOG_LEVEL: 'trace',
-    });
+    svc = await securityService(schema, 'trace');
     const admin = client(svc.url, ADMIN_KEY);
     const t = await tenantWithKey(svc.url, 'logs-t');
     secrets.push(t.apiKey);

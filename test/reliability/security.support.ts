@@ -2,6 +2,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ADMIN_KEY, client } from '../support/api';
+import { databaseUrl } from '../support/databases';
+import { startTestService, type TestService } from '../support/service';
 import { deliver, stripeEvent } from '../support/stripeEvents';
 
 export const CONNECT_SECRET = 'whsec_connect_security_suite_0123456789';
@@ -11,6 +13,25 @@ export function stripeMockBase(): string {
   const base = process.env.STRIPE_API_BASE;
   if (!base) throw new Error('STRIPE_API_BASE is not set: run with stripe-mock (see /tmp/smock.env or `npm test`)');
   return base;
+}
+
+/**
+ * The in-process service the security suites run against: its own schema of the real PostgreSQL,
+ * in-process messaging, the admin key, stripe-mock as the Stripe API, both webhook secrets.
+ */
+export function securityService(schema: string, logLevel: string, extra: Record<string, string | undefined> = {}): Promise<TestService> {
+  return startTestService({
+    DATABASE_URL: databaseUrl(),
+    DATABASE_SCHEMA: schema,
+    ADMIN_API_KEY: ADMIN_KEY,
+    KAFKA_BROKERS: undefined,
+    STRIPE_SECRET_KEY: 'sk_test_123',
+    STRIPE_API_BASE: stripeMockBase(),
+    STRIPE_WEBHOOK_SECRET: PLATFORM_SECRET,
+    STRIPE_CONNECT_WEBHOOK_SECRET: CONNECT_SECRET,
+    LOG_LEVEL: logLevel,
+    ...extra,
+  });
 }
 
 export interface Recorded {

@@ -11,9 +11,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ADMIN_KEY, client, type ApiResponse } from '../support/api';
-import { databaseUrl, dropSchema } from '../support/databases';
-import { startTestService, type TestService } from '../support/service';
-import { bookingBody, CONNECT_SECRET, invoiceBody, linkConnectedAccount, payInvoiceOnConnect, PLATFORM_SECRET, stripeMockBase, tenantWithKey } from './security.support';
+import { dropSchema } from '../support/databases';
+import type { TestService } from '../support/service';
+import { bookingBody, invoiceBody, linkConnectedAccount, payInvoiceOnConnect, securityService, tenantWithKey } from './security.support';
 
 type Api = ReturnType<typeof client>;
 const TODAY = new Date().toISOString().slice(0, 10);
@@ -52,17 +52,7 @@ describe('security: tenant isolation and API keys', () => {
   }
 
   beforeAll(async () => {
-    svc = await startTestService({
-      DATABASE_URL: databaseUrl(),
-      DATABASE_SCHEMA: schema,
-      ADMIN_API_KEY: ADMIN_KEY,
-      KAFKA_BROKERS: undefined,
-      STRIPE_SECRET_KEY: 'sk_test_123',
-      STRIPE_API_BASE: stripeMockBase(),
-      STRIPE_WEBHOOK_SECRET: PLATFORM_SECRET,
-      STRIPE_CONNECT_WEBHOOK_SECRET: CONNECT_SECRET,
-      LOG_LEVEL: 'warn',
-    });
+    svc = await securityService(schema, 'warn');
     admin = client(svc.url, ADMIN_KEY);
     ({ api: a, apiKey: aKey, keyId: aKeyId } = await tenantWithKey(svc.url, 'tenant-a'));
     ({ api: b, apiKey: bKey, keyId: bKeyId } = await tenantWithKey(svc.url, 'tenant-b'));
