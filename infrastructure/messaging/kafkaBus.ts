@@ -10,6 +10,12 @@ export interface KafkaBusOptions {
   logger?: Logger;
   /** Partitions for topics Settle creates. */
   partitions?: number;
+  /**
+   * Longest a publish may take before its producer is abandoned (default 30 s). kafkajs retries an
+   * idempotent producer's send without end, so a producer wedged by a broker restart would stall
+   * the outbox relay for good; abandoned, the relay's next attempt gets a fresh producer.
+   */
+  publishTimeoutMs?: number;
 }
 
 /**
@@ -115,13 +121,32 @@ export class KafkaBus implements MessageBus {
       list.push(m);
       byTopic.set(m.topic, list);
     }
-    await producer.sendBatch({
+    const send = producer.sendBatch({
       acks: -1,
       topicMessages: [...byTopic.entries()].map(([topic, list]) => ({
         topic: this.topic(topic),
         messages: list.map((m) => ({ key: m.key, value: JSON.stringify(m.value), headers: { ...m.headers, 'message-id': m.id } })),
       })),
     });
+    const limit = this.opts.publishTimeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Kafka publish did not complete in ${limit} ms; the producer is replaced`)), limit);
+    });
+    try {
+      await Promise.race([send, timedOut]);
+    } catch (err) {
+      if (this.producer === producer && (err as Error).message.startsWith('Kafka publish did not complete')) {
+        // nothing of this batch counts as published (the relay sends it again: at-least-once,
+        // consumers deduplicate by message id); the wedged producer is dropped
+        this.producer = null;
+        send.catch(() => undefined);
+        void producer.disconnect().catch(() => undefined);
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   subscribe(groupId: string, topics: readonly string[], handler: MessageHandler): Promise<BusSubscription> {

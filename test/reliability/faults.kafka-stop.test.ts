@@ -82,7 +82,11 @@ describe('Kafka broker stopped under load (own broker, child process)', () => {
     const restartAt = Date.now();
     await shAsync(KAFKA_SH, ['restart', state]);
     const upAt = Date.now();
-    const drainMs = await until(async () => (await unpublished()) === 0, 120_000, 'outbox drained after the broker restart');
+    const drainMs = await until(async () => (await unpublished()) === 0, 120_000, 'outbox drained after the broker restart').catch(async (err) => {
+      const readyz = await fetch(`${svc!.url}/readyz`).then((r) => r.json(), (e: Error) => String(e));
+      note('outbox not drained', { unpublished: await unpublished(), readyz, serviceOutput: svc!.output.join('').slice(-4000) });
+      throw err;
+    });
     await sleep(1000);
     stop = true;
     const webhooks = await Promise.all([hooks, ...senders]).then(([h]) => h);
