@@ -10,18 +10,9 @@ import { invoiceDecider, type InvoiceCommand } from '../../domain/invoice/invoic
 import type { EventStore } from '../../domain/ports/eventStore';
 import { DomainRefusal, type Command } from '../../domain/shared/decider';
 import { subscriptionDecider, type SubscriptionCommand } from '../../domain/subscription/subscription';
+import { rng } from './random';
 
-/** Small deterministic PRNG (mulberry32) so a failing seed can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 

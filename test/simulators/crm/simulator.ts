@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { currencyExponent, isCurrency, type Money } from '../../../domain/shared/money';
+import { rng } from '../../support/random';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Obj = Record<string, any>;
@@ -163,18 +164,6 @@ interface FieldError {
   readonly message: string;
 }
 
-/** mulberry32: a small seeded PRNG, deterministic across runs and platforms. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const CREATE_FIELDS = new Set([
   'external_reference',
   'contact.firstname',
@@ -268,7 +257,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
   };
   const initialSeed = opts.seed ?? 1;
   let behaviour: CrmSimBehaviour = { ...initial };
-  let rng = mulberry32(initialSeed);
+  let random = rng(initialSeed);
   let log: CrmSimRequest[] = [];
   let bookings = new Map<string, CrmSimBooking & { payments: CrmSimPayment[] }>();
   let byReference = new Map<string, string>();
@@ -439,7 +428,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
     const entry: CrmSimRequest = { method: req.method, path: req.path, operation, headers: { ...req.headers }, rawBody, body, at: new Date(), status: null, outcome: 'pending' };
     log.push(entry);
     // One draw per request, whatever else happens: request n fails for a seed iff draw n < errorRate.
-    const draw = rng();
+    const draw = random();
 
     if (behaviour.down) return send(res, entry, 503, { error: 'unavailable', message: 'the CRM is down for maintenance' }, 'down');
     const before = takeFailure(operation, 'before', body?.external_reference);
@@ -520,7 +509,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
       behaviour = { ...behaviour, ...Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)) };
     },
     reseed(seed) {
-      rng = mulberry32(seed);
+      random = rng(seed);
     },
     failNext(count, failure, o = {}) {
       if (!Number.isInteger(count) || count < 1) throw new RangeError('count must be a positive integer');
@@ -545,7 +534,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
     },
     reset() {
       behaviour = { ...initial };
-      rng = mulberry32(initialSeed);
+      random = rng(initialSeed);
       log = [];
       bookings = new Map();
       byReference = new Map();
