@@ -129,14 +129,15 @@ export class KafkaBus implements MessageBus {
       })),
     });
     const limit = this.opts.publishTimeoutMs ?? 30_000;
+    const timeout = new Error(`Kafka publish did not complete in ${limit} ms; the producer is replaced`);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Kafka publish did not complete in ${limit} ms; the producer is replaced`)), limit);
+      timer = setTimeout(() => reject(timeout), limit);
     });
     try {
       await Promise.race([send, timedOut]);
     } catch (err) {
-      if (this.producer === producer && (err as Error).message.startsWith('Kafka publish did not complete')) {
+      if (err === timeout && this.producer === producer) {
         // nothing of this batch counts as published (the relay sends it again: at-least-once,
         // consumers deduplicate by message id); the wedged producer is dropped
         this.producer = null;
