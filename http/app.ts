@@ -111,7 +111,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
         const positions = await Promise.all(runners.map((r) => r.position()));
         if (positions.every((p) => p !== null && comparePositions(p, position) >= 0)) return true;
         if (Date.now() >= deadline) return false;
-        runners.forEach((r) => r.wake());
+        runners.forEach((r) => r.wakeForEvents());
         await new Promise((r) => setTimeout(r, 25));
       }
     },

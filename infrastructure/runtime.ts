@@ -168,7 +168,7 @@ export class Runtime {
         relay.wake();
         rt.inboxRetrier.wake();
         rt.subscriptions.forEach((s) => s.wake());
-        rt.projections.forEach((p) => p.wake());
+        rt.projections.forEach((p) => p.wakeForEvents());
       };
       for (const def of allProjections) {
         const projectionLease: LeaderLease = config.DATABASE_URL

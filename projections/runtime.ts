@@ -147,15 +147,25 @@ export class ProjectionRunner {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.wake();
+    this.sub?.wake();
+    this.sleeper.interrupt();
     await this.loop;
     this.loop = null;
     await this.lease.release();
   }
 
+  /** Something changed: new events, or a rebuild or resume was requested (checks both now). */
   wake(): void {
     this.sub?.wake();
     this.sleeper.wake();
+  }
+
+  /**
+   * New events were appended: only the subscription needs to look. The runner's own loop (lease,
+   * rebuild requests, halts) keeps its one-second poll, so appends do not each cost a state read.
+   */
+  wakeForEvents(): void {
+    this.sub?.wake();
   }
 
   status(): ProjectionStatus {

@@ -14,7 +14,8 @@ import {
   type RecordedEvent,
   type StreamAppend,
 } from '../../domain/ports/eventStore';
-import { toBigInt, type SqlClient, type SqlExecutor } from '../sql/client';
+import { isStatementError, toBigInt, type SqlClient, type SqlExecutor } from '../sql/client';
+import { Coalescer } from '../sql/coalescer';
 
 interface AppendRow {
   status: 'appended' | 'duplicate' | 'wrong_expected_revision' | 'mixed_duplicates';
@@ -38,6 +39,12 @@ interface EventRow {
 // Aliases must not shadow column names: ORDER BY would then sort by the text alias.
 const EVENT_COLUMNS = `global_position, transaction_id::text AS commit_position, stream_id, stream_revision,
   event_id::text AS event_id, event_type, data, metadata, recorded_at`;
+
+const QUALIFIED_EVENT_COLUMNS = `e.global_position, e.transaction_id::text AS commit_position, e.stream_id, e.stream_revision,
+  e.event_id::text AS event_id, e.event_type, e.data, e.metadata, e.recorded_at`;
+
+/** Most events one readStream call returns when it is given no maxCount. */
+const STREAM_READ_LIMIT = 100_000;
 
 export interface SqlEventStoreOptions {
   /**
@@ -229,13 +236,32 @@ export class SqlEventStore implements EventStore {
     if (wrote) this.onAppended?.();
   }
 
+  /**
+   * Whole-stream reads (no maxCount) made at the same time share one query: deciding a command
+   * reads its stream from the cached revision on, and concurrent webhooks each do so. Each read
+   * still starts after its call, so it sees everything committed before it was asked for.
+   */
+  private readonly streamReads = new Coalescer<{ streamId: string; from: bigint }, RecordedEvent[]>(async (items) => {
+    const { rows } = await this.db.query<EventRow & { k: string | number }>(
+      `SELECT q.k, ${QUALIFIED_EVENT_COLUMNS}
+         FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS q(stream_id, from_revision, k)
+         JOIN events e ON e.stream_id = q.stream_id AND e.stream_revision >= q.from_revision AND e.stream_revision < q.from_revision + $3
+        ORDER BY q.k, e.stream_revision`,
+      [items.map((i) => i.streamId), items.map((i) => i.from.toString()), STREAM_READ_LIMIT],
+    );
+    const out = items.map((): RecordedEvent[] => []);
+    for (const r of rows) out[Number(r.k) - 1]!.push(toRecorded(r));
+    return out;
+  });
+
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     const from = options.fromRevision ?? 0n;
-    const limit = options.maxCount ?? 100_000;
+    // revisions are dense (0, 1, 2, ...), so "the next n from `from`" is a revision range
+    if (options.maxCount === undefined) return this.streamReads.call({ streamId, from });
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_revision >= $2
         ORDER BY stream_revision LIMIT $3`,
-      [streamId, from.toString(), limit],
+      [streamId, from.toString(), options.maxCount],
     );
     return rows.map(toRecorded);
   }
@@ -309,15 +335,6 @@ export async function appendManyIn(
   const r = rows[0]?.r;
   if (!r) throw new Error('append_many returned nothing');
   return typeof r === 'string' ? (JSON.parse(r) as AppendRow[]) : r;
-}
-
-/**
- * An error raised by a statement (it carries a SQLSTATE outside class 08, connection exception):
- * the server rolled the transaction back, so nothing of it was written.
- */
-function isStatementError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P');
 }
 
 export function interpret(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, row: AppendRow): AppendResult {

@@ -19,6 +19,8 @@ export interface OutboxRelayOptions {
   maxRetryDelayMs?: number;
   /** How often a non-leader instance tries to take over. */
   leaseRetryMs?: number;
+  /** Least time between passes while woken by appends (default 20 ms): one pass relays many appends. */
+  wakeFloorMs?: number;
   onError?: (err: unknown) => void;
   onPublished?: (count: number) => void;
 }
@@ -51,6 +53,7 @@ export class OutboxRelay {
   private readonly idleDelayMs: number;
   private readonly maxRetryDelayMs: number;
   private readonly leaseRetryMs: number;
+  private readonly wakeFloorMs: number;
 
   constructor(
     private readonly db: SqlClient,
@@ -62,6 +65,7 @@ export class OutboxRelay {
     this.idleDelayMs = opts.idleDelayMs ?? 200;
     this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 5000;
     this.leaseRetryMs = opts.leaseRetryMs ?? 2000;
+    this.wakeFloorMs = opts.wakeFloorMs ?? 20;
   }
 
   start(): void {
@@ -72,7 +76,7 @@ export class OutboxRelay {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake();
+    this.sleeper.interrupt();
     await this.loop;
     this.loop = null;
     await this.lease.release();
@@ -152,7 +156,8 @@ export class OutboxRelay {
         const n = await this.relayBatch();
         this.lastError = null;
         failures = 0;
-        if (n < this.batchSize) await this.idle(this.idleDelayMs);
+        // a floor between passes: under load one pass relays what many appends wrote
+        if (n < this.batchSize) await this.idle(this.idleDelayMs, this.wakeFloorMs);
       } catch (err) {
         failures += 1;
         this.lastError = err instanceof Error ? err.message : String(err);
@@ -162,7 +167,7 @@ export class OutboxRelay {
     }
   }
 
-  private idle(ms: number): Promise<void> {
-    return this.stopped ? Promise.resolve() : this.sleeper.sleep(ms);
+  private idle(ms: number, floorMs = 0): Promise<void> {
+    return this.stopped ? Promise.resolve() : this.sleeper.sleep(ms, floorMs);
   }
 }

@@ -41,3 +41,12 @@ export function assertSchemaName(name: string): string {
 
 /** Text PostgreSQL cannot store (NUL) or that is not Unicode (an unpaired UTF-16 surrogate). */
 export const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * An error raised by a statement (it carries a SQLSTATE outside class 08, connection exception):
+ * the server rolled the transaction back, so nothing of it was written.
+ */
+export function isStatementError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P');
+}

@@ -4,6 +4,7 @@
  */
 import type { ProviderRefs } from '../../commands/webhooks/processor';
 import type { SqlClient } from '../sql/client';
+import { Coalescer } from '../sql/coalescer';
 
 export type InboxStatus = 'received' | 'processed' | 'parked' | 'ignored';
 
@@ -35,11 +36,27 @@ export class SqlProviderRefs implements ProviderRefs {
     return rows[0]?.tenant_id ?? null;
   }
 
-  async learn(provider: string, ref: string, tenantId: string, targetType: string, targetId: string): Promise<void> {
-    await this.db.query(
-      'INSERT INTO provider_refs (provider, ref, tenant_id, target_type, target_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, ref) DO NOTHING',
-      [provider, ref, tenantId, targetType, targetId],
-    );
+  /**
+   * Concurrent webhooks learn their references in one statement (ON CONFLICT DO NOTHING: a
+   * reference, once learned, never changes).
+   */
+  private readonly learning = new Coalescer<{ provider: string; ref: string; tenantId: string; targetType: string; targetId: string }, void>(
+    async (items) => {
+      await this.db.query(
+        `INSERT INTO provider_refs (provider, ref, tenant_id, target_type, target_id)
+         SELECT provider, ref, tenant_id, target_type, target_id
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS t(provider, ref, tenant_id, target_type, target_id, k)
+          ORDER BY k
+         ON CONFLICT (provider, ref) DO NOTHING`,
+        [items.map((i) => i.provider), items.map((i) => i.ref), items.map((i) => i.tenantId), items.map((i) => i.targetType), items.map((i) => i.targetId)],
+      );
+      return items.map(() => undefined);
+    },
+    { keyOf: (i) => `${i.provider}\u0000${i.ref}` },
+  );
+
+  learn(provider: string, ref: string, tenantId: string, targetType: string, targetId: string): Promise<void> {
+    return this.learning.call({ provider, ref, tenantId, targetType, targetId });
   }
 
   async connectedAccount(a: { accountId: string; tenantId: string | null; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<void> {
@@ -74,36 +91,82 @@ export class SqlConnectedAccounts {
   }
 }
 
+interface Received {
+  endpoint: string;
+  eventId: string;
+  eventType: string;
+  accountId: string | null;
+  payload: unknown;
+}
+
+const inboxKey = (endpoint: string, eventId: string) => `${endpoint}\u0000${eventId}`;
+
 export class WebhookInbox {
   constructor(private readonly db: SqlClient) {}
 
+  /**
+   * Concurrent webhooks are stored by one INSERT (one round trip, one commit for all of them);
+   * deliveries of one event never share a batch, so exactly one of them is `fresh`.
+   */
+  private readonly receiving = new Coalescer<Received, { fresh: boolean; status: InboxStatus }>(
+    async (items) => {
+      const { rows } = await this.db.query<{ endpoint: string; event_id: string; status: InboxStatus }>(
+        `INSERT INTO webhook_inbox (endpoint, event_id, event_type, account_id, payload, status, next_attempt_at)
+         SELECT endpoint, event_id, event_type, account_id, payload::jsonb, 'received', clock_timestamp() + interval '30 seconds'
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS t(endpoint, event_id, event_type, account_id, payload, k)
+          ORDER BY k
+         ON CONFLICT (endpoint, event_id) DO NOTHING RETURNING endpoint, event_id, status`,
+        [items.map((i) => i.endpoint), items.map((i) => i.eventId), items.map((i) => i.eventType), items.map((i) => i.accountId), items.map((i) => JSON.stringify(i.payload))],
+      );
+      const fresh = new Map(rows.map((r) => [inboxKey(r.endpoint, r.event_id), r.status]));
+      const seen = items.filter((i) => !fresh.has(inboxKey(i.endpoint, i.eventId)));
+      const existing = new Map<string, InboxStatus>();
+      if (seen.length > 0) {
+        const { rows: old } = await this.db.query<{ endpoint: string; event_id: string; status: InboxStatus }>(
+          `SELECT w.endpoint, w.event_id, w.status FROM webhook_inbox w
+             JOIN unnest($1::text[], $2::text[]) AS t(endpoint, event_id) ON w.endpoint = t.endpoint AND w.event_id = t.event_id`,
+          [seen.map((i) => i.endpoint), seen.map((i) => i.eventId)],
+        );
+        for (const r of old) existing.set(inboxKey(r.endpoint, r.event_id), r.status);
+      }
+      return items.map((i) => {
+        const k = inboxKey(i.endpoint, i.eventId);
+        const status = fresh.get(k);
+        return status ? { fresh: true, status } : { fresh: false, status: existing.get(k) ?? 'received' };
+      });
+    },
+    { keyOf: (i) => inboxKey(i.endpoint, i.eventId) },
+  );
+
   /** Stores a verified event; returns the existing row when this event was seen before. */
-  async receive(endpoint: string, eventId: string, eventType: string, accountId: string | null, payload: unknown): Promise<{ fresh: boolean; status: InboxStatus }> {
-    const { rows } = await this.db.query<{ status: InboxStatus }>(
-      `INSERT INTO webhook_inbox (endpoint, event_id, event_type, account_id, payload, status, next_attempt_at)
-       VALUES ($1, $2, $3, $4, $5::jsonb, 'received', clock_timestamp() + interval '30 seconds')
-       ON CONFLICT (endpoint, event_id) DO NOTHING RETURNING status`,
-      [endpoint, eventId, eventType, accountId, JSON.stringify(payload)],
-    );
-    if (rows[0]) return { fresh: true, status: rows[0].status };
-    const existing = await this.db.query<{ status: InboxStatus }>('SELECT status FROM webhook_inbox WHERE endpoint = $1 AND event_id = $2', [endpoint, eventId]);
-    return { fresh: false, status: existing.rows[0]?.status ?? 'received' };
+  receive(endpoint: string, eventId: string, eventType: string, accountId: string | null, payload: unknown): Promise<{ fresh: boolean; status: InboxStatus }> {
+    return this.receiving.call({ endpoint, eventId, eventType, accountId, payload });
   }
 
-  async mark(endpoint: string, eventId: string, status: InboxStatus, note: string | null): Promise<void> {
-    await this.db.query(
-      `UPDATE webhook_inbox SET
-              -- an event parked for a week (e.g. a payment Settle did not create on a tenant's account) is given up
-              status = CASE WHEN $3 = 'parked' AND received_at < clock_timestamp() - interval '7 days' THEN 'ignored' ELSE $3 END,
-              last_error = CASE WHEN $3 = 'parked' AND received_at < clock_timestamp() - interval '7 days' THEN 'gave up after 7 days parked: ' || coalesce($4, '') ELSE $4 END,
-              attempts = attempts + 1,
-              processed_at = CASE WHEN $3 IN ('processed', 'ignored') THEN clock_timestamp() ELSE processed_at END,
-              next_attempt_at = CASE WHEN $3 IN ('parked', 'received')
-                                     THEN clock_timestamp() + make_interval(secs => least(3600, power(2, least(attempts, 12)))::int)
-                                     ELSE NULL END
-        WHERE endpoint = $1 AND event_id = $2 AND status NOT IN ('processed', 'ignored')`,
-      [endpoint, eventId, status, note],
-    );
+  /** Outcomes of concurrent webhooks are recorded by one UPDATE; one event's marks stay in order. */
+  private readonly marking = new Coalescer<{ endpoint: string; eventId: string; status: InboxStatus; note: string | null }, void>(
+    async (items) => {
+      await this.db.query(
+        `UPDATE webhook_inbox w SET
+                -- an event parked for a week (e.g. a payment Settle did not create on a tenant's account) is given up
+                status = CASE WHEN u.status = 'parked' AND w.received_at < clock_timestamp() - interval '7 days' THEN 'ignored' ELSE u.status END,
+                last_error = CASE WHEN u.status = 'parked' AND w.received_at < clock_timestamp() - interval '7 days' THEN 'gave up after 7 days parked: ' || coalesce(u.note, '') ELSE u.note END,
+                attempts = w.attempts + 1,
+                processed_at = CASE WHEN u.status IN ('processed', 'ignored') THEN clock_timestamp() ELSE w.processed_at END,
+                next_attempt_at = CASE WHEN u.status IN ('parked', 'received')
+                                       THEN clock_timestamp() + make_interval(secs => least(3600, power(2, least(w.attempts, 12)))::int)
+                                       ELSE NULL END
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(endpoint, event_id, status, note)
+          WHERE w.endpoint = u.endpoint AND w.event_id = u.event_id AND w.status NOT IN ('processed', 'ignored')`,
+        [items.map((i) => i.endpoint), items.map((i) => i.eventId), items.map((i) => i.status), items.map((i) => i.note)],
+      );
+      return items.map(() => undefined);
+    },
+    { keyOf: (i) => inboxKey(i.endpoint, i.eventId) },
+  );
+
+  mark(endpoint: string, eventId: string, status: InboxStatus, note: string | null): Promise<void> {
+    return this.marking.call({ endpoint, eventId, status, note });
   }
 
   /** Events to (re)process now: parked ones whose retry time came, received ones never finished. */

@@ -91,6 +91,7 @@ export class InboxRetrier {
     private readonly lease: LeaderLease,
     private readonly logger: Logger,
     private readonly intervalMs = 1000,
+    private readonly wakeFloorMs = 250,
   ) {}
 
   start(): void {
@@ -101,7 +102,7 @@ export class InboxRetrier {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.wake();
+    this.sleeper.interrupt();
     await this.loop;
     await this.lease.release();
   }
@@ -137,7 +138,9 @@ export class InboxRetrier {
       } catch (err) {
         this.logger.error({ err }, 'webhook retrier pass failed');
       }
-      if (this.running) await this.sleeper.sleep(this.intervalMs);
+      // Appends wake the retrier so parked events find their new target soon; the floor keeps a
+      // busy service from rescanning the inbox once per append.
+      if (this.running) await this.sleeper.sleep(this.intervalMs, this.wakeFloorMs);
     }
   }
 }

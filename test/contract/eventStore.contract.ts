@@ -242,6 +242,31 @@ export function describeEventStoreContract(adapter: string, make: () => Promise<
       expect(await store.readStream(stream('none'))).toEqual([]);
     });
 
+    test('concurrent readStream calls (a store may serve them with one query) each get exactly their own stream from their own revision', async () => {
+      const a = stream('read-a');
+      const b = stream('read-b');
+      await store.append(a, Array.from({ length: 4 }, (_, i) => ev('A', { i })), 'no_stream');
+      await store.append(b, Array.from({ length: 3 }, (_, i) => ev('B', { i })), 'no_stream');
+      const [a0, b1, a3, none, a9, a2] = await Promise.all([
+        store.readStream(a),
+        store.readStream(b, { fromRevision: 1n }),
+        store.readStream(a, { fromRevision: 3n }),
+        store.readStream(stream('none')),
+        store.readStream(a, { fromRevision: 9n }),
+        store.readStream(a, { fromRevision: 2n, maxCount: 1 }),
+      ]);
+      const shape = (es: Awaited<ReturnType<EventStore['readStream']>>) => es.map((e) => `${e.streamId === a ? 'a' : e.streamId === b ? 'b' : '?'}${e.revision}:${(e.data as { i: number }).i}`);
+      expect(shape(a0)).toEqual(['a0:0', 'a1:1', 'a2:2', 'a3:3']);
+      expect(shape(b1)).toEqual(['b1:1', 'b2:2']);
+      expect(shape(a3)).toEqual(['a3:3']);
+      expect(none).toEqual([]);
+      expect(a9).toEqual([]);
+      expect(shape(a2)).toEqual(['a2:2']);
+      // a read issued after an append sees it, however reads are grouped
+      const [, after] = await Promise.all([store.readStream(b), store.append(b, [ev('B', { i: 3 })], 2n).then(() => store.readStream(b, { fromRevision: 3n }))]);
+      expect(shape(after)).toEqual(['b3:3']);
+    });
+
     test('readAll returns every stream in one global order and pages after a position', async () => {
       const s1 = stream('g1');
       const s2 = stream('g2');
