@@ -60,7 +60,7 @@ async function stripeEndpoint(deps: WebhookDeps, endpoint: 'stripe' | 'stripe_co
   const account = typeof e.account === 'string' ? e.account : null;
   if (endpoint === 'stripe' && account) reject(deps, endpoint, 400, 'connect-event-on-platform-endpoint', 'Wrong Endpoint', 'Connected-account events are accepted only on /webhooks/stripe/connect');
   if (endpoint === 'stripe_connect' && !account) reject(deps, endpoint, 400, 'platform-event-on-connect-endpoint', 'Wrong Endpoint', 'Platform events are accepted only on /webhooks/stripe');
-  const r = await deps.ingestor.ingest(endpoint, e.id, e.type, account, event);
+  const r = await deps.ingestor.ingest(endpoint, e.id, e.type, account, event, payload.toString('utf8'));
   res.status(200).json({ received: true, id: e.id, status: r.status, duplicate: r.duplicate });
 }
 
@@ -78,7 +78,7 @@ async function paypalEndpoint(deps: WebhookDeps, req: Request, res: Response): P
     reject(deps, 'paypal', 400, 'malformed-json', 'Malformed JSON', 'The verified body is not JSON');
   }
   if (typeof event.id !== 'string' || typeof event.event_type !== 'string') reject(deps, 'paypal', 400, 'malformed-event', 'Malformed Event', 'A PayPal event needs an id and an event_type');
-  const r = await deps.ingestor.ingest('paypal', event.id, event.event_type, null, event);
+  const r = await deps.ingestor.ingest('paypal', event.id, event.event_type, null, event, payload.toString('utf8'));
   res.status(200).json({ received: true, id: event.id, status: r.status, duplicate: r.duplicate });
 }
 

@@ -20,7 +20,7 @@ describe('webhook inbox, concurrent deliveries (PostgreSQL)', () => {
   test('40 concurrent deliveries of 10 events (4 copies each): each event stored once, exactly one delivery of each is fresh', async () => {
     const ids = Array.from({ length: 10 }, (_, i) => `evt_conc_${i}`);
     const deliveries = ids.flatMap((id) => [id, id, id, id]);
-    const out = await Promise.all(deliveries.map((id) => inbox.receive('stripe', id, 'payment_intent.succeeded', null, { id, amount: 1099 }).then((r) => ({ id, ...r }))));
+    const out = await Promise.all(deliveries.map((id) => inbox.receive('stripe', id, 'payment_intent.succeeded', null, JSON.stringify({ id, amount: 1099 })).then((r) => ({ id, ...r }))));
     for (const id of ids) {
       const mine = out.filter((o) => o.id === id);
       expect(mine.filter((o) => o.fresh)).toHaveLength(1);
@@ -32,18 +32,18 @@ describe('webhook inbox, concurrent deliveries (PostgreSQL)', () => {
   });
 
   test('a redelivery of a processed event reports its status; other endpoints are separate', async () => {
-    await inbox.receive('stripe', 'evt_done', 'charge.refunded', null, {});
+    await inbox.receive('stripe', 'evt_done', 'charge.refunded', null, '{}');
     await inbox.mark('stripe', 'evt_done', 'processed', null);
     const [again, other] = await Promise.all([
-      inbox.receive('stripe', 'evt_done', 'charge.refunded', null, {}),
-      inbox.receive('stripe_connect', 'evt_done', 'charge.refunded', 'acct_1', {}),
+      inbox.receive('stripe', 'evt_done', 'charge.refunded', null, '{}'),
+      inbox.receive('stripe_connect', 'evt_done', 'charge.refunded', 'acct_1', '{}'),
     ]);
     expect(again).toEqual({ fresh: false, status: 'processed' });
     expect(other).toEqual({ fresh: true, status: 'received' });
   });
 
   test('concurrent marks of one event take effect in call order; a processed event is not reopened', async () => {
-    await inbox.receive('stripe', 'evt_marks', 'invoice.paid', null, {});
+    await inbox.receive('stripe', 'evt_marks', 'invoice.paid', null, '{}');
     await Promise.all([
       inbox.mark('stripe', 'evt_marks', 'parked', 'invoice_not_found'),
       inbox.mark('stripe', 'evt_marks', 'processed', null),
@@ -54,7 +54,7 @@ describe('webhook inbox, concurrent deliveries (PostgreSQL)', () => {
 
   test('marks of many events in one go each land on their own row', async () => {
     const ids = Array.from({ length: 12 }, (_, i) => `evt_many_${i}`);
-    await Promise.all(ids.map((id) => inbox.receive('stripe', id, 'x', null, {})));
+    await Promise.all(ids.map((id) => inbox.receive('stripe', id, 'x', null, '{}')));
     await Promise.all(ids.map((id, i) => inbox.mark('stripe', id, i % 2 ? 'parked' : 'processed', i % 2 ? `reason ${i}` : null)));
     for (const [i, id] of ids.entries()) expect(await row(id)).toEqual({ status: i % 2 ? 'parked' : 'processed', attempts: 1, last_error: i % 2 ? `reason ${i}` : null });
   });

@@ -96,7 +96,8 @@ interface Received {
   eventId: string;
   eventType: string;
   accountId: string | null;
-  payload: unknown;
+  /** The event as JSON text. */
+  payloadJson: string;
 }
 
 const inboxKey = (endpoint: string, eventId: string) => `${endpoint}\u0000${eventId}`;
@@ -112,11 +113,14 @@ export class WebhookInbox {
     async (items) => {
       const { rows } = await this.db.query<{ endpoint: string; event_id: string; status: InboxStatus }>(
         `INSERT INTO webhook_inbox (endpoint, event_id, event_type, account_id, payload, status, next_attempt_at)
-         SELECT endpoint, event_id, event_type, account_id, payload::jsonb, 'received', clock_timestamp() + interval '30 seconds'
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS t(endpoint, event_id, event_type, account_id, payload, k)
+         SELECT t.endpoint, t.event_id, t.event_type, t.account_id, p.payload, 'received', clock_timestamp() + interval '30 seconds'
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(endpoint, event_id, event_type, account_id, k)
+           JOIN jsonb_array_elements($5::jsonb) WITH ORDINALITY AS p(payload, k) USING (k)
           ORDER BY k
          ON CONFLICT (endpoint, event_id) DO NOTHING RETURNING endpoint, event_id, status`,
-        [items.map((i) => i.endpoint), items.map((i) => i.eventId), items.map((i) => i.eventType), items.map((i) => i.accountId), items.map((i) => JSON.stringify(i.payload))],
+        // the payloads travel as one JSON array built from their texts: no re-serialising, and
+        // none of the quoting a text[] literal of JSON documents would need
+        [items.map((i) => i.endpoint), items.map((i) => i.eventId), items.map((i) => i.eventType), items.map((i) => i.accountId), `[${items.map((i) => i.payloadJson).join(',')}]`],
       );
       const fresh = new Map(rows.map((r) => [inboxKey(r.endpoint, r.event_id), r.status]));
       const seen = items.filter((i) => !fresh.has(inboxKey(i.endpoint, i.eventId)));
@@ -138,9 +142,9 @@ export class WebhookInbox {
     { keyOf: (i) => inboxKey(i.endpoint, i.eventId) },
   );
 
-  /** Stores a verified event; returns the existing row when this event was seen before. */
-  receive(endpoint: string, eventId: string, eventType: string, accountId: string | null, payload: unknown): Promise<{ fresh: boolean; status: InboxStatus }> {
-    return this.receiving.call({ endpoint, eventId, eventType, accountId, payload });
+  /** Stores a verified event (`payloadJson`: its JSON text); returns the existing row when this event was seen before. */
+  receive(endpoint: string, eventId: string, eventType: string, accountId: string | null, payloadJson: string): Promise<{ fresh: boolean; status: InboxStatus }> {
+    return this.receiving.call({ endpoint, eventId, eventType, accountId, payloadJson });
   }
 
   /** Outcomes of concurrent webhooks are recorded by one UPDATE; one event's marks stay in order. */

@@ -32,14 +32,20 @@ export class WebhookIngestor {
     private readonly logger: Logger,
   ) {}
 
-  /** Throws only when the event could not be stored (then the provider must retry: 5xx). */
-  async ingest(endpoint: Endpoint, eventId: string, eventType: string, accountId: string | null, verified: unknown): Promise<IngestResult> {
+  /**
+   * Throws only when the event could not be stored (then the provider must retry: 5xx).
+   * `verifiedJson`: the verified body the event was parsed from, stored as is when it can be.
+   */
+  async ingest(endpoint: Endpoint, eventId: string, eventType: string, accountId: string | null, verified: unknown, verifiedJson?: string): Promise<IngestResult> {
     // PostgreSQL cannot store NUL in text or jsonb, and lone surrogates are not Unicode: a verified
-    // event is never refused for its text; those characters become U+FFFD.
-    const payload = storable(verified);
+    // event is never refused for its text; those characters become U+FFFD. JSON text can only
+    // carry them as \u escapes, so a body without such escapes is stored as it came.
+    const clean = verifiedJson !== undefined && !MAY_ESCAPE_UNSTORABLE.test(verifiedJson);
+    const payload = clean ? verified : storable(verified);
+    const payloadJson = clean ? verifiedJson : JSON.stringify(payload);
     eventId = storable(eventId) as string;
     eventType = storable(eventType) as string;
-    const stored = await this.inbox.receive(endpoint, eventId, eventType, accountId, payload);
+    const stored = await this.inbox.receive(endpoint, eventId, eventType, accountId, payloadJson);
     this.metrics.webhooksReceived.inc({ endpoint, type: eventType, duplicate: String(!stored.fresh) });
     if (stored.status === 'processed' || stored.status === 'ignored') return { status: stored.status, duplicate: true };
     try {
@@ -70,6 +76,12 @@ export class WebhookIngestor {
 }
 
 const UNSTORABLE_TEXT_ALL = new RegExp(UNSTORABLE_TEXT.source, 'g');
+/**
+ * JSON text that may decode to NUL or a lone surrogate: a \u0000 or \uD800-\uDFFF escape, or
+ * such a character itself (JSON.parse refuses a raw NUL, but the text may have one). Pairs of
+ * surrogate escapes (valid) also match; they then take the slow path, which keeps them.
+ */
+const MAY_ESCAPE_UNSTORABLE = /\\u(?:0000|[dD][89a-fA-F])|\u0000|[\ud800-\udfff]/;
 
 export function storable(value: unknown): unknown {
   if (typeof value === 'string') return value.replace(UNSTORABLE_TEXT_ALL, '\ufffd');
