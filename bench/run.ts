@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     const report = [
       `## ${smoke ? 'Smoke run' : 'Run'} of ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC (${minutes} min)`,
       '',
-      `Machine: ${machine}. Other work was running on the machine at the same time; compare ratios, not absolute numbers.`,
+      `Machine: ${machine}. The machine is shared (the load figures above say how busy it was at the start); compare ratios, not absolute numbers.`,
       '',
       ...(smoke ? ['Smoke form: tiny counts, one run each, no targets.', ''] : []),
       ...(smoke

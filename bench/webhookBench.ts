@@ -7,6 +7,7 @@ import { median, peakRssMiB, currentRssMiB, ratio, round, runChild, sleep, uniqu
 import { startService, summarizeCpuProfile } from './service';
 import { pgStatTop, pgStatReset } from './pgstat';
 import type { WebhookLoadInput, WebhookLoadResult } from './webhookLoad';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +27,7 @@ export interface WebhookBenchOptions {
 export interface WebhookBenchResult {
   /** the service's schema: its event log and outbox are the templates for (3) and (5) */
   schema: string;
-  ingest: { rps: number; p50: number; p99: number; lost: number; doubled: number; historyExpected: number; historyRows: number; acked: number; non200: number };
+  ingest: { rps: number; p50: number; p99: number; lost: number; doubled: number; historyExpected: number; historyRows: number; acked: number; non200: number; ceilingRps: number; ceilingP99: number };
   e2e: { rate: number; p50: number; p99: number; ackP50: number; ackP99: number; notVisible: number };
   memory: { peakMiB: number; idleMiB: number };
   markdownIngest: string;
@@ -63,6 +64,21 @@ async function createInvoices(url: string, key: string, n: number): Promise<stri
     }),
   );
   return out;
+}
+
+/** The HTTP ceiling (bench/httpCeiling.ts) as its own process; resolves with its URL and a stop function. */
+async function startCeiling(): Promise<{ url: string; stop(): void }> {
+  const child = spawn(process.execPath, [path.join(__dirname, 'httpCeiling.js'), SECRET], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`httpCeiling exited (${code})`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
 }
 
 export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBenchResult> {
@@ -102,6 +118,25 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
     }
     const peakMiB = peakRssMiB(svc.pid);
     const statements = await pgStatTop(o.databaseUrl, 8);
+
+    // ---- baseline of (2): the same load against a bare HTTP server that only verifies signatures
+    const ceilingRuns: WebhookLoadResult[] = [];
+    const ceiling = await startCeiling();
+    try {
+      for (let run = 1; run <= o.runs; run++) {
+        const r = await runChild<WebhookLoadResult>(
+          'webhookLoad.js',
+          { url: ceiling.url, secret: SECRET, apiKey, tenantId: 'bench', invoices: pool, mode: 'max', connections: o.connections, durationMs: o.durationMs, duplicateRatio: 0.1, runId: `c${run}${uniqueName('').slice(1)}` } satisfies WebhookLoadInput,
+          { timeoutMs: o.durationMs + 120_000 },
+        );
+        o.log(`  (2) HTTP ceiling run ${run}: ${round(r.perSecond)} req/s, p50 ${round(r.ackP50, 1)} ms, p99 ${round(r.ackP99, 1)} ms`);
+        ceilingRuns.push(r);
+      }
+    } finally {
+      ceiling.stop();
+    }
+    const ceilingRps = median(ceilingRuns.map((r) => r.perSecond));
+    const ceilingP99 = median(ceilingRuns.map((r) => r.ackP99));
 
     // ---- verification: every acknowledged event stored once, the payment history exactly as expected
     const acked = new Set(runs.flatMap((r) => r.acked));
@@ -199,6 +234,8 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
       `| p50 latency (ms) | ${round(p50, 1)} | ${runs.map((r) => round(r.ackP50, 1)).join(', ')} |`,
       `| p99 latency (ms) | ${round(p99, 1)} | ${runs.map((r) => round(r.ackP99, 1)).join(', ')} |`,
       `| ratio to the raw single-row ceiling of (1) at 16 writers (${round(o.rawCeiling)}/s) | ${ratio(rps, o.rawCeiling)} | |`,
+      `| HTTP ceiling: a bare \`node:http\` server that only verifies the signature, same load (requests/s; p99 ms) | ${round(ceilingRps)}; ${round(ceilingP99, 1)} | ${ceilingRuns.map((r) => round(r.perSecond)).join(', ')} |`,
+      `| ratio to the HTTP ceiling | ${ratio(rps, ceilingRps)} | |`,
       '',
       `Verification: ${acked.size} distinct events acknowledged (200), **${lost} lost, ${doubled} doubled**; payment history holds ${historyRows} rows for them (expected ${historyExpected}); ${non200} requests not answered 200.`,
       ...(statements.length ? ['', 'Top statements by total execution time during (2) (`pg_stat_statements`):', '', '```', ...statements, '```'] : []),
@@ -224,7 +261,7 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
     ].join('\n');
     return {
       schema,
-      ingest: { rps, p50, p99, lost, doubled, historyExpected, historyRows, acked: acked.size, non200 },
+      ingest: { rps, p50, p99, lost, doubled, historyExpected, historyRows, acked: acked.size, non200, ceilingRps, ceilingP99 },
       e2e,
       memory: { peakMiB, idleMiB },
       markdownIngest,
