@@ -32,7 +32,7 @@ interface Plan {
   profile: boolean;
 }
 
-const FULL: Plan = { appendRuns: 3, appendMs: 5000, webhookRuns: 3, webhookMs: 10_000, pacedMs: 10_000, invoices: 512, rebuildEvents: 1_000_000, rebuildRuns: 3, kafkaRuns: 3, kafkaMessages: 3000, profile: true };
+const FULL: Plan = { appendRuns: 3, appendMs: 5000, webhookRuns: 3, webhookMs: 10_000, pacedMs: 10_000, invoices: 512, rebuildEvents: 1_000_000, rebuildRuns: 3, kafkaRuns: 3, kafkaMessages: 20_000, profile: true };
 const SMOKE: Plan = { appendRuns: 1, appendMs: 500, webhookRuns: 1, webhookMs: 1000, pacedMs: 1000, invoices: 8, rebuildEvents: 2000, rebuildRuns: 1, kafkaRuns: 1, kafkaMessages: 50, profile: false };
 
 function arg(name: string): string | undefined {

@@ -55,6 +55,20 @@ describe('Kafka bus (real broker)', () => {
     expect((await relay.status()).backlog).toBe(0);
   });
 
+  test('one publish of 3 MB for a single key (one partition) is split under the broker limit and arrives whole, in order', async () => {
+    const got: DeliveredMessage[] = [];
+    const sub = await bus.subscribe('big-batch', ['bulk'], async (m) => {
+      got.push(m);
+    });
+    const filler = 'x'.repeat(3000);
+    const messages = Array.from({ length: 1000 }, (_, i) => ({ id: outboxMessage('bulk', 'one-key', {}).id, topic: 'bulk', key: 'one-key', value: { i, filler }, headers: {} }));
+    // 1000 x 3 KB to one partition: one record batch would be ~3x the broker's default message.max.bytes
+    await bus.publish(messages);
+    await eventually(() => got.length >= 1000, 60_000);
+    await sub.stop();
+    expect(got.map((m) => (m.value as { i: number }).i)).toEqual(messages.map((m) => m.value.i));
+  });
+
   test('a handler that fails gets the message again: the group does not move past it', async () => {
     let failures = 0;
     const seen: string[] = [];

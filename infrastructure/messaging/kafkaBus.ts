@@ -2,6 +2,13 @@ import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type KafkaMes
 import type { BatchHandler, BusMessage, BusSubscription, DeliveredMessage, MessageBus, MessageHandler } from '../../domain/ports/messageBus';
 import type { Logger } from '../observability/logger';
 
+/**
+ * Most bytes (keys, values, headers, plus a per-record allowance) in one produce request: half
+ * the broker's default message.max.bytes, so a request whose records all hash to one partition
+ * still fits in one record batch.
+ */
+export const PUBLISH_CHUNK_BYTES = 512 * 1024;
+
 export interface KafkaBusOptions {
   brokers: string[];
   clientId: string;
@@ -86,6 +93,14 @@ export class KafkaBus implements MessageBus {
     return this.connecting;
   }
 
+  /**
+   * Connects the producer now rather than at the first publish (a service warms up at start, so
+   * its first payment does not wait for the broker handshake).
+   */
+  async connect(): Promise<void> {
+    await this.getProducer();
+  }
+
   private async getAdmin(): Promise<Admin> {
     if (!this.admin) {
       const a = this.kafka.admin();
@@ -111,22 +126,43 @@ export class KafkaBus implements MessageBus {
     wanted.forEach((t) => this.knownTopics.add(t));
   }
 
+  /**
+   * Publishes in order. The messages go out in consecutive requests of at most PUBLISH_CHUNK_BYTES
+   * each: the broker refuses a record batch over its message.max.bytes (1 MB by default), and a
+   * relay batch of one hot key would otherwise land in one partition's batch. Chunks are sent one
+   * after another, so per-key order holds; if one fails, the call fails and the relay sends the
+   * whole batch again (at least once; consumers deduplicate by message id).
+   */
   async publish(messages: readonly BusMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.ensureTopics([...new Set(messages.map((m) => m.topic))]);
+    const encoded = messages.map((m) => ({ topic: m.topic, key: m.key, value: JSON.stringify(m.value), headers: { ...m.headers, 'message-id': m.id } }));
+    let chunk: typeof encoded = [];
+    let bytes = 0;
+    for (const m of encoded) {
+      const size = m.key.length + m.value.length + Object.entries(m.headers).reduce((n, [k, v]) => n + k.length + String(v).length, 0) + 64;
+      if (chunk.length > 0 && bytes + size > PUBLISH_CHUNK_BYTES) {
+        await this.send(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(m);
+      bytes += size;
+    }
+    await this.send(chunk);
+  }
+
+  private async send(encoded: ReadonlyArray<{ topic: string; key: string; value: string; headers: Record<string, string> }>): Promise<void> {
     const producer = await this.getProducer();
-    const byTopic = new Map<string, BusMessage[]>();
-    for (const m of messages) {
+    const byTopic = new Map<string, Array<{ key: string; value: string; headers: Record<string, string> }>>();
+    for (const m of encoded) {
       const list = byTopic.get(m.topic) ?? [];
-      list.push(m);
+      list.push({ key: m.key, value: m.value, headers: m.headers });
       byTopic.set(m.topic, list);
     }
     const send = producer.sendBatch({
       acks: -1,
-      topicMessages: [...byTopic.entries()].map(([topic, list]) => ({
-        topic: this.topic(topic),
-        messages: list.map((m) => ({ key: m.key, value: JSON.stringify(m.value), headers: { ...m.headers, 'message-id': m.id } })),
-      })),
+      topicMessages: [...byTopic.entries()].map(([topic, list]) => ({ topic: this.topic(topic), messages: list })),
     });
     const limit = this.opts.publishTimeoutMs ?? 30_000;
     const timeout = new Error(`Kafka publish did not complete in ${limit} ms; the producer is replaced`);

@@ -14,6 +14,7 @@ export interface OutboxStatus {
 }
 
 export interface OutboxRelayOptions {
+  /** Messages per pass (default 1000): one SELECT and one UPDATE for all of them; KafkaBus splits the produce requests by size. */
   batchSize?: number;
   idleDelayMs?: number;
   maxRetryDelayMs?: number;
@@ -61,7 +62,7 @@ export class OutboxRelay {
     private readonly lease: LeaderLease,
     private readonly opts: OutboxRelayOptions = {},
   ) {
-    this.batchSize = opts.batchSize ?? 500;
+    this.batchSize = opts.batchSize ?? 1000;
     this.idleDelayMs = opts.idleDelayMs ?? 200;
     this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 5000;
     this.leaseRetryMs = opts.leaseRetryMs ?? 2000;
