@@ -110,27 +110,36 @@ export const invoiceHistoryProjection: ProjectionDefinition = {
     );
     CREATE INDEX ${t.invoice_history}_invoice ON ${t.invoice_history} (tenant_id, invoice_id, revision);`,
   async apply(tx, events, t) {
-    for (const e of events) {
+    // one statement per batch: the rows travel as one jsonb array typed by the table's own row
+    // type, so the batch's transaction holds its transaction id for one round trip, not one per
+    // event (a long writer holds back what every reader of the log may see)
+    const rows = events.flatMap((e) => {
       const p = parseStream('invoice-', e.streamId);
-      if (!p) continue;
-      await tx.query(
-        `INSERT INTO ${t.invoice_history} (stream_id, revision, tenant_id, invoice_id, event_id, event_type, actor, causation_id, correlation_id, recorded_at, position, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12::jsonb)`,
-        [
-          e.streamId,
-          e.revision.toString(),
-          p.tenantId,
-          p.id,
-          e.id,
-          e.type,
-          JSON.stringify((e.data as { actor?: unknown }).actor ?? e.metadata.actor ?? null),
-          e.metadata.causationId,
-          e.metadata.correlationId,
-          e.recordedAt,
-          `${e.position.commit}/${e.position.prepare}`,
-          JSON.stringify(e.data),
-        ],
-      );
-    }
+      if (!p) return [];
+      return [
+        {
+          stream_id: e.streamId,
+          revision: e.revision.toString(),
+          tenant_id: p.tenantId,
+          invoice_id: p.id,
+          event_id: e.id,
+          event_type: e.type,
+          actor: (e.data as { actor?: unknown }).actor ?? e.metadata.actor ?? null,
+          causation_id: e.metadata.causationId,
+          correlation_id: e.metadata.correlationId,
+          recorded_at: e.recordedAt,
+          position: `${e.position.commit}/${e.position.prepare}`,
+          data: e.data,
+        },
+      ];
+    });
+    if (rows.length === 0) return;
+    const table = t.invoice_history!;
+    await tx.query(
+      `INSERT INTO ${table} (stream_id, revision, tenant_id, invoice_id, event_id, event_type, actor, causation_id, correlation_id, recorded_at, position, data)
+       SELECT stream_id, revision, tenant_id, invoice_id, event_id, event_type, actor, causation_id, correlation_id, recorded_at, position, data
+         FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb)`,
+      [JSON.stringify(rows)],
+    );
   },
 };
