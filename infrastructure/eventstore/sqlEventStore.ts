@@ -42,7 +42,7 @@ const EVENT_COLUMNS = `global_position, transaction_id::text AS commit_position,
 export interface SqlEventStoreOptions {
   /**
    * Group commit (default on): concurrent appends queue, and one flusher runs everything queued
-   * (up to maxBatch) in one transaction through append_many(). Off: one transaction per append.
+   * (up to maxBatch) in one transaction through append_batch(). Off: one transaction per append.
    */
   groupCommit?: boolean;
   /** Most appends in one group-commit transaction. Default 256. */
@@ -79,9 +79,10 @@ interface PendingAppend {
 
 /**
  * The event store on PostgreSQL, written once against SqlClient so the server (`pg`) and the
- * embedded default (PGlite) run the same SQL. Every append is decided by the append_to_stream()
- * function (see migrations.ts). With group commit, concurrent appends share one transaction; the
- * observable result of each is what it would have been alone (see ARCHITECTURE.md).
+ * embedded default (PGlite) run the same SQL. An append alone is decided by the append_to_stream()
+ * function (see migrations.ts); with group commit, concurrent appends share one transaction and
+ * append_batch() decides them all with the same rules, set-based. The observable result of each
+ * is what it would have been alone (see ARCHITECTURE.md).
  */
 export class SqlEventStore implements EventStore {
   readonly groupCommit: boolean;
@@ -191,7 +192,7 @@ export class SqlEventStore implements EventStore {
     let rows: AppendRow[];
     try {
       rows = await this.db.transaction(async (tx) => {
-        const r = await appendManyIn(tx, ordered.map(({ p }) => p));
+        const r = await appendBatchIn(tx, ordered.map(({ p }) => p));
         statementsDone = true;
         return r;
       });
@@ -217,7 +218,7 @@ export class SqlEventStore implements EventStore {
     let wrote = false;
     ordered.forEach(({ p }, k) => {
       const row = rows[k];
-      if (!row) return p.reject(new Error('append_many returned fewer results than appends'));
+      if (!row) return p.reject(new Error('append_batch returned fewer results than appends'));
       try {
         const result = interpret(p.streamId, p.events, p.expected, row);
         wrote ||= !result.duplicate;
@@ -293,8 +294,12 @@ export async function appendIn(
   return typeof r === 'string' ? (JSON.parse(r) as AppendRow) : r;
 }
 
-/** Several appends inside an open transaction, in the given order, one round trip (append_many). */
-export async function appendManyIn(
+/**
+ * Several appends inside an open transaction, in the given order, one round trip (append_batch,
+ * set-based). The caller passes them sorted by stream id: append_batch locks streams in the order
+ * they first appear.
+ */
+export async function appendBatchIn(
   tx: SqlExecutor,
   appends: ReadonlyArray<{ streamId: string; events: readonly NewEvent[]; expected: ExpectedRevision; options?: AppendOptions }>,
 ): Promise<AppendRow[]> {
@@ -305,9 +310,9 @@ export async function appendManyIn(
     events: a.events.map((e) => ({ id: e.id.toLowerCase(), type: e.type, data: e.data, metadata: e.metadata })),
     outbox: a.options?.outbox ?? [],
   }));
-  const { rows } = await tx.query<{ r: AppendRow[] | string }>(`SELECT append_many($1::jsonb) AS r`, [JSON.stringify(payload)]);
+  const { rows } = await tx.query<{ r: AppendRow[] | string }>(`SELECT append_batch($1::jsonb) AS r`, [JSON.stringify(payload)]);
   const r = rows[0]?.r;
-  if (!r) throw new Error('append_many returned nothing');
+  if (!r) throw new Error('append_batch returned nothing');
   return typeof r === 'string' ? (JSON.parse(r) as AppendRow[]) : r;
 }
 
