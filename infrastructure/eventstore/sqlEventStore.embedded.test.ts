@@ -3,6 +3,7 @@ import { describeEventStoreContract } from '../../test/contract/eventStore.contr
 import { sqlContractSubject } from '../../test/contract/sqlSubject';
 import { embeddedDatabase } from '../../test/support/databases';
 import { describeGroupCommit } from '../../test/contract/groupCommit.contract';
+import { describeAppendBatch } from '../../test/contract/appendBatch.contract';
 
 for (const groupCommit of [true, false]) {
   describeEventStoreContract(
@@ -14,3 +15,4 @@ for (const groupCommit of [true, false]) {
 }
 
 describeGroupCommit('embedded PGlite', () => embeddedDatabase());
+describeAppendBatch('embedded PGlite', () => embeddedDatabase());

@@ -16,7 +16,7 @@ import {
 } from '../../domain/ports/eventStore';
 import { toBigInt, type SqlClient, type SqlExecutor } from '../sql/client';
 
-interface AppendRow {
+export interface AppendRow {
   status: 'appended' | 'duplicate' | 'wrong_expected_revision' | 'mixed_duplicates';
   revision: number | string;
   events?: Array<{ id: string; revision: number | string; commit: string; prepare: number | string }>;
@@ -175,9 +175,7 @@ export class SqlEventStore implements EventStore {
   private async flush(batch: PendingAppend[]): Promise<void> {
     this.stats.batches += 1;
     this.stats.appends += batch.length;
-    // Stream order (stable: a stream's appends keep their arrival order) makes every batch take
-    // its stream locks in the same order, so two batches in two processes cannot deadlock.
-    const ordered = batch.map((p, i) => ({ p, i })).sort((a, b) => (a.p.streamId < b.p.streamId ? -1 : a.p.streamId > b.p.streamId ? 1 : a.i - b.i));
+    const ordered = batchOrder(batch).map((i) => ({ p: batch[i]! }));
     if (batch.length === 1) {
       // Alone in its batch: one statement in its own implicit transaction (one round trip). Any
       // failure, at the statement or its commit, is this caller's alone.
@@ -294,26 +292,56 @@ export async function appendIn(
   return typeof r === 'string' ? (JSON.parse(r) as AppendRow) : r;
 }
 
+export interface BatchAppend {
+  streamId: string;
+  events: readonly NewEvent[];
+  expected: ExpectedRevision;
+  options?: AppendOptions;
+}
+
+/** The jsonb argument of append_batch (and of append_many, migration 9, which takes the same shape). */
+export function batchPayload(appends: readonly BatchAppend[]): string {
+  return JSON.stringify(
+    appends.map((a) => ({
+      stream: a.streamId,
+      kind: typeof a.expected === 'bigint' ? 'exact' : a.expected,
+      expected: typeof a.expected === 'bigint' ? a.expected.toString() : null,
+      events: a.events.map((e) => ({ id: e.id.toLowerCase(), type: e.type, data: e.data, metadata: e.metadata })),
+      outbox: a.options?.outbox ?? [],
+    })),
+  );
+}
+
 /**
  * Several appends inside an open transaction, in the given order, one round trip (append_batch,
  * set-based). The caller passes them sorted by stream id: append_batch locks streams in the order
  * they first appear.
  */
-export async function appendBatchIn(
-  tx: SqlExecutor,
-  appends: ReadonlyArray<{ streamId: string; events: readonly NewEvent[]; expected: ExpectedRevision; options?: AppendOptions }>,
-): Promise<AppendRow[]> {
-  const payload = appends.map((a) => ({
-    stream: a.streamId,
-    kind: typeof a.expected === 'bigint' ? 'exact' : a.expected,
-    expected: typeof a.expected === 'bigint' ? a.expected.toString() : null,
-    events: a.events.map((e) => ({ id: e.id.toLowerCase(), type: e.type, data: e.data, metadata: e.metadata })),
-    outbox: a.options?.outbox ?? [],
-  }));
-  const { rows } = await tx.query<{ r: AppendRow[] | string }>(`SELECT append_batch($1::jsonb) AS r`, [JSON.stringify(payload)]);
+export async function appendBatchIn(tx: SqlExecutor, appends: readonly BatchAppend[]): Promise<AppendRow[]> {
+  const { rows } = await tx.query<{ r: AppendRow[] | string }>(`SELECT append_batch($1::jsonb) AS r`, [batchPayload(appends)]);
   const r = rows[0]?.r;
   if (!r) throw new Error('append_batch returned nothing');
   return typeof r === 'string' ? (JSON.parse(r) as AppendRow[]) : r;
+}
+
+/**
+ * The order a group-commit batch runs in, as indexes into it: round by round (the r-th append to
+ * each stream after every stream's (r-1)-th), streams in stream-id order within a round. So the
+ * first round names every stream of the batch once, in stream order, and append_batch takes its
+ * stream locks in that order, like every other batch and appendAtomically: batches in two
+ * processes cannot deadlock. A stream's appends keep their arrival order, and each round is one
+ * set-based statement whose inserts follow this order, so sequence numbers do too.
+ */
+export function batchOrder(batch: ReadonlyArray<{ streamId: string }>): number[] {
+  const seen = new Map<string, number>();
+  const round = batch.map((p) => {
+    const r = seen.get(p.streamId) ?? 0;
+    seen.set(p.streamId, r + 1);
+    return r;
+  });
+  return batch
+    .map((_, i) => i)
+    .sort((a, b) => round[a]! - round[b]! || (batch[a]!.streamId < batch[b]!.streamId ? -1 : batch[a]!.streamId > batch[b]!.streamId ? 1 : 0));
 }
 
 /**

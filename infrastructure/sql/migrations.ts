@@ -366,10 +366,12 @@ $fn$;
 // Rounds: round r holds the r-th append to each stream, so a round never names a stream twice
 // and sees the writes of the rounds before it (dedup and expected revision): appends to one stream
 // behave as if run one after another in batch order. A batch of distinct streams is one round.
+// Within a round, events and outbox rows are inserted in batch order (ORDER BY in the INSERT), so
+// sequence numbers follow it; the caller passes the batch round by round (batchOrder in
+// sqlEventStore.ts), so they follow the whole batch's order.
 //
 // A row created here for appends that were all refused still has revision -1 at the end and is
-// deleted, as append_to_stream deletes it. Events get their sequence numbers in batch order (the
-// ORDER BY of the INSERT), so readers see the batch in that order within its transaction.
+// deleted, as append_to_stream deletes it.
 const groupCommitSetBased = `
 CREATE FUNCTION append_batch(p_appends jsonb)
 RETURNS jsonb LANGUAGE plpgsql
