@@ -14,7 +14,7 @@ import {
   type RecordedEvent,
   type StreamAppend,
 } from '../../domain/ports/eventStore';
-import { toBigInt, type SqlClient, type SqlExecutor } from '../sql/client';
+import { CommitFailed, toBigInt, type SqlClient, type SqlExecutor } from '../sql/client';
 
 export interface AppendRow {
   status: 'appended' | 'duplicate' | 'wrong_expected_revision' | 'mixed_duplicates';
@@ -186,19 +186,16 @@ export class SqlEventStore implements EventStore {
       );
       return;
     }
-    let statementsDone = false;
     let rows: AppendRow[];
     try {
-      rows = await this.db.transaction(async (tx) => {
-        const r = await appendBatchIn(tx, ordered.map(({ p }) => p));
-        statementsDone = true;
-        return r;
-      });
+      // One statement in a transaction of its own: one round trip, its COMMIT at the same Sync.
+      rows = await appendBatchAlone(this.db, ordered.map(({ p }) => p));
     } catch (err) {
-      if (statementsDone || !isStatementError(err)) {
+      if (err instanceof CommitFailed || !isStatementError(err)) {
         // The COMMIT failed (or the connection did): no append of the batch is acknowledged.
-        if (statementsDone) this.stats.commitFailures += 1;
-        for (const p of batch) p.reject(err);
+        if (err instanceof CommitFailed) this.stats.commitFailures += 1;
+        const reason = err instanceof CommitFailed ? err.cause : err;
+        for (const p of batch) p.reject(reason);
         return;
       }
       // A statement raised (say, an outbox message id that already exists): the transaction
@@ -312,13 +309,23 @@ export function batchPayload(appends: readonly BatchAppend[]): string {
   );
 }
 
+const APPEND_BATCH = `SELECT append_batch($1::jsonb) AS r`;
+
 /**
  * Several appends inside an open transaction, in the given order, one round trip (append_batch,
- * set-based). The caller passes them sorted by stream id: append_batch locks streams in the order
- * they first appear.
+ * set-based). The caller passes them in batchOrder: append_batch locks streams in the order they
+ * first appear.
  */
 export async function appendBatchIn(tx: SqlExecutor, appends: readonly BatchAppend[]): Promise<AppendRow[]> {
-  const { rows } = await tx.query<{ r: AppendRow[] | string }>(`SELECT append_batch($1::jsonb) AS r`, [batchPayload(appends)]);
+  return batchRows((await tx.query<{ r: AppendRow[] | string }>(APPEND_BATCH, [batchPayload(appends)])).rows);
+}
+
+/** appendBatchIn as a transaction of its own (queryAutocommit: a failed commit is CommitFailed). */
+export async function appendBatchAlone(db: SqlClient, appends: readonly BatchAppend[]): Promise<AppendRow[]> {
+  return batchRows((await db.queryAutocommit<{ r: AppendRow[] | string }>(APPEND_BATCH, [batchPayload(appends)])).rows);
+}
+
+function batchRows(rows: ReadonlyArray<{ r: AppendRow[] | string }>): AppendRow[] {
   const r = rows[0]?.r;
   if (!r) throw new Error('append_batch returned nothing');
   return typeof r === 'string' ? (JSON.parse(r) as AppendRow[]) : r;
