@@ -4,6 +4,7 @@ import { sqlContractSubject } from '../../test/contract/sqlSubject';
 import { embeddedDatabase } from '../../test/support/databases';
 import { describeGroupCommit } from '../../test/contract/groupCommit.contract';
 import { describeAppendBatch } from '../../test/contract/appendBatch.contract';
+import { describeQueryAutocommit } from '../../test/contract/queryAutocommit.contract';
 
 for (const groupCommit of [true, false]) {
   describeEventStoreContract(
@@ -16,3 +17,4 @@ for (const groupCommit of [true, false]) {
 
 describeGroupCommit('embedded PGlite', () => embeddedDatabase());
 describeAppendBatch('embedded PGlite', () => embeddedDatabase());
+describeQueryAutocommit('embedded PGlite', () => embeddedDatabase());
