@@ -356,12 +356,14 @@ $fn$;
 // loop). The result is append_many's: one append_to_stream-shaped status per append, in order.
 //
 // Locks: one INSERT ... ON CONFLICT DO UPDATE ... WHERE false visits the batch's streams one at a
-// time, in the order they first appear in p_appends (the caller sorts by stream id), and either
+// time, in the order they first appear in p_appends (the caller passes the batch round by round,
+// so its first round names every stream once, in stream-id order: batchOrder), and either
 // creates a stream's row (revision -1, "no stream") or locks the existing one (the WHERE false
 // locks without writing). A row another transaction is still inserting is waited for at its turn.
 // So, like append_to_stream and append_many, a batch acquires its streams one by one in stream
 // order and never holds a later stream while waiting for an earlier one: no deadlock with them or
-// with another batch. Every later statement runs on a snapshot taken after the locks were held.
+// with another batch. Every later statement runs on a snapshot taken after the locks were held
+// (READ COMMITTED, as append_to_stream also assumes), so it sees each stream's last commit.
 //
 // Rounds: round r holds the r-th append to each stream, so a round never names a stream twice
 // and sees the writes of the rounds before it (dedup and expected revision): appends to one stream
