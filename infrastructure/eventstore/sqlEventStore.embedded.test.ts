@@ -3,6 +3,8 @@ import { describeEventStoreContract } from '../../test/contract/eventStore.contr
 import { sqlContractSubject } from '../../test/contract/sqlSubject';
 import { embeddedDatabase } from '../../test/support/databases';
 import { describeGroupCommit } from '../../test/contract/groupCommit.contract';
+import { describeAppendBatch } from '../../test/contract/appendBatch.contract';
+import { describeQueryAutocommit } from '../../test/contract/queryAutocommit.contract';
 
 for (const groupCommit of [true, false]) {
   describeEventStoreContract(
@@ -14,3 +16,5 @@ for (const groupCommit of [true, false]) {
 }
 
 describeGroupCommit('embedded PGlite', () => embeddedDatabase());
+describeAppendBatch('embedded PGlite', () => embeddedDatabase());
+describeQueryAutocommit('embedded PGlite', () => embeddedDatabase());

@@ -4,6 +4,8 @@ import { sqlContractSubject } from '../../test/contract/sqlSubject';
 import { postgresDatabase } from '../../test/support/databases';
 import { SqlEventStore, appendIn, interpret } from './sqlEventStore';
 import { describeGroupCommit } from '../../test/contract/groupCommit.contract';
+import { describeAppendBatch } from '../../test/contract/appendBatch.contract';
+import { describeQueryAutocommit } from '../../test/contract/queryAutocommit.contract';
 
 // Both modes of the store: group commit (the default) and one transaction per append.
 for (const groupCommit of [true, false]) {
@@ -11,6 +13,8 @@ for (const groupCommit of [true, false]) {
 }
 
 describeGroupCommit('PostgreSQL', () => postgresDatabase({ max: 8 }));
+describeAppendBatch('PostgreSQL', () => postgresDatabase({ max: 4 }));
+describeQueryAutocommit('PostgreSQL', () => postgresDatabase({ max: 2 }));
 
 /**
  * The types readAll returns once at least `n` events are visible. Transactions of other tests

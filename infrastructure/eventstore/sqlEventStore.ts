@@ -14,10 +14,10 @@ import {
   type RecordedEvent,
   type StreamAppend,
 } from '../../domain/ports/eventStore';
-import { isStatementError, toBigInt, type SqlClient, type SqlExecutor } from '../sql/client';
+import { CommitFailed, isStatementError, toBigInt, type SqlClient, type SqlExecutor } from '../sql/client';
 import { Coalescer } from '../sql/coalescer';
 
-interface AppendRow {
+export interface AppendRow {
   status: 'appended' | 'duplicate' | 'wrong_expected_revision' | 'mixed_duplicates';
   revision: number | string;
   events?: Array<{ id: string; revision: number | string; commit: string; prepare: number | string }>;
@@ -49,7 +49,7 @@ const STREAM_READ_LIMIT = 100_000;
 export interface SqlEventStoreOptions {
   /**
    * Group commit (default on): concurrent appends queue, and one flusher runs everything queued
-   * (up to maxBatch) in one transaction through append_many(). Off: one transaction per append.
+   * (up to maxBatch) in one transaction through append_batch(). Off: one transaction per append.
    */
   groupCommit?: boolean;
   /** Most appends in one group-commit transaction. Default 256. */
@@ -86,9 +86,10 @@ interface PendingAppend {
 
 /**
  * The event store on PostgreSQL, written once against SqlClient so the server (`pg`) and the
- * embedded default (PGlite) run the same SQL. Every append is decided by the append_to_stream()
- * function (see migrations.ts). With group commit, concurrent appends share one transaction; the
- * observable result of each is what it would have been alone (see ARCHITECTURE.md).
+ * embedded default (PGlite) run the same SQL. An append alone is decided by the append_to_stream()
+ * function (see migrations.ts); with group commit, concurrent appends share one transaction and
+ * append_batch() decides them all with the same rules, set-based. The observable result of each
+ * is what it would have been alone (see ARCHITECTURE.md).
  */
 export class SqlEventStore implements EventStore {
   readonly groupCommit: boolean;
@@ -181,9 +182,7 @@ export class SqlEventStore implements EventStore {
   private async flush(batch: PendingAppend[]): Promise<void> {
     this.stats.batches += 1;
     this.stats.appends += batch.length;
-    // Stream order (stable: a stream's appends keep their arrival order) makes every batch take
-    // its stream locks in the same order, so two batches in two processes cannot deadlock.
-    const ordered = batch.map((p, i) => ({ p, i })).sort((a, b) => (a.p.streamId < b.p.streamId ? -1 : a.p.streamId > b.p.streamId ? 1 : a.i - b.i));
+    const ordered = batchOrder(batch).map((i) => ({ p: batch[i]! }));
     if (batch.length === 1) {
       // Alone in its batch: one statement in its own implicit transaction (one round trip). Any
       // failure, at the statement or its commit, is this caller's alone.
@@ -194,19 +193,16 @@ export class SqlEventStore implements EventStore {
       );
       return;
     }
-    let statementsDone = false;
     let rows: AppendRow[];
     try {
-      rows = await this.db.transaction(async (tx) => {
-        const r = await appendManyIn(tx, ordered.map(({ p }) => p));
-        statementsDone = true;
-        return r;
-      });
+      // One statement in a transaction of its own: one round trip, its COMMIT at the same Sync.
+      rows = await appendBatchAlone(this.db, ordered.map(({ p }) => p));
     } catch (err) {
-      if (statementsDone || !isStatementError(err)) {
+      if (err instanceof CommitFailed || !isStatementError(err)) {
         // The COMMIT failed (or the connection did): no append of the batch is acknowledged.
-        if (statementsDone) this.stats.commitFailures += 1;
-        for (const p of batch) p.reject(err);
+        if (err instanceof CommitFailed) this.stats.commitFailures += 1;
+        const reason = err instanceof CommitFailed ? err.cause : err;
+        for (const p of batch) p.reject(reason);
         return;
       }
       // A statement raised (say, an outbox message id that already exists): the transaction
@@ -224,7 +220,7 @@ export class SqlEventStore implements EventStore {
     let wrote = false;
     ordered.forEach(({ p }, k) => {
       const row = rows[k];
-      if (!row) return p.reject(new Error('append_many returned fewer results than appends'));
+      if (!row) return p.reject(new Error('append_batch returned fewer results than appends'));
       try {
         const result = interpret(p.streamId, p.events, p.expected, row);
         wrote ||= !result.duplicate;
@@ -319,22 +315,66 @@ export async function appendIn(
   return typeof r === 'string' ? (JSON.parse(r) as AppendRow) : r;
 }
 
-/** Several appends inside an open transaction, in the given order, one round trip (append_many). */
-export async function appendManyIn(
-  tx: SqlExecutor,
-  appends: ReadonlyArray<{ streamId: string; events: readonly NewEvent[]; expected: ExpectedRevision; options?: AppendOptions }>,
-): Promise<AppendRow[]> {
-  const payload = appends.map((a) => ({
-    stream: a.streamId,
-    kind: typeof a.expected === 'bigint' ? 'exact' : a.expected,
-    expected: typeof a.expected === 'bigint' ? a.expected.toString() : null,
-    events: a.events.map((e) => ({ id: e.id.toLowerCase(), type: e.type, data: e.data, metadata: e.metadata })),
-    outbox: a.options?.outbox ?? [],
-  }));
-  const { rows } = await tx.query<{ r: AppendRow[] | string }>(`SELECT append_many($1::jsonb) AS r`, [JSON.stringify(payload)]);
+export interface BatchAppend {
+  streamId: string;
+  events: readonly NewEvent[];
+  expected: ExpectedRevision;
+  options?: AppendOptions;
+}
+
+/** The jsonb argument of append_batch (and of append_many, migration 9, which takes the same shape). */
+export function batchPayload(appends: readonly BatchAppend[]): string {
+  return JSON.stringify(
+    appends.map((a) => ({
+      stream: a.streamId,
+      kind: typeof a.expected === 'bigint' ? 'exact' : a.expected,
+      expected: typeof a.expected === 'bigint' ? a.expected.toString() : null,
+      events: a.events.map((e) => ({ id: e.id.toLowerCase(), type: e.type, data: e.data, metadata: e.metadata })),
+      outbox: a.options?.outbox ?? [],
+    })),
+  );
+}
+
+const APPEND_BATCH = `SELECT append_batch($1::jsonb) AS r`;
+
+/**
+ * Several appends inside an open transaction, in the given order, one round trip (append_batch,
+ * set-based). The caller passes them in batchOrder: append_batch locks streams in the order they
+ * first appear.
+ */
+export async function appendBatchIn(tx: SqlExecutor, appends: readonly BatchAppend[]): Promise<AppendRow[]> {
+  return batchRows((await tx.query<{ r: AppendRow[] | string }>(APPEND_BATCH, [batchPayload(appends)])).rows);
+}
+
+/** appendBatchIn as a transaction of its own (queryAutocommit: a failed commit is CommitFailed). */
+export async function appendBatchAlone(db: SqlClient, appends: readonly BatchAppend[]): Promise<AppendRow[]> {
+  return batchRows((await db.queryAutocommit<{ r: AppendRow[] | string }>(APPEND_BATCH, [batchPayload(appends)])).rows);
+}
+
+function batchRows(rows: ReadonlyArray<{ r: AppendRow[] | string }>): AppendRow[] {
   const r = rows[0]?.r;
-  if (!r) throw new Error('append_many returned nothing');
+  if (!r) throw new Error('append_batch returned nothing');
   return typeof r === 'string' ? (JSON.parse(r) as AppendRow[]) : r;
+}
+
+/**
+ * The order a group-commit batch runs in, as indexes into it: round by round (the r-th append to
+ * each stream after every stream's (r-1)-th), streams in stream-id order within a round. So the
+ * first round names every stream of the batch once, in stream order, and append_batch takes its
+ * stream locks in that order, like every other batch and appendAtomically: batches in two
+ * processes cannot deadlock. A stream's appends keep their arrival order, and each round is one
+ * set-based statement whose inserts follow this order, so sequence numbers do too.
+ */
+export function batchOrder(batch: ReadonlyArray<{ streamId: string }>): number[] {
+  const seen = new Map<string, number>();
+  const round = batch.map((p) => {
+    const r = seen.get(p.streamId) ?? 0;
+    seen.set(p.streamId, r + 1);
+    return r;
+  });
+  return batch
+    .map((_, i) => i)
+    .sort((a, b) => round[a]! - round[b]! || (batch[a]!.streamId < batch[b]!.streamId ? -1 : batch[a]!.streamId > batch[b]!.streamId ? 1 : 0));
 }
 
 export function interpret(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, row: AppendRow): AppendResult {

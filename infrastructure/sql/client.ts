@@ -18,11 +18,26 @@ export interface SqlClient extends SqlExecutor {
   /** Runs fn in one transaction: COMMIT when it resolves, ROLLBACK when it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /**
+   * One statement in a transaction of its own, in one round trip on the server (no BEGIN and
+   * COMMIT round trips). A failure once the statement has completed, i.e. at its commit, is thrown
+   * as CommitFailed: the caller can then tell a statement that refused (rolled back, nothing
+   * written) from a commit that did not succeed (not acknowledged).
+   */
+  queryAutocommit<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<SqlRows<T>>;
+  /**
    * Runs fn on one dedicated session (for session-level advisory locks). The session is given
    * back (and its locks released) when fn settles.
    */
   withSession<T>(fn: (session: SqlExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** The statement of queryAutocommit completed, then its commit failed (cause: the server's error). */
+export class CommitFailed extends Error {
+  constructor(cause: unknown) {
+    super(`commit failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'CommitFailed';
+  }
 }
 
 /** int8 / xid8 values arrive as strings (pg), numbers or bigints (PGlite): normalise. */

@@ -21,7 +21,7 @@ describe('migrations (PostgreSQL)', () => {
 
   test('two processes migrating at once: each migration is applied exactly once', async () => {
     const [ra, rb] = await Promise.all([migrate(a, schema), migrate(b, schema)]);
-    expect([...ra, ...rb].sort()).toEqual(migrations.map((m) => m.version));
+    expect([...ra, ...rb].sort((x, y) => x - y)).toEqual(migrations.map((m) => m.version));
     expect(await appliedVersion(a, schema)).toBe(latestMigration);
     const { rows } = await a.query<{ n: string }>(`SELECT count(*) AS n FROM schema_migrations`);
     expect(Number(rows[0]!.n)).toBe(migrations.length);

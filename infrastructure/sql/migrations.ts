@@ -351,6 +351,140 @@ END
 $fn$;
 `;
 
+// Group commit, set-based: the same decisions as append_to_stream for every append of a batch, in
+// a handful of statements for the whole batch instead of five or six per append (append_many's
+// loop). The result is append_many's: one append_to_stream-shaped status per append, in order.
+//
+// Locks: one INSERT ... ON CONFLICT DO UPDATE ... WHERE false visits the batch's streams one at a
+// time, in the order they first appear in p_appends (the caller passes the batch round by round,
+// so its first round names every stream once, in stream-id order: batchOrder), and either
+// creates a stream's row (revision -1, "no stream") or locks the existing one (the WHERE false
+// locks without writing). A row another transaction is still inserting is waited for at its turn.
+// So, like append_to_stream and append_many, a batch acquires its streams one by one in stream
+// order and never holds a later stream while waiting for an earlier one: no deadlock with them or
+// with another batch. Every later statement runs on a snapshot taken after the locks were held
+// (READ COMMITTED, as append_to_stream also assumes), so it sees each stream's last commit.
+//
+// Rounds: round r holds the r-th append to each stream, so a round never names a stream twice
+// and sees the writes of the rounds before it (dedup and expected revision): appends to one stream
+// behave as if run one after another in batch order. A batch of distinct streams is one round.
+// Within a round, events and outbox rows are inserted in batch order (ORDER BY in the INSERT), so
+// sequence numbers follow it; the caller passes the batch round by round (batchOrder in
+// sqlEventStore.ts), so they follow the whole batch's order.
+//
+// A row created here for appends that were all refused still has revision -1 at the end and is
+// deleted, as append_to_stream deletes it.
+const groupCommitSetBased = `
+CREATE FUNCTION append_batch(p_appends jsonb)
+RETURNS jsonb LANGUAGE plpgsql
+-- A custom plan per call (the default for parameterised statements) costs as much planning as
+-- the batch's execution; the plans below are index lookups and small sorts whatever the input.
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+DECLARE
+  v_count   int := jsonb_array_length(p_appends);
+  v_rounds  bigint;
+  v_created text[];
+  v_round   jsonb;
+  v_results jsonb := '{}'::jsonb;
+BEGIN
+  IF v_count = 0 THEN
+    RETURN '[]'::jsonb;
+  END IF;
+  IF EXISTS (SELECT 1 FROM jsonb_array_elements(p_appends) AS t(a) WHERE coalesce(jsonb_array_length(t.a->'events'), 0) = 0) THEN
+    RAISE EXCEPTION 'append needs at least one event';
+  END IF;
+
+  WITH s AS (
+    SELECT t.a->>'stream' AS stream, min(t.o) AS first, count(*) AS appends
+      FROM jsonb_array_elements(p_appends) WITH ORDINALITY AS t(a, o)
+     GROUP BY 1
+  ), ensured AS (
+    INSERT INTO streams AS cur (stream_id, revision)
+    SELECT s.stream, -1 FROM s ORDER BY s.first
+    ON CONFLICT (stream_id) DO UPDATE SET revision = cur.revision WHERE false
+    RETURNING cur.stream_id
+  )
+  SELECT (SELECT array_agg(stream_id) FROM ensured), (SELECT max(appends) FROM s) INTO v_created, v_rounds;
+
+  FOR v_r IN 1..v_rounds LOOP
+    WITH a AS (
+      SELECT x.o, x.stream, x.kind, x.expected, x.events, x.outbox,
+             (SELECT cur.revision FROM streams cur WHERE cur.stream_id = x.stream) AS revision
+        FROM (SELECT t.o, t.a->>'stream' AS stream, t.a->>'kind' AS kind, (t.a->>'expected')::bigint AS expected,
+                     t.a->'events' AS events, t.a->'outbox' AS outbox,
+                     row_number() OVER (PARTITION BY t.a->>'stream' ORDER BY t.o) AS r
+                FROM jsonb_array_elements(p_appends) WITH ORDINALITY AS t(a, o)) AS x
+       WHERE x.r = v_r
+    ), e AS (
+      -- Each event with its stored twin, if its stream already holds its id. Scalar subqueries run
+      -- per row, i.e. as index lookups: a join here could be planned as a scan of all events.
+      SELECT a.o, a.stream, x.k, (x.e->>'id')::uuid AS id, x.e,
+             (SELECT jsonb_build_object('id', ev.event_id, 'revision', ev.stream_revision,
+                                        'commit', ev.transaction_id::text, 'prepare', ev.global_position)
+                FROM events ev WHERE ev.stream_id = a.stream AND ev.event_id = (x.e->>'id')::uuid) AS stored
+        FROM a, jsonb_array_elements(a.events) WITH ORDINALITY AS x(e, k)
+    ), found AS (
+      -- an id named twice in one append counts once, as in append_to_stream
+      SELECT e.o, count(DISTINCT e.id) AS n, array_agg(DISTINCT e.id) AS ids,
+             jsonb_agg(e.stored ORDER BY (e.stored->>'revision')::bigint) AS events
+        FROM e WHERE e.stored IS NOT NULL GROUP BY e.o
+    ), st AS (
+      SELECT a.o, a.stream, a.outbox, a.revision, jsonb_array_length(a.events) AS n, f.ids, f.events AS found_events,
+             CASE
+               WHEN f.n = jsonb_array_length(a.events) THEN 'duplicate'
+               WHEN f.n > 0 THEN 'mixed_duplicates'
+               WHEN (a.kind = 'no_stream' AND a.revision <> -1)
+                 OR (a.kind = 'stream_exists' AND a.revision = -1)
+                 OR (a.kind = 'exact' AND a.revision <> a.expected) THEN 'wrong_expected_revision'
+               ELSE 'appended'
+             END AS status
+        FROM a LEFT JOIN found f ON f.o = a.o
+    ), ins AS (
+      INSERT INTO events (stream_id, stream_revision, event_id, event_type, data, metadata)
+      SELECT e.stream, st.revision + e.k, e.id, e.e->>'type', e.e->'data', e.e->'metadata'
+        FROM st JOIN e ON e.o = st.o
+       WHERE st.status = 'appended'
+       ORDER BY e.o, e.k
+      RETURNING stream_id, event_id, stream_revision, transaction_id, global_position
+    ), written AS MATERIALIZED (
+      SELECT ins.stream_id,
+             jsonb_agg(jsonb_build_object('id', ins.event_id, 'revision', ins.stream_revision,
+                                          'commit', ins.transaction_id::text, 'prepare', ins.global_position)
+                       ORDER BY ins.stream_revision) AS events
+        FROM ins GROUP BY ins.stream_id
+    ), upd AS (
+      UPDATE streams cur SET revision = st.revision + st.n
+        FROM st
+       WHERE st.status = 'appended' AND cur.stream_id = st.stream
+    ), box AS (
+      INSERT INTO outbox (message_id, topic, message_key, value, headers, available_at)
+      SELECT (m.m->>'id')::uuid, m.m->>'topic', m.m->>'key', m.m->'value', coalesce(m.m->'headers', '{}'::jsonb),
+             coalesce((m.m->>'availableAt')::timestamptz, clock_timestamp())
+        FROM st, jsonb_array_elements(coalesce(st.outbox, '[]'::jsonb)) WITH ORDINALITY AS m(m, k)
+       WHERE st.status = 'appended'
+       ORDER BY st.o, m.k
+    )
+    SELECT jsonb_object_agg(st.o::text, CASE st.status
+             WHEN 'appended' THEN jsonb_build_object('status', 'appended', 'revision', st.revision + st.n, 'events', w.events)
+             WHEN 'duplicate' THEN jsonb_build_object('status', 'duplicate', 'revision', st.revision, 'events', st.found_events)
+             WHEN 'mixed_duplicates' THEN jsonb_build_object('status', 'mixed_duplicates', 'revision', st.revision, 'existing', to_jsonb(st.ids))
+             ELSE jsonb_build_object('status', 'wrong_expected_revision', 'revision', st.revision)
+           END)
+      INTO v_round
+      FROM st LEFT JOIN written w ON w.stream_id = st.stream;
+    v_results := v_results || v_round;
+  END LOOP;
+
+  IF v_created IS NOT NULL THEN
+    DELETE FROM streams WHERE stream_id = ANY (v_created) AND revision = -1;
+  END IF;
+
+  RETURN (SELECT jsonb_agg(v_results -> (o::text) ORDER BY o) FROM generate_series(1, v_count) AS o);
+END
+$fn$;
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event_store', sql: eventStore },
   { version: 2, name: 'api_access', sql: apiAccess },
@@ -384,6 +518,7 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);`,
   },
   { version: 9, name: 'group_commit', sql: groupCommit },
+  { version: 10, name: 'group_commit_set_based', sql: groupCommitSetBased },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

@@ -1,5 +1,24 @@
-import { Pool, type PoolClient, type PoolConfig } from 'pg';
-import { assertSchemaName, type SqlClient, type SqlExecutor, type SqlRows } from './client';
+import { Pool, Query, type PoolClient, type PoolConfig, type QueryResult } from 'pg';
+import { CommitFailed, assertSchemaName, type SqlClient, type SqlExecutor, type SqlRows } from './client';
+
+/**
+ * A query that records whether the server reported its statement complete. With the extended
+ * protocol and no open transaction block, the server sends CommandComplete when the statement has
+ * run and commits at the Sync that follows: an error after CommandComplete is the commit's.
+ */
+class CompletionTrackingQuery extends Query {
+  completed = false;
+
+  // part of pg's protocol for query objects (Submittable), not of its type declarations
+  handleCommandComplete(msg: unknown, connection: unknown): void {
+    this.completed = true;
+    (Query.prototype as unknown as ProtocolHandlers).handleCommandComplete.call(this, msg, connection);
+  }
+}
+
+interface ProtocolHandlers {
+  handleCommandComplete(msg: unknown, connection: unknown): void;
+}
 
 export interface PgClientOptions {
   connectionString: string;
@@ -78,6 +97,22 @@ export class PgClient implements SqlClient {
       throw err;
     } finally {
       done(broken);
+    }
+  }
+
+  async queryAutocommit<T>(sql: string, params?: readonly unknown[]): Promise<SqlRows<T>> {
+    const { client, done } = await this.checkout();
+    try {
+      const result = await new Promise<QueryResult>((resolve, reject) => {
+        const q = new CompletionTrackingQuery(sql, params as unknown[] | undefined, (err, res) => {
+          if (err) reject(q.completed ? new CommitFailed(err) : err);
+          else resolve(res as unknown as QueryResult);
+        });
+        void client.query(q);
+      });
+      return { rows: result.rows as T[] };
+    } finally {
+      done(false);
     }
   }
 

@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
-import { assertSchemaName, type SqlClient, type SqlExecutor, type SqlRows } from './client';
+import { CommitFailed, assertSchemaName, type SqlClient, type SqlExecutor, type SqlRows } from './client';
 
 /**
  * SqlClient over embedded PostgreSQL (PGlite): the default when no DATABASE_URL is configured.
@@ -69,6 +69,20 @@ export class PgliteClient implements SqlClient {
         throw err;
       }
     });
+  }
+
+  /** In-process, so BEGIN and COMMIT cost no round trip: an ordinary transaction, classified alike. */
+  async queryAutocommit<T>(sql: string, params?: readonly unknown[]): Promise<SqlRows<T>> {
+    let completed = false;
+    try {
+      return await this.transaction(async (tx) => {
+        const rows = await tx.query<T>(sql, params);
+        completed = true;
+        return rows;
+      });
+    } catch (err) {
+      throw completed ? new CommitFailed(err) : err;
+    }
   }
 
   withSession<T>(fn: (session: SqlExecutor) => Promise<T>): Promise<T> {

@@ -8,6 +8,7 @@ import { MixedDuplicateBatch, WrongExpectedRevision } from '../../domain/ports/e
 import { ev } from './eventStore.contract';
 import type { TestDatabase } from '../support/databases';
 import { SqlEventStore } from '../../infrastructure/eventstore/sqlEventStore';
+import { rng } from '../support/random';
 
 const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
 const stream = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
@@ -183,6 +184,45 @@ export function describeGroupCommit(adapter: string, make: () => Promise<TestDat
       const ids = done.map((r) => r.events[0]!.id);
       const { rows } = await t.db.query<{ n: string | number }>('SELECT count(*) AS n FROM events WHERE event_id = ANY($1::uuid[])', [ids]);
       expect(Number(rows[0]!.n)).toBe(20);
+    });
+
+    test('batches of several stores, single appends and atomic appends over the same streams, new and old, never deadlock', async () => {
+      // Each store stands for a process with its own flushers. A deadlock would surface as a
+      // statement error (40P01): in a batch, as a fallback to one-by-one appends; alone, as a rejection.
+      const stores = [0, 1, 2].map(() => new SqlEventStore(t.db, undefined, { groupCommit: true, maxConcurrentBatches: 2 }));
+      const single = new SqlEventStore(t.db, undefined, { groupCommit: false });
+      const random = rng(808);
+      const all: string[] = [];
+      let expectedEvents = 0;
+      const calls: Array<Promise<unknown>> = [];
+      for (let group = 0; group < 8; group++) {
+        // fresh streams per group, every other one created beforehand: batches lock existing rows
+        // while first appends race to create the rows in between
+        const streams = Array.from({ length: 6 }, (_, i) => `${stream(`dl${group}`)}-${i}`);
+        all.push(...streams);
+        for (const s of streams.filter((_, i) => i % 2 === 0)) await single.append(s, [ev()], 'no_stream');
+        expectedEvents += 3;
+        const pickStreams = (n: number) => [...streams].sort(() => random() - 0.5).slice(0, n);
+        for (let i = 0; i < 72; i++) {
+          const r = random();
+          if (r < 0.75) {
+            expectedEvents += 1;
+            calls.push(stores[Math.floor(random() * stores.length)]!.append(pickStreams(1)[0]!, [ev()], 'any'));
+          } else if (r < 0.85) {
+            expectedEvents += 1;
+            calls.push(single.append(pickStreams(1)[0]!, [ev()], 'any'));
+          } else {
+            const parts = pickStreams(2 + Math.floor(random() * 3)).map((s) => ({ streamId: s, events: [ev()], expected: 'any' as const }));
+            expectedEvents += parts.length;
+            calls.push(stores[0]!.appendAtomically(parts));
+          }
+        }
+      }
+      const outcomes = await Promise.allSettled(calls);
+      expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+      expect(stores.map((x) => x.stats.fallbacks)).toEqual([0, 0, 0]);
+      const { rows } = await t.db.query<{ n: string | number }>('SELECT count(*) AS n FROM events WHERE stream_id = ANY($1)', [all]);
+      expect(Number(rows[0]!.n)).toBe(expectedEvents);
     });
 
     test('with two batches in flight, what is queued is shared between them; every append still gets its own result', async () => {
