@@ -226,8 +226,14 @@ export class ProjectionRunner {
         let haltAt: { event: RecordedEvent; error: string } | null = null;
         let appliedHere = 0;
         await this.db.transaction(async (tx) => {
-          // Fence: the checkpoint must still be where this batch started.
-          const { rows } = await tx.query<{ c: string; p: string }>('SELECT position_commit AS c, position_prepare AS p FROM checkpoints WHERE name = $1 FOR UPDATE', [name]);
+          // Fence: the checkpoint must still be where this batch started. Runners of one
+          // projection queue on a transaction-scoped advisory lock rather than a row lock: a row
+          // lock would give this transaction its id at once, and readAll returns nothing at or
+          // above the oldest running transaction id in the cluster, so every reader of the log
+          // would wait for this whole batch. Now the id comes with the first write (after the
+          // reads and the folding), and the checkpoint is read after the lock is held.
+          await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`projection-fence:${name}`]);
+          const { rows } = await tx.query<{ c: string; p: string }>('SELECT position_commit AS c, position_prepare AS p FROM checkpoints WHERE name = $1', [name]);
           const cur = rows[0];
           if (!cur) throw new FenceLost(`checkpoint ${name} does not exist`);
           const curPos = `${cur.c}/${cur.p}`;
