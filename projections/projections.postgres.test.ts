@@ -125,6 +125,7 @@ describe('projections (PostgreSQL)', () => {
       name: `${base.name}_${suffix}`,
       tables: base.tables.map((x) => `${x}_${suffix}`),
       ddl: (tt) => base.ddl(rename(tt as Record<string, string>)),
+      ...(base.queryIndexes ? { queryIndexes: (tt: Record<string, string>) => base.queryIndexes!(rename(tt)) } : {}),
       apply: (tx, events, tt) => wrap(() => base.apply(tx, events, rename(tt as Record<string, string>))),
     };
   }

@@ -181,8 +181,10 @@ export const paymentHistoryProjection: ProjectionDefinition = {
       updated_at          timestamptz NOT NULL,
       position            text        NOT NULL
     );
+    -- apply finds a payable's attempts (refunds, disputes, settling a pending attempt) through this one
+    CREATE INDEX ${t.payment_history}_payable ON ${t.payment_history} (tenant_id, payable_type, payable_id);`,
+  queryIndexes: (t: Tables) => `
     CREATE INDEX ${t.payment_history}_list ON ${t.payment_history} (tenant_id, occurred_at DESC, attempt_id DESC);
-    CREATE INDEX ${t.payment_history}_payable ON ${t.payment_history} (tenant_id, payable_type, payable_id);
     CREATE INDEX ${t.payment_history}_customer ON ${t.payment_history} (tenant_id, customer_id);`,
   async apply(tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables) {
     // Row inserts are buffered and written in multi-row statements; anything that reads or
