@@ -87,6 +87,8 @@ class Halted extends Error {
 export interface ProjectionRunnerOptions {
   readonly onError?: OnError;
   readonly batchSize?: number;
+  /** Events per batch while rebuilding (default 2000). */
+  readonly rebuildBatchSize?: number;
   readonly idleDelayMs?: number;
   readonly leaseRetryMs?: number;
   readonly logger?: Logger;
@@ -393,7 +395,7 @@ export class ProjectionRunner {
       });
       this.generation = next;
       this.deadLetters = 0;
-      const sub = new CatchUpSubscription(this.store, this.sinkFor(next, true), { batchSize: 2000, idleDelayMs: 20, readAhead: true });
+      const sub = new CatchUpSubscription(this.store, this.sinkFor(next, true), { batchSize: this.opts.rebuildBatchSize ?? 2000, idleDelayMs: 20, readAhead: true });
       this.sub = sub;
       sub.start();
       // Caught up: the subscription has read everything that was visible when the rebuild began
