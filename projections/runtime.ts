@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { Wakeable } from '../infrastructure/background';
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../domain/ports/eventStore';
+import type { SharedReads } from '../infrastructure/eventstore/sharedReads';
 import { CatchUpSubscription, type SubscriptionSink, type SubscriptionStatus } from '../infrastructure/eventstore/subscription';
 import { toBigInt, type SqlClient, type SqlExecutor } from '../infrastructure/sql/client';
 import type { LeaderLease } from '../infrastructure/sql/leaderLease';
@@ -89,6 +90,11 @@ export interface ProjectionRunnerOptions {
   readonly batchSize?: number;
   /** Events per batch while rebuilding (default 2000). */
   readonly rebuildBatchSize?: number;
+  /**
+   * Shared by the runners of one process: projections rebuilding at the same time read and parse
+   * each batch of the log once between them (see SharedReads). Live reads are never shared.
+   */
+  readonly sharedReads?: SharedReads;
   readonly idleDelayMs?: number;
   readonly leaseRetryMs?: number;
   readonly logger?: Logger;
@@ -385,6 +391,7 @@ export class ProjectionRunner {
   private async rebuild(current: number): Promise<void> {
     const next = current + 1;
     this.rebuilding = true;
+    let reader: (EventStore & { leave(): void }) | undefined;
     try {
       await this.db.transaction(async (tx) => {
         await dropGeneration(tx, this.def, next);
@@ -395,7 +402,8 @@ export class ProjectionRunner {
       });
       this.generation = next;
       this.deadLetters = 0;
-      const sub = new CatchUpSubscription(this.store, this.sinkFor(next, true), { batchSize: this.opts.rebuildBatchSize ?? 2000, idleDelayMs: 20, readAhead: true });
+      reader = this.opts.sharedReads?.join();
+      const sub = new CatchUpSubscription(reader ?? this.store, this.sinkFor(next, true), { batchSize: this.opts.rebuildBatchSize ?? 2000, idleDelayMs: 20, readAhead: true });
       this.sub = sub;
       sub.start();
       // Caught up: the subscription has read everything that was visible when the rebuild began
@@ -420,6 +428,7 @@ export class ProjectionRunner {
         await new Promise((r) => setTimeout(r, 25));
       }
       await this.stopSub();
+      reader?.leave(); // indexing and switching take a while: do not hold back a rebuild still reading
       await this.db.transaction(async (tx) => {
         // the generation is complete and nothing writes to it any more: index it, then switch
         await createQueryIndexes(tx, this.def, next);
@@ -436,6 +445,7 @@ export class ProjectionRunner {
       this.halted = null;
       this.opts.logger?.info({ projection: this.def.name, generation: next }, 'projection rebuilt and switched over');
     } finally {
+      reader?.leave();
       this.rebuilding = false;
     }
   }
