@@ -4,6 +4,7 @@
  * (exactly once through the checkpoint fence), dead letters in skip and halt mode.
  */
 import type { EventStore, RecordedEvent } from '../domain/ports/eventStore';
+import { SharedReads } from '../infrastructure/eventstore/sharedReads';
 import { SqlEventStore } from '../infrastructure/eventstore/sqlEventStore';
 import type { SqlClient } from '../infrastructure/sql/client';
 import { AlwaysLeader } from '../infrastructure/sql/leaderLease';
@@ -55,9 +56,12 @@ describe('projections (PostgreSQL)', () => {
   let store: SqlEventStore;
   const runners: ProjectionRunner[] = [];
 
+  let sharedReads: SharedReads;
+
   beforeAll(async () => {
     t = await postgresDatabase({ max: 40 });
     store = new SqlEventStore(t.db);
+    sharedReads = new SharedReads(store);
   });
   afterEach(async () => {
     await Promise.all(runners.splice(0).map((r) => r.stop()));
@@ -65,14 +69,15 @@ describe('projections (PostgreSQL)', () => {
   afterAll(() => t.drop());
 
   function runner(def: ProjectionDefinition, opts: ConstructorParameters<typeof ProjectionRunner>[4] = {}): ProjectionRunner {
-    const r = new ProjectionRunner(t.db, store, def, new AlwaysLeader(def.name), { idleDelayMs: 20, leaseRetryMs: 50, ...opts });
+    // as in the service: the runners of one process share their rebuild reads
+    const r = new ProjectionRunner(t.db, store, def, new AlwaysLeader(def.name), { idleDelayMs: 20, leaseRetryMs: 50, sharedReads, ...opts });
     runners.push(r);
     return r;
   }
 
   test.each([1, 2, 3])('live-built read models equal their rebuild from zero (random histories, seed %i)', async (seed) => {
     const live = await Promise.all(projections.map(async (def) => {
-      const r = runner(def, { batchSize: 13 });
+      const r = runner(def, { batchSize: 13, rebuildBatchSize: 7 });
       await r.install();
       r.start();
       return r;
@@ -84,12 +89,15 @@ describe('projections (PostgreSQL)', () => {
     expect(before.some((d) => Object.values(d).some((rows) => rows.length > 0))).toBe(true);
 
     const generations = await Promise.all(projections.map((d) => generationOf(t.db, d.name)));
+    const sharedBefore = sharedReads.shared;
     for (const d of projections) await requestRebuild(t.db, d.name);
     live.forEach((r) => r.wake());
     await eventually(async () => (await Promise.all(projections.map((d, i) => generationOf(t.db, d.name).then((g) => g === generations[i]! + 1)))).every(Boolean), 60_000);
     await caughtUp(t.db, live);
     const after = await Promise.all(projections.map((d) => dump(t.db, d)));
     expect(after).toEqual(before);
+    // the rebuilds ran side by side and took batches from each other's reads
+    expect(sharedReads.shared).toBeGreaterThan(sharedBefore);
   });
 
   test('read models hold what the histories say: one row per invoice, every invoice event in the history, payment attempts counted once', async () => {
