@@ -133,6 +133,24 @@ describe('SharedReads', () => {
     await until(() => fast.applied.length === 1500, 5000); // well before maxWaitMs per read
   });
 
+  test('a member that joins late, behind the whole window, holds nobody back', async () => {
+    const log = new MemoryLog(6000);
+    const shared = new SharedReads(log.store, 2, 60_000);
+    const early = sink('early', 0);
+    const partner = sink('partner', 0);
+    subscribe(shared.join(), early.sink, 50);
+    subscribe(shared.join(), partner.sink, 50);
+    await until(() => early.applied.length >= 2000);
+    const late = sink('late', 20);
+    subscribe(shared.join(), late.sink, 50);
+    // at 20 ms a batch the late member is still in the first half when the early ones are done
+    // (held back by it, they would finish only just before it)
+    await until(() => early.applied.length === 6000 && partner.applied.length === 6000, 20_000);
+    expect(late.applied.length).toBeLessThan(3000);
+    await until(() => late.applied.length === 6000, 30_000);
+    expect(late.applied.map((e) => e.id)).toEqual(log.events.map((e) => e.id));
+  });
+
   test('short batches at the head are not shared: each member reads what committed since', async () => {
     const log = new MemoryLog(120);
     const shared = new SharedReads(log.store, 4, 60_000);

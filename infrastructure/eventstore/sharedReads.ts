@@ -11,9 +11,12 @@ import { comparePositions, type EventStore, type Position, type ReadAllOptions, 
  * are never shared: the member reads again itself, and sees what committed meanwhile.
  *
  * Members stay within `window` batches of each other: the member in front waits (at most
- * `maxWaitMs` per read, then reads alone) for the one behind, so the slower projection consumes
- * what the faster one read instead of falling out of reach and reading everything again. A
- * member that leaves (its rebuild ended or stopped) no longer holds anyone back.
+ * `maxWaitMs` per read, then reads alone) for one behind it inside the window, so the slower
+ * projection consumes what the faster one read instead of falling out of reach and reading
+ * everything again. The cost: projections rebuilt together finish together (the faster one's
+ * old generation answers, not advancing, until about when the slower one is done). A member that
+ * leaves (its rebuild ended or stopped) or is behind the whole window (it joined late) holds
+ * nobody back.
  */
 export class SharedReads {
   private readonly entries: Entry[] = [];
@@ -68,7 +71,10 @@ export class SharedReads {
       // older checkpoint, or joined late) is read alone.
       const extends_ = !last || before(last.after, after);
       if (!extends_) return this.store.readAll({ after, maxCount });
-      const behind = [...this.members].some((m) => m !== member && before(m.after, after));
+      // Wait only for a member that will consume the window (one behind all of it reads alone,
+      // and waiting for it would only slow this one down).
+      const first = this.entries[0];
+      const behind = [...this.members].some((m) => m !== member && before(m.after, after) && (!first || !before(m.after, first.after)));
       if (this.entries.length >= this.window && behind && Date.now() < deadline) {
         await this.waitForProgress(deadline - Date.now());
         continue;
