@@ -11,6 +11,7 @@
  * then the `streams` table gets each stream's last revision. The global order is what the
  * inserts assign (transaction id, sequence), exactly as appends would.
  */
+import { SharedReads } from '../infrastructure/eventstore/sharedReads';
 import { SqlEventStore } from '../infrastructure/eventstore/sqlEventStore';
 import { AlwaysLeader } from '../infrastructure/sql/leaderLease';
 import { migrate } from '../infrastructure/sql/migrate';
@@ -76,7 +77,9 @@ export async function rebuildJob(input: RebuildJobInput): Promise<RebuildJobResu
     const generateSeconds = (performance.now() - g0) / 1000;
 
     const store = new SqlEventStore(db);
-    const runners = PROJECTIONS.map((name) => new ProjectionRunner(db, store, projectionNamed(name)!, new AlwaysLeader(name), {}));
+    // as the service runtime builds them: one SharedReads for the runners of the process
+    const sharedReads = new SharedReads(store);
+    const runners = PROJECTIONS.map((name) => new ProjectionRunner(db, store, projectionNamed(name)!, new AlwaysLeader(name), { sharedReads }));
     for (const r of runners) await r.install();
     const generation = async (name: string) => Number((await db.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1', [name])).rows[0]!.g);
 

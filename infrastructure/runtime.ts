@@ -20,6 +20,7 @@ import type { Config } from './config/config';
 import { EsdbEventStore, outboxOf } from './eventstore/esdbEventStore';
 import { SqlCheckpointStore } from './eventstore/subscription';
 import { SqlEventStore } from './eventstore/sqlEventStore';
+import { SharedReads } from './eventstore/sharedReads';
 import { CatchUpSubscription, type CatchUpOptions, type SubscriptionSink } from './eventstore/subscription';
 import { InProcessBus } from './messaging/inProcessBus';
 import { KafkaBus } from './messaging/kafkaBus';
@@ -170,6 +171,8 @@ export class Runtime {
         rt.subscriptions.forEach((s) => s.wake());
         rt.projections.forEach((p) => p.wakeForEvents());
       };
+      // projections rebuilding at once (a release that changes several) read the log once between them
+      const sharedReads = new SharedReads(eventStore);
       for (const def of allProjections) {
         const projectionLease: LeaderLease = config.DATABASE_URL
           ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:projection:${def.name}`)
@@ -178,6 +181,7 @@ export class Runtime {
           onError: config.PROJECTION_ON_ERROR,
           logger,
           leaseRetryMs: 1000,
+          sharedReads,
           onCommitted: (name) => rt.readModelChanges.emit(name),
           ...(config.DATABASE_URL ? { notify: { channel: READ_MODEL_CHANNEL, payload: `${config.DATABASE_SCHEMA}:${def.name}` } } : {}),
         });

@@ -2,7 +2,7 @@
  * A read model with one row per aggregate stream, computed with the aggregate's own `evolve`:
  * the row keeps the folded state (jsonb) plus the columns queries filter on. One source of truth
  * for what an event means: the domain. A batch loads the touched rows once, evolves in memory
- * and upserts the touched rows in multi-row statements.
+ * and upserts the touched rows in one statement per column set.
  */
 import type { RecordedEvent } from '../domain/ports/eventStore';
 import type { SqlExecutor } from '../infrastructure/sql/client';
@@ -59,9 +59,12 @@ export async function applyAggregateRows<S>(tx: SqlExecutor, table: string, spec
     if (e.revision <= row.revision) continue;
     current.set(e.streamId, { state: spec.evolve(row.state, { type: e.type, data: e.data }), createdAt: row.createdAt, revision: e.revision, last: e });
   }
-  // One multi-row upsert per column set (and per chunk, to stay under the bind-parameter limit):
-  // each stream appears once, so no statement touches a row twice.
-  const pending = new Map<string, { names: string[]; values: unknown[][] }>();
+  // One upsert per column set: the rows travel as one jsonb array and jsonb_populate_recordset
+  // types each field by the table's own column type, so the statement's plan does not grow with
+  // the row count (a multi-row VALUES list of thousands of parameters cost more to bind and plan
+  // than to execute). Each stream appears once, so no statement touches a row twice. Object
+  // values are embedded as JSON (for jsonb columns); Dates become ISO-8601 (timestamptz columns).
+  const pending = new Map<string, { names: string[]; rows: Record<string, unknown>[] }>();
   for (const [streamId, row] of current) {
     if (!row.last) continue;
     const parsed = parseStream(spec.category, streamId);
@@ -70,7 +73,7 @@ export async function applyAggregateRows<S>(tx: SqlExecutor, table: string, spec
     const all: Record<string, unknown> = {
       stream_id: streamId,
       tenant_id: parsed.tenantId,
-      state: JSON.stringify(row.state),
+      state: row.state,
       created_at: row.createdAt,
       updated_at: row.last.recordedAt,
       revision: row.revision.toString(),
@@ -78,23 +81,18 @@ export async function applyAggregateRows<S>(tx: SqlExecutor, table: string, spec
       ...cols,
     };
     const names = Object.keys(all);
-    const values = Object.values(all).map((v) => (v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v));
     const key = names.join(',');
-    const group = pending.get(key) ?? { names, values: [] };
-    group.values.push(values);
+    const group = pending.get(key) ?? { names, rows: [] };
+    group.rows.push(all);
     pending.set(key, group);
   }
-  for (const { names, values } of pending.values()) {
-    const perStatement = Math.max(1, Math.floor(30_000 / names.length));
-    for (let i = 0; i < values.length; i += perStatement) {
-      const chunk = values.slice(i, i + perStatement);
-      const tuples = chunk.map((_, r) => `(${names.map((_, c) => `$${r * names.length + c + 1}`).join(', ')})`);
-      await tx.query(
-        `INSERT INTO ${table} (${names.join(', ')}) VALUES ${tuples.join(', ')}
-         ON CONFLICT (stream_id) DO UPDATE SET ${names.filter((n) => n !== 'stream_id' && n !== 'created_at').map((n) => `${n} = EXCLUDED.${n}`).join(', ')}`,
-        chunk.flat(),
-      );
-    }
+  for (const { names, rows: values } of pending.values()) {
+    await tx.query(
+      `INSERT INTO ${table} (${names.join(', ')})
+       SELECT ${names.join(', ')} FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb)
+       ON CONFLICT (stream_id) DO UPDATE SET ${names.filter((n) => n !== 'stream_id' && n !== 'created_at').map((n) => `${n} = EXCLUDED.${n}`).join(', ')}`,
+      [JSON.stringify(values)],
+    );
   }
 }
 

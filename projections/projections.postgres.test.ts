@@ -4,6 +4,7 @@
  * (exactly once through the checkpoint fence), dead letters in skip and halt mode.
  */
 import type { EventStore, RecordedEvent } from '../domain/ports/eventStore';
+import { SharedReads } from '../infrastructure/eventstore/sharedReads';
 import { SqlEventStore } from '../infrastructure/eventstore/sqlEventStore';
 import type { SqlClient } from '../infrastructure/sql/client';
 import { AlwaysLeader } from '../infrastructure/sql/leaderLease';
@@ -55,9 +56,12 @@ describe('projections (PostgreSQL)', () => {
   let store: SqlEventStore;
   const runners: ProjectionRunner[] = [];
 
+  let sharedReads: SharedReads;
+
   beforeAll(async () => {
     t = await postgresDatabase({ max: 40 });
     store = new SqlEventStore(t.db);
+    sharedReads = new SharedReads(store);
   });
   afterEach(async () => {
     await Promise.all(runners.splice(0).map((r) => r.stop()));
@@ -65,14 +69,15 @@ describe('projections (PostgreSQL)', () => {
   afterAll(() => t.drop());
 
   function runner(def: ProjectionDefinition, opts: ConstructorParameters<typeof ProjectionRunner>[4] = {}): ProjectionRunner {
-    const r = new ProjectionRunner(t.db, store, def, new AlwaysLeader(def.name), { idleDelayMs: 20, leaseRetryMs: 50, ...opts });
+    // as in the service: the runners of one process share their rebuild reads
+    const r = new ProjectionRunner(t.db, store, def, new AlwaysLeader(def.name), { idleDelayMs: 20, leaseRetryMs: 50, sharedReads, ...opts });
     runners.push(r);
     return r;
   }
 
   test.each([1, 2, 3])('live-built read models equal their rebuild from zero (random histories, seed %i)', async (seed) => {
     const live = await Promise.all(projections.map(async (def) => {
-      const r = runner(def, { batchSize: 13 });
+      const r = runner(def, { batchSize: 13, rebuildBatchSize: 7 });
       await r.install();
       r.start();
       return r;
@@ -84,12 +89,15 @@ describe('projections (PostgreSQL)', () => {
     expect(before.some((d) => Object.values(d).some((rows) => rows.length > 0))).toBe(true);
 
     const generations = await Promise.all(projections.map((d) => generationOf(t.db, d.name)));
+    const sharedBefore = sharedReads.shared;
     for (const d of projections) await requestRebuild(t.db, d.name);
     live.forEach((r) => r.wake());
     await eventually(async () => (await Promise.all(projections.map((d, i) => generationOf(t.db, d.name).then((g) => g === generations[i]! + 1)))).every(Boolean), 60_000);
     await caughtUp(t.db, live);
     const after = await Promise.all(projections.map((d) => dump(t.db, d)));
     expect(after).toEqual(before);
+    // the rebuilds ran side by side and took batches from each other's reads
+    expect(sharedReads.shared).toBeGreaterThan(sharedBefore);
   });
 
   test('read models hold what the histories say: one row per invoice, every invoice event in the history, payment attempts counted once', async () => {
@@ -125,6 +133,7 @@ describe('projections (PostgreSQL)', () => {
       name: `${base.name}_${suffix}`,
       tables: base.tables.map((x) => `${x}_${suffix}`),
       ddl: (tt) => base.ddl(rename(tt as Record<string, string>)),
+      ...(base.queryIndexes ? { queryIndexes: (tt: Record<string, string>) => base.queryIndexes!(rename(tt)) } : {}),
       apply: (tx, events, tt) => wrap(() => base.apply(tx, events, rename(tt as Record<string, string>))),
     };
   }
@@ -201,6 +210,109 @@ describe('projections (PostgreSQL)', () => {
     const { rows } = await t.db.query<{ n: string }>(`SELECT count(note) AS n FROM bookings_versioned`);
     expect(Number(rows[0]!.n)).toBe(0); // the new column exists in the live view
     expect((await dump(t.db, v2)).bookings_versioned!.length).toBeGreaterThan(0);
+  });
+
+  async function indexesOf(table: string): Promise<string[]> {
+    const { rows } = await t.db.query<{ i: string }>('SELECT indexname AS i FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 ORDER BY 1', [table]);
+    return rows.map((r) => r.i);
+  }
+
+  test('a rebuild that crashes midway switches nothing; the next leader rebuilds from zero and switches a complete, indexed generation', async () => {
+    await seedOnce();
+    const base = projections.find((p) => p.name === 'payment_history')!;
+    // Stops inside the third rebuild batch until released, then fails as a lost connection would:
+    // two batches of the new generation are committed, the third is not.
+    let rebuildBatches = 0;
+    let inThird: () => void = () => undefined;
+    const reachedThird = new Promise<void>((r) => (inThird = r));
+    let crash: (err: Error) => void = () => undefined;
+    const crashed = new Promise<never>((_, reject) => (crash = reject));
+    crashed.catch(() => undefined);
+    let armed = false;
+    const def = variant(base, 'midcrash', async (apply) => {
+      await apply();
+      if (armed && ++rebuildBatches === 3) {
+        inThird();
+        await crashed;
+      }
+    });
+    const r1 = runner(def, { rebuildBatchSize: 5 });
+    await r1.install();
+    r1.start();
+    await caughtUp(t.db, [r1]);
+    const before = await dump(t.db, def);
+    expect(before.payment_history_midcrash!.length).toBeGreaterThan(10);
+    const g = await generationOf(t.db, def.name);
+    // the live generation has every index, query indexes included
+    expect(await indexesOf(`payment_history_midcrash__g${g}`)).toEqual(
+      [`payment_history_midcrash__g${g}_customer`, `payment_history_midcrash__g${g}_list`, `payment_history_midcrash__g${g}_payable`, `payment_history_midcrash__g${g}_pkey`].sort(),
+    );
+
+    armed = true;
+    await requestRebuild(t.db, def.name);
+    r1.wake();
+    await reachedThird;
+    const stopping = r1.stop();
+    crash(Object.assign(new Error('Connection terminated unexpectedly'), { code: '08006' }));
+    await stopping;
+    runners.splice(runners.indexOf(r1), 1);
+
+    // nothing switched: the old generation answers, the rebuild is still requested
+    expect(await generationOf(t.db, def.name)).toBe(g);
+    expect(await dump(t.db, def)).toEqual(before);
+    const { rows: st } = await t.db.query<{ r: Date | null }>('SELECT rebuild_requested_at AS r FROM projection_state WHERE name = $1', [def.name]);
+    expect(st[0]!.r).not.toBeNull();
+    // the partial generation holds the two committed batches and no query indexes yet
+    const { rows: partial } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM payment_history_midcrash__g${g + 1}`);
+    expect(Number(partial[0]!.n)).toBeGreaterThan(0);
+    expect(Number(partial[0]!.n)).toBeLessThan(before.payment_history_midcrash!.length);
+    expect(await indexesOf(`payment_history_midcrash__g${g + 1}`)).toEqual([`payment_history_midcrash__g${g + 1}_payable`, `payment_history_midcrash__g${g + 1}_pkey`]);
+
+    // the next leader starts the rebuild over and switches to a complete generation
+    armed = false;
+    const r2 = runner(def, { rebuildBatchSize: 5 });
+    r2.start();
+    await eventually(async () => (await generationOf(t.db, def.name)) === g + 1, 60_000);
+    expect(await dump(t.db, def)).toEqual(before);
+    expect(await indexesOf(`payment_history_midcrash__g${g + 1}`)).toEqual(
+      [`payment_history_midcrash__g${g + 1}_customer`, `payment_history_midcrash__g${g + 1}_list`, `payment_history_midcrash__g${g + 1}_payable`, `payment_history_midcrash__g${g + 1}_pkey`].sort(),
+    );
+    expect(await indexesOf(`payment_history_midcrash__g${g}`)).toEqual([]); // the old generation is dropped
+  });
+
+  test('only rebuild batches commit asynchronously; live batches (before and after the switch) commit synchronously', async () => {
+    await seedOnce();
+    const base = projections.find((p) => p.name === 'invoices')!;
+    const seen: Array<{ generation: string; syncCommit: string }> = [];
+    const def: ProjectionDefinition = {
+      ...base,
+      name: 'invoices_commit',
+      tables: ['invoices_commit'],
+      ddl: (tt) => base.ddl({ invoices: tt.invoices_commit! }),
+      queryIndexes: (tt) => base.queryIndexes!({ invoices: tt.invoices_commit! }),
+      async apply(tx, events, tt) {
+        const { rows } = await tx.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`);
+        seen.push({ generation: tt.invoices_commit!, syncCommit: rows[0]!.s });
+        await base.apply(tx, events, { invoices: tt.invoices_commit! });
+      },
+    };
+    const r = runner(def, { batchSize: 50, rebuildBatchSize: 50 });
+    await r.install();
+    r.start();
+    await caughtUp(t.db, [r]);
+    const g = await generationOf(t.db, def.name);
+    await requestRebuild(t.db, def.name);
+    r.wake();
+    await eventually(async () => (await generationOf(t.db, def.name)) === g + 1, 60_000);
+    await generateHistories(store, 314, { prefix: 'commit', invoices: 3, bookings: 0, customers: 0, stepsPerStream: 6 });
+    await caughtUp(t.db, [r]);
+    const by = (gen: number) => [...new Set(seen.filter((x) => x.generation === `invoices_commit__g${gen}`).map((x) => x.syncCommit))];
+    expect(by(g)).toEqual(['on']);
+    // rebuild batches and, after the switch, live batches on the same generation
+    expect(seen.filter((x) => x.generation === `invoices_commit__g${g + 1}`).length).toBeGreaterThan(1);
+    const rebuilt = seen.findIndex((x) => x.generation === `invoices_commit__g${g + 1}`);
+    expect(seen[rebuilt]!.syncCommit).toBe('off');
+    expect(seen[seen.length - 1]).toEqual({ generation: `invoices_commit__g${g + 1}`, syncCommit: 'on' });
   });
 
   test('an event a projection cannot apply is dead-lettered; in skip mode the rest is applied', async () => {

@@ -83,6 +83,12 @@ export interface CatchUpOptions {
   maxRetryDelayMs?: number;
   onError?: (err: unknown, sink: string) => void;
   onBatch?: (sink: string, events: readonly RecordedEvent[]) => void;
+  /**
+   * After a full batch, start reading the next one while the sink handles this one, so the sink
+   * and the read overlap instead of taking turns (catching up, rebuilding). The read-ahead is used
+   * only if the batch is handled and the position is then exactly where that read started.
+   */
+  readAhead?: boolean;
   /** When set, the subscription only runs while it holds this lease (one runner per cluster). */
   lease?: LeaderLease;
   leaseRetryMs?: number;
@@ -165,6 +171,14 @@ export class CatchUpSubscription {
   private async run(): Promise<void> {
     let failures = 0;
     let loaded = false;
+    // The read of the batch after `ahead.after`, started while the previous batch was handled.
+    let ahead: ReadAhead | null = null;
+    const discardAhead = async () => {
+      const a = ahead;
+      ahead = null;
+      // wait for it, so no query of this subscription outlives stop()
+      if (a) await a.read;
+    };
     while (!this.stopped) {
       if (this.opts.lease && !(await this.opts.lease.tryAcquire())) {
         // another instance runs this subscription: nothing is behind here
@@ -172,15 +186,27 @@ export class CatchUpSubscription {
         this.lagSeconds = 0;
         this.lastProgressAt = new Date();
         loaded = false;
+        await discardAhead();
         await this.idle(this.opts.leaseRetryMs ?? 2000);
         continue;
       }
       try {
         if (!loaded) {
+          await discardAhead();
           this.position = await this.sink.load();
           loaded = true;
         }
-        const events = await this.store.readAll({ after: this.position, maxCount: this.batchSize });
+        let events: RecordedEvent[] | null = null;
+        if (ahead) {
+          const a: ReadAhead = ahead;
+          ahead = null;
+          // A batch read after this exact position is what a read now would return, or (when it
+          // came back short) a prefix of it: either way nothing is skipped or repeated.
+          if (this.position && comparePositions(a.after, this.position) === 0) events = await a.read;
+          else await a.read;
+        }
+        // null: no read-ahead, or it failed (then read again here, where failures are handled)
+        events ??= await this.store.readAll({ after: this.position, maxCount: this.batchSize });
         if (events.length === 0) {
           this.caughtUp = true;
           this.lagSeconds = 0;
@@ -190,8 +216,14 @@ export class CatchUpSubscription {
         }
         this.caughtUp = false;
         this.lagSeconds = Math.max(0, (Date.now() - events[0]!.recordedAt.getTime()) / 1000);
+        const last: Position = events[events.length - 1]!.position;
+        // Only after a full batch: a short one means the head is near, and a read started now
+        // would miss what commits while this batch is handled (the next read would then wait).
+        if (this.opts.readAhead && events.length === this.batchSize) {
+          ahead = { after: last, read: this.store.readAll({ after: last, maxCount: this.batchSize }).catch(() => null) };
+        }
         await this.sink.handle(events);
-        this.position = events[events.length - 1]!.position;
+        this.position = last;
         this.lastProgressAt = new Date();
         this.lastError = null;
         failures = 0;
@@ -207,14 +239,22 @@ export class CatchUpSubscription {
         this.lastError = err instanceof Error ? err.message : String(err);
         this.opts.onError?.(err, this.sink.name);
         loaded = false; // reload the checkpoint: the failed batch may have been partly committed elsewhere
+        await discardAhead();
         await this.idle(Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures, 10)));
       }
     }
+    await discardAhead();
   }
 
   private idle(ms: number, floorMs = 0): Promise<void> {
     return this.stopped ? Promise.resolve() : this.sleeper.sleep(ms, floorMs);
   }
+}
+
+interface ReadAhead {
+  readonly after: Position;
+  /** null when the read failed: the loop then reads again itself. */
+  readonly read: Promise<RecordedEvent[] | null>;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -82,7 +82,8 @@ export const invoicesProjection: ProjectionDefinition = {
       needs_attention     boolean NOT NULL,
       line_items          jsonb   NOT NULL
     );
-    CREATE UNIQUE INDEX ${t.invoices}_id ON ${t.invoices} (tenant_id, invoice_id);
+    CREATE UNIQUE INDEX ${t.invoices}_id ON ${t.invoices} (tenant_id, invoice_id);`,
+  queryIndexes: (t: Tables) => `
     CREATE INDEX ${t.invoices}_list ON ${t.invoices} (tenant_id, created_at DESC, invoice_id DESC);
     CREATE INDEX ${t.invoices}_customer ON ${t.invoices} (tenant_id, customer_id);`,
   apply: (tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables) => applyAggregateRows(tx, t.invoices!, invoiceRows, events),

@@ -55,9 +55,20 @@ function payableOf(streamId: string): { type: PayableType; tenantId: string; id:
 }
 
 type D = Record<string, unknown>;
-/** Bind parameters per buffered payment_history row (see apply). */
-const HISTORY_PARAMS = 22;
+/** Values per buffered payment_history row (see apply): one unnest array each. */
+const HISTORY_COLUMNS = 22;
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/** Rows -> one array per column (the parameters of an unnest insert). */
+function columnsOf(rows: readonly unknown[][], width: number): unknown[][] {
+  const cols: unknown[][] = Array.from({ length: width }, () => new Array<unknown>(rows.length));
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    if (row.length !== width) throw new Error(`payment_history: row of ${row.length} values, expected ${width}`);
+    for (let c = 0; c < width; c++) cols[c]![r] = row[c] ?? null;
+  }
+  return cols;
+}
 
 /** Maps one event to an attempt row, if it is one. */
 function attemptOf(e: RecordedEvent, payable: { type: PayableType; tenantId: string; id: string }): Attempt | null {
@@ -170,8 +181,10 @@ export const paymentHistoryProjection: ProjectionDefinition = {
       updated_at          timestamptz NOT NULL,
       position            text        NOT NULL
     );
+    -- apply finds a payable's attempts (refunds, disputes, settling a pending attempt) through this one
+    CREATE INDEX ${t.payment_history}_payable ON ${t.payment_history} (tenant_id, payable_type, payable_id);`,
+  queryIndexes: (t: Tables) => `
     CREATE INDEX ${t.payment_history}_list ON ${t.payment_history} (tenant_id, occurred_at DESC, attempt_id DESC);
-    CREATE INDEX ${t.payment_history}_payable ON ${t.payment_history} (tenant_id, payable_type, payable_id);
     CREATE INDEX ${t.payment_history}_customer ON ${t.payment_history} (tenant_id, customer_id);`,
   async apply(tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables) {
     // Row inserts are buffered and written in multi-row statements; anything that reads or
@@ -180,32 +193,35 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     const payableRows: unknown[][] = [];
     const historyRows: unknown[][] = [];
     const bufferedPayables = new Set<string>(); // payables with buffered history rows
+    // Each flush is one statement per table over column arrays (unnest): its plan does not grow
+    // with the row count, where a multi-row VALUES list of 1,000 rows x 22 parameters cost more to
+    // bind and plan than to execute.
     const flush = async () => {
-      for (let i = 0; i < payableRows.length; i += 5000) {
-        const chunk = payableRows.slice(i, i + 5000);
+      if (payableRows.length > 0) {
+        const [tenants, types, ids, customers] = columnsOf(payableRows, 4);
         await tx.query(
-          `INSERT INTO ${t.payment_payables} (tenant_id, payable_type, payable_id, customer_id) VALUES ${chunk.map((_, r) => `($${r * 4 + 1}, $${r * 4 + 2}, $${r * 4 + 3}, $${r * 4 + 4})`).join(', ')} ON CONFLICT DO NOTHING`,
-          chunk.flat(),
+          `INSERT INTO ${t.payment_payables} (tenant_id, payable_type, payable_id, customer_id)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`,
+          [tenants, types, ids, customers],
         );
+        payableRows.length = 0;
       }
-      payableRows.length = 0;
-      for (let i = 0; i < historyRows.length; i += 1000) {
-        const chunk = historyRows.slice(i, i + 1000);
-        const n = HISTORY_PARAMS;
-        const tuples = chunk.map((_, r) => {
-          const p = (k: number) => `$${r * n + k}`;
-          return `(${p(1)}::uuid, ${p(2)}, coalesce(${p(3)}, (SELECT customer_id FROM ${t.payment_payables} WHERE tenant_id = ${p(2)} AND payable_type = ${p(4)} AND payable_id = ${p(5)})),
-             ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}::bigint, ${p(10)}, ${p(11)}, ${p(12)}, ${p(13)}, ${p(14)}, ${p(15)}, ${p(16)}, ${p(17)},
-             ${p(18)}::timestamptz, ${p(19)}::timestamptz, ${p(19)}::timestamptz, ${p(20)}, ${p(21)}, ${p(22)})`;
-        });
+      if (historyRows.length > 0) {
         await tx.query(
           `INSERT INTO ${t.payment_history} (attempt_id, tenant_id, customer_id, payable_type, payable_id, provider, provider_payment_id, provider_charge_id,
              amount, currency, status, error_code, decline_code, message, docs_url, receipt_url, needs_attention, occurred_at, recorded_at, updated_at, position, card_brand, card_last4)
-           VALUES ${tuples.join(', ')}`,
-          chunk.flat(),
+           SELECT x.attempt_id, x.tenant_id,
+                  coalesce(x.customer_id, (SELECT p.customer_id FROM ${t.payment_payables} p WHERE p.tenant_id = x.tenant_id AND p.payable_type = x.payable_type AND p.payable_id = x.payable_id)),
+                  x.payable_type, x.payable_id, x.provider, x.provider_payment_id, x.provider_charge_id, x.amount, x.currency, x.status, x.error_code, x.decline_code,
+                  x.message, x.docs_url, x.receipt_url, x.needs_attention, x.occurred_at, x.recorded_at, x.recorded_at, x.position, x.card_brand, x.card_last4
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[],
+                         $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::timestamptz[], $19::timestamptz[], $20::text[], $21::text[], $22::text[])
+               AS x(attempt_id, tenant_id, customer_id, payable_type, payable_id, provider, provider_payment_id, provider_charge_id, amount, currency, status,
+                    error_code, decline_code, message, docs_url, receipt_url, needs_attention, occurred_at, recorded_at, position, card_brand, card_last4)`,
+          columnsOf(historyRows, HISTORY_COLUMNS),
         );
+        historyRows.length = 0;
       }
-      historyRows.length = 0;
       bufferedPayables.clear();
     };
     // Attempts still pending at the start of the batch (or made pending within it) that a later
