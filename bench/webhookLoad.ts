@@ -4,9 +4,9 @@
  * failed attempt on one of the given invoices) over keep-alive HTTP connections:
  *   - mode `max`: `connections` closed loops as fast as the service answers, 10 % of requests
  *     re-deliver an event already sent (a duplicate delivery);
- *   - mode `paced`: one new event every 1/rate s (open loop); after its 200, four pollers list the
- *     payments of the invoices with outstanding attempts (round robin, `pollMs` pause when there is
- *     nothing to poll) until each attempt shows up in the query API.
+ *   - mode `paced`: one new event every 1/rate s (open loop); after its 200, `pollers` pollers list
+ *     the payments of the invoices with outstanding attempts (round robin; an invoice is listed
+ *     at most once per `pollMs`) until each attempt shows up in the query API.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -26,6 +26,8 @@ export interface WebhookLoadInput {
   duplicateRatio: number;
   rate?: number;
   pollMs?: number;
+  /** paced mode: concurrent pollers (default 4) */
+  pollers?: number;
   runId: string;
 }
 
@@ -44,6 +46,8 @@ export interface WebhookLoadResult {
   visibleP99?: number;
   visibleCount?: number;
   notVisible?: number;
+  /** paced mode: query API requests made by the pollers */
+  polls?: number;
 }
 
 const FIXTURE = path.resolve(__dirname, '../../test/fixtures/stripe/events/payment_intent.payment_failed.json');
@@ -102,6 +106,7 @@ export async function webhookLoad(input: WebhookLoadInput): Promise<WebhookLoadR
   const ackLatencies: number[] = [];
   let requests = 0;
   let duplicatesSent = 0;
+  let polls = 0;
 
   async function deliver(e: { id: string; body: string }): Promise<number> {
     const t0 = performance.now();
@@ -141,14 +146,24 @@ export async function webhookLoad(input: WebhookLoadInput): Promise<WebhookLoadR
     // payments; every outstanding attempt found in the answer is visible from then on.
     const outstanding = new Map<string, Array<{ pi: string; t0: number }>>();
     const queue: string[] = [];
+    // when each invoice was last listed: it is not listed again within pollMs
+    const lastPolled = new Map<string, number>();
     let sending = true;
-    const pollers = Array.from({ length: 4 }, async () => {
+    const pollers = Array.from({ length: input.pollers ?? 4 }, async () => {
       while (sending || outstanding.size > 0) {
         const invoiceId = queue.shift();
         if (!invoiceId || !outstanding.has(invoiceId)) {
           await new Promise((res) => setTimeout(res, pollMs));
           continue;
         }
+        const wait = (lastPolled.get(invoiceId) ?? -Infinity) + pollMs - performance.now();
+        if (wait > 0) {
+          queue.push(invoiceId);
+          await new Promise((res) => setTimeout(res, Math.min(wait, pollMs)));
+          continue;
+        }
+        lastPolled.set(invoiceId, performance.now());
+        polls++;
         const r = await get(`/v1/payments?payable_id=${encodeURIComponent(invoiceId)}&limit=200`);
         const now = performance.now();
         const waiting = outstanding.get(invoiceId) ?? [];
@@ -203,7 +218,7 @@ export async function webhookLoad(input: WebhookLoadInput): Promise<WebhookLoadR
     ackP50: percentile(ackLatencies, 50),
     ackP99: percentile(ackLatencies, 99),
     acked: [...acked],
-    ...(input.mode === 'paced' ? { visibleP50: percentile(visible, 50), visibleP99: percentile(visible, 99), visibleCount: visible.length, notVisible } : {}),
+    ...(input.mode === 'paced' ? { visibleP50: percentile(visible, 50), visibleP99: percentile(visible, 99), visibleCount: visible.length, notVisible, polls } : {}),
   };
 }
 
