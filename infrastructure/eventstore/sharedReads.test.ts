@@ -6,20 +6,10 @@
  */
 import { comparePositions, type EventStore, type Position, type ReadAllOptions, type RecordedEvent } from '../../domain/ports/eventStore';
 import { SharedReads } from './sharedReads';
+import { countedEvent, eventually } from '../../test/support/events';
 import { CatchUpSubscription, type SubscriptionSink } from './subscription';
 
-function event(i: number): RecordedEvent {
-  return {
-    id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-    type: 'Counted',
-    data: { i },
-    metadata: { correlationId: 'c', causationId: 'c', tenantId: 't', schemaVersion: 1 },
-    streamId: `count-${i % 5}`,
-    revision: BigInt(Math.floor(i / 5)),
-    position: { commit: BigInt(500 + Math.floor(i / 4)), prepare: BigInt(i) },
-    recordedAt: new Date(0),
-  };
-}
+const event = (i: number): RecordedEvent => countedEvent(i, { streams: 5, perCommit: 4, commitBase: 500 });
 
 class MemoryLog {
   readonly events: RecordedEvent[] = [];
@@ -65,13 +55,7 @@ function sink(name: string, delayMs: number) {
   return { sink: s, applied };
 }
 
-async function until(check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (check: () => boolean, timeoutMs = 15_000): Promise<void> => eventually(check, timeoutMs, 5);
 
 describe('SharedReads', () => {
   const running: CatchUpSubscription[] = [];

@@ -5,20 +5,10 @@
  * behind.
  */
 import { comparePositions, type EventStore, type Position, type ReadAllOptions, type RecordedEvent } from '../../domain/ports/eventStore';
+import { countedEvent, eventually } from '../../test/support/events';
 import { CatchUpSubscription, type SubscriptionSink } from './subscription';
 
-function event(i: number): RecordedEvent {
-  return {
-    id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-    type: 'Counted',
-    data: { i },
-    metadata: { correlationId: 'c', causationId: 'c', tenantId: 't', schemaVersion: 1 },
-    streamId: `count-${i % 7}`,
-    revision: BigInt(Math.floor(i / 7)),
-    position: { commit: BigInt(1000 + Math.floor(i / 3)), prepare: BigInt(i) },
-    recordedAt: new Date(0),
-  };
-}
+const event = (i: number): RecordedEvent => countedEvent(i, { streams: 7, perCommit: 3, commitBase: 1000 });
 
 /** A log in memory; reads resolve on a later tick, and the store counts reads in flight. */
 class MemoryLog {
@@ -68,13 +58,7 @@ function sink(log: MemoryLog, failOn: (batch: number) => boolean) {
   return { sink: s, applied, handled };
 }
 
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (check: () => boolean, timeoutMs = 10_000): Promise<void> => eventually(check, timeoutMs, 5);
 
 describe('CatchUpSubscription read-ahead', () => {
   const running: CatchUpSubscription[] = [];
