@@ -51,6 +51,13 @@ describe('Wakeable', () => {
     w.interrupt();
   });
 
+  test('a floor above the sleep time never lengthens the sleep', async () => {
+    const w = new Wakeable();
+    const p = w.sleep(5, 20);
+    w.wake();
+    expect(await settledAfter(p, 5)).toBe(true);
+  });
+
   test('interrupt ends the sleep now, floor or not (stopping)', async () => {
     const w = new Wakeable();
     const p = w.sleep(1000, 500);

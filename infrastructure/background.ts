@@ -28,7 +28,9 @@ export class Wakeable {
       }
       this.finish = end;
       this.wakeUp = () => {
-        const left = floorMs - (Date.now() - started);
+        const elapsed = Date.now() - started;
+        // never past the sleep's own end: a floor above `ms` does not lengthen it
+        const left = Math.min(floorMs, ms) - elapsed;
         if (left <= 0) return end();
         clearTimeout(timer);
         timer = setTimeout(end, left);

@@ -7,7 +7,8 @@
  *   which points at the active generation. A rebuild fills generation n+1 from position zero and
  *   then swaps the views in one transaction: queries see the old model or the new one, never half.
  * - One active runner per projection across instances (leader lease); a batch transaction also
- *   locks the checkpoint row and checks it still holds the position the batch started from, so
+ *   takes the projection's transaction-scoped advisory lock, checks the checkpoint still holds the
+ *   position the batch started from, and moves it only from that position (compare and set), so
  *   even two runners that both believe they lead cannot apply a batch twice.
  * - An event the projection cannot apply goes to projection_dead_letters with its error and
  *   position; the projection then skips it or halts (PROJECTION_ON_ERROR), visible in /readyz
@@ -24,6 +25,9 @@ import type { Logger } from '../infrastructure/observability/logger';
 
 /** Logical table name -> physical table of one generation. */
 export type Tables = Readonly<Record<string, string>>;
+
+/** First key of the projection fences' advisory locks (two-key form); any fixed number, kept forever. */
+const FENCE_LOCK_CLASS = 0x5e771e;
 
 export interface ProjectionDefinition {
   readonly name: string;
@@ -259,7 +263,9 @@ export class ProjectionRunner {
           // above the oldest running transaction id in the cluster, so every reader of the log
           // would wait for this whole batch. Now the id comes with the first write (after the
           // reads and the folding), and the checkpoint is read after the lock is held.
-          await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`projection-fence:${name}`]);
+          // (the two-key form has a key space of its own, apart from the leases' one-key locks;
+          // the schema keeps installations that share a database from queueing on each other)
+          await tx.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || $2))', [FENCE_LOCK_CLASS, `:${name}`]);
           const { rows } = await tx.query<{ c: string; p: string }>('SELECT position_commit AS c, position_prepare AS p FROM checkpoints WHERE name = $1', [name]);
           const cur = rows[0];
           if (!cur) throw new FenceLost(`checkpoint ${name} does not exist`);
@@ -308,12 +314,15 @@ export class ProjectionRunner {
           }
           if (appliedHere > 0 && this.opts.notify) await tx.query('SELECT pg_notify($1, $2)', [this.opts.notify.channel, this.opts.notify.payload]);
           if (through) {
-            expected = through.position;
-            await tx.query(
-              `INSERT INTO checkpoints (name, position_commit, position_prepare) VALUES ($1, $2, $3)
-               ON CONFLICT (name) DO UPDATE SET position_commit = EXCLUDED.position_commit, position_prepare = EXCLUDED.position_prepare, updated_at = clock_timestamp()`,
-              [name, through.position.commit.toString(), through.position.prepare.toString()],
+            // compare and set: moved only from where this batch found it (a rebuild or a resume
+            // that rewrote the checkpoint meanwhile makes this batch's work void)
+            const moved = await tx.query(
+              `UPDATE checkpoints SET position_commit = $2, position_prepare = $3, updated_at = clock_timestamp()
+                WHERE name = $1 AND position_commit = $4 AND position_prepare = $5 RETURNING 1`,
+              [name, through.position.commit.toString(), through.position.prepare.toString(), cur.c, cur.p],
             );
+            if (moved.rows.length !== 1) throw new FenceLost(`checkpoint ${name} moved while the batch ran`);
+            expected = through.position;
           }
           if (haltAt) {
             await tx.query('UPDATE projection_state SET halted_at = clock_timestamp(), halted_reason = $2 WHERE name = $1', [

@@ -14,6 +14,21 @@ export interface BusMessage {
   readonly headers: Readonly<Record<string, string>>;
 }
 
+/**
+ * A publish that failed part-way: the first `published` messages were acknowledged by the
+ * transport (in order), the rest were not. The relay marks those as published, so a message that
+ * keeps failing does not send the ones before it again on every retry.
+ */
+export class PartialPublish extends Error {
+  constructor(
+    readonly published: number,
+    override readonly cause: unknown,
+  ) {
+    super(`published ${published} message(s), then failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'PartialPublish';
+  }
+}
+
 export interface DeliveredMessage extends BusMessage {
   readonly partition: number;
   readonly offset: string;

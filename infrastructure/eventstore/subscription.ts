@@ -240,7 +240,9 @@ export class CatchUpSubscription {
         this.opts.onError?.(err, this.sink.name);
         loaded = false; // reload the checkpoint: the failed batch may have been partly committed elsewhere
         await discardAhead();
-        await this.idle(Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures, 10)));
+        // a backoff is a floor of its own: appends (which wake the loop) must not turn it into a retry storm
+        const backoff = Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures, 10));
+        await this.idle(backoff, backoff);
       }
     }
     await discardAhead();

@@ -1,5 +1,5 @@
 import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer, type LogEntry } from 'kafkajs';
-import type { BatchHandler, BusMessage, BusSubscription, DeliveredMessage, MessageBus, MessageHandler } from '../../domain/ports/messageBus';
+import { PartialPublish, type BatchHandler, type BusMessage, type BusSubscription, type DeliveredMessage, type MessageBus, type MessageHandler } from '../../domain/ports/messageBus';
 import type { Logger } from '../observability/logger';
 
 /**
@@ -139,17 +139,30 @@ export class KafkaBus implements MessageBus {
     const encoded = messages.map((m) => ({ topic: m.topic, key: m.key, value: JSON.stringify(m.value), headers: { ...m.headers, 'message-id': m.id } }));
     let chunk: typeof encoded = [];
     let bytes = 0;
+    let sent = 0;
     for (const m of encoded) {
-      const size = m.key.length + m.value.length + Object.entries(m.headers).reduce((n, [k, v]) => n + k.length + String(v).length, 0) + 64;
+      // UTF-8 bytes, not characters: JSON keeps non-ASCII text as is, up to 3 bytes a character
+      const size = Buffer.byteLength(m.key) + Buffer.byteLength(m.value) + Object.entries(m.headers).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(String(v)), 0) + 64;
       if (chunk.length > 0 && bytes + size > PUBLISH_CHUNK_BYTES) {
-        await this.send(chunk);
+        await this.sendCounted(chunk, sent);
+        sent += chunk.length;
         chunk = [];
         bytes = 0;
       }
       chunk.push(m);
       bytes += size;
     }
-    await this.send(chunk);
+    await this.sendCounted(chunk, sent);
+  }
+
+  /** Sends one chunk; a failure after earlier chunks went out says how many did (PartialPublish). */
+  private async sendCounted(chunk: Parameters<KafkaBus['send']>[0], alreadySent: number): Promise<void> {
+    try {
+      await this.send(chunk);
+    } catch (err) {
+      if (alreadySent > 0) throw new PartialPublish(alreadySent, err);
+      throw err;
+    }
   }
 
   private async send(encoded: ReadonlyArray<{ topic: string; key: string; value: string; headers: Record<string, string> }>): Promise<void> {

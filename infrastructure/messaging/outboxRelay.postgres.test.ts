@@ -1,5 +1,5 @@
 /** Transactional outbox and its relay on a real PostgreSQL server (DATABASE_URL), in-process bus. */
-import type { BusMessage, DeliveredMessage, MessageBus } from '../../domain/ports/messageBus';
+import { PartialPublish, type BusMessage, type DeliveredMessage, type MessageBus } from '../../domain/ports/messageBus';
 import { WrongExpectedRevision } from '../../domain/ports/eventStore';
 import { databaseUrl, postgresDatabase, type TestDatabase } from '../../test/support/databases';
 import { eventually, newEvent, outboxMessage } from '../../test/support/events';
@@ -87,6 +87,29 @@ describe('outbox relay (PostgreSQL)', () => {
       expect(seq).toHaveLength(10);
     }
     expect(new Set(got.map((m) => m.headers['message-id'])).size).toBe(30);
+  });
+
+  test('a publish that fails part-way: the acknowledged prefix is marked published and not sent again', async () => {
+    const sent: string[] = [];
+    let failAt: number | null = 3;
+    const bus = new FlakyBus();
+    bus.publish = async (m: readonly BusMessage[]) => {
+      // the transport takes the first three, then refuses the fourth (say, too large); once
+      if (failAt !== null) {
+        sent.push(...m.slice(0, failAt).map((x) => (x.value as { n: number }).n.toString()));
+        const n = failAt;
+        failAt = null;
+        throw new PartialPublish(n, new Error('record too large'));
+      }
+      sent.push(...m.map((x) => (x.value as { n: number }).n.toString()));
+    };
+    for (let n = 1; n <= 6; n++) await store.append(`booking-pp${n}`, [newEvent()], 'no_stream', { outbox: [outboxMessage('bookings', 'pp', { n })] });
+    const relay = new OutboxRelay(t.db, bus, new AlwaysLeader('relay-partial'));
+    await expect(relay.drain()).rejects.toBeInstanceOf(PartialPublish);
+    expect((await relay.status()).backlog).toBe(3);
+    await relay.drain();
+    expect(sent).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect((await relay.status()).backlog).toBe(0);
   });
 
   test('only one relay instance is active; when it stops another takes over', async () => {

@@ -1,5 +1,5 @@
 import { Wakeable } from '../background';
-import type { BusMessage, MessageBus } from '../../domain/ports/messageBus';
+import { PartialPublish, type BusMessage, type MessageBus } from '../../domain/ports/messageBus';
 import type { SqlClient } from '../sql/client';
 import type { LeaderLease } from '../sql/leaderLease';
 
@@ -138,12 +138,22 @@ export class OutboxRelay {
       value: r.value,
       headers: { ...r.headers, 'message-id': r.message_id },
     }));
-    await this.bus.publish(messages);
+    try {
+      await this.bus.publish(messages);
+    } catch (err) {
+      // the acknowledged prefix is published: it is not sent again on the retry
+      if (err instanceof PartialPublish && err.published > 0) await this.markPublished(rows.slice(0, err.published));
+      throw err;
+    }
+    await this.markPublished(rows);
+    return rows.length;
+  }
+
+  private async markPublished(rows: readonly OutboxRow[]): Promise<void> {
     await this.db.query(`UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])`, [rows.map((r) => String(r.id))]);
     this.published += rows.length;
     this.opts.onPublished?.(rows.length);
     this.lastPublishedAt = new Date();
-    return rows.length;
   }
 
   private async run(): Promise<void> {
@@ -163,7 +173,9 @@ export class OutboxRelay {
         failures += 1;
         this.lastError = err instanceof Error ? err.message : String(err);
         this.opts.onError?.(err);
-        await this.idle(Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures, 10)));
+        // a backoff is a floor of its own: appends (which wake the relay) must not cut it short
+        const backoff = Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures, 10));
+        await this.idle(backoff, backoff);
       }
     }
   }

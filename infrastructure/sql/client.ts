@@ -63,5 +63,6 @@ export const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\
  */
 export function isStatementError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P');
+  // a SQLSTATE (no class starts with E: that is Node's EPIPE, EBADF ... of a broken socket)
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('E') && !code.startsWith('08') && !code.startsWith('57P');
 }

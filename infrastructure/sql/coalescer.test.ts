@@ -50,6 +50,14 @@ describe('Coalescer', () => {
     expect(r.batches).toEqual([[1, 2, 3], [4, 5]]);
   });
 
+  test('maxBatchBytes bounds a batch by size; a call larger than the bound still runs, alone', async () => {
+    const r = recorder<string, number>(async (items) => items.map((i) => i.length));
+    const c = new Coalescer<string, number>(r.run, { sizeOf: (i) => i.length, maxBatchBytes: 10 });
+    const items = ['aaaa', 'bbbb', 'cc', 'dddddddddddddd', 'e'];
+    expect(await Promise.all(items.map((i) => c.call(i)))).toEqual([4, 4, 2, 14, 1]);
+    expect(r.batches).toEqual([['aaaa', 'bbbb', 'cc'], ['dddddddddddddd'], ['e']]);
+  });
+
   test('calls with the same key never share a batch and run in call order', async () => {
     const r = recorder<{ k: string; v: number }, number>(async (items) => items.map((i) => i.v));
     const c = new Coalescer<{ k: string; v: number }, number>(r.run, { keyOf: (i) => i.k });

@@ -21,6 +21,9 @@ export interface CoalescerOptions<I> {
   readonly maxInFlight?: number;
   /** Calls with the same key never share a batch (they run in call order). */
   readonly keyOf?: (item: I) => string;
+  /** With `maxBatchBytes`: a batch stops growing at that many bytes (it always takes one call). */
+  readonly sizeOf?: (item: I) => number;
+  readonly maxBatchBytes?: number;
 }
 
 /** Counters, for tests and benchmarks. */
@@ -38,7 +41,7 @@ interface Pending<I, O> {
 
 export class Coalescer<I, O> {
   readonly stats: CoalescerStats = { batches: 0, calls: 0, fallbacks: 0 };
-  private readonly queue: Array<Pending<I, O>> = [];
+  private queue: Array<Pending<I, O>> = [];
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
   private inFlight = 0;
@@ -82,26 +85,33 @@ export class Coalescer<I, O> {
     });
   }
 
-  /** The next batch: queued calls in order, skipping (and keeping queued) a key already taken. */
+  /**
+   * The next batch: queued calls in order, up to maxBatch calls and maxBatchBytes, skipping (and
+   * keeping queued) a call whose key is already in the batch or running.
+   */
   private take(): Array<Pending<I, O>> {
-    const keyOf = this.options.keyOf;
-    if (!keyOf) return this.queue.splice(0, this.maxBatch);
+    const { keyOf, sizeOf, maxBatchBytes } = this.options;
     const batch: Array<Pending<I, O>> = [];
-    const keys = new Set<string>(this.running);
     const rest: Array<Pending<I, O>> = [];
+    const keys = new Set<string>(this.running);
+    let bytes = 0;
+    let full = false;
     for (const p of this.queue) {
-      const k = keyOf(p.item);
-      if (batch.length < this.maxBatch && !keys.has(k)) {
-        keys.add(k);
-        batch.push(p);
-      } else {
-        // a later call with a key already in the batch, or past the batch size: next time
-        keys.add(k);
+      const k = keyOf?.(p.item);
+      const size = sizeOf && maxBatchBytes !== undefined ? sizeOf(p.item) : 0;
+      full ||= batch.length >= this.maxBatch || (batch.length > 0 && maxBatchBytes !== undefined && bytes + size > maxBatchBytes);
+      if (full || (k !== undefined && keys.has(k))) {
+        // a later call with a key already in the batch waits for it; so do calls after it with that key
+        if (k !== undefined) keys.add(k);
         rest.push(p);
+        continue;
       }
+      if (k !== undefined) keys.add(k);
+      bytes += size;
+      batch.push(p);
     }
-    this.queue.splice(0, this.queue.length, ...rest);
-    for (const p of batch) this.running.add(keyOf(p.item));
+    this.queue = rest;
+    if (keyOf) for (const p of batch) this.running.add(keyOf(p.item));
     return batch;
   }
 

@@ -104,7 +104,9 @@ export class PgClient implements SqlClient {
     const { client, done } = await this.checkout();
     try {
       const result = await new Promise<QueryResult>((resolve, reject) => {
-        const q = new CompletionTrackingQuery(sql, params as unknown[] | undefined, (err, res) => {
+        // the extended protocol even without parameters: with the simple one the server commits
+        // before CommandComplete, and a failed commit would pass for a failed statement
+        const q = new CompletionTrackingQuery({ text: sql, values: params as unknown[] | undefined, queryMode: 'extended' } as never, undefined, (err, res) => {
           if (err) reject(q.completed ? new CommitFailed(err) : err);
           else resolve(res as unknown as QueryResult);
         });

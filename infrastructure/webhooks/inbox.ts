@@ -139,7 +139,8 @@ export class WebhookInbox {
         return status ? { fresh: true, status } : { fresh: false, status: existing.get(k) ?? 'received' };
       });
     },
-    { keyOf: (i) => inboxKey(i.endpoint, i.eventId) },
+    // bodies may be up to 1 MB each: a batch holds at most ~4 MB of them
+    { keyOf: (i) => inboxKey(i.endpoint, i.eventId), sizeOf: (i) => i.payloadJson.length, maxBatchBytes: 4 * 1024 * 1024 },
   );
 
   /** Stores a verified event (`payloadJson`: its JSON text); returns the existing row when this event was seen before. */

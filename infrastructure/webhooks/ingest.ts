@@ -40,7 +40,8 @@ export class WebhookIngestor {
     // PostgreSQL cannot store NUL in text or jsonb, and lone surrogates are not Unicode: a verified
     // event is never refused for its text; those characters become U+FFFD. JSON text can only
     // carry them as \u escapes, so a body without such escapes is stored as it came.
-    const clean = verifiedJson !== undefined && !MAY_ESCAPE_UNSTORABLE.test(verifiedJson);
+    // (a leading byte-order mark is not JSON to PostgreSQL: such a body is re-serialised too)
+    const clean = verifiedJson !== undefined && verifiedJson.charCodeAt(0) !== 0xfeff && !MAY_ESCAPE_UNSTORABLE.test(verifiedJson);
     const payload = clean ? verified : storable(verified);
     const payloadJson = clean ? verifiedJson : JSON.stringify(payload);
     eventId = storable(eventId) as string;

@@ -138,7 +138,8 @@ export const invoiceHistoryProjection: ProjectionDefinition = {
     const table = t.invoice_history!;
     await tx.query(
       `INSERT INTO ${table} (stream_id, revision, tenant_id, invoice_id, event_id, event_type, actor, causation_id, correlation_id, recorded_at, position, data)
-       SELECT stream_id, revision, tenant_id, invoice_id, event_id, event_type, actor, causation_id, correlation_id, recorded_at, position, data
+       SELECT stream_id, revision, tenant_id, invoice_id, event_id, event_type, coalesce(actor, 'null'::jsonb), causation_id, correlation_id, recorded_at, position,
+              coalesce(data, 'null'::jsonb)
          FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb)`,
       [JSON.stringify(rows)],
     );
