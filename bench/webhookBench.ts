@@ -66,6 +66,13 @@ async function createInvoices(url: string, key: string, n: number): Promise<stri
   return out;
 }
 
+/**
+ * Pollers of (4) for a paced rate: the read load follows the write rate, one poller per 25
+ * events/s (about two listings per event at ~20 ms a listing), at least 4. A fixed handful falls
+ * behind a fast service: round robin over hundreds of outstanding invoices then measures the pollers.
+ */
+const pollersFor = (eventsPerSecond: number): number => Math.max(4, Math.ceil(eventsPerSecond / 25));
+
 /** The HTTP ceiling (bench/httpCeiling.ts) as its own process; resolves with its URL and a stop function. */
 async function startCeiling(): Promise<{ url: string; stop(): void }> {
   const child = spawn(process.execPath, [path.join(__dirname, 'httpCeiling.js'), SECRET], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -175,13 +182,10 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
       await sleep(500);
     }
     const rate = Math.max(1, rps / 2);
-    // The read load follows the write rate: one poller per 25 events/s (about two listings per
-    // event at ~20 ms a listing), at least 4. A fixed handful of pollers falls behind a fast
-    // service: round robin over hundreds of outstanding invoices then measures the pollers.
-    const pollers = Math.max(4, Math.ceil(rate / 25));
+    const pollers = pollersFor(rate);
     const pacedRuns = async (at: number, label: string): Promise<WebhookLoadResult[]> => {
       const out: WebhookLoadResult[] = [];
-      const n = Math.max(4, Math.ceil(at / 25));
+      const n = pollersFor(at);
       for (let run = 1; run <= o.runs; run++) {
         const r = await runChild<WebhookLoadResult>(
           'webhookLoad.js',

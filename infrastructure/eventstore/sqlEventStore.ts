@@ -36,12 +36,14 @@ interface EventRow {
   recorded_at: Date | string;
 }
 
-// Aliases must not shadow column names: ORDER BY would then sort by the text alias.
-const EVENT_COLUMNS = `global_position, transaction_id::text AS commit_position, stream_id, stream_revision,
-  event_id::text AS event_id, event_type, data, metadata, recorded_at`;
-
-const QUALIFIED_EVENT_COLUMNS = `e.global_position, e.transaction_id::text AS commit_position, e.stream_id, e.stream_revision,
-  e.event_id::text AS event_id, e.event_type, e.data, e.metadata, e.recorded_at`;
+/**
+ * The columns of a RecordedEvent, from `events` or (with a prefix such as `e.`) an alias of it.
+ * Aliases must not shadow column names: ORDER BY would then sort by the text alias.
+ */
+const eventColumns = (t = ''): string => `${t}global_position, ${t}transaction_id::text AS commit_position, ${t}stream_id, ${t}stream_revision,
+  ${t}event_id::text AS event_id, ${t}event_type, ${t}data, ${t}metadata, ${t}recorded_at`;
+const EVENT_COLUMNS = eventColumns();
+const QUALIFIED_EVENT_COLUMNS = eventColumns('e.');
 
 /** Most events one readStream call returns when it is given no maxCount. */
 const STREAM_READ_LIMIT = 100_000;
