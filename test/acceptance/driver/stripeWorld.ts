@@ -1,0 +1,133 @@
+/**
+ * Turns provider facts (model/invoices.ts) into the webhook events Stripe would send for them:
+ * Stripe's published example objects (test/fixtures/stripe/events) given the facts' ids,
+ * amounts, currencies and times, on a connected account, signed with the real Stripe-Signature
+ * scheme. One fact gives the events Stripe sends for it (a succeeded PaymentIntent gives
+ * `payment_intent.succeeded` and `charge.succeeded`; a refund gives `charge.refunded` with the
+ * charge's cumulative state at that moment and `refund.created`; ...).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { sign } from '../../support/stripeEvents';
+import { fixturesDir } from '../../support/fixtures';
+import { toStripeAmount } from '../model/currencies';
+import type { ChargeFact, DisputeFact, MoneyFact, RefundFact } from '../model/invoices';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Obj = Record<string, any>;
+
+export interface StripeDelivery {
+  readonly id: string;
+  readonly type: string;
+  readonly account: string;
+  readonly body: string;
+}
+
+const cache = new Map<string, Obj>();
+function fixture(type: string): Obj {
+  if (!cache.has(type)) cache.set(type, JSON.parse(fs.readFileSync(path.join(fixturesDir('stripe', 'events'), `${type}.json`), 'utf8')) as Obj);
+  return structuredClone(cache.get(type)!);
+}
+
+export interface WorldContext {
+  /** invoice key -> the tenant and the invoice id Settle gave it. */
+  readonly invoiceOf: (invoiceKey: string) => { tenant: string; invoiceId: string };
+  /** tenant -> its connected account. */
+  readonly accountOf: (tenant: string) => string;
+}
+
+/** The events Stripe sends for one fact, in the order Stripe creates them. */
+export function eventsFor(fact: MoneyFact, facts: readonly MoneyFact[], ctx: WorldContext): StripeDelivery[] {
+  const chargeOf = (ch: string) => facts.find((f): f is ChargeFact => f.kind === 'charge' && f.ch === ch)!;
+  const out: StripeDelivery[] = [];
+  const emit = (type: string, created: number, account: string, object: Obj, id: string, base = type) => {
+    const e = fixture(base);
+    e.type = type;
+    e.id = id;
+    e.created = created;
+    e.account = account;
+    e.data.object = object;
+    out.push({ id, type, account, body: JSON.stringify(e) });
+  };
+  switch (fact.kind) {
+    case 'invoice':
+      return [];
+    case 'charge': {
+      const { tenant, invoiceId } = ctx.invoiceOf(fact.invoiceKey);
+      const account = ctx.accountOf(tenant);
+      const amount = toStripeAmount(fact.amount, fact.currency);
+      const cur = fact.currency.toLowerCase();
+      const pi = fixture(fact.outcome === 'succeeded' ? 'payment_intent.succeeded' : 'payment_intent.payment_failed').data.object as Obj;
+      Object.assign(pi, { id: fact.pi, amount, currency: cur, created: fact.created, latest_charge: fact.ch, metadata: { tenant_id: tenant, invoice_id: invoiceId } });
+      pi.amount_received = fact.outcome === 'succeeded' ? amount : 0;
+      if (fact.outcome === 'failed') Object.assign(pi.last_payment_error, { charge: fact.ch, code: fact.errorCode ?? 'card_declined', decline_code: fact.declineCode ?? null });
+      const charge = chargeObject(fact, 0, []);
+      if (fact.outcome === 'succeeded') {
+        emit('charge.succeeded', fact.created + 1, account, charge, `evt_${fact.ch}_ok`);
+        emit('payment_intent.succeeded', fact.created + 1, account, pi, `evt_${fact.pi}_ok`);
+      } else {
+        charge.status = 'failed';
+        charge.paid = false;
+        charge.amount_captured = 0;
+        charge.failure_code = fact.errorCode ?? 'card_declined';
+        emit('charge.failed', fact.created + 1, account, charge, `evt_${fact.ch}_failed`);
+        emit('payment_intent.payment_failed', fact.created + 1, account, pi, `evt_${fact.pi}_failed`);
+      }
+      return out;
+    }
+    case 'refund': {
+      const c = chargeOf(fact.ch);
+      const account = ctx.accountOf(ctx.invoiceOf(c.invoiceKey).tenant);
+      // the charge as it is right after this refund: every refund of it created up to now
+      const upTo = facts.filter((f): f is RefundFact => f.kind === 'refund' && f.ch === fact.ch && (f.created < fact.created || (f.created === fact.created && f.re <= fact.re)));
+      const refunds = upTo.map((r) => refundObject(r, c));
+      const cumulative = upTo.reduce((a, r) => a + r.amount, 0);
+      emit('charge.refunded', fact.created, account, chargeObject(c, cumulative, refunds), `evt_${fact.re}_charge`);
+      emit('refund.created', fact.created, account, refundObject(fact, c), `evt_${fact.re}_created`, 'charge.refunded');
+      return out;
+    }
+    case 'dispute': {
+      const c = chargeOf(fact.ch);
+      const account = ctx.accountOf(ctx.invoiceOf(c.invoiceKey).tenant);
+      emit('charge.dispute.created', fact.created, account, disputeObject(fact, c, 'needs_response'), `evt_${fact.dp}_created`);
+      if (fact.outcome !== 'open') emit('charge.dispute.closed', fact.closed!, account, disputeObject(fact, c, fact.outcome), `evt_${fact.dp}_closed`, 'charge.dispute.created');
+      return out;
+    }
+  }
+}
+
+function chargeObject(c: ChargeFact, amountRefunded: number, refunds: Obj[]): Obj {
+  const o = fixture('charge.succeeded').data.object as Obj;
+  const amount = toStripeAmount(c.amount, c.currency);
+  Object.assign(o, {
+    id: c.ch,
+    payment_intent: c.pi,
+    amount,
+    amount_captured: amount,
+    amount_refunded: toStripeAmount(amountRefunded, c.currency),
+    refunded: amountRefunded >= c.amount,
+    currency: c.currency.toLowerCase(),
+    created: c.created,
+    metadata: {},
+  });
+  o.refunds = { object: 'list', data: refunds, has_more: false, total_count: refunds.length, url: `/v1/charges/${c.ch}/refunds` };
+  return o;
+}
+
+function refundObject(r: RefundFact, c: ChargeFact): Obj {
+  const o = structuredClone((fixture('charge.refunded').data.object as Obj).refunds.data[0]) as Obj;
+  Object.assign(o, { id: r.re, amount: toStripeAmount(r.amount, c.currency), charge: c.ch, payment_intent: c.pi, currency: c.currency.toLowerCase(), created: r.created, status: 'succeeded', metadata: {}, reason: 'requested_by_customer' });
+  return o;
+}
+
+function disputeObject(d: DisputeFact, c: ChargeFact, status: string): Obj {
+  const o = fixture('charge.dispute.created').data.object as Obj;
+  Object.assign(o, { id: d.dp, amount: toStripeAmount(d.amount, c.currency), charge: c.ch, payment_intent: c.pi, currency: c.currency.toLowerCase(), created: d.created, status, metadata: {} });
+  return o;
+}
+
+/** POSTs one delivery to a webhook endpoint, signed now with `secret`. */
+export async function deliverStripe(url: string, d: StripeDelivery, secret: string): Promise<{ status: number; body: string }> {
+  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': sign(d.body, secret) }, body: d.body });
+  return { status: r.status, body: await r.text() };
+}

@@ -1,0 +1,186 @@
+/**
+ * The reference model of invoice money: from what Stripe really did (provider facts) it says
+ * what a user of Settle must see. Written from the providers' rules and Settle's public API
+ * documentation (README, /openapi.json), without looking at or reusing the product's domain
+ * code. Small on purpose: read it top to bottom.
+ *
+ * Stripe's rules the model relies on (Stripe API reference and docs):
+ * - One PaymentIntent (`pi_`) produces a Charge (`ch_`); a succeeded charge moved `amount` from
+ *   the payer, whatever the invoice it was meant for already had ("Payment Intents", "Charges").
+ * - Refunds (`re_`) belong to one charge. `charge.refunded` carries the charge with its
+ *   CUMULATIVE `amount_refunded` and the list of its refunds so far; events of one charge may
+ *   arrive in any order, so the latest state is the largest cumulative total ("Refunds",
+ *   "Event ordering": Stripe does not guarantee delivery order).
+ * - A dispute (`dp_`) belongs to one charge; the disputed amount is withdrawn when it opens and
+ *   given back if the dispute is `won`; `lost` keeps it withdrawn ("Disputes": statuses
+ *   needs_response/under_review -> won | lost).
+ * - A charge with an open dispute cannot be refunded ("Refunds": "You can't refund a disputed
+ *   charge"), so histories never refund after a dispute opened.
+ *
+ * Settle's documented rules (README, domain glossary in /openapi.json descriptions):
+ * - An invoice is paid by the first succeeded payment of exactly its total and currency (by the
+ *   provider's `created` order); any further succeeded payment for it is an overpayment that needs
+ *   a human until it is refunded in full.
+ * - Refunds and disputes of the paying charge change the invoice: amountRefunded, amountDisputed
+ *   (open disputes), collected = paid - refunded - lost; status `refunded` when refunded in full.
+ * - Every attempt, failed ones too, is one row of `GET /v1/payments`, with its own refunded amount
+ *   and status (`failed`, `succeeded`, `refunded` when refunded in full, `disputed` while a dispute
+ *   is open or after it was lost).
+ * - The finance report counts what the provider moved: every succeeded charge (gross), every
+ *   refund, open disputes (`disputed`) and lost ones (`disputeLosses`); net = gross - refunds -
+ *   disputeLosses - fees (no application fee in these histories).
+ */
+
+export interface InvoiceFact {
+  readonly kind: 'invoice';
+  readonly key: string;
+  readonly tenant: string;
+  readonly customerId: string;
+  readonly currency: string;
+  /** ISO minor units. */
+  readonly total: number;
+}
+
+export interface ChargeFact {
+  readonly kind: 'charge';
+  readonly invoiceKey: string;
+  readonly pi: string;
+  readonly ch: string;
+  /** ISO minor units. */
+  readonly amount: number;
+  readonly currency: string;
+  /** Unix seconds, Stripe's `created`. */
+  readonly created: number;
+  readonly outcome: 'succeeded' | 'failed';
+  readonly errorCode?: string;
+  readonly declineCode?: string;
+}
+
+export interface RefundFact {
+  readonly kind: 'refund';
+  readonly ch: string;
+  readonly re: string;
+  readonly amount: number;
+  readonly created: number;
+}
+
+export interface DisputeFact {
+  readonly kind: 'dispute';
+  readonly ch: string;
+  readonly dp: string;
+  readonly amount: number;
+  readonly created: number;
+  /** Where the dispute ended up (`open` = still under review when the history ends). */
+  readonly outcome: 'open' | 'won' | 'lost';
+  readonly closed: number | null;
+}
+
+export type MoneyFact = InvoiceFact | ChargeFact | RefundFact | DisputeFact;
+
+export interface ExpectedInvoice {
+  readonly tenant: string;
+  readonly key: string;
+  readonly currency: string;
+  readonly total: number;
+  readonly status: 'open' | 'paid' | 'refunded';
+  readonly amountPaid: number;
+  readonly amountRefunded: number;
+  readonly amountDisputed: number;
+  readonly collected: number;
+  readonly overpayments: number;
+  readonly needsAttention: boolean;
+}
+
+export interface ExpectedPayment {
+  readonly tenant: string;
+  readonly invoiceKey: string;
+  readonly providerPaymentId: string;
+  readonly status: 'failed' | 'succeeded' | 'refunded' | 'disputed';
+  readonly amount: number;
+  readonly currency: string;
+  readonly refunded: number;
+  readonly needsAttention: boolean;
+}
+
+export interface FinanceTotals {
+  grossCollected: number;
+  refunds: number;
+  disputed: number;
+  disputeLosses: number;
+  net: number;
+  succeededCount: number;
+  failedCount: number;
+}
+
+export interface Expected {
+  readonly invoices: ExpectedInvoice[];
+  readonly payments: ExpectedPayment[];
+  /** tenant -> currency -> totals (only currencies with at least one attempt). */
+  readonly finance: Map<string, Map<string, FinanceTotals>>;
+}
+
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+
+export function expected(facts: readonly MoneyFact[]): Expected {
+  const invoices = facts.filter((f): f is InvoiceFact => f.kind === 'invoice');
+  const charges = facts.filter((f): f is ChargeFact => f.kind === 'charge');
+  const refundsOf = (ch: string) => sum(facts.filter((f): f is RefundFact => f.kind === 'refund' && f.ch === ch).map((r) => r.amount));
+  const disputeOf = (ch: string) => facts.find((f): f is DisputeFact => f.kind === 'dispute' && f.ch === ch) ?? null;
+
+  const outInvoices: ExpectedInvoice[] = [];
+  const payments: ExpectedPayment[] = [];
+  const finance = new Map<string, Map<string, FinanceTotals>>();
+  const totalsFor = (tenant: string, cur: string): FinanceTotals => {
+    const byCur = finance.get(tenant) ?? new Map<string, FinanceTotals>();
+    finance.set(tenant, byCur);
+    const t = byCur.get(cur) ?? { grossCollected: 0, refunds: 0, disputed: 0, disputeLosses: 0, net: 0, succeededCount: 0, failedCount: 0 };
+    byCur.set(cur, t);
+    return t;
+  };
+
+  for (const inv of invoices) {
+    const mine = charges.filter((c) => c.invoiceKey === inv.key).sort((a, b) => a.created - b.created || (a.ch < b.ch ? -1 : 1));
+    const succeeded = mine.filter((c) => c.outcome === 'succeeded');
+    const paying = succeeded.find((c) => c.amount === inv.total && c.currency === inv.currency) ?? null;
+    const overpaid = succeeded.filter((c) => c !== paying);
+
+    const refunded = paying ? refundsOf(paying.ch) : 0;
+    const dispute = paying ? disputeOf(paying.ch) : null;
+    const open = dispute?.outcome === 'open' ? dispute.amount : 0;
+    const lost = dispute?.outcome === 'lost' ? dispute.amount : 0;
+    const overpaymentOpen = overpaid.some((c) => refundsOf(c.ch) < c.amount);
+    outInvoices.push({
+      tenant: inv.tenant,
+      key: inv.key,
+      currency: inv.currency,
+      total: inv.total,
+      status: !paying ? 'open' : refunded >= inv.total ? 'refunded' : 'paid',
+      amountPaid: paying ? inv.total : 0,
+      amountRefunded: refunded,
+      amountDisputed: open,
+      collected: paying ? inv.total - refunded - lost : 0,
+      overpayments: overpaid.length,
+      needsAttention: overpaymentOpen,
+    });
+
+    for (const c of mine) {
+      const t = totalsFor(inv.tenant, c.currency);
+      if (c.outcome === 'failed') {
+        t.failedCount += 1;
+        payments.push({ tenant: inv.tenant, invoiceKey: inv.key, providerPaymentId: c.pi, status: 'failed', amount: c.amount, currency: c.currency, refunded: 0, needsAttention: false });
+        continue;
+      }
+      const r = refundsOf(c.ch);
+      const d = disputeOf(c.ch);
+      t.succeededCount += 1;
+      t.grossCollected += c.amount;
+      t.refunds += r;
+      if (d?.outcome === 'open') t.disputed += d.amount;
+      if (d?.outcome === 'lost') t.disputeLosses += d.amount;
+      const status = d && d.outcome !== 'won' ? 'disputed' : r >= c.amount ? 'refunded' : 'succeeded';
+      payments.push({ tenant: inv.tenant, invoiceKey: inv.key, providerPaymentId: c.pi, status, amount: c.amount, currency: c.currency, refunded: r, needsAttention: c !== paying && r < c.amount });
+    }
+  }
+  for (const byCur of finance.values()) for (const t of byCur.values()) t.net = t.grossCollected - t.refunds - t.disputeLosses;
+  return { invoices: outInvoices, payments, finance };
+}
