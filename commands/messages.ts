@@ -166,7 +166,13 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
         push(TOPICS.bookings, envelope<CrmRetry>(i, 'booking.crm-retry-requested', { bookingIds: [aggregate.id], attempt: 0 }));
         break;
       case 'PaymentSucceeded':
+      // money the invoice did not take still moved at the provider: finance counts it, and its refund
+      case 'OverpaymentRecorded':
+      case 'PaymentAmountMismatch':
         payment(i, 'payment.succeeded', d);
+        break;
+      case 'OverpaymentRefunded':
+        payment(i, 'payment.refunded', d);
         break;
       case 'PaymentAttemptFailed':
       case 'BookingPaymentFailed':

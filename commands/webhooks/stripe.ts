@@ -182,7 +182,14 @@ function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
 function refundStep(t: PaymentTarget, r: Obj, role: (name: string) => string, eventId: string): Step {
   const amount = { amount: units(r.amount, r.currency), currency: cur(r.currency) };
   return t.type === 'invoice'
-    ? { kind: 'invoice', role: role(`refund:${r.id}`), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: eventId } } } }
+    ? {
+        kind: 'invoice',
+        role: role(`refund:${r.id}`),
+        tenantId: t.tenantId,
+        invoiceId: t.invoiceId,
+        // the charge it belongs to: a refund of a second (duplicate) payment returns that payment, not the one that paid the invoice
+        command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: eventId }, providerPaymentId: idOf(r.payment_intent), providerChargeId: idOf(r.charge) } },
+      }
     : { kind: 'booking', role: role(`refund:${r.id}`), tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RefundBooking', data: { refundId: r.id, amount, reason: r.reason ?? null } } };
 }
 

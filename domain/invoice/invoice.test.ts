@@ -164,11 +164,11 @@ const invoiceRefunded = (amount: number): InvoiceEvent => ({ type: 'InvoiceRefun
 
 const disputeOpened = (disputeId: string, amount: number, providerDisputeId = `dp_${disputeId}`): InvoiceEvent => ({
   type: 'DisputeOpened',
-  data: { disputeId, providerDisputeId, amount: eur(amount), reason: 'fraudulent', openedAt: NOW_ISO, actor: webhook },
+  data: { disputeId, providerDisputeId, amount: eur(amount), reason: 'fraudulent', openedAt: NOW_ISO, actor: webhook, providerPaymentId: 'pi_1' },
 });
 const disputeClosed = (type: 'DisputeWon' | 'DisputeLost', disputeId: string, amount: number): InvoiceEvent => ({
   type,
-  data: { disputeId, providerDisputeId: `dp_${disputeId}`, amount: eur(amount), closedAt: NOW_ISO, actor: webhook },
+  data: { disputeId, providerDisputeId: `dp_${disputeId}`, amount: eur(amount), closedAt: NOW_ISO, actor: webhook, providerPaymentId: 'pi_1' },
 });
 
 const refund = (data: Partial<{ refundId: string; providerRefundId: string; amount: Money; reason: string | null }> = {}): InvoiceCommand => ({
@@ -1016,5 +1016,50 @@ describe('event data', () => {
     const [event] = invoiceDecider.decide(cmd, invoiceDecider.initialState);
     (cmd.data.lineItems[0] as { unitAmount: number }).unitAmount = 1;
     expect((event as Extract<InvoiceEvent, { type: 'InvoiceIssued' }>).data.lineItems[0]?.unitAmount).toBe(1500);
+  });
+});
+
+describe('RecordRefund of a payment the invoice did not take', () => {
+  const overpaid = (): InvoiceEvent[] => {
+    const over = invoiceDecider.decide(attempt({ attemptId: 'att_2', providerPaymentId: 'pi_2', providerChargeId: 'ch_2' }), stateAfter([issued, ...paid()]));
+    return [issued, ...paid(), ...over];
+  };
+  const providerRefund = (refundId: string, amount: number, ids: { providerPaymentId?: string | null; providerChargeId?: string | null }): InvoiceCommand => ({
+    type: 'RecordRefund',
+    data: { refundId, providerRefundId: refundId, amount: eur(amount), reason: null, actor: webhook, ...ids },
+    metadata,
+  });
+
+  it('returns the duplicate payment it names, not the one that paid the invoice', () => {
+    given(overpaid())
+      .when(providerRefund('re_dup', 1000, { providerChargeId: 'ch_2', providerPaymentId: 'pi_2' }))
+      .thenMatches([{ type: 'OverpaymentRefunded', data: { refundId: 're_dup', providerPaymentId: 'pi_2', providerChargeId: 'ch_2', amount: eur(1000), provider: 'stripe' } }]);
+  });
+
+  it('keeps the invoice paid and un-refunded, and needs no one once the duplicate is refunded in full', () => {
+    const events = overpaid();
+    const first = invoiceDecider.decide(providerRefund('re_a', 1000, { providerChargeId: 'ch_2' }), stateAfter(events));
+    const half = stateAfter([...events, ...first]);
+    expect(half).toMatchObject({ status: 'paid', amountPaid: TOTAL, amountRefunded: 0, collected: TOTAL });
+    expect(half.overpayments[0]).toMatchObject({ refunded: 1000, needsRefund: true });
+    const rest = invoiceDecider.decide(providerRefund('re_b', TOTAL - 1000, { providerChargeId: 'ch_2' }), half);
+    const done = stateAfter([...events, ...first, ...rest]);
+    expect(done.overpayments[0]).toMatchObject({ refunded: TOTAL, needsRefund: false });
+    expect(done).toMatchObject({ status: 'paid', amountRefunded: 0 });
+    given([...events, ...first, ...rest]).when(providerRefund('re_b', TOTAL - 1000, { providerChargeId: 'ch_2' })).thenNothing();
+  });
+
+  it('refuses more than is left of the duplicate payment', () => {
+    given(overpaid()).when(providerRefund('re_big', TOTAL + 1, { providerChargeId: 'ch_2' })).thenRefuses('refund_exceeds_paid', 'invalid');
+  });
+
+  it('waits (not yet) for a payment it names that the invoice has not recorded', () => {
+    given([issued, ...paid()]).when(providerRefund('re_early', 1000, { providerChargeId: 'ch_9', providerPaymentId: 'pi_9' })).thenRefuses('unknown_payment', 'conflict');
+  });
+
+  it('applies a refund naming the paying payment to the invoice', () => {
+    given([issued, ...paid()])
+      .when(providerRefund('re_pay', 1000, { providerChargeId: 'ch_1', providerPaymentId: 'pi_1' }))
+      .thenMatches([{ type: 'RefundRecorded', data: { refundId: 're_pay', amount: eur(1000) } }]);
   });
 });

@@ -111,7 +111,14 @@ export type RecordPaymentAttempt = Command<
 
 export type VoidInvoice = Command<'VoidInvoice', { reason: string; actor: Actor }>;
 
-export type RecordRefund = Command<'RecordRefund', { refundId: string; providerRefundId: string; amount: Money; reason?: string | null; actor: Actor }>;
+/**
+ * A refund. `providerPaymentId` / `providerChargeId` name the payment it returns money from (a
+ * provider refund always belongs to one charge); absent: the payment that paid the invoice.
+ */
+export type RecordRefund = Command<
+  'RecordRefund',
+  { refundId: string; providerRefundId: string; amount: Money; reason?: string | null; actor: Actor; providerPaymentId?: string | null; providerChargeId?: string | null }
+>;
 
 export type OpenDispute = Command<'OpenDispute', { disputeId: string; providerDisputeId: string; amount: Money; reason: string; actor: Actor }>;
 
@@ -230,11 +237,22 @@ export type RefundRecorded = DomainEvent<'RefundRecorded', { refundId: string; p
 
 export type InvoiceRefunded = DomainEvent<'InvoiceRefunded', { amountRefunded: Money; refundedAt: string; actor: Actor }>;
 
-export type DisputeOpened = DomainEvent<'DisputeOpened', { disputeId: string; providerDisputeId: string; amount: Money; reason: string; openedAt: string; actor: Actor }>;
+/**
+ * Money returned from a payment the invoice did not take (an overpayment or a payment of the
+ * wrong amount): the invoice's own paid and refunded amounts do not change; the payment needs no
+ * human once it is refunded in full.
+ */
+export type OverpaymentRefunded = DomainEvent<
+  'OverpaymentRefunded',
+  { refundId: string; providerRefundId: string; provider: PaymentProvider; providerPaymentId: string; providerChargeId: string | null; amount: Money; reason: string | null; refundedAt: string; actor: Actor }
+>;
 
-export type DisputeWon = DomainEvent<'DisputeWon', { disputeId: string; providerDisputeId: string; amount: Money; closedAt: string; actor: Actor }>;
+/** `providerPaymentId`: the payment under dispute (the one that paid the invoice); absent in events recorded before it was kept. */
+export type DisputeOpened = DomainEvent<'DisputeOpened', { disputeId: string; providerDisputeId: string; amount: Money; reason: string; openedAt: string; actor: Actor; providerPaymentId?: string | null }>;
 
-export type DisputeLost = DomainEvent<'DisputeLost', { disputeId: string; providerDisputeId: string; amount: Money; closedAt: string; actor: Actor }>;
+export type DisputeWon = DomainEvent<'DisputeWon', { disputeId: string; providerDisputeId: string; amount: Money; closedAt: string; actor: Actor; providerPaymentId?: string | null }>;
+
+export type DisputeLost = DomainEvent<'DisputeLost', { disputeId: string; providerDisputeId: string; amount: Money; closedAt: string; actor: Actor; providerPaymentId?: string | null }>;
 
 export type InvoiceEvent =
   | InvoiceIssued
@@ -249,6 +267,7 @@ export type InvoiceEvent =
   | InvoiceVoided
   | RefundRecorded
   | InvoiceRefunded
+  | OverpaymentRefunded
   | DisputeOpened
   | DisputeWon
   | DisputeLost;
@@ -325,8 +344,9 @@ export interface InvoiceState {
   /** Provider payment / charge ids whose success has been recorded in any form (dedup). */
   readonly processedProviderPaymentIds: readonly string[];
   readonly processedProviderChargeIds: readonly string[];
-  readonly amountMismatches: readonly AttemptRecord[];
-  readonly overpayments: readonly (AttemptRecord & { reason: OverpaymentRecorded['data']['reason']; needsRefund: true })[];
+  /** Money the invoice did not take: a wrong amount, or more than it needed. `refunded` of it so far; `needsRefund` until all of it went back. */
+  readonly amountMismatches: readonly (AttemptRecord & { refunded: number; needsRefund: boolean })[];
+  readonly overpayments: readonly (AttemptRecord & { reason: OverpaymentRecorded['data']['reason']; refunded: number; needsRefund: boolean })[];
   readonly refunds: readonly RefundRecord[];
   readonly disputes: readonly DisputeRecord[];
   /** Counters in integer minor units of `currency`. collected = paid - refunded - lost. */
@@ -644,6 +664,12 @@ function recordRefund(command: RecordRefund, state: InvoiceState): InvoiceEvent[
   requireInvoice(state);
   const amount = checkMoney(d.amount, 'refund amount', { positive: true });
   if (state.refunds.some((r) => r.refundId === d.refundId || r.providerRefundId === d.providerRefundId)) return [];
+  const extra = extraPayment(state, d.providerPaymentId ?? null, d.providerChargeId ?? null);
+  if (extra) return refundExtraPayment(extra, d, amount, command, actor);
+  if (!namesPayingPayment(state, d.providerPaymentId ?? null, d.providerChargeId ?? null)) {
+    // a provider refund of a payment this invoice has not recorded yet (its success is still on its way)
+    return refuseConflict('unknown_payment', 'the refund names a payment this invoice has not recorded', { providerPaymentId: d.providerPaymentId ?? null, providerChargeId: d.providerChargeId ?? null });
+  }
   if (state.status !== 'paid' && state.status !== 'refunded') return refuseConflict('invoice_not_paid', 'only a paid invoice can be refunded', { status: state.status });
   checkInvoiceCurrency(state, amount);
   const available = refundable(state);
@@ -662,6 +688,33 @@ function recordRefund(command: RecordRefund, state: InvoiceState): InvoiceEvent[
   return events;
 }
 
+/** True when the refund names no payment (a refund asked of Settle: the paying one) or names the paying one. */
+function namesPayingPayment(state: InvoiceState, providerPaymentId: string | null, providerChargeId: string | null): boolean {
+  if (!providerPaymentId && !providerChargeId) return true;
+  const p = state.payment;
+  return p !== null && ((providerChargeId !== null && p.providerChargeId === providerChargeId) || (providerPaymentId !== null && p.providerPaymentId === providerPaymentId));
+}
+
+/** The overpayment or wrong-amount payment a refund names, if it names one. */
+function extraPayment(state: InvoiceState, providerPaymentId: string | null, providerChargeId: string | null): (AttemptRecord & { refunded: number }) | null {
+  if (!providerPaymentId && !providerChargeId) return null;
+  const names = (a: AttemptRecord) => (providerChargeId !== null && a.providerChargeId === providerChargeId) || (providerPaymentId !== null && a.providerPaymentId === providerPaymentId);
+  if (namesPayingPayment(state, providerPaymentId, providerChargeId)) return null;
+  return [...state.overpayments, ...state.amountMismatches].find(names) ?? null;
+}
+
+function refundExtraPayment(extra: AttemptRecord & { refunded: number }, d: RecordRefund['data'], amount: Money, command: RecordRefund, actor: Actor): InvoiceEvent[] {
+  if (amount.currency !== extra.amount.currency) refuseInvalid('currency_mismatch', `amount must be in the payment's currency ${extra.amount.currency}`, { currency: amount.currency, expected: extra.amount.currency });
+  const left = extra.amount.amount - extra.refunded;
+  if (amount.amount > left) return refuseInvalid('refund_exceeds_paid', 'a refund cannot exceed what is left of the payment it returns', { requested: amount.amount, refundable: left });
+  return [
+    {
+      type: 'OverpaymentRefunded',
+      data: { refundId: d.refundId, providerRefundId: d.providerRefundId, provider: extra.provider, providerPaymentId: extra.providerPaymentId, providerChargeId: extra.providerChargeId, amount, reason: d.reason ?? null, refundedAt: nowIso(command), actor },
+    },
+  ];
+}
+
 function openDispute(command: OpenDispute, state: InvoiceState): InvoiceEvent[] {
   const d = command.data;
   const actor = checkActor(d.actor);
@@ -677,7 +730,7 @@ function openDispute(command: OpenDispute, state: InvoiceState): InvoiceEvent[] 
       disputable: available,
     });
   }
-  return [{ type: 'DisputeOpened', data: { disputeId: d.disputeId, providerDisputeId: d.providerDisputeId, amount, reason: d.reason, openedAt: nowIso(command), actor } }];
+  return [{ type: 'DisputeOpened', data: { disputeId: d.disputeId, providerDisputeId: d.providerDisputeId, amount, reason: d.reason, openedAt: nowIso(command), actor, providerPaymentId: state.payment?.providerPaymentId ?? null } }];
 }
 
 function closeDispute(command: CloseDispute, state: InvoiceState): InvoiceEvent[] {
@@ -690,7 +743,7 @@ function closeDispute(command: CloseDispute, state: InvoiceState): InvoiceEvent[
     if (dispute.status === d.outcome) return [];
     return refuseConflict('dispute_already_closed', `dispute ${d.disputeId} was already closed as ${dispute.status}`, { disputeId: d.disputeId, status: dispute.status });
   }
-  const data = { disputeId: dispute.disputeId, providerDisputeId: dispute.providerDisputeId, amount: dispute.amount, closedAt: nowIso(command), actor };
+  const data = { disputeId: dispute.disputeId, providerDisputeId: dispute.providerDisputeId, amount: dispute.amount, closedAt: nowIso(command), actor, providerPaymentId: state.payment?.providerPaymentId ?? null };
   switch (d.outcome) {
     case 'won':
       return [{ type: 'DisputeWon', data }];
@@ -817,14 +870,14 @@ function evolve(state: InvoiceState, event: InvoiceEvent): InvoiceState {
     }
     case 'PaymentAmountMismatch': {
       const record = attemptRecord(event.data, 'succeeded', 'amount_mismatch');
-      return { ...state, attempts: [...state.attempts, record], amountMismatches: [...state.amountMismatches, record], ...markProcessed(state, event.data) };
+      return { ...state, attempts: [...state.attempts, record], amountMismatches: [...state.amountMismatches, { ...record, refunded: 0, needsRefund: true }], ...markProcessed(state, event.data) };
     }
     case 'OverpaymentRecorded': {
       const record = attemptRecord(event.data, 'succeeded', 'overpayment');
       return {
         ...state,
         attempts: [...state.attempts, record],
-        overpayments: [...state.overpayments, { ...record, reason: event.data.reason, needsRefund: true }],
+        overpayments: [...state.overpayments, { ...record, reason: event.data.reason, refunded: 0, needsRefund: true }],
         ...markProcessed(state, event.data),
       };
     }
@@ -840,6 +893,17 @@ function evolve(state: InvoiceState, event: InvoiceEvent): InvoiceState {
     }
     case 'InvoiceRefunded':
       return { ...state, status: 'refunded' };
+    case 'OverpaymentRefunded': {
+      const d = event.data;
+      const back = <T extends AttemptRecord & { refunded: number; needsRefund: boolean }>(x: T): T =>
+        x.providerPaymentId === d.providerPaymentId ? { ...x, refunded: x.refunded + d.amount.amount, needsRefund: x.refunded + d.amount.amount < x.amount.amount } : x;
+      return {
+        ...state,
+        refunds: [...state.refunds, { refundId: d.refundId, providerRefundId: d.providerRefundId, amount: d.amount, reason: d.reason, refundedAt: d.refundedAt }],
+        overpayments: state.overpayments.map(back),
+        amountMismatches: state.amountMismatches.map(back),
+      };
+    }
     case 'DisputeOpened': {
       const d = event.data;
       return {

@@ -22,6 +22,7 @@ export const INVOICE_EVENT_TYPES = new Set([
   'InvoiceVoided',
   'RefundRecorded',
   'InvoiceRefunded',
+  'OverpaymentRefunded',
   'DisputeOpened',
   'DisputeWon',
   'DisputeLost',
@@ -50,7 +51,7 @@ const invoiceRows: AggregateRowsSpec<InvoiceState> = {
     invoice_pdf: s.invoicePdf,
     due_date: s.dueDate,
     paid_at: s.paidAt,
-    needs_attention: s.overpayments.length > 0 || s.amountMismatches.length > 0,
+    needs_attention: s.overpayments.some((o) => o.needsRefund) || s.amountMismatches.some((m) => m.needsRefund),
     line_items: s.lineItems,
   }),
 };

@@ -136,6 +136,7 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     'PaymentAmountMismatch',
     'BookingPaymentMismatch',
     'OverpaymentRecorded',
+    'OverpaymentRefunded',
     'SubscriptionRenewed',
     'SubscriptionPastDue',
     'SubscriptionSuspended',
@@ -289,15 +290,30 @@ export const paymentHistoryProjection: ProjectionDefinition = {
           }
           continue;
         }
+        case 'OverpaymentRefunded': {
+          await flush();
+          // the payment it names (an overpayment or a wrong amount): refunded in full, it needs no one any more
+          await tx.query(
+            `UPDATE ${t.payment_history} SET refunded_amount = refunded_amount + $5,
+                    status = CASE WHEN refunded_amount + $5 >= amount THEN 'refunded' ELSE status END,
+                    needs_attention = CASE WHEN refunded_amount + $5 >= amount THEN NULL ELSE needs_attention END, updated_at = $6
+              WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND provider_payment_id = $4 AND status IN ('succeeded', 'refunded')`,
+            [...key, str(d.providerPaymentId), (d.amount as Money).amount, e.recordedAt],
+          );
+          continue;
+        }
         case 'DisputeOpened':
         case 'DisputeWon':
         case 'DisputeLost': {
           await flush();
           const to = e.type === 'DisputeWon' ? `CASE WHEN refunded_amount >= amount THEN 'refunded' ELSE 'succeeded' END` : `'disputed'`;
+          // the disputed payment when the event names it (a refunded duplicate is not under dispute)
+          const pid = str(d.providerPaymentId);
           await tx.query(
             `UPDATE ${t.payment_history} SET status = ${to}, updated_at = $4
-              WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND status IN ('succeeded', 'refunded', 'disputed') AND needs_attention IS NULL`,
-            [...key, e.recordedAt],
+              WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND status IN ('succeeded', 'refunded', 'disputed') AND needs_attention IS NULL
+                AND ($5::text IS NULL OR provider_payment_id = $5)`,
+            [...key, e.recordedAt, pid],
           );
           continue;
         }

@@ -65,7 +65,7 @@ describe.each([
         const problems = await play(settle, h);
         if (problems.length > 0) throw new Error(report(h, problems));
       }),
-      { numRuns: messaging === 'kafka' ? Math.ceil(RUNS / 2) : RUNS, seed: LONG ? undefined : 20261207, endOnFailure: !LONG, verbose: 1 },
+      { numRuns: messaging === 'kafka' ? Math.ceil(RUNS / 2) : RUNS, seed: LONG ? undefined : 20261207, interruptAfterTimeLimit: LONG ? undefined : 60_000 },
     );
   }, LONG ? 6 * 3600_000 : 240_000);
 });

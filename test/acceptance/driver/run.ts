@@ -3,6 +3,7 @@
  * every read model, list and report with the reference model. Returns the differences (empty
  * when the service agrees), so a property can fail with all of them at once.
  */
+import { createHash } from 'node:crypto';
 import { expected, type ChargeFact, type ExpectedInvoice, type InvoiceFact } from '../model/invoices';
 import type { History } from '../model/histories';
 import { STRIPE_CONNECT_SECRET, STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
@@ -27,7 +28,7 @@ export async function setUp(settle: Settle, h: History): Promise<Played> {
     const key = await settle.admin.post<{ apiKey: string }>(`/v1/tenants/${t.id}/api-keys`, {});
     if (key.status !== 201) throw new Error(`api key: ${key.status} ${JSON.stringify(key.body)}`);
     keys.set(t.id, settle.as(key.body.apiKey));
-    const account = `acct_${t.id.slice(-16)}`;
+    const account = `acct_${createHash('sha256').update(t.id).digest('hex').slice(0, 16)}`;
     const linked = await settle.admin.post(`/v1/tenants/${t.id}/stripe-account`, { accountId: account });
     if (linked.status !== 200) throw new Error(`link account: ${linked.status} ${JSON.stringify(linked.body)}`);
     accounts.set(t.id, account);
@@ -49,16 +50,34 @@ export async function setUp(settle: Settle, h: History): Promise<Played> {
   return { keys, invoiceIds, accounts };
 }
 
-/** Every provider event of the history, duplicated and shuffled as the history says. */
+/**
+ * Every provider event of the history, duplicated and shuffled as the history says, phase by
+ * phase: a second succeeded payment for an invoice starts a new phase. A customer who pays twice
+ * pays again after the first payment went through, and Stripe has sent the first one's events by
+ * then; which of two payments pays the invoice is decided by arrival (see model/invoices.ts).
+ * Within a phase everything is shuffled: refunds before their charge, dispute closings before
+ * openings, duplicates anywhere.
+ */
 export function deliveries(h: History, p: Played): StripeDelivery[] {
-  const all: StripeDelivery[] = [];
-  for (const f of h.facts) all.push(...eventsFor(f, h.facts, { invoiceOf: (k) => p.invoiceIds.get(k)!, accountOf: (t) => p.accounts.get(t)! }));
-  const slots: Array<{ d: StripeDelivery; key: number }> = [];
-  all.forEach((d, i) => {
-    slots.push({ d, key: h.shuffle[i % h.shuffle.length]! + i * 1e-9 });
-    if (h.duplicate[i % h.duplicate.length]) slots.push({ d, key: h.shuffle[(i * 7 + 3) % h.shuffle.length]! + i * 1e-9 + 1e-12 });
+  const phases: StripeDelivery[][] = [[]];
+  const paidInvoices = new Set<string>();
+  for (const f of h.facts) {
+    if (f.kind === 'charge' && f.outcome === 'succeeded') {
+      if (paidInvoices.has(f.invoiceKey)) phases.push([]);
+      paidInvoices.add(f.invoiceKey);
+    }
+    phases[phases.length - 1]!.push(...eventsFor(f, h.facts, { invoiceOf: (k) => p.invoiceIds.get(k)!, accountOf: (t) => p.accounts.get(t)! }));
+  }
+  let i = 0;
+  return phases.flatMap((all) => {
+    const slots: Array<{ d: StripeDelivery; key: number }> = [];
+    for (const d of all) {
+      slots.push({ d, key: h.shuffle[i % h.shuffle.length]! + i * 1e-9 });
+      if (h.duplicate[i % h.duplicate.length]) slots.push({ d, key: h.shuffle[(i * 7 + 3) % h.shuffle.length]! + i * 1e-9 + 1e-12 });
+      i += 1;
+    }
+    return slots.sort((a, b) => a.key - b.key).map((s) => s.d);
   });
-  return slots.sort((a, b) => a.key - b.key).map((s) => s.d);
 }
 
 export async function deliverAll(settle: Settle, list: readonly StripeDelivery[], concurrency: number): Promise<string[]> {

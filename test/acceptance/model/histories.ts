@@ -72,8 +72,8 @@ export function historyArb(uniq: () => string): fc.Arbitrary<History> {
       tenants: fc.uniqueArray(apiId('T'), { minLength: 1, maxLength: 3, selector: (s) => s.toLowerCase() }),
       invoices: fc.array(fc.tuple(fc.nat(), invoicePlan, apiId('C')), { minLength: 1, maxLength: 4 }),
       concurrency: fc.integer({ min: 1, max: 8 }),
-      seedKeys: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 200, maxLength: 200 }),
-      dupes: fc.array(fc.boolean(), { minLength: 200, maxLength: 200 }),
+      seedKeys: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 64, maxLength: 64 }),
+      dupes: fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }),
     })
     .map((r) => {
       const tag = uniq();

@@ -18,9 +18,11 @@
  *   charge"), so histories never refund after a dispute opened.
  *
  * Settle's documented rules (README, domain glossary in /openapi.json descriptions):
- * - An invoice is paid by the first succeeded payment of exactly its total and currency (by the
- *   provider's `created` order); any further succeeded payment for it is an overpayment that needs
- *   a human until it is refunded in full.
+ * - An invoice is paid by the first succeeded payment of exactly its total and currency; any
+ *   further succeeded payment for it is an overpayment that needs a human until it is refunded in
+ *   full. "First" is by `created` here; Settle decides by arrival, so the histories deliver a
+ *   second payment's events after the first's (driver/run.ts `deliveries`), as happens when a
+ *   customer pays twice.
  * - Refunds and disputes of the paying charge change the invoice: amountRefunded, amountDisputed
  *   (open disputes), collected = paid - refunded - lost; status `refunded` when refunded in full.
  * - Every attempt, failed ones too, is one row of `GET /v1/payments`, with its own refunded amount
