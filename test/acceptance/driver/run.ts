@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { expected, type ChargeFact, type ExpectedInvoice, type InvoiceFact } from '../model/invoices';
 import type { History } from '../model/histories';
-import { STRIPE_CONNECT_SECRET, STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
-import { deliverStripe, eventsFor, type StripeDelivery } from './stripeWorld';
+import { STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
+import { deliver, deliverStripe, eventsFor, type StripeDelivery } from './stripeWorld';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Obj = Record<string, any>;
@@ -66,7 +66,7 @@ export function deliveries(h: History, p: Played): StripeDelivery[] {
       if (paidInvoices.has(f.invoiceKey)) phases.push([]);
       paidInvoices.add(f.invoiceKey);
     }
-    phases[phases.length - 1]!.push(...eventsFor(f, h.facts, { invoiceOf: (k) => p.invoiceIds.get(k)!, accountOf: (t) => p.accounts.get(t)! }));
+    phases[phases.length - 1]!.push(...eventsFor(f, h.facts, { targetOf: (k) => invoiceTarget(p, k) }));
   }
   let i = 0;
   return phases.flatMap((all) => {
@@ -80,12 +80,16 @@ export function deliveries(h: History, p: Played): StripeDelivery[] {
   });
 }
 
+function invoiceTarget(p: Played, key: string): { metadata: Record<string, string>; account: string } {
+  const { tenant, invoiceId } = p.invoiceIds.get(key)!;
+  return { metadata: { tenant_id: tenant, invoice_id: invoiceId }, account: p.accounts.get(tenant)! };
+}
+
 export async function deliverAll(settle: Settle, list: readonly StripeDelivery[], concurrency: number): Promise<string[]> {
   const problems: string[] = [];
-  const url = `${settle.url}/webhooks/stripe/connect`;
   for (let i = 0; i < list.length; i += concurrency) {
     const chunk = list.slice(i, i + concurrency);
-    const results = await Promise.all(chunk.map((d) => deliverStripe(url, d, STRIPE_CONNECT_SECRET)));
+    const results = await Promise.all(chunk.map((d) => deliver(settle.url, d)));
     results.forEach((r, j) => {
       if (r.status !== 200) problems.push(`delivery ${chunk[j]!.type} ${chunk[j]!.id}: ${r.status} ${r.body}`);
     });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { sign } from '../../support/stripeEvents';
 import { fixturesDir } from '../../support/fixtures';
 import { toStripeAmount } from '../model/currencies';
+import { STRIPE_CONNECT_SECRET, STRIPE_PLATFORM_SECRET } from './service';
 import type { ChargeFact, DisputeFact, MoneyFact, RefundFact } from '../model/invoices';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -19,7 +20,8 @@ type Obj = Record<string, any>;
 export interface StripeDelivery {
   readonly id: string;
   readonly type: string;
-  readonly account: string;
+  /** The connected account it happened on (Connect endpoint), or null (platform endpoint). */
+  readonly account: string | null;
   readonly body: string;
 }
 
@@ -30,22 +32,25 @@ function fixture(type: string): Obj {
 }
 
 export interface WorldContext {
-  /** invoice key -> the tenant and the invoice id Settle gave it. */
-  readonly invoiceOf: (invoiceKey: string) => { tenant: string; invoiceId: string };
-  /** tenant -> its connected account. */
-  readonly accountOf: (tenant: string) => string;
+  /**
+   * What a charge's key (`ChargeFact.invoiceKey`: an invoice or a booking of the history) paid
+   * for, as Settle put it on the PaymentIntent: its metadata, and the connected account the
+   * payment ran on (null: the platform account).
+   */
+  readonly targetOf: (key: string) => { metadata: Record<string, string>; account: string | null };
 }
 
 /** The events Stripe sends for one fact, in the order Stripe creates them. */
 export function eventsFor(fact: MoneyFact, facts: readonly MoneyFact[], ctx: WorldContext): StripeDelivery[] {
   const chargeOf = (ch: string) => facts.find((f): f is ChargeFact => f.kind === 'charge' && f.ch === ch)!;
   const out: StripeDelivery[] = [];
-  const emit = (type: string, created: number, account: string, object: Obj, id: string, base = type) => {
+  const emit = (type: string, created: number, account: string | null, object: Obj, id: string, base = type) => {
     const e = fixture(base);
     e.type = type;
     e.id = id;
     e.created = created;
-    e.account = account;
+    if (account) e.account = account;
+    else delete e.account;
     e.data.object = object;
     out.push({ id, type, account, body: JSON.stringify(e) });
   };
@@ -53,12 +58,11 @@ export function eventsFor(fact: MoneyFact, facts: readonly MoneyFact[], ctx: Wor
     case 'invoice':
       return [];
     case 'charge': {
-      const { tenant, invoiceId } = ctx.invoiceOf(fact.invoiceKey);
-      const account = ctx.accountOf(tenant);
+      const { metadata, account } = ctx.targetOf(fact.invoiceKey);
       const amount = toStripeAmount(fact.amount, fact.currency);
       const cur = fact.currency.toLowerCase();
       const pi = fixture(fact.outcome === 'succeeded' ? 'payment_intent.succeeded' : 'payment_intent.payment_failed').data.object as Obj;
-      Object.assign(pi, { id: fact.pi, amount, currency: cur, created: fact.created, latest_charge: fact.ch, metadata: { tenant_id: tenant, invoice_id: invoiceId } });
+      Object.assign(pi, { id: fact.pi, amount, currency: cur, created: fact.created, latest_charge: fact.ch, metadata });
       pi.amount_received = fact.outcome === 'succeeded' ? amount : 0;
       if (fact.outcome === 'failed') Object.assign(pi.last_payment_error, { charge: fact.ch, code: fact.errorCode ?? 'card_declined', decline_code: fact.declineCode ?? null });
       const charge = chargeObject(fact, 0, []);
@@ -77,7 +81,7 @@ export function eventsFor(fact: MoneyFact, facts: readonly MoneyFact[], ctx: Wor
     }
     case 'refund': {
       const c = chargeOf(fact.ch);
-      const account = ctx.accountOf(ctx.invoiceOf(c.invoiceKey).tenant);
+      const { account } = ctx.targetOf(c.invoiceKey);
       // the charge as it is right after this refund: every refund of it created up to now
       const upTo = facts.filter((f): f is RefundFact => f.kind === 'refund' && f.ch === fact.ch && (f.created < fact.created || (f.created === fact.created && f.re <= fact.re)));
       const refunds = upTo.map((r) => refundObject(r, c));
@@ -88,7 +92,7 @@ export function eventsFor(fact: MoneyFact, facts: readonly MoneyFact[], ctx: Wor
     }
     case 'dispute': {
       const c = chargeOf(fact.ch);
-      const account = ctx.accountOf(ctx.invoiceOf(c.invoiceKey).tenant);
+      const { account } = ctx.targetOf(c.invoiceKey);
       emit('charge.dispute.created', fact.created, account, disputeObject(fact, c, 'needs_response'), `evt_${fact.dp}_created`);
       if (fact.outcome !== 'open') emit('charge.dispute.closed', fact.closed!, account, disputeObject(fact, c, fact.outcome), `evt_${fact.dp}_closed`, 'charge.dispute.created');
       return out;
@@ -124,6 +128,11 @@ function disputeObject(d: DisputeFact, c: ChargeFact, status: string): Obj {
   const o = fixture('charge.dispute.created').data.object as Obj;
   Object.assign(o, { id: d.dp, amount: toStripeAmount(d.amount, c.currency), charge: c.ch, payment_intent: c.pi, currency: c.currency.toLowerCase(), created: d.created, status, metadata: {} });
   return o;
+}
+
+/** POSTs one delivery to the endpoint Stripe sends it to (Connect or platform), signed now. */
+export async function deliver(baseUrl: string, d: StripeDelivery): Promise<{ status: number; body: string }> {
+  return d.account ? deliverStripe(`${baseUrl}/webhooks/stripe/connect`, d, STRIPE_CONNECT_SECRET) : deliverStripe(`${baseUrl}/webhooks/stripe`, d, STRIPE_PLATFORM_SECRET);
 }
 
 /** POSTs one delivery to a webhook endpoint, signed now with `secret`. */
