@@ -126,6 +126,21 @@ export async function startSettle(options: SettleOptions): Promise<Settle> {
     return open;
   }
 
+  /** For a failure report only (the tests never read the database): the inbox rows not processed, with their reasons. */
+  async function diagnose(): Promise<string> {
+    if (!schema) return '';
+    const c = new Client({ connectionString: process.env.DATABASE_URL });
+    await c.connect();
+    try {
+      const { rows } = await c.query(`SELECT endpoint, event_id, event_type, status, last_error FROM ${schema}.webhook_inbox WHERE status NOT IN ('processed', 'ignored') LIMIT 20`);
+      return rows.length ? `\ninbox rows still open:\n${rows.map((r) => `  ${r.endpoint} ${r.event_id} ${r.event_type} ${r.status}: ${r.last_error}`).join('\n')}` : '';
+    } catch (err) {
+      return `\n(inbox not readable: ${(err as Error).message})`;
+    } finally {
+      await c.end();
+    }
+  }
+
   return {
     url: proc.url,
     admin: client(proc.url, ADMIN_KEY),
@@ -141,7 +156,7 @@ export async function startSettle(options: SettleOptions): Promise<Settle> {
         last = backlog(await metrics(), allowParked);
         quietInARow = last.length === 0 ? quietInARow + 1 : 0;
         if (quietInARow >= 2) return;
-        if (Date.now() > deadline) throw new Error(`the service did not settle in ${timeoutMs} ms: ${last.join(', ')}`);
+        if (Date.now() > deadline) throw new Error(`the service did not settle in ${timeoutMs} ms: ${last.join(', ')}${await diagnose()}`);
         await new Promise((r) => setTimeout(r, 40));
       }
     },
