@@ -1,6 +1,7 @@
 /**
  * The PayPal adapter (official SDK, custom base URL) against the local PayPal simulator.
  */
+import { providerIdempotencyKey } from './idempotencyKeys';
 import net from 'node:net';
 import { ProviderError, type ProviderErrorKind } from '../../domain/ports/billingProvider';
 import type { Money } from '../../domain/shared/money';
@@ -122,7 +123,7 @@ describe('orders: create, get, approve, capture', () => {
     expect(o).toMatchObject({ status: 'PAYER_ACTION_REQUIRED', intent: 'CAPTURE', amount: EUR(1050), referenceId: 'inv-42', customId: 'tenant-a|inv-42', invoiceId: 'tenant-a|inv-42', captures: [] });
     expect(o.approveUrl).toBe(`${sim.url}/checkoutnow?token=${o.id}`);
     const sent = sim.requests({ method: 'POST', path: '/v2/checkout/orders' }).at(-1)!;
-    expect(sent.headers['paypal-request-id']).toBe(requestId);
+    expect(sent.headers['paypal-request-id']).toBe(providerIdempotencyKey(requestId));
     expect(sent.headers.prefer).toBe('return=representation');
     expect(JSON.parse(sent.body).purchase_units[0]).toEqual({ reference_id: 'inv-42', custom_id: 'tenant-a|inv-42', invoice_id: 'tenant-a|inv-42', amount: { currency_code: 'EUR', value: '10.50' }, description: 'Session' });
     expect((await client.getOrder(o.id)).status).toBe('PAYER_ACTION_REQUIRED');
