@@ -38,6 +38,7 @@ import { WebhookProcessor, type WebhookActions } from '../commands/webhooks/proc
 import { translateStripeEvent, type StripeEventEnvelope } from '../commands/webhooks/stripe';
 import { translatePayPalEvent } from '../commands/webhooks/paypal';
 import { SqlConnectedAccounts, SqlProviderRefs, WebhookInbox } from './webhooks/inbox';
+import { PayPalTransmissions } from './webhooks/paypalTransmissions';
 import type { InvoicePaymentGateway } from '../domain/ports/billingProvider';
 import { providerRequestHandler } from '../commands/reactors/providerRequests';
 import { checkpointed } from './eventstore/subscription';
@@ -61,6 +62,8 @@ export class Runtime {
   webhookActions: WebhookActions | null = null;
   /** PayPal webhook signature verification; set when PAYPAL_WEBHOOK_ID is configured. */
   paypalVerifier: { verify(headers: Record<string, string | undefined>, rawBody: Buffer): Promise<{ ok: true } | { ok: false; reason: string }> } | null = null;
+  /** PayPal transmission ids seen, with their bodies' hashes (a reused id with another body is refused). */
+  readonly paypalTransmissions: PayPalTransmissions;
   readonly tenants: TenantDirectory;
   readonly idempotency: IdempotencyStore;
   /** Outbound provider calls; replaced by the provider adapters when they are configured. */
@@ -99,6 +102,7 @@ export class Runtime {
     this.inbox = new WebhookInbox(db);
     this.connectedAccounts = new SqlConnectedAccounts(db);
     this.providerRefs = new SqlProviderRefs(db);
+    this.paypalTransmissions = new PayPalTransmissions(db);
     this.readModelChanges = new ReadModelChanges(config.DATABASE_SCHEMA, logger);
     const translate: Translator = (endpoint, payload, refs) =>
       endpoint === 'paypal' ? translatePayPalEvent(payload as Record<string, unknown>, refs, this.paypal) : translateStripeEvent(payload as StripeEventEnvelope, refs);
@@ -213,7 +217,7 @@ export class Runtime {
   private configurePayPal(): void {
     const c = this.config;
     if (c.PAYPAL_WEBHOOK_ID) {
-      this.paypalVerifier = new PayPalWebhookVerifier({ webhookId: c.PAYPAL_WEBHOOK_ID, trustedCertHosts: payPalTrustedCertHosts(c.PAYPAL_API_BASE) });
+      this.paypalVerifier = new PayPalWebhookVerifier({ webhookId: c.PAYPAL_WEBHOOK_ID, trustedCertHosts: payPalTrustedCertHosts(c.PAYPAL_API_BASE), transmissionToleranceSeconds: c.PAYPAL_WEBHOOK_TOLERANCE_SECONDS });
     }
     if (!c.PAYPAL_CLIENT_ID || !c.PAYPAL_CLIENT_SECRET) return;
     const paypal = new PayPalClient({ apiBase: c.PAYPAL_API_BASE, clientId: c.PAYPAL_CLIENT_ID, clientSecret: c.PAYPAL_CLIENT_SECRET });
@@ -302,6 +306,8 @@ export class Runtime {
     // Idempotency keys live at least 24 hours; older ones are pruned hourly.
     this.pruneTimer = setInterval(() => {
       this.idempotency.prune().catch((err: unknown) => this.logger.warn({ err }, 'idempotency key pruning failed'));
+      // a transmission older than the window cannot verify any more: its id need not be remembered
+      this.paypalTransmissions.prune(this.config.PAYPAL_WEBHOOK_TOLERANCE_SECONDS + 86_400).catch((err: unknown) => this.logger.warn({ err }, 'PayPal transmission pruning failed'));
     }, 3600_000);
     this.pruneTimer.unref();
   }
