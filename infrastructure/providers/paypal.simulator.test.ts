@@ -294,6 +294,24 @@ describe('declines', () => {
   });
 });
 
+describe("reading PayPal's record back (PayPalPaymentsReader: what webhooks record)", () => {
+  it('order, capture and refund as PayPal has them; null for an id PayPal does not have; PayPal down throws retryable', async () => {
+    const { order: o, capture } = await captured(EUR(1050));
+    const refund = await client.refundCapture({ captureId: capture.id, requestId: rid('refund'), amount: EUR(300), noteToPayer: 'partly' });
+    expect(await client.lookupOrder(o.id)).toMatchObject({ id: o.id, status: 'COMPLETED', customId: o.customId, captures: [expect.objectContaining({ id: capture.id })] });
+    expect(await client.lookupCapture(capture.id)).toMatchObject({ id: capture.id, status: 'PARTIALLY_REFUNDED', amount: EUR(1050), orderId: o.id, customId: o.customId, updateTime: expect.any(String) });
+    expect(await client.lookupRefund(refund.id)).toMatchObject({ id: refund.id, status: 'COMPLETED', amount: EUR(300), captureId: capture.id, customId: o.customId, noteToPayer: 'partly' });
+    expect(sim.requests({ method: 'GET', path: `/v2/payments/refunds/${refund.id}` })).toHaveLength(1);
+    for (const unknown of ['0000000000000000X', 'not/an id']) {
+      expect(await client.lookupOrder(unknown)).toBeNull();
+      expect(await client.lookupCapture(unknown)).toBeNull();
+      expect(await client.lookupRefund(unknown)).toBeNull();
+    }
+    sim.failNext(1, { status: 503 }, (r) => r.method === 'GET');
+    await providerError(client.lookupCapture(capture.id), 'retryable');
+  });
+});
+
 describe('refunds', () => {
   it('partial, then the rest (no amount = full remaining), then nothing is left', async () => {
     const { capture } = await captured(EUR(1050));
