@@ -143,6 +143,11 @@ describe('PayPal (simulator + PostgreSQL)', () => {
     expect(await inboxRow(forgedId)).toMatchObject({ status: 'ignored', last_error: expect.stringMatching(/amount 500000 EUR is 1999 EUR at PayPal; no money recorded/) });
     expect(await invoiceState(victim.invoiceId)).toMatchObject({ status: 'open', amountPaid: 0 });
     expect((await invoiceState(paid.invoiceId)).amountPaid).toBe(1999);
+    // the forgery that came first does not lock out the genuine delivery under the same transmission id
+    const real = await post(genuine, headers);
+    expect(real.status).toBe(200);
+    expect(await real.json()).toMatchObject({ status: 'processed' });
+    expect((await invoiceState(paid.invoiceId)).amountPaid).toBe(1999);
     // the same forgery naming a capture PayPal does not have
     const ghost = forgedCapture(captureOf(paid.orderId), (r) => {
       r.id = 'GHOSTCAPTURE0001X';

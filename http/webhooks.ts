@@ -26,6 +26,7 @@ export interface PayPalVerifier {
 /** PayPal transmissions seen (infrastructure/webhooks/paypalTransmissions.ts). */
 export interface PayPalTransmissionMemory {
   remember(transmissionId: string, bodySha256: string, eventId: string | null): Promise<'new' | 'replay' | 'conflict'>;
+  forget(transmissionId: string, bodySha256: string): Promise<void>;
 }
 
 export interface WebhookDeps {
@@ -92,13 +93,17 @@ async function paypalEndpoint(deps: WebhookDeps, req: Request, res: Response): P
   if (typeof event.id !== 'string' || typeof event.event_type !== 'string') reject(deps, 'paypal', 400, 'malformed-event', 'Malformed Event', 'A PayPal event needs an id and an event_type');
   // The signature covers the body only through its CRC32, which another body can match: the
   // transmission id (signed) is remembered with the body's SHA-256, and another body under it is refused.
+  const transmissionId = headers['PAYPAL-TRANSMISSION-ID']!;
+  const bodySha256 = createHash('sha256').update(payload).digest('hex');
   if (deps.paypalTransmissions) {
-    const seen = await deps.paypalTransmissions.remember(headers['PAYPAL-TRANSMISSION-ID']!, createHash('sha256').update(payload).digest('hex'), event.id);
+    const seen = await deps.paypalTransmissions.remember(transmissionId, bodySha256, event.id);
     if (seen === 'conflict') reject(deps, 'paypal', 400, 'transmission-reused', 'Transmission Reused', 'This PAYPAL-TRANSMISSION-ID was already delivered with another body');
     // the same transmission again (PayPal's retry, or a replay): handled as a redelivery, the inbox applies it once
-    if (seen === 'replay') req.log?.info({ transmissionId: headers['PAYPAL-TRANSMISSION-ID'], eventId: event.id }, 'PayPal transmission seen before (same body): a redelivery');
+    if (seen === 'replay') req.log?.info({ transmissionId, eventId: event.id }, 'PayPal transmission seen before (same body): a redelivery');
   }
   const r = await deps.ingestor.ingest('paypal', event.id, event.event_type, null, event, payload.toString('utf8'));
+  // recorded nothing (refused against PayPal's record, or a type Settle ignores): the id does not lock out the genuine body
+  if (deps.paypalTransmissions && r.status === 'ignored' && !r.duplicate) await deps.paypalTransmissions.forget(transmissionId, bodySha256);
   res.status(200).json({ received: true, id: event.id, status: r.status, duplicate: r.duplicate });
 }
 

@@ -7,6 +7,8 @@
  *   - the same id and the same body (a retry, a replayed capture): `replay`, recognised and
  *     handled like any redelivery (the inbox deduplicates on the event id; nothing is applied twice);
  *   - the same id with another body: `conflict`, refused.
+ * A delivery that recorded nothing (ignored: refused, or a type Settle does not act on) is
+ * forgotten again, so a forged body that arrives first cannot lock out the genuine one.
  * Rows older than the transmission-time window can no longer verify (their time is outside it)
  * and are pruned.
  */
@@ -27,6 +29,15 @@ export class PayPalTransmissions {
     // a concurrent first sighting has committed by now (ON CONFLICT waited for it): a new statement sees it
     const { rows: seen } = await this.db.query<{ body_sha256: string }>('SELECT body_sha256 FROM paypal_transmissions WHERE transmission_id = $1', [transmissionId]);
     return seen[0]?.body_sha256 === bodySha256 ? 'replay' : 'conflict';
+  }
+
+  /**
+   * Forgets one sighting (the same id and body): a delivery that recorded nothing (refused because
+   * PayPal's record contradicts it, or of a type Settle ignores) does not keep its transmission id
+   * from the genuine body, which may still come.
+   */
+  async forget(transmissionId: string, bodySha256: string): Promise<void> {
+    await this.db.query('DELETE FROM paypal_transmissions WHERE transmission_id = $1 AND body_sha256 = $2', [transmissionId, bodySha256]);
   }
 
   /** Forgets transmissions received more than `olderThanSeconds` ago; returns how many. */
