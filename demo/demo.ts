@@ -8,9 +8,12 @@
  *   3. the CRM simulator (test/simulators/crm) on the service's CRM_BASE_URL: the first booking
  *      syncs at once; for the third, the CRM creates the booking but its answer fails (503), so the
  *      saga retries and the CRM finds it by external reference: "a booking that needed a CRM retry";
- *   4. a PayPal PAYMENT.CAPTURE.COMPLETED from PayPal's example body, signed by the PayPal simulator
- *      (test/simulators/paypal) on the service's PAYPAL_API_BASE, verified by the service through its
- *      real path (cert fetched from that trusted loopback host), paying the invoice;
+ *   4. the invoice paid through PayPal: a PayPal order started through the API, approved at the
+ *      PayPal simulator (test/simulators/paypal) on the service's PAYPAL_API_BASE, then PayPal's
+ *      CHECKOUT.ORDER.APPROVED and PAYMENT.CAPTURE.COMPLETED webhooks, signed by the simulator and
+ *      verified by the service through its real path (cert fetched from that trusted loopback
+ *      host); the service reads the order and capture back from the simulator's API before it
+ *      records the payment (a webhook body alone never records money);
  *   5. waits for the read models (query API, `min_position`, then polling for what the saga does
  *      later) and returns the ids.
  *
@@ -19,12 +22,9 @@
  * so running it twice leaves two independent sets.
  */
 import { randomBytes } from 'node:crypto';
-import { customIdFor } from '../commands/webhooks/paypal';
-import { DEV_PAYPAL_API_BASE, devDefaultsPath, mergeDevDefaults, readDevDefaults } from '../infrastructure/config/devDefaults';
+import { DEV_PAYPAL_API_BASE, DEV_PAYPAL_SIMULATOR_CREDENTIALS, devDefaultsPath, mergeDevDefaults, readDevDefaults } from '../infrastructure/config/devDefaults';
 import { startCrmSimulator, type CrmSimulator } from '../test/simulators/crm';
 import { startPayPalSimulator, type PayPalSimulator } from '../test/simulators/paypal';
-import { formatAmount } from '../test/simulators/paypal/amounts';
-import { paypalEvent, paypalId } from '../test/support/paypalEvents';
 import { deliver, stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
 
 /** A failure the person running the demo can act on; the message says what to do. */
@@ -42,6 +42,9 @@ export interface DemoSettings {
   readonly stripeWebhookSecret: string;
   readonly paypalWebhookId: string;
   readonly paypalApiBase: string;
+  /** The simulator's API credentials (the service reads PayPal payments back with them). */
+  readonly paypalClientId: string;
+  readonly paypalClientSecret: string;
   readonly crmBaseUrl: string;
   readonly crmApiKey: string;
   /** How long to wait for each read-model outcome. */
@@ -76,6 +79,8 @@ export function demoSettings(env: Env): DemoSettings {
     stripeWebhookSecret: merged.STRIPE_WEBHOOK_SECRET!,
     paypalWebhookId: merged.PAYPAL_WEBHOOK_ID!,
     paypalApiBase: merged.PAYPAL_API_BASE || DEV_PAYPAL_API_BASE,
+    paypalClientId: merged.PAYPAL_CLIENT_ID || DEV_PAYPAL_SIMULATOR_CREDENTIALS.clientId,
+    paypalClientSecret: merged.PAYPAL_CLIENT_SECRET || DEV_PAYPAL_SIMULATOR_CREDENTIALS.clientSecret,
     crmBaseUrl: merged.CRM_BASE_URL!,
     crmApiKey: merged.CRM_API_KEY!,
     waitMs: Number.isFinite(waitSeconds) && waitSeconds > 0 ? waitSeconds * 1000 : 60_000,
@@ -144,7 +149,7 @@ export async function runDemo(s: DemoSettings, say: (line: string) => void = () 
   let paypal: PayPalSimulator | null = null;
   try {
     crm = await listening('CRM', crmPort, () => startCrmSimulator({ apiKey: s.crmApiKey, port: crmPort }));
-    paypal = await listening('PayPal', paypalPort, () => startPayPalSimulator({ webhookId: s.paypalWebhookId, port: paypalPort }));
+    paypal = await listening('PayPal', paypalPort, () => startPayPalSimulator({ webhookId: s.paypalWebhookId, clientId: s.paypalClientId, clientSecret: s.paypalClientSecret, port: paypalPort }));
     say(`CRM simulator on ${crm.url}, PayPal simulator on ${paypal.url}`);
     return await scenario(s, crm, paypal, say);
   } finally {
@@ -228,7 +233,6 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
     'issuing the invoice',
   );
   const invoiceId = invoice.invoiceId as string;
-  const totalMinor = (invoice.total as { amount: number; currency: string }).amount;
   // read-your-writes: reads wait (up to 2 s) until the read models include everything above
   const minPosition = `min_position=${encodeURIComponent(String(invoice.position))}`;
 
@@ -301,29 +305,17 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   if (!(stage.attempts >= 1)) throw new DemoError(`booking ${retriedBooking} reached the CRM without the injected failure: is the service's CRM_BASE_URL ${s.crmBaseUrl}?`);
   say(`${retriedBooking}: paid (${retried.pi}); CRM attempt 1 failed (${stage.lastError}), the retry found it: ${retriedRow.crm.bookingId}`);
 
-  // 4. the invoice paid through PayPal
-  const orderId = paypalId(17);
-  const captureId = paypalId(17);
-  const amount = formatAmount(BigInt(totalMinor), 'EUR');
-  const fee = formatAmount((BigInt(totalMinor) * 349n) / 10_000n + 49n, 'EUR');
-  const net = formatAmount(BigInt(totalMinor) - (BigInt(totalMinor) * 349n) / 10_000n - 49n, 'EUR');
-  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const capture = paypalEvent('PAYMENT.CAPTURE.COMPLETED', (r, e) => {
-    r.id = captureId;
-    r.amount = amount;
-    r.seller_receivable_breakdown = { gross_amount: amount, paypal_fee: fee, net_amount: net };
-    r.custom_id = customIdFor(tenantId, invoiceId);
-    r.invoice_id = customIdFor(tenantId, invoiceId);
-    r.create_time = now;
-    r.update_time = now;
-    r.supplementary_data = { related_ids: { order_id: orderId } };
-    r.links = [
-      { href: `${paypal.url}/v2/payments/captures/${captureId}`, rel: 'self', method: 'GET' },
-      { href: `${paypal.url}/v2/payments/captures/${captureId}/refund`, rel: 'refund', method: 'POST' },
-      { href: `${paypal.url}/v2/checkout/orders/${orderId}`, rel: 'up', method: 'GET' },
-    ];
-    e.summary = `Payment completed for € ${amount.value} EUR`;
-  });
+  // 4. the invoice paid through PayPal: an order from the service, the buyer's approval at PayPal
+  //    (the simulator), PayPal's CHECKOUT.ORDER.APPROVED webhook (the service reads the order back
+  //    and captures it), then PayPal's PAYMENT.CAPTURE.COMPLETED (read back too: the same payment)
+  const session = expectStatus(await call(apiKey, 'POST', `/v1/invoices/${invoiceId}/payment-sessions`, { method: 'paypal' }), 201, 'starting the PayPal payment');
+  const orderId = String(session.reference);
+  paypal.approveOrder(orderId);
+  const approved = await paypal.sendWebhook(`${base}/webhooks/paypal`, paypal.events.orderApproved(orderId));
+  if (approved.status !== 200) throw new DemoError(`PayPal webhook: ${problemText({ status: approved.status, body: JSON.parse(approved.body || '{}') as Json })}`);
+  const captureId = String((paypal.order(orderId) as Json | undefined)?.purchase_units?.[0]?.payments?.captures?.[0]?.id ?? '');
+  if (!captureId) throw new DemoError(`PayPal order ${orderId} was not captured after its approval: is the service's PAYPAL_API_BASE ${s.paypalApiBase}, with the simulator's credentials?`);
+  const capture = paypal.events.captureCompleted(captureId);
   const delivered = await paypal.sendWebhook(`${base}/webhooks/paypal`, capture);
   if (delivered.status !== 200) {
     let body: Json = {};

@@ -90,7 +90,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   app.locals.liveHub = live;
   app.use(payRoutes(rt, live));
   app.use(consoleRoutes({ rt, hub: live }));
-  app.use(webhookRoutes({ config: rt.config, ingestor: rt.ingestor, metrics: rt.metrics, paypalVerifier: rt.paypalVerifier }));
+  app.use(webhookRoutes({ config: rt.config, ingestor: rt.ingestor, metrics: rt.metrics, paypalVerifier: rt.paypalVerifier, paypalTransmissions: rt.paypalTransmissions }));
   const specs = apiRoutes(rt);
   const doc = openApiDocument(specs, '1');
   app.get('/openapi.json', (_req, res) => {

@@ -21,6 +21,7 @@ import { CONSOLE_CSP } from './console/routes';
 import type { LiveStatusHub } from './live';
 import { verifyPayerLink } from './payerLinks';
 import { Problem } from './problem';
+import { toProblem } from './api';
 
 const ORDER_ID = /^[A-Z0-9]{5,40}$/;
 
@@ -85,7 +86,9 @@ export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
       res.redirect(303, start.url);
     } catch (err) {
       if (err instanceof DomainRefusal) throw new Problem(409, 'invoice-not-payable', 'Conflict', err.message);
-      if (err instanceof ProviderError) throw new Problem(503, 'provider-unavailable', 'Provider Unavailable', 'The payment provider could not be reached; try again.');
+      // only a transient failure is worth trying again; a refusal (invalid request, credentials) is said as such
+      if (err instanceof ProviderError && (err.kind === 'retryable' || err.kind === 'unavailable')) throw new Problem(503, 'provider-unavailable', 'Provider Unavailable', 'The payment provider could not be reached; try again.');
+      if (err instanceof ProviderError) throw toProblem(err)!;
       throw err;
     }
   });

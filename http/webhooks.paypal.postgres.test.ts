@@ -2,7 +2,9 @@
  * PayPal end to end over HTTP: the local PayPal simulator (test/simulators/paypal, PayPal's
  * published REST API and webhook signature scheme) and a real PostgreSQL (DATABASE_URL).
  * Invoice payment by PayPal: order, approval, capture on the buyer's return; the return twice,
- * concurrently and racing the webhook pays once; forged webhooks are refused.
+ * concurrently and racing the webhook pays once; forged webhooks are refused, and a body forged to
+ * the CRC32 of a genuine delivery (so its signature verifies) records no money: every fact is read
+ * back from PayPal's API.
  */
 import { randomBytes } from 'node:crypto';
 import { fold } from '../domain/shared/decider';
@@ -11,6 +13,7 @@ import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
 import { startTestService, type TestService } from '../test/support/service';
 import { startPayPalSimulator, type PayPalSimulator } from '../test/simulators/paypal';
+import { crc32, forgeJsonWithCrc } from '../test/support/crc32Forge';
 
 describe('PayPal (simulator + PostgreSQL)', () => {
   let sim: PayPalSimulator;
@@ -101,6 +104,107 @@ describe('PayPal (simulator + PostgreSQL)', () => {
     // PayPal also reports it: the same refund
     expect((await sim.sendWebhook(hook, sim.events.captureRefunded(refundId))).status).toBe(200);
     expect(await invoiceState(invoiceId)).toMatchObject({ amountRefunded: 1000, collected: 2000 });
+  });
+
+  const inboxRow = async (eventId: string) =>
+    (await svc.runtime.db.query<{ status: string; last_error: string | null }>('SELECT status, last_error FROM webhook_inbox WHERE endpoint = $1 AND event_id = $2', ['paypal', eventId])).rows[0];
+  const captureOf = (orderId: string) => (sim.order(orderId) as { purchase_units: Array<{ payments: { captures: Array<{ id: string }> } }> }).purchase_units[0]!.payments.captures[0]!.id;
+
+  /** A genuine CAPTURE.COMPLETED body, and a body forged from it (another event id, custom_id, amount) with the same CRC32. */
+  function forgedCapture(captureId: string, change: (resource: Record<string, unknown>) => void): { genuine: Buffer; forged: Buffer; forgedId: string } {
+    const genuine = Buffer.from(JSON.stringify(sim.events.captureCompleted(captureId)), 'utf8');
+    const forgedId = `WH-FORGED${randomBytes(6).toString('hex').toUpperCase()}`;
+    const forged = forgeJsonWithCrc(genuine, (filler) => {
+      const e = JSON.parse(genuine.toString('utf8')) as { id: string; summary: string; resource: Record<string, unknown> };
+      e.id = forgedId;
+      change(e.resource);
+      e.summary = `Payment completed ${filler} @@@@`;
+      return JSON.stringify(e);
+    });
+    expect(crc32(forged)).toBe(crc32(genuine));
+    return { genuine, forged, forgedId };
+  }
+  const post = (body: Buffer, headers: Record<string, string>) => fetch(hook, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
+
+  test('a body forged to the CRC32 of a genuine delivery verifies, but records no money: PayPal\'s record contradicts it', async () => {
+    const paid = await payableInvoice(1999);
+    sim.approveOrder(paid.orderId);
+    expect((await fetch(`${svc.url}/pay/paypal/return?token=${paid.orderId}`)).status).toBe(200);
+    const victim = await payableInvoice(500000);
+    // the attacker holds a genuine delivery of the capture of `paid` that never reached Settle
+    const { genuine, forged, forgedId } = forgedCapture(captureOf(paid.orderId), (r) => {
+      r.custom_id = `coach|${victim.invoiceId}`;
+      r.invoice_id = `coach|${victim.invoiceId}`;
+      r.amount = { currency_code: 'EUR', value: '5000.00' };
+    });
+    const headers = sim.signWebhook(genuine);
+    const r = await post(forged, headers);
+    expect(r.status).toBe(200); // the signature verifies: PayPal signed a body with this CRC32
+    expect(await inboxRow(forgedId)).toMatchObject({ status: 'ignored', last_error: expect.stringMatching(/amount 500000 EUR is 1999 EUR at PayPal; no money recorded/) });
+    expect(await invoiceState(victim.invoiceId)).toMatchObject({ status: 'open', amountPaid: 0 });
+    expect((await invoiceState(paid.invoiceId)).amountPaid).toBe(1999);
+    // the forgery that came first does not lock out the genuine delivery under the same transmission id
+    const real = await post(genuine, headers);
+    expect(real.status).toBe(200);
+    expect(await real.json()).toMatchObject({ status: 'processed' });
+    expect((await invoiceState(paid.invoiceId)).amountPaid).toBe(1999);
+    // the same forgery naming a capture PayPal does not have
+    const ghost = forgedCapture(captureOf(paid.orderId), (r) => {
+      r.id = 'GHOSTCAPTURE0001X';
+    });
+    expect((await post(ghost.forged, sim.signWebhook(ghost.genuine))).status).toBe(200);
+    expect(await inboxRow(ghost.forgedId)).toMatchObject({ status: 'ignored', last_error: expect.stringContaining('PayPal has no such capture') });
+    expect((await invoiceState(paid.invoiceId)).amountPaid).toBe(1999);
+  });
+
+  test('a transmission id is remembered: the same delivery again is a redelivery, another body under it is refused', async () => {
+    const { invoiceId, orderId } = await payableInvoice(2500);
+    sim.approveOrder(orderId);
+    expect((await fetch(`${svc.url}/pay/paypal/return?token=${orderId}`)).status).toBe(200);
+    const { genuine, forged, forgedId } = forgedCapture(captureOf(orderId), (r) => {
+      r.amount = { currency_code: 'EUR', value: '1.00' };
+    });
+    const headers = sim.signWebhook(genuine);
+    expect((await post(genuine, headers)).status).toBe(200);
+    const again = await post(genuine, headers);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ duplicate: true });
+    const reused = await post(forged, headers);
+    expect(reused.status).toBe(400);
+    expect(await reused.json()).toMatchObject({ type: expect.stringContaining('transmission-reused') });
+    expect(await inboxRow(forgedId)).toBeUndefined();
+    expect(await invoiceState(invoiceId)).toMatchObject({ status: 'paid', amountPaid: 2500 });
+  });
+
+  test('a delivery whose transmission time is outside the window is refused with a 400 problem and stores nothing', async () => {
+    const { orderId } = await payableInvoice(1200);
+    sim.approveOrder(orderId);
+    const event = sim.events.orderApproved(orderId);
+    const stale = new Date(Date.now() - (3 * 86_400 + 600) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const d = await sim.sendWebhook(hook, event, { transmissionTime: stale });
+    expect(d.status).toBe(400);
+    expect(JSON.parse(d.body)).toMatchObject({ type: expect.stringContaining('signature-expired'), status: 400 });
+    expect(await inboxRow(event.id)).toBeUndefined();
+    const ahead = new Date(Date.now() + 900_000).toISOString();
+    expect((await sim.sendWebhook(hook, event, { transmissionTime: ahead })).status).toBe(400);
+    // inside the window (a retry two days later) it is accepted
+    const twoDays = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    expect((await sim.sendWebhook(hook, event, { transmissionTime: twoDays })).status).toBe(200);
+  });
+
+  test('PayPal unreachable while re-reading: the event stays in the inbox and is applied once PayPal answers', async () => {
+    const { invoiceId, orderId } = await payableInvoice(4100);
+    sim.approveOrder(orderId);
+    sim.failNext(1, { status: 503 }, (r) => r.method === 'GET' && r.path === `/v2/checkout/orders/${orderId}`);
+    const event = sim.events.orderApproved(orderId);
+    const d = await sim.sendWebhook(hook, event);
+    expect(d.status).toBe(200);
+    expect(JSON.parse(d.body)).toMatchObject({ status: 'received' });
+    expect(await inboxRow(event.id)).toMatchObject({ status: 'received' });
+    expect((await invoiceState(invoiceId)).status).toBe('open');
+    await svc.runtime.inboxRetrier.runOnce(true);
+    expect(await inboxRow(event.id)).toMatchObject({ status: 'processed' });
+    expect(await invoiceState(invoiceId)).toMatchObject({ status: 'paid', amountPaid: 4100 });
   });
 
   test('forged PayPal webhooks (another key, another webhook id, an untrusted cert host, no headers) are refused and store nothing', async () => {

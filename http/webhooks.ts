@@ -4,11 +4,14 @@
  *
  *   POST /webhooks/stripe          platform events, STRIPE_WEBHOOK_SECRET, no `account`
  *   POST /webhooks/stripe/connect  connected-account events, STRIPE_CONNECT_WEBHOOK_SECRET, `account` set
- *   POST /webhooks/paypal          PayPal events, verified for PAYPAL_WEBHOOK_ID
+ *   POST /webhooks/paypal          PayPal events, verified for PAYPAL_WEBHOOK_ID, transmission time within
+ *                                  PAYPAL_WEBHOOK_TOLERANCE_SECONDS, transmission id not seen with another
+ *                                  body; money is then recorded only from PayPal's API (commands/webhooks/paypal.ts)
  *
  * A verified event is answered 200 once it is stored in the inbox and, normally, applied (or
  * parked until its target exists); only a failure to store it answers 5xx.
  */
+import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import Stripe from 'stripe';
 import type { Config } from '../infrastructure/config/config';
@@ -20,11 +23,18 @@ export interface PayPalVerifier {
   verify(headers: Record<string, string | undefined>, rawBody: Buffer): Promise<{ ok: true } | { ok: false; reason: string }>;
 }
 
+/** PayPal transmissions seen (infrastructure/webhooks/paypalTransmissions.ts). */
+export interface PayPalTransmissionMemory {
+  remember(transmissionId: string, bodySha256: string, eventId: string | null): Promise<'new' | 'replay' | 'conflict'>;
+  forget(transmissionId: string, bodySha256: string): Promise<void>;
+}
+
 export interface WebhookDeps {
   readonly config: Config;
   readonly ingestor: WebhookIngestor;
   readonly metrics: Metrics;
   readonly paypalVerifier: PayPalVerifier | null;
+  readonly paypalTransmissions?: PayPalTransmissionMemory | null;
 }
 
 const raw = express.raw({ type: () => true, limit: '1mb' });
@@ -70,6 +80,9 @@ async function paypalEndpoint(deps: WebhookDeps, req: Request, res: Response): P
   const headers: Record<string, string | undefined> = {};
   for (const h of ['paypal-transmission-id', 'paypal-transmission-time', 'paypal-transmission-sig', 'paypal-cert-url', 'paypal-auth-algo']) headers[h.toUpperCase()] = req.get(h);
   const v = await deps.paypalVerifier.verify(headers, payload);
+  if (!v.ok && v.reason === 'transmission_expired') {
+    reject(deps, 'paypal', 400, 'signature-expired', 'Signature Expired', `The PayPal transmission time is outside the accepted window (PAYPAL_WEBHOOK_TOLERANCE_SECONDS = ${deps.config.PAYPAL_WEBHOOK_TOLERANCE_SECONDS} s)`);
+  }
   if (!v.ok) reject(deps, 'paypal', 400, 'invalid-signature', 'Invalid Signature', `The PayPal webhook signature did not verify: ${v.reason}`);
   let event: { id?: unknown; event_type?: unknown };
   try {
@@ -78,7 +91,19 @@ async function paypalEndpoint(deps: WebhookDeps, req: Request, res: Response): P
     reject(deps, 'paypal', 400, 'malformed-json', 'Malformed JSON', 'The verified body is not JSON');
   }
   if (typeof event.id !== 'string' || typeof event.event_type !== 'string') reject(deps, 'paypal', 400, 'malformed-event', 'Malformed Event', 'A PayPal event needs an id and an event_type');
+  // The signature covers the body only through its CRC32, which another body can match: the
+  // transmission id (signed) is remembered with the body's SHA-256, and another body under it is refused.
+  const transmissionId = headers['PAYPAL-TRANSMISSION-ID']!;
+  const bodySha256 = createHash('sha256').update(payload).digest('hex');
+  if (deps.paypalTransmissions) {
+    const seen = await deps.paypalTransmissions.remember(transmissionId, bodySha256, event.id);
+    if (seen === 'conflict') reject(deps, 'paypal', 400, 'transmission-reused', 'Transmission Reused', 'This PAYPAL-TRANSMISSION-ID was already delivered with another body');
+    // the same transmission again (PayPal's retry, or a replay): handled as a redelivery, the inbox applies it once
+    if (seen === 'replay') req.log?.info({ transmissionId, eventId: event.id }, 'PayPal transmission seen before (same body): a redelivery');
+  }
   const r = await deps.ingestor.ingest('paypal', event.id, event.event_type, null, event, payload.toString('utf8'));
+  // recorded nothing (refused against PayPal's record, or a type Settle ignores): the id does not lock out the genuine body
+  if (deps.paypalTransmissions && r.status === 'ignored' && !r.duplicate) await deps.paypalTransmissions.forget(transmissionId, bodySha256);
   res.status(200).json({ received: true, id: event.id, status: r.status, duplicate: r.duplicate });
 }
 

@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { EventStore } from '../domain/ports/eventStore';
 import type { MessageBus } from '../domain/ports/messageBus';
-import type { BillingProvider } from '../domain/ports/billingProvider';
+import { ProviderError, type BillingProvider } from '../domain/ports/billingProvider';
 import { UnconfiguredBillingProvider } from './providers/unconfigured';
 import { StripeBillingProvider } from './providers/stripe';
 import { PayPalClient, type CaptureResult } from './providers/paypal';
 import { PayPalWebhookVerifier, payPalTrustedCertHosts } from './providers/paypalWebhooks';
-import { captureSteps, parseCustomId } from '../commands/webhooks/paypal';
+import { captureSteps, customIdMatches, parseCustomId } from '../commands/webhooks/paypal';
 import { CRM_SYNC_GROUP, CrmSyncSaga } from '../commands/sagas/crmSync';
 import { TOPICS, type Envelope } from '../commands/messages';
 import { CrmClient } from './crm/crmClient';
@@ -38,6 +38,7 @@ import { WebhookProcessor, type WebhookActions } from '../commands/webhooks/proc
 import { translateStripeEvent, type StripeEventEnvelope } from '../commands/webhooks/stripe';
 import { translatePayPalEvent } from '../commands/webhooks/paypal';
 import { SqlConnectedAccounts, SqlProviderRefs, WebhookInbox } from './webhooks/inbox';
+import { PayPalTransmissions } from './webhooks/paypalTransmissions';
 import type { InvoicePaymentGateway } from '../domain/ports/billingProvider';
 import { providerRequestHandler } from '../commands/reactors/providerRequests';
 import { checkpointed } from './eventstore/subscription';
@@ -61,6 +62,8 @@ export class Runtime {
   webhookActions: WebhookActions | null = null;
   /** PayPal webhook signature verification; set when PAYPAL_WEBHOOK_ID is configured. */
   paypalVerifier: { verify(headers: Record<string, string | undefined>, rawBody: Buffer): Promise<{ ok: true } | { ok: false; reason: string }> } | null = null;
+  /** PayPal transmission ids seen, with their bodies' hashes (a reused id with another body is refused). */
+  readonly paypalTransmissions: PayPalTransmissions;
   readonly tenants: TenantDirectory;
   readonly idempotency: IdempotencyStore;
   /** Outbound provider calls; replaced by the provider adapters when they are configured. */
@@ -99,9 +102,10 @@ export class Runtime {
     this.inbox = new WebhookInbox(db);
     this.connectedAccounts = new SqlConnectedAccounts(db);
     this.providerRefs = new SqlProviderRefs(db);
+    this.paypalTransmissions = new PayPalTransmissions(db);
     this.readModelChanges = new ReadModelChanges(config.DATABASE_SCHEMA, logger);
     const translate: Translator = (endpoint, payload, refs) =>
-      endpoint === 'paypal' ? translatePayPalEvent(payload as Record<string, unknown>, refs) : translateStripeEvent(payload as StripeEventEnvelope, refs);
+      endpoint === 'paypal' ? translatePayPalEvent(payload as Record<string, unknown>, refs, this.paypal) : translateStripeEvent(payload as StripeEventEnvelope, refs);
     const actions: WebhookActions = { capturePayPalOrder: (step, ctx) => (this.webhookActions ? this.webhookActions.capturePayPalOrder(step, ctx) : Promise.reject(new Error('PayPal is not configured'))) };
     this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions), this.providerRefs, translate, metrics, logger);
     const lease: LeaderLease = config.DATABASE_URL ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:webhook-retrier`) : new AlwaysLeader('webhook-retrier');
@@ -213,18 +217,28 @@ export class Runtime {
   private configurePayPal(): void {
     const c = this.config;
     if (c.PAYPAL_WEBHOOK_ID) {
-      this.paypalVerifier = new PayPalWebhookVerifier({ webhookId: c.PAYPAL_WEBHOOK_ID, trustedCertHosts: payPalTrustedCertHosts(c.PAYPAL_API_BASE) });
+      this.paypalVerifier = new PayPalWebhookVerifier({ webhookId: c.PAYPAL_WEBHOOK_ID, trustedCertHosts: payPalTrustedCertHosts(c.PAYPAL_API_BASE), transmissionToleranceSeconds: c.PAYPAL_WEBHOOK_TOLERANCE_SECONDS });
     }
     if (!c.PAYPAL_CLIENT_ID || !c.PAYPAL_CLIENT_SECRET) return;
     const paypal = new PayPalClient({ apiBase: c.PAYPAL_API_BASE, clientId: c.PAYPAL_CLIENT_ID, clientSecret: c.PAYPAL_CLIENT_SECRET });
     this.paypal = paypal;
     this.webhookActions = {
-      capturePayPalOrder: async (step, ctx) => captureSteps(toOutcome(await paypal.captureOrder({ orderId: step.orderId, requestId: `capture-${step.orderId}` })), step.tenantId, step.invoiceId, step.role, ctx.causationId),
+      capturePayPalOrder: async (step, ctx) => {
+        const result = await paypal.captureOrder({ orderId: step.orderId, requestId: `capture-${step.orderId}` });
+        // the order's custom_id, as PayPal answers it, must name the invoice the step records on
+        if (result.order.customId !== null && !customIdMatches(result.order.customId, step.tenantId, step.invoiceId)) {
+          throw new ProviderError('invalid', `PayPal order ${step.orderId} belongs to another invoice (custom_id ${result.order.customId})`, 'ORDER_MISMATCH');
+        }
+        return captureSteps(toOutcome(result), step.tenantId, step.invoiceId, step.role, ctx.causationId);
+      },
     };
+    const refs = this.providerRefs;
     this.invoicePaymentGateways.paypal = {
       async start(req) {
         const amount = { amount: req.lines.reduce((n, l) => n + l.quantity * l.unitAmount, 0), currency: req.currency };
         const order = await paypal.createOrder({ requestId: req.idempotencyKey, tenantId: req.tenantId, invoiceId: req.invoiceId, amount, returnUrl: req.returnUrl, cancelUrl: req.cancelUrl });
+        // the order id, from PayPal's answer, names the invoice (a custom_id too long for PayPal is only a digest of it)
+        await refs.learn('paypal', order.id, req.tenantId, 'invoice', req.invoiceId);
         return { provider: 'paypal', reference: order.id, url: order.approveUrl ?? '' };
       },
     };
@@ -261,7 +275,8 @@ export class Runtime {
   async completePayPalReturn(orderId: string, requestId: string): Promise<{ tenantId: string; invoiceId: string; outcome: string }> {
     if (!this.paypal || !this.webhookActions) throw new Error('PayPal is not configured');
     const order = await this.paypal.getOrder(orderId);
-    const target = parseCustomId(order.customId);
+    const learned = await this.providerRefs.lookup('paypal', order.id);
+    const target = parseCustomId(order.customId) ?? (learned?.targetType === 'invoice' && customIdMatches(order.customId, learned.tenantId, learned.targetId) ? { tenantId: learned.tenantId, invoiceId: learned.targetId } : null);
     if (!target) throw new Error(`order ${orderId} was not created by Settle`);
     const result = await this.paypal.captureOrder({ orderId, requestId: `capture-${orderId}` });
     const steps = captureSteps(toOutcome(result), target.tenantId, target.invoiceId, `paypal-return|${orderId}`, requestId);
@@ -291,6 +306,8 @@ export class Runtime {
     // Idempotency keys live at least 24 hours; older ones are pruned hourly.
     this.pruneTimer = setInterval(() => {
       this.idempotency.prune().catch((err: unknown) => this.logger.warn({ err }, 'idempotency key pruning failed'));
+      // a transmission older than the window cannot verify any more: its id need not be remembered
+      this.paypalTransmissions.prune(this.config.PAYPAL_WEBHOOK_TOLERANCE_SECONDS + 86_400).catch((err: unknown) => this.logger.warn({ err }, 'PayPal transmission pruning failed'));
     }, 3600_000);
     this.pruneTimer.unref();
   }

@@ -1,10 +1,13 @@
 /**
- * PayPal event -> steps. Orders Settle creates carry `custom_id = "<tenant>|<invoice>"` on their
- * purchase unit; captures and refunds copy it, and what they do not carry is resolved through
- * the order and capture ids learned earlier. Amounts are PayPal decimal strings, converted to
- * integer minor units by the currency's exponent.
+ * PayPal event -> steps. Orders Settle creates carry `custom_id = "<tenant>|<invoice>"` (or its
+ * digest, customIdFor) on their purchase unit; captures and refunds copy it, and what they do not
+ * carry is resolved through the order and capture ids learned earlier. Every fact is read back
+ * from PayPal's API before it is recorded (translatePayPalEvent). Amounts are PayPal decimal
+ * strings, converted to integer minor units by the currency's exponent.
  */
-import { parseDecimalAmount } from '../../domain/shared/money';
+import { createHash } from 'node:crypto';
+import { parseDecimalAmount, type Money } from '../../domain/shared/money';
+import type { PayPalPaymentsReader } from '../../domain/ports/paypalPayments';
 import type { RefResolver, Step, Translation } from './steps';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -21,63 +24,139 @@ export function parseCustomId(customId: unknown): { tenantId: string; invoiceId:
   return { tenantId, invoiceId };
 }
 
+/** PayPal's limit for `custom_id` and `invoice_id` on a purchase unit. */
+export const PAYPAL_CUSTOM_ID_MAX = 127;
+
+/**
+ * What Settle puts in `custom_id` (and `invoice_id`) of its orders: `<tenant>|<invoice>` when that
+ * fits PayPal's 127 characters; otherwise (ids may have 100 characters each) `~` and the
+ * base64url SHA-256 of it (44 characters), which names the invoice without spelling it: such
+ * orders are found through the order id Settle remembers when it creates them (provider_refs),
+ * and `customIdMatches` checks the digest against that invoice.
+ */
 export function customIdFor(tenantId: string, invoiceId: string): string {
-  return `${tenantId}|${invoiceId}`;
+  const plain = `${tenantId}|${invoiceId}`;
+  return plain.length <= PAYPAL_CUSTOM_ID_MAX ? plain : `~${createHash('sha256').update(plain, 'utf8').digest('base64url')}`;
 }
 
-async function target(refs: RefResolver, customIds: unknown[], keys: Array<string | null | undefined>): Promise<{ tenantId: string; invoiceId: string } | null> {
-  for (const c of customIds) {
-    const t = parseCustomId(c);
-    if (t) return t;
-  }
+/** Whether a `custom_id` names this invoice (in either form). */
+export function customIdMatches(customId: string | null | undefined, tenantId: string, invoiceId: string): boolean {
+  return typeof customId === 'string' && customId === customIdFor(tenantId, invoiceId);
+}
+
+type Target = { tenantId: string; invoiceId: string };
+
+/**
+ * The invoice a PayPal object belongs to, from PayPal's record of it: its `custom_id` in the plain
+ * form, else the references Settle learned from PayPal's answers (the order id when it created
+ * the order, the capture id when it recorded the capture). A digest `custom_id` must name the
+ * invoice found that way. `null`: no invoice (yet).
+ */
+async function targetOf(refs: RefResolver, customId: string | null, keys: Array<string | null | undefined>): Promise<Target | 'mismatch' | null> {
+  const plain = parseCustomId(customId);
+  if (plain) return plain;
   for (const k of keys) {
     if (!k) continue;
     const r = await refs.lookup('paypal', k);
-    if (r?.targetType === 'invoice') return { tenantId: r.tenantId, invoiceId: r.targetId };
+    if (r?.targetType !== 'invoice') continue;
+    const t = { tenantId: r.tenantId, invoiceId: r.targetId };
+    return customId && customId.startsWith('~') && !customIdMatches(customId, t.tenantId, t.invoiceId) ? 'mismatch' : t;
   }
   return null;
 }
 
 function upLink(resource: Obj, rel: string): string | null {
   const links: Obj[] = Array.isArray(resource.links) ? resource.links : [];
-  const href = links.find((l) => l.rel === rel)?.href;
+  const href = links.find((l) => l?.rel === rel)?.href;
   return typeof href === 'string' ? (href.split('/').pop() ?? null) : null;
 }
 
-export async function translatePayPalEvent(event: Obj, refs: RefResolver): Promise<Translation> {
+function sameMoney(a: Money, b: Money): boolean {
+  return a.amount === b.amount && a.currency === b.currency;
+}
+
+/** The body's amount, or null when it has none that parses (it then cannot agree with PayPal). */
+function bodyMoney(amount: unknown): Money | null {
+  const a = (amount ?? {}) as Obj;
+  try {
+    return parseDecimalAmount(String(a.value), String(a.currency_code));
+  } catch {
+    return null;
+  }
+}
+
+const show = (m: Money | null) => (m ? `${m.amount} ${m.currency}` : 'none');
+
+/** Capture statuses PayPal reports once a capture has completed (later refunds or a reversal included). */
+const CAPTURED = new Set(['COMPLETED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'REVERSED']);
+const CAPTURE_STATUSES_FOR: Record<string, ReadonlySet<string>> = {
+  'PAYMENT.CAPTURE.COMPLETED': CAPTURED,
+  'PAYMENT.CAPTURE.REVERSED': CAPTURED,
+  'PAYMENT.CAPTURE.DENIED': new Set(['DECLINED', 'FAILED']),
+};
+
+/**
+ * A verified PayPal event as steps. The body only says what happened to which object: the order,
+ * capture or refund is read back from PayPal's API (`reader`) and what is recorded (amount,
+ * status, custom_id, ids) is PayPal's record, never the body's. The signature covers a CRC32 of
+ * the body, and CRC32 can be matched by a forged body (SIGNATURES.md §2; RELIABILITY.md Security).
+ *
+ *  - PayPal has no such object, or its record contradicts the body (another amount, custom_id,
+ *    order, capture or a status the event cannot have): `refuse`, no money, with the reason;
+ *  - PayPal cannot be asked (down, timeout, credentials refused): the reader throws, the event
+ *    stays in the inbox and is retried;
+ *  - no PayPal API credentials at all: parked (retried once they are configured).
+ */
+export async function translatePayPalEvent(event: Obj, refs: RefResolver, reader: PayPalPaymentsReader | null): Promise<Translation> {
   const type = String(event.event_type ?? '');
   if (!PAYPAL_HANDLED_TYPES.has(type)) return { outcome: 'unhandled' };
-  const r: Obj = event.resource ?? {};
+  const r: Obj = event.resource && typeof event.resource === 'object' ? event.resource : {};
   const id = String(event.id);
   const role = (name: string) => `${id}#${name}`;
-  const park = (why: string): Translation => ({ outcome: 'park', reason: `${type} ${r.id}: ${why}` });
+  const resourceId = typeof r.id === 'string' ? r.id : '';
+  const park = (why: string): Translation => ({ outcome: 'park', reason: `${type} ${resourceId}: ${why}` });
+  const refuse = (code: 'not_found' | 'mismatch' | 'status', why: string): Translation => ({ outcome: 'refuse', code, reason: `${type} ${resourceId}: ${why}; no money recorded` });
   const actor = { kind: 'provider' as const, id };
+  if (!reader) return park('PayPal API credentials are not configured, and money is never recorded from a webhook body alone');
+  if (!resourceId) return refuse('not_found', 'the event names no resource id');
 
   switch (type) {
     case 'CHECKOUT.ORDER.APPROVED': {
-      const unit: Obj = r.purchase_units?.[0] ?? {};
-      const t = await target(refs, [unit.custom_id], [r.id]);
+      const order = await reader.lookupOrder(resourceId);
+      if (!order) return refuse('not_found', 'PayPal has no such order');
+      const bodyCustomId: unknown = r.purchase_units?.[0]?.custom_id;
+      if (bodyCustomId !== undefined && bodyCustomId !== order.customId) return refuse('mismatch', `custom_id "${String(bodyCustomId)}" is "${String(order.customId)}" at PayPal`);
+      if (order.status !== 'APPROVED' && order.status !== 'COMPLETED') return refuse('status', `the order is ${order.status} at PayPal, not approved`);
+      const t = await targetOf(refs, order.customId, [order.id]);
+      if (t === 'mismatch') return refuse('mismatch', 'its custom_id does not name the invoice Settle created the order for');
       if (!t) return park('no invoice for this order');
       return {
         outcome: 'steps',
         steps: [
-          { kind: 'learn', provider: 'paypal', ref: r.id, tenantId: t.tenantId, targetType: 'invoice', targetId: t.invoiceId },
-          { kind: 'paypal_capture', role: role('capture'), orderId: r.id, tenantId: t.tenantId, invoiceId: t.invoiceId },
+          { kind: 'learn', provider: 'paypal', ref: order.id, tenantId: t.tenantId, targetType: 'invoice', targetId: t.invoiceId },
+          { kind: 'paypal_capture', role: role('capture'), orderId: order.id, tenantId: t.tenantId, invoiceId: t.invoiceId },
         ],
       };
     }
     case 'PAYMENT.CAPTURE.COMPLETED':
     case 'PAYMENT.CAPTURE.DENIED':
     case 'PAYMENT.CAPTURE.REVERSED': {
-      const orderId: string | null = r.supplementary_data?.related_ids?.order_id ?? null;
-      const t = await target(refs, [r.custom_id], [r.id, orderId]);
+      const c = await reader.lookupCapture(resourceId);
+      if (!c) return refuse('not_found', 'PayPal has no such capture');
+      const claimed = bodyMoney(r.amount);
+      if (!claimed || !sameMoney(claimed, c.amount)) return refuse('mismatch', `amount ${show(claimed)} is ${show(c.amount)} at PayPal`);
+      if (r.custom_id !== undefined && r.custom_id !== c.customId) return refuse('mismatch', `custom_id "${String(r.custom_id)}" is "${String(c.customId)}" at PayPal`);
+      const bodyOrder: unknown = r.supplementary_data?.related_ids?.order_id;
+      if (bodyOrder !== undefined && bodyOrder !== c.orderId) return refuse('mismatch', `order ${String(bodyOrder)} is ${String(c.orderId)} at PayPal`);
+      if (!CAPTURE_STATUSES_FOR[type]!.has(c.status)) return refuse('status', `the capture is ${c.status} at PayPal`);
+      const t = await targetOf(refs, c.customId, [c.id, c.orderId]);
+      if (t === 'mismatch') return refuse('mismatch', 'its custom_id does not name the invoice Settle created the order for');
       if (!t) return park('no invoice for this capture');
-      const amount = parseDecimalAmount(String(r.amount?.value), String(r.amount?.currency_code));
-      const steps: Step[] = [{ kind: 'learn', provider: 'paypal', ref: r.id, tenantId: t.tenantId, targetType: 'invoice', targetId: t.invoiceId }];
+      const steps: Step[] = [{ kind: 'learn', provider: 'paypal', ref: c.id, tenantId: t.tenantId, targetType: 'invoice', targetId: t.invoiceId }];
       if (type === 'PAYMENT.CAPTURE.REVERSED') {
-        const disputeId = `reversal-${r.id}`;
+        const disputeId = `reversal-${c.id}`;
         steps.push(
-          { kind: 'invoice', role: role('reversal'), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'OpenDispute', data: { disputeId, providerDisputeId: r.id, amount, reason: 'paypal_reversal', actor } } },
+          { kind: 'invoice', role: role('reversal'), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'OpenDispute', data: { disputeId, providerDisputeId: c.id, amount: c.amount, reason: 'paypal_reversal', actor } } },
           { kind: 'invoice', role: role('reversal-lost'), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'CloseDispute', data: { disputeId, outcome: 'lost', actor } } },
         );
         return { outcome: 'steps', steps };
@@ -92,16 +171,16 @@ export async function translatePayPalEvent(event: Obj, refs: RefResolver): Promi
           type: 'RecordPaymentAttempt',
           data: {
             // the order is the payment, the capture its charge: the buyer's return and this webhook record one payment
-            attemptId: completed ? (orderId ?? r.id) : `${r.id}:denied`,
+            attemptId: completed ? (c.orderId ?? c.id) : `${c.id}:denied`,
             provider: 'paypal',
-            providerPaymentId: orderId ?? r.id,
-            providerChargeId: r.id,
-            amount,
+            providerPaymentId: c.orderId ?? c.id,
+            providerChargeId: c.id,
+            amount: c.amount,
             outcome: completed ? 'succeeded' : 'failed',
             errorCode: completed ? null : 'capture_denied',
-            declineCode: completed ? null : (r.processor_response?.response_code ?? r.status_details?.reason ?? null),
-            message: completed ? null : (r.status_details?.reason ?? 'The capture was denied'),
-            occurredAt: new Date(String(r.update_time ?? r.create_time ?? event.create_time)).toISOString(),
+            declineCode: completed ? null : (c.processorResponseCode ?? c.statusReason ?? null),
+            message: completed ? null : (c.statusReason ?? 'The capture was denied'),
+            occurredAt: new Date(String(c.updateTime ?? c.createTime ?? event.create_time)).toISOString(),
             actor,
           },
         },
@@ -109,13 +188,27 @@ export async function translatePayPalEvent(event: Obj, refs: RefResolver): Promi
       return { outcome: 'steps', steps };
     }
     case 'PAYMENT.CAPTURE.REFUNDED': {
-      const captureId = upLink(r, 'up');
-      const t = await target(refs, [r.custom_id], [captureId]);
+      const refund = await reader.lookupRefund(resourceId);
+      if (!refund) return refuse('not_found', 'PayPal has no such refund');
+      const claimed = bodyMoney(r.amount);
+      if (!claimed || !sameMoney(claimed, refund.amount)) return refuse('mismatch', `amount ${show(claimed)} is ${show(refund.amount)} at PayPal`);
+      if (r.custom_id !== undefined && r.custom_id !== refund.customId) return refuse('mismatch', `custom_id "${String(r.custom_id)}" is "${String(refund.customId)}" at PayPal`);
+      const captureId = refund.captureId || null;
+      const bodyCapture = upLink(r, 'up');
+      if (bodyCapture !== null && bodyCapture !== captureId) return refuse('mismatch', `capture ${bodyCapture} is ${String(captureId)} at PayPal`);
+      if (refund.status === 'PENDING') return park('the refund is still PENDING at PayPal');
+      if (refund.status !== 'COMPLETED') return refuse('status', `the refund is ${refund.status} at PayPal`);
+      let t = await targetOf(refs, refund.customId, [captureId]);
+      if (t === null && captureId) {
+        // a refund need not carry custom_id: its capture does
+        const c = await reader.lookupCapture(captureId);
+        if (c) t = await targetOf(refs, c.customId, [c.id, c.orderId]);
+      }
+      if (t === 'mismatch') return refuse('mismatch', 'its custom_id does not name the invoice Settle created the order for');
       if (!t) return park('no invoice for the refunded capture');
-      const amount = parseDecimalAmount(String(r.amount?.value), String(r.amount?.currency_code));
       return {
         outcome: 'steps',
-        steps: [{ kind: 'invoice', role: role('refund'), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.note_to_payer ?? null, actor } } }],
+        steps: [{ kind: 'invoice', role: role('refund'), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'RecordRefund', data: { refundId: refund.id, providerRefundId: refund.id, amount: refund.amount, reason: refund.noteToPayer, actor } } }],
       };
     }
     default:

@@ -29,7 +29,7 @@ export interface WebhookActions {
   capturePayPalOrder(step: Extract<Step, { kind: 'paypal_capture' }>, ctx: CommandContext): Promise<Step[]>;
 }
 
-export type ProcessOutcome = { status: 'processed'; note: string | null } | { status: 'parked'; reason: string } | { status: 'ignored' };
+export type ProcessOutcome = { status: 'processed'; note: string | null } | { status: 'parked'; reason: string } | { status: 'ignored'; refused?: { code: string; reason: string } };
 
 export class WebhookProcessor {
   constructor(
@@ -46,6 +46,7 @@ export class WebhookProcessor {
   async execute(eventId: string, translation: Translation, scope?: { tenantId: string | null; accountId: string }): Promise<ProcessOutcome> {
     if (translation.outcome === 'unhandled') return { status: 'ignored' };
     if (translation.outcome === 'park') return { status: 'parked', reason: translation.reason };
+    if (translation.outcome === 'refuse') return { status: 'ignored', refused: { code: translation.code, reason: translation.reason } };
     const notes: string[] = [];
     let queue = [...translation.steps];
     if (scope) {

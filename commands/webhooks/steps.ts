@@ -28,7 +28,9 @@ export type Translation =
   /** Handled, but its target is not known yet: park and retry later. */
   | { readonly outcome: 'park'; readonly reason: string }
   /** Not a type Settle acts on: acknowledged and counted. */
-  | { readonly outcome: 'unhandled' };
+  | { readonly outcome: 'unhandled' }
+  /** Handled, but not to be acted on (the provider's own record contradicts the event): stored as ignored with the reason, counted. */
+  | { readonly outcome: 'refuse'; readonly code: string; readonly reason: string };
 
 /** Looks up what Settle learned about provider objects (provider_refs). */
 export interface RefResolver {

@@ -57,6 +57,11 @@ const schema = z.object({
   PAYPAL_CLIENT_ID: z.string().min(1).optional(),
   PAYPAL_CLIENT_SECRET: z.string().min(1).optional(),
   PAYPAL_WEBHOOK_ID: z.string().min(1).optional(),
+  /**
+   * How old a PayPal webhook's PAYPAL-TRANSMISSION-TIME may be: PayPal retries a delivery for up to
+   * 3 days, plus 5 minutes of clock skew (259500 s). Older (or more than 5 minutes ahead): 400.
+   */
+  PAYPAL_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(300).max(30 * 86_400).default(3 * 86_400 + 300),
   /** Public base URL of this Settle (buyer return URLs, signed links). */
   PUBLIC_BASE_URL: url(['http:', 'https:']).default('http://localhost:3000'),
   /** HMAC key of signed payer links (≥ 32 chars). Unset: generated under DATA_DIR in embedded mode; payer links off with PostgreSQL. */

@@ -12,6 +12,9 @@
  *  - PayPal (PAYPAL_WEBHOOK_ID, PAYPAL_API_BASE) when PAYPAL_CLIENT_ID is set: real PayPal
  *    credentials mean the real sandbox, never the local simulator's address.
  *  - CRM_API_KEY when CRM_BASE_URL is set: a generated key is never sent to a CRM someone named.
+ * With a loopback PAYPAL_API_BASE (the demo's simulator) and no PayPal credentials in the
+ * environment, the simulator's fixed credentials are filled in too (PAYPAL_CLIENT_ID/SECRET): the
+ * service reads every PayPal payment back from the API before recording it.
  *
  * PAYPAL_API_BASE and CRM_BASE_URL default to fixed loopback addresses where `npm run demo` runs
  * the PayPal and CRM simulators (test/simulators). The service trusts PayPal webhook certs from
@@ -29,6 +32,18 @@ export const DEV_DEFAULTS_FILE = 'dev-defaults.json';
 export const DEV_CRM_BASE_URL = 'http://127.0.0.1:3010';
 /** Where `npm run demo` runs the PayPal simulator unless PAYPAL_API_BASE says otherwise. */
 export const DEV_PAYPAL_API_BASE = 'http://127.0.0.1:3011';
+
+/** API credentials of the local PayPal simulator (`npm run demo`), used only with a loopback PAYPAL_API_BASE. */
+export const DEV_PAYPAL_SIMULATOR_CREDENTIALS = { clientId: 'settle-dev-paypal-simulator', clientSecret: 'settle-dev-paypal-simulator-secret' } as const;
+
+function isLoopbackUrl(v: string | undefined): boolean {
+  if (!v) return false;
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(v).hostname);
+  } catch {
+    return false;
+  }
+}
 
 export const DEV_DEFAULT_NAMES = ['ADMIN_API_KEY', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_CONNECT_WEBHOOK_SECRET', 'PAYPAL_WEBHOOK_ID', 'PAYPAL_API_BASE', 'CRM_BASE_URL', 'CRM_API_KEY'] as const;
 export type DevDefaultName = (typeof DEV_DEFAULT_NAMES)[number];
@@ -86,6 +101,14 @@ export function mergeDevDefaults(env: Env, values: DevDefaultValues): DevDefault
       out[name] = values[name];
       applied.push(name);
     }
+  }
+  // PayPal webhooks never record money from their body alone: the service reads each payment back
+  // from the PayPal API, so the local simulator needs API credentials too. They are fixed (they
+  // open nothing but a simulator on loopback) and given only when PayPal is a loopback address and
+  // the environment names no credentials.
+  if (!isSet(env, 'PAYPAL_CLIENT_ID') && !isSet(env, 'PAYPAL_CLIENT_SECRET') && isLoopbackUrl(out.PAYPAL_API_BASE)) {
+    out.PAYPAL_CLIENT_ID = DEV_PAYPAL_SIMULATOR_CREDENTIALS.clientId;
+    out.PAYPAL_CLIENT_SECRET = DEV_PAYPAL_SIMULATOR_CREDENTIALS.clientSecret;
   }
   return { env: out, applied, fromEnvironment };
 }

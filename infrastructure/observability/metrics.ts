@@ -29,6 +29,7 @@ export class Metrics {
   readonly webhooksReceived: Counter<'endpoint' | 'type' | 'duplicate'>;
   readonly webhooksUnhandled: Counter<'endpoint' | 'type'>;
   readonly webhooksRejected: Counter<'endpoint' | 'reason'>;
+  readonly webhooksRefused: Counter<'endpoint' | 'type' | 'reason'>;
   readonly webhookInbox: Gauge<'status'>;
   readonly projectionApplied: Gauge<'projection'>;
   readonly projectionDeadLetters: Gauge<'projection'>;
@@ -154,6 +155,12 @@ export class Metrics {
       name: 'settle_webhooks_rejected_total',
       help: 'Webhook requests refused before storage (bad signature, too large, wrong mode...)',
       labelNames: ['endpoint', 'reason'],
+      registers: [this.registry],
+    });
+    this.webhooksRefused = new Counter({
+      name: 'settle_webhooks_refused_total',
+      help: "Verified, stored provider events not acted on because the provider's API contradicts them (not_found, mismatch, status): no money recorded",
+      labelNames: ['endpoint', 'type', 'reason'],
       registers: [this.registry],
     });
     this.webhookInbox = new Gauge({

@@ -1,6 +1,7 @@
 /**
  * The PayPal adapter (official SDK, custom base URL) against the local PayPal simulator.
  */
+import { providerIdempotencyKey } from './idempotencyKeys';
 import net from 'node:net';
 import { ProviderError, type ProviderErrorKind } from '../../domain/ports/billingProvider';
 import type { Money } from '../../domain/shared/money';
@@ -122,7 +123,7 @@ describe('orders: create, get, approve, capture', () => {
     expect(o).toMatchObject({ status: 'PAYER_ACTION_REQUIRED', intent: 'CAPTURE', amount: EUR(1050), referenceId: 'inv-42', customId: 'tenant-a|inv-42', invoiceId: 'tenant-a|inv-42', captures: [] });
     expect(o.approveUrl).toBe(`${sim.url}/checkoutnow?token=${o.id}`);
     const sent = sim.requests({ method: 'POST', path: '/v2/checkout/orders' }).at(-1)!;
-    expect(sent.headers['paypal-request-id']).toBe(requestId);
+    expect(sent.headers['paypal-request-id']).toBe(providerIdempotencyKey(requestId));
     expect(sent.headers.prefer).toBe('return=representation');
     expect(JSON.parse(sent.body).purchase_units[0]).toEqual({ reference_id: 'inv-42', custom_id: 'tenant-a|inv-42', invoice_id: 'tenant-a|inv-42', amount: { currency_code: 'EUR', value: '10.50' }, description: 'Session' });
     expect((await client.getOrder(o.id)).status).toBe('PAYER_ACTION_REQUIRED');
@@ -290,6 +291,24 @@ describe('declines', () => {
     const second = await approvedOrder(client, EUR(1050), 'inv-twice'); // another tab
     expect((await client.captureOrder({ orderId: first.id, requestId: rid('capture') })).outcome).toBe('completed');
     await providerError(client.captureOrder({ orderId: second.id, requestId: rid('capture') }), 'invalid', 'DUPLICATE_INVOICE_ID');
+  });
+});
+
+describe("reading PayPal's record back (PayPalPaymentsReader: what webhooks record)", () => {
+  it('order, capture and refund as PayPal has them; null for an id PayPal does not have; PayPal down throws retryable', async () => {
+    const { order: o, capture } = await captured(EUR(1050));
+    const refund = await client.refundCapture({ captureId: capture.id, requestId: rid('refund'), amount: EUR(300), noteToPayer: 'partly' });
+    expect(await client.lookupOrder(o.id)).toMatchObject({ id: o.id, status: 'COMPLETED', customId: o.customId, captures: [expect.objectContaining({ id: capture.id })] });
+    expect(await client.lookupCapture(capture.id)).toMatchObject({ id: capture.id, status: 'PARTIALLY_REFUNDED', amount: EUR(1050), orderId: o.id, customId: o.customId, updateTime: expect.any(String) });
+    expect(await client.lookupRefund(refund.id)).toMatchObject({ id: refund.id, status: 'COMPLETED', amount: EUR(300), captureId: capture.id, customId: o.customId, noteToPayer: 'partly' });
+    expect(sim.requests({ method: 'GET', path: `/v2/payments/refunds/${refund.id}` })).toHaveLength(1);
+    for (const unknown of ['0000000000000000X', 'not/an id']) {
+      expect(await client.lookupOrder(unknown)).toBeNull();
+      expect(await client.lookupCapture(unknown)).toBeNull();
+      expect(await client.lookupRefund(unknown)).toBeNull();
+    }
+    sim.failNext(1, { status: 503 }, (r) => r.method === 'GET');
+    await providerError(client.lookupCapture(capture.id), 'retryable');
   });
 });
 

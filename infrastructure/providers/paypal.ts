@@ -9,8 +9,9 @@
  * What the adapter adds on top of the SDK:
  *  - one OAuth token cache per client (the SDK's cache is process-wide per client id), reused until
  *    the token expires; a 401 from the API refreshes it once (the SDK's retry);
- *  - a `PayPal-Request-Id` on every write, so a retried call is answered with the first result
- *    instead of acting twice;
+ *  - a `PayPal-Request-Id` on every write (the fixed-length digest of the caller's request key,
+ *    idempotencyKeys.ts), so a retried call is answered with the first result instead of acting
+ *    twice;
  *  - integer minor units in, PayPal decimal strings out (and back), with string arithmetic only;
  *  - typed results, and failures as `ProviderError` (never SDK or HTTP errors):
  *      401/403                         -> auth
@@ -34,6 +35,8 @@
 import { customIdFor } from '../../commands/webhooks/paypal';
 import { core, orders, payments, type HttpError, type HttpRequest } from '@paypal/checkout-server-sdk';
 import { ProviderError, type RefundRequest } from '../../domain/ports/billingProvider';
+import { providerIdempotencyKey } from './idempotencyKeys';
+import type { PayPalPaymentsReader } from '../../domain/ports/paypalPayments';
 import { currencyExponent, isCurrency, isMinorUnits, parseDecimalAmount, toDecimalString, type Money } from '../../domain/shared/money';
 
 // ---------------------------------------------------------------------------------------------
@@ -101,6 +104,7 @@ export interface PayPalCapture {
   /** status_details.reason, e.g. PENDING_REVIEW on a pending capture. */
   readonly statusReason: string | null;
   readonly createTime: string | null;
+  readonly updateTime: string | null;
 }
 
 export interface PayPalOrder {
@@ -134,6 +138,9 @@ export interface PayPalRefund {
   readonly status: PayPalRefundStatus;
   readonly amount: Money;
   readonly captureId: string;
+  readonly customId: string | null;
+  readonly noteToPayer: string | null;
+  readonly createTime: string | null;
 }
 
 export interface CreateOrderRequest {
@@ -312,6 +319,7 @@ function readCapture(c: Obj, orderId: string | null): PayPalCapture {
     processorResponseCode: str(c.processor_response?.response_code),
     statusReason: str(c.status_details?.reason),
     createTime: str(c.create_time),
+    updateTime: str(c.update_time),
   };
 }
 
@@ -338,7 +346,15 @@ function readOrder(o: Obj): PayPalOrder {
 function readRefund(r: Obj, captureId: string): PayPalRefund {
   const id = str(r.id);
   if (!id) throw new ProviderError('retryable', 'PayPal answered a refund without an id', 'UNREADABLE_RESPONSE');
-  return { id, status: String(r.status) as PayPalRefundStatus, amount: moneyOf(r.amount, `refund ${id}`), captureId: lastSegment(linkOf(r, 'up'), 'captures') ?? captureId };
+  return {
+    id,
+    status: String(r.status) as PayPalRefundStatus,
+    amount: moneyOf(r.amount, `refund ${id}`),
+    captureId: lastSegment(linkOf(r, 'up'), 'captures') ?? captureId,
+    customId: str(r.custom_id),
+    noteToPayer: str(r.note_to_payer),
+    createTime: str(r.create_time),
+  };
 }
 
 function captureResult(order: PayPalOrder, alreadyCaptured: boolean): CaptureResult {
@@ -363,15 +379,16 @@ function captureResult(order: PayPalOrder, alreadyCaptured: boolean): CaptureRes
 // ---------------------------------------------------------------------------------------------
 // The client
 
-const MAX_REQUEST_ID = 108; // PayPal-Request-Id maxLength in the Orders v2 specification
 const MAX_CUSTOM_ID = 127;
 const PREFER = 'return=representation';
 
+/**
+ * The PayPal-Request-Id for a request key: the shared fixed-length digest (idempotencyKeys.ts),
+ * 72 characters, inside Orders v2's 1..108 whatever the tenant, invoice or Idempotency-Key.
+ */
 function requireRequestId(id: string, what: string): string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_REQUEST_ID) {
-    throw new ProviderError('invalid', `${what}: a PayPal-Request-Id of 1..${MAX_REQUEST_ID} characters is required`, 'INVALID_REQUEST_ID');
-  }
-  return id;
+  if (typeof id !== 'string' || id.length === 0) throw new ProviderError('invalid', `${what}: a non-empty request id is required`, 'INVALID_REQUEST_ID');
+  return providerIdempotencyKey(id);
 }
 
 function requireId(id: string, what: string): string {
@@ -379,7 +396,19 @@ function requireId(id: string, what: string): string {
   return id;
 }
 
-export class PayPalClient {
+/** What PayPal answers for an object it does not have (404 RESOURCE_NOT_FOUND / INVALID_RESOURCE_ID), or an id that cannot be one. */
+const NOT_FOUND = new Set(['INVALID_RESOURCE_ID', 'RESOURCE_NOT_FOUND', 'HTTP_404']);
+
+async function orNotFound<T>(read: () => Promise<T>): Promise<T | null> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof ProviderError && err.kind === 'invalid' && err.code !== null && NOT_FOUND.has(err.code)) return null;
+    throw err;
+  }
+}
+
+export class PayPalClient implements PayPalPaymentsReader {
   private readonly http: SettlePayPalHttpClient;
 
   constructor(readonly options: PayPalClientOptions) {
@@ -407,7 +436,8 @@ export class PayPalClient {
 
   /**
    * Creates a CAPTURE order for one invoice. The purchase unit carries `reference_id` = invoice id,
-   * `custom_id` and `invoice_id` = "<tenant>|<invoice>" (webhooks find their invoice by it; PayPal
+   * `custom_id` and `invoice_id` = "<tenant>|<invoice>", or its digest when that is longer than
+   * PayPal's 127 characters (customIdFor; webhooks find their invoice by it; PayPal
    * refuses a second completed capture with the same invoice_id when the account blocks duplicate
    * invoice ids). The buyer is sent to `approveUrl`; PayPal returns them to `returnUrl`.
    */
@@ -416,7 +446,7 @@ export class PayPalClient {
     const amount = payPalAmount(req.amount, 'createOrder amount');
     const customId = payPalCustomId(req.tenantId, req.invoiceId);
     if (!req.tenantId || !req.invoiceId || customId.length > MAX_CUSTOM_ID) {
-      throw new ProviderError('invalid', `createOrder: tenant and invoice ids must be non-empty and together at most ${MAX_CUSTOM_ID - 1} characters`, 'INVALID_REFERENCE');
+      throw new ProviderError('invalid', 'createOrder: tenant and invoice ids must be non-empty', 'INVALID_REFERENCE');
     }
     const unit: Obj = { reference_id: req.invoiceId, custom_id: customId, invoice_id: customId, amount };
     if (req.description) unit.description = req.description.slice(0, 127);
@@ -467,6 +497,26 @@ export class PayPalClient {
 
   async getCapture(captureId: string): Promise<PayPalCapture> {
     return readCapture(await this.call<Obj>('get capture', new payments.CapturesGetRequest(requireId(captureId, 'getCapture'))), null);
+  }
+
+  /** A refund, by id (GET /v2/payments/refunds/{id}). */
+  async getRefund(refundId: string): Promise<PayPalRefund> {
+    const id = requireId(refundId, 'getRefund');
+    return readRefund(await this.call<Obj>('get refund', new payments.RefundsGetRequest(id)), '');
+  }
+
+  // PayPalPaymentsReader (domain/ports/paypalPayments.ts): PayPal's record, null when it has none
+
+  lookupOrder(orderId: string): Promise<PayPalOrder | null> {
+    return orNotFound(() => this.getOrder(orderId));
+  }
+
+  lookupCapture(captureId: string): Promise<PayPalCapture | null> {
+    return orNotFound(() => this.getCapture(captureId));
+  }
+
+  lookupRefund(refundId: string): Promise<PayPalRefund | null> {
+    return orNotFound(() => this.getRefund(refundId));
   }
 
   /**

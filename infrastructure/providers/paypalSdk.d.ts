@@ -114,5 +114,12 @@ declare module '@paypal/checkout-server-sdk' {
       prefer(prefer: string): this;
       requestBody(body: unknown): this;
     }
+    class RefundsGetRequest implements HttpRequest {
+      constructor(refundId: string);
+      path: string;
+      verb: 'GET';
+      body: unknown;
+      headers: Record<string, string>;
+    }
   }
 }

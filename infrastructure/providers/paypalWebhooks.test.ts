@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { generateSigningIdentity, startPayPalSimulator, type PayPalSimulator } from '../../test/simulators/paypal';
-import { crc32, PAYPAL_CERT_HOSTS, PAYPAL_HEADERS, PayPalWebhookVerifier, payPalSignedString, payPalTrustedCertHosts, type VerifyResult } from './paypalWebhooks';
+import { forgeJsonWithCrc } from '../../test/support/crc32Forge';
+import { crc32, PAYPAL_HEADERS, PAYPAL_LIVE_CERT_HOSTS, PAYPAL_SANDBOX_CERT_HOSTS, PayPalWebhookVerifier, payPalMode, payPalSignedString, payPalTrustedCertHosts, type VerifyResult } from './paypalWebhooks';
 
 const VECTORS = path.resolve(__dirname, '../../test/fixtures/paypal/signature_vectors');
 const java = {
@@ -16,7 +17,12 @@ const java = {
   get body() {
     return fs.readFileSync(path.join(this.dir, 'body.json'));
   },
-  get headers() {
+  /** The vector's headers; its CERT-URL (`/v1/notifications/test`, the SDK test's stub) moved to PayPal's cert path (not signed). */
+  get headers(): Record<string, string> {
+    const h = JSON.parse(fs.readFileSync(path.join(this.dir, 'headers.json'), 'utf8')) as Record<string, string>;
+    return { ...h, 'PAYPAL-CERT-URL': JAVA_CERT_URL };
+  },
+  get originalHeaders() {
     return JSON.parse(fs.readFileSync(path.join(this.dir, 'headers.json'), 'utf8')) as Record<string, string>;
   },
   get webhookId() {
@@ -30,11 +36,13 @@ const java = {
   },
 };
 const SIGNED_AT = new Date('2017-03-30T20:04:05Z');
+const JAVA_CERT_URL = 'https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77';
 
-function javaVerifier(over: { webhookId?: string; now?: () => Date; fetched?: string[] } = {}): PayPalWebhookVerifier {
+function javaVerifier(over: { webhookId?: string; now?: () => Date; fetched?: string[]; toleranceSeconds?: number } = {}): PayPalWebhookVerifier {
   return new PayPalWebhookVerifier({
     webhookId: over.webhookId ?? java.webhookId,
-    trustedCertHosts: PAYPAL_CERT_HOSTS,
+    trustedCertHosts: PAYPAL_SANDBOX_CERT_HOSTS,
+    ...(over.toleranceSeconds ? { transmissionToleranceSeconds: over.toleranceSeconds } : {}),
     fetchCert: async (url) => {
       over.fetched?.push(url);
       return java.certPem; // the vector's CERT-URL is the SDK test's stub: serve its cert for it
@@ -65,7 +73,7 @@ describe("PayPal's Java SDK vector", () => {
     const fetched: string[] = [];
     const v = javaVerifier({ fetched });
     expect(await v.verify(java.headers, java.body)).toEqual({ ok: true });
-    expect(fetched).toEqual(['https://api.sandbox.paypal.com/v1/notifications/test']);
+    expect(fetched).toEqual([JAVA_CERT_URL]);
     // lower-case header names (as Node delivers them) and a second verification from the cache
     const lower = Object.fromEntries(Object.entries(java.headers).map(([k, val]) => [k.toLowerCase(), val]));
     expect(await v.verify(lower, java.body)).toEqual({ ok: true });
@@ -73,8 +81,10 @@ describe("PayPal's Java SDK vector", () => {
   });
 
   it('the cert expired in 2019: refused on today’s clock', async () => {
-    const r = await javaVerifier({ now: () => new Date() }).verify(java.headers, java.body);
+    const r = await javaVerifier({ now: () => new Date(), toleranceSeconds: 50 * 365 * 86_400 }).verify(java.headers, java.body);
     expect(r).toMatchObject({ ok: false, reason: 'cert_expired' });
+    // and with the default window, its 2017 transmission time is long outside it
+    expect(await javaVerifier({ now: () => new Date() }).verify(java.headers, java.body)).toMatchObject({ ok: false, reason: 'transmission_expired' });
   });
 
   it('another webhook id fails', async () => {
@@ -91,8 +101,8 @@ describe("PayPal's Java SDK vector", () => {
 
   it("the Node SDK sample's signature does not verify with this cert", async () => {
     const dir = path.join(VECTORS, 'node-sdk-PAYMENT.SALE.COMPLETED');
-    const headers = JSON.parse(fs.readFileSync(path.join(dir, 'headers.json'), 'utf8')) as Record<string, string>;
-    const v = javaVerifier({ webhookId: fs.readFileSync(path.join(dir, 'webhook_id.txt'), 'utf8').trim() });
+    const headers = { ...(JSON.parse(fs.readFileSync(path.join(dir, 'headers.json'), 'utf8')) as Record<string, string>), 'PAYPAL-CERT-URL': JAVA_CERT_URL };
+    const v = javaVerifier({ webhookId: fs.readFileSync(path.join(dir, 'webhook_id.txt'), 'utf8').trim(), toleranceSeconds: 50 * 365 * 86_400 });
     expect(refused(await v.verify(headers, fs.readFileSync(path.join(dir, 'body.json'))))).toBe('signature_mismatch');
   });
 });
@@ -135,9 +145,78 @@ describe('refusals before any cert is fetched', () => {
     'https://api.paypal.com:8443/v1/notifications/certs/CERT-1',
     'file:///etc/passwd',
     'not a url',
+    // a trusted host, but not PayPal's certificate path (item 15: any path was fetched)
+    'https://api.sandbox.paypal.com/v1/notifications/test',
+    'https://api.sandbox.paypal.com/v1/oauth2/token',
+    'https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1?redirect=https://evil.example',
+    'https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1/../../../v2/checkout/orders',
+    'https://api.sandbox.paypal.com/v1/notifications/certs/a/b',
+    'https://api.sandbox.paypal.com/v1/notifications/certs/',
+    'https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1#x',
+    // a live host in sandbox mode
+    'https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77',
   ])('untrusted cert URL %s', async (url) => {
     expect(refused(await v.verify({ ...java.headers, 'PAYPAL-CERT-URL': url }, java.body))).toBe('untrusted_cert_url');
     expect(fetched).toEqual([]);
+  });
+
+  it("the vector's own cert URL (/v1/notifications/test) is not PayPal's cert path", async () => {
+    expect(refused(await v.verify(java.originalHeaders, java.body))).toBe('untrusted_cert_url');
+  });
+
+  it.each([
+    ['3 days and 6 minutes old', -(3 * 86_400 + 360) * 1000],
+    ['6 minutes ahead', 360 * 1000],
+  ])('a transmission time %s is outside the window', async (_what, offsetMs) => {
+    const time = new Date(SIGNED_AT.getTime() + offsetMs).toISOString();
+    expect(await javaVerifier({ fetched }).verify({ ...java.headers, 'PAYPAL-TRANSMISSION-TIME': time }, java.body)).toMatchObject({ ok: false, reason: 'transmission_expired' });
+    expect(fetched).toEqual([]);
+  });
+
+  it.each(['yesterday', '2017-03-30 20:04:05', '1490904245', '2017-13-45T99:00:00Z'])('a transmission time %p that is not RFC 3339', async (time) => {
+    expect(refused(await v.verify({ ...java.headers, 'PAYPAL-TRANSMISSION-TIME': time }, java.body))).toBe('transmission_expired');
+  });
+
+  it('inside the window (3 days old, 4 minutes ahead) the time is accepted (the signature then decides)', async () => {
+    for (const offsetMs of [-3 * 86_400_000, 240_000]) {
+      const now = () => new Date(SIGNED_AT.getTime() - offsetMs);
+      expect(await javaVerifier({ now }).verify(java.headers, java.body)).toEqual({ ok: true });
+    }
+  });
+});
+
+describe('cert hosts by mode, and the cert cache', () => {
+  it('live mode trusts only live hosts; sandbox mode only sandbox hosts and the configured base', () => {
+    expect(payPalMode('https://api-m.paypal.com')).toBe('live');
+    expect(payPalTrustedCertHosts('https://api-m.paypal.com').sort()).toEqual([...PAYPAL_LIVE_CERT_HOSTS].sort());
+    expect(payPalMode('https://api-m.sandbox.paypal.com')).toBe('sandbox');
+    expect(payPalTrustedCertHosts('https://api-m.sandbox.paypal.com').sort()).toEqual([...PAYPAL_SANDBOX_CERT_HOSTS].sort());
+    expect(payPalTrustedCertHosts('http://127.0.0.1:3011').sort()).toEqual([...PAYPAL_SANDBOX_CERT_HOSTS, '127.0.0.1:3011'].sort());
+  });
+
+  it('in live mode a sandbox cert URL is refused before any fetch', async () => {
+    const fetched: string[] = [];
+    const v = new PayPalWebhookVerifier({ webhookId: java.webhookId, trustedCertHosts: payPalTrustedCertHosts('https://api-m.paypal.com'), fetchCert: async (u) => (fetched.push(u), java.certPem), now: () => SIGNED_AT });
+    expect(refused(await v.verify(java.headers, java.body))).toBe('untrusted_cert_url');
+    expect(fetched).toEqual([]);
+    // the same cert on the live host's cert path is fetched
+    expect(await v.verify({ ...java.headers, 'PAYPAL-CERT-URL': 'https://api.paypal.com/v1/notifications/certs/CERT-1' }, java.body)).toEqual({ ok: true });
+    expect(fetched).toEqual(['https://api.paypal.com/v1/notifications/certs/CERT-1']);
+  });
+
+  it('the cache holds at most maxCachedCerts certs, each for certTtlMs', async () => {
+    const fetched: string[] = [];
+    let now = SIGNED_AT.getTime();
+    const v = new PayPalWebhookVerifier({ webhookId: java.webhookId, trustedCertHosts: PAYPAL_SANDBOX_CERT_HOSTS, fetchCert: async (u) => (fetched.push(u), java.certPem), now: () => new Date(now), maxCachedCerts: 2, certTtlMs: 60_000 });
+    const at = (id: string) => ({ ...java.headers, 'PAYPAL-CERT-URL': `https://api.sandbox.paypal.com/v1/notifications/certs/CERT-${id}` });
+    for (const id of ['a', 'b', 'c', 'd', 'a']) expect(await v.verify(at(id), java.body)).toEqual({ ok: true });
+    expect(v.cachedCerts).toBe(2);
+    expect(fetched.map((u) => u.slice(-1))).toEqual(['a', 'b', 'c', 'd', 'a']); // a was evicted by c and d
+    await v.verify(at('a'), java.body);
+    expect(fetched).toHaveLength(5); // cached
+    now += 61_000;
+    await v.verify(at('a'), java.body);
+    expect(fetched).toHaveLength(6); // expired: fetched again
   });
 });
 
@@ -210,6 +289,24 @@ describe('events signed by the PayPal simulator', () => {
     expect(outcomes.at(-1)).toMatchObject({ ok: false, reason: 'signature_mismatch' });
   });
 
+  it('a body forged to the CRC32 of a genuine one verifies: the signature does not protect the content', async () => {
+    const { captureId } = await capturedOrder();
+    const genuine = Buffer.from(JSON.stringify(sim.events.captureCompleted(captureId)), 'utf8');
+    const headers = sim.signWebhook(genuine);
+    expect(await verifier.verify(headers, genuine)).toEqual({ ok: true });
+    const forged = forgeJsonWithCrc(genuine, (filler) => {
+      const e = JSON.parse(genuine.toString('utf8')) as { summary: string; resource: Record<string, unknown> };
+      e.resource.custom_id = 'victim|inv-999';
+      e.resource.amount = { currency_code: 'EUR', value: '9999.00' };
+      e.summary = `Payment completed ${filler} @@@@`;
+      return JSON.stringify(e);
+    });
+    expect(forged.equals(genuine)).toBe(false);
+    expect(crc32(forged)).toBe(crc32(genuine));
+    expect(JSON.parse(forged.toString('utf8'))).toMatchObject({ resource: { id: captureId, custom_id: 'victim|inv-999', amount: { value: '9999.00' } } });
+    expect(await verifier.verify(headers, forged)).toEqual({ ok: true });
+  });
+
   it('signed for another webhook id', async () => {
     const d = await sim.sendWebhook(receiverUrl, sim.events.envelope('X.Y', 'x', {}), { webhookId: 'SOMEONE-ELSES' });
     expect(d.status).toBe(400);
@@ -239,7 +336,7 @@ describe('events signed by the PayPal simulator', () => {
   });
 
   it('a cert URL that answers something else than a certificate: cert_invalid', async () => {
-    const v = new PayPalWebhookVerifier({ webhookId: sim.webhookId, trustedCertHosts: PAYPAL_CERT_HOSTS, fetchCert: async () => '<html>hello</html>' });
+    const v = new PayPalWebhookVerifier({ webhookId: sim.webhookId, trustedCertHosts: PAYPAL_LIVE_CERT_HOSTS, fetchCert: async () => '<html>hello</html>' });
     const body = Buffer.from('{}');
     expect(refused(await v.verify(sim.signWebhook(body, { certUrl: 'https://api.paypal.com/v1/notifications/certs/CERT-x' }), body))).toBe('cert_invalid');
   });

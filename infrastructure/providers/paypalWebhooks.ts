@@ -9,26 +9,53 @@
  * The CRC32 is the zlib one over the raw bytes, as an unsigned decimal. The webhook id is ours
  * (PAYPAL_WEBHOOK_ID), not the event's WH-... id, so an event signed for another listener fails.
  *
- * Trust rests on where the cert comes from: only https URLs on the configured hosts (PayPal's API
- * hosts plus, for the simulator, the configured API base's host; plain http only for loopback),
- * no redirects. The certificate chain is not validated against a CA (PayPal's Java SDK does);
- * the TLS connection to a PayPal host is what authenticates the cert. Validity dates are checked
- * against `now()` (injectable; PayPal's only published test vector has a cert that expired in
- * 2019). Certs are cached per URL; a failed download is not cached.
+ * Trust rests on where the cert comes from: only https URLs on PayPal's cert hosts of the
+ * configured mode (live hosts in live mode, sandbox hosts in sandbox mode; plus, outside live mode,
+ * the configured API base's host for the simulator, plain http only for loopback), only PayPal's
+ * certificate path `/v1/notifications/certs/<id>` (no query), no redirects. The certificate chain
+ * is not validated against a CA (PayPal's Java SDK does); the TLS connection to a PayPal host is
+ * what authenticates the cert. Validity dates are checked against `now()` (injectable; PayPal's
+ * only published test vector has a cert that expired in 2019). Certs are cached per URL, at most
+ * `maxCachedCerts` (16) for `certTtlMs` (24 h); a failed download is not cached.
  *
- * PayPal defines no replay window (it retries a failed delivery for 3 days with the same event
- * id), so none is imposed here: deduplicate on the event id.
+ * The signature covers the body only through its CRC32, which anyone can match with another body
+ * (CRC32 is linear). Verification therefore proves "PayPal sent a body with this CRC32 at this
+ * time", no more: callers never record money from the body (commands/webhooks/paypal.ts reads the
+ * object back from PayPal's API) and remember transmission ids (the same id with another body is
+ * refused: infrastructure/webhooks/paypalTransmissions.ts). PayPal defines no replay window; it
+ * retries a failed delivery for up to 3 days. A transmission time older than
+ * `transmissionToleranceSeconds` (PAYPAL_WEBHOOK_TOLERANCE_SECONDS, 3 days + 5 minutes) or more
+ * than 5 minutes ahead is refused (`transmission_expired`), so a captured delivery stops being
+ * usable then, not when the cert expires.
  */
 import { X509Certificate, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 
-export const PAYPAL_CERT_HOSTS: readonly string[] = ['api.paypal.com', 'api-m.paypal.com', 'api.sandbox.paypal.com', 'api-m.sandbox.paypal.com'];
+export const PAYPAL_LIVE_CERT_HOSTS: readonly string[] = ['api.paypal.com', 'api-m.paypal.com'];
+export const PAYPAL_SANDBOX_CERT_HOSTS: readonly string[] = ['api.sandbox.paypal.com', 'api-m.sandbox.paypal.com'];
 
-/** PayPal's hosts plus the configured API base's host (the simulator in tests). */
-export function payPalTrustedCertHosts(apiBase?: string): string[] {
-  const hosts = new Set(PAYPAL_CERT_HOSTS);
-  if (apiBase) hosts.add(new URL(apiBase).host.toLowerCase());
-  return [...hosts];
+export type PayPalMode = 'live' | 'sandbox';
+
+/** Live when PAYPAL_API_BASE is PayPal's live API; anything else (the sandbox, a simulator) is sandbox. */
+export function payPalMode(apiBase: string): PayPalMode {
+  return PAYPAL_LIVE_CERT_HOSTS.includes(new URL(apiBase).hostname.toLowerCase()) ? 'live' : 'sandbox';
 }
+
+/**
+ * The cert hosts for the mode of `apiBase`: live mode trusts PayPal's live hosts only; sandbox
+ * mode PayPal's sandbox hosts and the API base's own host (the simulator in tests and the demo).
+ */
+export function payPalTrustedCertHosts(apiBase: string): string[] {
+  if (payPalMode(apiBase) === 'live') return [...PAYPAL_LIVE_CERT_HOSTS];
+  return [...new Set([...PAYPAL_SANDBOX_CERT_HOSTS, new URL(apiBase).host.toLowerCase()])];
+}
+
+/** PayPal's certificate path: `/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77`. */
+const CERT_PATH = /^\/v1\/notifications\/certs\/[A-Za-z0-9._-]{1,128}$/;
+/** RFC 3339 date-time, as PayPal sends PAYPAL-TRANSMISSION-TIME (`2017-03-30T20:04:05Z`). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/i;
+/** How far ahead of our clock a transmission time may be (clock skew). */
+const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+export const DEFAULT_TRANSMISSION_TOLERANCE_SECONDS = 3 * 86_400 + 300;
 
 export const PAYPAL_HEADERS = {
   transmissionId: 'PAYPAL-TRANSMISSION-ID',
@@ -40,6 +67,7 @@ export const PAYPAL_HEADERS = {
 
 export type VerifyFailure =
   | 'missing_header'
+  | 'transmission_expired'
   | 'unsupported_algorithm'
   | 'untrusted_cert_url'
   | 'cert_unavailable'
@@ -59,8 +87,12 @@ export interface PayPalWebhookVerifierOptions {
   readonly fetchCert?: (url: string) => Promise<string>;
   /** The clock validity dates are checked against. */
   readonly now?: () => Date;
-  /** Certs kept in memory (by URL). */
+  /** Certs kept in memory (by URL); default 16. */
   readonly maxCachedCerts?: number;
+  /** How long a downloaded cert is reused before it is fetched again; default 24 h. */
+  readonly certTtlMs?: number;
+  /** PAYPAL_WEBHOOK_TOLERANCE_SECONDS: the oldest PAYPAL-TRANSMISSION-TIME accepted; default 3 days + 5 min. */
+  readonly transmissionToleranceSeconds?: number;
 }
 
 type Headers = Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -120,14 +152,23 @@ export class PayPalWebhookVerifier {
   private readonly fetchCert: (url: string) => Promise<string>;
   private readonly now: () => Date;
   private readonly maxCached: number;
-  private readonly certs = new Map<string, Promise<CachedCert>>();
+  private readonly certTtlMs: number;
+  private readonly toleranceMs: number;
+  private readonly certs = new Map<string, { readonly cert: Promise<CachedCert>; readonly expiresAt: number }>();
 
   constructor(readonly options: PayPalWebhookVerifierOptions) {
     if (!options.webhookId) throw new RangeError('a PayPal webhook id is required');
     this.trusted = new Set(options.trustedCertHosts.map((h) => h.toLowerCase()));
     this.fetchCert = options.fetchCert ?? defaultFetchCert;
     this.now = options.now ?? (() => new Date());
-    this.maxCached = options.maxCachedCerts ?? 16;
+    this.maxCached = Math.max(1, options.maxCachedCerts ?? 16);
+    this.certTtlMs = options.certTtlMs ?? 24 * 3600_000;
+    this.toleranceMs = (options.transmissionToleranceSeconds ?? DEFAULT_TRANSMISSION_TOLERANCE_SECONDS) * 1000;
+  }
+
+  /** Certs held in memory now (for tests and diagnostics). */
+  get cachedCerts(): number {
+    return this.certs.size;
   }
 
   async verify(headers: Headers, rawBody: Buffer): Promise<VerifyResult> {
@@ -141,6 +182,12 @@ export class PayPalWebhookVerifier {
     if (authAlgo !== 'SHA256withRSA') return fail('unsupported_algorithm', `PAYPAL-AUTH-ALGO "${authAlgo}" is not SHA256withRSA`);
     if (transmissionSig.length % 4 !== 0 || !BASE64.test(transmissionSig)) return fail('bad_signature_encoding', 'PAYPAL-TRANSMISSION-SIG is not base64');
     const signature = Buffer.from(transmissionSig, 'base64');
+    const sentAt = RFC3339.test(transmissionTime) ? Date.parse(transmissionTime) : NaN;
+    if (Number.isNaN(sentAt)) return fail('transmission_expired', `PAYPAL-TRANSMISSION-TIME "${transmissionTime}" is not an RFC 3339 date-time`);
+    const age = this.now().getTime() - sentAt;
+    if (age > this.toleranceMs || age < -MAX_FUTURE_SKEW_MS) {
+      return fail('transmission_expired', `PAYPAL-TRANSMISSION-TIME ${transmissionTime} is outside the accepted window (${Math.round(this.toleranceMs / 1000)} s old, 300 s ahead)`);
+    }
 
     const trust = this.checkCertUrl(certUrl);
     if (trust) return fail('untrusted_cert_url', trust);
@@ -174,20 +221,29 @@ export class PayPalWebhookVerifier {
     const host = u.host.toLowerCase();
     const hostTrusted = this.trusted.has(host) || (u.port === '' && this.trusted.has(u.hostname.toLowerCase()));
     if (!hostTrusted) return `cert host "${host}" is not trusted`;
+    if (!CERT_PATH.test(u.pathname) || u.search || u.hash) return `cert URL path "${u.pathname}${u.search}" is not PayPal's /v1/notifications/certs/<id>`;
     if (u.protocol === 'https:') return null;
     if (u.protocol === 'http:' && LOOPBACK.has(u.hostname.toLowerCase())) return null;
     return `cert URL scheme "${u.protocol}" is not https`;
   }
 
+  /** The cert at `url`: cached for certTtlMs, at most maxCached of them (least recently used goes first). */
   private cert(url: string): Promise<CachedCert> {
-    let p = this.certs.get(url);
-    if (!p) {
-      p = this.load(url);
-      this.certs.set(url, p);
-      p.catch(() => this.certs.delete(url));
-      while (this.certs.size > this.maxCached) this.certs.delete(this.certs.keys().next().value as string);
+    const now = this.now().getTime();
+    for (const [k, v] of this.certs) if (v.expiresAt <= now) this.certs.delete(k);
+    const hit = this.certs.get(url);
+    if (hit) {
+      this.certs.delete(url); // most recently used last
+      this.certs.set(url, hit);
+      return hit.cert;
     }
-    return p;
+    const entry = { cert: this.load(url), expiresAt: now + this.certTtlMs };
+    this.certs.set(url, entry);
+    entry.cert.catch(() => {
+      if (this.certs.get(url) === entry) this.certs.delete(url);
+    });
+    while (this.certs.size > this.maxCached) this.certs.delete(this.certs.keys().next().value as string);
+    return entry.cert;
   }
 
   private async load(url: string): Promise<CachedCert> {

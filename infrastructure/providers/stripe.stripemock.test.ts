@@ -169,12 +169,12 @@ afterAll(async () => {
 beforeEach(() => proxy?.reset());
 
 afterEach(() => {
-  // Every POST that reached the server carried one of the idempotency keys the test gave the
+  // Every POST that reached the server carried (the digest of) one of the idempotency keys the test gave the
   // adapter (an SDK-generated `stripe-node-retry-...` key would mean a call forgot its key).
   for (const r of proxy?.requests ?? []) {
     if (r.method !== 'POST') continue;
     const k = header(r, 'idempotency-key');
-    expect({ path: r.path, key: k && (givenKeys.has(k) || k.startsWith('sha256:')) ? 'given' : k }).toEqual({ path: r.path, key: 'given' });
+    expect({ path: r.path, key: k && [...givenKeys].some((g) => stripeIdempotencyKey(g) === k) ? 'given' : k }).toEqual({ path: r.path, key: 'given' });
   }
 });
 
@@ -197,7 +197,7 @@ describe('StripeBillingProvider against stripe-mock', () => {
     expect(proxy.requests).toHaveLength(1);
     const r = proxy.requests[0]!;
     expect([r.method, r.path]).toEqual(['POST', '/v1/checkout/sessions']);
-    expect(header(r, 'idempotency-key')).toBe(k);
+    expect(header(r, 'idempotency-key')).toBe(stripeIdempotencyKey(k));
     expect(header(r, 'stripe-account')).toBeUndefined();
     expect(r.form).toEqual({
       mode: 'subscription',
@@ -242,7 +242,7 @@ describe('StripeBillingProvider against stripe-mock', () => {
     expect([get!.method, get!.path]).toEqual(['GET', '/v1/subscriptions/sub_123']);
     expect(header(get!, 'idempotency-key')).toBeUndefined();
     expect([update!.method, update!.path]).toEqual(['POST', '/v1/subscriptions/sub_123']);
-    expect(header(update!, 'idempotency-key')).toBe(k);
+    expect(header(update!, 'idempotency-key')).toBe(stripeIdempotencyKey(k));
     expect(update!.form).toEqual({
       'items[0][id]': expect.stringMatching(/^si_/),
       'items[0][price]': 'price_annual',
@@ -355,15 +355,15 @@ describe('StripeBillingProvider against stripe-mock', () => {
     const k2 = key('cancel-now');
     await p.cancelSubscription({ idempotencyKey: k2, providerSubscriptionId: 'sub_123', atPeriodEnd: false });
     const [end, now] = proxy.requests;
-    expect([end!.method, end!.path, end!.form, header(end!, 'idempotency-key')]).toEqual(['POST', '/v1/subscriptions/sub_123', { cancel_at_period_end: 'true' }, k1]);
-    expect([now!.method, now!.path, header(now!, 'idempotency-key')]).toEqual(['DELETE', '/v1/subscriptions/sub_123', k2]);
+    expect([end!.method, end!.path, end!.form, header(end!, 'idempotency-key')]).toEqual(['POST', '/v1/subscriptions/sub_123', { cancel_at_period_end: 'true' }, stripeIdempotencyKey(k1)]);
+    expect([now!.method, now!.path, header(now!, 'idempotency-key')]).toEqual(['DELETE', '/v1/subscriptions/sub_123', stripeIdempotencyKey(k2)]);
   });
 
   test('voidInvoice', async () => {
     const k = key('void');
     await provider().voidInvoice({ idempotencyKey: k, providerInvoiceId: 'in_123' });
     const r = proxy.requests[0]!;
-    expect([r.method, r.path, header(r, 'idempotency-key')]).toEqual(['POST', '/v1/invoices/in_123/void', k]);
+    expect([r.method, r.path, header(r, 'idempotency-key')]).toEqual(['POST', '/v1/invoices/in_123/void', stripeIdempotencyKey(k)]);
   });
 
   test('createProduct carries the tenant', async () => {
@@ -371,7 +371,7 @@ describe('StripeBillingProvider against stripe-mock', () => {
     const { productId } = await provider().createProduct({ idempotencyKey: k, tenantId: 'ten_1', name: 'Gold coaching' });
     expect(productId).toMatch(/^prod_/);
     expect(proxy.requests[0]!.form).toEqual({ name: 'Gold coaching', 'metadata[tenant_id]': 'ten_1' });
-    expect(header(proxy.requests[0]!, 'idempotency-key')).toBe(k);
+    expect(header(proxy.requests[0]!, 'idempotency-key')).toBe(stripeIdempotencyKey(k));
   });
 
   test('createPrice: recurring, integer unit_amount, lower-case currency', async () => {
@@ -392,7 +392,7 @@ describe('StripeBillingProvider against stripe-mock', () => {
     const k = key('archive');
     await provider().archivePrice({ idempotencyKey: k, priceId: 'price_old' });
     const r = proxy.requests[0]!;
-    expect([r.method, r.path, r.form, header(r, 'idempotency-key')]).toEqual(['POST', '/v1/prices/price_old', { active: 'false' }, k]);
+    expect([r.method, r.path, r.form, header(r, 'idempotency-key')]).toEqual(['POST', '/v1/prices/price_old', { active: 'false' }, stripeIdempotencyKey(k)]);
   });
 
   test('refund: by payment intent on the platform, by charge for legacy payments, on the connected account when accountId is set', async () => {
@@ -451,7 +451,7 @@ describe('Connect: invoice payment on the tenant connected account', () => {
     const r = proxy.requests[0]!;
     expect([r.method, r.path]).toEqual(['POST', '/v1/checkout/sessions']);
     expect(header(r, 'stripe-account')).toBe('acct_coach1');
-    expect(header(r, 'idempotency-key')).toBe(k);
+    expect(header(r, 'idempotency-key')).toBe(stripeIdempotencyKey(k));
     expect(header(r, 'authorization')).toBe('Bearer sk_test_123'); // the platform key, never a per-tenant one
     expect(r.form).toEqual({
       mode: 'payment',
@@ -549,7 +549,7 @@ describe('failures become ProviderError; only rate limits and connection errors 
     const k = key('price');
     const { priceId } = await price(provider(), k);
     expect(priceId).toMatch(/^price_/);
-    expect(proxy.requests.map((r) => header(r, 'idempotency-key'))).toEqual([k, k, k]);
+    expect(proxy.requests.map((r) => header(r, 'idempotency-key'))).toEqual([k, k, k].map(stripeIdempotencyKey));
   });
 
   test('429 beyond maxNetworkRetries is retryable', async () => {
@@ -563,7 +563,7 @@ describe('failures become ProviderError; only rate limits and connection errors 
     proxy.inject(() => true, 'drop', 2);
     const k = key('price');
     await price(provider(), k);
-    expect(proxy.requests.map((r) => header(r, 'idempotency-key'))).toEqual([k, k, k]);
+    expect(proxy.requests.map((r) => header(r, 'idempotency-key'))).toEqual([k, k, k].map(stripeIdempotencyKey));
   });
 
   test('connection errors beyond the retries are retryable', async () => {
@@ -589,12 +589,12 @@ describe('failures become ProviderError; only rate limits and connection errors 
     expect(proxy.requests).toHaveLength(1);
   });
 
-  test('an overlong idempotency key is sent as its digest, within Stripe 255 characters', async () => {
+  test('every idempotency key, an overlong one too, is sent as its fixed-length digest, within Stripe 255 characters', async () => {
     const long = key(`x${'y'.repeat(300)}`);
     await price(provider(), long);
     const sent = header(proxy.requests[0]!, 'idempotency-key')!;
     expect(sent).toBe(stripeIdempotencyKey(long));
-    expect(sent).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(sent).toMatch(/^settle1_[0-9a-f]{64}$/);
   });
 });
 

@@ -4,8 +4,8 @@
  * retrievals that reconcile out-of-order webhooks.
  *
  * - Idempotency: every POST carries the request's idempotency key as Stripe's Idempotency-Key
- *   (the SDK reuses it on its own retries). Stripe caps keys at 255 characters; a longer key is
- *   replaced by a SHA-256 digest of it, deterministic, so a retry still matches.
+ *   (the SDK reuses it on its own retries), always as the fixed-length digest of idempotencyKeys.ts
+ *   (72 characters; Stripe caps keys at 255), deterministic, so a retry still matches.
  * - Retries: the SDK retries rate limits (429) and connection errors only, with backoff; see
  *   stripeErrors.ts. Failures reach callers as ProviderError, never as SDK errors.
  * - Connect: one client, keyed with the platform secret key. A call for a connected account names
@@ -16,7 +16,7 @@
  *   differ for ISK (ISO 0 decimals, Stripe 2) and MGA (ISO 2, Stripe 0), converted here; ISO
  *   three- and four-decimal currencies Stripe does not charge in are refused.
  */
-import { createHash } from 'node:crypto';
+import { providerIdempotencyKey } from './idempotencyKeys';
 import Stripe from 'stripe';
 import {
   ProviderError,
@@ -135,10 +135,10 @@ export function apiBaseOptions(apiBase: string | undefined): { host?: string; po
   return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port ? Number(u.port) : protocol === 'http' ? 80 : 443, protocol };
 }
 
-/** Stripe's Idempotency-Key for a request key: itself, or a digest when Stripe's 255-char cap would refuse it. */
+/** Stripe's Idempotency-Key for a request key: the shared fixed-length digest (idempotencyKeys.ts), within Stripe's 255 characters. */
 export function stripeIdempotencyKey(key: string): string {
   if (typeof key !== 'string' || key.length === 0) throw new ProviderError('invalid', 'a Stripe call needs an idempotency key', 'idempotency_key_missing');
-  return key.length <= 255 ? key : `sha256:${createHash('sha256').update(key).digest('hex')}`;
+  return providerIdempotencyKey(key);
 }
 
 

@@ -519,6 +519,20 @@ CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);`,
   },
   { version: 9, name: 'group_commit', sql: groupCommit },
   { version: 10, name: 'group_commit_set_based', sql: groupCommitSetBased },
+  {
+    version: 11,
+    name: 'paypal_transmissions',
+    sql: `-- PayPal webhook transmissions seen (PAYPAL-TRANSMISSION-ID, signed) with the SHA-256 of their
+-- body: the same transmission again is a replay, the same id with another body is refused (a body
+-- forged to match the CRC32 of a genuine one). Kept for the transmission-time window, then pruned.
+CREATE TABLE paypal_transmissions (
+  transmission_id text        PRIMARY KEY,
+  body_sha256     text        NOT NULL,
+  event_id        text,
+  received_at     timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX paypal_transmissions_received ON paypal_transmissions (received_at);`,
+  },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

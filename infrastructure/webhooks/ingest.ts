@@ -68,10 +68,13 @@ export class WebhookIngestor {
     const account = endpoint === 'stripe_connect' ? ((payload as { account?: unknown }).account as string | undefined) : undefined;
     const scope = account ? { accountId: account, tenantId: await this.refs.tenantOfAccount(account) } : undefined;
     const outcome = await this.processor.execute(eventId, await this.translate(endpoint, payload, this.refs), scope);
-    if (outcome.status === 'ignored') this.metrics.webhooksUnhandled.inc({ endpoint, type: eventType });
+    if (outcome.status === 'ignored' && outcome.refused) {
+      this.metrics.webhooksRefused.inc({ endpoint, type: eventType, reason: outcome.refused.code });
+      this.logger.warn({ endpoint, eventId, eventType, refused: outcome.refused.code, reason: outcome.refused.reason }, "webhook refused: the provider's API contradicts it; nothing recorded");
+    } else if (outcome.status === 'ignored') this.metrics.webhooksUnhandled.inc({ endpoint, type: eventType });
     if (outcome.status === 'processed' && outcome.note) this.logger.warn({ endpoint, eventId, eventType, note: outcome.note }, 'webhook processed; some of its steps were refused by the domain');
     if (outcome.status === 'parked') this.logger.warn({ endpoint, eventId, eventType, reason: outcome.reason }, 'webhook parked until its target exists');
-    await this.inbox.mark(endpoint, eventId, outcome.status, outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : null);
+    await this.inbox.mark(endpoint, eventId, outcome.status, outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : (outcome.refused?.reason ?? null));
     return outcome.status;
   }
 }

@@ -102,6 +102,32 @@ describe('create order validation', () => {
     expect(r.body.links.find((l: any) => l.rel === 'payer-action').href).toBe(`${sim.url}/checkoutnow?token=${r.body.id}`);
   });
 
+  it('PayPal-Request-Id: 108 characters are taken, 109 refused (Orders v2: 1 <= length <= 108), on create and capture', async () => {
+    const ok = await call('POST', '/v2/checkout/orders', unit('1.00'), { 'PayPal-Request-Id': 'r'.repeat(108) });
+    expect(ok.status).toBe(201);
+    const long = await call('POST', '/v2/checkout/orders', unit('1.00'), { 'PayPal-Request-Id': 'r'.repeat(109) });
+    expect(long.status).toBe(400);
+    expect(long.body).toMatchObject({ name: 'INVALID_REQUEST', details: [{ field: 'PayPal-Request-Id', location: 'header', issue: 'INVALID_STRING_LENGTH' }] });
+    sim.approveOrder(ok.body.id);
+    const cap = await call('POST', `/v2/checkout/orders/${ok.body.id}/capture`, {}, { 'PayPal-Request-Id': 'c'.repeat(109) });
+    expect([cap.status, cap.body.details?.[0]?.issue]).toEqual([400, 'INVALID_STRING_LENGTH']);
+  });
+
+  it('GET order, capture and refund: PayPal\'s records, 404 INVALID_RESOURCE_ID for an unknown id', async () => {
+    const o = await call('POST', '/v2/checkout/orders', unit('30.00', 'EUR', { custom_id: 't|inv-r' }));
+    sim.approveOrder(o.body.id);
+    const done = await call('POST', `/v2/checkout/orders/${o.body.id}/capture`, {});
+    const captureId = done.body.purchase_units[0].payments.captures[0].id as string;
+    const rf = await call('POST', `/v2/payments/captures/${captureId}/refund`, { amount: { currency_code: 'EUR', value: '10.00' } });
+    expect((await call('GET', `/v2/checkout/orders/${o.body.id}`)).body).toMatchObject({ id: o.body.id, status: 'COMPLETED', purchase_units: [{ custom_id: 't|inv-r' }] });
+    expect((await call('GET', `/v2/payments/captures/${captureId}`)).body).toMatchObject({ id: captureId, status: 'PARTIALLY_REFUNDED', custom_id: 't|inv-r', amount: { value: '30.00' } });
+    expect((await call('GET', `/v2/payments/refunds/${rf.body.id}`)).body).toMatchObject({ id: rf.body.id, status: 'COMPLETED', amount: { value: '10.00', currency_code: 'EUR' }, links: expect.arrayContaining([expect.objectContaining({ rel: 'up', href: expect.stringContaining(`/v2/payments/captures/${captureId}`) })]) });
+    for (const p of ['/v2/checkout/orders/NOPE', '/v2/payments/captures/NOPE', '/v2/payments/refunds/NOPE']) {
+      const r = await call('GET', p);
+      expect([r.status, r.body.details?.[0]?.issue]).toEqual([404, 'INVALID_RESOURCE_ID']);
+    }
+  });
+
   it('the same PayPal-Request-Id answers the same order', async () => {
     const a = await call('POST', '/v2/checkout/orders', unit('1.00'), { 'PayPal-Request-Id': 'same-create' });
     const b = await call('POST', '/v2/checkout/orders', unit('2.00'), { 'PayPal-Request-Id': 'same-create' });

@@ -195,6 +195,9 @@ interface SimRefund {
 
 type NextCapture = { kind: 'declined'; responseCode: string } | { kind: 'instrument_declined' } | { kind: 'pending'; reason: string };
 
+/** Orders v2: PayPal-Request-Id `1 <= length <= 108` (create order, capture order). */
+export const ORDERS_REQUEST_ID_MAX = 108;
+
 const ID_CHARS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 function paypalId(length = 17): string {
   const b = randomBytes(length);
@@ -434,8 +437,13 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
     return v as Obj;
   }
 
-  function requestId(req: Request): string | null {
+  /**
+   * PayPal-Request-Id. Orders v2 (create, capture) publishes `1 <= length <= 108` for it and
+   * refuses a longer one; Payments v2 (refund) publishes no limit.
+   */
+  function requestId(req: Request, maxLength = Infinity): string | null {
     const v = req.get('paypal-request-id');
+    if (v && v.length > maxLength) throw fail(400, 'INVALID_STRING_LENGTH', { field: 'PayPal-Request-Id', value: v, location: 'header' });
     return v && v.length > 0 ? v : null;
   }
 
@@ -507,7 +515,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
     '/v2/checkout/orders',
     auth,
     handle((req, res) => {
-      const rid = requestId(req);
+      const rid = requestId(req, ORDERS_REQUEST_ID_MAX);
       const replay = rid ? replays.get(`create:${rid}`) : undefined;
       if (replay) {
         const o = ordersById.get(replay.id)!;
@@ -596,7 +604,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
     auth,
     handle((req, res) => {
       const order = findOrder(String(req.params.id));
-      const rid = requestId(req);
+      const rid = requestId(req, ORDERS_REQUEST_ID_MAX);
       const key = rid ? `capture:${order.id}:${rid}` : null;
       const replay = key ? replays.get(key) : undefined;
       if (replay) return reply(res, replay.status, wantsRepresentation(req) ? renderOrder(order) : captureMinimal(order));
