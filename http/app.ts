@@ -74,7 +74,8 @@ function bulkRetry(rt: Runtime): BulkRetryDeps {
 export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // which peers may set X-Forwarded-For/-Proto (TRUST_PROXY): req.ip, req.secure (Secure cookies, HSTS) follow it
+  app.set('trust proxy', rt.config.TRUST_PROXY);
   app.use(requestContext());
   app.use(securityHeaders());
   app.use(requestLogger(rt.logger));

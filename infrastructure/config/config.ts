@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -16,9 +17,42 @@ const url = (protocols: string[]) =>
     }
   }, `must be a URL with protocol ${protocols.join(' or ')}`);
 
+/**
+ * Which peers may set X-Forwarded-For / X-Forwarded-Proto (Express `trust proxy`): a hop count
+ * (`0`: none, `1`: the one load balancer in front), or a comma-separated list of addresses, CIDR
+ * blocks and the names `loopback`, `linklocal`, `uniquelocal`.
+ */
+export type TrustProxy = number | string[];
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+export function parseTrustProxy(v: string): TrustProxy | null {
+  const t = v.trim();
+  if (/^\d{1,2}$/.test(t)) return Number(t);
+  const parts = t.split(',').map((p) => p.trim());
+  for (const p of parts) {
+    if (PROXY_NAMES.includes(p)) continue;
+    const [addr, bits, ...rest] = p.split('/');
+    const family = isIP(addr ?? '');
+    if (family === 0 || rest.length > 0) return null;
+    if (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128))) return null;
+  }
+  return parts;
+}
+
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
+  /** Peers trusted to set X-Forwarded-For/-Proto: hop count, or addresses/CIDRs/`loopback`,… (see parseTrustProxy). */
+  TRUST_PROXY: z
+    .string()
+    .default('loopback')
+    .transform((v, ctx) => {
+      const parsed = parseTrustProxy(v);
+      if (parsed === null) {
+        ctx.addIssue({ code: 'custom', message: 'must be a hop count (0-99) or comma-separated addresses, CIDR blocks, loopback, linklocal or uniquelocal' });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').default('public'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(500).default(20),
