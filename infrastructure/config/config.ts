@@ -119,6 +119,9 @@ const schema = z.object({
   RATE_LIMIT_WEBHOOK_PER_SECOND: z.coerce.number().positive().default(100),
   RATE_LIMIT_PUBLIC_BURST: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_PUBLIC_PER_SECOND: z.coerce.number().positive().default(0.5),
+  /** Failed or missing API credentials per client IP (checked before the key lookup). */
+  RATE_LIMIT_AUTH_BURST: z.coerce.number().int().min(1).default(20),
+  RATE_LIMIT_AUTH_PER_SECOND: z.coerce.number().positive().default(0.2),
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
   /** `off` disables the local dev defaults of embedded dev mode (infrastructure/config/devDefaults.ts). */
