@@ -5,7 +5,7 @@ import type { CommandContext } from '../commands/handle';
 import type { Runtime } from '../infrastructure/runtime';
 import { mount, openApiDocument, type RouteSpec } from './api';
 import { authenticate, tenantOf, type Principal } from './auth';
-import { healthRoutes } from './health';
+import { healthRoutes, metricsRoutes } from './health';
 import { webhookRoutes } from './webhooks';
 import { payRoutes } from './pay';
 import { consoleRoutes } from './console/routes';
@@ -72,6 +72,17 @@ function bulkRetry(rt: Runtime): BulkRetryDeps {
   };
 }
 
+/** The /metrics listener of METRICS_PORT (bound to METRICS_HOST, loopback by default). */
+export function createMetricsApp(rt: Runtime): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestContext());
+  app.use(metricsRoutes(rt, rt.config.METRICS_TOKEN));
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
+}
+
 /** The Express application: routing, context, logging, metrics and problem+json errors only. */
 export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   const app = express();
@@ -89,7 +100,9 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   const now = opts.now;
   app.use('/pay', rateLimit({ name: 'public', capacity: c.RATE_LIMIT_PUBLIC_BURST, refillPerSecond: c.RATE_LIMIT_PUBLIC_PER_SECOND, key: byIp, now }));
   app.use('/webhooks', rateLimit({ name: 'webhooks', capacity: c.RATE_LIMIT_WEBHOOK_BURST, refillPerSecond: c.RATE_LIMIT_WEBHOOK_PER_SECOND, key: byIp, now }));
-  app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false)));
+  app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false), now));
+  // /metrics on the public port only behind METRICS_TOKEN (else 404; METRICS_PORT serves it on its own listener)
+  if (c.METRICS_TOKEN) app.use(metricsRoutes(rt, c.METRICS_TOKEN));
   // live status streams (server-sent events) fed by the projections; closed at shutdown
   const live = new LiveStatusHub(rt.readModelChanges, rt.metrics, rt.config.LIVE_HEARTBEAT_SECONDS * 1000);
   app.locals.liveHub = live;

@@ -8,7 +8,7 @@ import { ADMIN_KEY, client } from '../../test/support/api';
 import { ConsoleClient, openSse } from '../../test/support/console';
 import { databaseUrl, dropSchema } from '../../test/support/databases';
 import { eventually } from '../../test/support/events';
-import { startTestService, type TestService } from '../../test/support/service';
+import { startTestService, type TestService, scrape } from '../../test/support/service';
 import { deliver, stripeEvent, type StripeEvent } from '../../test/support/stripeEvents';
 import { payerLinkPath } from '../payerLinks';
 
@@ -360,7 +360,7 @@ describe('admin console and payer page (PostgreSQL)', () => {
       let first = await sse.next();
       while (first.event !== 'status') first = await sse.next();
       expect(JSON.parse(first.data).state.invoice.status).toBe('open');
-      const metrics = async () => (await (await fetch(`${svc.url}/metrics`)).text()).match(/settle_live_streams\{kind="invoice"\} (\d+)/)?.[1];
+      const metrics = async () => (await scrape(svc)).match(/settle_live_streams\{kind="invoice"\} (\d+)/)?.[1];
       expect(await metrics()).toBe('1');
 
       await deliver(`${svc.url}/webhooks/stripe`, pi('payment_intent.succeeded', 'alpha', { invoice_id: invoiceId }, 2500, `pi_ok_${invoiceId}`), SECRET);

@@ -67,6 +67,11 @@ const schema = z.object({
   /** Group commit: concurrent appends share one transaction (PostgreSQL and embedded event store). */
   EVENTSTORE_GROUP_COMMIT: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** Bearer token for GET /metrics on the public port; unset: /metrics is not served there. */
+  METRICS_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /** A separate listener for /metrics (on METRICS_HOST); unset: none. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   /** Admin key: creates tenants and their API keys. Unset: no admin access. */
   ADMIN_API_KEY: z.string().min(24, 'must be at least 24 characters').optional(),
@@ -119,6 +124,9 @@ const schema = z.object({
   RATE_LIMIT_WEBHOOK_PER_SECOND: z.coerce.number().positive().default(100),
   RATE_LIMIT_PUBLIC_BURST: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_PUBLIC_PER_SECOND: z.coerce.number().positive().default(0.5),
+  /** /readyz per client IP (its probes are cached; this bounds the answers). */
+  RATE_LIMIT_HEALTH_BURST: z.coerce.number().int().min(1).default(30),
+  RATE_LIMIT_HEALTH_PER_SECOND: z.coerce.number().positive().default(10),
   /** Failed or missing API credentials per client IP (checked before the key lookup). */
   RATE_LIMIT_AUTH_BURST: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_AUTH_PER_SECOND: z.coerce.number().positive().default(0.2),
