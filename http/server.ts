@@ -98,6 +98,8 @@ async function main(): Promise<void> {
       `embedded dev mode: local dev defaults ${dev.report.created ? 'generated in' : 'read from'} ${dev.report.file} (0600; environment variables override them; SETTLE_DEV_DEFAULTS=off disables). Try it: npm run demo`,
     );
     if (dev.report.permissionsFixed) logger.warn({ file: dev.report.file }, 'the dev defaults file was readable by others: narrowed to 0600');
+  } else if (dev.warn) {
+    logger.warn({ host: config.HOST, storage: config.storage }, dev.reason);
   }
   const svc = await startService(config, logger);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -40,7 +40,8 @@ export function parseTrustProxy(v: string): TrustProxy | null {
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().default('0.0.0.0'),
+  /** Unset: 127.0.0.1 on the embedded default (a local process), 0.0.0.0 with DATABASE_URL. */
+  HOST: z.string().min(1).optional(),
   /** Peers trusted to set X-Forwarded-For/-Proto: hop count, or addresses/CIDRs/`loopback`,… (see parseTrustProxy). */
   TRUST_PROXY: z
     .string()
@@ -133,10 +134,11 @@ const schema = z.object({
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
   /** `off` disables the local dev defaults of embedded dev mode (infrastructure/config/devDefaults.ts). */
-  SETTLE_DEV_DEFAULTS: z.enum(['auto', 'off']).default('auto'),
+  SETTLE_DEV_DEFAULTS: z.enum(['auto', 'on', 'off']).default('auto'),
 });
 
-export type Config = z.infer<typeof schema> & {
+export type Config = Omit<z.infer<typeof schema>, 'HOST'> & {
+  readonly HOST: string;
   /** Absolute DATA_DIR. */
   readonly dataDir: string;
   readonly storage: 'postgres' | 'embedded';
@@ -159,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = parsed.data;
   return {
     ...c,
+    HOST: c.HOST ?? (c.DATABASE_URL ? '0.0.0.0' : '127.0.0.1'),
     dataDir: path.resolve(c.DATA_DIR),
     storage: c.DATABASE_URL ? 'postgres' : 'embedded',
     messaging: c.KAFKA_BROKERS ? 'kafka' : 'in-process',
