@@ -104,7 +104,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   // /metrics on the public port only behind METRICS_TOKEN (else 404; METRICS_PORT serves it on its own listener)
   if (c.METRICS_TOKEN) app.use(metricsRoutes(rt, c.METRICS_TOKEN));
   // live status streams (server-sent events) fed by the projections; closed at shutdown
-  const live = new LiveStatusHub(rt.readModelChanges, rt.metrics, rt.config.LIVE_HEARTBEAT_SECONDS * 1000);
+  const live = new LiveStatusHub(rt.readModelChanges, rt.metrics, { heartbeatMs: c.LIVE_HEARTBEAT_SECONDS * 1000, perPrincipal: c.LIVE_STREAMS_PER_PRINCIPAL, perIp: c.LIVE_STREAMS_PER_IP });
   app.locals.liveHub = live;
   app.use(payRoutes(rt, live));
   app.use(consoleRoutes({ rt, hub: live }));
@@ -122,7 +122,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
   v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
   v1.use(idempotency(rt.idempotency));
-  apiLiveRoutes(v1, live, new ReadModels(rt.db), tenantOf);
+  apiLiveRoutes(v1, live, new ReadModels(rt.db), tenantOf, (keyId) => rt.tenants.keyActive(keyId));
   mount(v1, specs, {
     async waitFor(names, position, ms) {
       const runners = rt.projections.filter((p) => names.includes(p.def.name));

@@ -7,7 +7,7 @@
  * opens a server-side session; the cookie is HttpOnly, SameSite=Strict, Secure behind TLS. The
  * sign-in form itself carries a pre-session CSRF token (double-submit cookie) and is rate-limited.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { BookingCommands } from '../../commands/bookings';
 import type { CommandContext } from '../../commands/handle';
@@ -17,7 +17,7 @@ import type { Runtime } from '../../infrastructure/runtime';
 import { ConsoleSessions, type ConsoleSession } from '../../infrastructure/sql/consoleSessions';
 import { sameSecret } from '../../infrastructure/sql/apiAccess';
 import type { KafkaBus } from '../../infrastructure/messaging/kafkaBus';
-import type { LiveStatusHub } from '../live';
+import type { LiveAccess, LiveStatusHub } from '../live';
 import { payerLinkUrl } from '../payerLinks';
 import { Problem } from '../problem';
 import { byIp, rateLimit } from '../rateLimit';
@@ -278,18 +278,29 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
   });
 
   /** Retry of a payment: for an invoice still open, a new payer link the customer can pay with. */
-  async function paymentRetry(tenantId: string, p: pages.Payment, csrf: string) {
+  async function paymentRetry(tenantId: string, p: pages.Payment): Promise<boolean> {
     const payable = p.payable as { type: string; id: string };
-    if (payable.type !== 'invoice' || (p.status !== 'failed' && p.status !== 'action_required') || !retryMakesSense(p.declineCode as string | null) || !rt.payerLinkSecret) return null;
+    if (payable.type !== 'invoice' || (p.status !== 'failed' && p.status !== 'action_required') || !retryMakesSense(p.declineCode as string | null) || !rt.payerLinkSecret) return false;
     const inv = await models.invoice(tenantId, payable.id);
-    return inv?.status === 'open' ? pages.retryPaymentForm(csrf, payable.id) : null;
+    return inv?.status === 'open';
   }
-  async function paymentView(tenantId: string, attemptId: string, csrf: string) {
+  /** What a payment page shows, the same for every session (live streams share it). */
+  async function paymentData(tenantId: string, attemptId: string) {
     const p = await models.payment(tenantId, attemptId);
     if (!p) return null;
-    const links = linksOf(p, await linkOptions(tenantId));
-    return { p, fragment: pages.paymentLive(p, links, await paymentRetry(tenantId, p, csrf)) };
+    return { p, links: linksOf(p, await linkOptions(tenantId)), retry: await paymentRetry(tenantId, p) };
   }
+  const paymentFragment = (d: NonNullable<Awaited<ReturnType<typeof paymentData>>>, csrf: string) =>
+    pages.paymentLive(d.p, d.links, d.retry ? pages.retryPaymentForm(csrf, (d.p.payable as { id: string }).id) : null);
+  async function paymentView(tenantId: string, attemptId: string, csrf: string) {
+    const d = await paymentData(tenantId, attemptId);
+    return d ? { p: d.p, fragment: paymentFragment(d, csrf) } : null;
+  }
+  /** A live stream lasts as long as its console session (sign-out, expiry, a revoked key end it). */
+  const sessionAccess = (token: string): LiveAccess => ({
+    principal: `session:${createHash('sha256').update(token).digest('base64url').slice(0, 22)}`,
+    stillAllowed: async () => (await sessions.find(token, adminKey())) !== null,
+  });
 
   r.get('/admin/payments/:attemptId', authed, async (req, res) => {
     const tenantId = needTenant(req, res);
@@ -433,29 +444,38 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     const id = String(req.params.attemptId);
     const csrf = L(res).session.csrfToken;
     if (!tenantId || !(await models.payment(tenantId, id))) throw notFound('payment attempt');
-    await hub.serve(req, res, 'payment', async () => {
-      const v = await paymentView(tenantId, id, csrf);
-      return v ? { state: v.p, html: v.fragment.value } : null;
-    });
+    await hub.serve(
+      req,
+      res,
+      { kind: 'payment', key: `console:payment:${tenantId}:${id}`, read: () => paymentData(tenantId, id) },
+      (d) => ({ state: d.p, html: paymentFragment(d, csrf).value }),
+      sessionAccess(L(res).token),
+    );
   });
   r.get('/admin/live/bookings/:bookingId', authed, async (req, res) => {
     const tenantId = tenantOf(res);
     const id = String(req.params.bookingId);
     const csrf = L(res).session.csrfToken;
     if (!tenantId || !ID.test(id) || !(await models.booking(tenantId, id))) throw notFound('booking');
-    await hub.serve(req, res, 'booking', async () => {
-      const b = await models.booking(tenantId, id);
-      return b ? { state: b, html: pages.bookingLive(b, csrf).value } : null;
-    });
+    await hub.serve(
+      req,
+      res,
+      { kind: 'booking', key: `console:booking:${tenantId}:${id}`, read: () => models.booking(tenantId, id) },
+      (b) => ({ state: b, html: pages.bookingLive(b, csrf).value }),
+      sessionAccess(L(res).token),
+    );
   });
   r.get('/admin/live/invoices/:invoiceId', authed, async (req, res) => {
     const tenantId = tenantOf(res);
     const id = String(req.params.invoiceId);
     if (!tenantId || !ID.test(id) || !(await models.invoice(tenantId, id))) throw notFound('invoice');
-    await hub.serve(req, res, 'invoice', async () => {
-      const v = await invoiceLiveView(tenantId, id);
-      return v ? { state: { invoice: v.inv, latestPayment: v.latest }, html: v.fragment.value } : null;
-    });
+    await hub.serve(
+      req,
+      res,
+      { kind: 'invoice', key: `console:invoice:${tenantId}:${id}`, read: () => invoiceLiveView(tenantId, id) },
+      (v) => ({ state: { invoice: v.inv, latestPayment: v.latest }, html: v.fragment.value }),
+      sessionAccess(L(res).token),
+    );
   });
 
   // the flash after a non-JS retry

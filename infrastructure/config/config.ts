@@ -107,6 +107,10 @@ const schema = z.object({
   CONSOLE_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(8 * 3600),
   /** Heartbeat comment interval of live status streams (server-sent events). */
   LIVE_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(300).default(15),
+  /** Concurrent live streams per API key, console session or payer link. */
+  LIVE_STREAMS_PER_PRINCIPAL: z.coerce.number().int().min(1).max(100_000).default(50),
+  /** Concurrent live streams per client address. */
+  LIVE_STREAMS_PER_IP: z.coerce.number().int().min(1).max(100_000).default(100),
   // ---- CRM sync saga and notifications
   CRM_BASE_URL: url(['http:', 'https:']).optional(),
   CRM_API_KEY: z.string().min(1).optional(),
