@@ -66,7 +66,7 @@ export function demoSettings(env: Env): DemoSettings {
       values
         ? `missing ${missing.join(', ')} (the environment overrides ${file} but does not give them all)`
         : `no dev defaults at ${file}, so the service is not in embedded dev mode (or uses another DATA_DIR).\n` +
-          `  Start it from this directory with \`npm start\` (DATABASE_URL unset, NODE_ENV not production, SETTLE_DEV_DEFAULTS not off),\n` +
+          `  Start it from this directory with \`npm start\` (DATABASE_URL unset, NODE_ENV not production, HOST unset or loopback, SETTLE_DEV_DEFAULTS not off),\n` +
           `  or set DATA_DIR to the service's, or give the demo ${missing.join(', ')} exactly as the service has them.`,
     );
   }

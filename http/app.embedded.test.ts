@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { eventually, newEvent, outboxMessage } from '../test/support/events';
-import { startTestService, type TestService } from '../test/support/service';
+import { scrape, startTestService, type TestService } from '../test/support/service';
 
 describe('service on the embedded default', () => {
   let dir: string;
@@ -75,10 +75,9 @@ describe('service on the embedded default', () => {
     expect(text).not.toContain('sid=abc');
   });
 
-  test('GET /metrics exposes Prometheus metrics including outbox and projection gauges', async () => {
-    const r = await fetch(`${svc.url}/metrics`);
-    const text = await r.text();
-    expect(r.headers.get('content-type')).toMatch(/text\/plain/);
+  test('GET /metrics (with METRICS_TOKEN) exposes Prometheus metrics including outbox and projection gauges', async () => {
+    expect((await fetch(`${svc.url}/metrics`)).status).toBe(401);
+    const text = await scrape(svc);
     for (const name of ['settle_http_requests_total', 'settle_outbox_backlog', 'settle_outbox_oldest_age_seconds', 'settle_projection_lag_seconds', 'settle_process_resident_memory_bytes']) {
       expect(text).toContain(name);
     }

@@ -5,14 +5,14 @@ import type { CommandContext } from '../commands/handle';
 import type { Runtime } from '../infrastructure/runtime';
 import { mount, openApiDocument, type RouteSpec } from './api';
 import { authenticate, tenantOf, type Principal } from './auth';
-import { healthRoutes } from './health';
+import { healthRoutes, metricsRoutes } from './health';
 import { webhookRoutes } from './webhooks';
 import { payRoutes } from './pay';
 import { consoleRoutes } from './console/routes';
 import { LiveStatusHub, apiLiveRoutes } from './live';
 import { idempotency } from './idempotency';
 import { httpMetrics, requestContext, requestLogger, securityHeaders } from './middleware';
-import { byApiKey, byIp, rateLimit } from './rateLimit';
+import { byIp, byPrincipal, failedAuthLimit, rateLimit } from './rateLimit';
 import { errorHandler, notFound } from './problem';
 import { adminProjectionRoutes, adminRoutes } from './routes/admin';
 import { bookingRoutes, type BulkRetryDeps } from './routes/bookings';
@@ -29,6 +29,8 @@ import { InvoicePaymentCommands } from '../commands/invoicePayments';
 
 export interface AppOptions {
   isShuttingDown?: () => boolean;
+  /** Milliseconds clock of the rate limiters (tests inject one). */
+  now?: () => number;
 }
 
 /** Builds the command context of a request: tenant, ids for tracing, deterministic id seed, actor, time. */
@@ -70,23 +72,39 @@ function bulkRetry(rt: Runtime): BulkRetryDeps {
   };
 }
 
+/** The /metrics listener of METRICS_PORT (bound to METRICS_HOST, loopback by default). */
+export function createMetricsApp(rt: Runtime): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestContext());
+  app.use(metricsRoutes(rt, rt.config.METRICS_TOKEN));
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
+}
+
 /** The Express application: routing, context, logging, metrics and problem+json errors only. */
 export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // which peers may set X-Forwarded-For/-Proto (TRUST_PROXY): req.ip, req.secure (Secure cookies, HSTS) follow it
+  app.set('trust proxy', rt.config.TRUST_PROXY);
   app.use(requestContext());
   app.use(securityHeaders());
   app.use(requestLogger(rt.logger));
   app.use(httpMetrics(rt.metrics));
   // Rate limits (per process): public payer pages per IP; webhooks per source IP, generous (a 429
-  // makes the provider retry); the API per key, before authentication so floods never reach the key lookup.
+  // makes the provider retry); the API: failed authentication per IP before the key lookup (floods
+  // of made-up keys never reach it), then per verified key id.
   const c = rt.config;
-  app.use('/pay', rateLimit({ name: 'public', capacity: c.RATE_LIMIT_PUBLIC_BURST, refillPerSecond: c.RATE_LIMIT_PUBLIC_PER_SECOND, key: byIp }));
-  app.use('/webhooks', rateLimit({ name: 'webhooks', capacity: c.RATE_LIMIT_WEBHOOK_BURST, refillPerSecond: c.RATE_LIMIT_WEBHOOK_PER_SECOND, key: byIp }));
-  app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false)));
+  const now = opts.now;
+  app.use('/pay', rateLimit({ name: 'public', capacity: c.RATE_LIMIT_PUBLIC_BURST, refillPerSecond: c.RATE_LIMIT_PUBLIC_PER_SECOND, key: byIp, now }));
+  app.use('/webhooks', rateLimit({ name: 'webhooks', capacity: c.RATE_LIMIT_WEBHOOK_BURST, refillPerSecond: c.RATE_LIMIT_WEBHOOK_PER_SECOND, key: byIp, now }));
+  app.use(healthRoutes(rt, opts.isShuttingDown ?? (() => false), now));
+  // /metrics on the public port only behind METRICS_TOKEN (else 404; METRICS_PORT serves it on its own listener)
+  if (c.METRICS_TOKEN) app.use(metricsRoutes(rt, c.METRICS_TOKEN));
   // live status streams (server-sent events) fed by the projections; closed at shutdown
-  const live = new LiveStatusHub(rt.readModelChanges, rt.metrics, rt.config.LIVE_HEARTBEAT_SECONDS * 1000);
+  const live = new LiveStatusHub(rt.readModelChanges, rt.metrics, { heartbeatMs: c.LIVE_HEARTBEAT_SECONDS * 1000, perPrincipal: c.LIVE_STREAMS_PER_PRINCIPAL, perIp: c.LIVE_STREAMS_PER_IP });
   app.locals.liveHub = live;
   app.use(payRoutes(rt, live));
   app.use(consoleRoutes({ rt, hub: live }));
@@ -97,12 +115,14 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
     res.json(doc);
   });
   const v1 = Router();
-  v1.use(rateLimit({ name: 'api', capacity: rt.config.RATE_LIMIT_API_BURST, refillPerSecond: rt.config.RATE_LIMIT_API_PER_SECOND, key: byApiKey }));
-  v1.use(authenticate(rt.tenants, rt.config.ADMIN_API_KEY));
+  const authFailures = failedAuthLimit({ name: 'auth', capacity: c.RATE_LIMIT_AUTH_BURST, refillPerSecond: c.RATE_LIMIT_AUTH_PER_SECOND, now });
+  v1.use(authFailures.gate);
+  v1.use(authenticate(rt.tenants, c.ADMIN_API_KEY, authFailures.charge));
+  v1.use(rateLimit({ name: 'api', capacity: c.RATE_LIMIT_API_BURST, refillPerSecond: c.RATE_LIMIT_API_PER_SECOND, key: byPrincipal, now }));
   // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
   v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
   v1.use(idempotency(rt.idempotency));
-  apiLiveRoutes(v1, live, new ReadModels(rt.db), tenantOf);
+  apiLiveRoutes(v1, live, new ReadModels(rt.db), tenantOf, (keyId) => rt.tenants.keyActive(keyId));
   mount(v1, specs, {
     async waitFor(names, position, ms) {
       const runners = rt.projections.filter((p) => names.includes(p.def.name));

@@ -17,11 +17,15 @@ export interface AuthedLocals {
 
 const unauthorized = (detail: string) => new Problem(401, 'unauthorized', 'Unauthorized', detail);
 
-export function authenticate(directory: TenantDirectory, adminKey: string | undefined) {
+/** `onRefused`: called for every 401 (no key, unknown or revoked key), e.g. to charge the caller's failed-auth budget. */
+export function authenticate(directory: TenantDirectory, adminKey: string | undefined, onRefused: (req: Request) => void = () => undefined) {
   return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization');
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!m) throw unauthorized('Send an API key as "Authorization: Bearer <key>"');
+    if (!m) {
+      onRefused(req);
+      throw unauthorized('Send an API key as "Authorization: Bearer <key>"');
+    }
     const key = m[1]!;
     if (adminKey && sameSecret(key, adminKey)) {
       res.locals.principal = { kind: 'admin' } satisfies Principal;
@@ -34,7 +38,10 @@ export function authenticate(directory: TenantDirectory, adminKey: string | unde
       return;
     }
     const found = await directory.authenticate(key);
-    if (!found) throw unauthorized('The API key is unknown or revoked');
+    if (!found) {
+      onRefused(req);
+      throw unauthorized('The API key is unknown or revoked');
+    }
     res.locals.principal = { kind: 'tenant', tenantId: found.tenantId, keyId: found.keyId } satisfies Principal;
     res.locals.tenantId = found.tenantId;
     next();

@@ -1,13 +1,21 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Runtime } from '../infrastructure/runtime';
+import { sameSecret } from '../infrastructure/sql/apiAccess';
+import { Problem } from './problem';
+import { byIp, rateLimit } from './rateLimit';
 
-/** Liveness, readiness and Prometheus metrics. */
-export function healthRoutes(rt: Runtime, isShuttingDown: () => boolean): Router {
+/**
+ * Liveness and readiness on the public port. /healthz touches nothing (no database): the process
+ * answers. /readyz is rate-limited per client IP and its database and bus probes are shared and
+ * reused for a second (Runtime.readiness), so a flood of probes costs at most one query a second.
+ */
+export function healthRoutes(rt: Runtime, isShuttingDown: () => boolean, now?: () => number): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  r.get('/readyz', async (_req, res) => {
+  const limit = rateLimit({ name: 'health', capacity: rt.config.RATE_LIMIT_HEALTH_BURST, refillPerSecond: rt.config.RATE_LIMIT_HEALTH_PER_SECOND, key: byIp, now });
+  r.get('/readyz', limit, async (_req, res) => {
     if (isShuttingDown()) {
       res.status(503).json({ status: 'unavailable', checks: { shutdown: { ok: false, detail: 'shutting down' } } });
       return;
@@ -15,7 +23,25 @@ export function healthRoutes(rt: Runtime, isShuttingDown: () => boolean): Router
     const readiness = await rt.readiness();
     res.status(readiness.status === 'unavailable' ? 503 : 200).json(readiness);
   });
-  r.get('/metrics', async (_req, res) => {
+  return r;
+}
+
+/**
+ * Prometheus metrics. They show internal state (tenant-free but operational), and some gauges
+ * query the database (cached, see Runtime): never open to anyone on the public port. With
+ * METRICS_TOKEN set, a scrape must send `Authorization: Bearer <METRICS_TOKEN>` (on the public
+ * port and on the METRICS_PORT listener alike); the public port serves /metrics only then.
+ */
+export function metricsRoutes(rt: Runtime, token: string | undefined): Router {
+  const r = Router();
+  r.get('/metrics', async (req: Request, res: Response) => {
+    if (token) {
+      const m = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
+      if (!m || !sameSecret(m[1]!, token)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
+        throw new Problem(401, 'unauthorized', 'Unauthorized', 'Scrape /metrics with "Authorization: Bearer <METRICS_TOKEN>"');
+      }
+    }
     res.type(rt.metrics.registry.contentType).send(await rt.metrics.registry.metrics());
   });
   return r;

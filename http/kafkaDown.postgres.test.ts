@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
-import { startTestService, type TestService } from '../test/support/service';
+import { startTestService, type TestService, scrape } from '../test/support/service';
 
 describe('Kafka down (PostgreSQL)', () => {
   let svc: TestService;
@@ -49,7 +49,7 @@ describe('Kafka down (PostgreSQL)', () => {
       `INSERT INTO outbox (message_id, topic, message_key, value) VALUES (gen_random_uuid(), 'settle.payments.v1', 'k', '{}'::jsonb)`,
     );
     await eventually(async () => (await svc.runtime.relay.status()).backlog >= 1);
-    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    const metrics = await scrape(svc);
     expect(metrics).toMatch(/settle_outbox_backlog [1-9]/);
   });
 });

@@ -28,6 +28,17 @@ export function requestContext() {
 
 const LOGGED_HEADERS = new Set(['host', 'user-agent', 'content-type', 'content-length', 'accept', 'x-request-id', 'x-correlation-id', 'idempotency-key', 'settle-tenant', 'if-none-match']);
 
+/**
+ * The URL as logged. Payer routes carry credentials in the query string (a payer link's `sig` and
+ * `expires`, PayPal's return `token` and `PayerID`): their query is never logged.
+ */
+export function loggedUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const path = url.slice(0, q);
+  return path === '/pay' || path.startsWith('/pay/') ? `${path}?[redacted]` : url;
+}
+
 export function requestLogger(logger: Logger) {
   return pinoHttp({
     logger,
@@ -38,7 +49,7 @@ export function requestLogger(logger: Logger) {
       // an allowlist, not a blocklist: a credential in a header Settle does not know is never logged
       req: (req: { method: string; url: string; headers: Record<string, unknown> }) => ({
         method: req.method,
-        url: req.url,
+        url: loggedUrl(req.url),
         headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => LOGGED_HEADERS.has(k.toLowerCase()))),
       }),
     },

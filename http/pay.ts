@@ -72,10 +72,15 @@ export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
   });
   r.get('/pay/invoices/:tenantId/:invoiceId/live', async (req: Request, res: Response) => {
     const { tenantId, invoiceId } = await signedInvoice(req);
-    await hub.serve(req, res, 'invoice', async () => {
-      const v = await liveView(tenantId, invoiceId);
-      return v ? { state: v.state, html: v.html } : null;
-    });
+    const link = { tenantId, invoiceId, expires: req.query.expires, sig: req.query.sig };
+    await hub.serve(
+      req,
+      res,
+      { kind: 'invoice', key: `pay:invoice:${tenantId}:${invoiceId}`, read: () => liveView(tenantId, invoiceId) },
+      (v) => ({ state: v.state, html: v.html }),
+      // the link itself is the credential: the stream ends when it expires
+      { principal: `link:${tenantId}/${invoiceId}`, stillAllowed: async () => rt.payerLinkSecret !== null && verifyPayerLink(rt.payerLinkSecret, link, Math.floor(Date.now() / 1000)).ok },
+    );
   });
   r.post('/pay/invoices/:tenantId/:invoiceId', express.urlencoded({ extended: false, limit: '2kb' }), async (req: Request, res: Response) => {
     const { tenantId, invoiceId } = await signedInvoice(req);

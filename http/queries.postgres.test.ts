@@ -9,7 +9,7 @@ import { bookingDecider, type BookingCommand } from '../domain/booking/booking';
 import { invoiceDecider, type InvoiceCommand } from '../domain/invoice/invoice';
 import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
-import { startTestService, type TestService } from '../test/support/service';
+import { startTestService, type TestService, scrape } from '../test/support/service';
 
 describe('query API (PostgreSQL)', () => {
   let svc: TestService;
@@ -177,7 +177,7 @@ describe('query API (PostgreSQL)', () => {
   });
 
   test('projection metrics: position, events behind, applied, dead letters, halted', async () => {
-    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    const text = await scrape(svc);
     for (const name of ['invoices', 'invoice_history', 'payment_history', 'bookings', 'subscriptions']) {
       expect(text).toContain(`settle_projection_events_behind{projection="${name}"}`);
       expect(text).toContain(`settle_projection_dead_letters{projection="${name}"} 0`);

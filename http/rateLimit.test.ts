@@ -2,7 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { byApiKey, byIp, rateLimit } from './rateLimit';
+import { byIp, byPrincipal, failedAuthLimit, rateLimit } from './rateLimit';
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -77,16 +77,38 @@ describe('rateLimit (token bucket)', () => {
     expect(() => rateLimit({ name: '', capacity: 1, refillPerSecond: 1, key: () => 'k' })).toThrow(/name/);
   });
 
+  test('failed-auth budget per address: the gate never takes a token, only refusals do; other addresses unaffected', () => {
+    const c = clock();
+    const f = failedAuthLimit({ name: 'auth', capacity: 2, refillPerSecond: 0.5, now: c.now });
+    const req = (ip: string) => ({ ip, socket: {} }) as unknown as express.Request;
+    const gate = (ip: string) => f.limiter.peek(`ip:${ip}`).ok; // what the gate middleware asks
+    for (let i = 0; i < 10; i++) expect(gate('10.0.0.1')).toBe(true); // successful requests cost nothing
+    f.charge(req('10.0.0.1'));
+    expect(gate('10.0.0.1')).toBe(true);
+    f.charge(req('10.0.0.1'));
+    expect(gate('10.0.0.1')).toBe(false);
+    expect(f.limiter.peek('ip:10.0.0.1')).toEqual({ ok: false, retryAfterSeconds: 2, remaining: 0 });
+    expect(gate('10.0.0.2')).toBe(true);
+    c.advance(2000);
+    expect(gate('10.0.0.1')).toBe(true);
+  });
+
   describe('as Express middleware', () => {
     let server: http.Server;
     let url: string;
     const c = clock();
-    const rl = rateLimit({ name: 'api', capacity: 2, refillPerSecond: 0.25, key: byApiKey, now: c.now });
+    const rl = rateLimit({ name: 'api', capacity: 2, refillPerSecond: 0.25, key: byPrincipal, now: c.now });
     const skip = rateLimit({ name: 'skip', capacity: 1, refillPerSecond: 1, key: () => null, now: c.now });
 
     beforeAll(async () => {
       const app = express();
-      app.use('/v1', rl, skip, (_req, res) => void res.json({ ok: true }));
+      // stands in for authentication: the verified key id of the bearer key
+      const verified = (req: express.Request, res: express.Response, next: express.NextFunction) => {
+        const m = /^Bearer (\S+)$/.exec(req.get('authorization') ?? '');
+        if (m) res.locals.principal = { kind: 'tenant', tenantId: 't', keyId: `id-of-${m[1]}` };
+        next();
+      };
+      app.use('/v1', verified, rl, skip, (_req, res) => void res.json({ ok: true }));
       app.get('/ip', (req, res) => void res.json({ key: byIp(req) }));
       server = http.createServer(app);
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -117,12 +139,12 @@ describe('rateLimit (token bucket)', () => {
       expect(skip.counters.allowed).toBe(0); // a null key is never counted
     });
 
-    test('the key function never holds a bearer credential in plaintext', async () => {
+    test('the API key function is the verified key id, never the presented credential; no principal: not counted here', async () => {
       const req = { get: (h: string) => (h === 'authorization' ? 'Bearer sk_settle_SECRETSECRET' : undefined), ip: '10.0.0.1', socket: {} } as unknown as express.Request;
-      expect(byApiKey(req)).toMatch(/^key:[A-Za-z0-9_-]{22}$/);
-      expect(byApiKey(req)).not.toContain('SECRET');
-      const anon = { get: () => undefined, ip: '10.0.0.1', socket: {} } as unknown as express.Request;
-      expect(byApiKey(anon)).toBe('ip:10.0.0.1');
+      const res = (principal: unknown) => ({ locals: { principal } }) as unknown as express.Response;
+      expect(byPrincipal(req, res({ kind: 'tenant', tenantId: 't', keyId: 'key_123' }))).toBe('key:key_123');
+      expect(byPrincipal(req, res({ kind: 'admin' }))).toBe('admin');
+      expect(byPrincipal(req, res(undefined))).toBeNull();
       const r = await fetch(`${url}/ip`);
       expect(((await r.json()) as { key: string }).key).toBe('ip:127.0.0.1');
     });

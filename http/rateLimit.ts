@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { Problem, sendProblem } from './problem';
 
@@ -22,7 +21,7 @@ export interface RateLimitOptions {
   /** Sustained rate: tokens added per second (> 0). */
   readonly refillPerSecond: number;
   /** The bucket a request counts against; null/empty: not limited by this limiter. */
-  readonly key: (req: Request) => string | null | undefined;
+  readonly key: (req: Request, res: Response) => string | null | undefined;
   /** Milliseconds clock (tests inject one). Default `Date.now`. */
   readonly now?: () => number;
   /** Upper bound on tracked keys. Default 10 000. */
@@ -54,6 +53,8 @@ export interface RateLimiter {
   size(): number;
   /** Takes a token for `key` (the middleware's decision, usable without HTTP). */
   take(key: string): TakeResult;
+  /** Whether `key` has a token, without taking it. */
+  peek(key: string): TakeResult;
   /** Forgets every bucket and zeroes the counters. */
   reset(): void;
 }
@@ -87,6 +88,14 @@ export function rateLimit(opts: RateLimitOptions): RateLimiter {
     }
   }
 
+  function peek(key: string): TakeResult {
+    const b = buckets.get(key);
+    if (!b) return { ok: true, retryAfterSeconds: 0, remaining: Math.floor(capacity) };
+    const tokens = Math.min(capacity, b.tokens + (Math.max(0, now() - b.at) / 1000) * refillPerSecond);
+    if (tokens >= 1) return { ok: true, retryAfterSeconds: 0, remaining: Math.floor(tokens) };
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / refillPerSecond - 1e-9)), remaining: 0 };
+  }
+
   function take(key: string): TakeResult {
     const t = now();
     let b = buckets.get(key);
@@ -111,12 +120,11 @@ export function rateLimit(opts: RateLimitOptions): RateLimiter {
   }
 
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
-    const key = opts.key(req);
+    const key = opts.key(req, res);
     if (!key) return next();
     const r = take(key);
     if (r.ok) return next();
-    res.setHeader('Retry-After', String(r.retryAfterSeconds));
-    sendProblem(req, res, new Problem(429, RATE_LIMITED, 'Too Many Requests', `Rate limit "${name}" exceeded; retry after ${r.retryAfterSeconds} s`, [], { limit: name, retryAfterSeconds: r.retryAfterSeconds }));
+    refuse(req, res, name, r);
   };
 
   return Object.assign(middleware, {
@@ -124,6 +132,7 @@ export function rateLimit(opts: RateLimitOptions): RateLimiter {
     counters,
     size: () => buckets.size,
     take,
+    peek,
     reset() {
       buckets.clear();
       counters.allowed = 0;
@@ -131,6 +140,38 @@ export function rateLimit(opts: RateLimitOptions): RateLimiter {
       counters.evicted = 0;
     },
   });
+}
+
+function refuse(req: Request, res: Response, name: string, r: TakeResult): void {
+  res.setHeader('Retry-After', String(r.retryAfterSeconds));
+  sendProblem(req, res, new Problem(429, RATE_LIMITED, 'Too Many Requests', `Rate limit "${name}" exceeded; retry after ${r.retryAfterSeconds} s`, [], { limit: name, retryAfterSeconds: r.retryAfterSeconds }));
+}
+
+/**
+ * A budget of failed authentication attempts per client address. `gate` runs before
+ * authentication and answers 429 while the address has no budget left, without taking any (so a
+ * flood of made-up keys never reaches the key lookup, and never gets a bucket per made-up key);
+ * `charge` takes one when a request is refused as unauthenticated (no key, unknown or revoked key).
+ */
+export interface FailedAuthLimiter {
+  readonly limiter: RateLimiter;
+  gate(req: Request, res: Response, next: NextFunction): void;
+  charge(req: Request): void;
+}
+
+export function failedAuthLimit(opts: Omit<RateLimitOptions, 'key'>): FailedAuthLimiter {
+  const limiter = rateLimit({ ...opts, key: () => null });
+  return {
+    limiter,
+    gate(req, res, next) {
+      const r = limiter.peek(byIp(req));
+      if (r.ok) return next();
+      refuse(req, res, opts.name, r);
+    },
+    charge(req) {
+      limiter.take(byIp(req));
+    },
+  };
 }
 
 // ---- keys -------------------------------------------------------------------------------------
@@ -141,10 +182,11 @@ export function byIp(req: Request): string {
 }
 
 /**
- * The bearer credential, hashed (the limiter never holds a key in plaintext); requests without
- * one count against their IP.
+ * The verified principal (after authentication): a tenant API key by its key id, the admin key as
+ * one bucket. Never the presented credential: a made-up key has no bucket of its own.
  */
-export function byApiKey(req: Request): string {
-  const m = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
-  return m ? `key:${createHash('sha256').update(m[1]!).digest('base64url').slice(0, 22)}` : byIp(req);
+export function byPrincipal(_req: Request, res: Response): string | null {
+  const p = res.locals.principal as { kind: 'admin' } | { kind: 'tenant'; keyId: string } | undefined;
+  if (!p) return null;
+  return p.kind === 'admin' ? 'admin' : `key:${p.keyId}`;
 }

@@ -9,13 +9,15 @@ import { ConfigError, loadConfig, type Config } from '../infrastructure/config/c
 import { DevDefaultsError, withDevDefaults, type DevDefaultsOutcome } from '../infrastructure/config/devDefaults';
 import { createLogger, type Logger } from '../infrastructure/observability/logger';
 import { Runtime } from '../infrastructure/runtime';
-import { createApp } from './app';
+import { createApp, createMetricsApp } from './app';
 import type { LiveStatusHub } from './live';
 
 export interface RunningService {
   readonly runtime: Runtime;
   readonly server: Server;
   readonly port: number;
+  /** The METRICS_PORT listener's port, when there is one. */
+  readonly metricsPort: number | null;
   shutdown(reason: string): Promise<void>;
 }
 
@@ -32,10 +34,21 @@ export async function startService(config: Config, logger: Logger, configure?: (
     const s = app.listen(config.PORT, config.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   server.keepAliveTimeout = 5000;
+  let metricsServer: Server | null = null;
+  const metricsListen = config.METRICS_PORT;
+  if (metricsListen !== undefined) {
+    const metricsApp = createMetricsApp(runtime);
+    metricsServer = await new Promise<Server>((resolve, reject) => {
+      const s = metricsApp.listen(metricsListen, config.METRICS_HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
+    });
+  }
   runtime.start();
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
-  logger.info({ port, storage: config.storage, messaging: config.messaging, eventStore: config.EVENTSTORE_URL ? 'eventstoredb' : 'sql' }, 'settle listening');
+  const metricsAddress = metricsServer?.address();
+  const metricsPort = typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : null;
+  const metrics = metricsPort !== null ? `${config.METRICS_HOST}:${metricsPort}${config.METRICS_TOKEN ? ' (bearer token)' : ''}` : config.METRICS_TOKEN ? 'public port, bearer token' : 'off (set METRICS_PORT or METRICS_TOKEN)';
+  logger.info({ port, metrics, storage: config.storage, messaging: config.messaging, eventStore: config.EVENTSTORE_URL ? 'eventstoredb' : 'sql' }, 'settle listening');
 
   let done: Promise<void> | null = null;
   const shutdown = (reason: string) => {
@@ -49,12 +62,19 @@ export async function startService(config: Config, logger: Logger, configure?: (
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      if (metricsServer) {
+        const m = metricsServer;
+        await new Promise<void>((resolve) => {
+          m.close(() => resolve());
+          m.closeAllConnections();
+        });
+      }
       await runtime.stop();
       logger.info('shutdown complete');
     })();
     return done;
   };
-  return { runtime, server, port, shutdown };
+  return { runtime, server, port, metricsPort, shutdown };
 }
 
 async function main(): Promise<void> {
@@ -78,6 +98,8 @@ async function main(): Promise<void> {
       `embedded dev mode: local dev defaults ${dev.report.created ? 'generated in' : 'read from'} ${dev.report.file} (0600; environment variables override them; SETTLE_DEV_DEFAULTS=off disables). Try it: npm run demo`,
     );
     if (dev.report.permissionsFixed) logger.warn({ file: dev.report.file }, 'the dev defaults file was readable by others: narrowed to 0600');
+  } else if (dev.warn) {
+    logger.warn({ host: config.HOST, storage: config.storage }, dev.reason);
   }
   const svc = await startService(config, logger);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -12,7 +12,7 @@ import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
 import { RecordingBillingProvider } from '../test/support/recordingProvider';
-import { startTestService, type TestService } from '../test/support/service';
+import { startTestService, type TestService, scrape } from '../test/support/service';
 import { deliver, sign, stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
 import { rng } from '../test/support/histories';
 
@@ -176,7 +176,7 @@ describe('Stripe webhooks (PostgreSQL)', () => {
     test('an unhandled event type is acknowledged and counted', async () => {
       const e = stripeEvent('payment_intent.processing', (_o, ev) => (ev.type = 'customer.tax_id.created'));
       expect(await deliver(platform, e, SECRET)).toMatchObject({ status: 200, body: { status: 'ignored' } });
-      const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+      const metrics = await scrape(svc);
       expect(metrics).toMatch(/settle_webhooks_unhandled_total\{endpoint="stripe",type="customer.tax_id.created"\} 1/);
     });
   });

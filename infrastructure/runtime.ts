@@ -30,6 +30,8 @@ import type { Logger } from './observability/logger';
 import type { SqlClient } from './sql/client';
 import { AlwaysLeader, PgAdvisoryLease, type LeaderLease } from './sql/leaderLease';
 import { appliedVersion, latestMigration, migrate } from './sql/migrate';
+import { cached } from './observability/cached';
+
 import { PgClient } from './sql/pgClient';
 import { PgliteClient } from './sql/pgliteClient';
 import { projections as allProjections } from '../projections';
@@ -44,6 +46,11 @@ import { providerRequestHandler } from '../commands/reactors/providerRequests';
 import { checkpointed } from './eventstore/subscription';
 import { InboxRetrier, WebhookIngestor, type Translator } from './webhooks/ingest';
 import { READ_MODEL_CHANNEL, ReadModelChanges } from './sql/readModelChanges';
+
+/** How long a readiness probe (database, bus) is reused: /readyz stays current within a second. */
+export const READINESS_PROBE_TTL_MS = 1000;
+/** How long a metric gauge that queries the database is reused by later scrapes. */
+export const METRIC_QUERY_TTL_MS = 5000;
 
 /**
  * The composition root: builds every adapter from the configuration and owns their lifecycle.
@@ -329,16 +336,23 @@ export class Runtime {
     await this.db.close();
   }
 
-  async readiness(): Promise<Readiness> {
-    const checks: Record<string, Check> = {};
+  private readonly databaseProbe = cached(async (): Promise<{ database: Check; migrations: Check }> => {
     try {
       const v = await withTimeout(appliedVersion(this.db, this.config.DATABASE_SCHEMA), 3000);
-      checks.database = { ok: true };
-      checks.migrations = v === latestMigration ? { ok: true, detail: `at version ${v}` } : { ok: false, detail: `at version ${v}, expected ${latestMigration}` };
+      return { database: { ok: true }, migrations: v === latestMigration ? { ok: true, detail: `at version ${v}` } : { ok: false, detail: `at version ${v}, expected ${latestMigration}` } };
     } catch (err) {
-      checks.database = { ok: false, detail: (err as Error).message };
-      checks.migrations = { ok: false, detail: 'database unreachable' };
+      return { database: { ok: false, detail: (err as Error).message }, migrations: { ok: false, detail: 'database unreachable' } };
     }
+  }, READINESS_PROBE_TTL_MS);
+
+  private readonly busProbe = cached(async (): Promise<boolean> => withTimeout(this.bus.healthy(), 3000).catch(() => false), READINESS_PROBE_TTL_MS);
+
+  async readiness(): Promise<Readiness> {
+    const checks: Record<string, Check> = {};
+    // the database and bus probes are shared by concurrent callers and reused briefly (READINESS_PROBE_TTL_MS)
+    const [db, busOk] = await Promise.all([this.databaseProbe(null), this.busProbe(null)]);
+    checks.database = db.database;
+    checks.migrations = db.migrations;
     const stallMs = this.config.PROJECTION_STALL_SECONDS * 1000;
     const stalled = [...this.subscriptions.map((s) => s.status()), ...(this.config.PROJECTIONS_ENABLED ? this.projections.map((p) => p.status()) : [])]
       .filter((s) => !s.running || (!s.caughtUp && Date.now() - s.lastProgressAt.getTime() > stallMs) || (s.lastError !== null && Date.now() - s.lastProgressAt.getTime() > stallMs))
@@ -352,12 +366,6 @@ export class Runtime {
         : { ok: false, detail: `stalled: ${problems.join(', ')}` };
     // The bus being down degrades the service (the outbox grows) but does not make it unready:
     // webhooks and commands are still accepted and stored.
-    let busOk = false;
-    try {
-      busOk = await withTimeout(this.bus.healthy(), 3000);
-    } catch {
-      busOk = false;
-    }
     checks.messaging = busOk ? { ok: true, detail: this.bus.kind } : { ok: false, degraded: true, detail: `${this.bus.kind} unreachable; outbox is buffering` };
     const ready = Object.values(checks).every((c) => c.ok || c.degraded);
     const degraded = Object.values(checks).some((c) => !c.ok && c.degraded);
@@ -367,7 +375,9 @@ export class Runtime {
   private registerCollectors(): void {
     this.metrics.sources.subscriptions = () => [...this.subscriptions.map((s) => s.status()), ...this.projections.filter((p) => p.status().leader).map((p) => p.status())];
     this.metrics.sources.projections = () => this.projections.map((p) => p.status());
-    this.metrics.sources.eventsBehind = async (p) => {
+    // Gauges that query the database are shared by concurrent scrapes and reused for
+    // METRIC_QUERY_TTL_MS: any number of scrapers cost one query per gauge per interval.
+    this.metrics.sources.eventsBehind = cached(async (p: string) => {
       const runner = this.projections.find((r) => r.def.name === p);
       if (!runner) return 0;
       const pos = await runner.position();
@@ -376,9 +386,11 @@ export class Runtime {
         [pos?.commit.toString() ?? '0', pos?.prepare.toString() ?? '0'],
       );
       return Number(rows[0]?.n ?? 0);
-    };
-    this.metrics.sources.outbox = () => this.relay.status();
-    this.metrics.sources.inbox = () => this.inbox.counts();
+    }, METRIC_QUERY_TTL_MS);
+    const outbox = cached(() => this.relay.status(), METRIC_QUERY_TTL_MS);
+    const inbox = cached(() => this.inbox.counts(), METRIC_QUERY_TTL_MS);
+    this.metrics.sources.outbox = () => outbox(null);
+    this.metrics.sources.inbox = () => inbox(null);
   }
 }
 

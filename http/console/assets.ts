@@ -58,6 +58,10 @@ export const CONSOLE_JS = `(function () {
       if (typeof view.html === 'string') el.innerHTML = view.html;
       el.setAttribute('data-live-updates', String(Number(el.getAttribute('data-live-updates') || '0') + 1));
     });
+    // the server ended the stream (session over, key revoked, link expired): do not reconnect
+    es.addEventListener('end', function () {
+      es.close();
+    });
   }
   Array.prototype.forEach.call(document.querySelectorAll('[data-live]'), live);
   document.addEventListener('submit', function (e) {

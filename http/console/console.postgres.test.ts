@@ -8,7 +8,7 @@ import { ADMIN_KEY, client } from '../../test/support/api';
 import { ConsoleClient, openSse } from '../../test/support/console';
 import { databaseUrl, dropSchema } from '../../test/support/databases';
 import { eventually } from '../../test/support/events';
-import { startTestService, type TestService } from '../../test/support/service';
+import { startTestService, type TestService, scrape } from '../../test/support/service';
 import { deliver, stripeEvent, type StripeEvent } from '../../test/support/stripeEvents';
 import { payerLinkPath } from '../payerLinks';
 
@@ -131,6 +131,45 @@ describe('admin console and payer page (PostgreSQL)', () => {
       const replay = await fetch(`${svc.url}/admin/payments`, { headers: { cookie: old }, redirect: 'manual' });
       expect(replay.status).toBe(303);
       expect(replay.headers.get('location')).toMatch(/^\/admin\/sign-in/);
+    });
+
+    test('plain HTTP: the unprefixed cookies, scoped to their console path, cleared with the attributes they were set with', async () => {
+      const c = new ConsoleClient(svc.url);
+      const form = await c.get('/admin/sign-in');
+      expect(form.headers.getSetCookie()).toEqual([expect.stringMatching(/^settle_console_signin=[^;]+; Path=\/admin\/sign-in; HttpOnly; SameSite=Strict; Max-Age=3600$/)]);
+      const r = await c.post('/admin/sign-in', { _csrf: ConsoleClient.csrfOf(form.text), key: keys.alpha!, next: '/admin/payments' });
+      const set = r.headers.getSetCookie();
+      expect(set).toEqual([
+        expect.stringMatching(/^settle_console=[^;]+; Path=\/admin; HttpOnly; SameSite=Strict; Max-Age=\d+$/),
+        'settle_console_signin=; Path=/admin/sign-in; HttpOnly; SameSite=Strict; Max-Age=0',
+      ]);
+      const out = await c.post('/admin/sign-out', { _csrf: await c.csrf() });
+      expect(out.headers.getSetCookie()).toEqual(['settle_console=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0']);
+    });
+
+    test('behind TLS (X-Forwarded-Proto from a trusted proxy): __Host- cookies, Secure, Path=/, no Domain; only the prefixed name is read; cleared alike', async () => {
+      const tls = { 'x-forwarded-proto': 'https' };
+      const c = new ConsoleClient(svc.url);
+      const form = await c.get('/admin/sign-in', tls);
+      expect(form.headers.getSetCookie()).toEqual([expect.stringMatching(/^__Host-settle_console_signin=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Secure; Max-Age=3600$/)]);
+      const r = await c.post('/admin/sign-in', { _csrf: ConsoleClient.csrfOf(form.text), key: keys.alpha!, next: '/admin/payments' }, tls);
+      expect(r.status).toBe(303);
+      const set = r.headers.getSetCookie();
+      expect(set).toEqual([
+        expect.stringMatching(/^__Host-settle_console=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Secure; Max-Age=\d+$/),
+        '__Host-settle_console_signin=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0',
+      ]);
+      expect(set.join('\n')).not.toMatch(/Domain=/i);
+      expect((await c.get('/admin/payments', tls)).status).toBe(200);
+      // the same token under the unprefixed name (plantable by a sibling host or a plain-http page) is not read over TLS
+      const token = c.cookies.get('__Host-settle_console')!;
+      const planted = await fetch(`${svc.url}/admin/payments`, { headers: { ...tls, cookie: `settle_console=${token}` }, redirect: 'manual' });
+      expect(planted.status).toBe(303);
+      expect(planted.headers.get('location')).toMatch(/^\/admin\/sign-in/);
+      const out = await c.post('/admin/sign-out', { _csrf: ConsoleClient.csrfOf((await c.get('/admin/payments', tls)).text) }, tls);
+      expect(out.status).toBe(303);
+      expect(out.headers.getSetCookie()).toEqual(['__Host-settle_console=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0']);
+      expect(c.cookies.has('__Host-settle_console')).toBe(false);
     });
 
     test('revoking the key ends its sessions', async () => {
@@ -321,7 +360,7 @@ describe('admin console and payer page (PostgreSQL)', () => {
       let first = await sse.next();
       while (first.event !== 'status') first = await sse.next();
       expect(JSON.parse(first.data).state.invoice.status).toBe('open');
-      const metrics = async () => (await (await fetch(`${svc.url}/metrics`)).text()).match(/settle_live_streams\{kind="invoice"\} (\d+)/)?.[1];
+      const metrics = async () => (await scrape(svc)).match(/settle_live_streams\{kind="invoice"\} (\d+)/)?.[1];
       expect(await metrics()).toBe('1');
 
       await deliver(`${svc.url}/webhooks/stripe`, pi('payment_intent.succeeded', 'alpha', { invoice_id: invoiceId }, 2500, `pi_ok_${invoiceId}`), SECRET);

@@ -7,7 +7,7 @@
  * opens a server-side session; the cookie is HttpOnly, SameSite=Strict, Secure behind TLS. The
  * sign-in form itself carries a pre-session CSRF token (double-submit cookie) and is rate-limited.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { BookingCommands } from '../../commands/bookings';
 import type { CommandContext } from '../../commands/handle';
@@ -17,7 +17,7 @@ import type { Runtime } from '../../infrastructure/runtime';
 import { ConsoleSessions, type ConsoleSession } from '../../infrastructure/sql/consoleSessions';
 import { sameSecret } from '../../infrastructure/sql/apiAccess';
 import type { KafkaBus } from '../../infrastructure/messaging/kafkaBus';
-import type { LiveStatusHub } from '../live';
+import type { LiveAccess, LiveStatusHub } from '../live';
 import { payerLinkUrl } from '../payerLinks';
 import { Problem } from '../problem';
 import { byIp, rateLimit } from '../rateLimit';
@@ -33,8 +33,6 @@ import { TOPICS } from '../../commands/messages';
 import { FINANCE_GROUP_ID } from '../../projections/finance/ledger';
 import { projectionOverview } from '../../projections/runtime';
 
-const SESSION_COOKIE = 'settle_console';
-const SIGNIN_CSRF_COOKIE = 'settle_console_signin';
 const ID = /^[A-Za-z0-9_-]{1,100}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const PAGE_SIZE = 50;
@@ -57,8 +55,36 @@ export function parseCookies(header: string | undefined): Record<string, string>
   return out;
 }
 
-function cookie(req: Request, name: string, value: string, maxAgeSeconds: number, path = '/admin'): string {
-  return `${name}=${encodeURIComponent(value)}; Path=${path}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${req.secure ? '; Secure' : ''}`;
+/**
+ * Console cookies. Over TLS (req.secure: directly, or X-Forwarded-Proto from a TRUST_PROXY peer)
+ * they carry the `__Host-` prefix, so the browser only accepts them Secure, Path=/ and without a
+ * Domain (no sibling subdomain or plain-http page can plant or shadow one), and only the prefixed
+ * name is read. Over plain HTTP (local dev on localhost) a browser refuses `__Host-` cookies: the
+ * plain name is used, scoped to its console path. Clearing repeats every attribute of the set.
+ */
+export interface CookieSpec {
+  readonly name: string;
+  /** Path over plain HTTP; `__Host-` cookies are always Path=/. */
+  readonly path: string;
+}
+export const SESSION_COOKIE: CookieSpec = { name: 'settle_console', path: '/admin' };
+export const SIGNIN_CSRF_COOKIE: CookieSpec = { name: 'settle_console_signin', path: '/admin/sign-in' };
+
+export function cookieName(req: Request, spec: CookieSpec): string {
+  return req.secure ? `__Host-${spec.name}` : spec.name;
+}
+
+export function setCookie(req: Request, spec: CookieSpec, value: string, maxAgeSeconds: number): string {
+  const attrs = req.secure ? '; Path=/; HttpOnly; SameSite=Strict; Secure' : `; Path=${spec.path}; HttpOnly; SameSite=Strict`;
+  return `${cookieName(req, spec)}=${encodeURIComponent(value)}${attrs}; Max-Age=${maxAgeSeconds}`;
+}
+
+export function clearCookie(req: Request, spec: CookieSpec): string {
+  return setCookie(req, spec, '', 0);
+}
+
+export function readCookie(req: Request, spec: CookieSpec): string | undefined {
+  return parseCookies(req.headers.cookie)[cookieName(req, spec)];
 }
 
 function sameToken(a: unknown, b: string): boolean {
@@ -104,13 +130,13 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
 
   r.get('/admin/sign-in', (req, res) => {
     const csrf = randomBytes(24).toString('base64url');
-    res.setHeader('Set-Cookie', cookie(req, SIGNIN_CSRF_COOKIE, csrf, 3600, '/admin/sign-in'));
+    res.setHeader('Set-Cookie', setCookie(req, SIGNIN_CSRF_COOKIE, csrf, 3600));
     res.type('html').send(pages.signInPage({ csrfToken: csrf, next: nextOf(req.query.next) }));
   });
 
   r.post('/admin/sign-in', signInLimit, form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const expected = parseCookies(req.headers.cookie)[SIGNIN_CSRF_COOKIE];
+    const expected = readCookie(req, SIGNIN_CSRF_COOKIE);
     if (!expected || !sameToken(body._csrf, expected)) throw new Problem(403, 'csrf-failed', 'Forbidden', 'The sign-in form is stale or was not sent by this site; reload it.');
     const key = typeof body.key === 'string' ? body.key.trim() : '';
     const admin = adminKey();
@@ -127,13 +153,13 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
       return;
     }
     rt.metrics.consoleSignIns.inc({ outcome: opened.session.principal.kind });
-    res.setHeader('Set-Cookie', [cookie(req, SESSION_COOKIE, opened.token, rt.config.CONSOLE_SESSION_TTL_SECONDS), cookie(req, SIGNIN_CSRF_COOKIE, '', 0, '/admin/sign-in')]);
+    res.setHeader('Set-Cookie', [setCookie(req, SESSION_COOKIE, opened.token, rt.config.CONSOLE_SESSION_TTL_SECONDS), clearCookie(req, SIGNIN_CSRF_COOKIE)]);
     res.redirect(303, opened.session.principal.kind === 'admin' ? '/admin/tenants' : nextOf(body.next));
   });
 
   // ------------------------------------------------------------------ session, CSRF, tenant
   const authed = async (req: Request, res: Response, next: NextFunction) => {
-    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    const token = readCookie(req, SESSION_COOKIE);
     const session = token ? await sessions.find(token, adminKey()) : null;
     if (!session || !token) {
       if (req.method === 'GET' && !req.path.startsWith('/admin/live/')) {
@@ -163,9 +189,9 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
   };
   const notFound = (what: string) => new Problem(404, 'not-found', 'Not Found', `No ${what} here`);
 
-  r.post('/admin/sign-out', form, authed, async (_req, res) => {
+  r.post('/admin/sign-out', form, authed, async (req, res) => {
     await sessions.close(L(res).token);
-    res.setHeader('Set-Cookie', `${SESSION_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0`);
+    res.setHeader('Set-Cookie', clearCookie(req, SESSION_COOKIE));
     res.redirect(303, '/admin/sign-in');
   });
 
@@ -252,18 +278,29 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
   });
 
   /** Retry of a payment: for an invoice still open, a new payer link the customer can pay with. */
-  async function paymentRetry(tenantId: string, p: pages.Payment, csrf: string) {
+  async function paymentRetry(tenantId: string, p: pages.Payment): Promise<boolean> {
     const payable = p.payable as { type: string; id: string };
-    if (payable.type !== 'invoice' || (p.status !== 'failed' && p.status !== 'action_required') || !retryMakesSense(p.declineCode as string | null) || !rt.payerLinkSecret) return null;
+    if (payable.type !== 'invoice' || (p.status !== 'failed' && p.status !== 'action_required') || !retryMakesSense(p.declineCode as string | null) || !rt.payerLinkSecret) return false;
     const inv = await models.invoice(tenantId, payable.id);
-    return inv?.status === 'open' ? pages.retryPaymentForm(csrf, payable.id) : null;
+    return inv?.status === 'open';
   }
-  async function paymentView(tenantId: string, attemptId: string, csrf: string) {
+  /** What a payment page shows, the same for every session (live streams share it). */
+  async function paymentData(tenantId: string, attemptId: string) {
     const p = await models.payment(tenantId, attemptId);
     if (!p) return null;
-    const links = linksOf(p, await linkOptions(tenantId));
-    return { p, fragment: pages.paymentLive(p, links, await paymentRetry(tenantId, p, csrf)) };
+    return { p, links: linksOf(p, await linkOptions(tenantId)), retry: await paymentRetry(tenantId, p) };
   }
+  const paymentFragment = (d: NonNullable<Awaited<ReturnType<typeof paymentData>>>, csrf: string) =>
+    pages.paymentLive(d.p, d.links, d.retry ? pages.retryPaymentForm(csrf, (d.p.payable as { id: string }).id) : null);
+  async function paymentView(tenantId: string, attemptId: string, csrf: string) {
+    const d = await paymentData(tenantId, attemptId);
+    return d ? { p: d.p, fragment: paymentFragment(d, csrf) } : null;
+  }
+  /** A live stream lasts as long as its console session (sign-out, expiry, a revoked key end it). */
+  const sessionAccess = (token: string): LiveAccess => ({
+    principal: `session:${createHash('sha256').update(token).digest('base64url').slice(0, 22)}`,
+    stillAllowed: async () => (await sessions.find(token, adminKey())) !== null,
+  });
 
   r.get('/admin/payments/:attemptId', authed, async (req, res) => {
     const tenantId = needTenant(req, res);
@@ -407,29 +444,38 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     const id = String(req.params.attemptId);
     const csrf = L(res).session.csrfToken;
     if (!tenantId || !(await models.payment(tenantId, id))) throw notFound('payment attempt');
-    await hub.serve(req, res, 'payment', async () => {
-      const v = await paymentView(tenantId, id, csrf);
-      return v ? { state: v.p, html: v.fragment.value } : null;
-    });
+    await hub.serve(
+      req,
+      res,
+      { kind: 'payment', key: `console:payment:${tenantId}:${id}`, read: () => paymentData(tenantId, id) },
+      (d) => ({ state: d.p, html: paymentFragment(d, csrf).value }),
+      sessionAccess(L(res).token),
+    );
   });
   r.get('/admin/live/bookings/:bookingId', authed, async (req, res) => {
     const tenantId = tenantOf(res);
     const id = String(req.params.bookingId);
     const csrf = L(res).session.csrfToken;
     if (!tenantId || !ID.test(id) || !(await models.booking(tenantId, id))) throw notFound('booking');
-    await hub.serve(req, res, 'booking', async () => {
-      const b = await models.booking(tenantId, id);
-      return b ? { state: b, html: pages.bookingLive(b, csrf).value } : null;
-    });
+    await hub.serve(
+      req,
+      res,
+      { kind: 'booking', key: `console:booking:${tenantId}:${id}`, read: () => models.booking(tenantId, id) },
+      (b) => ({ state: b, html: pages.bookingLive(b, csrf).value }),
+      sessionAccess(L(res).token),
+    );
   });
   r.get('/admin/live/invoices/:invoiceId', authed, async (req, res) => {
     const tenantId = tenantOf(res);
     const id = String(req.params.invoiceId);
     if (!tenantId || !ID.test(id) || !(await models.invoice(tenantId, id))) throw notFound('invoice');
-    await hub.serve(req, res, 'invoice', async () => {
-      const v = await invoiceLiveView(tenantId, id);
-      return v ? { state: { invoice: v.inv, latestPayment: v.latest }, html: v.fragment.value } : null;
-    });
+    await hub.serve(
+      req,
+      res,
+      { kind: 'invoice', key: `console:invoice:${tenantId}:${id}`, read: () => invoiceLiveView(tenantId, id) },
+      (v) => ({ state: { invoice: v.inv, latestPayment: v.latest }, html: v.fragment.value }),
+      sessionAccess(L(res).token),
+    );
   });
 
   // the flash after a non-JS retry

@@ -10,6 +10,13 @@ describe('configuration from the environment', () => {
     expect(c.LOG_LEVEL).toBe('info');
   });
 
+  test('HOST: unset listens on 127.0.0.1 on the embedded default and on 0.0.0.0 with a server database; set, it wins', () => {
+    expect(loadConfig({}).HOST).toBe('127.0.0.1');
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/db' }).HOST).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '0.0.0.0' }).HOST).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '::1', DATABASE_URL: 'postgres://u@h:5432/db' }).HOST).toBe('::1');
+  });
+
   test('DATABASE_URL and KAFKA_BROKERS switch to the real services', () => {
     const c = loadConfig({ DATABASE_URL: 'postgres://u@h:5432/db', KAFKA_BROKERS: 'a:9092,b:9093', PORT: '8080' });
     expect(c.storage).toBe('postgres');

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -16,9 +17,43 @@ const url = (protocols: string[]) =>
     }
   }, `must be a URL with protocol ${protocols.join(' or ')}`);
 
+/**
+ * Which peers may set X-Forwarded-For / X-Forwarded-Proto (Express `trust proxy`): a hop count
+ * (`0`: none, `1`: the one load balancer in front), or a comma-separated list of addresses, CIDR
+ * blocks and the names `loopback`, `linklocal`, `uniquelocal`.
+ */
+export type TrustProxy = number | string[];
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+export function parseTrustProxy(v: string): TrustProxy | null {
+  const t = v.trim();
+  if (/^\d{1,2}$/.test(t)) return Number(t);
+  const parts = t.split(',').map((p) => p.trim());
+  for (const p of parts) {
+    if (PROXY_NAMES.includes(p)) continue;
+    const [addr, bits, ...rest] = p.split('/');
+    const family = isIP(addr ?? '');
+    if (family === 0 || rest.length > 0) return null;
+    if (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128))) return null;
+  }
+  return parts;
+}
+
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().default('0.0.0.0'),
+  /** Unset: 127.0.0.1 on the embedded default (a local process), 0.0.0.0 with DATABASE_URL. */
+  HOST: z.string().min(1).optional(),
+  /** Peers trusted to set X-Forwarded-For/-Proto: hop count, or addresses/CIDRs/`loopback`,… (see parseTrustProxy). */
+  TRUST_PROXY: z
+    .string()
+    .default('loopback')
+    .transform((v, ctx) => {
+      const parsed = parseTrustProxy(v);
+      if (parsed === null) {
+        ctx.addIssue({ code: 'custom', message: 'must be a hop count (0-99) or comma-separated addresses, CIDR blocks, loopback, linklocal or uniquelocal' });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').default('public'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(500).default(20),
@@ -33,6 +68,11 @@ const schema = z.object({
   /** Group commit: concurrent appends share one transaction (PostgreSQL and embedded event store). */
   EVENTSTORE_GROUP_COMMIT: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** Bearer token for GET /metrics on the public port; unset: /metrics is not served there. */
+  METRICS_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /** A separate listener for /metrics (on METRICS_HOST); unset: none. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   /** Admin key: creates tenants and their API keys. Unset: no admin access. */
   ADMIN_API_KEY: z.string().min(24, 'must be at least 24 characters').optional(),
@@ -72,6 +112,10 @@ const schema = z.object({
   CONSOLE_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(8 * 3600),
   /** Heartbeat comment interval of live status streams (server-sent events). */
   LIVE_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(300).default(15),
+  /** Concurrent live streams per API key, console session or payer link. */
+  LIVE_STREAMS_PER_PRINCIPAL: z.coerce.number().int().min(1).max(100_000).default(50),
+  /** Concurrent live streams per client address. */
+  LIVE_STREAMS_PER_IP: z.coerce.number().int().min(1).max(100_000).default(100),
   // ---- CRM sync saga and notifications
   CRM_BASE_URL: url(['http:', 'https:']).optional(),
   CRM_API_KEY: z.string().min(1).optional(),
@@ -90,13 +134,20 @@ const schema = z.object({
   RATE_LIMIT_WEBHOOK_PER_SECOND: z.coerce.number().positive().default(100),
   RATE_LIMIT_PUBLIC_BURST: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_PUBLIC_PER_SECOND: z.coerce.number().positive().default(0.5),
+  /** /readyz per client IP (its probes are cached; this bounds the answers). */
+  RATE_LIMIT_HEALTH_BURST: z.coerce.number().int().min(1).default(30),
+  RATE_LIMIT_HEALTH_PER_SECOND: z.coerce.number().positive().default(10),
+  /** Failed or missing API credentials per client IP (checked before the key lookup). */
+  RATE_LIMIT_AUTH_BURST: z.coerce.number().int().min(1).default(20),
+  RATE_LIMIT_AUTH_PER_SECOND: z.coerce.number().positive().default(0.2),
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
   /** `off` disables the local dev defaults of embedded dev mode (infrastructure/config/devDefaults.ts). */
-  SETTLE_DEV_DEFAULTS: z.enum(['auto', 'off']).default('auto'),
+  SETTLE_DEV_DEFAULTS: z.enum(['auto', 'on', 'off']).default('auto'),
 });
 
-export type Config = z.infer<typeof schema> & {
+export type Config = Omit<z.infer<typeof schema>, 'HOST'> & {
+  readonly HOST: string;
   /** Absolute DATA_DIR. */
   readonly dataDir: string;
   readonly storage: 'postgres' | 'embedded';
@@ -119,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = parsed.data;
   return {
     ...c,
+    HOST: c.HOST ?? (c.DATABASE_URL ? '0.0.0.0' : '127.0.0.1'),
     dataDir: path.resolve(c.DATA_DIR),
     storage: c.DATABASE_URL ? 'postgres' : 'embedded',
     messaging: c.KAFKA_BROKERS ? 'kafka' : 'in-process',

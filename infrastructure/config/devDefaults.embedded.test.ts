@@ -36,6 +36,32 @@ describe('dev defaults at the process entry point (embedded, child process)', ()
     expect(svc.output.join('')).not.toContain('dev defaults');
   });
 
+  test('no NODE_ENV on a non-loopback HOST: no dev defaults (no file, no admin access), a warning in the log', async () => {
+    svc = await spawnService({ DATA_DIR: dataDir, HOST: '0.0.0.0', LOG_LEVEL: 'info' });
+    expect(fs.existsSync(path.join(dataDir, DEV_DEFAULTS_FILE))).toBe(false);
+    expect((await client(svc.url, 'dev_admin_0123456789abcdef0123456789').post('/v1/tenants', { tenantId: 'x', name: 'X' })).status).toBe(401);
+    const warning = svc.output
+      .join('')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: string; msg: string })
+      .find((l) => l.msg.includes('is not a loopback address'));
+    expect(warning).toMatchObject({ level: 'warn', msg: expect.stringContaining('HOST=0.0.0.0') });
+  });
+
+  test('HOST unset on the embedded default (npm start): listens on 127.0.0.1 only, dev defaults on, /healthz answers', async () => {
+    svc = await spawnService({ DATA_DIR: dataDir, HOST: '', LOG_LEVEL: 'info' });
+    expect(fs.existsSync(path.join(dataDir, DEV_DEFAULTS_FILE))).toBe(true);
+    expect(await (await fetch(`${svc.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    const external = Object.values(os.networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === 'IPv4' && !i.internal);
+    if (external) {
+      const port = new URL(svc.url).port;
+      await expect(fetch(`http://${external.address}:${port}/healthz`)).rejects.toThrow();
+    }
+  });
+
   test('dev mode: the first start writes the file (0600) and a restart keeps the same admin key', async () => {
     svc = await spawnService({ DATA_DIR: dataDir, NODE_ENV: 'development', LOG_LEVEL: 'info' });
     const file = path.join(dataDir, DEV_DEFAULTS_FILE);

@@ -34,8 +34,32 @@ describe('local dev defaults (embedded dev mode)', () => {
       [{ NODE_ENV: 'production' }, false],
       [{ DATABASE_URL: 'postgres://u@h/db' }, false],
       [{ SETTLE_DEV_DEFAULTS: 'off' }, false],
+      // only when clearly local: a loopback HOST (unset on the embedded default is 127.0.0.1), or SETTLE_DEV_DEFAULTS=on
+      [{ HOST: '127.0.0.1' }, true],
+      [{ HOST: 'localhost' }, true],
+      [{ HOST: '::1' }, true],
+      [{ HOST: '127.0.0.2' }, true],
+      [{ HOST: '' }, true],
+      [{ HOST: '0.0.0.0' }, false],
+      [{ HOST: '::' }, false],
+      [{ HOST: '10.1.2.3' }, false],
+      [{ HOST: '127.example.com' }, false],
+      [{ HOST: '0.0.0.0', SETTLE_DEV_DEFAULTS: 'on' }, true],
+      [{ HOST: '0.0.0.0', SETTLE_DEV_DEFAULTS: 'on', NODE_ENV: 'production' }, false],
+      [{ SETTLE_DEV_DEFAULTS: 'on', DATABASE_URL: 'postgres://u@h/db' }, false],
     ])('%j -> on: %s', (env, on) => {
       expect(devDefaultsRule(env).on).toBe(on);
+    });
+
+    test('an embedded, non-production start on a non-loopback host is warned about; other off cases are not', () => {
+      expect(devDefaultsRule({ HOST: '0.0.0.0' })).toMatchObject({ on: false, warn: true, reason: expect.stringContaining('HOST=0.0.0.0 is not a loopback address') });
+      expect(devDefaultsRule({ NODE_ENV: 'production', HOST: '0.0.0.0' }).warn).toBe(false);
+      expect(devDefaultsRule({ DATABASE_URL: 'postgres://u@h/db', HOST: '0.0.0.0' }).warn).toBe(false);
+      expect(devDefaultsRule({ SETTLE_DEV_DEFAULTS: 'off', HOST: '0.0.0.0' }).warn).toBe(false);
+      const out = withDevDefaults({ DATA_DIR: dir, HOST: '0.0.0.0' });
+      expect(out).toMatchObject({ report: null, warn: true });
+      expect(out.env.ADMIN_API_KEY).toBeUndefined();
+      expect(fs.existsSync(file())).toBe(false);
     });
   });
 

@@ -3,7 +3,11 @@
  * configured. The rule (one place, documented in the README configuration table):
  *
  *   dev defaults are ON when DATABASE_URL is unset (embedded storage), NODE_ENV is not
- *   `production` and SETTLE_DEV_DEFAULTS is not `off`. Otherwise nothing is read or written.
+ *   `production`, and either the process is clearly local (it listens on a loopback HOST; HOST
+ *   unset on the embedded default means 127.0.0.1) with SETTLE_DEV_DEFAULTS `auto`, or
+ *   SETTLE_DEV_DEFAULTS is `on`. Otherwise nothing is read or written; an embedded start that is
+ *   not production but listens beyond loopback is warned about (`warn`), since a generated admin
+ *   key on a server would be a silent backdoor and a CRM address on 127.0.0.1 a silent failure.
  *
  * When on, the first start generates the values below and keeps them in `DATA_DIR/dev-defaults.json`
  * (mode 0600; later starts reuse them, so the admin key and webhook secrets stay stable across
@@ -57,12 +61,26 @@ export class DevDefaultsError extends Error {
   override readonly name = 'DevDefaultsError';
 }
 
+/** 127.0.0.0/8, ::1, localhost (and IPv4-mapped loopback). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h);
+}
+
 /** Whether dev defaults apply to this environment, and why (for the startup log). Pure. */
-export function devDefaultsRule(env: Env): { on: boolean; reason: string } {
-  if (isSet(env, 'DATABASE_URL')) return { on: false, reason: 'DATABASE_URL is set (not the embedded default)' };
-  if (env.NODE_ENV === 'production') return { on: false, reason: 'NODE_ENV=production' };
-  if (env.SETTLE_DEV_DEFAULTS === 'off') return { on: false, reason: 'SETTLE_DEV_DEFAULTS=off' };
-  return { on: true, reason: 'embedded storage outside production' };
+export function devDefaultsRule(env: Env): { on: boolean; reason: string; warn: boolean } {
+  if (isSet(env, 'DATABASE_URL')) return { on: false, reason: 'DATABASE_URL is set (not the embedded default)', warn: false };
+  if (env.NODE_ENV === 'production') return { on: false, reason: 'NODE_ENV=production', warn: false };
+  if (env.SETTLE_DEV_DEFAULTS === 'off') return { on: false, reason: 'SETTLE_DEV_DEFAULTS=off', warn: false };
+  if (env.SETTLE_DEV_DEFAULTS === 'on') return { on: true, reason: 'SETTLE_DEV_DEFAULTS=on', warn: false };
+  // as loadConfig: HOST unset on the embedded default listens on 127.0.0.1
+  const host = isSet(env, 'HOST') ? env.HOST! : '127.0.0.1';
+  if (isLoopbackHost(host)) return { on: true, reason: `embedded storage outside production, listening on loopback (${host})`, warn: false };
+  return {
+    on: false,
+    reason: `embedded storage but HOST=${host} is not a loopback address: local dev defaults (generated admin key, webhook secrets, simulator addresses) are NOT applied; set the variables you need, SETTLE_DEV_DEFAULTS=on to force dev defaults, or NODE_ENV=production`,
+    warn: true,
+  };
 }
 
 /** Fresh values; random parts from `random` (crypto by default). */
@@ -174,14 +192,16 @@ export interface DevDefaultsOutcome {
   /** What to log (names and the path only, never values); null when dev defaults are off. */
   readonly report: { file: string; created: boolean; permissionsFixed: boolean; applied: DevDefaultName[]; fromEnvironment: DevDefaultName[] } | null;
   readonly reason: string;
+  /** Dev defaults are off although this looks like a dev start (embedded, not production) on a non-loopback host: log `reason` as a warning. */
+  readonly warn: boolean;
 }
 
 /** The process entry point's step before loadConfig: the environment with dev defaults filled in. */
 export function withDevDefaults(env: Env, generate?: () => DevDefaultValues): DevDefaultsOutcome {
   const rule = devDefaultsRule(env);
-  if (!rule.on) return { env: { ...env }, report: null, reason: rule.reason };
+  if (!rule.on) return { env: { ...env }, report: null, reason: rule.reason, warn: rule.warn };
   const file = devDefaultsPath(env);
   const { values, created, permissionsFixed } = loadOrCreateDevDefaults(file, generate);
   const merged = mergeDevDefaults(env, values);
-  return { env: merged.env, report: { file, created, permissionsFixed, applied: merged.applied, fromEnvironment: merged.fromEnvironment }, reason: rule.reason };
+  return { env: merged.env, report: { file, created, permissionsFixed, applied: merged.applied, fromEnvironment: merged.fromEnvironment }, reason: rule.reason, warn: false };
 }

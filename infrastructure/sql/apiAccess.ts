@@ -69,6 +69,12 @@ export class TenantDirectory {
     return rows.length === 1;
   }
 
+  /** Whether a key (by id) is still live: not revoked (live streams re-check this). */
+  async keyActive(keyId: string): Promise<boolean> {
+    const { rows } = await this.db.query(`SELECT 1 FROM api_keys WHERE key_id::text = $1 AND revoked_at IS NULL`, [keyId]);
+    return rows.length === 1;
+  }
+
   /** The tenant of a live key, or null. */
   async authenticate(apiKey: string): Promise<{ tenantId: string; keyId: string } | null> {
     const { rows } = await this.db.query<{ tenant_id: string; key_id: string }>(

@@ -6,6 +6,7 @@
  * Webhook payments whose amount does not match are recorded as mismatches needing attention,
  * never as payments; hostile strings are stored verbatim and come back JSON-escaped.
  */
+import { scrape } from '../support/service';
 import { deliver, sign, stripeEvent, type StripeEvent } from '../support/stripeEvents';
 import { CONNECT_SECRET, SECRET, caughtUp, expectProblem, rawPost, snapshot, startHarness, type Harness, type Snapshot } from './hostile.support';
 
@@ -179,7 +180,7 @@ describe('webhook bodies', () => {
     expect(await deliver(platform, e, SECRET)).toMatchObject({ status: 200, body: { status: 'ignored', duplicate: false } });
     expect(await snapshot(h.svc)).toEqual({ ...before, inbox: before.inbox + 1 });
     expect(await inboxRow(e.id)).toMatchObject({ status: 'ignored' });
-    const metrics = await (await fetch(`${h.svc.url}/metrics`)).text();
+    const metrics = await scrape(h.svc);
     expect(metrics).toMatch(/settle_webhooks_unhandled_total\{endpoint="stripe",type="reliability.totally_unknown"\} 1\b/);
   });
 });

@@ -26,7 +26,7 @@ describe('security: nothing secret or personal reaches the logs', () => {
   const emails: string[] = [];
 
   beforeAll(async () => {
-    svc = await securityService(schema, 'trace');
+    svc = await securityService(schema, 'trace', { PAYER_LINK_SECRET: 'payer-link-secret-of-the-logs-test-0123456789' });
     const admin = client(svc.url, ADMIN_KEY);
     const t = await tenantWithKey(svc.url, 'logs-t');
     secrets.push(t.apiKey);
@@ -81,6 +81,21 @@ describe('security: nothing secret or personal reaches the logs', () => {
       await deliver(`${svc.url}/webhooks/stripe/connect`, e, CONNECT_SECRET, { signature: forged });
       await deliver(`${svc.url}/webhooks/stripe`, payload.replace('payment_failed', 'succeeded'), PLATFORM_SECRET, { signature: sign(payload, PLATFORM_SECRET) });
     }
+    // payer routes: a signed payer link (page, live stream, a tampered copy) and a PayPal return
+    // carry credentials in the query string
+    const linked = await api.post<{ invoiceId: string }>('/v1/invoices', invoiceBody('cust-link', 'payer@example.com'));
+    for (let i = 0; i < 100 && (await api.get(`/v1/invoices/${linked.body.invoiceId}`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 20));
+    const link = new URL((await api.post<{ url: string }>(`/v1/invoices/${linked.body.invoiceId}/payer-link`, {})).body.url);
+    const sig = link.searchParams.get('sig')!;
+    secrets.push(sig, `sig=${sig.slice(0, 10)}`, `expires=${link.searchParams.get('expires')}`);
+    expect((await fetch(`${svc.url}${link.pathname}${link.search}`)).status).toBe(200);
+    const live = new AbortController();
+    const stream = await fetch(`${svc.url}${link.pathname}/live${link.search}`, { signal: live.signal });
+    expect(stream.status).toBe(200);
+    live.abort();
+    expect((await fetch(`${svc.url}${link.pathname}${link.search.replace(sig.slice(0, 4), 'AAAA')}`)).status).toBe(403);
+    secrets.push('ORDERTOKENLOGS42', 'PAYERIDLOGS7');
+    await fetch(`${svc.url}/pay/paypal/return?token=ORDERTOKENLOGS42&PayerID=PAYERIDLOGS7`);
     // let the asynchronous parts (projections, relays) log what they log
     await new Promise((r) => setTimeout(r, 1500));
   });
@@ -105,6 +120,13 @@ describe('security: nothing secret or personal reaches the logs', () => {
     expect(found).toEqual([]);
     // and nothing that looks like a Settle key at all
     expect(withoutXApiKey().filter((l) => /sk_settle_[A-Za-z0-9_-]{20,}/.test(l)).map((l) => l.slice(0, 300))).toEqual([]);
+  });
+
+  test('payer routes are logged without their query string (payer-link sig and expiry, PayPal token and PayerID)', () => {
+    const pay = svc.logs.filter((l) => typeof (l.req as { url?: string } | undefined)?.url === 'string' && (l.req as { url: string }).url.startsWith('/pay/'));
+    expect(pay.length).toBeGreaterThanOrEqual(4);
+    for (const l of pay) expect((l.req as { url: string }).url).toMatch(/^\/pay\/[^?]*(\?\[redacted\])?$/);
+    expect(lines().filter((l) => /sig=|PayerID=|token=ORDER/.test(l)).map((l) => l.slice(0, 300))).toEqual([]);
   });
 
   test('a key a client sends in a header Settle does not read (X-Api-Key) is not logged either', () => {

@@ -1,16 +1,15 @@
 /**
- * The rate limiter end to end in front of the real application: an outer Express app mounts the
- * limiters exactly where http/app.ts should (public /pay per IP, webhooks per IP, /v1 per API
- * key) and then the real createApp(runtime). Beyond each budget the answer is 429 problem+json
- * with Retry-After; other keys and other surfaces keep their own budgets; within budget the real
- * app answers as usual.
+ * The rate limiters of the real application (createApp with the budgets below from the
+ * environment and a test clock): public /pay per IP, webhooks per IP, /v1 failed authentication
+ * per IP before the key lookup and then per verified key id. Beyond each budget the answer is 429
+ * problem+json with Retry-After; other keys and other surfaces keep their own budgets; within
+ * budget the real app answers as usual. Client addresses come from X-Forwarded-For (the test
+ * client is the trusted loopback proxy).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import express from 'express';
 import { createApp } from '../../http/app';
-import { byApiKey, byIp, rateLimit } from '../../http/rateLimit';
 import { ADMIN_KEY, client } from '../support/api';
 import { databaseUrl, dropSchema } from '../support/databases';
 import { startTestService, type TestService } from '../support/service';
@@ -24,23 +23,38 @@ describe('security: rate limits in front of the real app', () => {
   const schema = `sec_r_${randomBytes(5).toString('hex')}`;
   let t = 1_000_000;
   const now = () => t;
-  const pay = rateLimit({ name: 'public', capacity: 5, refillPerSecond: 0.5, key: byIp, now });
-  const hooks = rateLimit({ name: 'webhooks', capacity: 8, refillPerSecond: 4, key: byIp, now });
-  const v1 = rateLimit({ name: 'api', capacity: 6, refillPerSecond: 2, key: byApiKey, now });
   let keyA: string;
   let keyB: string;
+  /** Key lookups that reached the tenant directory. */
+  let lookups = 0;
 
   beforeAll(async () => {
-    svc = await startTestService({ DATABASE_URL: databaseUrl(), DATABASE_SCHEMA: schema, ADMIN_API_KEY: ADMIN_KEY, KAFKA_BROKERS: undefined, STRIPE_WEBHOOK_SECRET: PLATFORM_SECRET, STRIPE_CONNECT_WEBHOOK_SECRET: CONNECT_SECRET, LOG_LEVEL: 'warn' });
+    svc = await startTestService({
+      DATABASE_URL: databaseUrl(),
+      DATABASE_SCHEMA: schema,
+      ADMIN_API_KEY: ADMIN_KEY,
+      KAFKA_BROKERS: undefined,
+      STRIPE_WEBHOOK_SECRET: PLATFORM_SECRET,
+      STRIPE_CONNECT_WEBHOOK_SECRET: CONNECT_SECRET,
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_PUBLIC_BURST: '5',
+      RATE_LIMIT_PUBLIC_PER_SECOND: '0.5',
+      RATE_LIMIT_WEBHOOK_BURST: '8',
+      RATE_LIMIT_WEBHOOK_PER_SECOND: '4',
+      RATE_LIMIT_API_BURST: '6',
+      RATE_LIMIT_API_PER_SECOND: '2',
+      RATE_LIMIT_AUTH_BURST: '5',
+      RATE_LIMIT_AUTH_PER_SECOND: '1',
+    });
     keyA = (await tenantWithKey(svc.url, 'rl-a')).apiKey;
     keyB = (await tenantWithKey(svc.url, 'rl-b')).apiKey;
-    const outer = express();
-    outer.set('trust proxy', 'loopback');
-    outer.use('/pay', pay);
-    outer.use('/webhooks', hooks);
-    outer.use('/v1', v1);
-    outer.use(createApp(svc.runtime));
-    server = http.createServer(outer);
+    const tenants = svc.runtime.tenants;
+    const lookup = tenants.authenticate.bind(tenants);
+    tenants.authenticate = async (key: string) => {
+      lookups++;
+      return lookup(key);
+    };
+    server = http.createServer(createApp(svc.runtime, { now }));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -62,7 +76,8 @@ describe('security: rate limits in front of the real app', () => {
     for (let i = 0; i < 5; i++) expect((await fetch(`${url}/pay/cancel`)).status).toBe(200);
     await expect429(await fetch(`${url}/pay/cancel`), 'public', '2');
     await expect429(await fetch(`${url}/pay/paypal/return?token=ABCDE12345`), 'public', '2');
-    expect(pay.counters).toMatchObject({ allowed: 5, limited: 2 });
+    // another client address (through the trusted proxy) has its own budget
+    expect((await fetch(`${url}/pay/cancel`, { headers: { 'x-forwarded-for': '198.51.100.9' } })).status).toBe(200);
     t += 2000;
   });
 
@@ -82,7 +97,7 @@ describe('security: rate limits in front of the real app', () => {
     await expect429(await fetch(`${url}/webhooks/stripe`, { method: 'POST', body: '{}' }), 'webhooks', '1');
   });
 
-  test('API /v1/*: 6 per key; another key (and the admin key) keep their own budget; no key counts per IP', async () => {
+  test('API /v1/*: 6 per verified key; another key (and the admin key) keep their own budget; no key counts against the address', async () => {
     const a = client(url, keyA);
     const got: number[] = [];
     for (let i = 0; i < 6; i++) got.push((await a.get('/v1/invoices')).status);
@@ -91,13 +106,36 @@ describe('security: rate limits in front of the real app', () => {
     await expect429(r, 'api', '1');
     expect((await client(url, keyB).get('/v1/invoices')).status).toBe(200);
     expect((await client(url, ADMIN_KEY).get('/v1/admin/projections')).status).toBe(200);
-    // the limiter answers before authentication: a flood of wrong keys never reaches the key lookup
+    // no credential: 5 refusals per address, then 429
     const anon: number[] = [];
-    for (let i = 0; i < 7; i++) anon.push((await fetch(`${url}/v1/invoices`)).status);
-    expect(anon).toEqual([401, 401, 401, 401, 401, 401, 429]);
+    for (let i = 0; i < 6; i++) anon.push((await fetch(`${url}/v1/invoices`, { headers: { 'x-forwarded-for': '198.51.100.1' } })).status);
+    expect(anon).toEqual([401, 401, 401, 401, 401, 429]);
     t += 500;
     expect((await a.get('/v1/invoices')).status).toBe(200);
     expect((await a.get('/v1/invoices')).status).toBe(429);
+    t += 10_000;
+  });
+
+  test('a flood of made-up keys from one address is 429 before the key lookup; a real key keeps its own bucket', async () => {
+    const flooder = { 'x-forwarded-for': '203.0.113.66' };
+    const b = (extra: Record<string, string> = {}) => fetch(`${url}/v1/invoices`, { headers: { authorization: `Bearer ${keyB}`, ...extra } });
+    // keyB (from its own address) spends 2 of its 6
+    expect([(await b()).status, (await b()).status]).toEqual([200, 200]);
+    const before = lookups;
+    const flood: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const fake = `sk_settle_${randomBytes(24).toString('base64url')}`;
+      flood.push((await fetch(`${url}/v1/invoices`, { headers: { authorization: `Bearer ${fake}`, ...flooder } })).status);
+    }
+    expect(flood.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(flood.slice(5).every((s) => s === 429)).toBe(true);
+    expect(lookups - before).toBe(5); // 195 made-up keys never reached the key lookup
+    const refused = await fetch(`${url}/v1/invoices`, { headers: { authorization: 'Bearer sk_settle_madeup', ...flooder } });
+    await expect429(refused, 'auth', '1');
+    // keyB's bucket is exactly where it was: 4 left, then 429
+    const rest: number[] = [];
+    for (let i = 0; i < 5; i++) rest.push((await b()).status);
+    expect(rest).toEqual([200, 200, 200, 200, 429]);
   });
 
   test('health and the OpenAPI document are never limited', async () => {

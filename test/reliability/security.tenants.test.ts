@@ -52,7 +52,9 @@ describe('security: tenant isolation and API keys', () => {
   }
 
   beforeAll(async () => {
-    svc = await securityService(schema, 'warn');
+    // every operation is tried without a key and with wrong keys (over a hundred refusals from one
+    // address): the failed-auth budget per address (security.ratelimit.test.ts) is raised here
+    svc = await securityService(schema, 'warn', { RATE_LIMIT_AUTH_BURST: '10000' });
     admin = client(svc.url, ADMIN_KEY);
     ({ api: a, apiKey: aKey, keyId: aKeyId } = await tenantWithKey(svc.url, 'tenant-a'));
     ({ api: b, apiKey: bKey, keyId: bKeyId } = await tenantWithKey(svc.url, 'tenant-b'));

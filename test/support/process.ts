@@ -49,6 +49,8 @@ export async function spawnService(env: Record<string, string>, opts: SpawnOptio
       RATE_LIMIT_API_PER_SECOND: '1000000',
       RATE_LIMIT_WEBHOOK_BURST: '1000000',
       RATE_LIMIT_WEBHOOK_PER_SECOND: '1000000',
+      RATE_LIMIT_HEALTH_BURST: '1000000',
+      RATE_LIMIT_HEALTH_PER_SECOND: '1000000',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -10,6 +10,16 @@ export interface TestService extends RunningService {
   readonly logs: Array<Record<string, unknown>>;
 }
 
+/** The METRICS_TOKEN test services run with (public /metrics needs it as a bearer token). */
+export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789abcdef';
+
+/** GET /metrics of a test service with its token. */
+export async function scrape(svc: { url: string }): Promise<string> {
+  const r = await fetch(`${svc.url}/metrics`, { headers: { authorization: `Bearer ${TEST_METRICS_TOKEN}` } });
+  if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
+  return r.text();
+}
+
 export async function startTestService(env: Record<string, string | undefined>, configure?: (rt: Runtime) => Promise<void>): Promise<TestService> {
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -18,7 +28,7 @@ export async function startTestService(env: Record<string, string | undefined>, 
       cb();
     },
   });
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...env });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', METRICS_TOKEN: TEST_METRICS_TOKEN, ...env });
   const svc = await startService(config, createLogger(config.LOG_LEVEL, sink), configure);
   return Object.assign(svc, { url: `http://127.0.0.1:${svc.port}`, logs });
 }
