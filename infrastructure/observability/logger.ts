@@ -21,6 +21,8 @@ export const REDACT_PATHS = [
   '*.client_secret',
   '*.webhookSecret',
   'config.DATABASE_URL',
+  'config.KAFKA_SASL_PASSWORD',
+  '*.sasl.password',
   // card data
   '*.card.number',
   '*.card.cvc',
