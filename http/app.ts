@@ -21,6 +21,7 @@ import { billingRoutes } from './routes/billing';
 import { queryRoutes } from './routes/queries';
 import { reportRoutes } from './routes/reports';
 import { payerLinkRoutes } from './routes/payerLinks';
+import { payerReturnPage } from './payerLinks';
 import { ReadModels } from '../projections/queries';
 import { comparePositions } from '../domain/ports/eventStore';
 import { InvoiceCommands } from '../commands/invoices';
@@ -52,7 +53,7 @@ export function apiRoutes(rt: Runtime): RouteSpec[] {
   return [
     ...adminRoutes(rt.tenants, rt.connectedAccounts),
     ...bookingRoutes(bookings, contextFor, rt.crmSaga ? bulkRetry(rt) : undefined),
-    ...billingRoutes(subscriptions, invoices, new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL), contextFor),
+    ...billingRoutes(subscriptions, invoices, new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL, payerReturnPage(rt.config.PUBLIC_BASE_URL, () => rt.payerLinkSecret, rt.config.PAYER_LINK_TTL_SECONDS)), contextFor),
     ...queryRoutes(new ReadModels(rt.db)),
     ...reportRoutes({ db: rt.db }),
     ...adminProjectionRoutes(rt),

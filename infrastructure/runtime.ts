@@ -165,7 +165,7 @@ export class Runtime {
               customerId: req.customerId,
               currency: req.currency,
               lineItems: req.lines.map((l) => ({ name: l.name, quantity: l.quantity, unitAmount: l.unitAmount })),
-              successUrl: `${req.returnUrl}?session_id={CHECKOUT_SESSION_ID}`,
+              successUrl: `${req.returnUrl}${req.returnUrl.includes('?') ? '&' : '?'}session_id={CHECKOUT_SESSION_ID}`,
               cancelUrl: req.cancelUrl,
             });
             return { provider: 'stripe', reference: s.sessionId, url: s.url };
