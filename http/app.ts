@@ -11,6 +11,7 @@ import { payRoutes } from './pay';
 import { consoleRoutes } from './console/routes';
 import { LiveStatusHub, apiLiveRoutes } from './live';
 import { idempotency } from './idempotency';
+import { rejectDeepJson } from './jsonDepth';
 import { httpMetrics, requestContext, requestLogger, securityHeaders } from './middleware';
 import { byApiKey, byIp, rateLimit } from './rateLimit';
 import { errorHandler, notFound } from './problem';
@@ -102,6 +103,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   v1.use(authenticate(rt.tenants, rt.config.ADMIN_API_KEY));
   // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
   v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
+  v1.use(rejectDeepJson);
   v1.use(idempotency(rt.idempotency));
   apiLiveRoutes(v1, live, new ReadModels(rt.db), tenantOf);
   mount(v1, specs, {
