@@ -123,10 +123,26 @@ export interface Freshness {
 
 const MIN_POSITION = /^(\d{1,20})\/(\d{1,20})$/;
 
-export function mount(router: Router, specs: readonly RouteSpec[], freshness?: Freshness): void {
+type Middleware = (req: Request, res: Response, next: NextFunction) => unknown;
+
+/**
+ * `beforeCommand`: runs on every POST route after its access check (admin-only routes: the admin
+ * key; tenant routes: a tenant to act for), before the body is validated: the Idempotency-Key
+ * check, so a stored response is replayed only to a caller allowed to make the request.
+ */
+export function mount(router: Router, specs: readonly RouteSpec[], freshness?: Freshness, beforeCommand?: Middleware): void {
   for (const spec of specs) {
-    const chain: Array<(req: Request, res: Response, next: NextFunction) => unknown> = [];
+    const chain: Middleware[] = [];
     if (spec.access === 'admin') chain.push(requireAdmin);
+    if (spec.method === 'post' && beforeCommand) {
+      if (spec.access === 'tenant') {
+        chain.push((_req, res, next) => {
+          tenantOf(res);
+          next();
+        });
+      }
+      chain.push(beforeCommand);
+    }
     if (spec.body) {
       chain.push((req, _res, next) => {
         if (!req.is('application/json')) throw new Problem(415, 'unsupported-media-type', 'Unsupported Media Type', 'Send the body as application/json');

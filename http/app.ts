@@ -10,7 +10,7 @@ import { webhookRoutes } from './webhooks';
 import { payRoutes } from './pay';
 import { consoleRoutes } from './console/routes';
 import { LiveStatusHub, apiLiveRoutes } from './live';
-import { idempotency } from './idempotency';
+import { idempotency, idempotencyScope } from './idempotency';
 import { rejectDeepJson } from './jsonDepth';
 import { httpMetrics, requestContext, requestLogger, securityHeaders } from './middleware';
 import { byApiKey, byIp, rateLimit } from './rateLimit';
@@ -41,7 +41,8 @@ function contextFor(tenantId: string, req: Request, res: Response): CommandConte
     tenantId,
     correlationId: res.locals.correlationId as string,
     causationId: res.locals.requestId as string,
-    idSeed: key ? createHash('sha256').update(`idempotency|${tenantId}|${key}|${req.method} ${req.path}`).digest('hex') : undefined,
+    // per principal as the key itself (idempotency.ts): the admin's and the tenant's same key are different requests
+    idSeed: key ? createHash('sha256').update(`idempotency|${principal.kind === 'admin' ? idempotencyScope(principal, tenantId) : tenantId}|${key}|${req.method} ${req.path}`).digest('hex') : undefined,
     actor: principal.kind === 'admin' ? { kind: 'admin', id: 'admin' } : { kind: 'api_key', id: principal.keyId },
     now: new Date(),
   };
@@ -104,8 +105,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
   v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
   v1.use(rejectDeepJson);
-  v1.use(idempotency(rt.idempotency));
   apiLiveRoutes(v1, live, new ReadModels(rt.db), tenantOf);
+  // Idempotency-Key runs per route, after the route's access check (admin-only, tenant required)
   mount(v1, specs, {
     async waitFor(names, position, ms) {
       const runners = rt.projections.filter((p) => names.includes(p.def.name));
@@ -118,7 +119,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
         await new Promise((r) => setTimeout(r, 25));
       }
     },
-  });
+  }, idempotency(rt.idempotency));
   app.use('/v1', v1);
   app.use(notFound);
   app.use(errorHandler);
