@@ -22,6 +22,8 @@ export const REDACT_PATHS = [
   '*.webhookSecret',
   'config.DATABASE_URL',
   'config.KAFKA_SASL_PASSWORD',
+  'config.kafkaSecurity.sasl.password',
+  'config.kafkaSecurity.ssl.key',
   '*.sasl.password',
   // card data
   '*.card.number',
