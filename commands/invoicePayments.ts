@@ -17,12 +17,20 @@ export interface ConnectedAccounts {
   accountFor(tenantId: string): Promise<string | null>;
 }
 
+/**
+ * The page a payer returns to from a provider's hosted checkout for this invoice (the signed payer
+ * page, which shows the live payment status), or null when there is none: the payer then lands on
+ * `/pay/stripe/return`, which thanks them and shows no invoice data.
+ */
+export type PayerReturnPage = (tenantId: string, invoiceId: string) => string | null;
+
 export class InvoicePaymentCommands {
   constructor(
     private readonly store: EventStore,
     private readonly accounts: ConnectedAccounts,
     private readonly gateways: Partial<Record<PaymentMethod, InvoicePaymentGateway>>,
     private readonly publicBaseUrl: string,
+    private readonly payerReturnPage: PayerReturnPage = () => null,
   ) {}
 
   async start(invoiceId: string, method: PaymentMethod, ctx: CommandContext): Promise<InvoicePaymentStart> {
@@ -42,7 +50,7 @@ export class InvoicePaymentCommands {
       accountId,
       currency: inv.currency!,
       lines: inv.lineItems.map((l) => ({ name: l.description, quantity: l.quantity, unitAmount: l.unitAmount })),
-      returnUrl: `${this.publicBaseUrl}/pay/${method === 'paypal' ? 'paypal/return' : 'stripe/return'}`,
+      returnUrl: method === 'paypal' ? `${this.publicBaseUrl}/pay/paypal/return` : (this.payerReturnPage(ctx.tenantId, invoiceId) ?? `${this.publicBaseUrl}/pay/stripe/return`),
       cancelUrl: `${this.publicBaseUrl}/pay/cancel`,
     });
   }

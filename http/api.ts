@@ -59,20 +59,24 @@ export function route<S extends z.ZodType | undefined>(spec: RouteSpec<S>): Rout
   return spec as unknown as RouteSpec;
 }
 
-/** The path of the first string PostgreSQL cannot store (NUL) or that is not valid Unicode (lone surrogate). */
+/**
+ * The path of the first string PostgreSQL cannot store (NUL) or that is not valid Unicode (lone
+ * surrogate). Iterative (an explicit stack, in document order), so no nesting depth can overflow it.
+ */
 export function unstorableText(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return UNSTORABLE_TEXT.test(value) ? path : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const p = unstorableText(value[i], `${path}.${i}`);
-      if (p) return p;
-    }
-    return null;
-  }
-  if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      const p = unstorableText(k, path) ?? unstorableText(v, `${path}.${k}`);
-      if (p) return p;
+  const stack: Array<[unknown, string]> = [[value, path]];
+  while (stack.length > 0) {
+    const [v, p] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (UNSTORABLE_TEXT.test(v)) return p;
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${p}.${i}`]);
+    } else if (v && typeof v === 'object') {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, child] = entries[i]!;
+        stack.push([child, `${p}.${k}`], [k, p]); // the key is checked before its value
+      }
     }
   }
   return null;
@@ -119,10 +123,26 @@ export interface Freshness {
 
 const MIN_POSITION = /^(\d{1,20})\/(\d{1,20})$/;
 
-export function mount(router: Router, specs: readonly RouteSpec[], freshness?: Freshness): void {
+type Middleware = (req: Request, res: Response, next: NextFunction) => unknown;
+
+/**
+ * `beforeCommand`: runs on every POST route after its access check (admin-only routes: the admin
+ * key; tenant routes: a tenant to act for), before the body is validated: the Idempotency-Key
+ * check, so a stored response is replayed only to a caller allowed to make the request.
+ */
+export function mount(router: Router, specs: readonly RouteSpec[], freshness?: Freshness, beforeCommand?: Middleware): void {
   for (const spec of specs) {
-    const chain: Array<(req: Request, res: Response, next: NextFunction) => unknown> = [];
+    const chain: Middleware[] = [];
     if (spec.access === 'admin') chain.push(requireAdmin);
+    if (spec.method === 'post' && beforeCommand) {
+      if (spec.access === 'tenant') {
+        chain.push((_req, res, next) => {
+          tenantOf(res);
+          next();
+        });
+      }
+      chain.push(beforeCommand);
+    }
     if (spec.body) {
       chain.push((req, _res, next) => {
         if (!req.is('application/json')) throw new Problem(415, 'unsupported-media-type', 'Unsupported Media Type', 'Send the body as application/json');

@@ -10,7 +10,8 @@ import { webhookRoutes } from './webhooks';
 import { payRoutes } from './pay';
 import { consoleRoutes } from './console/routes';
 import { LiveStatusHub, apiLiveRoutes } from './live';
-import { idempotency } from './idempotency';
+import { idempotency, idempotencyScope } from './idempotency';
+import { rejectDeepJson } from './jsonDepth';
 import { httpMetrics, requestContext, requestLogger, securityHeaders } from './middleware';
 import { byIp, byPrincipal, failedAuthLimit, rateLimit } from './rateLimit';
 import { errorHandler, notFound } from './problem';
@@ -21,6 +22,7 @@ import { billingRoutes } from './routes/billing';
 import { queryRoutes } from './routes/queries';
 import { reportRoutes } from './routes/reports';
 import { payerLinkRoutes } from './routes/payerLinks';
+import { payerReturnPage } from './payerLinks';
 import { ReadModels } from '../projections/queries';
 import { comparePositions } from '../domain/ports/eventStore';
 import { InvoiceCommands } from '../commands/invoices';
@@ -41,7 +43,8 @@ function contextFor(tenantId: string, req: Request, res: Response): CommandConte
     tenantId,
     correlationId: res.locals.correlationId as string,
     causationId: res.locals.requestId as string,
-    idSeed: key ? createHash('sha256').update(`idempotency|${tenantId}|${key}|${req.method} ${req.path}`).digest('hex') : undefined,
+    // per principal as the key itself (idempotency.ts): the admin's and the tenant's same key are different requests
+    idSeed: key ? createHash('sha256').update(`idempotency|${principal.kind === 'admin' ? idempotencyScope(principal, tenantId) : tenantId}|${key}|${req.method} ${req.path}`).digest('hex') : undefined,
     actor: principal.kind === 'admin' ? { kind: 'admin', id: 'admin' } : { kind: 'api_key', id: principal.keyId },
     now: new Date(),
   };
@@ -54,7 +57,7 @@ export function apiRoutes(rt: Runtime): RouteSpec[] {
   return [
     ...adminRoutes(rt.tenants, rt.connectedAccounts),
     ...bookingRoutes(bookings, contextFor, rt.crmSaga ? bulkRetry(rt) : undefined),
-    ...billingRoutes(subscriptions, invoices, new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL), contextFor),
+    ...billingRoutes(subscriptions, invoices, new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL, payerReturnPage(rt.config.PUBLIC_BASE_URL, () => rt.payerLinkSecret, rt.config.PAYER_LINK_TTL_SECONDS)), contextFor),
     ...queryRoutes(new ReadModels(rt.db)),
     ...reportRoutes({ db: rt.db }),
     ...adminProjectionRoutes(rt),
@@ -121,8 +124,9 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   v1.use(rateLimit({ name: 'api', capacity: c.RATE_LIMIT_API_BURST, refillPerSecond: c.RATE_LIMIT_API_PER_SECOND, key: byPrincipal, now }));
   // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
   v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
-  v1.use(idempotency(rt.idempotency));
+  v1.use(rejectDeepJson);
   apiLiveRoutes(v1, live, new ReadModels(rt.db), tenantOf, (keyId) => rt.tenants.keyActive(keyId));
+  // Idempotency-Key runs per route, after the route's access check (admin-only, tenant required)
   mount(v1, specs, {
     async waitFor(names, position, ms) {
       const runners = rt.projections.filter((p) => names.includes(p.def.name));
@@ -135,7 +139,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
         await new Promise((r) => setTimeout(r, 25));
       }
     },
-  });
+  }, idempotency(rt.idempotency));
   app.use('/v1', v1);
   app.use(notFound);
   app.use(errorHandler);

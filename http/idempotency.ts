@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { IdempotencyStore } from '../infrastructure/sql/apiAccess';
+import type { Principal } from './auth';
 import { Problem } from './problem';
 
 /**
@@ -13,7 +14,13 @@ import { Problem } from './problem';
  *   five minutes counts as abandoned; the first request's late answer is then not stored);
  * - a 5xx is not stored: the key is released so a retry runs again (commands are themselves
  *   idempotent through event ids seeded by the key).
- * Keys are scoped to the caller (tenant, or admin) and kept at least 24 hours.
+ * - "the same body" means the same JSON: whitespace and key order do not matter (the parsed body is
+ *   compared in a canonical form), a different value is a different body;
+ * - keys are scoped per tenant AND per kind of principal (idempotencyScope): the admin acting for a
+ *   tenant and the tenant itself never share a key, so neither can replay (or pre-empt) the other's
+ *   request. The check runs per route after authentication and the route's access check
+ *   (mount() in api.ts), so a replay is only ever served to a caller allowed to make the request.
+ * Kept at least 24 hours.
  */
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -26,17 +33,49 @@ function retryLater(fn: () => Promise<unknown>, delayMs: number, attempts: numbe
   t.unref();
 }
 
+/**
+ * The key namespace of a caller: a tenant key acts as its tenant (`<tenant>`, as before: tenant ids
+ * are letters, digits, `_` and `-`, so they never contain `@`); the admin key as `admin@<tenant>`
+ * when acting for one (`Settle-Tenant`), `admin@` otherwise.
+ */
+export function idempotencyScope(principal: Principal, tenantId: string | undefined): string {
+  return principal.kind === 'admin' ? `admin@${tenantId ?? ''}` : principal.tenantId;
+}
+
+/** JSON with object keys sorted (arrays keep their order): equal for equal JSON values. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * The fingerprint of a request body: of its canonical JSON when it was parsed as JSON (bodies are
+ * at most 64 levels deep by then, see jsonDepth.ts), else of its bytes. `legacy`: the byte hash
+ * earlier releases stored, still matched while their records live.
+ */
+function bodyFingerprint(req: Request): { hash: string; legacy: string } {
+  const raw = (req as Request & { rawBody?: Buffer }).rawBody ?? Buffer.alloc(0);
+  const legacy = createHash('sha256').update(raw).digest('hex');
+  const parsed = raw.length > 0 && req.is('application/json') && req.body !== undefined;
+  return { hash: parsed ? `json:${createHash('sha256').update(canonicalJson(req.body)).digest('hex')}` : legacy, legacy };
+}
+
 export function idempotency(store: IdempotencyStore) {
   return async (req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'POST') return next();
     const key = req.get('idempotency-key');
     if (key === undefined) return next();
     if (!KEY.test(key)) throw new Problem(400, 'invalid-idempotency-key', 'Invalid Idempotency-Key', 'Idempotency-Key must be 1 to 255 visible ASCII characters', [{ path: 'header.Idempotency-Key', message: 'invalid' }]);
-    const scope = (res.locals.tenantId as string | undefined) ?? 'admin';
-    const raw = (req as Request & { rawBody?: Buffer }).rawBody ?? Buffer.alloc(0);
-    const bodyHash = createHash('sha256').update(raw).digest('hex');
+    const scope = idempotencyScope(res.locals.principal as Principal, res.locals.tenantId as string | undefined);
+    const { hash: bodyHash, legacy } = bodyFingerprint(req);
     const path = req.originalUrl.split('?')[0]!;
-    const claim = await store.claim(scope, key, req.method, path, bodyHash);
+    const claim = await store.claim(scope, key, req.method, path, bodyHash, legacy);
     switch (claim.kind) {
       case 'replay':
         res.setHeader('Idempotent-Replayed', 'true');

@@ -7,6 +7,8 @@
  *     303 to the provider's payment page.
  *   GET /pay/paypal/return?token=<order id>  — after approval at PayPal: capture the order once
  *     and record it; the same return twice, concurrently, or racing the webhook pays once.
+ *   GET /pay/stripe/return                   — back from Stripe Checkout when payer links are off (no
+ *     invoice data); with payer links the success URL is the signed payer page itself.
  *   GET /pay/cancel                          — the payer gave up.
  */
 import express, { Router, type Request, type Response } from 'express';
@@ -19,7 +21,7 @@ import { ReadModels } from '../projections/queries';
 import { invoiceLive, payerPage } from './console/pages';
 import { CONSOLE_CSP } from './console/routes';
 import type { LiveStatusHub } from './live';
-import { verifyPayerLink } from './payerLinks';
+import { payerReturnPage, verifyPayerLink } from './payerLinks';
 import { Problem } from './problem';
 import { toProblem } from './api';
 
@@ -35,7 +37,7 @@ const SAFE_ID = /^[A-Za-z0-9_-]{1,100}$/;
 export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
   const r = Router();
   const models = new ReadModels(rt.db);
-  const payments = new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL);
+  const payments = new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL, payerReturnPage(rt.config.PUBLIC_BASE_URL, () => rt.payerLinkSecret, rt.config.PAYER_LINK_TTL_SECONDS));
 
   /** The invoice a signed link names, or a 403 (tampered, expired) / 404 problem. */
   async function signedInvoice(req: Request) {
@@ -57,7 +59,7 @@ export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
     if (!inv) return null;
     const latest = (await models.payments(tenantId, { payableType: 'invoice', payableId: invoiceId, limit: 1 })).items[0] ?? null;
     // the payer sees status and amounts, never provider ids or internal codes
-    return { state: { status: inv.status, amountPaid: inv.amountPaid, latestPayment: latest ? { status: latest.status, amount: latest.amount } : null }, html: invoiceLive(inv, latest).value, inv, latest };
+    return { state: { status: inv.status, amountPaid: inv.amountPaid, latestPayment: latest ? { status: latest.status, amount: latest.amount } : null }, html: invoiceLive(inv, latest, 'payer').value, inv, latest };
   }
   const signedQuery = (req: Request) => `expires=${encodeURIComponent(String(req.query.expires))}&sig=${encodeURIComponent(String(req.query.sig))}`;
 
@@ -68,7 +70,9 @@ export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
     const methods = ((v.inv.allowedPaymentMethods as string[]) ?? []).filter((m) => m in rt.invoicePaymentGateways);
     res.setHeader('Content-Security-Policy', CONSOLE_CSP);
     res.setHeader('Cache-Control', 'no-store');
-    res.type('html').send(payerPage(v.inv, invoiceLive(v.inv, v.latest), `${base}/live?${signedQuery(req)}`, methods.length > 0 ? { methods, action: `${base}?${signedQuery(req)}` } : null));
+    // back from Stripe Checkout (the success URL carries session_id): say the payment is being confirmed
+    const returned = typeof req.query.session_id === 'string' && v.inv.status === 'open' ? 'Thank you. Your payment is being confirmed; this page updates by itself.' : undefined;
+    res.type('html').send(payerPage(v.inv, invoiceLive(v.inv, v.latest, 'payer'), `${base}/live?${signedQuery(req)}`, methods.length > 0 ? { methods, action: `${base}?${signedQuery(req)}` } : null, returned));
   });
   r.get('/pay/invoices/:tenantId/:invoiceId/live', async (req: Request, res: Response) => {
     const { tenantId, invoiceId } = await signedInvoice(req);
@@ -116,6 +120,12 @@ export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
       if (err instanceof ProviderError) throw new Problem(422, 'provider-rejected', 'Rejected By Provider', err.message);
       throw err;
     }
+  });
+  // Stripe Checkout's success URL when payer links are off (no key to sign the payer page with):
+  // thanks the payer and shows nothing of the invoice (a session id is no proof of holding a link)
+  r.get('/pay/stripe/return', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.type('html').send(page('Thank you', 'Your payment was submitted and is being confirmed. You will get a receipt once it is complete; the payment link you used shows its status.'));
   });
   r.get('/pay/cancel', (_req, res) => {
     res.type('html').send(page('Payment cancelled', 'Nothing was charged. You can pay later from the invoice link.'));

@@ -41,3 +41,18 @@ export function payerLinkUrl(publicBaseUrl: string, secret: string, tenantId: st
   const expires = Math.floor(nowMs / 1000) + ttlSeconds;
   return { url: `${publicBaseUrl.replace(/\/$/, '')}${payerLinkPath(secret, { tenantId, invoiceId, expires })}`, expiresAt: new Date(expires * 1000).toISOString() };
 }
+
+/**
+ * Where a payer comes back to from Stripe Checkout: a fresh signed link to the invoice's payer page
+ * (its live status), or null when payer links are off (no key), see InvoicePaymentCommands.
+ */
+export function payerReturnPage(publicBaseUrl: string, secret: () => string | null, ttlSeconds: number, now = () => Date.now()): (tenantId: string, invoiceId: string) => string | null {
+  return (tenantId, invoiceId) => {
+    const key = secret();
+    if (!key) return null;
+    // the expiry is rounded up to a UTC day boundary, so a retried start (same provider idempotency
+    // key) asks the provider for the same success URL within a day
+    const expires = Math.ceil((Math.floor(now() / 1000) + ttlSeconds) / 86_400) * 86_400;
+    return `${publicBaseUrl.replace(/\/$/, '')}${payerLinkPath(key, { tenantId, invoiceId, expires })}`;
+  };
+}

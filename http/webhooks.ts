@@ -17,6 +17,7 @@ import Stripe from 'stripe';
 import type { Config } from '../infrastructure/config/config';
 import type { Metrics } from '../infrastructure/observability/metrics';
 import type { Endpoint, WebhookIngestor } from '../infrastructure/webhooks/ingest';
+import { MAX_JSON_DEPTH, jsonDepthExceeds } from './jsonDepth';
 import { Problem } from './problem';
 
 export interface PayPalVerifier {
@@ -62,6 +63,7 @@ async function stripeEndpoint(deps: WebhookDeps, endpoint: 'stripe' | 'stripe_co
     const stale = /tolerance/i.test(message);
     reject(deps, endpoint, 400, stale ? 'signature-expired' : 'invalid-signature', stale ? 'Signature Expired' : 'Invalid Signature', `The webhook signature did not verify: ${message}`);
   }
+  if (jsonDepthExceeds(event)) reject(deps, endpoint, 400, 'json-too-deep', 'JSON Nested Too Deeply', `The verified event nests more than ${MAX_JSON_DEPTH} levels deep`);
   const e = event as unknown as { id?: unknown; type?: unknown; livemode?: unknown; account?: unknown };
   if (typeof e.id !== 'string' || typeof e.type !== 'string') reject(deps, endpoint, 400, 'malformed-event', 'Malformed Event', 'A Stripe event needs an id and a type');
   if (e.livemode !== deps.config.stripeLivemode) {
@@ -90,6 +92,7 @@ async function paypalEndpoint(deps: WebhookDeps, req: Request, res: Response): P
   } catch {
     reject(deps, 'paypal', 400, 'malformed-json', 'Malformed JSON', 'The verified body is not JSON');
   }
+  if (jsonDepthExceeds(event)) reject(deps, 'paypal', 400, 'json-too-deep', 'JSON Nested Too Deeply', `The verified event nests more than ${MAX_JSON_DEPTH} levels deep`);
   if (typeof event.id !== 'string' || typeof event.event_type !== 'string') reject(deps, 'paypal', 400, 'malformed-event', 'Malformed Event', 'A PayPal event needs an id and an event_type');
   // The signature covers the body only through its CRC32, which another body can match: the
   // transmission id (signed) is remembered with the body's SHA-256, and another body under it is refused.

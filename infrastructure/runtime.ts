@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
+import { createPrivateFile, ensurePrivateDir, readPrivateFile } from './config/dataDir';
 import path from 'node:path';
 import type { EventStore } from '../domain/ports/eventStore';
 import type { MessageBus } from '../domain/ports/messageBus';
@@ -125,20 +125,27 @@ export class Runtime {
     if (config.DATABASE_URL) {
       db = new PgClient({ connectionString: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: config.DATABASE_POOL_SIZE });
     } else {
-      fs.mkdirSync(config.dataDir, { recursive: true });
+      const dir = ensurePrivateDir(config.dataDir);
+      if (dir.tightenedFrom !== null) logger.warn({ dataDir: config.dataDir, mode: `0${dir.tightenedFrom.toString(8)}`, now: '0700' }, 'DATA_DIR was readable by other local users; narrowed to 0700');
       db = await PgliteClient.open(path.join(config.dataDir, 'pglite'), config.DATABASE_SCHEMA);
     }
     try {
       const applied = await migrate(db, config.DATABASE_SCHEMA);
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
 
+      if (config.KAFKA_BROKERS) {
+        const { ssl, sasl } = config.kafkaSecurity;
+        logger.info({ tls: ssl ? { verifyBroker: ssl.rejectUnauthorized, ca: Boolean(ssl.ca), clientCertificate: Boolean(ssl.cert) } : false, sasl: sasl ? { mechanism: sasl.mechanism, username: sasl.username } : false }, 'kafka: connection security');
+        if (sasl?.mechanism === 'plain' && !ssl) logger.warn('kafka: SASL PLAIN without KAFKA_SSL sends the password in clear text; use scram-sha-256/512 or TLS');
+        if (ssl && !ssl.rejectUnauthorized) logger.warn('kafka: KAFKA_SSL_REJECT_UNAUTHORIZED=false accepts any broker certificate');
+      }
       let relayWake: () => void = () => undefined;
       const eventStore: EventStore = config.EVENTSTORE_URL
         ? new EsdbEventStore(config.EVENTSTORE_URL)
         : new SqlEventStore(db, () => relayWake(), { groupCommit: config.EVENTSTORE_GROUP_COMMIT });
 
       const bus: MessageBus = config.KAFKA_BROKERS
-        ? new KafkaBus({ brokers: config.KAFKA_BROKERS.split(','), clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.KAFKA_TOPIC_PREFIX, logger })
+        ? new KafkaBus({ brokers: config.KAFKA_BROKERS.split(','), clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.KAFKA_TOPIC_PREFIX, logger, ...config.kafkaSecurity })
         : new InProcessBus();
       const lease: LeaderLease = config.DATABASE_URL
         ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:outbox-relay`)
@@ -169,7 +176,7 @@ export class Runtime {
               customerId: req.customerId,
               currency: req.currency,
               lineItems: req.lines.map((l) => ({ name: l.name, quantity: l.quantity, unitAmount: l.unitAmount })),
-              successUrl: `${req.returnUrl}?session_id={CHECKOUT_SESSION_ID}`,
+              successUrl: `${req.returnUrl}${req.returnUrl.includes('?') ? '&' : '?'}session_id={CHECKOUT_SESSION_ID}`,
               cancelUrl: req.cancelUrl,
             });
             return { provider: 'stripe', reference: s.sessionId, url: s.url };
@@ -202,7 +209,7 @@ export class Runtime {
       rt.payerLinkSecret = payerLinkSecret(config);
       rt.configurePayPal();
       await rt.configureCrmSync();
-      rt.finance = new FinanceConsumer(db, bus, { logger });
+      rt.finance = new FinanceConsumer(db, bus, { logger, onHandled: (outcome) => metrics.financeMessages.inc({ outcome }) });
       // the in-process bus has no retention: subscribe before the relay starts; Kafka keeps trying in the background
       if (bus.kind === 'in-process') await rt.finance.start();
       else void rt.finance.start();
@@ -439,13 +446,10 @@ function payerLinkSecret(config: Config): string | null {
   if (config.PAYER_LINK_SECRET) return config.PAYER_LINK_SECRET;
   if (config.storage !== 'embedded') return null;
   const file = path.join(config.dataDir, 'payer-link-secret');
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    const key = randomBytes(32).toString('base64url');
-    fs.writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
-    return fs.readFileSync(file, 'utf8').trim();
-  }
+  const existing = readPrivateFile(file);
+  if (existing !== null) return existing.trim();
+  createPrivateFile(file, randomBytes(32).toString('base64url'));
+  return readPrivateFile(file)!.trim();
 }
 
 function toOutcome(r: CaptureResult) {

@@ -5,7 +5,7 @@
  * none is, this command does the rebuild itself. With the embedded database, stop the service
  * first (one process owns the data directory) or use POST /v1/admin/projections/<name>/rebuild.
  */
-import fs from 'node:fs';
+import { ensurePrivateDir } from '../infrastructure/config/dataDir';
 import path from 'node:path';
 import { loadConfig } from '../infrastructure/config/config';
 import { SqlEventStore } from '../infrastructure/eventstore/sqlEventStore';
@@ -40,7 +40,7 @@ async function main(): Promise<number> {
   let db: SqlClient;
   if (config.DATABASE_URL) db = new PgClient({ connectionString: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 4 });
   else {
-    fs.mkdirSync(config.dataDir, { recursive: true });
+    ensurePrivateDir(config.dataDir);
     db = await PgliteClient.open(path.join(config.dataDir, 'pglite'), config.DATABASE_SCHEMA);
   }
   const store = config.EVENTSTORE_URL ? new EsdbEventStore(config.EVENTSTORE_URL) : new SqlEventStore(db);

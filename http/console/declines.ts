@@ -81,6 +81,44 @@ export function failureSentence(errorCode: string | null | undefined, declineCod
   return `The payment failed (${words}).`;
 }
 
+/**
+ * Declines a payer may be told about as they are: what they can fix themselves (another card, the
+ * right number or code, authentication) and no hint of a fraud or risk verdict.
+ */
+const PAYER_SAFE: Readonly<Record<string, string>> = {
+  insufficient_funds: 'The card has insufficient funds. You can try another card.',
+  expired_card: 'The card has expired. You can try another card.',
+  incorrect_cvc: 'The card security code is incorrect.',
+  invalid_cvc: 'The card security code is incorrect.',
+  incorrect_number: 'The card number is incorrect.',
+  invalid_number: 'The card number is incorrect.',
+  invalid_expiry_month: 'The card expiry date is incorrect.',
+  invalid_expiry_year: 'The card expiry date is incorrect.',
+  incorrect_zip: 'The postal code does not match the card.',
+  authentication_required: 'The payment needs you to confirm it with your bank (3D Secure).',
+  payment_intent_authentication_failure: 'The card authentication (3D Secure) did not succeed.',
+  processing_error: 'An error occurred while processing the card. You can try again.',
+  try_again_later: 'The payment could not be completed. You can try again later.',
+  currency_not_supported: 'The card does not support this currency. You can try another card.',
+  card_not_supported: 'The card does not support this type of purchase. You can try another card.',
+  PAYER_ACTION_REQUIRED: 'The payment still needs your approval at PayPal.',
+};
+
+/** What the payer page says about a failed payment: never a fraud, block-list or lost/stolen verdict. */
+export const PAYER_GENERIC_DECLINE = 'The payment was declined. You can try another card or payment method, or contact your bank.';
+
+/**
+ * The failure for the payer (the signed payer page): an allow-listed sentence for what the payer
+ * can act on, the generic decline for everything else (fraudulent, stolen_card, lost_card,
+ * pickup_card, merchant_blacklist, risk controls, unknown codes) and never the provider's own
+ * message. Staff in the console keep the detail (failureSentence).
+ */
+export function payerFailureSentence(errorCode: string | null | undefined, declineCode: string | null | undefined): string {
+  if (declineCode) return PAYER_SAFE[declineCode] ?? PAYER_GENERIC_DECLINE;
+  if (errorCode && PAYER_SAFE[errorCode]) return PAYER_SAFE[errorCode]!;
+  return PAYER_GENERIC_DECLINE;
+}
+
 /** Whether asking the customer to pay again (same or another card) can help after this failure. */
 export function retryMakesSense(declineCode: string | null | undefined): boolean {
   return !['fraudulent', 'merchant_blacklist', 'duplicate_transaction', 'stolen_card', 'lost_card', 'pickup_card'].includes(declineCode ?? '');

@@ -1,5 +1,5 @@
 import { currencyDigits, formatMoney, minorToDecimalString } from './format';
-import { failureSentence, retryMakesSense } from './declines';
+import { PAYER_GENERIC_DECLINE, failureSentence, payerFailureSentence, retryMakesSense } from './declines';
 import { dashboardUrl, stripeConnectedAccountUrl } from './providerLinks';
 
 describe('money formatting', () => {
@@ -61,5 +61,18 @@ describe('provider dashboard links', () => {
     expect(dashboardUrl({ provider: 'paypal', providerPaymentId: 'ORDER1', providerChargeId: 'CAP1' }, base)).toBe('https://www.sandbox.paypal.com/activity/payment/CAP1');
     expect(dashboardUrl({ provider: 'paypal', providerPaymentId: 'ORDER1' }, { ...base, paypalSandbox: false })).toBe('https://www.paypal.com/activity/payment/ORDER1');
     expect(dashboardUrl({ provider: 'stripe', providerPaymentId: null }, base)).toBeNull();
+  });
+});
+
+describe('payer-facing failure sentences (security issue #17, item 12)', () => {
+  test.each(['fraudulent', 'stolen_card', 'lost_card', 'pickup_card', 'merchant_blacklist', 'restricted_card', 'security_violation', 'DECLINED_BY_RISK_FRAUD_CONTROLS', 'brand_new_code'])('%s is a generic decline for the payer', (code) => {
+    expect(payerFailureSentence('card_declined', code)).toBe(PAYER_GENERIC_DECLINE);
+    expect(failureSentence('card_declined', code, null)).not.toBe(PAYER_GENERIC_DECLINE); // staff keep the detail
+  });
+  test('what the payer can act on is said; unknown error codes are generic', () => {
+    expect(payerFailureSentence('card_declined', 'insufficient_funds')).toMatch(/insufficient funds/);
+    expect(payerFailureSentence('expired_card', null)).toMatch(/expired/);
+    expect(payerFailureSentence('some_error', null)).toBe(PAYER_GENERIC_DECLINE);
+    expect(payerFailureSentence(null, null)).toBe(PAYER_GENERIC_DECLINE);
   });
 });

@@ -4,7 +4,7 @@
  * alone. Fragments marked "live" are also what the live status stream sends to update a page.
  */
 import type { bookingOut, invoiceOut, paymentOut, subscriptionOut } from '../../projections/queries';
-import { failureSentence } from './declines';
+import { failureSentence, payerFailureSentence } from './declines';
 import { formatInstant, formatMoney, humanize } from './format';
 import { html, raw, safeUrl, type Html } from './html';
 
@@ -322,10 +322,18 @@ function lineItems(i: Invoice): Html {
 }
 
 /** The live part of an invoice's page (console and payer page). */
-export function invoiceLive(i: Invoice, latest: Payment | null): Html {
+/** The payer's view of a failure (payer page): generic for fraud and risk declines, see payerFailureSentence. */
+export function payerFailureOf(p: Payment): string | null {
+  if (p.status !== 'failed' && p.status !== 'action_required' && !p.errorCode && !p.declineCode) return null;
+  return payerFailureSentence(p.errorCode as string | null, p.declineCode as string | null);
+}
+
+/** The invoice's status block; `audience: 'payer'` (the payer page) says failures generically. */
+export function invoiceLive(i: Invoice, latest: Payment | null, audience: 'staff' | 'payer' = 'staff'): Html {
+  const failure = latest ? (audience === 'payer' ? payerFailureOf(latest) : failureOf(latest)) : null;
   return html`<dl class="facts"><dt>Status</dt><dd class="invoice-status">${badge(i.status as string)}</dd>
 <dt>Total</dt><dd>${formatMoney(i.total)}</dd><dt>Paid</dt><dd>${formatMoney(i.amountPaid)}</dd>
-<dt>Latest payment</dt><dd class="latest-payment">${latest ? html`${badge(latest.status as string)} ${formatMoney(latest.amount)} ${failureOf(latest) ?? ''}` : 'None yet'}</dd></dl>`;
+<dt>Latest payment</dt><dd class="latest-payment">${latest ? html`${badge(latest.status as string)} ${formatMoney(latest.amount)} ${failure ?? ''}` : 'None yet'}</dd></dl>`;
 }
 
 export function invoicePage(c: Chrome, i: Invoice, live: Html, timeline: readonly TimelineEntry[], payments: ReadonlyArray<{ p: Payment; links: PaymentLinks }>, payerLink: string | null, canLink: boolean): string {
@@ -399,11 +407,12 @@ export function systemPage(c: Chrome, v: SystemView): string {
 
 // ---------------------------------------------------------------- payer page
 
-export function payerPage(i: Invoice, live: Html, liveUrl: string, pay: { methods: string[]; action: string } | null): string {
+export function payerPage(i: Invoice, live: Html, liveUrl: string, pay: { methods: string[]; action: string } | null, notice?: string): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Invoice ${(i.number as string | null) ?? (i.invoiceId as string)}</title><link rel="stylesheet" href="/assets/console.css"></head>
 <body><main id="main"><h1>Invoice ${(i.number as string | null) ?? (i.invoiceId as string)}</h1>
+${notice ? html`<p class="notice" role="status">${notice}</p>` : ''}
 ${lineItems(i)}
 <section aria-label="Payment status" aria-live="polite" data-live="${liveUrl}">${live}</section>
 ${

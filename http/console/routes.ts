@@ -17,6 +17,7 @@ import type { Runtime } from '../../infrastructure/runtime';
 import { ConsoleSessions, type ConsoleSession } from '../../infrastructure/sql/consoleSessions';
 import { sameSecret } from '../../infrastructure/sql/apiAccess';
 import type { KafkaBus } from '../../infrastructure/messaging/kafkaBus';
+import { isCalendarDate } from '../routes/schemas';
 import type { LiveAccess, LiveStatusHub } from '../live';
 import { payerLinkUrl } from '../payerLinks';
 import { Problem } from '../problem';
@@ -34,7 +35,6 @@ import { FINANCE_GROUP_ID } from '../../projections/finance/ledger';
 import { projectionOverview } from '../../projections/runtime';
 
 const ID = /^[A-Za-z0-9_-]{1,100}$/;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const PAGE_SIZE = 50;
 
 /** Content-Security-Policy of console pages: own script and styles, EventSource to self, forms to self. */
@@ -235,7 +235,7 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
 
   function dateFilter(name: string, v: unknown): string | undefined {
     if (v === undefined || v === '') return undefined;
-    if (typeof v !== 'string' || !DATE.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw new Problem(422, 'validation-error', 'Validation Failed', `${name} must be a date (YYYY-MM-DD)`, [{ path: `query.${name}`, message: 'invalid date' }]);
+    if (typeof v !== 'string' || !isCalendarDate(v)) throw new Problem(422, 'validation-error', 'Validation Failed', `${name} must be a date (YYYY-MM-DD)`, [{ path: `query.${name}`, message: 'invalid date' }]);
     return v;
   }
   function choice(name: string, v: unknown, allowed: readonly string[]): string | undefined {

@@ -3,7 +3,7 @@ import { InvalidCursor, type ReadModels } from '../../projections/queries';
 import { BOOKING_STAGES } from '../../projections/bookings/bookings';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
-import { id } from './schemas';
+import { id, instant } from './schemas';
 
 /**
  * The read-model query API: invoices, invoice history, payments, bookings and subscriptions,
@@ -12,7 +12,6 @@ import { id } from './schemas';
  */
 const limit = z.coerce.number().int().min(1).max(200).default(50);
 const cursor = z.string().max(500).optional();
-const instant = z.iso.datetime({ offset: true }).or(z.iso.date());
 
 function notFound(what: string, value: string | undefined): Problem {
   return new Problem(404, `${what}-not-found`, 'Not Found', `No ${what} ${value ?? ''}`);

@@ -21,4 +21,42 @@ export const money = z.object({ amount: minorUnits, currency }).strict();
 
 export const positiveMoney = z.object({ amount: minorUnits.refine((n) => n > 0, 'must be above zero'), currency }).strict();
 
-export const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date as YYYY-MM-DD');
+/*
+ * Dates and instants: the grammar accepted is what every layer below parses the same way (the
+ * JavaScript Date, PostgreSQL's date and timestamptz input). A value outside it used to reach
+ * PostgreSQL and answer 500 (year 0000 does not exist there; an offset of +16:00 is beyond the
+ * ±15:59 it accepts).
+ *   date:    YYYY-MM-DD, a real day of the proleptic Gregorian calendar, years 0001 to 9999
+ *   instant: a date, or an RFC 3339 date-time YYYY-MM-DDTHH:MM:SS[.fraction of 1-9 digits] followed
+ *            by Z or an offset ±HH:MM of at most 14:00 (the widest real time zone, UTC+14)
+ */
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DATE_TIME = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
+/** A real calendar day, years 0001-9999. */
+export function isCalendarDate(s: string): boolean {
+  const m = DATE.exec(s);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  return d <= [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1]!;
+}
+
+/** A date, or an RFC 3339 date-time with Z or an offset within ±14:00 (see above). */
+export function isInstant(s: string): boolean {
+  if (isCalendarDate(s)) return true;
+  const m = DATE_TIME.exec(s);
+  if (!m || !isCalendarDate(m[1]!)) return false;
+  const [h, min, sec] = [Number(m[2]), Number(m[3]), Number(m[4])];
+  if (h > 23 || min > 59 || sec > 59) return false;
+  if (m[5] === undefined) return true;
+  const [oh, om] = [Number(m[6]), Number(m[7])];
+  return om <= 59 && oh * 60 + om <= 14 * 60;
+}
+
+export const isoDate = z.string().refine(isCalendarDate, 'must be a date as YYYY-MM-DD (a real day, years 0001 to 9999)');
+
+export const INSTANT_RULE = 'must be a date (YYYY-MM-DD) or an RFC 3339 date-time such as 2026-03-01T10:00:00Z or 2026-03-01T10:00:00+02:00 (years 0001 to 9999, offsets within ±14:00; write + as %2B in a query string)';
+
+export const instant = z.string().max(40).refine(isInstant, INSTANT_RULE).meta({ description: 'YYYY-MM-DD or an RFC 3339 date-time (Z or an offset within ±14:00)', example: '2026-03-01T00:00:00Z' });

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
@@ -38,6 +39,17 @@ export function parseTrustProxy(v: string): TrustProxy | null {
   return parts;
 }
 
+const onOff = z.enum(['on', 'off', 'true', 'false']).transform((v) => v === 'on' || v === 'true');
+
+/** A readable PEM file (read again, with its contents, by kafkaSecurity). */
+const pemFile = z.string().refine((p) => {
+  try {
+    return /-----BEGIN [A-Z0-9 ]+-----/.test(fs.readFileSync(p, 'utf8'));
+  } catch {
+    return false;
+  }
+}, 'must be the path of a readable PEM file');
+
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Unset: 127.0.0.1 on the embedded default (a local process), 0.0.0.0 with DATABASE_URL. */
@@ -64,6 +76,18 @@ const schema = z.object({
     .optional(),
   KAFKA_CLIENT_ID: z.string().min(1).default('settle'),
   KAFKA_TOPIC_PREFIX: z.string().regex(/^[a-zA-Z0-9._-]*$/, 'may contain letters, digits, dot, dash and underscore').default(''),
+  /** TLS to the brokers (SSL or SASL_SSL listeners). */
+  KAFKA_SSL: onOff.default(false),
+  /** PEM files: the CA bundle to trust (default: Node's public CAs), and a client certificate + key for mTLS. */
+  KAFKA_SSL_CA: pemFile.optional(),
+  KAFKA_SSL_CERT: pemFile.optional(),
+  KAFKA_SSL_KEY: pemFile.optional(),
+  /** `false` accepts any broker certificate (never in production: it makes TLS worthless against an active attacker). */
+  KAFKA_SSL_REJECT_UNAUTHORIZED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** SASL authentication (SASL_PLAINTEXT or, with KAFKA_SSL, SASL_SSL listeners). */
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).max(1000).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).max(1000).optional(),
   EVENTSTORE_URL: url(['esdb:', 'esdb+discover:', 'kurrentdb:']).optional(),
   /** Group commit: concurrent appends share one transaction (PostgreSQL and embedded event store). */
   EVENTSTORE_GROUP_COMMIT: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
@@ -146,6 +170,26 @@ const schema = z.object({
   SETTLE_DEV_DEFAULTS: z.enum(['auto', 'on', 'off']).default('auto'),
 });
 
+/** TLS and SASL settings of the Kafka clients (kafkajs' `ssl` and `sasl` options), from KAFKA_SSL* / KAFKA_SASL_*. */
+export interface KafkaSecurity {
+  readonly ssl: false | { readonly rejectUnauthorized: boolean; readonly ca?: string[]; readonly cert?: string; readonly key?: string };
+  readonly sasl: null | { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string };
+}
+
+const checkedSchema = schema.superRefine((c, ctx) => {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  if (!c.KAFKA_SSL) {
+    for (const k of ['KAFKA_SSL_CA', 'KAFKA_SSL_CERT', 'KAFKA_SSL_KEY'] as const) if (c[k]) issue(k, 'is set but KAFKA_SSL is off: set KAFKA_SSL=on (or remove it)');
+  }
+  if (Boolean(c.KAFKA_SSL_CERT) !== Boolean(c.KAFKA_SSL_KEY)) issue(c.KAFKA_SSL_CERT ? 'KAFKA_SSL_KEY' : 'KAFKA_SSL_CERT', 'a client certificate needs both KAFKA_SSL_CERT and KAFKA_SSL_KEY');
+  if (c.KAFKA_SASL_MECHANISM) {
+    if (!c.KAFKA_SASL_USERNAME) issue('KAFKA_SASL_USERNAME', `is required with KAFKA_SASL_MECHANISM=${c.KAFKA_SASL_MECHANISM}`);
+    if (!c.KAFKA_SASL_PASSWORD) issue('KAFKA_SASL_PASSWORD', `is required with KAFKA_SASL_MECHANISM=${c.KAFKA_SASL_MECHANISM}`);
+  } else {
+    for (const k of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) if (c[k]) issue(k, 'is set but KAFKA_SASL_MECHANISM is not (plain, scram-sha-256 or scram-sha-512)');
+  }
+});
+
 export type Config = Omit<z.infer<typeof schema>, 'HOST'> & {
   readonly HOST: string;
   /** Absolute DATA_DIR. */
@@ -154,6 +198,7 @@ export type Config = Omit<z.infer<typeof schema>, 'HOST'> & {
   readonly messaging: 'kafka' | 'in-process';
   /** Stripe events must have this livemode. */
   readonly stripeLivemode: boolean;
+  readonly kafkaSecurity: KafkaSecurity;
 };
 
 export class ConfigError extends Error {
@@ -162,7 +207,7 @@ export class ConfigError extends Error {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(cleaned);
+  const parsed = checkedSchema.safeParse(cleaned);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
@@ -175,5 +220,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     storage: c.DATABASE_URL ? 'postgres' : 'embedded',
     messaging: c.KAFKA_BROKERS ? 'kafka' : 'in-process',
     stripeLivemode: c.STRIPE_LIVEMODE ? c.STRIPE_LIVEMODE === 'true' : (c.STRIPE_SECRET_KEY?.includes('_live_') ?? false),
+    kafkaSecurity: kafkaSecurity(c),
   };
+}
+
+function kafkaSecurity(c: z.infer<typeof schema>): KafkaSecurity {
+  const read = (p: string | undefined) => (p ? fs.readFileSync(p, 'utf8') : undefined);
+  const ca = read(c.KAFKA_SSL_CA);
+  const ssl: KafkaSecurity['ssl'] = c.KAFKA_SSL
+    ? { rejectUnauthorized: c.KAFKA_SSL_REJECT_UNAUTHORIZED, ...(ca ? { ca: [ca] } : {}), ...(c.KAFKA_SSL_CERT ? { cert: read(c.KAFKA_SSL_CERT), key: read(c.KAFKA_SSL_KEY) } : {}) }
+    : false;
+  const sasl = c.KAFKA_SASL_MECHANISM && c.KAFKA_SASL_USERNAME && c.KAFKA_SASL_PASSWORD ? { mechanism: c.KAFKA_SASL_MECHANISM, username: c.KAFKA_SASL_USERNAME, password: c.KAFKA_SASL_PASSWORD } : null;
+  return { ssl, sasl };
 }

@@ -30,6 +30,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir } from './dataDir';
 
 export const DEV_DEFAULTS_FILE = 'dev-defaults.json';
 /** Where `npm run demo` runs the CRM simulator unless CRM_BASE_URL says otherwise. */
@@ -166,7 +167,8 @@ export function readDevDefaults(file: string): DevDefaultValues | null {
  * mode lets group or others read it is narrowed to 0600 (`permissionsFixed`).
  */
 export function loadOrCreateDevDefaults(file: string, generate: () => DevDefaultValues = generateDevDefaults): { values: DevDefaultValues; created: boolean; permissionsFixed: boolean } {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // a new DATA_DIR is made private here (an existing one is narrowed, and logged, by the runtime)
+  if (!fs.existsSync(path.dirname(file))) ensurePrivateDir(path.dirname(file));
   try {
     const fd = fs.openSync(file, 'wx', 0o600);
     const values = generate();

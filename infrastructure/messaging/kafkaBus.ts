@@ -1,4 +1,4 @@
-import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, KafkaJSSASLAuthenticationError, Partitioners, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer, type LogEntry, type SASLOptions } from 'kafkajs';
 import { PartialPublish, type BatchHandler, type BusMessage, type BusSubscription, type DeliveredMessage, type MessageBus, type MessageHandler } from '../../domain/ports/messageBus';
 import type { Logger } from '../observability/logger';
 
@@ -23,6 +23,41 @@ export interface KafkaBusOptions {
    * the outbox relay for good; abandoned, the relay's next attempt gets a fresh producer.
    */
   publishTimeoutMs?: number;
+  /** TLS (kafkajs `ssl`): false for PLAINTEXT listeners; PEM contents, not paths. */
+  ssl?: false | { rejectUnauthorized: boolean; ca?: string[]; cert?: string; key?: string };
+  /** SASL (kafkajs `sasl`); null or absent: no authentication. */
+  sasl?: null | { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+/** Broker refusals and TLS failures said in terms of Settle's settings (the kafkajs text alone names none). */
+export class KafkaSecurityError extends Error {
+  override readonly name = 'KafkaSecurityError';
+  constructor(message: string, override readonly cause: unknown) {
+    super(message);
+  }
+}
+
+const TLS_FAILURE = /certificate|self[- ]signed|SSL routines|alert|wrong version number|EPROTO|ERR_SSL|unable to verify|Hostname\/IP does not match/i;
+
+/** The error to surface: authentication and TLS failures become a KafkaSecurityError naming the variables to check. */
+export function explainKafkaError(err: unknown): unknown {
+  if (err instanceof KafkaSecurityError) return err;
+  // kafkajs wraps the broker's refusal (retries exceeded, non-retriable): walk the chain
+  const chain: unknown[] = [];
+  for (let e: unknown = err; e && chain.length < 5; e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause) chain.push(e);
+  const auth = chain.find((e) => e instanceof KafkaJSSASLAuthenticationError) as Error | undefined;
+  if (auth) return new KafkaSecurityError(`Kafka refused the SASL credentials (check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD): ${auth.message}`, err);
+  const text = chain.map((e) => (e as Error)?.message ?? String(e)).join(': ');
+  if (TLS_FAILURE.test(text)) return new KafkaSecurityError(`TLS to the Kafka brokers failed (check KAFKA_SSL, KAFKA_SSL_CA, KAFKA_SSL_CERT and KAFKA_SSL_KEY): ${text}`, err);
+  return err;
+}
+
+async function explained<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw explainKafkaError(err);
+  }
 }
 
 /**
@@ -47,6 +82,8 @@ export class KafkaBus implements MessageBus {
     this.kafka = new Kafka({
       clientId: opts.clientId,
       brokers: opts.brokers,
+      ...(opts.ssl ? { ssl: { ...opts.ssl } } : {}),
+      ...(opts.sasl ? { sasl: { ...opts.sasl } as SASLOptions } : {}),
       connectionTimeout: 3000,
       requestTimeout: 30000,
       retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
@@ -77,8 +114,7 @@ export class KafkaBus implements MessageBus {
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner,
       });
-      this.connecting = p
-        .connect()
+      this.connecting = explained(p.connect())
         .then(() => {
           this.producer = p;
           p.on(p.events.DISCONNECT, () => {
@@ -104,7 +140,7 @@ export class KafkaBus implements MessageBus {
   private async getAdmin(): Promise<Admin> {
     if (!this.admin) {
       const a = this.kafka.admin();
-      await a.connect();
+      await explained(a.connect());
       this.admin = a;
     }
     return this.admin;
@@ -253,7 +289,7 @@ export class KafkaBus implements MessageBus {
       sessionTimeout: 10_000,
       heartbeatInterval: 2_000,
     });
-    await consumer.connect();
+    await explained(consumer.connect());
     await consumer.subscribe({ topics: topics.map((t) => this.topic(t)), fromBeginning: true });
     this.consumers.add(consumer);
     await start((config) => consumer.run(config));

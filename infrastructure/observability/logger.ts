@@ -21,6 +21,10 @@ export const REDACT_PATHS = [
   '*.client_secret',
   '*.webhookSecret',
   'config.DATABASE_URL',
+  'config.KAFKA_SASL_PASSWORD',
+  'config.kafkaSecurity.sasl.password',
+  'config.kafkaSecurity.ssl.key',
+  '*.sasl.password',
   // card data
   '*.card.number',
   '*.card.cvc',

@@ -26,6 +26,8 @@ export class Metrics {
   readonly outboxBacklog: Gauge;
   readonly outboxOldestAge: Gauge;
   readonly outboxPublished: Counter;
+  /** Finance consumer messages by outcome (applied, duplicate, ignored, rejected). */
+  readonly financeMessages: Counter<'outcome'>;
   readonly webhooksReceived: Counter<'endpoint' | 'type' | 'duplicate'>;
   readonly webhooksUnhandled: Counter<'endpoint' | 'type'>;
   readonly webhooksRejected: Counter<'endpoint' | 'reason'>;
@@ -174,5 +176,6 @@ export class Metrics {
       },
     });
     this.outboxPublished = new Counter({ name: 'settle_outbox_published_total', help: 'Messages relayed to the bus', registers: [this.registry] });
+    this.financeMessages = new Counter({ name: 'settle_finance_messages_total', help: 'Payment messages handled by the finance consumer, by outcome (rejected ones are in finance_rejected)', labelNames: ['outcome'], registers: [this.registry] });
   }
 }

@@ -108,7 +108,8 @@ const CLAIM_TIMEOUT_SECONDS = 300;
 export class IdempotencyStore {
   constructor(private readonly db: SqlClient) {}
 
-  async claim(scope: string, key: string, method: string, path: string, bodyHash: string): Promise<IdempotencyClaim> {
+  /** `alsoMatches`: another fingerprint of the same body that a stored record may carry (an earlier release's). */
+  async claim(scope: string, key: string, method: string, path: string, bodyHash: string, alsoMatches?: string): Promise<IdempotencyClaim> {
     return this.db.transaction(async (tx) => {
       const inserted = await tx.query<{ token: string }>(
         `INSERT INTO idempotency_keys (scope, idempotency_key, method, path, body_hash, state) VALUES ($1, $2, $3, $4, $5, 'in_progress')
@@ -124,7 +125,7 @@ export class IdempotencyStore {
       );
       const r = rows[0];
       if (!r) return { kind: 'in_progress' as const };
-      if (r.method !== method || r.path !== path || r.body_hash !== bodyHash) return { kind: 'mismatch' as const, method: r.method, path: r.path };
+      if (r.method !== method || r.path !== path || (r.body_hash !== bodyHash && r.body_hash !== alsoMatches)) return { kind: 'mismatch' as const, method: r.method, path: r.path };
       if (r.state === 'done') return { kind: 'replay' as const, response: { status: Number(r.response_status), body: r.response_body } };
       if (r.stale) {
         const taken = await tx.query<{ token: string }>(

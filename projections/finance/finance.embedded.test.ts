@@ -263,3 +263,38 @@ describe('in-process bus (embedded default): outbox -> relay -> finance consumer
     await consumer.stop();
   });
 });
+
+describe("a payment message whose tenant does not match its key (security issue #17, item 7)", () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await embeddedDatabase();
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  const delivered = (value: Envelope<PaymentFact>, key: string, offset: number) => ({ id: value.id, topic: TOPICS.payments, key, value, headers: {}, partition: 0, offset: String(offset) });
+
+  test('is dead-lettered (finance_rejected), counted and never reaches the ledger; a consistent one applies', async () => {
+    const consumer = new FinanceConsumer(t.db, new InProcessBus());
+    const honest = fact('payment.succeeded', { tenantId: 'ten-a', amount: { amount: 1000, currency: 'EUR' } });
+    // a forged fact that credits ten-b but travels under ten-a's invoice stream key
+    const forgedTenant = fact('payment.succeeded', { tenantId: 'ten-b', amount: { amount: 99_999, currency: 'EUR' } });
+    // the right tenant and key, but the payable is another aggregate
+    const forgedPayable = fact('payment.refunded', { tenantId: 'ten-a', payable: { type: 'invoice', id: 'inv-other' } });
+    const unkeyed = fact('payment.succeeded', { tenantId: 'ten-a' });
+    await consumer.handleBatch([
+      delivered(honest, 'invoice-ten-a.inv-1', 0),
+      delivered(forgedTenant, 'invoice-ten-a.inv-1', 1),
+      delivered(forgedPayable, 'invoice-ten-a.inv-1', 2),
+      delivered(unkeyed, '', 3),
+    ]);
+    expect(consumer.status()).toMatchObject({ applied: 1, rejected: 3 });
+    const { rows: ledger } = await t.db.query<{ tenant_id: string; gross: string }>(`SELECT tenant_id, gross_collected::text AS gross FROM finance_ledger ORDER BY 1`);
+    expect(ledger).toEqual([{ tenant_id: 'ten-a', gross: '1000' }]);
+    const { rows: rejected } = await t.db.query<{ message_id: string; error: string }>(`SELECT message_id::text AS message_id, error FROM finance_rejected ORDER BY error`);
+    expect(rejected.map((r) => r.message_id).sort()).toEqual([forgedTenant.id, forgedPayable.id, unkeyed.id].sort());
+    expect(rejected.find((r) => r.message_id === forgedTenant.id)!.error).toMatch(/invoice-ten-b\.inv-1.*do not match its key \(invoice-ten-a\.inv-1\)/);
+    expect(rejected.find((r) => r.message_id === forgedPayable.id)!.error).toMatch(/payable .*inv-other/);
+  });
+});

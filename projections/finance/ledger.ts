@@ -119,9 +119,28 @@ export function effectOf(envelope: unknown): LedgerEffect | null {
   }
 }
 
+/**
+ * A payment message is keyed by its payable's stream (`<type>-<tenant>.<id>`, commands/messages.ts).
+ * A message whose tenant, aggregate or payable disagrees with its key was not written by Settle's
+ * outbox (or was altered on the way): counting it would move money between tenants' ledgers, so it
+ * is refused. Null when consistent.
+ */
+export function keyMismatch(envelope: unknown, key: string): string | null {
+  const e = (envelope ?? {}) as { tenantId?: unknown; aggregate?: { type?: unknown; id?: unknown } | null; data?: { payable?: { type?: unknown; id?: unknown } | null } | null };
+  const agg = e.aggregate;
+  if (!agg || typeof agg.type !== 'string' || typeof agg.id !== 'string') return 'the message names no aggregate to check its key against';
+  const expected = `${agg.type}-${String(e.tenantId)}.${agg.id}`;
+  if (key !== expected) return `the message's tenant and aggregate (${expected.slice(0, 300)}) do not match its key (${key.slice(0, 300)})`;
+  const payable = e.data?.payable;
+  if (payable && (payable.type !== agg.type || payable.id !== agg.id)) return `the message's payable (${String(payable.type)} ${String(payable.id).slice(0, 200)}) is not its aggregate`;
+  return null;
+}
+
 export interface ApplyOptions {
   /** Id to deduplicate by when the envelope carries no UUID id (the bus message id). */
   readonly messageId?: string;
+  /** The bus key; when given, a payment fact must agree with it (keyMismatch) or it is rejected. */
+  readonly key?: string;
   /** Recorded with rejected messages. */
   readonly topic?: string;
 }
@@ -151,13 +170,16 @@ export class FinanceLedger {
       envelope: unknown;
       topic: string;
     }
-    const prepared: Item[] = items.map(({ envelope, messageId: fallback, topic }) => {
+    const prepared: Item[] = items.map(({ envelope, messageId: fallback, topic, key }) => {
       const env = (envelope ?? {}) as { id?: unknown; type?: unknown };
       const messageId = typeof env.id === 'string' && UUID.test(env.id) ? env.id.toLowerCase() : fallback?.toLowerCase();
       if (!messageId || !UUID.test(messageId)) throw new InvalidFinanceMessage('the message has no UUID id to deduplicate by');
       const type = typeof env.type === 'string' ? env.type.slice(0, 200) : '(none)';
       try {
-        return { messageId, type, effect: effectOf(envelope), rejection: null, envelope, topic: topic ?? TOPICS.payments };
+        const effect = effectOf(envelope);
+        const mismatch = effect && key !== undefined ? keyMismatch(envelope, key) : null;
+        if (mismatch) throw new InvalidFinanceMessage(mismatch);
+        return { messageId, type, effect, rejection: null, envelope, topic: topic ?? TOPICS.payments };
       } catch (err) {
         if (!(err instanceof InvalidFinanceMessage)) throw err;
         return { messageId, type, effect: null, rejection: err.message, envelope, topic: topic ?? TOPICS.payments };
@@ -343,6 +365,7 @@ export class FinanceConsumer {
       envelope: m.value,
       messageId: UUID.test(m.id) ? m.id : deterministicUuid(`finance|${m.topic}|${m.partition}|${m.offset}`),
       topic: m.topic,
+      key: m.key,
     }));
     let outcomes: ApplyOutcome[];
     try {
@@ -359,7 +382,7 @@ export class FinanceConsumer {
       const message = messages[i]!;
       if (outcome === 'duplicate') this.counts.duplicates++;
       else this.counts[outcome]++;
-      if (outcome === 'rejected') this.opts.logger?.error({ messageId: message.id, partition: message.partition, offset: message.offset }, 'finance: message rejected (see finance_rejected)');
+      if (outcome === 'rejected') this.opts.logger?.error({ messageId: message.id, key: message.key.slice(0, 300), partition: message.partition, offset: message.offset }, 'finance: message rejected (see finance_rejected)');
       this.opts.onHandled?.(outcome, message);
     });
   };
