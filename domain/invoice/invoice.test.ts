@@ -269,6 +269,19 @@ describe('IssueInvoice', () => {
     given([]).when(issue({ allowedPaymentMethods: [] })).thenRefuses('no_payment_method', 'invalid');
   });
 
+  it.each<[string, string[]]>([
+    ['KWD', ['paypal']],
+    ['KWD', ['stripe_connect', 'paypal']],
+    ['IQD', ['stripe_connect']],
+    ['LYD', ['stripe_connect']],
+  ])('refuses an invoice in %s payable by %j: the method can never take that currency', (currency, allowedPaymentMethods) => {
+    given([]).when(issue({ currency, allowedPaymentMethods: allowedPaymentMethods as never, lineItems: [{ description: 'x', quantity: 1, unitAmount: 1000 }] })).thenRefuses('currency_not_supported', 'invalid');
+  });
+
+  it.each([['KWD', 'stripe_connect'], ['JPY', 'paypal'], ['HUF', 'paypal'], ['ISK', 'stripe_connect']])('issues an invoice in %s payable by %s', (currency, method) => {
+    given([]).when(issue({ currency, allowedPaymentMethods: [method as never], lineItems: [{ description: 'x', quantity: 1, unitAmount: 1000 }] })).thenMatches([{ type: 'InvoiceIssued' }]);
+  });
+
   it('refuses an unknown payment method', () => {
     given([])
       .when(issue({ allowedPaymentMethods: ['paypal', 'card' as never] }))

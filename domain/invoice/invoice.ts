@@ -13,6 +13,7 @@
  */
 import { assertNever, DomainRefusal, type Command, type Decider, type DomainEvent } from '../shared/decider';
 import { isCurrency, isMinorUnits, type Money } from '../shared/money';
+import { paypalSupports, stripeSupports } from '../shared/providerUnits';
 
 // ---------------------------------------------------------------------------------------------
 // Vocabulary
@@ -475,6 +476,9 @@ function issueInvoice(command: IssueInvoice, state: InvoiceState): InvoiceEvent[
   }
   const unknown = d.allowedPaymentMethods.filter((m) => !PAYMENT_METHODS.includes(m));
   if (unknown.length > 0) return refuseInvalid('invalid_payment_method', `payment methods must be among ${PAYMENT_METHODS.join(', ')}`, { unknown });
+  // a method that can never take this currency would leave the payer with an invoice nobody can pay
+  const cannot = d.allowedPaymentMethods.filter((m) => (m === 'paypal' ? !paypalSupports(d.currency) : !stripeSupports(d.currency)));
+  if (cannot.length > 0) return refuseInvalid('currency_not_supported', `${cannot.join(' and ')} cannot take payments in ${d.currency}`, { currency: d.currency, methods: cannot });
   if (!isIsoDate(d.dueDate)) return refuseInvalid('invalid_date', 'dueDate must be an ISO date (YYYY-MM-DD)', { field: 'dueDate', value: d.dueDate });
   return [
     {

@@ -35,3 +35,19 @@ export function fromStripeAmount(amount: number, code: string): number {
   const step = 10 ** (stripe - iso);
   return amount % step === 0 ? amount / step : Number.NaN;
 }
+
+/**
+ * The currencies PayPal takes payments in (PayPal REST API reference, "Currency codes": AUD, BRL,
+ * CAD, CNY, CZK, DKK, EUR, HKD, HUF, ILS, JPY, MYR, MXN, TWD, NZD, NOK, PHP, PLN, GBP, SGD, SEK,
+ * CHF, THB, USD). HUF, JPY and TWD take no decimals there.
+ */
+const PAYPAL_CURRENCIES = new Set(['AUD', 'BRL', 'CAD', 'CNY', 'CZK', 'DKK', 'EUR', 'HKD', 'HUF', 'ILS', 'JPY', 'MYR', 'MXN', 'TWD', 'NZD', 'NOK', 'PHP', 'PLN', 'GBP', 'SGD', 'SEK', 'CHF', 'THB', 'USD']);
+
+export function paypalSupports(code: string): boolean {
+  return PAYPAL_CURRENCIES.has(code);
+}
+
+/** True when Stripe charges in this ISO 4217 code. */
+export function stripeSupports(code: string): boolean {
+  return stripeExponent(code) !== null;
+}
