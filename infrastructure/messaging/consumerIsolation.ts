@@ -196,7 +196,7 @@ export class ConsumerIsolation {
     );
     for (const { message_key: key } of keys) {
       for (;;) {
-        if (this.stopped) return;
+        if (this.stopped && this.loop) return; // stopping (tests call retryDue without the loop)
         const { rows } = await this.db.query<ParkedRow>(
           `SELECT id, message_key, message_id, topic, value, headers, msg_partition, msg_offset, attempts, last_error
              FROM consumer_parked WHERE group_id = $1 AND message_key = $2 AND parked_at IS NULL AND next_attempt_at <= clock_timestamp()

@@ -331,7 +331,7 @@ export class OutboxRelay {
         WHERE parked_at IS NULL AND next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at LIMIT 100`,
     );
     for (const h of due) {
-      if (this.stopped) return;
+      if (this.stopped && this.loop) return; // stopping (drain() runs without the loop)
       const { rows } = await this.db.query<OutboxRow>(
         `SELECT id, message_id::text AS message_id, topic, message_key, value, headers FROM outbox WHERE message_id = $1 AND published_at IS NULL`,
         [h.message_id],
