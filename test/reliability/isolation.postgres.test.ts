@@ -4,6 +4,8 @@
  * /readyz while parked, and is released or skipped by an operator.
  */
 import { streams } from '../../commands/streams';
+import { ADMIN_KEY } from '../support/api';
+import { ConsoleClient } from '../support/console';
 import { eventually } from '../support/events';
 import { isolationWorld, poisonedKeyDoesNotHoldUpOtherTenants, RETRY_MS, unhandleable, type IsolationWorld } from './isolation';
 
@@ -64,5 +66,32 @@ describe('failure isolation per message key (in-process bus, PostgreSQL)', () =>
     const ready = await readyz();
     expect(ready.status).toBe(200);
     expect(ready.body.status).toBe('ready');
+  });
+
+  test('the console System page lists held messages; the admin retries one and skips one with a reason', async () => {
+    const poison = unhandleable('acme', 'bk_console');
+    const key = streams.booking('acme', 'bk_console');
+    await w.enqueue(poison);
+    await eventually(async () => (await w.parked()).some((p) => p.key === key), 30_000);
+    const c = new ConsoleClient(w.svc.url);
+    await c.signIn(ADMIN_KEY);
+    const page = await c.get('/admin/system');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('Held messages');
+    expect(page.text).toContain(key);
+    expect(page.text).toContain(poison.id);
+    expect(page.text).toContain('names no booking');
+    const csrf = ConsoleClient.csrfOf(page.text);
+    expect((await c.post('/admin/system/messages/skip', { _csrf: csrf, key, stage: 'consumer:crm-sync' })).status).toBe(422); // a reason is required
+    expect((await c.post('/admin/system/messages/release', { _csrf: 'x'.repeat(43), key })).status).toBe(403);
+    const released = await c.post('/admin/system/messages/release', { _csrf: csrf, key });
+    expect(released.status).toBe(303);
+    const skipped = await c.post('/admin/system/messages/skip', { _csrf: csrf, key, stage: 'consumer:crm-sync', reason: 'malformed, from the console' });
+    expect(skipped.status).toBe(303);
+    expect(skipped.location).toBe('/admin/system?done=skipped#held-messages');
+    expect((await w.parked()).filter((p) => p.key === key)).toEqual([]);
+    expect((await c.get('/admin/system')).text).toContain('None: every message key flows.');
+    const { rows } = await w.svc.runtime.db.query<{ reason: string; skipped_by: string }>(`SELECT reason, skipped_by FROM parked_skips WHERE message_key = $1`, [key]);
+    expect(rows).toEqual([{ reason: 'malformed, from the console', skipped_by: 'console:admin' }]);
   });
 });
