@@ -186,6 +186,22 @@ describe('outbox relay (PostgreSQL)', () => {
     expect(rows).toEqual([{ stage: 'relay', message_id: poison.id, reason: 'refused for good', skipped_by: 'ops' }]);
   });
 
+  test('when the bus answers but refuses every message (leader elections, a broker restarting), nothing is held', async () => {
+    const bus = new FlakyBus();
+    let refuse = true;
+    bus.publish = async (m: readonly BusMessage[]) => {
+      if (refuse) throw new Error('LEADER_NOT_AVAILABLE');
+      await bus.inner.publish(m);
+    };
+    const relay = new OutboxRelay(t.db, bus, new AlwaysLeader('relay-partial-outage'), { maxAttempts: 1 });
+    for (const key of ['po1', 'po2', 'po3']) await store.append(`booking-${key}`, [newEvent()], 'any', { outbox: [outboxMessage('bookings', key, { n: 1 })] });
+    await expect(relay.drain()).rejects.toThrow('LEADER_NOT_AVAILABLE');
+    expect(await relay.holds()).toEqual([]);
+    refuse = false;
+    await relay.drain();
+    expect((await relay.status()).backlog).toBe(0);
+  });
+
   test('while the bus is unreachable nothing is held or parked, and the relay reports itself stuck', async () => {
     const bus = new FlakyBus();
     bus.down = true;

@@ -290,20 +290,38 @@ export class OutboxRelay {
       try {
         await this.bus.publish([toBusMessage(row)]);
         await this.markPublished([row]);
+        continue;
       } catch (err) {
         if (!(await this.busReachable())) throw err;
+        // Is it this message, or the bus? The next message of another key decides: if it goes
+        // through, this one alone is refused and its key is held; if it fails too, nothing is
+        // charged (a partial outage: leader elections, a broker restarting) and the pass backs off.
+        const others = rest.slice(i + 1).filter((r) => r.message_key !== row.message_key);
+        const probe = others[0];
+        if (probe) {
+          try {
+            await this.bus.publish([toBusMessage(probe)]);
+          } catch {
+            throw err;
+          }
+          await this.markPublished([probe]);
+        }
         await this.hold(row, err);
         // everything after it, except its own key's messages (they wait behind it), as a batch again
-        return this.publishIsolating(rest.slice(i + 1).filter((r) => r.message_key !== row.message_key));
+        return this.publishIsolating(others.slice(probe ? 1 : 0));
       }
     }
   }
 
+  /** The bus answers (bounded: an unreachable broker must not stall the pass for its whole retry budget). */
   private async busReachable(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await this.bus.healthy();
+      return await Promise.race([this.bus.healthy(), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 2000)))]);
     } catch {
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
