@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { TOPICS } from '../../commands/messages';
 import { eventually } from '../support/events';
-import { isolationWorld, poisonedKeyDoesNotHoldUpOtherTenants, RETRY_MS, type IsolationWorld } from './isolation';
+import { isolationWorld, poisonedKeyDoesNotHoldUpOtherTenants, RETRY_MS, type IsolationWorld } from './isolation.support';
 
 const brokers = process.env.KAFKA_BROKERS;
 if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test`, which starts Kafka');

@@ -7,7 +7,7 @@ import { streams } from '../../commands/streams';
 import { ADMIN_KEY } from '../support/api';
 import { ConsoleClient } from '../support/console';
 import { eventually } from '../support/events';
-import { isolationWorld, poisonedKeyDoesNotHoldUpOtherTenants, RETRY_MS, unhandleable, type IsolationWorld } from './isolation';
+import { isolationWorld, poisonedKeyDoesNotHoldUpOtherTenants, RETRY_MS, unhandleable, type IsolationWorld } from './isolation.support';
 
 describe('failure isolation per message key (in-process bus, PostgreSQL)', () => {
   let w: IsolationWorld;
