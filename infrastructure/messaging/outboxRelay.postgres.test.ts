@@ -1,5 +1,5 @@
 /** Transactional outbox and its relay on a real PostgreSQL server (DATABASE_URL), in-process bus. */
-import { PartialPublish, type BusMessage, type DeliveredMessage, type MessageBus } from '../../domain/ports/messageBus';
+import { BusUnavailable, PartialPublish, type BusMessage, type DeliveredMessage, type MessageBus } from '../../domain/ports/messageBus';
 import { OutboxMessageConflict, WrongExpectedRevision } from '../../domain/ports/eventStore';
 import { databaseUrl, postgresDatabase, type TestDatabase } from '../../test/support/databases';
 import { eventually, newEvent, outboxMessage } from '../../test/support/events';
@@ -200,6 +200,20 @@ describe('outbox relay (PostgreSQL)', () => {
     refuse = false;
     await relay.drain();
     expect((await relay.status()).backlog).toBe(0);
+  });
+
+  test('a publish error the bus marks as an outage (BusUnavailable) is not probed message by message and charges nothing', async () => {
+    const bus = new FlakyBus();
+    let calls = 0;
+    bus.publish = async () => {
+      calls++;
+      throw new BusUnavailable(new Error('leaders moving'));
+    };
+    const relay = new OutboxRelay(t.db, bus, new AlwaysLeader('relay-outage'), { maxAttempts: 1 });
+    for (const key of ['bu1', 'bu2']) await store.append(`booking-${key}`, [newEvent()], 'any', { outbox: [outboxMessage('bookings', key, { n: 1 })] });
+    await expect(relay.drain()).rejects.toBeInstanceOf(BusUnavailable);
+    expect(calls).toBe(1);
+    expect(await relay.holds()).toEqual([]);
   });
 
   test('while the bus is unreachable nothing is held or parked, and the relay reports itself stuck', async () => {

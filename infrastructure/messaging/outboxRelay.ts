@@ -1,5 +1,5 @@
 import { Wakeable } from '../background';
-import { PartialPublish, type BusMessage, type MessageBus } from '../../domain/ports/messageBus';
+import { isBusOutage, PartialPublish, type BusMessage, type MessageBus } from '../../domain/ports/messageBus';
 import type { SqlClient } from '../sql/client';
 import type { LeaderLease } from '../sql/leaderLease';
 
@@ -280,7 +280,7 @@ export class OutboxRelay {
         done = err.published;
         await this.markPublished(rows.slice(0, done));
       }
-      if (!(await this.busReachable())) throw err; // an outage: nothing is charged to any message
+      if (isBusOutage(err) || !(await this.busReachable())) throw err; // an outage: nothing is charged to any message
     }
     // One message at a time from the first unacknowledged one until one fails (the in-process
     // bus names it exactly; a Kafka request may have failed for any of its records).
@@ -292,7 +292,7 @@ export class OutboxRelay {
         await this.markPublished([row]);
         continue;
       } catch (err) {
-        if (!(await this.busReachable())) throw err;
+        if (isBusOutage(err) || !(await this.busReachable())) throw err;
         // Is it this message, or the bus? The next message of another key decides: if it goes
         // through, this one alone is refused and its key is held; if it fails too, nothing is
         // charged (a partial outage: leader elections, a broker restarting) and the pass backs off.
@@ -362,7 +362,7 @@ export class OutboxRelay {
         }
         await this.db.query(`DELETE FROM outbox_holds WHERE message_key = $1 AND message_id = $2`, [h.message_key, h.message_id]);
       } catch (err) {
-        if (!(await this.busReachable())) throw err;
+        if (isBusOutage(err) || !(await this.busReachable())) throw err;
         const attempts = Number(h.attempts) + 1;
         const parked = attempts >= this.maxAttempts;
         const error = describe(err);
