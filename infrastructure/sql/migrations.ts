@@ -506,6 +506,8 @@ BEGIN
 END
 $fn$;
 CREATE TRIGGER outbox_write_once BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_write_once();
+-- a held key's waiting messages, found without scanning the published history
+CREATE INDEX outbox_unpublished_key ON outbox (message_key, id) WHERE published_at IS NULL;
 
 -- relay: a key whose head message could not be published; its later messages wait behind it
 CREATE TABLE outbox_holds (
