@@ -50,6 +50,8 @@ export interface CrmRetry {
   readonly bookingIds: readonly string[];
   /** The stage attempt number this retry is for (scheduled retries); 0 for operator retries. */
   readonly attempt: number;
+  /** Scheduled retries: the round (operator retries so far) the attempt belongs to; absent means 0. */
+  readonly round?: number;
 }
 
 /** payment.* and dispute.*: what finance counts. Amounts are integer minor units. */

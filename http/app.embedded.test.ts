@@ -27,12 +27,12 @@ describe('service on the embedded default', () => {
     expect(await r.json()).toEqual({ status: 'ok' });
   });
 
-  test('GET /readyz reports database, migrations, projections and messaging', async () => {
+  test('GET /readyz reports database, migrations, projections, messaging and the outbox', async () => {
     const r = await fetch(`${svc.url}/readyz`);
     expect(r.status).toBe(200);
     const body = (await r.json()) as { status: string; checks: Record<string, { ok: boolean }> };
     expect(body.status).toBe('ready');
-    expect(Object.keys(body.checks).sort()).toEqual(['database', 'messaging', 'migrations', 'projections']);
+    expect(Object.keys(body.checks).sort()).toEqual(['database', 'messaging', 'migrations', 'outbox', 'projections']);
     expect(Object.values(body.checks).every((c) => c.ok)).toBe(true);
   });
 

@@ -12,7 +12,7 @@ import { captureSteps, customIdMatches, parseCustomId } from '../commands/webhoo
 import { CRM_SYNC_GROUP, CrmSyncSaga } from '../commands/sagas/crmSync';
 import { TOPICS, type Envelope } from '../commands/messages';
 import { CrmClient } from './crm/crmClient';
-import { FinanceConsumer } from '../projections/finance/ledger';
+import { FINANCE_GROUP_ID, FinanceConsumer } from '../projections/finance/ledger';
 import { Mailer } from './notifications/mailer';
 import { EmailNotifier } from './notifications/emailNotifier';
 import { IdempotencyStore, TenantDirectory } from './sql/apiAccess';
@@ -24,7 +24,8 @@ import { SharedReads } from './eventstore/sharedReads';
 import { CatchUpSubscription, type CatchUpOptions, type SubscriptionSink } from './eventstore/subscription';
 import { InProcessBus } from './messaging/inProcessBus';
 import { KafkaBus } from './messaging/kafkaBus';
-import { OutboxRelay } from './messaging/outboxRelay';
+import { OutboxRelay, type OutboxHold } from './messaging/outboxRelay';
+import { ConsumerIsolation, type ConsumerHold } from './messaging/consumerIsolation';
 import { Metrics } from './observability/metrics';
 import type { Logger } from './observability/logger';
 import type { SqlClient } from './sql/client';
@@ -84,6 +85,8 @@ export class Runtime {
   crmSaga: CrmSyncSaga | null = null;
   private mailer: Mailer | null = null;
   private readonly consumers: Array<{ stop(): Promise<void> }> = [];
+  /** Per-key failure isolation of each consumer group of this process (crm-sync, finance-reporting). */
+  readonly isolations: ConsumerIsolation[] = [];
   /** The PayPal client when PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET are set. */
   paypal: PayPalClient | null = null;
   /** Payment pages for tenants' invoices, per method, when the provider is configured. */
@@ -142,7 +145,13 @@ export class Runtime {
       let relayWake: () => void = () => undefined;
       const eventStore: EventStore = config.EVENTSTORE_URL
         ? new EsdbEventStore(config.EVENTSTORE_URL)
-        : new SqlEventStore(db, () => relayWake(), { groupCommit: config.EVENTSTORE_GROUP_COMMIT });
+        : new SqlEventStore(db, () => relayWake(), {
+            groupCommit: config.EVENTSTORE_GROUP_COMMIT,
+            onOutboxConflict: (err) => {
+              metrics.outboxConflicts.inc();
+              logger.error({ err }, 'outbox: a message id already exists with other content; the append was refused');
+            },
+          });
 
       const bus: MessageBus = config.KAFKA_BROKERS
         ? new KafkaBus({ brokers: config.KAFKA_BROKERS.split(','), clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.KAFKA_TOPIC_PREFIX, logger, ...config.kafkaSecurity })
@@ -153,6 +162,11 @@ export class Runtime {
       const relay = new OutboxRelay(db, bus, lease, {
         onError: (err) => logger.warn({ err }, 'outbox relay: publish failed, will retry'),
         onPublished: (n) => metrics.outboxPublished.inc(n),
+        maxAttempts: config.MESSAGE_MAX_ATTEMPTS,
+        retryBaseMs: config.MESSAGE_RETRY_BASE_MS,
+        retryMaxMs: config.MESSAGE_RETRY_MAX_MS,
+        stuckAfterSeconds: config.OUTBOX_STUCK_SECONDS,
+        onHold: (h) => Runtime.reportHold(metrics, logger, 'relay', h),
       });
       const rt = new Runtime(config, logger, metrics, db, eventStore, bus, relay);
       if (config.STRIPE_SECRET_KEY) {
@@ -209,7 +223,8 @@ export class Runtime {
       rt.payerLinkSecret = payerLinkSecret(config);
       rt.configurePayPal();
       await rt.configureCrmSync();
-      rt.finance = new FinanceConsumer(db, bus, { logger, onHandled: (outcome) => metrics.financeMessages.inc({ outcome }) });
+      const financeIsolation = rt.isolationFor(FINANCE_GROUP_ID);
+      rt.finance = new FinanceConsumer(db, bus, { logger, isolate: (h) => financeIsolation.wrapBatches(h), onHandled: (outcome) => metrics.financeMessages.inc({ outcome }) });
       // the in-process bus has no retention: subscribe before the relay starts; Kafka keeps trying in the background
       if (bus.kind === 'in-process') await rt.finance.start();
       else void rt.finance.start();
@@ -282,7 +297,64 @@ export class Runtime {
     const crm = new CrmClient({ baseUrl: c.CRM_BASE_URL, apiKey: c.CRM_API_KEY ?? '', timeoutMs: c.CRM_TIMEOUT_MS });
     const saga = new CrmSyncSaga(this.eventStore, crm, notifier, { maxAttempts: c.CRM_MAX_ATTEMPTS, baseDelayMs: c.CRM_RETRY_BASE_MS, maxDelayMs: c.CRM_RETRY_MAX_MS, publicBaseUrl: c.PUBLIC_BASE_URL });
     this.crmSaga = saga;
-    this.consumers.push(await this.bus.subscribe(CRM_SYNC_GROUP, [TOPICS.bookings, TOPICS.crmSyncRetry], (m) => saga.handleMessage(m.value as Envelope)));
+    const isolation = this.isolationFor(CRM_SYNC_GROUP);
+    this.consumers.push(await this.bus.subscribe(CRM_SYNC_GROUP, [TOPICS.bookings, TOPICS.crmSyncRetry], isolation.wrap((m) => saga.handleMessage(m.value as Envelope))));
+  }
+
+  /** The per-key isolation of a consumer group (its retrier runs on one instance: leader lease). */
+  isolationFor(group: string): ConsumerIsolation {
+    const c = this.config;
+    const lease: LeaderLease = c.DATABASE_URL ? new PgAdvisoryLease(c.DATABASE_URL, `${c.DATABASE_SCHEMA}:consumer-retrier:${group}`) : new AlwaysLeader(`consumer-retrier:${group}`);
+    const isolation = new ConsumerIsolation(this.db, group, lease, {
+      maxAttempts: c.MESSAGE_MAX_ATTEMPTS,
+      retryBaseMs: c.MESSAGE_RETRY_BASE_MS,
+      retryMaxMs: c.MESSAGE_RETRY_MAX_MS,
+      logger: this.logger,
+      onHold: (h) => Runtime.reportHold(this.metrics, this.logger, `consumer:${group}`, h),
+    });
+    this.isolations.push(isolation);
+    if (this.started) isolation.start();
+    return isolation;
+  }
+
+  private static reportHold(metrics: Metrics, logger: Logger, stage: string, h: { key: string; messageId: string; topic: string; attempts: number; error: string; parked: boolean }): void {
+    if (h.parked) {
+      metrics.outboxParked.inc({ stage });
+      logger.error({ stage, key: h.key, messageId: h.messageId, topic: h.topic, attempts: h.attempts, error: h.error }, 'messaging: key parked after its attempts; release or skip it (GET /v1/admin/outbox/parked)');
+    } else if (h.attempts === 1) {
+      metrics.outboxHeld.inc({ stage });
+      logger.warn({ stage, key: h.key, messageId: h.messageId, topic: h.topic, error: h.error }, 'messaging: message failed; its key is held and retried, other keys go on');
+    }
+  }
+
+  /** Every held key: the relay's and each consumer group's, parked ones first. */
+  async parked(): Promise<Array<(OutboxHold | ConsumerHold) & { stage: string }>> {
+    const relay = (await this.relay.holds()).map((h) => ({ ...h, stage: 'relay' }));
+    const groups = (await Promise.all(this.isolations.map(async (i) => (await i.holds()).map((h) => ({ ...h, stage: `consumer:${i.group}` }))))).flat();
+    return [...relay, ...groups].sort((a, b) => Number(b.parked) - Number(a.parked) || a.since.getTime() - b.since.getTime());
+  }
+
+  /** Retry a held key now, at every stage that holds it (or one stage). Returns the stages released. */
+  async releaseParked(key: string, stage?: string): Promise<string[]> {
+    const out: string[] = [];
+    if ((!stage || stage === 'relay') && (await this.relay.release(key))) out.push('relay');
+    for (const i of this.isolations) if ((!stage || stage === `consumer:${i.group}`) && (await i.release(key))) out.push(`consumer:${i.group}`);
+    return out;
+  }
+
+  /** Skip a held key's head message, with a recorded reason, at every stage that holds it (or one stage). */
+  async skipParked(key: string, reason: string, skippedBy: string, stage?: string): Promise<Array<{ stage: string; messageId: string; topic: string }>> {
+    const out: Array<{ stage: string; messageId: string; topic: string }> = [];
+    if (!stage || stage === 'relay') {
+      const r = await this.relay.skip(key, reason, skippedBy);
+      if (r) out.push({ stage: 'relay', ...r });
+    }
+    for (const i of this.isolations) {
+      if (stage && stage !== `consumer:${i.group}`) continue;
+      const r = await i.skip(key, reason, skippedBy);
+      if (r) out.push({ stage: `consumer:${i.group}`, ...r });
+    }
+    return out;
   }
 
   /** The buyer came back from PayPal having approved an order: capture it (once) and record it. */
@@ -313,6 +385,7 @@ export class Runtime {
     if (this.started) return;
     this.started = true;
     this.relay.start();
+    this.isolations.forEach((i) => i.start());
     this.subscriptions.forEach((s) => s.start());
     if (this.config.PROJECTIONS_ENABLED) this.projections.forEach((p) => p.start());
     this.inboxRetrier.start();
@@ -336,6 +409,7 @@ export class Runtime {
     await this.inboxRetrier.stop();
     await Promise.all(this.consumers.map((c) => c.stop().catch(() => undefined)));
     await this.finance?.stop().catch(() => undefined);
+    await Promise.all(this.isolations.map((i) => i.stop().catch(() => undefined)));
     this.mailer?.close();
     await this.relay.stop();
     await this.bus.close();
@@ -374,12 +448,39 @@ export class Runtime {
     // The bus being down degrades the service (the outbox grows) but does not make it unready:
     // webhooks and commands are still accepted and stored.
     checks.messaging = busOk ? { ok: true, detail: this.bus.kind } : { ok: false, degraded: true, detail: `${this.bus.kind} unreachable; outbox is buffering` };
+    checks.outbox = await this.outboxCheck().catch((err: unknown) => ({ ok: false, degraded: true, detail: `outbox state unknown: ${(err as Error).message}` }));
     const ready = Object.values(checks).every((c) => c.ok || c.degraded);
     const degraded = Object.values(checks).some((c) => !c.ok && c.degraded);
     return { status: !ready ? 'unavailable' : degraded ? 'degraded' : 'ready', checks };
   }
 
+  /**
+   * Parked keys degrade the service (200: this instance serves requests normally; one key's
+   * messages wait for an operator). A stuck relay (the oldest due message has not moved for
+   * OUTBOX_STUCK_SECONDS) is `degraded` too by default, or `unavailable` (503) with
+   * OUTBOX_STUCK_READINESS=unavailable; see ARCHITECTURE.md (Messaging) for why.
+   */
+  private async outboxCheck(): Promise<Check> {
+    const st = await withTimeout(this.relay.status(), 3000);
+    const groups = await withTimeout(Promise.all(this.isolations.map(async (i) => ({ group: i.group, ...(await i.counts()) }))), 3000);
+    const problems: string[] = [];
+    if (st.parkedKeys > 0) problems.push(`relay: ${st.parkedKeys} key(s) parked`);
+    for (const g of groups) if (g.parked > 0) problems.push(`consumer ${g.group}: ${g.parked} key(s) parked`);
+    const parked = problems.length > 0;
+    if (st.stuck) problems.push(`relay stuck: the oldest due message is ${Math.round(st.oldestAgeSeconds)} s old and has not moved for ${this.config.OUTBOX_STUCK_SECONDS} s${st.lastError ? ` (${st.lastError})` : ''}`);
+    if (problems.length === 0) return { ok: true, detail: `backlog ${st.backlog}` };
+    const detail = `${problems.join('; ')}${parked ? ' (GET /v1/admin/outbox/parked)' : ''}`;
+    if (st.stuck && this.config.OUTBOX_STUCK_READINESS === 'unavailable') return { ok: false, detail };
+    return { ok: false, degraded: true, detail };
+  }
+
   private registerCollectors(): void {
+    this.metrics.sources.heldKeys = async () => {
+      const st = await this.relay.status();
+      const groups = await Promise.all(this.isolations.map(async (i) => ({ stage: `consumer:${i.group}`, ...(await i.counts()) })));
+      return [{ stage: 'relay', held: st.heldKeys, parked: st.parkedKeys }, ...groups];
+    };
+    this.metrics.sources.outboxStuck = async () => (await this.relay.status()).stuck;
     this.metrics.sources.subscriptions = () => [...this.subscriptions.map((s) => s.status()), ...this.projections.filter((p) => p.status().leader).map((p) => p.status())];
     this.metrics.sources.projections = () => this.projections.map((p) => p.status());
     // Gauges that query the database are shared by concurrent scrapes and reused for

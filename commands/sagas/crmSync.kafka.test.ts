@@ -82,7 +82,7 @@ describe('CRM sync saga (Kafka + PostgreSQL + CRM simulator + SMTP)', () => {
     expect(b.guests.map((g) => g.isClient)).toEqual([true, false]);
     expect(b.payload).toMatchObject({ 'contact.firstname': 'Ada', 'contact.lastname': 'Lovelace', amount: '2500.00', currency: 'EUR', returnallids: true });
     expect(crm.payments().filter((p) => p.externalReference === bookingId)).toHaveLength(1);
-    expect(await types(bookingId)).toEqual(['BookingRequested', 'BookingPaymentCompleted', 'CrmBookingCreated', 'CrmPaymentAssociated']);
+    expect(await types(bookingId)).toEqual(['BookingRequested', 'BookingPaymentCompleted', 'CrmStageAttemptStarted', 'CrmBookingCreated', 'CrmStageAttemptStarted', 'CrmPaymentAssociated']);
   });
 
   test("a booking without its own payment schedule uses the departure's", async () => {
@@ -139,6 +139,34 @@ describe('CRM sync saga (Kafka + PostgreSQL + CRM simulator + SMTP)', () => {
     expect((await api.post(`/v1/bookings/${bookingId}/crm-retry`, { requestedBy: 'ops@settle.example' })).status).toBe(202);
     await eventually(async () => (await stage(bookingId)) === 'payment_associated', 30_000);
     expect(smtp.messages.filter((m) => m.subject.includes(bookingId))).toHaveLength(1);
+  });
+
+  test('issue #15: an operator retry while the CRM is still down runs one more round of at most CRM_MAX_ATTEMPTS attempts, then needs attention again with a second email', async () => {
+    crm.configure({ down: true });
+    const bookingId = await paidBooking();
+    const creates = () => crm.requests('createContactBooking').filter((r) => r.rawBody.includes(bookingId)).length;
+    await eventually(async () => (await stage(bookingId)) === 'needs_attention', 30_000);
+    await smtp.waitFor((m) => m.subject.includes(bookingId), 15_000);
+    expect(creates()).toBe(3);
+    // the retry round, the CRM still down
+    expect((await api.post(`/v1/bookings/${bookingId}/crm-retry`, { requestedBy: 'ops@settle.example' })).status).toBe(202);
+    await eventually(async () => smtp.messages.filter((m) => m.subject.includes(bookingId)).length === 2, 30_000);
+    await eventually(async () => (await stage(bookingId)) === 'needs_attention', 30_000);
+    const booking = (await api.get<{ crm: { stages: Record<string, { attempts: number; failed: boolean; round: number }> } }>(`/v1/bookings/${bookingId}`)).body;
+    expect(booking.crm.stages.create_contact_booking).toMatchObject({ attempts: 3, failed: true, round: 1 });
+    // attempts are recorded before each call: three per round, and the CRM got exactly those
+    const events = await svc.runtime.eventStore.readStream(streams.booking('atlas', bookingId));
+    expect(events.filter((e) => e.type === 'CrmStageAttemptStarted')).toHaveLength(6);
+    expect(events.filter((e) => e.type === 'CrmStageAttemptFailed')).toHaveLength(6);
+    expect(events.filter((e) => e.type === 'CrmStageFailed')).toHaveLength(2);
+    expect(creates()).toBe(6);
+    // nothing keeps calling the CRM, nothing loops on a duplicate message id, nothing is parked
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(creates()).toBe(6);
+    expect(svc.logs.filter((l) => /duplicate key|already exists with other content/.test(JSON.stringify(l)))).toEqual([]);
+    expect((await client(svc.url, ADMIN_KEY).get<{ data: unknown[] }>('/v1/admin/outbox/parked')).body.data).toEqual([]);
+    expect(smtp.messages.filter((m) => m.subject.includes(bookingId))).toHaveLength(2);
+    crm.configure({ down: false });
   });
 
   test('bulk retry of every booking that needs attention goes out as batches, not one message per booking', async () => {

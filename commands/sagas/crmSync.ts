@@ -13,7 +13,7 @@
  *   fails for good (needs attention) and operations get an email with every attempt's error and a
  *   retry link. An operator retry (API or bulk) resumes from the failed stage.
  */
-import { bookingDecider, currentCrmStage, type BookingCommand, type BookingState, type CrmStage } from '../../domain/booking/booking';
+import { attemptInFlight, bookingDecider, currentCrmStage, type BookingCommand, type BookingState, type CrmStage } from '../../domain/booking/booking';
 import { departureDecider } from '../../domain/booking/departure';
 import { CrmError, type Crm, type Notifier } from '../../domain/ports/crm';
 import type { EventStore, OutboxMessage, RecordedEvent } from '../../domain/ports/eventStore';
@@ -35,6 +35,20 @@ export interface CrmSyncOptions {
 
 export const CRM_SYNC_GROUP = 'crm-sync';
 
+/** A saga message that names no booking: it can never be handled (the consumer parks it). */
+export class MalformedSagaMessage extends Error {
+  override readonly name = 'MalformedSagaMessage';
+}
+
+/**
+ * The id of the scheduled retry after `attempt` failed in `round`: unique per round, so an
+ * operator retry (a new round, attempts counted from 1 again) never reuses an earlier round's id.
+ * Round 0 keeps the id scheme of releases before rounds existed.
+ */
+export function crmRetryMessageId(stream: string, stage: CrmStage, round: number, attempt: number): string {
+  return deterministicUuid(round === 0 ? `crm-retry|${stream}|${stage}|${attempt}` : `crm-retry|${stream}|${stage}|round-${round}|${attempt}`);
+}
+
 export class CrmSyncSaga {
   constructor(
     private readonly store: EventStore,
@@ -49,24 +63,33 @@ export class CrmSyncSaga {
 
   /** One message from `settle.bookings.v1` or the retry topic. */
   async handleMessage(message: Envelope): Promise<void> {
+    const data = (message as { data?: unknown } | null)?.data as Partial<CrmRetry & BookingPaid> | null | undefined;
+    const ids = (): readonly string[] => {
+      const list = message.type === 'booking.paid' ? [data?.bookingId] : data?.bookingIds;
+      if (!Array.isArray(list) || list.length === 0 || !list.every((x) => typeof x === 'string' && x.length > 0) || typeof message.tenantId !== 'string' || !message.id) {
+        throw new MalformedSagaMessage(`${message.type} message ${String(message.id)} names no booking`);
+      }
+      return list as string[];
+    };
     switch (message.type) {
       case 'booking.paid':
         // a redelivery while a scheduled retry is pending must not start a second retry chain
-        return this.advance(message.tenantId, (message.data as BookingPaid).bookingId, message, { onlyIfFresh: true });
+        for (const id of ids()) await this.advance(message.tenantId, id, message, { fresh: true });
+        return;
       case 'booking.crm-retry-requested':
-        for (const id of (message.data as CrmRetry).bookingIds) await this.advance(message.tenantId, id, message);
+        // an operator retry reopened the stage (a new round): it runs only while the round is fresh
+        for (const id of ids()) await this.advance(message.tenantId, id, message, { fresh: true });
         return;
       case 'crm-sync.retry': {
-        // a stale retry (its attempt already happened, or the stage was reopened since) is dropped
-        const retry = message.data as CrmRetry;
-        for (const id of retry.bookingIds) await this.advance(message.tenantId, id, message, { attempt: retry.attempt });
+        // a stale retry (its attempt already happened, or it belongs to an earlier round) is dropped
+        for (const id of ids()) await this.advance(message.tenantId, id, message, { attempt: data!.attempt ?? 0, round: data!.round ?? 0 });
         return;
       }
       case 'crm-sync.bulk-retry':
         // an operator's bulk retry: reopen each failed stage (idempotent per message), then run it
-        for (const id of (message.data as CrmRetry).bookingIds) {
+        for (const id of ids()) {
           await this.reopen(message.tenantId, id, message);
-          await this.advance(message.tenantId, id, message);
+          await this.advance(message.tenantId, id, message, { fresh: true });
         }
         return;
       default:
@@ -85,8 +108,14 @@ export class CrmSyncSaga {
     await handle(this.store, stream, bookingDecider, () => cmd('RetryCrmStage', { requestedBy: `bulk:${cause.id}` }, this.now()), { ...this.ctx(tenantId, cause, `bulk|${cause.id}|${bookingId}`), batchRetry: true });
   }
 
-  /** Runs the pipeline of one booking from where it is, until it is done, waits for a retry, or fails. */
-  async advance(tenantId: string, bookingId: string, cause: Envelope, only: { onlyIfFresh?: boolean; attempt?: number } = {}): Promise<void> {
+  /**
+   * Runs the pipeline of one booking from where it is, until it is done, waits for a retry, or
+   * fails. Every CRM call is preceded by a recorded attempt (CrmStageAttemptStarted, appended
+   * with the expected revision), so `attempts` counts every call and CRM_MAX_ATTEMPTS bounds
+   * each round; a redelivery of the message that started an attempt (a crash during the call)
+   * resumes that recorded attempt instead of starting another.
+   */
+  async advance(tenantId: string, bookingId: string, cause: Envelope, only: { fresh?: boolean; attempt?: number; round?: number } = {}): Promise<void> {
     const stream = streams.booking(tenantId, bookingId);
     let first = true;
     for (;;) {
@@ -94,14 +123,39 @@ export class CrmSyncSaga {
       const s = loaded.state;
       const stage = currentCrmStage(s);
       if (!stage) return; // done, or not paid
-      if (s.stages[stage].failed) {
+      const st = s.stages[stage];
+      if (st.failed) {
         await this.notify(tenantId, bookingId, stage, s, loaded.events); // idempotent: a failed send is retried here
         return; // waiting for an operator
       }
-      const attempt = s.stages[stage].attempts + 1;
-      if (first && only.onlyIfFresh && attempt > 1) return; // a retry is already scheduled
-      if (first && only.attempt !== undefined && only.attempt !== attempt) return;
+      const resume = attemptInFlight(st) && st.startedBy === cause.id;
+      if (first && !resume) {
+        if (attemptInFlight(st)) return; // another delivery is making this attempt
+        if (only.fresh && st.attempts > 0) return; // this round already runs (a retry is scheduled)
+        if (only.attempt !== undefined && (only.round !== st.round || only.attempt !== st.attempts + 1)) return;
+      }
       first = false;
+      const attempt = resume ? st.attempts : st.attempts + 1;
+      if (!resume) {
+        if (attempt > this.opts.maxAttempts) {
+          // the round's budget is spent (a redelivery after the last attempt): fail, never call again
+          await this.failStage(tenantId, bookingId, stage, st.attempts, st.lastError ?? 'attempt budget exhausted', cause);
+          return;
+        }
+        try {
+          const started = await handle(
+            this.store,
+            stream,
+            bookingDecider,
+            () => cmd('StartCrmStageAttempt', { stage, attempt, maxAttempts: this.opts.maxAttempts, messageId: cause.id }, this.now()),
+            this.ctx(tenantId, cause, `${cause.id}|${stage}|${st.round}|${attempt}|start`),
+          );
+          if (started.newEvents.length === 0) return; // another delivery started it first
+        } catch (err) {
+          if (err instanceof DomainRefusal) return; // the booking moved on under the saga
+          throw err;
+        }
+      }
       try {
         if (stage === 'create_contact_booking') {
           const created = await this.crm.createContactBooking(await this.contactBooking(tenantId, bookingId, s));
@@ -117,7 +171,7 @@ export class CrmSyncSaga {
           // rethrowing would redeliver the message forever and block its partition
           return;
         }
-        await this.attemptFailed(tenantId, bookingId, stage, attempt, err, cause);
+        await this.attemptFailed(tenantId, bookingId, stage, st.round, attempt, err, cause);
         return;
       }
     }
@@ -146,21 +200,22 @@ export class CrmSyncSaga {
     return Math.round(exp / 2 + (exp / 2) * jitter); // "equal jitter": between half and all of the backoff
   }
 
-  private async attemptFailed(tenantId: string, bookingId: string, stage: CrmStage, attempt: number, err: unknown, cause: Envelope): Promise<void> {
+  private async attemptFailed(tenantId: string, bookingId: string, stage: CrmStage, round: number, attempt: number, err: unknown, cause: Envelope): Promise<void> {
     const stream = streams.booking(tenantId, bookingId);
     const error = err instanceof CrmError ? `${err.kind}${err.status ? ` ${err.status}` : ''}: ${err.message}` : err instanceof Error ? err.message : String(err);
     const retryable = !(err instanceof CrmError && err.kind === 'rejected');
     const last = attempt >= this.opts.maxAttempts || !retryable;
+    const id = crmRetryMessageId(stream, stage, round, attempt);
     const retry: OutboxMessage[] = last
       ? []
       : [
           {
-            id: deterministicUuid(`crm-retry|${stream}|${stage}|${attempt}`),
+            id,
             topic: TOPICS.crmSyncRetry,
             key: stream,
             availableAt: new Date(this.now().getTime() + this.backoffMs(attempt)).toISOString(),
             value: {
-              id: deterministicUuid(`crm-retry|${stream}|${stage}|${attempt}`),
+              id,
               type: 'crm-sync.retry',
               version: 1,
               occurredAt: this.now().toISOString(),
@@ -168,15 +223,22 @@ export class CrmSyncSaga {
               aggregate: { type: 'booking', id: bookingId },
               correlationId: cause.correlationId,
               causationId: cause.id,
-              data: { bookingIds: [bookingId], attempt: attempt + 1 },
+              data: { bookingIds: [bookingId], attempt: attempt + 1, round },
             } satisfies Envelope<CrmRetry>,
+            headers: { 'message-type': 'crm-sync.retry', 'message-version': '1' },
           },
         ];
-    await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageAttemptFailed', { stage, attempt, error }, this.now()), this.ctx(tenantId, cause, `${cause.id}|${stage}|${attempt}|failed`), {
+    await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageAttemptFailed', { stage, attempt, error }, this.now()), this.ctx(tenantId, cause, `${cause.id}|${stage}|${round}|${attempt}|failed`), {
       outbox: () => retry,
     });
     if (!last) return;
-    await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageFailed', { stage, attempts: attempt, lastError: error }, this.now()), this.ctx(tenantId, cause, `${cause.id}|${stage}|${attempt}|final`));
+    await this.failStage(tenantId, bookingId, stage, attempt, error, cause);
+  }
+
+  /** The stage fails for good (needs attention) and operations are told, once per failure. */
+  private async failStage(tenantId: string, bookingId: string, stage: CrmStage, attempts: number, lastError: string, cause: Envelope): Promise<void> {
+    const stream = streams.booking(tenantId, bookingId);
+    await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageFailed', { stage, attempts, lastError }, this.now()), this.ctx(tenantId, cause, `${cause.id}|${stage}|${attempts}|final`));
     const after = await load(this.store, stream, bookingDecider);
     await this.notify(tenantId, bookingId, stage, after.state, after.events);
   }

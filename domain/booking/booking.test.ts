@@ -167,7 +167,7 @@ describe('Booking: CRM pipeline', () => {
     given([ev.requested, ev.paid]).when(cmd('RecordCrmStageFailed', { stage: 'create_contact_booking', attempts: 5, lastError: 'timeout' })).then([ev.createFailed]);
     const s = fold(bookingDecider, [ev.requested, ev.paid, ev.createFailed]);
     expect(s.needsAttention).toEqual(['crm:create_contact_booking']);
-    expect(s.stages.create_contact_booking).toEqual({ attempts: 0, lastError: 'timeout', failed: true });
+    expect(s.stages.create_contact_booking).toMatchObject({ attempts: 0, lastError: 'timeout', failed: true });
   });
   test('a manual retry resumes from the failed stage and clears the attention flag', () => {
     given([ev.requested, ev.paid, ev.createFailed])
@@ -176,6 +176,38 @@ describe('Booking: CRM pipeline', () => {
     const s = fold(bookingDecider, [ev.requested, ev.paid, ev.createFailed, { type: 'CrmStageRetryRequested', data: { stage: 'create_contact_booking', requestedBy: 'x', at } }]);
     expect(s.needsAttention).toEqual([]);
     expect(currentCrmStage(s)).toBe('create_contact_booking');
+  });
+  test('an attempt is recorded before the CRM is called, with its round and the message that started it', () => {
+    given([ev.requested, ev.paid])
+      .when(cmd('StartCrmStageAttempt', { stage: 'create_contact_booking', attempt: 1, maxAttempts: 3, messageId: 'm1' }))
+      .then([{ type: 'CrmStageAttemptStarted', data: { stage: 'create_contact_booking', round: 0, attempt: 1, messageId: 'm1', at } }]);
+    const started: BookingEvent = { type: 'CrmStageAttemptStarted', data: { stage: 'create_contact_booking', round: 0, attempt: 1, messageId: 'm1', at } };
+    const s = fold(bookingDecider, [ev.requested, ev.paid, started]);
+    expect(s.stages.create_contact_booking).toMatchObject({ attempts: 1, lastFailedAttempt: 0, startedBy: 'm1' });
+    // a second delivery asking for the same attempt is a no-op; its failure is then recorded once
+    given([ev.requested, ev.paid, started]).when(cmd('StartCrmStageAttempt', { stage: 'create_contact_booking', attempt: 1, maxAttempts: 3, messageId: 'm2' })).thenNothing();
+    given([ev.requested, ev.paid, started])
+      .when(cmd('RecordCrmStageAttemptFailed', { stage: 'create_contact_booking', attempt: 1, error: 'x' }))
+      .then([{ type: 'CrmStageAttemptFailed', data: { stage: 'create_contact_booking', attempt: 1, error: 'x', at } }]);
+  });
+  test('refused: an attempt beyond the budget of the round, or out of sequence', () => {
+    const started = (attempt: number): BookingEvent => ({ type: 'CrmStageAttemptStarted', data: { stage: 'create_contact_booking', round: 0, attempt, messageId: `m${attempt}`, at } });
+    const failed = (attempt: number): BookingEvent => ({ type: 'CrmStageAttemptFailed', data: { stage: 'create_contact_booking', attempt, error: 'x', at } });
+    given([ev.requested, ev.paid, started(1), failed(1), started(2), failed(2)])
+      .when(cmd('StartCrmStageAttempt', { stage: 'create_contact_booking', attempt: 3, maxAttempts: 2, messageId: 'm3' }))
+      .thenRefuses('crm_attempts_exhausted');
+    given([ev.requested, ev.paid]).when(cmd('StartCrmStageAttempt', { stage: 'create_contact_booking', attempt: 2, maxAttempts: 5, messageId: 'm' })).thenRefuses('invalid_attempt', 'invalid');
+    given([ev.requested, ev.paid, ev.createFailed]).when(cmd('StartCrmStageAttempt', { stage: 'create_contact_booking', attempt: 1, maxAttempts: 5, messageId: 'm' })).thenRefuses('crm_stage_failed');
+  });
+  test('an operator retry starts the next round: attempts from 1 again, round counted', () => {
+    const started: BookingEvent = { type: 'CrmStageAttemptStarted', data: { stage: 'create_contact_booking', round: 0, attempt: 1, messageId: 'm1', at } };
+    const failed: BookingEvent = { type: 'CrmStageAttemptFailed', data: { stage: 'create_contact_booking', attempt: 1, error: 'x', at } };
+    const retry: BookingEvent = { type: 'CrmStageRetryRequested', data: { stage: 'create_contact_booking', requestedBy: 'ops', at } };
+    const history = [ev.requested, ev.paid, started, failed, ev.createFailed, retry];
+    expect(fold(bookingDecider, history).stages.create_contact_booking).toMatchObject({ attempts: 0, lastFailedAttempt: 0, round: 1, failed: false });
+    given(history)
+      .when(cmd('StartCrmStageAttempt', { stage: 'create_contact_booking', attempt: 1, maxAttempts: 1, messageId: 'm9' }))
+      .then([{ type: 'CrmStageAttemptStarted', data: { stage: 'create_contact_booking', round: 1, attempt: 1, messageId: 'm9', at } }]);
   });
   test('refused: a manual retry when nothing failed', () => {
     given([ev.requested, ev.paid]).when(cmd('RetryCrmStage', { requestedBy: 'ops' })).thenRefuses('nothing_to_retry');

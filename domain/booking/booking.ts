@@ -64,6 +64,7 @@ export type BookingCommand =
   | Command<'RecordPaymentFailed', { attemptId: string; provider: Provider; providerPaymentId: string; amount: Money } & PaymentError & PaymentExtras>
   | Command<'RecordCrmBookingCreated', { crmBookingId: string; crmIds: Record<string, string> }>
   | Command<'RecordCrmPaymentAssociated', { crmPaymentId: string | null }>
+  | Command<'StartCrmStageAttempt', { stage: CrmStage; attempt: number; maxAttempts: number; messageId: string }>
   | Command<'RecordCrmStageAttemptFailed', { stage: CrmStage; attempt: number; error: string }>
   | Command<'RecordCrmStageFailed', { stage: CrmStage; attempts: number; lastError: string }>
   | Command<'RetryCrmStage', { requestedBy: string }>
@@ -82,6 +83,7 @@ export type BookingEvent =
   | { type: 'BookingPaymentFailed'; data: { attemptId: string; provider: Provider; providerPaymentId: string; amount: Money; at: string } & PaymentError & PaymentExtras }
   | { type: 'CrmBookingCreated'; data: { crmBookingId: string; crmIds: Record<string, string>; at: string } }
   | { type: 'CrmPaymentAssociated'; data: { crmBookingId: string; crmPaymentId: string | null; at: string } }
+  | { type: 'CrmStageAttemptStarted'; data: { stage: CrmStage; round: number; attempt: number; messageId: string; at: string } }
   | { type: 'CrmStageAttemptFailed'; data: { stage: CrmStage; attempt: number; error: string; at: string } }
   | { type: 'CrmStageFailed'; data: { stage: CrmStage; attempts: number; lastError: string; at: string } }
   | { type: 'CrmStageRetryRequested'; data: { stage: CrmStage; requestedBy: string; at: string } }
@@ -105,9 +107,21 @@ export interface BookingRequestedData {
 export type BookingStatus = 'none' | 'requested' | 'waitlisted' | 'inquiry' | 'paid' | 'cancelled' | 'refunded';
 
 export interface StageState {
+  /** Attempts of the current round: started ones (recorded before the CRM is called) and failed ones. */
   readonly attempts: number;
   readonly lastError: string | null;
   readonly failed: boolean;
+  /** Operator retries so far: round 0 is the first run, each CrmStageRetryRequested starts the next. */
+  readonly round: number;
+  /** The last attempt of this round whose failure is recorded (0: none). */
+  readonly lastFailedAttempt: number;
+  /** Message that started the current attempt (a redelivery of it after a crash resumes that attempt). */
+  readonly startedBy: string | null;
+}
+
+/** True when the current attempt of the stage was started and has no recorded outcome yet. */
+export function attemptInFlight(st: StageState): boolean {
+  return st.attempts > (st.lastFailedAttempt ?? st.attempts) && !st.failed;
 }
 
 export interface BookingState {
@@ -125,7 +139,7 @@ export interface BookingState {
   readonly needsAttention: readonly string[];
 }
 
-const freshStage: StageState = { attempts: 0, lastError: null, failed: false };
+const freshStage: StageState = { attempts: 0, lastError: null, failed: false, round: 0, lastFailedAttempt: 0, startedBy: null };
 
 export const initialBookingState: BookingState = {
   status: 'none',
@@ -231,10 +245,26 @@ function stageIsCurrent(s: BookingState, stage: CrmStage): void {
   if (current !== stage) throw new DomainRefusal('crm_stage_not_current', `the CRM pipeline is not at stage ${stage} (it is at ${current ?? 'no stage'})`);
 }
 
+/**
+ * An attempt is recorded before the CRM is called, so `attempts` counts every call made; the
+ * attempt budget of a round is enforced here.
+ */
+function startAttempt(c: Extract<BookingCommand, { type: 'StartCrmStageAttempt' }>, s: BookingState): BookingEvent[] {
+  mustExist(s);
+  const st = s.stages[c.data.stage];
+  if (!Number.isSafeInteger(c.data.attempt) || c.data.attempt < 1) throw new DomainRefusal('invalid_attempt', 'attempt numbers start at 1', 'invalid');
+  if (c.data.attempt <= st.attempts) return []; // already started (by this or another delivery)
+  stageIsCurrent(s, c.data.stage);
+  if (st.failed) throw new DomainRefusal('crm_stage_failed', `stage ${c.data.stage} failed; an operator retry reopens it`);
+  if (c.data.attempt !== st.attempts + 1) throw new DomainRefusal('invalid_attempt', `the next attempt of ${c.data.stage} is ${st.attempts + 1}`, 'invalid');
+  if (c.data.attempt > c.data.maxAttempts) throw new DomainRefusal('crm_attempts_exhausted', `stage ${c.data.stage} has used its ${c.data.maxAttempts} attempts in this round`);
+  return [{ type: 'CrmStageAttemptStarted', data: { stage: c.data.stage, round: st.round, attempt: c.data.attempt, messageId: c.data.messageId, at: c.metadata.now.toISOString() } }];
+}
+
 function stageAttemptFailed(c: Extract<BookingCommand, { type: 'RecordCrmStageAttemptFailed' }>, s: BookingState): BookingEvent[] {
   mustExist(s);
   if (!Number.isSafeInteger(c.data.attempt) || c.data.attempt < 1) throw new DomainRefusal('invalid_attempt', 'attempt numbers start at 1', 'invalid');
-  if (c.data.attempt <= s.stages[c.data.stage].attempts) return []; // this attempt is already recorded
+  if (c.data.attempt <= s.stages[c.data.stage].lastFailedAttempt) return []; // this failure is already recorded
   stageIsCurrent(s, c.data.stage);
   return [{ type: 'CrmStageAttemptFailed', data: { ...c.data, at: c.metadata.now.toISOString() } }];
 }
@@ -292,6 +322,8 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
         return crmCreated(command, state);
       case 'RecordCrmPaymentAssociated':
         return crmAssociated(command, state);
+      case 'StartCrmStageAttempt':
+        return startAttempt(command, state);
       case 'RecordCrmStageAttemptFailed':
         return stageAttemptFailed(command, state);
       case 'RecordCrmStageFailed':
@@ -339,8 +371,15 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
           stages: { ...s.stages, associate_payment: { ...s.stages.associate_payment, failed: false } },
           needsAttention: withoutAttention(s, 'crm:associate_payment'),
         };
-      case 'CrmStageAttemptFailed':
-        return { ...s, stages: { ...s.stages, [e.data.stage]: { ...s.stages[e.data.stage], attempts: e.data.attempt, lastError: e.data.error } } };
+      case 'CrmStageAttemptStarted':
+        return { ...s, stages: { ...s.stages, [e.data.stage]: { ...s.stages[e.data.stage], attempts: e.data.attempt, startedBy: e.data.messageId } } };
+      case 'CrmStageAttemptFailed': {
+        const st = s.stages[e.data.stage];
+        return {
+          ...s,
+          stages: { ...s.stages, [e.data.stage]: { ...st, attempts: Math.max(st.attempts, e.data.attempt), lastFailedAttempt: e.data.attempt, lastError: e.data.error, startedBy: null } },
+        };
+      }
       case 'CrmStageFailed':
         return {
           ...s,
@@ -348,10 +387,13 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
           needsAttention: [...withoutAttention(s, `crm:${e.data.stage}`), `crm:${e.data.stage}`],
         };
       case 'CrmStageRetryRequested':
-        // a manual retry starts the stage's attempt budget again
+        // a manual retry starts the stage's attempt budget again, as the next round
         return {
           ...s,
-          stages: { ...s.stages, [e.data.stage]: { attempts: 0, lastError: s.stages[e.data.stage].lastError, failed: false } },
+          stages: {
+            ...s.stages,
+            [e.data.stage]: { attempts: 0, lastError: s.stages[e.data.stage].lastError, failed: false, round: (s.stages[e.data.stage].round ?? 0) + 1, lastFailedAttempt: 0, startedBy: null },
+          },
           needsAttention: withoutAttention(s, `crm:${e.data.stage}`),
         };
       case 'BookingCancelled':

@@ -146,6 +146,21 @@ export class InvalidAppend extends Error {
   override readonly name = 'InvalidAppend';
 }
 
+/**
+ * An outbox message id that already exists with other content (topic, key, value or headers):
+ * nothing of the append was written. The same id with the same content is not an error (the
+ * message is written once).
+ */
+export class OutboxMessageConflict extends Error {
+  override readonly name = 'OutboxMessageConflict';
+  constructor(
+    readonly streamId: string,
+    detail: string,
+  ) {
+    super(`stream ${streamId}: ${detail}; nothing was written`);
+  }
+}
+
 export function comparePositions(a: Position, b: Position): number {
   if (a.commit !== b.commit) return a.commit < b.commit ? -1 : 1;
   if (a.prepare !== b.prepare) return a.prepare < b.prepare ? -1 : 1;

@@ -29,6 +29,23 @@ export class PartialPublish extends Error {
   }
 }
 
+/**
+ * The transport could not take the messages for a reason that is not theirs (unreachable, leaders
+ * moving, timed out): no message of the batch is at fault, so the relay charges none of them.
+ * Any other publish error may be a message's own (too large, refused): the relay then finds it.
+ */
+export class BusUnavailable extends Error {
+  constructor(override readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'BusUnavailable';
+  }
+}
+
+/** True when a publish error says nothing about the messages (see BusUnavailable). */
+export function isBusOutage(err: unknown): boolean {
+  return err instanceof BusUnavailable || (err instanceof PartialPublish && err.cause instanceof BusUnavailable);
+}
+
 export interface DeliveredMessage extends BusMessage {
   readonly partition: number;
   readonly offset: string;

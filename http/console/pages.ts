@@ -378,6 +378,8 @@ export interface SystemView {
   deadLetters: ReadonlyArray<{ projection: string; eventType: string; error: string; at: string | null }>;
   parked: ReadonlyArray<{ endpoint: string; eventId: string; type: string; reason: string | null; at: string | null }>;
   inbox: Record<string, number>;
+  /** Message keys held by the outbox relay or a consumer group (parked ones first). */
+  heldMessages: ReadonlyArray<{ key: string; stage: string; parked: boolean; messageId: string; topic: string; error: string | null; attempts: number; since: string; waiting: number }>;
 }
 
 export function systemPage(c: Chrome, v: SystemView): string {
@@ -387,6 +389,14 @@ export function systemPage(c: Chrome, v: SystemView): string {
       (p) => html`<tr><td>${p.name}</td><td class="num">${p.generation}</td><td><code>${p.position ?? '—'}</code></td><td>${p.leader ? 'Yes' : 'No'}</td><td class="num">${p.lagSeconds.toFixed(1)}</td><td class="num">${p.eventsBehind ?? '—'}</td><td class="num">${p.deadLetters}</td><td>${p.halted ? html`<span class="badge failed">Halted</span> ${p.halted}` : p.rebuilding ? 'Rebuilding' : 'Running'}</td></tr>`,
     )}</tbody></table>
 <h2>Outbox</h2><dl class="facts"><dt>Backlog</dt><dd>${v.outbox.backlog} message(s)</dd><dt>Oldest waiting</dt><dd>${v.outbox.oldestAgeSeconds.toFixed(1)} s</dd><dt>Relay leader here</dt><dd>${v.outbox.leader ? 'Yes' : 'No'}</dd><dt>Last error</dt><dd>${v.outbox.lastError ?? 'None'}</dd></dl>
+<h2 id="held-messages">Held messages</h2>${
+      v.heldMessages.length === 0
+        ? html`<p>None: every message key flows.</p>`
+        : html`<table><caption class="muted">Keys whose head message could not be published or handled; their later messages wait behind it, other keys flow. Parked keys need an operator.</caption><thead><tr><th scope="col">Key</th><th scope="col">Stage</th><th scope="col">State</th><th scope="col">Message</th><th scope="col">Topic</th><th scope="col">Error</th><th scope="col">Attempts</th><th scope="col">Since</th><th scope="col">Waiting</th><th scope="col">Action</th></tr></thead><tbody>${v.heldMessages.map(
+            (h) =>
+              html`<tr><td><code>${h.key}</code></td><td>${h.stage}</td><td>${h.parked ? html`<span class="badge failed">Parked</span>` : 'Retrying'}</td><td><code>${h.messageId}</code></td><td>${h.topic}</td><td>${h.error ?? ''}</td><td class="num">${h.attempts}</td><td>${formatInstant(h.since)}</td><td class="num">${h.waiting}</td><td><form method="post" action="/admin/system/messages/release">${csrfField(c.csrfToken ?? '')}<input type="hidden" name="key" value="${h.key}"><input type="hidden" name="stage" value="${h.stage}"><button type="submit" class="secondary">Retry now</button></form><form method="post" action="/admin/system/messages/skip">${csrfField(c.csrfToken ?? '')}<input type="hidden" name="key" value="${h.key}"><input type="hidden" name="stage" value="${h.stage}"><label>Reason <input name="reason" required maxlength="1000"></label><button type="submit" class="secondary">Skip message</button></form></td></tr>`,
+          )}</tbody></table>`
+    }
 <h2>Kafka consumer lag</h2>${
       typeof v.kafka === 'string'
         ? html`<p>${v.kafka}</p>`

@@ -433,9 +433,31 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     res.type('html').send(pages.subscriptionsPage(chrome(res, 'Subscriptions', 'subscriptions'), list.items, list.nextCursor));
   });
 
-  r.get('/admin/system', authed, async (_req, res) => {
+  r.get('/admin/system', authed, async (req, res) => {
     if (L(res).session.principal.kind !== 'admin') throw new Problem(403, 'forbidden', 'Forbidden', 'The system page shows every tenant: it needs the admin key');
-    res.type('html').send(pages.systemPage(chrome(res, 'System', 'system'), await systemView(rt)));
+    const done = (req.query as Record<string, unknown>).done;
+    const flash = done === 'released' ? { kind: 'notice' as const, text: 'Retrying the held message now.' } : done === 'skipped' ? { kind: 'notice' as const, text: 'Message skipped; the reason is recorded.' } : undefined;
+    res.type('html').send(pages.systemPage(chrome(res, 'System', 'system', flash), await systemView(rt)));
+  });
+
+  /** Held message keys: the same operations as POST /v1/admin/outbox/parked/{key}/release and …/skip. */
+  r.post('/admin/system/messages/:action', form, authed, async (req, res) => {
+    if (L(res).session.principal.kind !== 'admin') throw new Problem(403, 'forbidden', 'Forbidden', 'Held messages span every tenant: they need the admin key');
+    const action = String(req.params.action);
+    const b = req.body as Record<string, unknown>;
+    const key = typeof b.key === 'string' ? b.key : '';
+    const stage = typeof b.stage === 'string' && /^(relay|consumer:[a-z0-9-]{1,100})$/.test(b.stage) ? b.stage : undefined;
+    const reason = typeof b.reason === 'string' ? b.reason.trim().slice(0, 1000) : '';
+    if (action !== 'release' && action !== 'skip') throw notFound('action');
+    if (key.length < 1 || key.length > 500) throw new Problem(422, 'validation-error', 'Validation Failed', 'A message key is needed', [{ path: 'body.key', message: 'length 1..500' }]);
+    if (action === 'skip' && !reason) throw new Problem(422, 'validation-error', 'Validation Failed', 'Skipping a message needs a reason', [{ path: 'body.reason', message: 'required' }]);
+    const n = action === 'release' ? (await rt.releaseParked(key, stage)).length : (await rt.skipParked(key, reason, 'console:admin', stage)).length;
+    if (n === 0) throw new Problem(404, 'message-key-not-held', 'Not Found', `No message of key ${key} is held`);
+    if (wantsJson(req)) {
+      res.json({ ok: true, action, key });
+      return;
+    }
+    res.redirect(303, `/admin/system?done=${action === 'release' ? 'released' : 'skipped'}#held-messages`);
   });
 
   // ------------------------------------------------------------------ live status (SSE)
@@ -523,5 +545,6 @@ async function systemView(rt: Runtime): Promise<pages.SystemView> {
     deadLetters: dl.map((d) => ({ projection: d.projection, eventType: d.event_type, error: d.error, at: iso(d.created_at) })),
     parked: parked.map((p) => ({ endpoint: p.endpoint, eventId: p.event_id, type: p.event_type, reason: p.last_error, at: iso(p.received_at) })),
     inbox: await rt.inbox.counts(),
+    heldMessages: (await rt.parked()).slice(0, 100).map((h) => ({ key: h.key, stage: h.stage, parked: h.parked, messageId: h.messageId, topic: h.topic, error: h.error, attempts: h.attempts, since: h.since.toISOString(), waiting: h.waiting })),
   };
 }

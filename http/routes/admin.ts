@@ -72,6 +72,85 @@ export function adminRoutes(directory: TenantDirectory, accounts: { link(tenantI
   ];
 }
 
+/**
+ * Operator endpoints for messages held per key (the outbox relay could not publish them, or a
+ * consumer group could not handle them): list, release (retry now) and skip (with a reason).
+ */
+export function adminOutboxRoutes(rt: Runtime): RouteSpec[] {
+  const stage = z
+    .string()
+    .regex(/^(relay|consumer:[a-z0-9-]{1,100})$/, "must be 'relay' or 'consumer:<group>'")
+    .optional();
+  const keyOf = (params: Record<string, string>): string => {
+    const key = params.key ?? '';
+    if (key.length < 1 || key.length > 500) throw new Problem(422, 'validation-error', 'Validation Failed', 'The key must be 1 to 500 characters', [{ path: 'params.key', message: 'length 1..500' }]);
+    return key;
+  };
+  const notHeld = (key: string) => new Problem(404, 'message-key-not-held', 'Not Found', `No message of key ${key} is held`);
+  return [
+    route({
+      method: 'get',
+      path: '/admin/outbox/parked',
+      operationId: 'listParkedMessageKeys',
+      summary: 'Message keys held by the outbox relay or a consumer group (parked ones first): key, head message, topic, error, attempts, since',
+      tag: 'admin',
+      access: 'admin',
+      success: 200,
+      async handler() {
+        const held = await rt.parked();
+        return {
+          body: {
+            data: held.map((h) => ({
+              key: h.key,
+              stage: h.stage,
+              state: h.parked ? 'parked' : 'retrying',
+              messageId: h.messageId,
+              topic: h.topic,
+              error: h.error,
+              attempts: h.attempts,
+              since: h.since.toISOString(),
+              nextAttemptAt: h.nextAttemptAt?.toISOString() ?? null,
+              waiting: h.waiting,
+            })),
+          },
+        };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/admin/outbox/parked/:key/release',
+      operationId: 'releaseParkedMessageKey',
+      summary: "Retry a held key's head message now, with a fresh attempt budget (every stage holding the key, or the one named)",
+      tag: 'admin',
+      access: 'admin',
+      success: 200,
+      body: z.object({ stage }).strict(),
+      async handler({ params, body }) {
+        const key = keyOf(params);
+        const released = await rt.releaseParked(key, body.stage);
+        if (released.length === 0) throw notHeld(key);
+        return { body: { key, released } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/admin/outbox/parked/:key/skip',
+      operationId: 'skipParkedMessage',
+      summary: "Skip a held key's head message (recorded with the reason in parked_skips); the key's later messages flow again",
+      tag: 'admin',
+      access: 'admin',
+      success: 200,
+      body: z.object({ reason: z.string().trim().min(1).max(1000), requestedBy: z.string().min(1).max(200).default('admin'), stage }).strict(),
+      async handler({ params, body }) {
+        const key = keyOf(params);
+        const skipped = await rt.skipParked(key, body.reason, body.requestedBy, body.stage);
+        if (skipped.length === 0) throw notHeld(key);
+        return { body: { key, reason: body.reason, skipped } };
+      },
+    }),
+  ];
+}
+
 /** Operator endpoints for the read models: status, rebuild, resume after a halt, dead letters. */
 export function adminProjectionRoutes(rt: Runtime): RouteSpec[] {
   const known = (name: string | undefined) => {
@@ -160,5 +239,7 @@ export function adminProjectionRoutes(rt: Runtime): RouteSpec[] {
         };
       },
     }),
+    // operator endpoints for held message keys (mounted with these, so app.ts needs no change)
+    ...adminOutboxRoutes(rt),
   ];
 }

@@ -164,6 +164,16 @@ const schema = z.object({
   /** Failed or missing API credentials per client IP (checked before the key lookup). */
   RATE_LIMIT_AUTH_BURST: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_AUTH_PER_SECOND: z.coerce.number().positive().default(0.2),
+  // ---- messaging isolation (outbox relay and consumer groups)
+  /** Attempts to publish (relay) or handle (consumer group) one message before its key is parked. */
+  MESSAGE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  /** Backoff between those attempts: exponential from base, capped. */
+  MESSAGE_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(1000),
+  MESSAGE_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(60_000),
+  /** The oldest due outbox message (of a key not held) unchanged and older than this: the relay is stuck. */
+  OUTBOX_STUCK_SECONDS: z.coerce.number().int().min(1).default(60),
+  /** What /readyz answers while the relay is stuck: `degraded` (200) or `unavailable` (503). */
+  OUTBOX_STUCK_READINESS: z.enum(['degraded', 'unavailable']).default('degraded'),
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
   /** `off` disables the local dev defaults of embedded dev mode (infrastructure/config/devDefaults.ts). */

@@ -1,6 +1,7 @@
 import {
   InvalidAppend,
   MixedDuplicateBatch,
+  OutboxMessageConflict,
   WrongExpectedRevision,
   validateAppend,
   type AppendOptions,
@@ -63,6 +64,8 @@ export interface SqlEventStoreOptions {
    * each other.
    */
   maxConcurrentBatches?: number;
+  /** Called when an append is refused because an outbox message id exists with other content (log, metric). */
+  onOutboxConflict?: (err: OutboxMessageConflict) => void;
 }
 
 /** Counters of the group-commit flusher (for tests and benchmarks). */
@@ -101,6 +104,7 @@ export class SqlEventStore implements EventStore {
   private readonly queue: PendingAppend[] = [];
   private flushers = 0;
   private busy = 0;
+  private readonly onOutboxConflict?: (err: OutboxMessageConflict) => void;
 
   constructor(
     readonly db: SqlClient,
@@ -108,6 +112,7 @@ export class SqlEventStore implements EventStore {
     options: SqlEventStoreOptions = {},
   ) {
     this.groupCommit = options.groupCommit ?? true;
+    this.onOutboxConflict = options.onOutboxConflict;
     this.maxBatch = Math.max(1, options.maxBatch ?? 256);
     // the embedded database is one session: a second batch could only wait for the first
     this.maxConcurrentBatches = db.kind === 'pglite' ? 1 : Math.max(1, options.maxConcurrentBatches ?? 2);
@@ -124,7 +129,10 @@ export class SqlEventStore implements EventStore {
 
   private async appendAlone(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, options: AppendOptions): Promise<AppendResult> {
     // one statement, so one implicit transaction: a single round trip
-    const row = await appendIn(this.db, streamId, events, expected, options);
+    const row = await appendIn(this.db, streamId, events, expected, options).catch((err: unknown) => {
+      if (err instanceof OutboxMessageConflict) this.onOutboxConflict?.(err);
+      throw err;
+    });
     const result = interpret(streamId, events, expected, row);
     if (!result.duplicate) this.onAppended?.();
     return result;
@@ -142,6 +150,7 @@ export class SqlEventStore implements EventStore {
     // appends (or an atomic append and a group-commit batch) over the same streams cannot deadlock.
     const order = parts.map((_, i) => i).sort((a, b) => (parts[a]!.streamId < parts[b]!.streamId ? -1 : 1));
     const results = await this.db.transaction(async (tx) => {
+      // (an OutboxMessageConflict raised inside is reported below, after the rollback)
       const out: AppendResult[] = new Array<AppendResult>(parts.length);
       for (const i of order) {
         const p = parts[i]!;
@@ -149,6 +158,9 @@ export class SqlEventStore implements EventStore {
         out[i] = interpret(p.streamId, p.events, p.expected, await appendIn(tx, p.streamId, p.events, p.expected, p.options));
       }
       return out;
+    }).catch((err: unknown) => {
+      if (err instanceof OutboxMessageConflict) this.onOutboxConflict?.(err);
+      throw err;
     });
     if (results.some((r) => !r.duplicate)) this.onAppended?.();
     return results;
@@ -305,13 +317,19 @@ export async function appendIn(
 ): Promise<AppendRow> {
   const kind = typeof expected === 'bigint' ? 'exact' : expected;
   const payload = events.map((e) => ({ id: e.id.toLowerCase(), type: e.type, data: e.data, metadata: e.metadata }));
-  const { rows } = await tx.query<{ r: AppendRow }>(`SELECT append_to_stream($1, $2, $3, $4::jsonb, $5::jsonb) AS r`, [
-    streamId,
-    kind,
-    typeof expected === 'bigint' ? expected.toString() : null,
-    JSON.stringify(payload),
-    JSON.stringify(options.outbox ?? []),
-  ]);
+  const { rows } = await tx
+    .query<{ r: AppendRow }>(`SELECT append_to_stream($1, $2, $3, $4::jsonb, $5::jsonb) AS r`, [
+      streamId,
+      kind,
+      typeof expected === 'bigint' ? expected.toString() : null,
+      JSON.stringify(payload),
+      JSON.stringify(options.outbox ?? []),
+    ])
+    .catch((err: unknown) => {
+      // the outbox_write_once trigger (migration 11): same message id, other content
+      if ((err as { code?: unknown } | null)?.code === 'SO409') throw new OutboxMessageConflict(streamId, (err as Error).message);
+      throw err;
+    });
   const r = rows[0]?.r;
   if (!r) throw new Error('append_to_stream returned nothing');
   return typeof r === 'string' ? (JSON.parse(r) as AppendRow) : r;

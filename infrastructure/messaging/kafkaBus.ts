@@ -1,5 +1,5 @@
 import { Kafka, KafkaJSSASLAuthenticationError, Partitioners, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer, type LogEntry, type SASLOptions } from 'kafkajs';
-import { PartialPublish, type BatchHandler, type BusMessage, type BusSubscription, type DeliveredMessage, type MessageBus, type MessageHandler } from '../../domain/ports/messageBus';
+import { BusUnavailable, PartialPublish, type BatchHandler, type BusMessage, type BusSubscription, type DeliveredMessage, type MessageBus, type MessageHandler } from '../../domain/ports/messageBus';
 import type { Logger } from '../observability/logger';
 
 /**
@@ -171,7 +171,9 @@ export class KafkaBus implements MessageBus {
    */
   async publish(messages: readonly BusMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    await this.ensureTopics([...new Set(messages.map((m) => m.topic))]);
+    await this.ensureTopics([...new Set(messages.map((m) => m.topic))]).catch((err: unknown) => {
+      throw new BusUnavailable(err);
+    });
     const encoded = messages.map((m) => ({ topic: m.topic, key: m.key, value: JSON.stringify(m.value), headers: { ...m.headers, 'message-id': m.id } }));
     let chunk: typeof encoded = [];
     let bytes = 0;
@@ -202,7 +204,9 @@ export class KafkaBus implements MessageBus {
   }
 
   private async send(encoded: ReadonlyArray<{ topic: string; key: string; value: string; headers: Record<string, string> }>): Promise<void> {
-    const producer = await this.getProducer();
+    const producer = await this.getProducer().catch((err: unknown) => {
+      throw new BusUnavailable(err);
+    });
     const byTopic = new Map<string, Array<{ key: string; value: string; headers: Record<string, string> }>>();
     for (const m of encoded) {
       const list = byTopic.get(m.topic) ?? [];
@@ -229,7 +233,11 @@ export class KafkaBus implements MessageBus {
         send.catch(() => undefined);
         void producer.disconnect().catch(() => undefined);
       }
-      throw err;
+      // A protocol error the broker will not retry (MESSAGE_TOO_LARGE, INVALID_RECORD...) is about
+      // the records; anything else (connection, leaders, retries exhausted, timeout) is an outage.
+      const e = err as { name?: string; retriable?: boolean } | null;
+      if (e?.name === 'KafkaJSProtocolError' && e.retriable === false) throw err;
+      throw new BusUnavailable(err);
     } finally {
       clearTimeout(timer);
     }

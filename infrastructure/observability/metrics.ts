@@ -12,6 +12,10 @@ export interface MetricSources {
   inbox?: () => Promise<Record<string, number>>;
   /** Events in the log after a projection's checkpoint (capped). */
   eventsBehind?: (projection: string) => Promise<number>;
+  /** Keys held per stage (`relay`, `consumer:<group>`): retrying, and parked for an operator. */
+  heldKeys?: () => Promise<ReadonlyArray<{ stage: string; held: number; parked: number }>>;
+  /** 1 while the outbox relay is stuck. */
+  outboxStuck?: () => Promise<boolean>;
 }
 
 export class Metrics {
@@ -41,6 +45,15 @@ export class Metrics {
   readonly liveStreams: Gauge<'kind'>;
   /** Console sign-ins by outcome. */
   readonly consoleSignIns: Counter<'outcome'>;
+  /** Keys parked (attempts spent) per stage; and held (retrying or parked). */
+  readonly outboxParkedKeys: Gauge<'stage'>;
+  readonly outboxHeldKeys: Gauge<'stage'>;
+  /** Keys parked, and keys held on a first failure, over time. */
+  readonly outboxParked: Counter<'stage'>;
+  readonly outboxHeld: Counter<'stage'>;
+  /** Appends refused because an outbox message id existed with other content. */
+  readonly outboxConflicts: Counter;
+  readonly outboxStuck: Gauge;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'settle_' });
@@ -128,6 +141,32 @@ export class Metrics {
       },
     });
     this.liveStreams = new Gauge({ name: 'settle_live_streams', help: 'Open live status streams (server-sent events)', labelNames: ['kind'], registers: [this.registry] });
+    this.outboxParkedKeys = new Gauge({
+      name: 'settle_outbox_parked_keys',
+      help: 'Message keys parked after their attempts (relay or a consumer group): an operator releases or skips them',
+      labelNames: ['stage'],
+      registers: [this.registry],
+      collect: async () => {
+        const rows = await this.sources.heldKeys?.().catch(() => null);
+        for (const r of rows ?? []) {
+          this.outboxParkedKeys.set({ stage: r.stage }, r.parked);
+          this.outboxHeldKeys.set({ stage: r.stage }, r.held);
+        }
+      },
+    });
+    this.outboxHeldKeys = new Gauge({ name: 'settle_outbox_held_keys', help: 'Message keys held (retrying or parked); their later messages wait behind them', labelNames: ['stage'], registers: [this.registry] });
+    this.outboxParked = new Counter({ name: 'settle_outbox_parked_total', help: 'Keys parked after their attempts, by stage', labelNames: ['stage'], registers: [this.registry] });
+    this.outboxHeld = new Counter({ name: 'settle_outbox_held_total', help: 'Keys held on a first failure, by stage', labelNames: ['stage'], registers: [this.registry] });
+    this.outboxConflicts = new Counter({ name: 'settle_outbox_conflicts_total', help: 'Appends refused: an outbox message id existed with other content', registers: [this.registry] });
+    this.outboxStuck = new Gauge({
+      name: 'settle_outbox_stuck',
+      help: '1 while the oldest due outbox message has not moved for OUTBOX_STUCK_SECONDS',
+      registers: [this.registry],
+      collect: async () => {
+        const stuck = await this.sources.outboxStuck?.().catch(() => null);
+        if (stuck !== null && stuck !== undefined) this.outboxStuck.set(stuck ? 1 : 0);
+      },
+    });
     this.consoleSignIns = new Counter({ name: 'settle_console_sign_ins_total', help: 'Admin console sign-ins by outcome', labelNames: ['outcome'], registers: [this.registry] });
     this.projectionEventsBehind = new Gauge({
       name: 'settle_projection_events_behind',

@@ -485,6 +485,79 @@ END
 $fn$;
 `;
 
+// Messaging isolation: an outbox message id written twice is written once when the content is the
+// same and refused loudly (SQLSTATE SO409) when it is not; keys whose head message cannot be
+// published (relay) or handled (consumer groups) are held, retried with backoff and then parked,
+// without holding up other keys; skipped messages are kept with the operator's reason.
+const messagingIsolation = `
+CREATE FUNCTION outbox_write_once() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_old outbox%ROWTYPE;
+BEGIN
+  SELECT * INTO v_old FROM outbox WHERE message_id = NEW.message_id;
+  IF NOT FOUND THEN
+    RETURN NEW;
+  END IF;
+  IF v_old.topic = NEW.topic AND v_old.message_key = NEW.message_key AND v_old.value = NEW.value AND v_old.headers = NEW.headers THEN
+    RETURN NULL; -- the same message again: it is already there, nothing is written twice
+  END IF;
+  RAISE EXCEPTION 'outbox message % already exists with other content (topic %, key %)', NEW.message_id, v_old.topic, v_old.message_key
+    USING ERRCODE = 'SO409';
+END
+$fn$;
+CREATE TRIGGER outbox_write_once BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_write_once();
+-- a held key's waiting messages, found without scanning the published history
+CREATE INDEX outbox_unpublished_key ON outbox (message_key, id) WHERE published_at IS NULL;
+
+-- relay: a key whose head message could not be published; its later messages wait behind it
+CREATE TABLE outbox_holds (
+  message_key     text        PRIMARY KEY,
+  message_id      uuid        NOT NULL,
+  topic           text        NOT NULL,
+  attempts        int         NOT NULL,
+  last_error      text        NOT NULL,
+  since           timestamptz NOT NULL DEFAULT clock_timestamp(),
+  next_attempt_at timestamptz NOT NULL,
+  -- set once the attempts are spent: no automatic retry, an operator releases or skips it
+  parked_at       timestamptz
+);
+
+-- consumer groups: a message of a key the group could not handle (the head, lowest id of its
+-- group and key) and the messages of that key delivered after it, in order
+CREATE TABLE consumer_parked (
+  id              bigserial   PRIMARY KEY,
+  group_id        text        NOT NULL,
+  message_key     text        NOT NULL,
+  message_id      text        NOT NULL,
+  topic           text        NOT NULL,
+  value           jsonb,
+  headers         jsonb       NOT NULL DEFAULT '{}'::jsonb,
+  msg_partition   int,
+  msg_offset      text,
+  attempts        int         NOT NULL DEFAULT 0,
+  last_error      text,
+  since           timestamptz NOT NULL DEFAULT clock_timestamp(),
+  next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  parked_at       timestamptz,
+  UNIQUE (group_id, message_id)
+);
+CREATE INDEX consumer_parked_key ON consumer_parked (group_id, message_key, id);
+
+-- messages an operator skipped, with the reason
+CREATE TABLE parked_skips (
+  id          bigserial   PRIMARY KEY,
+  stage       text        NOT NULL,
+  message_key text        NOT NULL,
+  message_id  text        NOT NULL,
+  topic       text        NOT NULL,
+  error       text,
+  reason      text        NOT NULL,
+  skipped_by  text        NOT NULL,
+  value       jsonb,
+  skipped_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event_store', sql: eventStore },
   { version: 2, name: 'api_access', sql: apiAccess },
@@ -533,6 +606,7 @@ CREATE TABLE paypal_transmissions (
 );
 CREATE INDEX paypal_transmissions_received ON paypal_transmissions (received_at);`,
   },
+  { version: 12, name: 'messaging_isolation', sql: messagingIsolation },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

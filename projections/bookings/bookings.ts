@@ -62,6 +62,7 @@ export const bookingsProjection: ProjectionDefinition = {
     'BookingPaymentFailed',
     'CrmBookingCreated',
     'CrmPaymentAssociated',
+    'CrmStageAttemptStarted',
     'CrmStageAttemptFailed',
     'CrmStageFailed',
     'CrmStageRetryRequested',

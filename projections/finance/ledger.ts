@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { TOPICS, type PaymentMessageType } from '../../commands/messages';
 import { deterministicUuid } from '../../commands/ids';
-import type { BusSubscription, DeliveredMessage, MessageBus } from '../../domain/ports/messageBus';
+import type { BatchHandler, BusSubscription, DeliveredMessage, MessageBus } from '../../domain/ports/messageBus';
 import { isCurrency, MAX_MINOR_UNITS } from '../../domain/shared/money';
 import { Wakeable } from '../../infrastructure/background';
 import type { Logger } from '../../infrastructure/observability/logger';
@@ -289,6 +289,11 @@ export interface FinanceConsumerOptions {
   readonly onHandled?: (outcome: ApplyOutcome, message: DeliveredMessage) => void;
   /** Longest wait between attempts to subscribe while the bus is unreachable (default 10 s). */
   readonly maxRetryDelayMs?: number;
+  /**
+   * Wraps the batch handler given to the bus (the runtime passes ConsumerIsolation: a message that
+   * keeps failing is held per key instead of blocking its partition).
+   */
+  readonly isolate?: (handler: BatchHandler) => BatchHandler;
 }
 
 export interface FinanceConsumerStatus {
@@ -391,7 +396,7 @@ export class FinanceConsumer {
     let failures = 0;
     while (!this.stopped) {
       try {
-        const sub = await this.bus.subscribeBatches(this.groupId, [TOPICS.payments], this.handleBatch);
+        const sub = await this.bus.subscribeBatches(this.groupId, [TOPICS.payments], this.opts.isolate ? this.opts.isolate(this.handleBatch) : this.handleBatch);
         if (this.stopped) {
           await sub.stop();
           return;

@@ -138,15 +138,25 @@ export function describeAppendBatch(adapter: string, make: () => Promise<TestDat
       expect(new Date(rows[1]!.available_at).getTime()).toBe(later.getTime());
     });
 
-    test('an outbox message id that exists raises, and the batch writes nothing (no stream row either)', async () => {
+    test('an outbox message id that exists with other content raises, and the batch writes nothing (no stream row either)', async () => {
       const m = message();
       await batch([a(name('owner'), [ev()], 'no_stream', [m])]);
       const fresh = name('fresh');
       const clash = name('clash');
-      await expect(batch([a(fresh, [ev()], 'no_stream'), a(clash, [ev()], 'no_stream', [m])])).rejects.toMatchObject({ code: '23505' });
+      await expect(batch([a(fresh, [ev()], 'no_stream'), a(clash, [ev()], 'no_stream', [{ ...m, value: { n: 2 } }])])).rejects.toMatchObject({ code: 'SO409' });
       expect(await streamRow(fresh)).toEqual([]);
       expect(await streamRow(clash)).toEqual([]);
       expect(await stored(fresh)).toEqual([]);
+    });
+
+    test('an outbox message id that exists with the same content is written once, and the rest of the batch is written', async () => {
+      const m = message();
+      await batch([a(name('owner2'), [ev()], 'no_stream', [m])]);
+      const again = name('again');
+      await batch([a(again, [ev()], 'no_stream', [m])]);
+      expect(await stored(again)).toHaveLength(1);
+      const { rows } = await t.db.query<{ n: string | number }>(`SELECT count(*) AS n FROM outbox WHERE message_id = $1`, [m.id]);
+      expect(Number(rows[0]!.n)).toBe(1);
     });
 
     test('an empty batch returns no results; an append without events raises as append_to_stream does', async () => {

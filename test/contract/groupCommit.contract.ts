@@ -4,7 +4,7 @@
  * in the same tick while the flusher is idle share one batch; `stats.batches` proves it.
  */
 import { randomUUID } from 'node:crypto';
-import { MixedDuplicateBatch, WrongExpectedRevision } from '../../domain/ports/eventStore';
+import { MixedDuplicateBatch, OutboxMessageConflict, WrongExpectedRevision } from '../../domain/ports/eventStore';
 import { ev } from './eventStore.contract';
 import type { TestDatabase } from '../support/databases';
 import { SqlEventStore } from '../../infrastructure/eventstore/sqlEventStore';
@@ -116,25 +116,26 @@ export function describeGroupCommit(adapter: string, make: () => Promise<TestDat
       const messageId = randomUUID();
       const m = { id: messageId, topic: 'settle.test.v1', key: 'k', value: { n: 1 } };
       await store.append(stream('first-owner'), [ev()], 'no_stream', { outbox: [m] });
+      const other = { ...m, value: { n: 2 } }; // the same message id with other content raises (migration 11)
       const before = { ...store.stats };
       const a = stream('fa');
       const b = stream('fb');
       const [ok1, clash, ok2] = await Promise.all([
         settle(store.append(a, [ev()], 'no_stream')),
-        settle(store.append(stream('clash'), [ev()], 'no_stream', { outbox: [m] })), // outbox message id exists
+        settle(store.append(stream('clash'), [ev()], 'no_stream', { outbox: [other] })), // outbox message id exists with other content
         settle(store.append(b, [ev()], 'no_stream')),
       ]);
       expect(store.stats.fallbacks - before.fallbacks).toBe(1);
       expect(ok1.ok && ok2.ok).toBe(true);
       expect(clash.ok).toBe(false);
-      expect(!clash.ok && (clash.error as { code?: string }).code).toBe('23505');
+      expect(!clash.ok && clash.error).toBeInstanceOf(OutboxMessageConflict);
       expect(await store.readStream(a)).toHaveLength(1);
       expect(await store.readStream(b)).toHaveLength(1);
       // after a fallback, two appends to one stream still apply in their order
       const s = stream('ordered-fallback');
       const [first, boom, second] = await Promise.all([
         settle(store.append(s, [ev('First')], 'no_stream')),
-        settle(store.append(stream('clash-again'), [ev()], 'no_stream', { outbox: [m] })),
+        settle(store.append(stream('clash-again'), [ev()], 'no_stream', { outbox: [other] })),
         settle(store.append(s, [ev('Second')], 0n)),
       ]);
       expect(boom.ok).toBe(false);

@@ -102,13 +102,16 @@ describe('security: tenant isolation and API keys', () => {
       .replace('{attemptId}', B.attempt)
       .replace('{tenantId}', 'tenant-b')
       .replace('{keyId}', bKeyId)
-      .replace('{name}', 'invoices');
+      .replace('{name}', 'invoices')
+      .replace('{key}', encodeURIComponent(`booking-tenant-b.${B.booking}`));
     const bodies: Record<string, unknown> = {
       'POST /v1/tenants': { tenantId: 'evil', name: 'Evil' },
       'POST /v1/tenants/{tenantId}/api-keys': { label: 'stolen' },
       'POST /v1/tenants/{tenantId}/stripe-account': { accountId: 'acct_1Evil' },
       'POST /v1/admin/projections/{name}/rebuild': {},
       'POST /v1/admin/projections/{name}/resume': {},
+      'POST /v1/admin/outbox/parked/{key}/release': {},
+      'POST /v1/admin/outbox/parked/{key}/skip': { reason: 'attack' },
       'POST /v1/departures': { departureId: 'DEP-NEW', name: 'n', paymentScheduleId: null, capacity: 1 },
       'PATCH /v1/departures/{departureId}': { capacity: 0, inquireToBook: true },
       'POST /v1/bookings': bookingBody(B.departure, 'a@example.com'),
@@ -190,6 +193,9 @@ describe('security: tenant isolation and API keys', () => {
         'POST /v1/admin/projections/{name}/rebuild',
         'POST /v1/admin/projections/{name}/resume',
         'GET /v1/admin/projections/{name}/dead-letters',
+        'GET /v1/admin/outbox/parked',
+        'POST /v1/admin/outbox/parked/{key}/release',
+        'POST /v1/admin/outbox/parked/{key}/skip',
         'GET /v1/admin/reports/finance',
       ].sort(),
     );
