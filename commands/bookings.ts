@@ -205,7 +205,12 @@ export async function followPromotions(store: EventStore, tenantId: string, depa
       ...ctx,
       tenantId,
       idSeed: `promote|${departureExternalId}|${bookingId}`,
+    }).catch((err: unknown) => {
+      // a waitlist place whose booking was never recorded (a store without two-stream
+      // transactions that failed between the two appends): nobody to promote
+      if (err instanceof DomainRefusal && err.code === 'booking_not_found') return null;
+      throw err;
     });
-    if (r.state.status === 'cancelled' || r.state.status === 'refunded') await releaseSeats(store, tenantId, departureExternalId, bookingId, ctx, `release-ended|${bookingId}`);
+    if (!r || r.state.status === 'cancelled' || r.state.status === 'refunded') await releaseSeats(store, tenantId, departureExternalId, bookingId, ctx, `release-ended|${bookingId}`);
   }
 }

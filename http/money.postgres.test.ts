@@ -294,6 +294,19 @@ describe('money through the API and signed webhooks (PostgreSQL)', () => {
     expect((await api.patch(`/v1/departures/${dep}`, { capacity: 3 })).body).toMatchObject({ seatsTaken: 1 });
   });
 
+  test('(3) a booking fully refunded at the provider ends: its seat goes to the oldest waitlisted booking (waitlist reactor)', async () => {
+    const { tenantId, api } = await tenant('refund-seat');
+    const dep = await departure(api, 1);
+    const price = { amount: 7500, currency: 'JPY' };
+    const a = await booking(api, dep, price);
+    const w = await booking(api, dep, price);
+    await send(paid(tenantId, a, 7500, 'JPY', `pi_rs_${a}`, `ch_rs_${a}`));
+    await send(chargeRefunded(`ch_rs_${a}`, `pi_rs_${a}`, 7500, 'JPY', [], 7500));
+    expect((await read(api, a)).status).toBe('refunded');
+    await eventually(async () => (await read(api, w)).status === 'requested', 20_000);
+    expect((await api.get<{ seatsTaken: number }>(`/v1/departures/${dep}`)).body.seatsTaken).toBe(1);
+  });
+
   test.each([
     ['lost', 'JPY', 90000],
     ['won', 'KWD', 42125],
