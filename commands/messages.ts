@@ -208,7 +208,8 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
       // the same provider event). Counting the subscription fact too counted one payment twice.
       case 'RefundRecorded': {
         const s = state as D | undefined;
-        payment(i, 'payment.refunded', { ...d, provider: s?.payment?.provider ?? 'stripe', providerPaymentId: s?.payment?.providerPaymentId ?? null });
+        const named = (d.unkept as D | undefined) ?? s?.payment; // an overpayment's refund names that payment
+        payment(i, 'payment.refunded', { ...d, provider: named?.provider ?? 'stripe', providerPaymentId: named?.providerPaymentId ?? null });
         break;
       }
       case 'BookingRefunded': {

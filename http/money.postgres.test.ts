@@ -130,12 +130,12 @@ describe('money through the API and signed webhooks (PostgreSQL)', () => {
     await eventually(async () => {
       const { rows } = await svc.runtime.db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE published_at IS NULL AND (available_at IS NULL OR available_at <= now())`);
       return Number(rows[0]!.n) === 0;
-    }, 20_000);
+    }, 45_000);
     const head = (await svc.runtime.eventStore.readAll({ after: null, maxCount: 100_000 })).at(-1)!.position;
     const min = `${head.commit}/${head.prepare}`;
     // the read models have caught up with the head of the log
     for (const path of ['/v1/payments?limit=1', '/v1/bookings?limit=1']) {
-      await eventually(async () => (await api.get(`${path}&min_position=${min}`)).headers.get('settle-stale') !== 'true', 20_000);
+      await eventually(async () => (await api.get(`${path}&min_position=${min}`)).headers.get('settle-stale') !== 'true', 45_000);
     }
   }
 
@@ -240,6 +240,33 @@ describe('money through the API and signed webhooks (PostgreSQL)', () => {
     await send(chargeRefunded(ch, pi, 125750, 'KWD', [], 125750));
     expect(await read(api, bookingId)).toMatchObject({ status: 'refunded', refunded: { amount: 125750 } });
     expect(await totals(api, 'KWD')).toMatchObject({ refunds: 125750, net: 0 });
+  });
+
+  test("(2) refunding an invoice's overpayment (BHD, three decimals) refunds the overpayment, not the invoice's payment", async () => {
+    const { tenantId, api } = await tenant('over');
+    const inv = await api.post<{ invoiceId: string }>('/v1/invoices', {
+      customerId: longId('client'),
+      customer: { name: 'Layla', email: 'layla@example.com' },
+      currency: 'BHD',
+      lineItems: [{ description: 'Coaching', quantity: 1, unitAmount: 150250 }],
+      dueDate: '2030-12-31',
+      allowedPaymentMethods: ['stripe_connect'],
+    });
+    expect(inv.status).toBe(201);
+    const invoiceId = inv.body.invoiceId;
+    const pay = (piId: string, chargeId: string) =>
+      stripeEvent('payment_intent.succeeded', (o) => Object.assign(o, { id: piId, amount: 150250, amount_received: 150250, currency: 'bhd', latest_charge: chargeId, metadata: { tenant_id: tenantId, invoice_id: invoiceId } }));
+    const [pi1, ch1, pi2, ch2] = ['pi_inv', 'ch_inv', 'pi_over', 'ch_over'].map((x) => `${x}_${randomBytes(6).toString('hex')}`) as [string, string, string, string];
+    await send(pay(pi1, ch1));
+    await send(pay(pi2, ch2));
+    await send(chargeRefunded(ch2, pi2, 150250, 'BHD', [{ id: `re_over_${randomBytes(4).toString('hex')}`, amount: 150250 }], 150250));
+    await settled(api);
+    const got = await api.get<{ status: string; amountRefunded: { amount: number }; needsAttention: boolean }>(`/v1/invoices/${invoiceId}`);
+    expect(got.body).toMatchObject({ status: 'paid', amountRefunded: { amount: 0 }, needsAttention: false });
+    const rows = await payments(api, invoiceId);
+    expect(rows.find((p) => p.providerPaymentId === pi1)).toMatchObject({ status: 'succeeded', refunded: { amount: 0 } });
+    expect(rows.find((p) => p.providerPaymentId === pi2)).toMatchObject({ status: 'refunded', refunded: { amount: 150250 }, needsAttention: null });
+    expect(await totals(api, 'BHD')).toMatchObject({ grossCollected: 300500, refunds: 150250, net: 150250 });
   });
 
   test('(3) a payment for a waitlisted booking is held (no seat, not in the CRM); a capacity raise promotes the oldest, which then goes to the CRM as confirmed', async () => {

@@ -179,10 +179,17 @@ function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
 }
 
 /** A Stripe refund (`re_`) recorded on the invoice or booking it returns money from, under its own id. */
-function refundStep(t: PaymentTarget, r: Obj, role: (name: string) => string, eventId: string): Step {
+function refundStep(t: PaymentTarget, r: Obj, role: (name: string) => string, eventId: string, named: { providerPaymentId: string | null; providerChargeId: string | null } = { providerPaymentId: null, providerChargeId: null }): Step {
   const amount = { amount: units(r.amount, r.currency), currency: cur(r.currency) };
   return t.type === 'invoice'
-    ? { kind: 'invoice', role: role(`refund:${r.id}`), tenantId: t.tenantId, invoiceId: t.invoiceId, command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: eventId } } } }
+    ? {
+        kind: 'invoice',
+        role: role(`refund:${r.id}`),
+        tenantId: t.tenantId,
+        invoiceId: t.invoiceId,
+        // the payment the refund names: an overpayment's refund must not refund the invoice's payment
+        command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: eventId }, ...named } },
+      }
     : { kind: 'booking', role: role(`refund:${r.id}`), tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RefundBooking', data: { refundId: r.id, amount, reason: r.reason ?? null } } };
 }
 
@@ -354,7 +361,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
         steps.push(bookingRefundsStep(t, role, { providerPaymentId: pi, providerChargeId: o.id, currency: o.currency, refunds: refunds.map((r) => ({ ...r, currency: r.currency ?? o.currency })), refundedTotal: o.amount_refunded, reason: refunds[0]?.reason ?? null }));
         return { outcome: 'steps', steps };
       }
-      for (const r of refunds) steps.push(refundStep(t, { ...r, currency: r.currency ?? o.currency }, role, event.id));
+      for (const r of refunds) steps.push(refundStep(t, { ...r, currency: r.currency ?? o.currency }, role, event.id, { providerPaymentId: pi, providerChargeId: o.id }));
       return { outcome: 'steps', steps };
     }
 
@@ -368,7 +375,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
       const t = await paymentTarget(refs, [o], [charge, pi]);
       if (!t) return park('no invoice or booking for the refunded payment yet');
       if (t.type === 'booking') steps.push(bookingRefundsStep(t, role, { providerPaymentId: pi, providerChargeId: charge, currency: o.currency, refunds: [o], refundedTotal: null, reason: o.reason ?? null }));
-      else steps.push(refundStep(t, o, role, event.id));
+      else steps.push(refundStep(t, o, role, event.id, { providerPaymentId: pi, providerChargeId: charge }));
       return { outcome: 'steps', steps };
     }
 

@@ -111,7 +111,19 @@ export type RecordPaymentAttempt = Command<
 
 export type VoidInvoice = Command<'VoidInvoice', { reason: string; actor: Actor }>;
 
-export type RecordRefund = Command<'RecordRefund', { refundId: string; providerRefundId: string; amount: Money; reason?: string | null; actor: Actor }>;
+export type RecordRefund = Command<
+  'RecordRefund',
+  {
+    refundId: string;
+    providerRefundId: string;
+    amount: Money;
+    reason?: string | null;
+    actor: Actor;
+    /** The payment the provider refund names (its charge / payment intent), when known. */
+    providerPaymentId?: string | null;
+    providerChargeId?: string | null;
+  }
+>;
 
 export type OpenDispute = Command<'OpenDispute', { disputeId: string; providerDisputeId: string; amount: Money; reason: string; actor: Actor }>;
 
@@ -226,7 +238,22 @@ export type OverpaymentRecorded = DomainEvent<
 
 export type InvoiceVoided = DomainEvent<'InvoiceVoided', { reason: string; voidedAt: string; actor: Actor }>;
 
-export type RefundRecorded = DomainEvent<'RefundRecorded', { refundId: string; providerRefundId: string; amount: Money; reason: string | null; refundedAt: string; actor: Actor }>;
+export type RefundRecorded = DomainEvent<
+  'RefundRecorded',
+  {
+    refundId: string;
+    providerRefundId: string;
+    amount: Money;
+    reason: string | null;
+    refundedAt: string;
+    actor: Actor;
+    /**
+     * Set when the refund gives back money the invoice did not keep (an overpayment or a payment of
+     * the wrong amount): it names that payment and leaves the invoice's own payment untouched.
+     */
+    unkept?: { provider: PaymentProvider; providerPaymentId: string; providerChargeId: string | null };
+  }
+>;
 
 export type InvoiceRefunded = DomainEvent<'InvoiceRefunded', { amountRefunded: Money; refundedAt: string; actor: Actor }>;
 
@@ -328,6 +355,8 @@ export interface InvoiceState {
   readonly amountMismatches: readonly AttemptRecord[];
   readonly overpayments: readonly (AttemptRecord & { reason: OverpaymentRecorded['data']['reason']; needsRefund: true })[];
   readonly refunds: readonly RefundRecord[];
+  /** Refunded of the payments the invoice did not keep (overpayments, mismatches), by provider payment id. */
+  readonly unkeptRefunded?: Readonly<Record<string, number>>;
   readonly disputes: readonly DisputeRecord[];
   /** Counters in integer minor units of `currency`. collected = paid - refunded - lost. */
   readonly amountPaid: number;
@@ -644,6 +673,15 @@ function recordRefund(command: RecordRefund, state: InvoiceState): InvoiceEvent[
   requireInvoice(state);
   const amount = checkMoney(d.amount, 'refund amount', { positive: true });
   if (state.refunds.some((r) => r.refundId === d.refundId || r.providerRefundId === d.providerRefundId)) return [];
+  // a provider refund of money the invoice did not keep applies to that payment, not to the invoice's
+  const unkept = unkeptPaymentNamed(state, d.providerPaymentId ?? null, d.providerChargeId ?? null);
+  if (unkept) {
+    if (amount.currency !== unkept.amount.currency) refuseInvalid('currency_mismatch', `refunds of this payment are in ${unkept.amount.currency}`, { currency: amount.currency });
+    const left = unkept.amount.amount - (state.unkeptRefunded?.[unkept.providerPaymentId] ?? 0);
+    if (amount.amount > left) return refuseInvalid('refund_exceeds_paid', 'a refund cannot exceed what the payment paid minus what was refunded of it', { requested: amount.amount, refundable: left });
+    const named = { provider: unkept.provider, providerPaymentId: unkept.providerPaymentId, providerChargeId: unkept.providerChargeId };
+    return [{ type: 'RefundRecorded', data: { refundId: d.refundId, providerRefundId: d.providerRefundId, amount, reason: d.reason ?? null, refundedAt: nowIso(command), actor, unkept: named } }];
+  }
   if (state.status !== 'paid' && state.status !== 'refunded') return refuseConflict('invoice_not_paid', 'only a paid invoice can be refunded', { status: state.status });
   checkInvoiceCurrency(state, amount);
   const available = refundable(state);
@@ -660,6 +698,23 @@ function recordRefund(command: RecordRefund, state: InvoiceState): InvoiceEvent[
     events.push({ type: 'InvoiceRefunded', data: { amountRefunded: { amount: refundedTotal, currency: amount.currency }, refundedAt, actor } });
   }
   return events;
+}
+
+/** An overpayment or mismatched payment the refund names (by charge, then payment id); never the invoice's own payment. */
+function unkeptPaymentNamed(state: InvoiceState, providerPaymentId: string | null, providerChargeId: string | null): AttemptRecord | null {
+  const kept = state.payment;
+  const isKept = (a: AttemptRecord) => !!kept && a.providerPaymentId === kept.providerPaymentId;
+  const unkept = [...state.overpayments, ...state.amountMismatches].filter((a) => !isKept(a));
+  return (
+    (providerChargeId ? unkept.find((a) => a.providerChargeId === providerChargeId || a.providerPaymentId === providerChargeId) : undefined) ??
+    (providerPaymentId ? unkept.find((a) => a.providerPaymentId === providerPaymentId) : undefined) ??
+    null
+  );
+}
+
+/** Overpayments and mismatched payments not yet given back in full: they need a human. */
+export function unkeptNeedingRefund(state: InvoiceState): AttemptRecord[] {
+  return [...state.overpayments, ...state.amountMismatches].filter((a) => (state.unkeptRefunded?.[a.providerPaymentId] ?? 0) < a.amount.amount);
 }
 
 function openDispute(command: OpenDispute, state: InvoiceState): InvoiceEvent[] {
@@ -832,6 +887,14 @@ function evolve(state: InvoiceState, event: InvoiceEvent): InvoiceState {
       return { ...state, status: 'void', voidedAt: event.data.voidedAt, voidReason: event.data.reason };
     case 'RefundRecorded': {
       const d = event.data;
+      if (d.unkept) {
+        const id = d.unkept.providerPaymentId;
+        return {
+          ...state,
+          refunds: [...state.refunds, { refundId: d.refundId, providerRefundId: d.providerRefundId, amount: d.amount, reason: d.reason, refundedAt: d.refundedAt }],
+          unkeptRefunded: { ...state.unkeptRefunded, [id]: (state.unkeptRefunded?.[id] ?? 0) + d.amount.amount },
+        };
+      }
       return withCollected({
         ...state,
         refunds: [...state.refunds, { refundId: d.refundId, providerRefundId: d.providerRefundId, amount: d.amount, reason: d.reason, refundedAt: d.refundedAt }],

@@ -3,7 +3,7 @@
  * provider references and hosted links, so billing pages never call the provider) and
  * `invoice_history` (every transition of every invoice, immutable, with its cause and actor).
  */
-import { invoiceDecider, type InvoiceState } from '../../domain/invoice/invoice';
+import { invoiceDecider, unkeptNeedingRefund, type InvoiceState } from '../../domain/invoice/invoice';
 import type { RecordedEvent } from '../../domain/ports/eventStore';
 import type { SqlExecutor } from '../../infrastructure/sql/client';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, parseStream, type AggregateRowsSpec } from '../aggregateRows';
@@ -50,7 +50,8 @@ const invoiceRows: AggregateRowsSpec<InvoiceState> = {
     invoice_pdf: s.invoicePdf,
     due_date: s.dueDate,
     paid_at: s.paidAt,
-    needs_attention: s.overpayments.length > 0 || s.amountMismatches.length > 0,
+    // money the invoice did not keep needs a human until it is given back in full
+    needs_attention: unkeptNeedingRefund(s).length > 0,
     line_items: s.lineItems,
   }),
 };
@@ -79,7 +80,7 @@ export const invoicesProjection: ProjectionDefinition = {
       invoice_pdf         text,
       due_date            text,
       paid_at             timestamptz,
-      needs_attention     boolean NOT NULL,
+      needs_attention     boolean NOT NULL, -- an overpayment or mismatch not yet refunded in full
       line_items          jsonb   NOT NULL
     );
     CREATE UNIQUE INDEX ${t.invoices}_id ON ${t.invoices} (tenant_id, invoice_id);`,

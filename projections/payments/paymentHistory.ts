@@ -278,16 +278,19 @@ export const paymentHistoryProjection: ProjectionDefinition = {
           );
           continue;
         }
+        case 'RefundRecorded':
         case 'BookingRefunded':
         case 'BookingDisputeOpened':
         case 'BookingDisputeWon':
         case 'BookingDisputeLost': {
-          if (typeof d.providerPaymentId !== 'string') break; // a refund recorded before refunds named their payment: below
+          // an invoice refund names its payment when it gives back money the invoice did not keep
+          const paymentId = e.type === 'RefundRecorded' ? ((d.unkept as D | undefined)?.providerPaymentId ?? null) : d.providerPaymentId;
+          if (typeof paymentId !== 'string') break; // a refund of the payable's own payment (or recorded before refunds named their payment): below
           // applied to the payment it names (a duplicate's refund never touches the kept payment)
           await flush();
-          const named = [...key, d.providerPaymentId, e.recordedAt];
+          const named = [...key, paymentId, e.recordedAt];
           const row = `tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND provider_payment_id = $4 AND status IN ('succeeded', 'refunded', 'disputed')`;
-          if (e.type === 'BookingRefunded') {
+          if (e.type === 'BookingRefunded' || e.type === 'RefundRecorded') {
             const part = (d.amount as Money).amount;
             await tx.query(
               `UPDATE ${t.payment_history} SET refunded_amount = least(amount, refunded_amount + $6),
