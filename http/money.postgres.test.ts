@@ -169,6 +169,14 @@ describe('money through the API and signed webhooks (PostgreSQL)', () => {
     const md = { tenant_id: tenantId, customer_id: customerId, plan_id: 'pro' };
     await send(stripeEvent('checkout.session.completed', (o) => Object.assign(o, { mode: 'subscription', customer: cus, subscription: sub, payment_intent: null, metadata: md })));
     await send(stripeEvent('customer.subscription.created', (o) => Object.assign(o, { id: sub, customer: cus, metadata: md })));
+    // the first attempt fails (Stripe retries): one failed payment, not two
+    await send(
+      stripeEvent('invoice.payment_failed', (o) => {
+        Object.assign(o, { id: invoiceId, customer: cus, subscription: sub, billing_reason: 'subscription_cycle', currency: 'eur', amount_paid: 0, amount_due: 2900, total: 2900, next_payment_attempt: Math.floor(Date.now() / 1000) + 86400 });
+        o.parent = { type: 'subscription_details', subscription_details: { subscription: sub, metadata: md } };
+        o.lines.data[0].period = { start: 1785600000, end: 1788278400 };
+      }),
+    );
     await send(
       stripeEvent('invoice.paid', (o) => {
         Object.assign(o, { id: invoiceId, customer: cus, subscription: sub, billing_reason: 'subscription_cycle', currency: 'eur', amount_paid: 2900, amount_due: 2900, total: 2900 });
@@ -178,8 +186,13 @@ describe('money through the API and signed webhooks (PostgreSQL)', () => {
       }),
     );
     const t = await totals(api, 'EUR');
-    expect(t).toMatchObject({ grossCollected: 2900, succeededCount: 1, net: 2900 });
-    const list = (await payments(api)).filter((p) => p.status === 'succeeded');
+    expect(t).toMatchObject({ grossCollected: 2900, succeededCount: 1, failedCount: 1, net: 2900 });
+    const all = await payments(api);
+    expect(all.map((p) => [p.payable.type, p.status]).sort()).toEqual([
+      ['invoice', 'failed'],
+      ['invoice', 'succeeded'],
+    ]);
+    const list = all.filter((p) => p.status === 'succeeded');
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ payable: { type: 'invoice', id: invoiceId }, subscription: { providerSubscriptionId: sub, customerId }, amount: { amount: 2900, currency: 'EUR' } });
     // the subscription itself still renewed
