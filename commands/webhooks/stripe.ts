@@ -178,19 +178,20 @@ function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
   return []; // a booking has no pending state: the final outcome will follow
 }
 
-/** A Stripe refund (`re_`) recorded on the invoice or booking it returns money from, under its own id. */
-function refundStep(t: PaymentTarget, r: Obj, role: (name: string) => string, eventId: string, named: { providerPaymentId: string | null; providerChargeId: string | null } = { providerPaymentId: null, providerChargeId: null }): Step {
+/**
+ * A Stripe refund (`re_`) recorded on the invoice it returns money from, under its own id, naming
+ * the payment it refunds (an overpayment's refund must not refund the invoice's own payment).
+ * Bookings: bookingRefundsStep.
+ */
+function refundStep(t: Extract<PaymentTarget, { type: 'invoice' }>, r: Obj, role: (name: string) => string, eventId: string, named: { providerPaymentId: string | null; providerChargeId: string | null }): Step {
   const amount = { amount: units(r.amount, r.currency), currency: cur(r.currency) };
-  return t.type === 'invoice'
-    ? {
-        kind: 'invoice',
-        role: role(`refund:${r.id}`),
-        tenantId: t.tenantId,
-        invoiceId: t.invoiceId,
-        // the payment the refund names: an overpayment's refund must not refund the invoice's payment
-        command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: eventId }, ...named } },
-      }
-    : { kind: 'booking', role: role(`refund:${r.id}`), tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RefundBooking', data: { refundId: r.id, amount, reason: r.reason ?? null } } };
+  return {
+    kind: 'invoice',
+    role: role(`refund:${r.id}`),
+    tenantId: t.tenantId,
+    invoiceId: t.invoiceId,
+    command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: eventId }, ...named } },
+  };
 }
 
 /**
