@@ -62,11 +62,13 @@ describe('booking commands (PostgreSQL)', () => {
     await expect(bookings.cancelBooking('paid-1', 'x', ctx())).rejects.toMatchObject({ code: 'booking_paid' });
   });
 
-  test('cancel releases the seats for the next booking', async () => {
+  test('cancel releases the seats to the oldest waitlisted booking, not to a newcomer', async () => {
     await bookings.defineDeparture({ externalId: 'SOLO', name: 'Solo', paymentScheduleId: null, capacity: 1, inquireToBook: false }, ctx());
     await bookings.requestBooking(request('solo-1', 'SOLO'), ctx());
     expect((await bookings.requestBooking(request('solo-2', 'SOLO'), ctx())).state.status).toBe('waitlisted');
     await bookings.cancelBooking('solo-1', 'changed plans', ctx());
-    expect((await bookings.requestBooking(request('solo-3', 'SOLO'), ctx())).state.status).toBe('requested');
+    expect((await bookings.getBooking('atlas', 'solo-2'))!.state).toMatchObject({ status: 'requested', promotedAt: expect.any(String) });
+    expect((await bookings.requestBooking(request('solo-3', 'SOLO'), ctx())).state.status).toBe('waitlisted');
+    expect((await bookings.getDeparture('atlas', 'SOLO'))!.seatsTaken).toBe(1);
   });
 });

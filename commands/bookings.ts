@@ -9,7 +9,7 @@ import type { EventStore } from '../domain/ports/eventStore';
 import { DomainRefusal } from '../domain/shared/decider';
 import type { Money } from '../domain/shared/money';
 import { bookingDecider, type BookingCommand, type BookingState, type Contact, type Guest } from '../domain/booking/booking';
-import { departureDecider, placementOf, type DepartureCommand, type DepartureState, type Placement } from '../domain/booking/departure';
+import { departureDecider, placementOf, type DepartureCommand, type DepartureEvent, type DepartureState, type Placement } from '../domain/booking/departure';
 import { handle, handleBoth, load, type CommandContext, type Handled } from './handle';
 import { streams } from './streams';
 
@@ -39,8 +39,11 @@ export class BookingCommands {
     );
   }
 
-  updateDeparture(externalId: string, changes: Partial<Omit<DepartureInput, 'externalId'>>, ctx: CommandContext): Promise<Handled<DepartureState, unknown>> {
-    return handle(this.store, streams.departure(ctx.tenantId, externalId), departureDecider, () => cmd<DepartureCommand>('UpdateDeparture', changes, ctx), ctx);
+  async updateDeparture(externalId: string, changes: Partial<Omit<DepartureInput, 'externalId'>>, ctx: CommandContext): Promise<Handled<DepartureState, unknown>> {
+    const r = await handle(this.store, streams.departure(ctx.tenantId, externalId), departureDecider, () => cmd<DepartureCommand>('UpdateDeparture', changes, ctx), ctx);
+    // more capacity: the waitlist moved; its bookings follow now (and the waitlist reactor makes sure)
+    await followPromotions(this.store, ctx.tenantId, externalId, r.newEvents as DepartureEvent[], ctx);
+    return r;
   }
 
   async getDeparture(tenantId: string, externalId: string): Promise<DepartureState | null> {
@@ -146,12 +149,7 @@ export class BookingCommands {
   async cancelBooking(bookingId: string, reason: string, ctx: CommandContext): Promise<Handled<BookingState, unknown>> {
     const r = await handle(this.store, streams.booking(ctx.tenantId, bookingId), bookingDecider, () => cmd<BookingCommand>('CancelBooking', { reason }, ctx), ctx);
     const departure = r.state.request?.departureExternalId;
-    if (departure && r.state.status === 'cancelled') {
-      await handle(this.store, streams.departure(ctx.tenantId, departure), departureDecider, () => cmd<DepartureCommand>('ReleaseSeats', { bookingId }, ctx), {
-        ...ctx,
-        idSeed: `release|${bookingId}`,
-      });
-    }
+    if (departure && r.state.status === 'cancelled') await releaseSeats(this.store, ctx.tenantId, departure, bookingId, ctx, `release|${bookingId}`);
     return r;
   }
 
@@ -181,5 +179,38 @@ export class BookingCommands {
 
   retryCrmStage(bookingId: string, requestedBy: string, ctx: CommandContext): Promise<Handled<BookingState, unknown>> {
     return handle(this.store, streams.booking(ctx.tenantId, bookingId), bookingDecider, () => cmd<BookingCommand>('RetryCrmStage', { requestedBy }, ctx), ctx);
+  }
+}
+
+/**
+ * A booking ended (cancelled, fully refunded): its seats go back to the departure, and the
+ * waitlist moves (the oldest waitlisted booking that fits is promoted, see domain/booking/departure.ts).
+ */
+export async function releaseSeats(store: EventStore, tenantId: string, departureExternalId: string, bookingId: string, ctx: CommandContext, idSeed: string): Promise<void> {
+  const r = await handle(store, streams.departure(tenantId, departureExternalId), departureDecider, () => cmd<DepartureCommand>('ReleaseSeats', { bookingId }, ctx), { ...ctx, tenantId, idSeed });
+  await followPromotions(store, tenantId, departureExternalId, r.newEvents, ctx);
+}
+
+/**
+ * The bookings a departure promoted from its waitlist follow on their own streams
+ * (BookingPromotedFromWaitlist; a booking paid while it waited then goes to the CRM). Idempotent:
+ * a booking is promoted at most once per departure, so the ids are seeded by departure and
+ * booking; a booking that ended meanwhile gives the seat straight back to the next in line.
+ */
+export async function followPromotions(store: EventStore, tenantId: string, departureExternalId: string, events: readonly DepartureEvent[], ctx: CommandContext): Promise<void> {
+  for (const e of events) {
+    if (e.type !== 'WaitlistedBookingPromoted') continue;
+    const { bookingId, seats } = e.data;
+    const r = await handle(store, streams.booking(tenantId, bookingId), bookingDecider, () => cmd<BookingCommand>('PromoteFromWaitlist', { seats }, ctx), {
+      ...ctx,
+      tenantId,
+      idSeed: `promote|${departureExternalId}|${bookingId}`,
+    }).catch((err: unknown) => {
+      // a waitlist place whose booking was never recorded (a store without two-stream
+      // transactions that failed between the two appends): nobody to promote
+      if (err instanceof DomainRefusal && err.code === 'booking_not_found') return null;
+      throw err;
+    });
+    if (!r || r.state.status === 'cancelled' || r.state.status === 'refunded') await releaseSeats(store, tenantId, departureExternalId, bookingId, ctx, `release-ended|${bookingId}`);
   }
 }

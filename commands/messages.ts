@@ -45,6 +45,15 @@ export interface BookingPaid {
   readonly providerPaymentId: string;
 }
 
+/** booking.promoted-from-waitlist: a waitlisted booking got a seat (notify the customer). */
+export interface BookingPromoted {
+  readonly bookingId: string;
+  readonly departureId: string | null;
+  /** It was paid while it waited: it now goes through the CRM pipeline as a confirmed booking. */
+  readonly paid: boolean;
+  readonly contact: { firstName: string; lastName: string; email: string; phone: string } | null;
+}
+
 /** booking.crm-retry-requested / crm-sync.retry: resume the pipeline of one or many bookings. */
 export interface CrmRetry {
   readonly bookingIds: readonly string[];
@@ -139,28 +148,44 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
       }),
     );
 
+  const bookingPaid = (i: number, d: D) => {
+    const r = (state as D | undefined)?.request as D | undefined;
+    if (!r) return;
+    push(
+      TOPICS.bookings,
+      envelope<BookingPaid>(i, 'booking.paid', {
+        bookingId: aggregate.id,
+        departureId: r.departureExternalId,
+        contact: r.contact,
+        guests: r.guests,
+        paymentScheduleId: r.paymentScheduleId ?? null,
+        amount: d.amount,
+        provider: d.provider,
+        providerPaymentId: d.providerPaymentId,
+      }),
+    );
+  };
+  /** The provider of the booking payment a refund or dispute names (older refunds name none: the kept one). */
+  const bookingPaymentOf = (d: D): D | undefined => {
+    const s = state as D | undefined;
+    const id = (d.providerPaymentId as string | undefined) ?? (s?.payment?.providerPaymentId as string | undefined);
+    return ((s?.payments as D[] | undefined) ?? []).find((p) => p.providerPaymentId === id) ?? s?.payment;
+  };
+
   events.forEach((e, i) => {
     const d = e.data as D;
     switch (e.type) {
-      case 'BookingPaymentCompleted': {
+      case 'BookingPaymentCompleted':
+        bookingPaid(i, d);
+        payment(i, 'payment.succeeded', d);
+        break;
+      case 'BookingPromotedFromWaitlist': {
         const s = state as D | undefined;
         const r = s?.request as D | undefined;
-        if (r) {
-          push(
-            TOPICS.bookings,
-            envelope<BookingPaid>(i, 'booking.paid', {
-              bookingId: aggregate.id,
-              departureId: r.departureExternalId,
-              contact: r.contact,
-              guests: r.guests,
-              paymentScheduleId: r.paymentScheduleId ?? null,
-              amount: d.amount,
-              provider: d.provider,
-              providerPaymentId: d.providerPaymentId,
-            }),
-          );
-        }
-        payment(i, 'payment.succeeded', d);
+        // the hook for telling the customer (and anyone else) that the booking got its seat
+        push(TOPICS.bookings, envelope<BookingPromoted>(i, 'booking.promoted-from-waitlist', { bookingId: aggregate.id, departureId: (r?.departureExternalId as string | undefined) ?? null, paid: d.paid === true, contact: (r?.contact as BookingPromoted['contact'] | undefined) ?? null }));
+        // money held while it waited: now a confirmed, paid booking that goes to the CRM
+        if (d.paid === true && s?.payment) bookingPaid(i, s.payment as D);
         break;
       }
       case 'CrmStageRetryRequested':
@@ -168,9 +193,12 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
         push(TOPICS.bookings, envelope<CrmRetry>(i, 'booking.crm-retry-requested', { bookingIds: [aggregate.id], attempt: 0 }));
         break;
       case 'PaymentSucceeded':
-      // money the invoice did not take still moved at the provider: finance counts it, and its refund
-      case 'OverpaymentRecorded':
+      // money received that the payable did not need is still money received: finance counts it
+      // (and its refund, when it is given back); one provider payment is one payment.succeeded
       case 'PaymentAmountMismatch':
+      case 'OverpaymentRecorded':
+      case 'BookingPaymentMismatch':
+      case 'BookingPaymentHeld':
         payment(i, 'payment.succeeded', d);
         break;
       case 'OverpaymentRefunded':
@@ -180,17 +208,19 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
       case 'BookingPaymentFailed':
         payment(i, 'payment.failed', d);
         break;
-      case 'SubscriptionRenewed':
-        payment(i, 'payment.succeeded', { ...d, provider: 'stripe' });
-        break;
-      case 'SubscriptionPastDue':
-      case 'SubscriptionSuspended':
-        payment(i, 'payment.failed', { ...d, provider: 'stripe' });
-        break;
-      case 'RefundRecorded':
-      case 'BookingRefunded': {
+      // SubscriptionRenewed / SubscriptionPastDue / SubscriptionSuspended: the renewal's money is
+      // the invoice's payment (PaymentSucceeded / PaymentAttemptFailed on the invoice stream, from
+      // the same provider event). Counting the subscription fact too counted one payment twice.
+      case 'RefundRecorded': {
         const s = state as D | undefined;
-        payment(i, 'payment.refunded', { ...d, provider: s?.payment?.provider ?? 'stripe', providerPaymentId: s?.payment?.providerPaymentId ?? null });
+        const named = s?.payment as D | undefined; // the invoice's own payment (an overpayment's refund is OverpaymentRefunded)
+        payment(i, 'payment.refunded', { ...d, provider: named?.provider ?? 'stripe', providerPaymentId: named?.providerPaymentId ?? null });
+        break;
+      }
+      case 'BookingRefunded': {
+        if ((d.amount as Money).amount === 0) break; // a refund the provider had already reported in a charge's total
+        const p = bookingPaymentOf(d);
+        payment(i, 'payment.refunded', { ...d, provider: d.provider ?? p?.provider ?? 'stripe', providerPaymentId: p?.providerPaymentId ?? null });
         break;
       }
       case 'DisputeOpened':
@@ -199,6 +229,13 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
       case 'DisputeWon':
       case 'DisputeLost':
         payment(i, 'dispute.closed', { ...d, provider: (state as D | undefined)?.payment?.provider ?? 'stripe' }, { errorCode: e.type === 'DisputeLost' ? 'lost' : 'won' });
+        break;
+      case 'BookingDisputeOpened':
+        payment(i, 'dispute.opened', d);
+        break;
+      case 'BookingDisputeWon':
+      case 'BookingDisputeLost':
+        payment(i, 'dispute.closed', d, { errorCode: e.type === 'BookingDisputeLost' ? 'lost' : 'won' });
         break;
       default:
         break;

@@ -44,6 +44,7 @@ import { SqlConnectedAccounts, SqlProviderRefs, WebhookInbox } from './webhooks/
 import { PayPalTransmissions } from './webhooks/paypalTransmissions';
 import type { InvoicePaymentGateway } from '../domain/ports/billingProvider';
 import { providerRequestHandler } from '../commands/reactors/providerRequests';
+import { waitlistHandler } from '../commands/reactors/waitlist';
 import { checkpointed } from './eventstore/subscription';
 import { InboxRetrier, WebhookIngestor, type Translator } from './webhooks/ingest';
 import { READ_MODEL_CHANNEL, ReadModelChanges } from './sql/readModelChanges';
@@ -231,6 +232,7 @@ export class Runtime {
       rt.registerCollectors();
       const leaseFor = (name: string): LeaderLease => (config.DATABASE_URL ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:${name}`) : new AlwaysLeader(name));
       rt.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => rt.provider, logger)), { lease: leaseFor('provider-requests') });
+      rt.addSubscription(checkpointed('waitlist', new SqlCheckpointStore(db), waitlistHandler(eventStore)), { lease: leaseFor('waitlist') });
       if (eventStore instanceof EsdbEventStore) rt.addSubscription(esdbOutboxFeeder(db), { lease: leaseFor('eventstoredb-outbox-feeder') });
       return rt;
     } catch (err) {

@@ -94,6 +94,8 @@ export function paymentOut(r: Row) {
     attemptId: r.attempt_id,
     customerId: r.customer_id,
     payable: { type: r.payable_type, id: r.payable_id },
+    // a subscription invoice's payment: listed once, under the invoice, linked to the subscription
+    subscription: r.subscription_id ? { providerSubscriptionId: r.subscription_id, customerId: r.customer_id } : null,
     provider: r.provider,
     providerPaymentId: r.provider_payment_id,
     providerChargeId: r.provider_charge_id,
@@ -127,6 +129,17 @@ export function bookingOut(r: Row) {
     paymentScheduleId: request?.paymentScheduleId ?? null,
     payment: state.payment ?? null,
     refunded: money(state.refunded, r.currency),
+    /** Every payment received (kept, duplicates, mismatches), each with what was refunded of it. */
+    payments: ((state.payments ?? []) as Array<Record<string, unknown>>).map((p) => ({
+      provider: p.provider,
+      providerPaymentId: p.providerPaymentId,
+      providerChargeId: p.providerChargeId,
+      amount: p.amount,
+      kept: p.kept,
+      refunded: { amount: p.refunded, currency: (p.amount as { currency: string }).currency },
+    })),
+    disputes: state.disputes ?? [],
+    waitlist: { promotedAt: state.promotedAt ?? null },
     crm: { bookingId: r.crm_booking_id, paymentAssociated: r.crm_payment_associated, stages: r.crm_stages },
     failedPaymentAttempts: r.failed_payment_attempts,
     createdAt: iso(r.created_at),
@@ -249,7 +262,10 @@ export class ReadModels {
   async bookings(tenantId: string, f: { stage?: string; needsAttention?: boolean; limit: number; cursor?: string }): Promise<Page<ReturnType<typeof bookingOut>>> {
     const where = ['tenant_id = $1'];
     const args: unknown[] = [tenantId];
-    if (f.stage) {
+    if (f.stage === 'needs_attention') {
+      // everything that needs attention, whatever its stage (a cancelled booking that received money)
+      where.push('needs_attention');
+    } else if (f.stage) {
       args.push(f.stage);
       where.push(`stage = $${args.length}`);
     }

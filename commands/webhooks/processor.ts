@@ -15,7 +15,7 @@ import { streams } from '../streams';
 import type { RefResolver, Step, Translation } from './steps';
 
 /** Refusals that mean the event arrived before the fact it builds on. */
-const NOT_YET = new Set(['invoice_not_found', 'booking_not_found', 'no_live_subscription', 'unknown_dispute', 'unknown_payment', 'invoice_not_paid', 'booking_not_paid', 'crm_booking_missing']);
+const NOT_YET = new Set(['invoice_not_found', 'booking_not_found', 'no_live_subscription', 'unknown_dispute', 'unknown_payment', 'invoice_not_paid', 'booking_not_paid', 'crm_booking_missing', 'payment_not_recorded']);
 
 export interface ProviderRefs extends RefResolver {
   /** The tenant a Stripe connected account is linked to, or null. */

@@ -178,19 +178,50 @@ function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
   return []; // a booking has no pending state: the final outcome will follow
 }
 
-/** A Stripe refund (`re_`) recorded on the invoice or booking it returns money from, under its own id. */
-function refundStep(t: PaymentTarget, r: Obj, role: (name: string) => string, eventId: string): Step {
+/**
+ * A Stripe refund (`re_`) recorded on the invoice it returns money from, under its own id, naming
+ * the payment it refunds (an overpayment's refund must not refund the invoice's own payment).
+ * Bookings: bookingRefundsStep.
+ */
+function refundStep(t: Extract<PaymentTarget, { type: 'invoice' }>, r: Obj, role: (name: string) => string, eventId: string, named: { providerPaymentId: string | null; providerChargeId: string | null }): Step {
   const amount = { amount: units(r.amount, r.currency), currency: cur(r.currency) };
-  return t.type === 'invoice'
-    ? {
-        kind: 'invoice',
-        role: role(`refund:${r.id}`),
-        tenantId: t.tenantId,
-        invoiceId: t.invoiceId,
-        // the charge it belongs to: a refund of a second (duplicate) payment returns that payment, not the one that paid the invoice
-        command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: eventId }, providerPaymentId: idOf(r.payment_intent), providerChargeId: idOf(r.charge) } },
-      }
-    : { kind: 'booking', role: role(`refund:${r.id}`), tenantId: t.tenantId, bookingId: t.bookingId, command: { type: 'RefundBooking', data: { refundId: r.id, amount, reason: r.reason ?? null } } };
+  return {
+    kind: 'invoice',
+    role: role(`refund:${r.id}`),
+    tenantId: t.tenantId,
+    invoiceId: t.invoiceId,
+    command: { type: 'RecordRefund', data: { refundId: r.id, providerRefundId: r.id, amount, reason: r.reason ?? null, actor: { kind: 'provider', id: eventId }, ...named } },
+  };
+}
+
+/**
+ * The refunds of one booking payment (a charge): each refund by its id, plus the charge's
+ * cumulative refunded total when the event carries one. The booking applies them to the payment
+ * they name and counts each refunded minor unit once, whatever order the reports arrive in.
+ */
+function bookingRefundsStep(
+  t: Extract<PaymentTarget, { type: 'booking' }>,
+  role: (name: string) => string,
+  r: { providerPaymentId: string | null; providerChargeId: string | null; currency: unknown; refunds: Obj[]; refundedTotal: unknown; reason: unknown },
+): Step {
+  return {
+    kind: 'booking',
+    role: role('refunds'),
+    tenantId: t.tenantId,
+    bookingId: t.bookingId,
+    command: {
+      type: 'RecordProviderRefunds',
+      data: {
+        provider: 'stripe',
+        providerPaymentId: r.providerPaymentId,
+        providerChargeId: r.providerChargeId,
+        currency: cur(r.currency),
+        refunds: r.refunds.filter((x) => typeof x.id === 'string').map((x) => ({ refundId: x.id as string, amount: units(x.amount, x.currency ?? r.currency) })),
+        refundedTotal: r.refundedTotal === undefined || r.refundedTotal === null ? null : units(r.refundedTotal, r.currency),
+        reason: typeof r.reason === 'string' ? r.reason : null,
+      },
+    },
+  };
 }
 
 function providerInvoiceStep(inv: Obj, tenantId: string, customerId: string, role: string): Step {
@@ -325,8 +356,13 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
       const pi = idOf(o.payment_intent);
       const t = await paymentTarget(refs, [o], [o.id, pi]);
       if (!t) return park('no invoice or booking for this charge yet');
-      const refunds: Obj[] = Array.isArray(o.refunds?.data) ? o.refunds.data : [];
-      for (const r of refunds.filter((x) => x.status === 'succeeded' || x.status === undefined)) steps.push(refundStep(t, { ...r, currency: r.currency ?? o.currency }, role, event.id));
+      const refunds: Obj[] = (Array.isArray(o.refunds?.data) ? o.refunds.data : []).filter((x: Obj) => x.status === 'succeeded' || x.status === undefined);
+      if (t.type === 'booking') {
+        // one step for the charge it names: its refunds by id and its cumulative amount_refunded
+        steps.push(bookingRefundsStep(t, role, { providerPaymentId: pi, providerChargeId: o.id, currency: o.currency, refunds: refunds.map((r) => ({ ...r, currency: r.currency ?? o.currency })), refundedTotal: o.amount_refunded, reason: refunds[0]?.reason ?? null }));
+        return { outcome: 'steps', steps };
+      }
+      for (const r of refunds) steps.push(refundStep(t, { ...r, currency: r.currency ?? o.currency }, role, event.id, { providerPaymentId: pi, providerChargeId: o.id }));
       return { outcome: 'steps', steps };
     }
 
@@ -339,7 +375,8 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
       const pi = idOf(o.payment_intent);
       const t = await paymentTarget(refs, [o], [charge, pi]);
       if (!t) return park('no invoice or booking for the refunded payment yet');
-      steps.push(refundStep(t, o, role, event.id));
+      if (t.type === 'booking') steps.push(bookingRefundsStep(t, role, { providerPaymentId: pi, providerChargeId: charge, currency: o.currency, refunds: [o], refundedTotal: null, reason: o.reason ?? null }));
+      else steps.push(refundStep(t, o, role, event.id, { providerPaymentId: pi, providerChargeId: charge }));
       return { outcome: 'steps', steps };
     }
 
@@ -347,7 +384,18 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
     case 'charge.dispute.closed': {
       const t = await paymentTarget(refs, [o], [idOf(o.charge), idOf(o.payment_intent)]);
       if (!t) return park('no invoice or booking for the disputed charge yet');
-      if (t.type === 'booking') return { outcome: 'steps', steps: [] }; // bookings carry no dispute state
+      if (t.type === 'booking') {
+        // recorded on the booking payment the disputed charge belongs to, as invoices record theirs
+        const command =
+          event.type === 'charge.dispute.created'
+            ? ({
+                type: 'OpenBookingDispute',
+                data: { disputeId: o.id, provider: 'stripe', providerPaymentId: idOf(o.payment_intent), providerChargeId: idOf(o.charge), amount: { amount: units(o.amount, o.currency), currency: cur(o.currency) }, reason: String(o.reason ?? 'general') },
+              } as const)
+            : ({ type: 'CloseBookingDispute', data: { disputeId: o.id, outcome: o.status === 'lost' ? 'lost' : 'won' } } as const);
+        steps.push({ kind: 'booking', role: role('dispute'), tenantId: t.tenantId, bookingId: t.bookingId, command } as Step);
+        return { outcome: 'steps', steps };
+      }
       const command =
         event.type === 'charge.dispute.created'
           ? ({ type: 'OpenDispute', data: { disputeId: o.id, providerDisputeId: o.id, amount: { amount: units(o.amount, o.currency), currency: cur(o.currency) }, reason: String(o.reason ?? 'general'), actor: { kind: 'provider', id: event.id } } } as const)

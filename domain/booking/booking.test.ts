@@ -84,8 +84,29 @@ describe('Booking: payments', () => {
   test('payment completed with the booked amount and currency is recorded', () => {
     given([ev.requested]).when(pay()).then([ev.paid]);
   });
-  test('a waitlisted booking can be paid', () => {
-    given([{ type: 'BookingWaitlisted', data: requested }]).when(pay()).then([ev.paid]);
+  test('money for a still-waitlisted booking is held for a human: no seat, not paid, not sent to the CRM', () => {
+    const waitlisted: BookingEvent = { type: 'BookingWaitlisted', data: requested };
+    given([waitlisted])
+      .when(pay())
+      .then([{ type: 'BookingPaymentHeld', data: { provider: 'stripe', providerPaymentId: 'pi_1', providerChargeId: 'ch_1', amount: EUR(250000), reason: 'waitlisted', at } }]);
+    const held = fold(bookingDecider, [waitlisted, { type: 'BookingPaymentHeld', data: { provider: 'stripe', providerPaymentId: 'pi_1', providerChargeId: 'ch_1', amount: EUR(250000), reason: 'waitlisted', at } }]);
+    expect(held.status).toBe('waitlisted');
+    expect(held.needsAttention).toEqual(['paid_while_waitlisted:pi_1']);
+    expect(currentCrmStage(held)).toBeNull();
+    // promoted: paid, the CRM pipeline starts, the attention is resolved
+    given([waitlisted, { type: 'BookingPaymentHeld', data: { provider: 'stripe', providerPaymentId: 'pi_1', providerChargeId: 'ch_1', amount: EUR(250000), reason: 'waitlisted', at } }])
+      .when(cmd('PromoteFromWaitlist', { seats: 2 }))
+      .then([{ type: 'BookingPromotedFromWaitlist', data: { seats: 2, paid: true, at } }]);
+    const promoted = bookingDecider.evolve(held, { type: 'BookingPromotedFromWaitlist', data: { seats: 2, paid: true, at } });
+    expect(promoted).toMatchObject({ status: 'paid', promotedAt: at, needsAttention: [] });
+    expect(currentCrmStage(promoted)).toBe('create_contact_booking');
+    // an unpaid waitlisted booking promoted is a plain request; anything else is not promoted again
+    given([waitlisted]).when(cmd('PromoteFromWaitlist', { seats: 2 })).then([{ type: 'BookingPromotedFromWaitlist', data: { seats: 2, paid: false, at } }]);
+    given([ev.requested]).when(cmd('PromoteFromWaitlist', { seats: 2 })).thenNothing();
+    // held money is refunded, not cancelled away
+    given([waitlisted, { type: 'BookingPaymentHeld', data: { provider: 'stripe', providerPaymentId: 'pi_1', providerChargeId: 'ch_1', amount: EUR(250000), reason: 'waitlisted', at } }])
+      .when(cmd('CancelBooking', { reason: 'x' }))
+      .thenRefuses('booking_paid');
   });
   test('the same payment delivered again is recorded once', () => {
     given([ev.requested, ev.paid]).when(pay()).thenNothing();
@@ -231,11 +252,12 @@ describe('Booking: cancel and refund', () => {
     given([ev.requested, ev.paid]).when(cmd('CancelBooking', { reason: 'x' })).thenRefuses('booking_paid');
   });
   test('partial refund, then the rest as a full refund', () => {
-    const partial: BookingEvent = { type: 'BookingRefunded', data: { refundId: 'r1', amount: EUR(50000), reason: null, full: false, at } };
+    const named = { provider: 'stripe' as const, providerPaymentId: 'pi_1', providerChargeId: 'ch_1' };
+    const partial: BookingEvent = { type: 'BookingRefunded', data: { refundId: 'r1', amount: EUR(50000), refundAmount: 50000, reason: null, full: false, ...named, at } };
     given([ev.requested, ev.paid]).when(cmd('RefundBooking', { refundId: 'r1', amount: EUR(50000), reason: null })).then([partial]);
     given([ev.requested, ev.paid, partial])
       .when(cmd('RefundBooking', { refundId: 'r2', amount: EUR(200000), reason: 'trip cancelled' }))
-      .then([{ type: 'BookingRefunded', data: { refundId: 'r2', amount: EUR(200000), reason: 'trip cancelled', full: true, at } }]);
+      .then([{ type: 'BookingRefunded', data: { refundId: 'r2', amount: EUR(200000), refundAmount: 200000, reason: 'trip cancelled', full: true, ...named, at } }]);
     expect(fold(bookingDecider, [ev.requested, ev.paid, partial]).status).toBe('paid');
   });
   test('refused: refunding more than was paid (also across refunds)', () => {
@@ -251,5 +273,84 @@ describe('Booking: cancel and refund', () => {
   test('the same refund twice is recorded once', () => {
     const r: BookingEvent = { type: 'BookingRefunded', data: { refundId: 'r1', amount: EUR(1), reason: null, full: false, at } };
     given([ev.requested, ev.paid, r]).when(cmd('RefundBooking', { refundId: 'r1', amount: EUR(1), reason: null })).thenNothing();
+  });
+});
+
+describe('Booking: provider refunds apply to the payment they name', () => {
+  const dup: BookingEvent = {
+    type: 'BookingPaymentMismatch',
+    data: { provider: 'stripe', providerPaymentId: 'pi_2', providerChargeId: 'ch_2', amount: EUR(250000), expected: EUR(250000), reason: 'already_paid', at },
+  };
+  const refunds = (chargeId: string, list: Array<{ refundId: string; amount: number }>, total: number | null, currency = 'EUR') =>
+    cmd('RecordProviderRefunds', { provider: 'stripe', providerPaymentId: null, providerChargeId: chargeId, currency, refunds: list, refundedTotal: total, reason: null });
+  const applyAll = (events: BookingEvent[], commands: BookingCommand[]) =>
+    commands.reduce((evs, c) => [...evs, ...bookingDecider.decide(c, fold(bookingDecider, evs))], events);
+
+  test("refunding the duplicate's charge refunds the duplicate: the booking stays paid, the duplicate's attention is resolved", () => {
+    const after = applyAll([ev.requested, ev.paid, dup], [refunds('ch_2', [{ refundId: 're_2', amount: 250000 }], 250000)]);
+    const s = fold(bookingDecider, after);
+    expect(s.status).toBe('paid');
+    expect(s.refunded).toBe(0);
+    expect(s.payments.map((p) => [p.providerPaymentId, p.kept, p.refunded])).toEqual([
+      ['pi_1', true, 0],
+      ['pi_2', false, 250000],
+    ]);
+    expect(s.needsAttention).toEqual([]);
+    expect(after.slice(3)).toEqual([
+      { type: 'BookingRefunded', data: expect.objectContaining({ refundId: 're_2', amount: EUR(250000), full: false, providerPaymentId: 'pi_2', providerChargeId: 'ch_2' }) },
+    ]);
+  });
+
+  test('cumulative charge.refunded totals and refunds by id converge in any order, never double-counted', () => {
+    // the provider's truth: re_a 100 then re_b 150 on ch_1; reports: totals 100 and 250 (charge.refunded), each refund by id (refund.*)
+    const reports = [
+      refunds('ch_1', [], 100),
+      refunds('ch_1', [], 250),
+      refunds('ch_1', [{ refundId: 're_a', amount: 100 }], null),
+      refunds('ch_1', [{ refundId: 're_b', amount: 150 }], null),
+      refunds('ch_1', [{ refundId: 're_a', amount: 100 }, { refundId: 're_b', amount: 150 }], 250),
+    ];
+    const permutations = (xs: BookingCommand[]): BookingCommand[][] => (xs.length <= 1 ? [xs] : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p])));
+    for (const order of permutations(reports)) {
+      const events = applyAll([ev.requested, ev.paid], [...order, ...order]); // and every report twice
+      const s = fold(bookingDecider, events);
+      expect(s.payments[0]!.refunded).toBe(250);
+      const counted = events.filter((e) => e.type === 'BookingRefunded').reduce((n, e) => n + (e.data as { amount: { amount: number } }).amount.amount, 0);
+      expect(counted).toBe(250);
+    }
+  });
+
+  test('zero-decimal (JPY) and three-decimal (KWD) payments: a refund of the unknown charge waits; amounts stay in minor units', () => {
+    const jpy: BookingRequestedData = { ...requested, price: { amount: 38000, currency: 'JPY' } };
+    const paidJpy: BookingEvent = { type: 'BookingPaymentCompleted', data: { provider: 'stripe', providerPaymentId: 'pi_j', providerChargeId: 'ch_j', amount: { amount: 38000, currency: 'JPY' }, at } };
+    given([{ type: 'BookingRequested', data: jpy }, paidJpy]).when(refunds('ch_unknown', [{ refundId: 're_x', amount: 1 }], null, 'JPY')).thenRefuses('payment_not_recorded');
+    given([{ type: 'BookingRequested', data: jpy }, paidJpy]).when(refunds('ch_j', [{ refundId: 're_x', amount: 1 }], null, 'EUR')).thenRefuses('currency_mismatch', 'invalid');
+    given([{ type: 'BookingRequested', data: jpy }, paidJpy]).when(refunds('ch_j', [], 38001, 'JPY')).thenRefuses('refund_exceeds_paid', 'invalid');
+    const kwd: BookingRequestedData = { ...requested, price: { amount: 125750, currency: 'KWD' } };
+    const paidKwd: BookingEvent = { type: 'BookingPaymentCompleted', data: { provider: 'stripe', providerPaymentId: 'pi_k', providerChargeId: 'ch_k', amount: { amount: 125750, currency: 'KWD' }, at } };
+    const s = fold(bookingDecider, applyAll([{ type: 'BookingRequested', data: kwd }, paidKwd], [refunds('ch_k', [], 125750, 'KWD')]));
+    expect(s).toMatchObject({ status: 'refunded', refunded: 125750 });
+  });
+});
+
+describe('Booking: disputes', () => {
+  const open = cmd('OpenBookingDispute', { disputeId: 'dp_1', provider: 'stripe', providerPaymentId: 'pi_1', providerChargeId: 'ch_1', amount: EUR(250000), reason: 'fraudulent' });
+  const opened: BookingEvent = { type: 'BookingDisputeOpened', data: { disputeId: 'dp_1', provider: 'stripe', providerPaymentId: 'pi_1', providerChargeId: 'ch_1', amount: EUR(250000), reason: 'fraudulent', at } };
+  test('a dispute on the booking payment is recorded once and needs attention; lost stays visible, won resolves', () => {
+    given([ev.requested, ev.paid]).when(open).then([opened]);
+    given([ev.requested, ev.paid, opened]).when(open).thenNothing();
+    expect(fold(bookingDecider, [ev.requested, ev.paid, opened]).needsAttention).toEqual(['dispute:dp_1']);
+    const closed = { disputeId: 'dp_1', provider: 'stripe' as const, providerPaymentId: 'pi_1', providerChargeId: 'ch_1', amount: EUR(250000), at };
+    given([ev.requested, ev.paid, opened]).when(cmd('CloseBookingDispute', { disputeId: 'dp_1', outcome: 'lost' })).then([{ type: 'BookingDisputeLost', data: closed }]);
+    const lost = fold(bookingDecider, [ev.requested, ev.paid, opened, { type: 'BookingDisputeLost', data: closed }]);
+    expect(lost.disputes[0]).toMatchObject({ status: 'lost' });
+    expect(lost.needsAttention).toEqual(['dispute_lost:dp_1']);
+    expect(fold(bookingDecider, [ev.requested, ev.paid, opened, { type: 'BookingDisputeWon', data: closed }]).needsAttention).toEqual([]);
+    // nothing more can be refunded of what the dispute holds
+    given([ev.requested, ev.paid, opened]).when(cmd('RefundBooking', { refundId: 'r1', amount: EUR(1), reason: null })).thenRefuses('refund_exceeds_paid');
+  });
+  test('closed before it was opened: waits (unknown_dispute); a dispute of an unknown charge waits too', () => {
+    given([ev.requested, ev.paid]).when(cmd('CloseBookingDispute', { disputeId: 'dp_1', outcome: 'lost' })).thenRefuses('unknown_dispute');
+    given([ev.requested, ev.paid]).when(cmd('OpenBookingDispute', { disputeId: 'dp_2', provider: 'stripe', providerPaymentId: null, providerChargeId: 'ch_9', amount: EUR(1), reason: 'x' })).thenRefuses('payment_not_recorded');
   });
 });

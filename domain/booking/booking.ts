@@ -69,7 +69,20 @@ export type BookingCommand =
   | Command<'RecordCrmStageFailed', { stage: CrmStage; attempts: number; lastError: string }>
   | Command<'RetryCrmStage', { requestedBy: string }>
   | Command<'CancelBooking', { reason: string }>
-  | Command<'RefundBooking', { refundId: string; amount: Money; reason: string | null }>;
+  | Command<'RefundBooking', { refundId: string; amount: Money; reason: string | null }>
+  /**
+   * Refunds the provider reports for ONE payment (a Stripe charge / payment intent): refunds known
+   * by id and, from `charge.refunded`, the charge's cumulative `amount_refunded`. Applied to the
+   * payment they name, never to whichever payment the booking kept.
+   */
+  | Command<
+      'RecordProviderRefunds',
+      { provider: Provider; providerPaymentId: string | null; providerChargeId: string | null; currency: string; refunds: Array<{ refundId: string; amount: number }>; refundedTotal: number | null; reason: string | null }
+    >
+  | Command<'OpenBookingDispute', { disputeId: string; provider: Provider; providerPaymentId: string | null; providerChargeId: string | null; amount: Money; reason: string }>
+  | Command<'CloseBookingDispute', { disputeId: string; outcome: 'won' | 'lost' }>
+  /** The departure gave this waitlisted booking a seat (oldest waitlisted first). */
+  | Command<'PromoteFromWaitlist', { seats: number }>;
 
 export type BookingEvent =
   | { type: 'BookingRequested'; data: BookingRequestedData }
@@ -87,8 +100,36 @@ export type BookingEvent =
   | { type: 'CrmStageAttemptFailed'; data: { stage: CrmStage; attempt: number; error: string; at: string } }
   | { type: 'CrmStageFailed'; data: { stage: CrmStage; attempts: number; lastError: string; at: string } }
   | { type: 'CrmStageRetryRequested'; data: { stage: CrmStage; requestedBy: string; at: string } }
+  /** Money for a booking still on the waitlist: held for a human, no seat, not sent to the CRM. */
+  | { type: 'BookingPaymentHeld'; data: { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money; reason: 'waitlisted'; at: string } & PaymentExtras }
+  | { type: 'BookingPromotedFromWaitlist'; data: { seats: number; paid: boolean; at: string } }
   | { type: 'BookingCancelled'; data: { reason: string; at: string } }
-  | { type: 'BookingRefunded'; data: { refundId: string; amount: Money; reason: string | null; full: boolean; at: string } };
+  | { type: 'BookingRefunded'; data: BookingRefundedData }
+  | { type: 'BookingDisputeOpened'; data: { disputeId: string; provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money; reason: string; at: string } }
+  | { type: 'BookingDisputeWon'; data: { disputeId: string; provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money; at: string } }
+  | { type: 'BookingDisputeLost'; data: { disputeId: string; provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money; at: string } };
+
+/**
+ * A refund, applied to one payment. `amount` is what it adds to that payment's refunded total
+ * (what finance counts); it can be less than the refund itself when the provider had already
+ * reported it in a charge's cumulative total. Events recorded before refunds named their payment
+ * carry no `providerPaymentId`: they apply to the booking's kept payment.
+ */
+export interface BookingRefundedData {
+  readonly refundId: string;
+  readonly amount: Money;
+  readonly reason: string | null;
+  /** The booking's kept payment is now fully refunded (the booking ends: status refunded). */
+  readonly full: boolean;
+  readonly at: string;
+  readonly provider?: Provider;
+  readonly providerPaymentId?: string;
+  readonly providerChargeId?: string | null;
+  /** The refund's own amount (minor units), when it is known by id. */
+  readonly refundAmount?: number;
+  /** Set instead when this records the provider's cumulative refunded total of the payment. */
+  readonly reportedTotal?: number;
+}
 
 export interface BookingRequestedData {
   readonly bookingId: string;
@@ -124,10 +165,41 @@ export function attemptInFlight(st: StageState): boolean {
   return st.attempts > (st.lastFailedAttempt ?? st.attempts) && !st.failed;
 }
 
+/** One provider payment received for this booking (the kept one, or a duplicate / mismatch). */
+export interface ReceivedPayment {
+  readonly provider: Provider;
+  readonly providerPaymentId: string;
+  readonly providerChargeId: string | null;
+  readonly amount: Money;
+  /** The payment that pays the booking (false: a duplicate or mismatch that needs a refund). */
+  readonly kept: boolean;
+  /** Refunds known by id -> amount (minor units). */
+  readonly refunds: Readonly<Record<string, number>>;
+  /** The highest cumulative refunded total the provider reported for it. */
+  readonly reportedRefunded: number;
+  /** max(reportedRefunded, sum of refunds): converges whatever order the reports come in. */
+  readonly refunded: number;
+}
+
+export interface BookingDispute {
+  readonly disputeId: string;
+  readonly providerPaymentId: string;
+  readonly amount: Money;
+  readonly reason: string;
+  readonly status: 'open' | 'won' | 'lost';
+  readonly openedAt: string;
+  readonly closedAt: string | null;
+}
+
 export interface BookingState {
   readonly status: BookingStatus;
   readonly request: BookingRequestedData | null;
   readonly payment: { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money } | null;
+  /** Every payment received, kept or not, each with its own refunds. */
+  readonly payments: readonly ReceivedPayment[];
+  readonly disputes: readonly BookingDispute[];
+  /** When the departure gave this booking a seat after it waited on the waitlist. */
+  readonly promotedAt: string | null;
   readonly failedAttempts: readonly string[];
   /** Provider payment ids already recorded (completed or mismatched): exactly-once. */
   readonly seenPayments: readonly string[];
@@ -145,6 +217,9 @@ export const initialBookingState: BookingState = {
   status: 'none',
   request: null,
   payment: null,
+  payments: [],
+  disputes: [],
+  promotedAt: null,
   failedAttempts: [],
   seenPayments: [],
   refunded: 0,
@@ -214,6 +289,10 @@ function paymentCompleted(c: Extract<BookingCommand, { type: 'RecordPaymentCompl
   if (s.status === 'cancelled') return mismatch('booking_cancelled');
   if (s.status === 'inquiry') return mismatch('not_bookable');
   if (d.amount.amount !== s.request.price.amount || d.amount.currency !== s.request.price.currency) return mismatch('amount_or_currency');
+  if (s.status === 'waitlisted') {
+    // no seat yet: the money is held for a human and the booking stays waitlisted (no CRM booking)
+    return [{ type: 'BookingPaymentHeld', data: { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, reason: 'waitlisted', ...extras(d), at } }];
+  }
   return [{ type: 'BookingPaymentCompleted', data: { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, ...extras(d), at } }];
 }
 
@@ -287,21 +366,166 @@ function cancel(c: Extract<BookingCommand, { type: 'CancelBooking' }>, s: Bookin
   mustExist(s);
   if (s.status === 'cancelled') return [];
   if (s.status === 'paid' || s.status === 'refunded') throw new DomainRefusal('booking_paid', 'a paid booking cannot be cancelled; refund it instead');
+  if (s.status === 'waitlisted' && s.payment) throw new DomainRefusal('booking_paid', 'this waitlisted booking holds a payment; refund it instead');
   return [{ type: 'BookingCancelled', data: { reason: c.data.reason, at: c.metadata.now.toISOString() } }];
+}
+
+/** The kept payment's record (the one that pays the booking). */
+function keptPayment(s: BookingState): ReceivedPayment | null {
+  return s.payment ? (s.payments.find((p) => p.providerPaymentId === s.payment!.providerPaymentId) ?? null) : null;
+}
+
+/** The payment a provider refund or dispute names: by charge first, then by payment (intent) id. */
+function paymentNamed(s: BookingState, providerPaymentId: string | null, providerChargeId: string | null): ReceivedPayment | null {
+  return (
+    (providerChargeId ? s.payments.find((p) => p.providerChargeId === providerChargeId || p.providerPaymentId === providerChargeId) : undefined) ??
+    (providerPaymentId ? s.payments.find((p) => p.providerPaymentId === providerPaymentId) : undefined) ??
+    null
+  );
+}
+
+/** The payment after one refund: refunded = max(highest reported total, sum of refunds known by id). */
+function withRefund(p: ReceivedPayment, d: Pick<BookingRefundedData, 'refundId' | 'amount' | 'refundAmount' | 'reportedTotal'>): ReceivedPayment {
+  const refunds = d.reportedTotal !== undefined ? p.refunds : { ...p.refunds, [d.refundId]: d.refundAmount ?? d.amount.amount };
+  const reportedRefunded = d.reportedTotal !== undefined ? Math.max(p.reportedRefunded, d.reportedTotal) : p.reportedRefunded;
+  const byId = Object.values(refunds).reduce((a, b) => a + b, 0);
+  return { ...p, refunds, reportedRefunded, refunded: Math.max(reportedRefunded, byId) };
+}
+
+/** What disputes hold of a payment (open or lost): it cannot be refunded as well. */
+function disputedOf(s: BookingState, providerPaymentId: string): number {
+  return s.disputes.filter((d) => d.providerPaymentId === providerPaymentId && d.status !== 'won').reduce((a, d) => a + d.amount.amount, 0);
 }
 
 function refund(c: Extract<BookingCommand, { type: 'RefundBooking' }>, s: BookingState): BookingEvent[] {
   mustExist(s);
   checkMoney(c.data.amount, 'amount');
   if (s.refundIds.includes(c.data.refundId)) return [];
-  if (!s.payment || (s.status !== 'paid' && s.status !== 'refunded')) throw new DomainRefusal('booking_not_paid', 'only a paid booking can be refunded');
+  const kept = keptPayment(s);
+  if (!s.payment || !kept) throw new DomainRefusal('booking_not_paid', 'only a paid booking can be refunded');
   if (c.data.amount.currency !== s.payment.amount.currency) throw new DomainRefusal('currency_mismatch', `refunds are in ${s.payment.amount.currency}`, 'invalid', { field: 'amount.currency' });
   if (c.data.amount.amount <= 0) throw new DomainRefusal('invalid_money', 'a refund must be above zero', 'invalid', { field: 'amount.amount' });
-  const left = s.payment.amount.amount - s.refunded;
+  const left = kept.amount.amount - kept.refunded - disputedOf(s, kept.providerPaymentId);
   if (c.data.amount.amount > left) throw new DomainRefusal('refund_exceeds_paid', `at most ${left} minor units can still be refunded`, 'invalid', { refundable: left });
+  const data = { refundId: c.data.refundId, amount: c.data.amount, refundAmount: c.data.amount.amount };
+  const after = withRefund(kept, data);
   return [
-    { type: 'BookingRefunded', data: { refundId: c.data.refundId, amount: c.data.amount, reason: c.data.reason, full: c.data.amount.amount === left, at: c.metadata.now.toISOString() } },
+    {
+      type: 'BookingRefunded',
+      data: {
+        ...data,
+        reason: c.data.reason,
+        full: after.refunded >= kept.amount.amount,
+        provider: kept.provider,
+        providerPaymentId: kept.providerPaymentId,
+        providerChargeId: kept.providerChargeId,
+        at: c.metadata.now.toISOString(),
+      },
+    },
   ];
+}
+
+function providerRefunds(c: Extract<BookingCommand, { type: 'RecordProviderRefunds' }>, s: BookingState): BookingEvent[] {
+  mustExist(s);
+  const d = c.data;
+  const named = paymentNamed(s, d.providerPaymentId, d.providerChargeId);
+  // the payment is not recorded yet (its webhook comes later): "not yet", the event waits
+  if (!named) throw new DomainRefusal('payment_not_recorded', `no payment ${d.providerChargeId ?? d.providerPaymentId} is recorded on this booking yet`);
+  if (d.currency !== named.amount.currency) throw new DomainRefusal('currency_mismatch', `refunds of this payment are in ${named.amount.currency}`, 'invalid');
+  const at = c.metadata.now.toISOString();
+  const out: BookingEvent[] = [];
+  let p = named;
+  const record = (refund: Pick<BookingRefundedData, 'refundId' | 'refundAmount' | 'reportedTotal'>) => {
+    const probe = withRefund(p, { ...refund, amount: { amount: 0, currency: p.amount.currency } });
+    if (probe.refunded > p.amount.amount) throw new DomainRefusal('refund_exceeds_paid', `refunds of ${p.providerPaymentId} would exceed what it paid`, 'invalid', { refundable: p.amount.amount - p.refunded });
+    const delta = probe.refunded - p.refunded;
+    out.push({
+      type: 'BookingRefunded',
+      data: {
+        refundId: refund.refundId,
+        amount: { amount: delta, currency: p.amount.currency },
+        ...(refund.refundAmount !== undefined ? { refundAmount: refund.refundAmount } : {}),
+        ...(refund.reportedTotal !== undefined ? { reportedTotal: refund.reportedTotal } : {}),
+        reason: d.reason,
+        full: p.kept && probe.refunded >= p.amount.amount,
+        provider: p.provider,
+        providerPaymentId: p.providerPaymentId,
+        providerChargeId: p.providerChargeId,
+        at,
+      },
+    });
+    p = probe;
+  };
+  for (const r of d.refunds) {
+    if (r.refundId in p.refunds || s.refundIds.includes(r.refundId)) continue; // known: counted once
+    if (!isMinorUnits(r.amount) || r.amount === 0) throw new DomainRefusal('invalid_money', 'a refund amount must be a positive integer of minor units', 'invalid');
+    record({ refundId: r.refundId, refundAmount: r.amount });
+  }
+  if (d.refundedTotal !== null) {
+    if (!isMinorUnits(d.refundedTotal)) throw new DomainRefusal('invalid_money', 'the refunded total must be a non-negative integer of minor units', 'invalid');
+    // a cumulative total at or below what is already counted is an older (or repeated) report
+    if (d.refundedTotal > p.refunded) record({ refundId: `${p.providerChargeId ?? p.providerPaymentId}:refunded:${d.refundedTotal}`, reportedTotal: d.refundedTotal });
+  }
+  return out;
+}
+
+function openDispute(c: Extract<BookingCommand, { type: 'OpenBookingDispute' }>, s: BookingState): BookingEvent[] {
+  mustExist(s);
+  const d = c.data;
+  if (s.disputes.some((x) => x.disputeId === d.disputeId)) return [];
+  checkMoney(d.amount, 'amount');
+  const p = paymentNamed(s, d.providerPaymentId, d.providerChargeId);
+  if (!p) throw new DomainRefusal('payment_not_recorded', `no payment ${d.providerChargeId ?? d.providerPaymentId} is recorded on this booking yet`);
+  if (d.amount.currency !== p.amount.currency) throw new DomainRefusal('currency_mismatch', `disputes of this payment are in ${p.amount.currency}`, 'invalid');
+  if (d.amount.amount <= 0 || d.amount.amount > p.amount.amount) throw new DomainRefusal('dispute_exceeds_paid', 'a dispute must be above zero and at most what the payment paid', 'invalid');
+  return [{ type: 'BookingDisputeOpened', data: { disputeId: d.disputeId, provider: p.provider, providerPaymentId: p.providerPaymentId, providerChargeId: p.providerChargeId, amount: d.amount, reason: d.reason, at: c.metadata.now.toISOString() } }];
+}
+
+function closeDispute(c: Extract<BookingCommand, { type: 'CloseBookingDispute' }>, s: BookingState): BookingEvent[] {
+  mustExist(s);
+  const dispute = s.disputes.find((x) => x.disputeId === c.data.disputeId);
+  if (!dispute) throw new DomainRefusal('unknown_dispute', `no dispute ${c.data.disputeId} on this booking`);
+  if (dispute.status !== 'open') {
+    if (dispute.status === c.data.outcome) return [];
+    throw new DomainRefusal('dispute_already_closed', `dispute ${dispute.disputeId} was already closed as ${dispute.status}`);
+  }
+  const p = s.payments.find((x) => x.providerPaymentId === dispute.providerPaymentId)!;
+  const data = { disputeId: dispute.disputeId, provider: p.provider, providerPaymentId: p.providerPaymentId, providerChargeId: p.providerChargeId, amount: dispute.amount, at: c.metadata.now.toISOString() };
+  return [c.data.outcome === 'lost' ? { type: 'BookingDisputeLost', data } : { type: 'BookingDisputeWon', data }];
+}
+
+function promote(c: Extract<BookingCommand, { type: 'PromoteFromWaitlist' }>, s: BookingState): BookingEvent[] {
+  mustExist(s);
+  if (s.status !== 'waitlisted') return []; // already promoted, or ended meanwhile (the caller gives the seat back)
+  const kept = keptPayment(s);
+  const paid = !!kept && kept.refunded < kept.amount.amount;
+  return [{ type: 'BookingPromotedFromWaitlist', data: { seats: c.data.seats, paid, at: c.metadata.now.toISOString() } }];
+}
+
+/** A received payment record from a payment event. */
+function received(d: { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money }, kept: boolean): ReceivedPayment {
+  return { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, kept, refunds: {}, reportedRefunded: 0, refunded: 0 };
+}
+
+function evolveRefund(s: BookingState, d: BookingRefundedData): BookingState {
+  const paymentId = d.providerPaymentId ?? s.payment?.providerPaymentId; // before refunds named their payment: the kept one
+  const before = s.payments.find((p) => p.providerPaymentId === paymentId);
+  if (!before) return { ...s, refunded: s.refunded + d.amount.amount, refundIds: [...s.refundIds, d.refundId] };
+  const after = withRefund(before, d);
+  const payments = s.payments.map((p) => (p === before ? after : p));
+  const settled = after.refunded >= after.amount.amount;
+  let needsAttention = s.needsAttention;
+  // a duplicate / mismatched payment given back in full needs nobody any more; nor does held money
+  if (settled && !after.kept) needsAttention = needsAttention.filter((k) => k !== `payment:${after.providerPaymentId}`);
+  if (settled && after.kept) needsAttention = needsAttention.filter((k) => k !== `paid_while_waitlisted:${after.providerPaymentId}`);
+  return {
+    ...s,
+    status: d.full ? 'refunded' : s.status,
+    payments,
+    refunded: after.kept ? after.refunded : s.refunded,
+    refundIds: [...s.refundIds, d.refundId],
+    needsAttention,
+  };
 }
 
 function withoutAttention(s: BookingState, key: string): readonly string[] {
@@ -334,6 +558,14 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
         return cancel(command, state);
       case 'RefundBooking':
         return refund(command, state);
+      case 'RecordProviderRefunds':
+        return providerRefunds(command, state);
+      case 'OpenBookingDispute':
+        return openDispute(command, state);
+      case 'CloseBookingDispute':
+        return closeDispute(command, state);
+      case 'PromoteFromWaitlist':
+        return promote(command, state);
       default:
         return assertNever(command, 'booking command');
     }
@@ -351,10 +583,31 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
           ...s,
           status: 'paid',
           payment: { provider: e.data.provider, providerPaymentId: e.data.providerPaymentId, providerChargeId: e.data.providerChargeId, amount: e.data.amount },
+          payments: [...s.payments, received(e.data, true)],
           seenPayments: [...s.seenPayments, e.data.providerPaymentId],
         };
+      case 'BookingPaymentHeld':
+        return {
+          ...s,
+          payment: { provider: e.data.provider, providerPaymentId: e.data.providerPaymentId, providerChargeId: e.data.providerChargeId, amount: e.data.amount },
+          payments: [...s.payments, received(e.data, true)],
+          seenPayments: [...s.seenPayments, e.data.providerPaymentId],
+          needsAttention: [...s.needsAttention, `paid_while_waitlisted:${e.data.providerPaymentId}`],
+        };
+      case 'BookingPromotedFromWaitlist':
+        return {
+          ...s,
+          status: e.data.paid ? 'paid' : 'requested',
+          promotedAt: e.data.at,
+          needsAttention: s.needsAttention.filter((k) => !k.startsWith('paid_while_waitlisted:')),
+        };
       case 'BookingPaymentMismatch':
-        return { ...s, seenPayments: [...s.seenPayments, e.data.providerPaymentId], needsAttention: [...s.needsAttention, `payment:${e.data.providerPaymentId}`] };
+        return {
+          ...s,
+          payments: [...s.payments, received(e.data, false)],
+          seenPayments: [...s.seenPayments, e.data.providerPaymentId],
+          needsAttention: [...s.needsAttention, `payment:${e.data.providerPaymentId}`],
+        };
       case 'BookingPaymentFailed':
         return { ...s, failedAttempts: [...s.failedAttempts, e.data.attemptId] };
       case 'CrmBookingCreated':
@@ -399,7 +652,24 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
       case 'BookingCancelled':
         return { ...s, status: 'cancelled' };
       case 'BookingRefunded':
-        return { ...s, status: e.data.full ? 'refunded' : s.status, refunded: s.refunded + e.data.amount.amount, refundIds: [...s.refundIds, e.data.refundId] };
+        return evolveRefund(s, e.data);
+      case 'BookingDisputeOpened':
+        return {
+          ...s,
+          disputes: [...s.disputes, { disputeId: e.data.disputeId, providerPaymentId: e.data.providerPaymentId, amount: e.data.amount, reason: e.data.reason, status: 'open', openedAt: e.data.at, closedAt: null }],
+          needsAttention: [...s.needsAttention, `dispute:${e.data.disputeId}`],
+        };
+      case 'BookingDisputeWon':
+      case 'BookingDisputeLost': {
+        const outcome = e.type === 'BookingDisputeWon' ? 'won' : 'lost';
+        const rest = s.needsAttention.filter((k) => k !== `dispute:${e.data.disputeId}`);
+        return {
+          ...s,
+          disputes: s.disputes.map((x) => (x.disputeId === e.data.disputeId ? { ...x, status: outcome, closedAt: e.data.at } : x)),
+          // a lost dispute took the money back: someone has to look at the booking
+          needsAttention: outcome === 'lost' ? [...rest, `dispute_lost:${e.data.disputeId}`] : rest,
+        };
+      }
       default:
         return assertNever(e, 'booking event');
     }

@@ -49,4 +49,38 @@ describe('Departure', () => {
     given([defined, two, released]).when(cmd('ReleaseSeats', { bookingId: 'b1' })).thenNothing();
     expect(fold(departureDecider, [defined, two, released]).seatsTaken).toBe(0);
   });
+  test('refused: a capacity below the seats taken (409 capacity_below_seats_taken)', () => {
+    const two: DepartureEvent = { type: 'SeatsAllocated', data: { bookingId: 'b1', seats: 2, at } };
+    given([defined, two]).when(cmd('UpdateDeparture', { capacity: 1 })).thenRefuses('capacity_below_seats_taken', 'conflict');
+    given([defined, two]).when(cmd('UpdateDeparture', { capacity: 2 })).then([{ type: 'DepartureUpdated', data: { capacity: 2, at } }]);
+  });
+  test('a freed seat goes to the oldest waitlisted booking that fits; nobody overtakes a party that does not fit yet', () => {
+    const one = { ...def, capacity: 2 };
+    const base: DepartureEvent[] = [
+      { type: 'DepartureDefined', data: { ...one, at } },
+      { type: 'SeatsAllocated', data: { bookingId: 'b1', seats: 2, at } },
+      { type: 'BookingWaitlistedOnDeparture', data: { bookingId: 'w1', seats: 1, at } },
+      { type: 'BookingWaitlistedOnDeparture', data: { bookingId: 'w2', seats: 2, at } },
+      { type: 'BookingWaitlistedOnDeparture', data: { bookingId: 'w3', seats: 1, at } },
+    ];
+    given(base)
+      .when(cmd('ReleaseSeats', { bookingId: 'b1' }))
+      .then([
+        { type: 'SeatsReleased', data: { bookingId: 'b1', seats: 2, at } },
+        { type: 'WaitlistedBookingPromoted', data: { bookingId: 'w1', seats: 1, at } },
+      ]);
+    // more capacity moves the queue too, in order
+    given(base)
+      .when(cmd('UpdateDeparture', { capacity: 5 }))
+      .then([
+        { type: 'DepartureUpdated', data: { capacity: 5, at } },
+        { type: 'WaitlistedBookingPromoted', data: { bookingId: 'w1', seats: 1, at } },
+        { type: 'WaitlistedBookingPromoted', data: { bookingId: 'w2', seats: 2, at } },
+      ]);
+    // a waitlisted booking that ends leaves the queue; releasing it again does nothing
+    const left = fold(departureDecider, [...base, { type: 'WaitlistLeft', data: { bookingId: 'w1', at } }]);
+    expect(left.waitlist).toEqual(['w2', 'w3']);
+    given([...base, { type: 'WaitlistLeft', data: { bookingId: 'w1', at } }]).when(cmd('ReleaseSeats', { bookingId: 'w1' })).thenNothing();
+    given(base).when(cmd('ReleaseSeats', { bookingId: 'w1' })).then([{ type: 'WaitlistLeft', data: { bookingId: 'w1', at } }]);
+  });
 });

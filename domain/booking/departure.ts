@@ -19,7 +19,11 @@ export type DepartureEvent =
   | { type: 'SeatsAllocated'; data: { bookingId: string; seats: number; at: string } }
   | { type: 'BookingWaitlistedOnDeparture'; data: { bookingId: string; seats: number; at: string } }
   | { type: 'InquiryRegistered'; data: { bookingId: string; at: string } }
-  | { type: 'SeatsReleased'; data: { bookingId: string; seats: number; at: string } };
+  | { type: 'SeatsReleased'; data: { bookingId: string; seats: number; at: string } }
+  /** A seat freed up: the oldest waitlisted booking that fits takes it (the booking stream follows). */
+  | { type: 'WaitlistedBookingPromoted'; data: { bookingId: string; seats: number; at: string } }
+  /** A waitlisted booking ended (cancelled, refunded) before it got a seat. */
+  | { type: 'WaitlistLeft'; data: { bookingId: string; at: string } };
 
 export interface DepartureState {
   readonly exists: boolean;
@@ -33,6 +37,8 @@ export interface DepartureState {
   readonly seatsTaken: number;
   /** Per booking: what it was given (idempotent allocation). */
   readonly placements: Readonly<Record<string, { placement: Placement; seats: number }>>;
+  /** Waitlisted booking ids, oldest first. */
+  readonly waitlist: readonly string[];
 }
 
 export const initialDepartureState: DepartureState = {
@@ -46,6 +52,7 @@ export const initialDepartureState: DepartureState = {
   inquireToBook: false,
   seatsTaken: 0,
   placements: {},
+  waitlist: [],
 };
 
 function validCapacity(n: number): boolean {
@@ -61,9 +68,35 @@ function define(c: Extract<DepartureCommand, { type: 'DefineDeparture' }>, s: De
 function update(c: Extract<DepartureCommand, { type: 'UpdateDeparture' }>, s: DepartureState): DepartureEvent[] {
   if (!s.exists) throw new DomainRefusal('departure_not_found', 'no such departure');
   if (c.data.capacity !== undefined && !validCapacity(c.data.capacity)) throw new DomainRefusal('invalid_capacity', 'capacity must be a whole number from 0 to 100000', 'invalid');
+  if (c.data.capacity !== undefined && c.data.capacity < s.seatsTaken) {
+    throw new DomainRefusal('capacity_below_seats_taken', `${s.seatsTaken} seats are taken: the capacity cannot go below that (cancel or refund bookings first)`, 'conflict', {
+      field: 'capacity',
+      seatsTaken: s.seatsTaken,
+    });
+  }
   const changed = Object.entries(c.data).filter(([k, v]) => v !== undefined && (s as unknown as Record<string, unknown>)[k] !== v);
   if (changed.length === 0) return [];
-  return [{ type: 'DepartureUpdated', data: { ...Object.fromEntries(changed), at: c.metadata.now.toISOString() } }];
+  const at = c.metadata.now.toISOString();
+  const updated: DepartureEvent = { type: 'DepartureUpdated', data: { ...Object.fromEntries(changed), at } };
+  return [updated, ...promotions(departureDecider.evolve(s, updated), at)];
+}
+
+/**
+ * Seats freed (a release, more capacity): the waitlist moves in order. The oldest waitlisted
+ * booking takes a seat when its party fits; a party that does not fit yet stops the queue (no one
+ * overtakes it), so the waitlist stays first come, first served.
+ */
+function promotions(s: DepartureState, at: string): DepartureEvent[] {
+  const out: DepartureEvent[] = [];
+  let state = s;
+  for (const bookingId of s.waitlist) {
+    const seats = state.placements[bookingId]?.seats ?? 1;
+    if (state.seatsTaken + seats > state.capacity) break;
+    const e: DepartureEvent = { type: 'WaitlistedBookingPromoted', data: { bookingId, seats, at } };
+    out.push(e);
+    state = departureDecider.evolve(state, e);
+  }
+  return out;
 }
 
 function allocate(c: Extract<DepartureCommand, { type: 'AllocateSeats' }>, s: DepartureState): DepartureEvent[] {
@@ -78,8 +111,11 @@ function allocate(c: Extract<DepartureCommand, { type: 'AllocateSeats' }>, s: De
 
 function release(c: Extract<DepartureCommand, { type: 'ReleaseSeats' }>, s: DepartureState): DepartureEvent[] {
   const p = s.placements[c.data.bookingId];
+  const at = c.metadata.now.toISOString();
+  if (p?.placement === 'waitlisted' && s.waitlist.includes(c.data.bookingId)) return [{ type: 'WaitlistLeft', data: { bookingId: c.data.bookingId, at } }];
   if (!p || p.placement !== 'confirmed' || p.seats === 0) return [];
-  return [{ type: 'SeatsReleased', data: { bookingId: c.data.bookingId, seats: p.seats, at: c.metadata.now.toISOString() } }];
+  const released: DepartureEvent = { type: 'SeatsReleased', data: { bookingId: c.data.bookingId, seats: p.seats, at } };
+  return [released, ...promotions(departureDecider.evolve(s, released), at)];
 }
 
 export function placementOf(s: DepartureState, bookingId: string): Placement | null {
@@ -115,7 +151,16 @@ export const departureDecider: Decider<DepartureCommand, DepartureEvent, Departu
       case 'SeatsAllocated':
         return { ...s, seatsTaken: s.seatsTaken + e.data.seats, placements: { ...s.placements, [e.data.bookingId]: { placement: 'confirmed', seats: e.data.seats } } };
       case 'BookingWaitlistedOnDeparture':
-        return { ...s, placements: { ...s.placements, [e.data.bookingId]: { placement: 'waitlisted', seats: e.data.seats } } };
+        return { ...s, placements: { ...s.placements, [e.data.bookingId]: { placement: 'waitlisted', seats: e.data.seats } }, waitlist: [...(s.waitlist ?? []), e.data.bookingId] };
+      case 'WaitlistedBookingPromoted':
+        return {
+          ...s,
+          seatsTaken: s.seatsTaken + e.data.seats,
+          placements: { ...s.placements, [e.data.bookingId]: { placement: 'confirmed', seats: e.data.seats } },
+          waitlist: s.waitlist.filter((b) => b !== e.data.bookingId),
+        };
+      case 'WaitlistLeft':
+        return { ...s, waitlist: s.waitlist.filter((b) => b !== e.data.bookingId) };
       case 'InquiryRegistered':
         return { ...s, placements: { ...s.placements, [e.data.bookingId]: { placement: 'inquiry', seats: 0 } } };
       case 'SeatsReleased':

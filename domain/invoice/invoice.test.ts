@@ -770,6 +770,21 @@ describe('RecordRefund', () => {
       .thenRefuses('refund_exceeds_paid', 'invalid');
   });
 
+  it("refunds an overpayment on the overpayment (the charge the refund names), never on the invoice's own payment", () => {
+    const over: InvoiceEvent = { type: 'OverpaymentRecorded', data: { ...attemptData({ attemptId: 'att_2', providerPaymentId: 'pi_2', providerChargeId: 'ch_2' }), reason: 'already_paid', needsRefund: true } };
+    const named = refund({ amount: eur(TOTAL) });
+    const byCharge = { ...named, data: { ...named.data, providerChargeId: 'ch_2', providerPaymentId: 'pi_2' } } as InvoiceCommand;
+    given([...paidInvoice, over])
+      .when(byCharge)
+      .then([{ type: 'OverpaymentRefunded', data: { refundId: 'r1', providerRefundId: 're_r1', provider: 'stripe', providerPaymentId: 'pi_2', providerChargeId: 'ch_2', amount: eur(TOTAL), reason: null, refundedAt: NOW_ISO, actor: coach } }]);
+    const s = stateAfter([...paidInvoice, over, ...invoiceDecider.decide(byCharge, stateAfter([...paidInvoice, over]))]);
+    expect(s).toMatchObject({ status: 'paid', amountRefunded: 0, collected: TOTAL });
+    expect(s.overpayments.filter((o) => o.needsRefund)).toEqual([]);
+    // no more than the overpayment itself
+    const again = { ...byCharge, data: { ...byCharge.data, refundId: 'r2', providerRefundId: 're_r2', amount: eur(1) } } as InvoiceCommand;
+    given([...paidInvoice, over, ...invoiceDecider.decide(byCharge, stateAfter([...paidInvoice, over]))]).when(again).thenRefuses('refund_exceeds_paid', 'invalid');
+  });
+
   it('refuses to refund money that is under an open dispute', () => {
     given([...paidInvoice, disputeOpened('d1', 3000)])
       .when(refund({ amount: eur(501) }))

@@ -234,7 +234,17 @@ export type OverpaymentRecorded = DomainEvent<
 
 export type InvoiceVoided = DomainEvent<'InvoiceVoided', { reason: string; voidedAt: string; actor: Actor }>;
 
-export type RefundRecorded = DomainEvent<'RefundRecorded', { refundId: string; providerRefundId: string; amount: Money; reason: string | null; refundedAt: string; actor: Actor }>;
+export type RefundRecorded = DomainEvent<
+  'RefundRecorded',
+  {
+    refundId: string;
+    providerRefundId: string;
+    amount: Money;
+    reason: string | null;
+    refundedAt: string;
+    actor: Actor;
+  }
+>;
 
 export type InvoiceRefunded = DomainEvent<'InvoiceRefunded', { amountRefunded: Money; refundedAt: string; actor: Actor }>;
 

@@ -179,9 +179,15 @@ export function parsePosition(s: string): Position | null {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * The longest stream id: above the longest Settle builds from ids the API accepts
+ * (`subscription-` + 100-character tenant + `.` + 100-character id = 214 characters).
+ */
+export const MAX_STREAM_ID_LENGTH = 256;
+
 /** Checks an append request before any adapter touches storage; throws InvalidAppend. */
 export function validateAppend(streamId: string, events: readonly NewEvent[]): void {
-  if (!streamId || streamId.length > 200 || streamId.startsWith('$')) throw new InvalidAppend(`invalid stream id "${streamId}"`);
+  if (!streamId || streamId.length > MAX_STREAM_ID_LENGTH || streamId.startsWith('$')) throw new InvalidAppend(`invalid stream id "${streamId}"`);
   if (events.length === 0) throw new InvalidAppend('append needs at least one event');
   const seen = new Set<string>();
   for (const e of events) {

@@ -13,7 +13,12 @@ export interface CrmStageFailedEmailInput {
   readonly stage: CrmStage;
   /** Every failed attempt, oldest first. */
   readonly attempts: ReadonlyArray<{ readonly attempt: number; readonly error: string; readonly at: string | Date }>;
-  /** Where an operator retries the stage (http or https). */
+  /**
+   * Where an operator retries the stage (http or https). The API's retry endpoint
+   * (`…/v1/bookings/{id}/crm-retry`) is POST-only: a browser following it from an email gets a
+   * 404, so the email links the booking's console page (which has the retry button) instead and
+   * names the API call in words.
+   */
   readonly retryUrl: string;
   readonly booking: {
     readonly clientName: string;
@@ -56,6 +61,13 @@ function iso(at: string | Date): string {
   return at instanceof Date ? at.toISOString() : at;
 }
 
+/** `…/v1/bookings/{id}/crm-retry` (POST) -> the booking's console page on the same base URL. */
+export function retryLinks(retryUrl: URL): { page: string; apiPost: string | null } {
+  const m = /^(.*)\/v1\/bookings\/([^/]+)\/crm-retry\/?$/.exec(retryUrl.pathname);
+  if (!m) return { page: retryUrl.toString(), apiPost: null };
+  return { page: `${retryUrl.origin}${m[1]}/admin/bookings/${m[2]}`, apiPost: retryUrl.toString() };
+}
+
 export function crmStageFailedEmail(input: CrmStageFailedEmailInput): Email {
   let url: URL;
   try {
@@ -64,7 +76,7 @@ export function crmStageFailedEmail(input: CrmStageFailedEmailInput): Email {
     throw new RangeError(`retryUrl "${input.retryUrl}" is not a URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`retryUrl must be http(s), got ${url.protocol}`);
-  const retryUrl = url.toString();
+  const { page: retryUrl, apiPost } = retryLinks(url);
   const stage = STAGE_LABELS[input.stage];
   const amount = formatMoney(input.booking.amount);
   const n = input.attempts.length;
@@ -98,6 +110,7 @@ export function crmStageFailedEmail(input: CrmStageFailedEmailInput): Email {
         })),
     '',
     `Retry the stage once the cause is fixed: ${retryUrl}`,
+    ...(apiPost ? [`(or through the API: POST ${apiPost} with a tenant API key)`] : []),
     '',
   ].join('\n');
 
@@ -117,6 +130,7 @@ export function crmStageFailedEmail(input: CrmStageFailedEmailInput): Email {
     '<h3>Attempts</h3>',
     `<table cellpadding="4"><tr><th align="left">Attempt</th><th align="left">At</th><th align="left">Error</th></tr>\n${attemptRows}\n</table>`,
     `<p><a href="${escapeHtml(retryUrl)}">Retry the stage</a> once the cause is fixed.</p>`,
+    ...(apiPost ? [`<p>Or through the API: <code>POST ${escapeHtml(apiPost)}</code> with a tenant API key.</p>`] : []),
     '</body></html>',
     '',
   ].join('\n');

@@ -52,6 +52,15 @@ describe('crmStageFailedEmail', () => {
     expect(mail.html).not.toContain('<b>bad</b>');
   });
 
+  it("links the booking's console page, never the POST-only API retry endpoint (a browser would get a 404)", () => {
+    const id = `bk_${'x'.repeat(97)}`;
+    const mail = crmStageFailedEmail(input({ bookingId: id, retryUrl: `https://settle.example.com/base/v1/bookings/${id}/crm-retry` }));
+    expect(mail.html).toContain(`<a href="https://settle.example.com/base/admin/bookings/${id}">Retry the stage</a>`);
+    expect(mail.html).not.toMatch(/href="[^"]*crm-retry/);
+    expect(mail.text).toContain(`Retry the stage once the cause is fixed: https://settle.example.com/base/admin/bookings/${id}`);
+    expect(mail.text).toContain(`POST https://settle.example.com/base/v1/bookings/${id}/crm-retry`);
+  });
+
   it('describes the payment stage and shows the CRM booking id', () => {
     const mail = crmStageFailedEmail(input({ stage: 'associate_payment', attempts: [{ attempt: 1, error: 'x', at: '2027-01-01T00:00:00Z' }], booking: { ...input().booking, crmBookingId: 'crm-123' } }));
     expect(mail.subject).toContain('Associate the payment with the CRM booking');

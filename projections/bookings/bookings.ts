@@ -11,9 +11,10 @@ export const BOOKING_STAGES = ['requested', 'inquiry', 'waitlisted', 'paid', 'in
 export type BookingStage = (typeof BOOKING_STAGES)[number];
 
 export function stageOf(s: BookingState): BookingStage {
+  // first: a cancelled or refunded booking can still need a human (money received after cancelling)
+  if (s.needsAttention.length > 0) return 'needs_attention';
   if (s.status === 'cancelled') return 'cancelled';
   if (s.status === 'refunded') return 'refunded';
-  if (s.needsAttention.length > 0) return 'needs_attention';
   switch (s.status) {
     case 'requested':
       return 'requested';
@@ -47,6 +48,7 @@ const rows: AggregateRowsSpec<BookingState> = {
     crm_payment_associated: s.crmPaymentAssociated,
     crm_stages: s.stages,
     failed_payment_attempts: s.failedAttempts.length,
+    waitlist_promoted_at: s.promotedAt ?? null,
   }),
 };
 
@@ -68,6 +70,11 @@ export const bookingsProjection: ProjectionDefinition = {
     'CrmStageRetryRequested',
     'BookingCancelled',
     'BookingRefunded',
+    'BookingPaymentHeld',
+    'BookingPromotedFromWaitlist',
+    'BookingDisputeOpened',
+    'BookingDisputeWon',
+    'BookingDisputeLost',
   ]),
   ddl: (t: Tables) => `
     CREATE TABLE ${t.bookings} (${AGGREGATE_ROW_COLUMNS},
@@ -84,7 +91,9 @@ export const bookingsProjection: ProjectionDefinition = {
       crm_booking_id          text,
       crm_payment_associated  boolean NOT NULL,
       crm_stages              jsonb   NOT NULL,
-      failed_payment_attempts int     NOT NULL
+      failed_payment_attempts int     NOT NULL,
+      -- set when the booking left the waitlist for a seat (BookingPromotedFromWaitlist)
+      waitlist_promoted_at    timestamptz
     );
     CREATE UNIQUE INDEX ${t.bookings}_id ON ${t.bookings} (tenant_id, booking_id);
     CREATE INDEX ${t.bookings}_stage ON ${t.bookings} (tenant_id, needs_attention DESC, stage, updated_at DESC);`,

@@ -95,23 +95,25 @@ async function expectedFromStore(store: SqlEventStore): Promise<Expected> {
           collectedBy.set(e.streamId, d.provider!);
           succeeded(d.provider!);
           break;
+        // money received but not kept is still received (one provider payment = one payment.succeeded)
         case 'PaymentSucceeded':
+        case 'PaymentAmountMismatch':
+        case 'OverpaymentRecorded':
+        case 'BookingPaymentMismatch':
+        case 'BookingPaymentHeld':
           succeeded(d.provider!);
           break;
-        case 'SubscriptionRenewed':
-          succeeded('stripe');
-          break;
+        // SubscriptionRenewed / SubscriptionPastDue / SubscriptionSuspended: the invoice's attempt is the payment
         case 'PaymentAttemptFailed':
         case 'BookingPaymentFailed':
           failed(d.provider!);
           break;
-        case 'SubscriptionPastDue':
-        case 'SubscriptionSuspended':
-          failed('stripe');
-          break;
         case 'RefundRecorded':
-        case 'BookingRefunded':
           row(payableProvider()).refunds += amount();
+          break;
+        case 'BookingRefunded':
+          // a refund applies to the payment it names (its provider); 0 when the provider had already reported it
+          if (amount() > 0n) row(d.provider ?? payableProvider()).refunds += amount();
           break;
         case 'DisputeOpened':
           row(payableProvider()).disputed += amount();

@@ -80,7 +80,7 @@ export const invoicesProjection: ProjectionDefinition = {
       invoice_pdf         text,
       due_date            text,
       paid_at             timestamptz,
-      needs_attention     boolean NOT NULL,
+      needs_attention     boolean NOT NULL, -- an overpayment or mismatch not yet refunded in full
       line_items          jsonb   NOT NULL
     );
     CREATE UNIQUE INDEX ${t.invoices}_id ON ${t.invoices} (tenant_id, invoice_id);`,

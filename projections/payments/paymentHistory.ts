@@ -70,6 +70,9 @@ function columnsOf(rows: readonly unknown[][], width: number): unknown[][] {
   return cols;
 }
 
+/** The needs-attention note of money received for a booking still on the waitlist. */
+const HELD_WHILE_WAITLISTED = 'paid while waitlisted: held until the booking gets a seat (or refund it)';
+
 /** Maps one event to an attempt row, if it is one. */
 function attemptOf(e: RecordedEvent, payable: { type: PayableType; tenantId: string; id: string }): Attempt | null {
   const d = e.data as D;
@@ -104,16 +107,12 @@ function attemptOf(e: RecordedEvent, payable: { type: PayableType; tenantId: str
       return { ...base, status: 'succeeded', needsAttention: `amount mismatch: expected ${(d.expected as Money).amount} ${(d.expected as Money).currency}` };
     case 'OverpaymentRecorded':
       return { ...base, status: 'succeeded', needsAttention: `overpayment (${String(d.reason)}): needs a refund` };
-    case 'SubscriptionRenewed':
-      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'succeeded', occurredAt: str(d.paidAt) ?? base.occurredAt };
-    case 'SubscriptionPastDue':
-      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'failed', occurredAt: str(d.failedAt) ?? base.occurredAt };
-    case 'SubscriptionSuspended':
-      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'failed', needsAttention: 'final payment failure: subscription suspended', occurredAt: str(d.suspendedAt) ?? base.occurredAt };
-    case 'PlanChanged':
-      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'succeeded', occurredAt: str(d.changedAt) ?? base.occurredAt };
-    case 'PlanChangeDeclined':
-      return { ...base, provider: 'stripe', providerPaymentId: null, status: 'failed', occurredAt: str(d.declinedAt) ?? base.occurredAt };
+    case 'BookingPaymentHeld':
+      return { ...base, status: 'succeeded', needsAttention: HELD_WHILE_WAITLISTED };
+    // SubscriptionRenewed, SubscriptionPastDue, SubscriptionSuspended, PlanChanged and
+    // PlanChangeDeclined are not attempts of their own: the provider payment behind each is the
+    // subscription invoice's attempt (recorded on the invoice from the same webhook), listed once
+    // under the invoice with the subscription as its link.
     default:
       return null;
   }
@@ -137,16 +136,16 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     'BookingPaymentMismatch',
     'OverpaymentRecorded',
     'OverpaymentRefunded',
-    'SubscriptionRenewed',
-    'SubscriptionPastDue',
-    'SubscriptionSuspended',
-    'PlanChanged',
-    'PlanChangeDeclined',
+    'BookingPaymentHeld',
+    'BookingPromotedFromWaitlist',
     'RefundRecorded',
     'BookingRefunded',
     'DisputeOpened',
     'DisputeWon',
     'DisputeLost',
+    'BookingDisputeOpened',
+    'BookingDisputeWon',
+    'BookingDisputeLost',
   ]),
   ddl: (t: Tables) => `
     CREATE TABLE ${t.payment_payables} (
@@ -154,6 +153,8 @@ export const paymentHistoryProjection: ProjectionDefinition = {
       payable_type text NOT NULL,
       payable_id   text NOT NULL,
       customer_id  text,
+      -- a subscription invoice's provider subscription: its payments link to the subscription
+      subscription_id text,
       PRIMARY KEY (tenant_id, payable_type, payable_id)
     );
     CREATE TABLE ${t.payment_history} (
@@ -180,7 +181,9 @@ export const paymentHistoryProjection: ProjectionDefinition = {
       occurred_at         timestamptz NOT NULL,
       recorded_at         timestamptz NOT NULL,
       updated_at          timestamptz NOT NULL,
-      position            text        NOT NULL
+      position            text        NOT NULL,
+      -- one provider payment is one row: a subscription's payment is its invoice's, linked here
+      subscription_id     text
     );
     -- apply finds a payable's attempts (refunds, disputes, settling a pending attempt) through this one
     CREATE INDEX ${t.payment_history}_payable ON ${t.payment_history} (tenant_id, payable_type, payable_id);`,
@@ -199,22 +202,24 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     // bind and plan than to execute.
     const flush = async () => {
       if (payableRows.length > 0) {
-        const [tenants, types, ids, customers] = columnsOf(payableRows, 4);
+        const [tenants, types, ids, customers, subscriptions] = columnsOf(payableRows, 5);
         await tx.query(
-          `INSERT INTO ${t.payment_payables} (tenant_id, payable_type, payable_id, customer_id)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`,
-          [tenants, types, ids, customers],
+          `INSERT INTO ${t.payment_payables} (tenant_id, payable_type, payable_id, customer_id, subscription_id)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) ON CONFLICT DO NOTHING`,
+          [tenants, types, ids, customers, subscriptions],
         );
         payableRows.length = 0;
       }
       if (historyRows.length > 0) {
         await tx.query(
           `INSERT INTO ${t.payment_history} (attempt_id, tenant_id, customer_id, payable_type, payable_id, provider, provider_payment_id, provider_charge_id,
-             amount, currency, status, error_code, decline_code, message, docs_url, receipt_url, needs_attention, occurred_at, recorded_at, updated_at, position, card_brand, card_last4)
+             amount, currency, status, error_code, decline_code, message, docs_url, receipt_url, needs_attention, occurred_at, recorded_at, updated_at, position, card_brand, card_last4,
+             subscription_id)
            SELECT x.attempt_id, x.tenant_id,
                   coalesce(x.customer_id, (SELECT p.customer_id FROM ${t.payment_payables} p WHERE p.tenant_id = x.tenant_id AND p.payable_type = x.payable_type AND p.payable_id = x.payable_id)),
                   x.payable_type, x.payable_id, x.provider, x.provider_payment_id, x.provider_charge_id, x.amount, x.currency, x.status, x.error_code, x.decline_code,
-                  x.message, x.docs_url, x.receipt_url, x.needs_attention, x.occurred_at, x.recorded_at, x.recorded_at, x.position, x.card_brand, x.card_last4
+                  x.message, x.docs_url, x.receipt_url, x.needs_attention, x.occurred_at, x.recorded_at, x.recorded_at, x.position, x.card_brand, x.card_last4,
+                  (SELECT p.subscription_id FROM ${t.payment_payables} p WHERE p.tenant_id = x.tenant_id AND p.payable_type = x.payable_type AND p.payable_id = x.payable_id)
              FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[],
                          $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::timestamptz[], $19::timestamptz[], $20::text[], $21::text[], $22::text[])
                AS x(attempt_id, tenant_id, customer_id, payable_type, payable_id, provider, provider_payment_id, provider_charge_id, amount, currency, status,
@@ -261,9 +266,49 @@ export const paymentHistoryProjection: ProjectionDefinition = {
           const customer = str(d.customerId) ?? (d.contact ? str((d.contact as D).email) : null);
           // a history row buffered for this payable must not see a customer it did not see before
           if (bufferedPayables.has(key.join('|'))) await flush();
-          payableRows.push([...key, customer]);
+          payableRows.push([...key, customer, str(d.subscriptionId)]);
           continue;
         }
+        case 'BookingPromotedFromWaitlist': {
+          // the held payment now pays a booking with a seat: nothing to look at any more
+          await flush();
+          await tx.query(
+            `UPDATE ${t.payment_history} SET needs_attention = NULL, updated_at = $4
+              WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND needs_attention = $5`,
+            [...key, e.recordedAt, HELD_WHILE_WAITLISTED],
+          );
+          continue;
+        }
+        case 'BookingRefunded':
+        case 'BookingDisputeOpened':
+        case 'BookingDisputeWon':
+        case 'BookingDisputeLost': {
+          // (an invoice's refunds of money it did not keep are OverpaymentRefunded, below)
+          const paymentId = d.providerPaymentId;
+          if (typeof paymentId !== 'string') break; // a refund recorded before refunds named their payment: below
+          // applied to the payment it names (a duplicate's refund never touches the kept payment)
+          await flush();
+          const named = [...key, paymentId, e.recordedAt];
+          const row = `tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND provider_payment_id = $4 AND status IN ('succeeded', 'refunded', 'disputed')`;
+          if (e.type === 'BookingRefunded') {
+            const part = (d.amount as Money).amount;
+            await tx.query(
+              `UPDATE ${t.payment_history} SET refunded_amount = least(amount, refunded_amount + $6),
+                      status = CASE WHEN refunded_amount + $6 >= amount AND status <> 'disputed' THEN 'refunded' ELSE status END,
+                      needs_attention = CASE WHEN refunded_amount + $6 >= amount THEN NULL ELSE needs_attention END, updated_at = $5
+                WHERE ${row}`,
+              [...named, part],
+            );
+          } else {
+            const to = e.type === 'BookingDisputeWon' ? `CASE WHEN refunded_amount >= amount THEN 'refunded' ELSE 'succeeded' END` : `'disputed'`;
+            await tx.query(`UPDATE ${t.payment_history} SET status = ${to}, updated_at = $5 WHERE ${row}`, named);
+          }
+          continue;
+        }
+        default:
+          break;
+      }
+      switch (e.type) {
         case 'RefundRecorded':
         case 'BookingRefunded': {
           await flush();
