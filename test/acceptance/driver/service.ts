@@ -185,3 +185,8 @@ export async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, ti
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Fails with the whole answer (status and problem body) when a call did not get `status`. */
+export function expectStatus(r: { status: number; body: unknown }, status: number, what: string): void {
+  if (r.status !== status) throw new Error(`${what}: expected ${status}, got ${r.status} ${JSON.stringify(r.body)}`);
+}
