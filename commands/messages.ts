@@ -172,9 +172,7 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
       case 'BookingPaymentFailed':
         payment(i, 'payment.failed', d);
         break;
-      case 'SubscriptionRenewed':
-        payment(i, 'payment.succeeded', { ...d, provider: 'stripe' });
-        break;
+      // SubscriptionRenewed is no payment message: the paid provider invoice's PaymentSucceeded is (one payment, one fact)
       case 'SubscriptionPastDue':
       case 'SubscriptionSuspended':
         payment(i, 'payment.failed', { ...d, provider: 'stripe' });

@@ -104,14 +104,10 @@ function attemptOf(e: RecordedEvent, payable: { type: PayableType; tenantId: str
       return { ...base, status: 'succeeded', needsAttention: `amount mismatch: expected ${(d.expected as Money).amount} ${(d.expected as Money).currency}` };
     case 'OverpaymentRecorded':
       return { ...base, status: 'succeeded', needsAttention: `overpayment (${String(d.reason)}): needs a refund` };
-    case 'SubscriptionRenewed':
-      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'succeeded', occurredAt: str(d.paidAt) ?? base.occurredAt };
     case 'SubscriptionPastDue':
       return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'failed', occurredAt: str(d.failedAt) ?? base.occurredAt };
     case 'SubscriptionSuspended':
       return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'failed', needsAttention: 'final payment failure: subscription suspended', occurredAt: str(d.suspendedAt) ?? base.occurredAt };
-    case 'PlanChanged':
-      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'succeeded', occurredAt: str(d.changedAt) ?? base.occurredAt };
     case 'PlanChangeDeclined':
       return { ...base, provider: 'stripe', providerPaymentId: null, status: 'failed', occurredAt: str(d.declinedAt) ?? base.occurredAt };
     default:
@@ -136,11 +132,10 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     'PaymentAmountMismatch',
     'BookingPaymentMismatch',
     'OverpaymentRecorded',
-    'SubscriptionRenewed',
     'SubscriptionPastDue',
     'SubscriptionSuspended',
-    'PlanChanged',
     'PlanChangeDeclined',
+    'LatePaymentNeedsAttention',
     'RefundRecorded',
     'BookingRefunded',
     'DisputeOpened',
@@ -287,6 +282,16 @@ export const paymentHistoryProjection: ProjectionDefinition = {
               [row.attempt_id, part, e.recordedAt],
             );
           }
+          continue;
+        }
+        case 'LatePaymentNeedsAttention': {
+          // the payment is the provider invoice's row (one payment, one row): flag it there
+          await flush();
+          await tx.query(
+            `UPDATE ${t.payment_history} SET needs_attention = $3, updated_at = $4
+              WHERE tenant_id = $1 AND payable_type = 'invoice' AND payable_id = $2 AND status = 'succeeded' AND needs_attention IS NULL`,
+            [payable.tenantId, str(d.providerInvoiceId), str(d.reason), e.recordedAt],
+          );
           continue;
         }
         case 'DisputeOpened':
