@@ -431,6 +431,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
                 cancelAt: typeof o.cancel_at === 'number' ? iso(o.cancel_at) : null,
                 canceledAt: typeof o.canceled_at === 'number' ? iso(o.canceled_at) : null,
                 observedAt: iso(event.created),
+                eventRank: event.type === 'customer.subscription.created' ? 0 : event.type === 'customer.subscription.deleted' ? 2 : 1,
               },
               planHints: [meta(price).plan_id, meta(o).plan_id].filter(ok),
             }

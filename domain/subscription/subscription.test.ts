@@ -921,6 +921,7 @@ const snapshot = (over: Partial<Cmd<'RecordProviderSubscription'>['data']> = {})
     cancelAt: null,
     canceledAt: null,
     observedAt: '2024-03-10T12:00:00.000Z',
+    eventRank: 1,
     ...over,
   });
 

@@ -111,6 +111,8 @@ export interface ProviderSubscriptionSnapshot {
   readonly canceledAt: string | null;
   /** ISO-8601 of the provider event's `created`. */
   readonly observedAt: string;
+  /** The event type's place in a subscription's life (created 0, updated 1, deleted 2): the tie-break within one second. */
+  readonly eventRank: number;
 }
 
 export type RecordProviderSubscription = Command<'RecordProviderSubscription', ProviderSubscriptionSnapshot>;
@@ -443,10 +445,14 @@ function isNewerPeriod(start: string, end: string, curStart: string | null, curE
   return a !== b ? a > b : ms(end) > ms(curEnd);
 }
 
-/** The provider's order of two subscription objects: event time, then period start, then period end. */
+/**
+ * The provider's order of two subscription objects: event time (whole seconds), then period
+ * start, then period end, then created < updated < deleted. Two updates within the same second
+ * and period stay ambiguous (Stripe objects carry no sequence number): the first one applied wins.
+ */
 export function isNewerSnapshot(s: ProviderSubscriptionSnapshot, than: ProviderSubscriptionSnapshot | null): boolean {
   if (than === null || than.providerSubscriptionId !== s.providerSubscriptionId) return true;
-  const keys = [ms(s.observedAt) - ms(than.observedAt), ms(s.currentPeriodStart) - ms(than.currentPeriodStart), ms(s.currentPeriodEnd) - ms(than.currentPeriodEnd)];
+  const keys = [ms(s.observedAt) - ms(than.observedAt), ms(s.currentPeriodStart) - ms(than.currentPeriodStart), ms(s.currentPeriodEnd) - ms(than.currentPeriodEnd), (s.eventRank ?? 1) - (than.eventRank ?? 1)];
   for (const k of keys) if (k !== 0) return k > 0;
   return false;
 }
@@ -1097,6 +1103,7 @@ export function recordProviderSubscription(command: RecordProviderSubscription, 
     cancelAt: d.cancelAt,
     canceledAt: d.canceledAt,
     observedAt: d.observedAt,
+    eventRank: d.eventRank,
   };
   const events: SubscriptionEvent[] = [{ type: 'ProviderSubscriptionObserved', data: snapshot }];
   const change = state.pendingPlanChange;

@@ -136,7 +136,7 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       method: 'post',
       path: '/customers/:customerId/checkout',
       operationId: 'startCheckout',
-      summary: 'Start (or resume) the checkout of a plan: a live subscription is refused; an open session is returned again, never a second one',
+      summary: 'Start (or resume) the checkout of a plan: a live subscription is refused; an open session of the same plan is returned again, never a second one; one of another plan is expired at the provider and replaced',
       tag: 'subscriptions',
       access: 'tenant',
       success: 201,
