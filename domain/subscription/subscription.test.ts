@@ -975,8 +975,9 @@ describe('RecordProviderSubscription (customer.subscription.* objects)', () => {
       .thenMatches([{ type: 'ProviderSubscriptionObserved' }, { type: 'PlanChanged', data: { changeId: 'chg-1', providerInvoiceId: null, planId: 'pro', currentPeriodEnd: '2025-03-10T12:00:00.000Z' } }]);
   });
 
-  it('ignores another provider subscription', () => {
+  it('ignores another provider subscription, and any before activation (activation comes with an alive object)', () => {
     subscription.given(ACTIVE).when(snapshot({ providerSubscriptionId: 'sub_old' })).thenNothing();
+    subscription.given([checkoutRequested(), sessionCreated()]).when(snapshot({ providerStatus: 'incomplete' })).thenNothing();
   });
 
   it('converges whatever the delivery order (every permutation of four objects)', () => {

@@ -465,8 +465,7 @@ function withPeriod(state: SubscriptionState, start: string, end: string): Pick<
 
 /** Applies a (newer) provider subscription object: status, cancellation, plan, period. */
 function observe(state: SubscriptionState, d: ProviderSubscriptionSnapshot): SubscriptionState {
-  const mine = state.providerSubscriptionId === d.providerSubscriptionId;
-  if (!mine) return state.providerSubscriptionId === null ? { ...state, provider: d } : state;
+  if (state.providerSubscriptionId !== d.providerSubscriptionId) return state;
   const next: SubscriptionState = { ...state, provider: d, ...withPeriod(state, d.currentPeriodStart, d.currentPeriodEnd) };
   if (!isLive(state.status)) return next; // ended here: only remember what the provider says
   const cancelScheduled = d.cancelAtPeriodEnd || d.cancelAt !== null;
@@ -1085,8 +1084,9 @@ export function recordSubscriptionEnded(command: RecordSubscriptionEnded, state:
 
 export function recordProviderSubscription(command: RecordProviderSubscription, state: SubscriptionState): SubscriptionEvent[] {
   const d = command.data;
-  // another (older) provider subscription of this customer: nothing to follow
-  if (state.providerSubscriptionId !== null && state.providerSubscriptionId !== d.providerSubscriptionId) return [];
+  // not activated yet (an incomplete checkout: activation comes with an alive object), or another
+  // (older) provider subscription of this customer: nothing to follow
+  if (state.providerSubscriptionId === null || state.providerSubscriptionId !== d.providerSubscriptionId) return [];
   assertPeriod(d.currentPeriodStart, d.currentPeriodEnd);
   if (Number.isNaN(Date.parse(d.observedAt))) throw new DomainRefusal('invalid_snapshot', 'observedAt must be an ISO-8601 instant', 'invalid', { observedAt: d.observedAt });
   // a stale object (delivered after a newer one) never overwrites it
