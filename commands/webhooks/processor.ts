@@ -12,7 +12,7 @@ import { DomainRefusal, type Command } from '../../domain/shared/decider';
 import { planDecider } from '../../domain/subscription/plans';
 import { subscriptionDecider, type SubscriptionCommand } from '../../domain/subscription/subscription';
 import { handle, load, type CommandContext } from '../handle';
-import { streams } from '../streams';
+import { ID_PATTERN, streams } from '../streams';
 import type { RefResolver, Step, Translation } from './steps';
 
 /** Refusals that mean the event arrived before the fact it builds on. */
@@ -133,7 +133,7 @@ export class WebhookProcessor {
 async function planOfPrice(store: EventStore, tenantId: string, priceId: string | null, candidates: readonly string[]): Promise<string | null> {
   if (priceId === null) return null;
   for (const planId of new Set(candidates)) {
-    if (!/^[A-Za-z0-9_-]{1,100}$/.test(planId)) continue;
+    if (!ID_PATTERN.test(planId)) continue;
     const p = (await load(store, streams.plan(tenantId, planId), planDecider)).state;
     if (p.providerPriceId === priceId || p.archivedProviderPriceIds.includes(priceId)) return planId;
   }
