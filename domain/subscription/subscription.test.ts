@@ -470,6 +470,11 @@ describe('RecordRenewalPaid', () => {
     subscription.given(given).when(renewalPaid()).thenRefuses('no_live_subscription', 'conflict');
   });
 
+  it('is refused (a late renewal, nothing to change) on a cancelled subscription for the period it served', () => {
+    const served = cmd('RecordRenewalPaid', { providerInvoiceId: 'in_1', amount: eur(1900), periodStart: '2024-03-01T00:00:00.000Z', periodEnd: '2024-04-01T00:00:00.000Z' });
+    subscription.given(CANCELLED).when(served).thenRefuses('no_live_subscription', 'conflict');
+  });
+
   it('never moves the period back: a late invoice for an older period keeps the newer one', () => {
     const [renewed] = subscriptionDecider.decide(renewalPaid('in_2'), stateOf(ACTIVE));
     const older = cmd('RecordRenewalPaid', { providerInvoiceId: 'in_1', amount: eur(1900), periodStart: '2024-03-01T00:00:00.000Z', periodEnd: '2024-04-01T00:00:00.000Z' });
@@ -1008,7 +1013,7 @@ describe('a payment after Settle ended access', () => {
   it.each([
     ['suspended, provider subscription canceled', [...ACTIVE, suspended()], 'canceled'],
     ['suspended, provider state unknown', [...ACTIVE, suspended()], null],
-    ['cancelled', CANCELLED, null],
+    ['cancelled, billed for a period after its end', CANCELLED, null],
   ] as const)('%s: the money needs a human', (_label, given, providerStatus) => {
     const events: SubscriptionEvent[] = [...given];
     if (providerStatus) events.push(...subscriptionDecider.decide(snapshot({ providerStatus, observedAt: '2024-03-11T00:00:00.000Z' }), stateOf(events)));

@@ -874,7 +874,7 @@ export function activateSubscription(command: ActivateSubscription, state: Subsc
 export function recordRenewalPaid(command: RecordRenewalPaid, state: SubscriptionState): SubscriptionEvent[] {
   const d = command.data;
   if (state.processedInvoiceIds.includes(d.providerInvoiceId)) return [];
-  if (state.status === 'suspended' || state.status === 'cancelled') return latePayment(command, state);
+  if (state.status === 'suspended' || (state.status === 'cancelled' && paysForPeriodAfterEnd(d.periodStart, state))) return latePayment(command, state);
   requireLive(state);
   assertMoney(d.amount, 'amount');
   assertPeriod(d.periodStart, d.periodEnd);
@@ -892,12 +892,19 @@ export function recordRenewalPaid(command: RecordRenewalPaid, state: Subscriptio
   ];
 }
 
+/** A cancelled subscription's invoice for a period that starts at or after its last period's end: paid for nothing served. */
+function paysForPeriodAfterEnd(periodStart: string, state: SubscriptionState): boolean {
+  return state.currentPeriodEnd !== null && ms(periodStart) >= ms(state.currentPeriodEnd);
+}
+
 /**
  * A paid renewal after Settle ended access (suspension after the final failed retry, or a
  * cancellation): decided from the provider's state. A suspended subscription whose provider
  * subscription is still alive (latest customer.subscription.* object: active, past_due or
- * trialing) gets its access back; otherwise (cancelled here, or canceled or unknown at the
- * provider) the money is recorded as needing a human: refund or reactivate.
+ * trialing) gets its access back; otherwise (canceled or unknown at the provider, or a cancelled
+ * subscription billed for a period after its end) the money is recorded as needing a human:
+ * refund or reactivate. (A cancelled subscription's late invoice for a period it served stays a
+ * late renewal: refused, nothing to change.)
  */
 function latePayment(command: RecordRenewalPaid, state: SubscriptionState): SubscriptionEvent[] {
   const d = command.data;
