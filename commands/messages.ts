@@ -172,11 +172,8 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
       case 'BookingPaymentFailed':
         payment(i, 'payment.failed', d);
         break;
-      // SubscriptionRenewed is no payment message: the paid provider invoice's PaymentSucceeded is (one payment, one fact)
-      case 'SubscriptionPastDue':
-      case 'SubscriptionSuspended':
-        payment(i, 'payment.failed', { ...d, provider: 'stripe' });
-        break;
+      // SubscriptionRenewed, SubscriptionPastDue and SubscriptionSuspended are no payment messages: the
+      // provider invoice's PaymentSucceeded / PaymentAttemptFailed are (one payment attempt, one fact)
       case 'RefundRecorded':
       case 'BookingRefunded': {
         const s = state as D | undefined;

@@ -356,6 +356,36 @@ describe('subscriptions converge to the provider (HTTP + Stripe webhooks, Postgr
     expect(rows[0]!.needsAttention).toMatch(/refund or reactivate/);
   });
 
+  test('a failed renewal is ONE failed payment (the invoice) and counts once; the final failure flags that row', async () => {
+    const c = 'fin-fail';
+    await send(checkoutCompleted(c), subscriptionEvent('customer.subscription.created', c, T0 + 1));
+    const now = Math.floor(Date.now() / 1000);
+    await send(invoiceEvent('invoice.payment_failed', c, { id: `in_${c}_1`, k: 1, currency: 'sek', amount: 9900 }));
+    await send(invoiceEvent('invoice.payment_failed.next_payment_attempt_null', c, { id: `in_${c}_1`, k: 1, currency: 'sek', amount: 9900 }));
+    expect(await stream(c)).toMatchObject({ status: 'suspended' });
+    let rows: Sub[] = [];
+    await eventually(async () => {
+      rows = (await api.get<{ data: Sub[] }>(`/v1/payments?customer_id=${c}&status=failed`)).body.data;
+      return rows.some((r) => r.needsAttention !== null);
+    });
+    // two failed attempts of the invoice (the retry and the final one), no subscription copies
+    expect(rows.map((r) => r.payable)).toEqual([
+      { type: 'invoice', id: `in_${c}_1` },
+      { type: 'invoice', id: `in_${c}_1` },
+    ]);
+    expect(rows.filter((r) => r.needsAttention === 'final payment failure: subscription suspended')).toHaveLength(1);
+    const day = new Date(now * 1000).toISOString().slice(0, 10);
+    let failed = 0;
+    await eventually(async () => {
+      const r = await api.get<{ rows: Array<{ currency: string; failedCount: number }> }>(`/v1/reports/finance?from=${day}&to=${day}`);
+      failed = r.body.rows.filter((x) => x.currency === 'SEK').reduce((n, x) => n + x.failedCount, 0);
+      return failed >= 2;
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await api.get<{ rows: Array<{ currency: string; failedCount: number }> }>(`/v1/reports/finance?from=${day}&to=${day}`);
+    expect(r.body.rows.filter((x) => x.currency === 'SEK').reduce((n, x) => n + x.failedCount, 0)).toBe(2);
+  });
+
   // ---- 5. checkout with a different plan ------------------------------------------------------
 
   test('5. checkout of another plan while a session is pending expires that session at the provider and creates a new one', async () => {

@@ -103,10 +103,6 @@ async function expectedFromStore(store: SqlEventStore): Promise<Expected> {
         case 'BookingPaymentFailed':
           failed(d.provider!);
           break;
-        case 'SubscriptionPastDue':
-        case 'SubscriptionSuspended':
-          failed('stripe');
-          break;
         case 'RefundRecorded':
         case 'BookingRefunded':
           row(payableProvider()).refunds += amount();

@@ -104,8 +104,6 @@ function attemptOf(e: RecordedEvent, payable: { type: PayableType; tenantId: str
       return { ...base, status: 'succeeded', needsAttention: `amount mismatch: expected ${(d.expected as Money).amount} ${(d.expected as Money).currency}` };
     case 'OverpaymentRecorded':
       return { ...base, status: 'succeeded', needsAttention: `overpayment (${String(d.reason)}): needs a refund` };
-    case 'SubscriptionPastDue':
-      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'failed', occurredAt: str(d.failedAt) ?? base.occurredAt };
     case 'SubscriptionSuspended':
       return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'failed', needsAttention: 'final payment failure: subscription suspended', occurredAt: str(d.suspendedAt) ?? base.occurredAt };
     case 'PlanChangeDeclined':
@@ -132,7 +130,6 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     'PaymentAmountMismatch',
     'BookingPaymentMismatch',
     'OverpaymentRecorded',
-    'SubscriptionPastDue',
     'SubscriptionSuspended',
     'PlanChangeDeclined',
     'LatePaymentNeedsAttention',
@@ -283,6 +280,21 @@ export const paymentHistoryProjection: ProjectionDefinition = {
             );
           }
           continue;
+        }
+        case 'SubscriptionSuspended': {
+          // the failed payment is the provider invoice's row: flag its latest failure; a row of its
+          // own only when the invoice recorded none (a suspension recorded without the invoice)
+          await flush();
+          const { rows: flagged } = await tx.query(
+            `UPDATE ${t.payment_history} SET needs_attention = $3, updated_at = $4
+              WHERE attempt_id = (SELECT attempt_id FROM ${t.payment_history}
+                                   WHERE tenant_id = $1 AND payable_type = 'invoice' AND payable_id = $2 AND status = 'failed'
+                                   ORDER BY occurred_at DESC, attempt_id DESC LIMIT 1)
+              RETURNING 1`,
+            [payable.tenantId, str(d.providerInvoiceId), 'final payment failure: subscription suspended', e.recordedAt],
+          );
+          if (flagged.length > 0) continue;
+          break;
         }
         case 'LatePaymentNeedsAttention': {
           // the payment is the provider invoice's row (one payment, one row): flag it there
