@@ -58,11 +58,15 @@ describe('subscription commands (PostgreSQL)', () => {
     expect(provider.callsOf('createCheckoutSession')[0]!.request).toMatchObject({ metadata: { tenant_id: 'coachco', customer_id: c, plan_id: 'pro-monthly' } });
   });
 
-  test('an unexpired pending session is returned again later; a live subscription refuses a new checkout', async () => {
+  test('an unexpired pending session is returned again later; another plan replaces it (expired at the provider); a live subscription refuses a new checkout', async () => {
     const c = customer();
     const first = await subs.startCheckout(c, 'pro-monthly', ctx());
-    const again = await subs.startCheckout(c, 'pro-annual', ctx());
+    const again = await subs.startCheckout(c, 'pro-monthly', ctx());
     expect(again).toMatchObject({ sessionId: first.sessionId, reused: true });
+    const annual = await subs.startCheckout(c, 'pro-annual', ctx());
+    expect(annual).toMatchObject({ reused: false });
+    expect(annual.sessionId).not.toBe(first.sessionId);
+    expect(provider.callsOf('expireCheckoutSession').map((x) => x.request.sessionId)).toEqual([first.sessionId]);
     const live = await activeCustomer();
     await expect(subs.startCheckout(live, 'pro-monthly', ctx())).rejects.toMatchObject({ code: 'live_subscription_exists' });
   });

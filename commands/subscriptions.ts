@@ -69,7 +69,13 @@ export class SubscriptionCommands {
     if (existing.state.status !== 'undefined') throw new DomainRefusal('plan_exists', `plan ${input.planId} already exists`);
     const key = `plan|${ctx.tenantId}|${input.planId}`;
     const product = await this.provider.createProduct({ idempotencyKey: `${key}|product`, tenantId: ctx.tenantId, name: input.name });
-    const price = await this.provider.createPrice({ idempotencyKey: `${key}|price|${input.amount.currency}${input.amount.amount}|${input.interval}`, productId: product.productId, amount: input.amount, interval: input.interval });
+    const price = await this.provider.createPrice({
+      idempotencyKey: `${key}|price|${input.amount.currency}${input.amount.amount}|${input.interval}`,
+      productId: product.productId,
+      amount: input.amount,
+      interval: input.interval,
+      metadata: { tenant_id: ctx.tenantId, plan_id: input.planId },
+    });
     return handle(
       this.store,
       stream,
@@ -88,6 +94,7 @@ export class SubscriptionCommands {
       productId: plan.providerProductId!,
       amount: input.amount,
       interval,
+      metadata: { tenant_id: ctx.tenantId, plan_id: planId },
     });
     const r = await handle(this.store, streams.plan(ctx.tenantId, planId), planDecider, () => planCmd('ChangePlanPrice', { newAmount: input.amount, newInterval: input.interval, newProviderPriceId: price.priceId }, ctx), ctx);
     if (!r.unchanged) await this.provider.archivePrice({ idempotencyKey: `archive|${plan.providerPriceId}`, priceId: plan.providerPriceId });
@@ -131,7 +138,15 @@ export class SubscriptionCommands {
         { ...ctx, idSeed: undefined, now },
       );
       const status = checkoutStatus(claimed.state, now);
-      if (status.kind === 'session') return { sessionId: status.sessionId, url: status.url, expiresAt: status.expiresAt, reused: true, handled: claimed };
+      if (status.kind === 'session' && status.planId === planId && status.priceId === plan.providerPriceId) {
+        return { sessionId: status.sessionId, url: status.url, expiresAt: status.expiresAt, reused: true, handled: claimed };
+      }
+      if (status.kind === 'session') {
+        // another plan: a different session. Expire the pending one at the provider (so it can no
+        // longer be paid), release it, and claim again for this plan.
+        await this.expireSession(stream, status.sessionId, ctx);
+        continue;
+      }
       // our claim (made now, or by an earlier try of this same request): create the session
       if (status.kind === 'claimed' && status.attemptId === attemptId) return this.createSession(stream, attemptId, customerId, plan.providerPriceId, planId, ctx);
       if (Date.now() > deadline) {
@@ -139,6 +154,19 @@ export class SubscriptionCommands {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  private async expireSession(stream: string, sessionId: string, ctx: CommandContext): Promise<void> {
+    try {
+      await this.provider.expireCheckoutSession({ idempotencyKey: `checkout-expire|${sessionId}`, sessionId });
+    } catch (err) {
+      // Stripe refuses to expire a session that is no longer open: it completed (the customer paid) or expired.
+      if (err instanceof ProviderError && err.kind === 'invalid') {
+        throw new DomainRefusal('checkout_session_not_open', `checkout session ${sessionId} can no longer be replaced (${err.message}); its subscription may be starting`, 'conflict', { sessionId });
+      }
+      throw err;
+    }
+    await handle(this.store, stream, subscriptionDecider, () => subCmd('RecordCheckoutSessionExpired', { sessionId }, ctx), { ...ctx, idSeed: undefined });
   }
 
   private async createSession(stream: string, attemptId: string, customerId: string, priceId: string, planId: string, ctx: CommandContext): Promise<CheckoutResult> {
@@ -188,14 +216,25 @@ export class SubscriptionCommands {
     const state = (await load(this.store, stream, subscriptionDecider)).state;
     const change = state.pendingPlanChange;
     if (!change || change.changeId !== changeId) throw new DomainRefusal('plan_change_pending', 'another plan change is pending');
-    const result = await this.provider.changeSubscriptionPlan({
-      idempotencyKey: `plan-change|${changeId}`,
-      providerSubscriptionId: state.providerSubscriptionId!,
-      priceId: change.toPriceId,
-      prorationBehavior: 'always_invoice',
-      paymentBehavior: 'pending_if_incomplete',
-      billingCycleAnchor: change.billingCycleAnchor,
-    });
+    let result;
+    try {
+      result = await this.provider.changeSubscriptionPlan({
+        idempotencyKey: `plan-change|${changeId}`,
+        providerSubscriptionId: state.providerSubscriptionId!,
+        priceId: change.toPriceId,
+        prorationBehavior: 'always_invoice',
+        paymentBehavior: 'pending_if_incomplete',
+        billingCycleAnchor: change.billingCycleAnchor,
+      });
+    } catch (err) {
+      // Refused as invalid (4xx): nothing changed at the provider and retrying cannot help, so the
+      // change is recorded as refused and no longer pending. Unavailable or retryable failures
+      // keep it pending: a retry resumes it with the same idempotency key.
+      if (err instanceof ProviderError && err.kind === 'invalid') {
+        await handle(this.store, stream, subscriptionDecider, () => subCmd('RecordPlanChangeRefused', { changeId, code: err.code, message: err.message }, ctx), { ...ctx, idSeed: `plan-change-refused|${changeId}` });
+      }
+      throw err;
+    }
     if (result.outcome === 'pending') {
       const r = await load(this.store, stream, subscriptionDecider);
       return { state: r.state, newEvents: [], revision: r.revision, position: r.position, unchanged: true, outcome: 'pending' };

@@ -45,10 +45,13 @@ describe('billing API (PostgreSQL)', () => {
     expect(provider.callsOf('createCheckoutSession').length - before).toBe(1);
   });
 
-  test('checkout for another plan while a session is pending returns the pending session; for a retired or unknown plan it is refused', async () => {
+  test('checkout for another plan while a session is pending replaces that session (expired at the provider); for a retired or unknown plan it is refused', async () => {
     const a = await coach.post<{ sessionId: string }>('/v1/customers/cus_two/checkout', { planId: 'pro' });
     const b = await coach.post<{ sessionId: string; reused: boolean }>('/v1/customers/cus_two/checkout', { planId: 'pro-year' });
-    expect(b.body).toMatchObject({ sessionId: a.body.sessionId, reused: true });
+    expect(b.status).toBe(201);
+    expect(b.body.reused).toBe(false);
+    expect(b.body.sessionId).not.toBe(a.body.sessionId);
+    expect(provider.callsOf('expireCheckoutSession').map((c) => c.request.sessionId)).toContain(a.body.sessionId);
     const unknown = await coach.post('/v1/customers/cus_three/checkout', { planId: 'gold' });
     expect(unknown.status).toBe(422);
     expect(unknown.body).toMatchObject({ code: 'plan_not_found', errors: [{ path: 'body.planId' }] });

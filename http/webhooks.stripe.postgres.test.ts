@@ -322,7 +322,8 @@ describe('Stripe webhooks (PostgreSQL)', () => {
     test('in order: activated, renewed after a retried payment, access kept; invoices kept with hosted links', async () => {
       for (const e of lifecycle('cus-inorder')) expect((await deliver(platform, e, SECRET)).status).toBe(200);
       const s = await stream<SubscriptionState>('subscription-coach.cus-inorder', subscriptionDecider);
-      expect(s).toMatchObject({ status: 'active', accessActive: true, providerSubscriptionId: 'sub_cus-inorder', planId: 'pro' });
+      // the lifecycle's customer.subscription.updated (the published example) is a portal cancellation at period end: followed
+      expect(s).toMatchObject({ status: 'cancellation_scheduled', cancelAtPeriodEnd: true, accessActive: true, providerSubscriptionId: 'sub_cus-inorder', planId: 'pro' });
       const inv = await stream<InvoiceState>('invoice-coach.in_cycle_cus-inorder', invoiceDecider);
       expect(inv).toMatchObject({ status: 'paid', provider: 'stripe', providerInvoiceId: 'in_cycle_cus-inorder', hostedInvoiceUrl: expect.stringContaining('https://invoice.stripe.com/') });
     });

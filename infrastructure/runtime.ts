@@ -178,6 +178,7 @@ export class Runtime {
           connectApplicationFeePercent: config.STRIPE_APPLICATION_FEE_BPS / 100,
           publicBaseUrl: config.PUBLIC_BASE_URL,
           checkoutSessionTtlSeconds: config.CHECKOUT_SESSION_TTL_SECONDS,
+          ...(config.STRIPE_API_VERSION ? { apiVersion: config.STRIPE_API_VERSION } : {}),
         });
         rt.provider = rt.stripe;
         const stripe = rt.stripe;
@@ -276,6 +277,7 @@ export class Runtime {
     const base = this.provider;
     this.provider = {
       createCheckoutSession: (r) => base.createCheckoutSession(r),
+      expireCheckoutSession: (r) => base.expireCheckoutSession(r),
       changeSubscriptionPlan: (r) => base.changeSubscriptionPlan(r),
       cancelSubscription: (r) => base.cancelSubscription(r),
       voidInvoice: (r) => base.voidInvoice(r),

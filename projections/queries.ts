@@ -3,6 +3,7 @@
  * the cursor is the sort key of the last row returned, opaque to clients.
  */
 import type { SqlClient } from '../infrastructure/sql/client';
+import type { SubscriptionState } from '../domain/subscription/subscription';
 
 export interface Page<T> {
   readonly items: T[];
@@ -148,6 +149,16 @@ export function bookingOut(r: Row) {
   };
 }
 
+/** What the provider says about the subscription, and what needs a human (from the folded state). */
+export function subscriptionProviderView(s: Partial<SubscriptionState> | null) {
+  return {
+    cancelAtPeriodEnd: s?.cancelAtPeriodEnd ?? false,
+    cancelAt: s?.cancelAt ?? null,
+    providerStatus: s?.provider?.providerStatus ?? null,
+    needsAttention: s?.needsAttention ?? [],
+  };
+}
+
 export function subscriptionOut(r: Row) {
   const checkout = r.pending_checkout as { session?: { sessionId: string; url: string; expiresAt: string } | null } | null;
   const session = checkout?.session && Date.parse(checkout.session.expiresAt) > Date.now() ? checkout.session : null;
@@ -163,6 +174,7 @@ export function subscriptionOut(r: Row) {
     nextPaymentAttempt: r.next_payment_attempt,
     providerSubscriptionId: r.provider_subscription_id,
     pendingPlanChange: r.pending_plan_change,
+    ...subscriptionProviderView((typeof r.state === 'string' ? JSON.parse(r.state) : r.state) as Partial<SubscriptionState> | null),
     pendingCheckout: session,
     updatedAt: iso(r.updated_at),
     revision: String(r.revision),

@@ -9,9 +9,10 @@ import { bookingDecider } from '../../domain/booking/booking';
 import { invoiceDecider } from '../../domain/invoice/invoice';
 import type { EventStore } from '../../domain/ports/eventStore';
 import { DomainRefusal, type Command } from '../../domain/shared/decider';
+import { planDecider } from '../../domain/subscription/plans';
 import { subscriptionDecider, type SubscriptionCommand } from '../../domain/subscription/subscription';
 import { handle, load, type CommandContext } from '../handle';
-import { streams } from '../streams';
+import { ID_PATTERN, streams } from '../streams';
 import type { RefResolver, Step, Translation } from './steps';
 
 /** Refusals that mean the event arrived before the fact it builds on. */
@@ -92,11 +93,22 @@ export class WebhookProcessor {
               notes.push(`${step.role}: no pending plan change (already settled)`);
               break;
             }
+            // only the invoice of THAT change settles it: its lines carry the requested price
+            if (!step.linePriceIds.includes(change.toPriceId)) {
+              notes.push(`${step.role}: invoice lines (${step.linePriceIds.join(', ') || 'no price'}) do not carry pending change ${change.changeId}'s price ${change.toPriceId}`);
+              break;
+            }
             const c: SubscriptionCommand =
               step.outcome === 'captured'
                 ? { type: 'RecordPlanChangePaymentCaptured', data: { changeId: change.changeId, providerInvoiceId: step.providerInvoiceId }, metadata: { now: new Date() } }
                 : { type: 'RecordPlanChangeDeclined', data: { changeId: change.changeId, declineCode: step.declineCode, message: step.message ?? 'declined' }, metadata: { now: new Date() } };
             await handle(this.store, stream, subscriptionDecider, () => c, ctx(step.tenantId, step.role));
+            break;
+          }
+          case 'subscription_snapshot': {
+            const planId = await planOfPrice(this.store, step.tenantId, step.snapshot.priceId, [...step.planHints, ...(await planHintsOf(this.store, step.tenantId, step.customerId))]);
+            const c: SubscriptionCommand = { type: 'RecordProviderSubscription', data: { ...step.snapshot, planId }, metadata: { now: new Date() } };
+            await handle(this.store, streams.subscription(step.tenantId, step.customerId), subscriptionDecider, () => c, ctx(step.tenantId, step.role));
             break;
           }
           case 'paypal_capture': {
@@ -116,6 +128,23 @@ export class WebhookProcessor {
     }
     return { status: 'processed', note: notes.length ? notes.join('; ') : null };
   }
+}
+
+/** The plan whose current or archived provider price is `priceId`, among the candidate plans; null when none. */
+async function planOfPrice(store: EventStore, tenantId: string, priceId: string | null, candidates: readonly string[]): Promise<string | null> {
+  if (priceId === null) return null;
+  for (const planId of new Set(candidates)) {
+    if (!ID_PATTERN.test(planId)) continue;
+    const p = (await load(store, streams.plan(tenantId, planId), planDecider)).state;
+    if (p.providerPriceId === priceId || p.archivedProviderPriceIds.includes(priceId)) return planId;
+  }
+  return null;
+}
+
+/** The plans the customer's subscription is on or moving to. */
+async function planHintsOf(store: EventStore, tenantId: string, customerId: string): Promise<string[]> {
+  const s = (await load(store, streams.subscription(tenantId, customerId), subscriptionDecider)).state;
+  return [s.planId, s.pendingPlanChange?.toPlanId, s.pendingCheckout?.planId].filter((x): x is string => typeof x === 'string');
 }
 
 /** True when the refusal says the event is early (its target will exist), false when it is late or wrong. */

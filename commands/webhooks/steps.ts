@@ -6,7 +6,7 @@
  */
 import type { BookingCommand } from '../../domain/booking/booking';
 import type { InvoiceCommand } from '../../domain/invoice/invoice';
-import type { SubscriptionCommand } from '../../domain/subscription/subscription';
+import type { ProviderSubscriptionSnapshot, SubscriptionCommand } from '../../domain/subscription/subscription';
 
 type Data<C extends { type: string; data: unknown }> = { [K in C['type']]: { type: K; data: Extract<C, { type: K }>['data'] } }[C['type']];
 
@@ -14,8 +14,10 @@ export type Step =
   | { readonly kind: 'invoice'; readonly role: string; readonly tenantId: string; readonly invoiceId: string; readonly command: Data<InvoiceCommand> }
   | { readonly kind: 'booking'; readonly role: string; readonly tenantId: string; readonly bookingId: string; readonly command: Data<BookingCommand> }
   | { readonly kind: 'subscription'; readonly role: string; readonly tenantId: string; readonly customerId: string; readonly command: Data<SubscriptionCommand> }
-  /** Settle the customer's pending plan change from a paid or failed plan-change invoice. */
-  | { readonly kind: 'plan_change_outcome'; readonly role: string; readonly tenantId: string; readonly customerId: string; readonly providerInvoiceId: string; readonly outcome: 'captured' | 'declined'; readonly declineCode: string | null; readonly message: string | null }
+  /** Settle the customer's pending plan change from a paid or failed plan-change invoice whose lines carry that change's price. */
+  | { readonly kind: 'plan_change_outcome'; readonly role: string; readonly tenantId: string; readonly customerId: string; readonly providerInvoiceId: string; readonly outcome: 'captured' | 'declined'; readonly declineCode: string | null; readonly message: string | null; readonly linePriceIds: readonly string[] }
+  /** Follow the provider's subscription object; the plan is resolved from its price (plans know their prices, archived ones too), trying `planHints` first. */
+  | { readonly kind: 'subscription_snapshot'; readonly role: string; readonly tenantId: string; readonly customerId: string; readonly snapshot: Omit<ProviderSubscriptionSnapshot, 'planId'>; readonly planHints: readonly string[] }
   /** Remember what a provider object belongs to. */
   | { readonly kind: 'learn'; readonly provider: string; readonly ref: string; readonly tenantId: string; readonly targetType: 'customer' | 'subscription' | 'invoice' | 'booking'; readonly targetId: string }
   | { readonly kind: 'connected_account'; readonly accountId: string; readonly tenantId: string | null; readonly chargesEnabled: boolean; readonly payoutsEnabled: boolean; readonly detailsSubmitted: boolean }

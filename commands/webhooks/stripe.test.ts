@@ -4,7 +4,7 @@
  */
 import { stripeEvent } from '../../test/support/stripeEvents';
 import type { RefResolver, Step } from './steps';
-import { translateStripeEvent } from './stripe';
+import { invoiceLinePrices, translateStripeEvent } from './stripe';
 
 const noRefs: RefResolver = { lookup: async () => null };
 const meta = { tenant_id: 'acme', invoice_id: 'inv_1' };
@@ -43,5 +43,50 @@ describe('Stripe amounts are recorded in ISO minor units', () => {
     expect(amountOf(refund)).toEqual({ amount: 1_000, currency: 'ISK' });
     const [dispute] = await stepsOf('charge.dispute.created', (o) => Object.assign(o, { metadata: meta, currency: 'eur', amount: 3_500 }));
     expect(amountOf(dispute)).toEqual({ amount: 3_500, currency: 'EUR' });
+  });
+});
+
+describe('both Stripe API shapes of subscription invoices are read (STRIPE_API_VERSION may be older or newer than the webhook endpoint)', () => {
+  const refs: RefResolver = { lookup: async (_p, ref) => (ref === 'sub_1' ? { tenantId: 'acme', targetType: 'subscription', targetId: 'cust-1' } : null) };
+  const translate = async (mutate: Parameters<typeof stripeEvent>[1]) => {
+    const t = await translateStripeEvent(stripeEvent('invoice.paid', mutate) as never, refs);
+    if (t.outcome !== 'steps') throw new Error(`expected steps, got ${t.outcome}`);
+    return t.steps;
+  };
+
+  test('basil and later: parent.subscription_details.subscription and lines[].pricing.price_details.price', async () => {
+    const steps = await translate((o) => {
+      Object.assign(o, { billing_reason: 'subscription_update', subscription: undefined });
+      o.parent = { type: 'subscription_details', subscription_details: { subscription: 'sub_1', metadata: {} } };
+      o.lines.data = [{ ...o.lines.data[0], price: undefined, pricing: { type: 'price_details', price_details: { price: 'price_new', product: 'prod_1' } } }];
+    });
+    expect(steps.find((s) => s.kind === 'plan_change_outcome')).toMatchObject({ tenantId: 'acme', customerId: 'cust-1', outcome: 'captured', linePriceIds: ['price_new'] });
+  });
+
+  test('before basil: invoice.subscription and lines[].price (an object or an id)', async () => {
+    const steps = await translate((o) => {
+      Object.assign(o, { billing_reason: 'subscription_update', subscription: 'sub_1', parent: null });
+      o.lines.data = [
+        { ...o.lines.data[0], pricing: undefined, price: { id: 'price_old', object: 'price' } },
+        { ...o.lines.data[0], pricing: undefined, price: 'price_new' },
+      ];
+    });
+    expect(steps.find((s) => s.kind === 'plan_change_outcome')).toMatchObject({ tenantId: 'acme', customerId: 'cust-1', linePriceIds: ['price_old', 'price_new'] });
+    expect(invoiceLinePrices({ lines: { data: [{ plan: { id: 'price_legacy_plan' } }] } })).toEqual(['price_legacy_plan']);
+  });
+
+  test('customer.subscription.updated becomes a provider object step: status, price, plan hints, cancellation, event time', async () => {
+    const e = stripeEvent('customer.subscription.updated', (o, ev) => {
+      ev.created = 1785859200;
+      Object.assign(o, { id: 'sub_1', metadata: { tenant_id: 'acme', customer_id: 'cust-1', plan_id: 'basic' }, status: 'past_due' });
+      o.items.data[0].price = { ...o.items.data[0].price, id: 'price_pro', metadata: { plan_id: 'pro' } };
+    });
+    const t = await translateStripeEvent(e as never, refs);
+    if (t.outcome !== 'steps') throw new Error(t.outcome);
+    expect(t.steps.find((s) => s.kind === 'subscription_snapshot')).toMatchObject({
+      customerId: 'cust-1',
+      planHints: ['pro', 'basic'],
+      snapshot: { providerSubscriptionId: 'sub_1', providerStatus: 'past_due', priceId: 'price_pro', cancelAtPeriodEnd: true, cancelAt: '2026-09-01T16:00:00.000Z', observedAt: '2026-08-04T16:00:00.000Z', eventRank: 1 },
+    });
   });
 });

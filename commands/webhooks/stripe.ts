@@ -265,6 +265,16 @@ function invoiceSubscription(inv: Obj): string | null {
   return idOf(inv.subscription) ?? idOf(inv.parent?.subscription_details?.subscription);
 }
 
+/**
+ * The prices an invoice's lines bill. Two shapes, both read: `lines.data[].price` (API versions
+ * before 2025-03-31.basil) and `lines.data[].pricing.price_details.price` (basil and later).
+ */
+export function invoiceLinePrices(inv: Obj): string[] {
+  const lines: Obj[] = Array.isArray(inv.lines?.data) ? inv.lines.data : [];
+  const ids = lines.map((l) => idOf(l.pricing?.price_details?.price) ?? idOf(l.price) ?? idOf(l.plan)).filter((x): x is string => x !== null);
+  return [...new Set(ids)];
+}
+
 function invoicePaymentIntent(inv: Obj): string | null {
   const p = Array.isArray(inv.payments?.data) ? inv.payments.data[0] : null;
   return idOf(p?.payment?.payment_intent) ?? idOf(inv.payment_intent);
@@ -453,15 +463,40 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
       steps.push({ kind: 'learn', provider: 'stripe', ref: o.id, tenantId: c.tenantId, targetType: 'subscription', targetId: c.customerId });
       const customer = idOf(o.customer);
       if (customer) steps.push({ kind: 'learn', provider: 'stripe', ref: customer, tenantId: c.tenantId, targetType: 'customer', targetId: c.customerId });
+      const item: Obj | undefined = o.items?.data?.[0];
+      const price = item?.price ?? item?.plan;
+      const start = item?.current_period_start ?? o.current_period_start;
+      const end = item?.current_period_end ?? o.current_period_end;
+      // the whole object, applied by the provider's order (event created, then period): see README "providers"
+      const snapshot: Step | null =
+        start && end
+          ? {
+              kind: 'subscription_snapshot',
+              role: role('snapshot'),
+              tenantId: c.tenantId,
+              customerId: c.customerId,
+              snapshot: {
+                providerSubscriptionId: o.id,
+                providerStatus: event.type === 'customer.subscription.deleted' ? 'canceled' : String(o.status ?? 'unknown'),
+                priceId: idOf(price),
+                interval: price ? ((price.recurring?.interval ?? price.interval) === 'year' ? 'year' : 'month') : null,
+                currentPeriodStart: iso(start),
+                currentPeriodEnd: iso(end),
+                cancelAtPeriodEnd: o.cancel_at_period_end === true,
+                cancelAt: typeof o.cancel_at === 'number' ? iso(o.cancel_at) : null,
+                canceledAt: typeof o.canceled_at === 'number' ? iso(o.canceled_at) : null,
+                observedAt: iso(event.created),
+                eventRank: event.type === 'customer.subscription.created' ? 0 : event.type === 'customer.subscription.deleted' ? 2 : 1,
+              },
+              planHints: [meta(price).plan_id, meta(o).plan_id].filter(ok),
+            }
+          : null;
       if (event.type === 'customer.subscription.deleted' || o.status === 'canceled' || o.status === 'incomplete_expired') {
+        if (snapshot) steps.push(snapshot);
         steps.push({ kind: 'subscription', role: role('ended'), tenantId: c.tenantId, customerId: c.customerId, command: { type: 'RecordSubscriptionEnded', data: { providerSubscriptionId: o.id } } });
         return { outcome: 'steps', steps };
       }
       if (['active', 'trialing', 'past_due'].includes(o.status)) {
-        const item: Obj | undefined = o.items?.data?.[0];
-        const price = item?.price ?? item?.plan;
-        const start = item?.current_period_start ?? o.current_period_start;
-        const end = item?.current_period_end ?? o.current_period_end;
         if (!price || !start || !end) return park('subscription without item, price or period');
         steps.push({
           kind: 'subscription',
@@ -482,6 +517,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
           },
         });
       }
+      if (snapshot) steps.push(snapshot);
       return { outcome: 'steps', steps };
     }
 
@@ -512,7 +548,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
           },
         });
         if (planChange) {
-          steps.push({ kind: 'plan_change_outcome', role: role('plan-change'), tenantId: c.tenantId, customerId: c.customerId, providerInvoiceId: o.id, outcome: 'captured', declineCode: null, message: null });
+          steps.push({ kind: 'plan_change_outcome', role: role('plan-change'), tenantId: c.tenantId, customerId: c.customerId, providerInvoiceId: o.id, outcome: 'captured', declineCode: null, message: null, linePriceIds: invoiceLinePrices(o) });
         } else if (sub) {
           const line: Obj | undefined = o.lines?.data?.[0];
           const start = line?.period?.start ?? o.period_start;
@@ -545,7 +581,7 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
           },
         });
         if (planChange) {
-          steps.push({ kind: 'plan_change_outcome', role: role('plan-change'), tenantId: c.tenantId, customerId: c.customerId, providerInvoiceId: o.id, outcome: 'declined', declineCode: null, message: 'plan change payment failed' });
+          steps.push({ kind: 'plan_change_outcome', role: role('plan-change'), tenantId: c.tenantId, customerId: c.customerId, providerInvoiceId: o.id, outcome: 'declined', declineCode: null, message: 'plan change payment failed', linePriceIds: invoiceLinePrices(o) });
         } else if (sub) {
           steps.push({
             kind: 'subscription',

@@ -56,6 +56,8 @@ export interface PriceRequest {
   readonly productId: string;
   readonly amount: Money;
   readonly interval: 'month' | 'year';
+  /** Carried on the provider price (`tenant_id`, `plan_id`), so a subscription object names the plan of its price. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export interface RefundRequest {
@@ -70,6 +72,8 @@ export interface RefundRequest {
 
 export interface BillingProvider {
   createCheckoutSession(req: CheckoutSessionRequest): Promise<CheckoutSession>;
+  /** Expires an open checkout session (replaced by a checkout of another plan); refused as `invalid` once it completed. */
+  expireCheckoutSession(req: { idempotencyKey: string; sessionId: string }): Promise<void>;
   changeSubscriptionPlan(req: PlanChangeRequest): Promise<PlanChangeResult>;
   cancelSubscription(req: { idempotencyKey: string; providerSubscriptionId: string; atPeriodEnd: boolean }): Promise<void>;
   voidInvoice(req: { idempotencyKey: string; providerInvoiceId: string }): Promise<void>;

@@ -264,6 +264,8 @@ describe('checkoutStatus', () => {
       sessionId: 'cs_1',
       url: 'https://checkout.example/cs_1',
       expiresAt: '2024-03-10T12:30:00.000Z',
+      planId: 'basic',
+      priceId: 'price_basic_m',
     });
   });
 
@@ -464,10 +466,21 @@ describe('RecordRenewalPaid', () => {
   it.each([
     ['a new stream', [] as SubscriptionEvent[]],
     ['a pending checkout', [checkoutRequested()]],
-    ['a cancelled subscription', CANCELLED],
-    ['a suspended subscription', SUSPENDED],
   ])('is refused on %s', (_label, given) => {
     subscription.given(given).when(renewalPaid()).thenRefuses('no_live_subscription', 'conflict');
+  });
+
+  it('is refused (a late renewal, nothing to change) on a cancelled subscription for the period it served', () => {
+    const served = cmd('RecordRenewalPaid', { providerInvoiceId: 'in_1', amount: eur(1900), periodStart: '2024-03-01T00:00:00.000Z', periodEnd: '2024-04-01T00:00:00.000Z' });
+    subscription.given(CANCELLED).when(served).thenRefuses('no_live_subscription', 'conflict');
+  });
+
+  it('never moves the period back: a late invoice for an older period keeps the newer one', () => {
+    const [renewed] = subscriptionDecider.decide(renewalPaid('in_2'), stateOf(ACTIVE));
+    const older = cmd('RecordRenewalPaid', { providerInvoiceId: 'in_1', amount: eur(1900), periodStart: '2024-03-01T00:00:00.000Z', periodEnd: '2024-04-01T00:00:00.000Z' });
+    const given = [...ACTIVE, renewed!];
+    const late = subscriptionDecider.decide(older, stateOf(given));
+    expect(stateOf([...given, ...late])).toMatchObject({ currentPeriodStart: '2024-04-01T00:00:00.000Z', currentPeriodEnd: '2024-05-01T00:00:00.000Z', processedInvoiceIds: expect.arrayContaining(['in_1', 'in_2']) });
   });
 
   it.each([
@@ -894,5 +907,141 @@ describe('the decider as a whole', () => {
     const bogus = { type: 'Bogus', data: {}, metadata: { now: NOW } } as unknown as SubscriptionCommand;
     expect(() => subscriptionDecider.decide(bogus, stateOf([]))).toThrow('unhandled subscription command');
     expect(() => subscriptionDecider.decide(bogus, stateOf([]))).not.toThrow(DomainRefusal);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The provider's truth (issue #16)
+
+const snapshot = (over: Partial<Cmd<'RecordProviderSubscription'>['data']> = {}) =>
+  cmd('RecordProviderSubscription', {
+    providerSubscriptionId: 'sub_1',
+    providerStatus: 'active',
+    priceId: 'price_basic_m',
+    planId: 'basic',
+    interval: 'month',
+    currentPeriodStart: '2024-03-01T00:00:00.000Z',
+    currentPeriodEnd: '2024-04-01T00:00:00.000Z',
+    cancelAtPeriodEnd: false,
+    cancelAt: null,
+    canceledAt: null,
+    observedAt: '2024-03-10T12:00:00.000Z',
+    eventRank: 1,
+    ...over,
+  });
+
+/** Decides each command on the state so far, returning the final state. */
+function run(given: readonly SubscriptionEvent[], ...commands: SubscriptionCommand[]): SubscriptionState {
+  const events = [...given];
+  for (const c of commands) events.push(...subscriptionDecider.decide(c, stateOf(events)));
+  return stateOf(events);
+}
+
+describe('RecordProviderSubscription (customer.subscription.* objects)', () => {
+  it('follows a cancellation made at the provider, then its withdrawal', () => {
+    const cancelAt = '2024-04-01T00:00:00.000Z';
+    const s = run(ACTIVE, snapshot({ cancelAtPeriodEnd: true, cancelAt, observedAt: '2024-03-11T00:00:00.000Z' }));
+    expect(s).toMatchObject({ status: 'cancellation_scheduled', accessActive: true, cancelAtPeriodEnd: true, cancelAt });
+    expect(run(ACTIVE, snapshot({ cancelAtPeriodEnd: true, observedAt: '2024-03-11T00:00:00.000Z' }), snapshot({ observedAt: '2024-03-12T00:00:00.000Z' }))).toMatchObject({ status: 'active', cancelAtPeriodEnd: false, cancelAt: null });
+  });
+
+  it('follows past_due (access kept) and unpaid (access ends), and back to active', () => {
+    expect(run(ACTIVE, snapshot({ providerStatus: 'past_due', observedAt: '2024-03-11T00:00:00.000Z' }))).toMatchObject({ status: 'past_due', accessActive: true });
+    expect(run(ACTIVE, snapshot({ providerStatus: 'unpaid', observedAt: '2024-03-11T00:00:00.000Z' }))).toMatchObject({ status: 'past_due', accessActive: false });
+    expect(run(ACTIVE, snapshot({ providerStatus: 'unpaid', observedAt: '2024-03-11T00:00:00.000Z' }), snapshot({ observedAt: '2024-03-12T00:00:00.000Z' }))).toMatchObject({ status: 'active', accessActive: true });
+  });
+
+  it('follows a price change to another plan; a price no plan knows is recorded and flagged', () => {
+    expect(run(ACTIVE, snapshot({ priceId: 'price_pro_y', planId: 'pro', interval: 'year', observedAt: '2024-03-11T00:00:00.000Z' }))).toMatchObject({ planId: 'pro', priceId: 'price_pro_y', interval: 'year', needsAttention: [] });
+    const unknown = run(ACTIVE, snapshot({ priceId: 'price_x', planId: null, observedAt: '2024-03-11T00:00:00.000Z' }));
+    expect(unknown).toMatchObject({ planId: 'basic', priceId: 'price_x', needsAttention: [{ kind: 'unknown_price', priceId: 'price_x' }] });
+  });
+
+  it('applies objects by the provider order: an older object delivered late changes nothing; the same object twice is a no-op', () => {
+    const newer = snapshot({ providerStatus: 'past_due', observedAt: '2024-03-12T00:00:00.000Z' });
+    const given = [...ACTIVE, ...subscriptionDecider.decide(newer, stateOf(ACTIVE))];
+    subscription.given(given).when(snapshot({ observedAt: '2024-03-11T00:00:00.000Z' })).thenNothing();
+    subscription.given(given).when(newer).thenNothing();
+    // same event second: the later period is the newer object
+    subscription
+      .given(given)
+      .when(snapshot({ observedAt: '2024-03-12T00:00:00.000Z', currentPeriodStart: '2024-04-01T00:00:00.000Z', currentPeriodEnd: '2024-05-01T00:00:00.000Z' }))
+      .thenMatches([{ type: 'ProviderSubscriptionObserved' }]);
+  });
+
+  it('a local cancellation is not undone by an object the provider sent before it', () => {
+    expect(run([...ACTIVE, scheduled()], snapshot({ observedAt: '2024-03-10T11:00:00.000Z' }))).toMatchObject({ status: 'cancellation_scheduled', cancelAtPeriodEnd: true });
+  });
+
+  it('settles the pending plan change when the object shows its price', () => {
+    subscription
+      .given([...ACTIVE, planChangeRequested('chg-1', 'year')])
+      .when(snapshot({ priceId: 'price_pro_y', planId: 'pro', interval: 'year', currentPeriodStart: '2024-03-10T12:00:00.000Z', currentPeriodEnd: '2025-03-10T12:00:00.000Z', observedAt: '2024-03-10T12:00:01.000Z' }))
+      .thenMatches([{ type: 'ProviderSubscriptionObserved' }, { type: 'PlanChanged', data: { changeId: 'chg-1', providerInvoiceId: null, planId: 'pro', currentPeriodEnd: '2025-03-10T12:00:00.000Z' } }]);
+  });
+
+  it('ignores another provider subscription, and any before activation (activation comes with an alive object)', () => {
+    subscription.given(ACTIVE).when(snapshot({ providerSubscriptionId: 'sub_old' })).thenNothing();
+    subscription.given([checkoutRequested(), sessionCreated()]).when(snapshot({ providerStatus: 'incomplete' })).thenNothing();
+  });
+
+  it('converges whatever the delivery order (every permutation of four objects)', () => {
+    const objects = [
+      snapshot({ observedAt: '2024-03-01T00:00:00.000Z' }),
+      snapshot({ observedAt: '2024-03-20T00:00:00.000Z', providerStatus: 'past_due' }),
+      snapshot({ observedAt: '2024-04-01T00:00:00.000Z', currentPeriodStart: '2024-04-01T00:00:00.000Z', currentPeriodEnd: '2024-05-01T00:00:00.000Z' }),
+      snapshot({ observedAt: '2024-04-02T00:00:00.000Z', currentPeriodStart: '2024-04-01T00:00:00.000Z', currentPeriodEnd: '2024-05-01T00:00:00.000Z', cancelAtPeriodEnd: true }),
+    ];
+    const perms = (xs: number[]): number[][] => (xs.length <= 1 ? [xs] : xs.flatMap((x, i) => perms([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p])));
+    const key = (s: SubscriptionState) => ({ status: s.status, start: s.currentPeriodStart, end: s.currentPeriodEnd, cancel: s.cancelAtPeriodEnd, access: s.accessActive });
+    const reference = key(run(ACTIVE, ...objects));
+    expect(reference).toEqual({ status: 'cancellation_scheduled', start: '2024-04-01T00:00:00.000Z', end: '2024-05-01T00:00:00.000Z', cancel: true, access: true });
+    for (const p of perms([0, 1, 2, 3])) expect(key(run(ACTIVE, ...p.map((i) => objects[i]!)))).toEqual(reference);
+  });
+});
+
+describe('a payment after Settle ended access', () => {
+  it('suspended, provider subscription still alive: access restored and the renewal recorded', () => {
+    const given = [...ACTIVE, ...subscriptionDecider.decide(snapshot({ providerStatus: 'past_due' }), stateOf(ACTIVE)), suspended()];
+    subscription
+      .given(given)
+      .when(renewalPaid('in_2'))
+      .thenMatches([{ type: 'SubscriptionReinstated', data: { providerInvoiceId: 'in_2', providerStatus: 'past_due' } }, { type: 'SubscriptionRenewed' }]);
+    expect(run(given, renewalPaid('in_2'))).toMatchObject({ status: 'active', accessActive: true, needsAttention: [] });
+  });
+
+  it.each([
+    ['suspended, provider subscription canceled', [...ACTIVE, suspended()], 'canceled'],
+    ['suspended, provider state unknown', [...ACTIVE, suspended()], null],
+    ['cancelled, billed for a period after its end', CANCELLED, null],
+  ] as const)('%s: the money needs a human', (_label, given, providerStatus) => {
+    const events: SubscriptionEvent[] = [...given];
+    if (providerStatus) events.push(...subscriptionDecider.decide(snapshot({ providerStatus, observedAt: '2024-03-11T00:00:00.000Z' }), stateOf(events)));
+    subscription.given(events).when(renewalPaid('in_2')).thenMatches([{ type: 'LatePaymentNeedsAttention', data: { providerInvoiceId: 'in_2', amount: eur(1900), providerStatus } }]);
+    const s = run(events, renewalPaid('in_2'), renewalPaid('in_2'));
+    expect(s.needsAttention).toEqual([expect.objectContaining({ kind: 'late_payment', providerInvoiceId: 'in_2', reason: expect.stringMatching(/refund or reactivate/) })]);
+    expect(s.accessActive).toBe(false);
+  });
+});
+
+describe('RecordPlanChangeRefused', () => {
+  it('records the refusal and clears the pending change, so the next change is not blocked', () => {
+    const given = [...ACTIVE, planChangeRequested()];
+    const refused = cmd('RecordPlanChangeRefused', { changeId: 'chg-1', code: 'parameter_invalid', message: 'bad' });
+    subscription.given(given).when(refused).thenMatches([{ type: 'PlanChangeRefused', data: { changeId: 'chg-1', code: 'parameter_invalid' } }]);
+    const s = run(given, refused);
+    expect(s.pendingPlanChange).toBeNull();
+    expect(subscriptionDecider.decide(requestPlanChange('chg-2'), s)).toEqual([expect.objectContaining({ type: 'PlanChangeRequested' })]);
+    subscription.given([...given, ...subscriptionDecider.decide(refused, stateOf(given))]).when(refused).thenNothing();
+  });
+});
+
+describe('RecordCheckoutSessionExpired', () => {
+  it('releases the pending session (a new checkout may claim); another or an unknown session changes nothing', () => {
+    const given = [checkoutRequested(), sessionCreated()];
+    const s = run(given, cmd('RecordCheckoutSessionExpired', { sessionId: 'cs_1' }));
+    expect(s).toMatchObject({ status: 'none', pendingCheckout: null });
+    expect(checkoutStatus(s, NOW)).toEqual({ kind: 'none' });
+    subscription.given(given).when(cmd('RecordCheckoutSessionExpired', { sessionId: 'cs_other' })).thenNothing();
   });
 });

@@ -90,6 +90,39 @@ export type CancelSubscription = Command<'CancelSubscription', { readonly at: 'p
 
 export type RecordSubscriptionEnded = Command<'RecordSubscriptionEnded', { readonly providerSubscriptionId: string }>;
 
+/**
+ * The provider's subscription object as a webhook carried it (customer.subscription.*). Applied
+ * by the provider's own order (`observedAt` = the event's `created`, then the period), so a
+ * stale object delivered late never overwrites a newer one.
+ */
+export interface ProviderSubscriptionSnapshot {
+  readonly providerSubscriptionId: string;
+  /** The provider's status: active, trialing, past_due, unpaid, canceled, incomplete, ... */
+  readonly providerStatus: string;
+  /** The subscription item's price; null when the object carries none. */
+  readonly priceId: string | null;
+  /** The plan that price belongs to (current or archived price of a plan); null: a price Settle does not know. */
+  readonly planId: string | null;
+  readonly interval: BillingInterval | null;
+  readonly currentPeriodStart: string;
+  readonly currentPeriodEnd: string;
+  readonly cancelAtPeriodEnd: boolean;
+  readonly cancelAt: string | null;
+  readonly canceledAt: string | null;
+  /** ISO-8601 of the provider event's `created`. */
+  readonly observedAt: string;
+  /** The event type's place in a subscription's life (created 0, updated 1, deleted 2): the tie-break within one second. */
+  readonly eventRank: number;
+}
+
+export type RecordProviderSubscription = Command<'RecordProviderSubscription', ProviderSubscriptionSnapshot>;
+
+/** The provider refused the plan change request itself (e.g. 400 invalid request): nothing changed there. */
+export type RecordPlanChangeRefused = Command<'RecordPlanChangeRefused', { readonly changeId: string; readonly code: string | null; readonly message: string }>;
+
+/** The pending checkout session was expired at the provider (replaced by a checkout of another plan). */
+export type RecordCheckoutSessionExpired = Command<'RecordCheckoutSessionExpired', { readonly sessionId: string }>;
+
 export type SubscriptionCommand =
   | StartCheckout
   | RecordCheckoutSessionCreated
@@ -101,7 +134,10 @@ export type SubscriptionCommand =
   | RecordPlanChangeDeclined
   | RecordRenewalPaymentFailed
   | CancelSubscription
-  | RecordSubscriptionEnded;
+  | RecordSubscriptionEnded
+  | RecordProviderSubscription
+  | RecordPlanChangeRefused
+  | RecordCheckoutSessionExpired;
 
 // ---------------------------------------------------------------------------------------------
 // Events (data is JSON: ISO-8601 strings for instants, Money as integer minor units)
@@ -171,7 +207,8 @@ export type PlanChanged = DomainEvent<
   'PlanChanged',
   {
     readonly changeId: string;
-    readonly providerInvoiceId: string;
+    /** The paid plan-change invoice; null when the provider's subscription object showed the new price. */
+    readonly providerInvoiceId: string | null;
     readonly planId: string;
     readonly priceId: string;
     readonly interval: BillingInterval;
@@ -249,7 +286,27 @@ export type SubscriptionCancelled = DomainEvent<
   { readonly providerSubscriptionId: string; readonly reason: CancellationReason; readonly cancelledAt: string }
 >;
 
+export type ProviderSubscriptionObserved = DomainEvent<'ProviderSubscriptionObserved', ProviderSubscriptionSnapshot>;
+
+export type PlanChangeRefused = DomainEvent<'PlanChangeRefused', { readonly changeId: string; readonly code: string | null; readonly message: string; readonly refusedAt: string }>;
+
+export type CheckoutSessionExpired = DomainEvent<'CheckoutSessionExpired', { readonly attemptId: string; readonly sessionId: string; readonly expiredAt: string }>;
+
+/** A payment arrived after the suspension while the provider subscription is still alive: access is back. */
+export type SubscriptionReinstated = DomainEvent<'SubscriptionReinstated', { readonly providerInvoiceId: string; readonly providerStatus: string; readonly reinstatedAt: string }>;
+
+/** Money arrived for a subscription that has ended at the provider: a human refunds or reactivates. */
+export type LatePaymentNeedsAttention = DomainEvent<
+  'LatePaymentNeedsAttention',
+  { readonly providerInvoiceId: string; readonly amount: Money; readonly providerStatus: string | null; readonly reason: string; readonly at: string }
+>;
+
 export type SubscriptionEvent =
+  | ProviderSubscriptionObserved
+  | PlanChangeRefused
+  | CheckoutSessionExpired
+  | SubscriptionReinstated
+  | LatePaymentNeedsAttention
   | CheckoutRequested
   | CheckoutSessionCreated
   | CheckoutRequestFailed
@@ -327,6 +384,25 @@ export interface SubscriptionState {
   readonly activatedProviderSubscriptionIds: readonly string[];
   readonly recordedCheckoutSessions: ReadonlyArray<{ readonly attemptId: string; readonly sessionId: string }>;
   readonly failedCheckoutAttemptIds: readonly string[];
+  /** The newest provider subscription object seen (by the provider's order); null before any. */
+  readonly provider: ProviderSubscriptionSnapshot | null;
+  /** The provider will end the subscription at the period end (set in Settle or at the provider). */
+  readonly cancelAtPeriodEnd: boolean;
+  /** When the provider will end it (period end or a chosen date), if scheduled. */
+  readonly cancelAt: string | null;
+  /** Facts a human must look at (a price Settle does not know, money for an ended subscription). */
+  readonly needsAttention: ReadonlyArray<NeedsAttention>;
+  /** When a local decision last set the status (cancel requested): older provider objects do not undo it. */
+  readonly statusDecidedAt: string | null;
+}
+
+export interface NeedsAttention {
+  readonly kind: 'unknown_price' | 'late_payment';
+  readonly reason: string;
+  readonly priceId: string | null;
+  readonly providerInvoiceId: string | null;
+  readonly amount: Money | null;
+  readonly at: string;
 }
 
 export const initialSubscriptionState: SubscriptionState = {
@@ -349,7 +425,87 @@ export const initialSubscriptionState: SubscriptionState = {
   activatedProviderSubscriptionIds: [],
   recordedCheckoutSessions: [],
   failedCheckoutAttemptIds: [],
+  provider: null,
+  cancelAtPeriodEnd: false,
+  cancelAt: null,
+  needsAttention: [],
+  statusDecidedAt: null,
 };
+
+/** Provider statuses in which the provider subscription still bills and serves. */
+export const PROVIDER_ALIVE_STATUSES: readonly string[] = ['active', 'past_due', 'trialing'];
+
+const ms = (iso: string | null | undefined): number => (iso ? Date.parse(iso) : Number.NEGATIVE_INFINITY);
+
+/** Periods follow one another: a period that starts later (then ends later) is the newer one. */
+function isNewerPeriod(start: string, end: string, curStart: string | null, curEnd: string | null): boolean {
+  if (curStart === null || curEnd === null) return true;
+  const a = ms(start);
+  const b = ms(curStart);
+  return a !== b ? a > b : ms(end) > ms(curEnd);
+}
+
+/**
+ * The provider's order of two subscription objects: event time (whole seconds), then period
+ * start, then period end, then created < updated < deleted. Two updates within the same second
+ * and period stay ambiguous (Stripe objects carry no sequence number): the first one applied wins.
+ */
+export function isNewerSnapshot(s: ProviderSubscriptionSnapshot, than: ProviderSubscriptionSnapshot | null): boolean {
+  if (than === null || than.providerSubscriptionId !== s.providerSubscriptionId) return true;
+  const keys = [ms(s.observedAt) - ms(than.observedAt), ms(s.currentPeriodStart) - ms(than.currentPeriodStart), ms(s.currentPeriodEnd) - ms(than.currentPeriodEnd), (s.eventRank ?? 1) - (than.eventRank ?? 1)];
+  for (const k of keys) if (k !== 0) return k > 0;
+  return false;
+}
+
+function withPeriod(state: SubscriptionState, start: string, end: string): Pick<SubscriptionState, 'currentPeriodStart' | 'currentPeriodEnd'> {
+  return isNewerPeriod(start, end, state.currentPeriodStart, state.currentPeriodEnd)
+    ? { currentPeriodStart: start, currentPeriodEnd: end }
+    : { currentPeriodStart: state.currentPeriodStart, currentPeriodEnd: state.currentPeriodEnd };
+}
+
+/** Applies a (newer) provider subscription object: status, cancellation, plan, period. */
+function observe(state: SubscriptionState, d: ProviderSubscriptionSnapshot): SubscriptionState {
+  if (state.providerSubscriptionId !== d.providerSubscriptionId) return state;
+  const next: SubscriptionState = { ...state, provider: d, ...withPeriod(state, d.currentPeriodStart, d.currentPeriodEnd) };
+  if (!isLive(state.status)) return next; // ended here: only remember what the provider says
+  const cancelScheduled = d.cancelAtPeriodEnd || d.cancelAt !== null;
+  const local = state.statusDecidedAt !== null && ms(d.observedAt) < ms(state.statusDecidedAt);
+  let status: SubscriptionStatus = state.status;
+  if (!local) {
+    if (cancelScheduled) status = 'cancellation_scheduled';
+    else if (d.providerStatus === 'past_due' || d.providerStatus === 'unpaid') status = 'past_due';
+    else if (d.providerStatus === 'active' || d.providerStatus === 'trialing') status = 'active';
+  }
+  let { planId, priceId, interval } = state;
+  let needsAttention = state.needsAttention;
+  if (d.priceId !== null && d.priceId !== state.priceId) {
+    priceId = d.priceId;
+    if (d.planId !== null) {
+      planId = d.planId;
+      interval = d.interval ?? interval;
+    } else {
+      interval = d.interval ?? interval;
+      needsAttention = [
+        ...needsAttention.filter((n) => !(n.kind === 'unknown_price' && n.priceId === d.priceId)),
+        { kind: 'unknown_price', reason: `the provider subscription is on price ${d.priceId}, which no plan knows`, priceId: d.priceId, providerInvoiceId: null, amount: null, at: d.observedAt },
+      ];
+    }
+  }
+  if (d.planId !== null) needsAttention = needsAttention.filter((n) => n.kind !== 'unknown_price');
+  return {
+    ...next,
+    status,
+    // past_due keeps access while the provider retries; unpaid means it stopped retrying
+    accessActive: local ? state.accessActive : d.providerStatus !== 'unpaid',
+    nextPaymentAttempt: status === 'active' ? null : state.nextPaymentAttempt,
+    cancelAtPeriodEnd: local ? state.cancelAtPeriodEnd : cancelScheduled,
+    cancelAt: local ? state.cancelAt : d.cancelAt ?? (d.cancelAtPeriodEnd ? d.currentPeriodEnd : null),
+    planId,
+    priceId,
+    interval,
+    needsAttention,
+  };
+}
 
 export function isLive(status: SubscriptionStatus): boolean {
   return status === 'active' || status === 'past_due' || status === 'cancellation_scheduled';
@@ -432,8 +588,8 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
         ...state,
         status: state.status === 'past_due' ? 'active' : state.status,
         accessActive: true,
-        currentPeriodStart: event.data.periodStart,
-        currentPeriodEnd: event.data.periodEnd,
+        // a late invoice for an older period never moves the period back
+        ...withPeriod(state, event.data.periodStart, event.data.periodEnd),
         nextPaymentAttempt: null,
         processedInvoiceIds: [...state.processedInvoiceIds, event.data.providerInvoiceId],
       };
@@ -462,7 +618,7 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
         currentPeriodEnd: d.currentPeriodEnd,
         pendingPlanChange: null,
         settledPlanChangeIds: [...state.settledPlanChangeIds, d.changeId],
-        processedInvoiceIds: [...state.processedInvoiceIds, d.providerInvoiceId],
+        processedInvoiceIds: d.providerInvoiceId === null ? state.processedInvoiceIds : [...state.processedInvoiceIds, d.providerInvoiceId],
       };
     }
     case 'PlanChangeDeclined':
@@ -492,7 +648,39 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
         failedPaymentAttempts: [...state.failedPaymentAttempts, { providerInvoiceId: event.data.providerInvoiceId, nextPaymentAttempt: null }],
       };
     case 'SubscriptionCancellationScheduled':
-      return { ...state, status: 'cancellation_scheduled' };
+      return { ...state, status: 'cancellation_scheduled', cancelAtPeriodEnd: true, cancelAt: event.data.cancelAt, statusDecidedAt: event.data.requestedAt };
+    case 'ProviderSubscriptionObserved':
+      return observe(state, event.data);
+    case 'PlanChangeRefused':
+      return {
+        ...state,
+        pendingPlanChange: state.pendingPlanChange?.changeId === event.data.changeId ? null : state.pendingPlanChange,
+        settledPlanChangeIds: [...state.settledPlanChangeIds, event.data.changeId],
+      };
+    case 'CheckoutSessionExpired': {
+      const pending = state.pendingCheckout;
+      const released = pending !== null && pending.session?.sessionId === event.data.sessionId;
+      return {
+        ...state,
+        status: released && state.status === 'checkout_pending' ? pending.statusBeforeCheckout : state.status,
+        pendingCheckout: released ? null : pending,
+      };
+    }
+    case 'SubscriptionReinstated':
+      return {
+        ...state,
+        status: state.cancelAtPeriodEnd ? 'cancellation_scheduled' : 'active',
+        accessActive: true,
+        nextPaymentAttempt: null,
+      };
+    case 'LatePaymentNeedsAttention': {
+      const d = event.data;
+      return {
+        ...state,
+        processedInvoiceIds: [...state.processedInvoiceIds, d.providerInvoiceId],
+        needsAttention: [...state.needsAttention, { kind: 'late_payment', reason: d.reason, priceId: null, providerInvoiceId: d.providerInvoiceId, amount: d.amount, at: d.at }],
+      };
+    }
     case 'SubscriptionCancelled':
       return { ...state, status: 'cancelled', accessActive: false, nextPaymentAttempt: null, pendingPlanChange: null };
     // Requests for side effects: the command layer acts on them; they change nothing here.
@@ -512,7 +700,7 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
 export type CheckoutStatus =
   | { readonly kind: 'none' }
   | { readonly kind: 'claimed'; readonly attemptId: string; readonly claimExpiresAt: string }
-  | { readonly kind: 'session'; readonly sessionId: string; readonly url: string; readonly expiresAt: string }
+  | { readonly kind: 'session'; readonly sessionId: string; readonly url: string; readonly expiresAt: string; readonly planId: string; readonly priceId: string }
   | { readonly kind: 'live' };
 
 function isAfter(iso: string, now: Date): boolean {
@@ -529,7 +717,7 @@ export function checkoutStatus(state: SubscriptionState, now: Date): CheckoutSta
   if (pending === null) return { kind: 'none' };
   if (pending.session !== null) {
     const { sessionId, url, expiresAt } = pending.session;
-    return isAfter(expiresAt, now) ? { kind: 'session', sessionId, url, expiresAt } : { kind: 'none' };
+    return isAfter(expiresAt, now) ? { kind: 'session', sessionId, url, expiresAt, planId: pending.planId, priceId: pending.priceId } : { kind: 'none' };
   }
   return isAfter(pending.claimExpiresAt, now) ? { kind: 'claimed', attemptId: pending.attemptId, claimExpiresAt: pending.claimExpiresAt } : { kind: 'none' };
 }
@@ -686,6 +874,7 @@ export function activateSubscription(command: ActivateSubscription, state: Subsc
 export function recordRenewalPaid(command: RecordRenewalPaid, state: SubscriptionState): SubscriptionEvent[] {
   const d = command.data;
   if (state.processedInvoiceIds.includes(d.providerInvoiceId)) return [];
+  if (state.status === 'suspended' || (state.status === 'cancelled' && paysForPeriodAfterEnd(d.periodStart, state))) return latePayment(command, state);
   requireLive(state);
   assertMoney(d.amount, 'amount');
   assertPeriod(d.periodStart, d.periodEnd);
@@ -698,6 +887,48 @@ export function recordRenewalPaid(command: RecordRenewalPaid, state: Subscriptio
         periodStart: d.periodStart,
         periodEnd: d.periodEnd,
         paidAt: command.metadata.now.toISOString(),
+      },
+    },
+  ];
+}
+
+/** A cancelled subscription's invoice for a period that starts at or after its last period's end: paid for nothing served. */
+function paysForPeriodAfterEnd(periodStart: string, state: SubscriptionState): boolean {
+  return state.currentPeriodEnd !== null && ms(periodStart) >= ms(state.currentPeriodEnd);
+}
+
+/**
+ * A paid renewal after Settle ended access (suspension after the final failed retry, or a
+ * cancellation): decided from the provider's state. A suspended subscription whose provider
+ * subscription is still alive (latest customer.subscription.* object: active, past_due or
+ * trialing) gets its access back; otherwise (canceled or unknown at the provider, or a cancelled
+ * subscription billed for a period after its end) the money is recorded as needing a human:
+ * refund or reactivate. (A cancelled subscription's late invoice for a period it served stays a
+ * late renewal: refused, nothing to change.)
+ */
+function latePayment(command: RecordRenewalPaid, state: SubscriptionState): SubscriptionEvent[] {
+  const d = command.data;
+  assertMoney(d.amount, 'amount');
+  const at = command.metadata.now.toISOString();
+  const amount = { amount: d.amount.amount, currency: d.amount.currency };
+  const p = state.provider !== null && state.provider.providerSubscriptionId === state.providerSubscriptionId ? state.provider : null;
+  if (state.status === 'suspended' && p !== null && PROVIDER_ALIVE_STATUSES.includes(p.providerStatus)) {
+    assertPeriod(d.periodStart, d.periodEnd);
+    return [
+      { type: 'SubscriptionReinstated', data: { providerInvoiceId: d.providerInvoiceId, providerStatus: p.providerStatus, reinstatedAt: at } },
+      { type: 'SubscriptionRenewed', data: { providerInvoiceId: d.providerInvoiceId, amount, periodStart: d.periodStart, periodEnd: d.periodEnd, paidAt: at } },
+    ];
+  }
+  const providerStatus = p?.providerStatus ?? null;
+  return [
+    {
+      type: 'LatePaymentNeedsAttention',
+      data: {
+        providerInvoiceId: d.providerInvoiceId,
+        amount,
+        providerStatus,
+        reason: `paid after the subscription ${state.status === 'suspended' ? 'was suspended' : 'was cancelled'} (provider status ${providerStatus ?? 'unknown'}): refund or reactivate`,
+        at,
       },
     },
   ];
@@ -858,6 +1089,65 @@ export function recordSubscriptionEnded(command: RecordSubscriptionEnded, state:
   ];
 }
 
+export function recordProviderSubscription(command: RecordProviderSubscription, state: SubscriptionState): SubscriptionEvent[] {
+  const d = command.data;
+  // not activated yet (an incomplete checkout: activation comes with an alive object), or another
+  // (older) provider subscription of this customer: nothing to follow
+  if (state.providerSubscriptionId === null || state.providerSubscriptionId !== d.providerSubscriptionId) return [];
+  assertPeriod(d.currentPeriodStart, d.currentPeriodEnd);
+  if (Number.isNaN(Date.parse(d.observedAt))) throw new DomainRefusal('invalid_snapshot', 'observedAt must be an ISO-8601 instant', 'invalid', { observedAt: d.observedAt });
+  // a stale object (delivered after a newer one) never overwrites it
+  if (!isNewerSnapshot(d, state.provider)) return [];
+  const snapshot: ProviderSubscriptionSnapshot = {
+    providerSubscriptionId: d.providerSubscriptionId,
+    providerStatus: d.providerStatus,
+    priceId: d.priceId,
+    planId: d.planId,
+    interval: d.interval,
+    currentPeriodStart: d.currentPeriodStart,
+    currentPeriodEnd: d.currentPeriodEnd,
+    cancelAtPeriodEnd: d.cancelAtPeriodEnd,
+    cancelAt: d.cancelAt,
+    canceledAt: d.canceledAt,
+    observedAt: d.observedAt,
+    eventRank: d.eventRank,
+  };
+  const events: SubscriptionEvent[] = [{ type: 'ProviderSubscriptionObserved', data: snapshot }];
+  const change = state.pendingPlanChange;
+  // the provider's subscription shows the requested price: the change took effect there
+  if (change !== null && isLive(state.status) && d.priceId === change.toPriceId) {
+    events.push({
+      type: 'PlanChanged',
+      data: {
+        changeId: change.changeId,
+        providerInvoiceId: null,
+        planId: change.toPlanId,
+        priceId: change.toPriceId,
+        interval: change.toInterval,
+        billingCycleAnchor: change.billingCycleAnchor,
+        currentPeriodStart: d.currentPeriodStart,
+        currentPeriodEnd: d.currentPeriodEnd,
+        changedAt: command.metadata.now.toISOString(),
+      },
+    });
+  }
+  return events;
+}
+
+export function recordPlanChangeRefused(command: RecordPlanChangeRefused, state: SubscriptionState): SubscriptionEvent[] {
+  const { changeId, code, message } = command.data;
+  if (state.settledPlanChangeIds.includes(changeId)) return [];
+  requirePendingChange(state, changeId);
+  return [{ type: 'PlanChangeRefused', data: { changeId, code, message, refusedAt: command.metadata.now.toISOString() } }];
+}
+
+export function recordCheckoutSessionExpired(command: RecordCheckoutSessionExpired, state: SubscriptionState): SubscriptionEvent[] {
+  const { sessionId } = command.data;
+  const pending = state.pendingCheckout;
+  if (pending === null || pending.session?.sessionId !== sessionId) return []; // already released or replaced
+  return [{ type: 'CheckoutSessionExpired', data: { attemptId: pending.attemptId, sessionId, expiredAt: command.metadata.now.toISOString() } }];
+}
+
 export function decide(command: SubscriptionCommand, state: SubscriptionState): SubscriptionEvent[] {
   switch (command.type) {
     case 'StartCheckout':
@@ -882,6 +1172,12 @@ export function decide(command: SubscriptionCommand, state: SubscriptionState): 
       return cancelSubscription(command, state);
     case 'RecordSubscriptionEnded':
       return recordSubscriptionEnded(command, state);
+    case 'RecordProviderSubscription':
+      return recordProviderSubscription(command, state);
+    case 'RecordPlanChangeRefused':
+      return recordPlanChangeRefused(command, state);
+    case 'RecordCheckoutSessionExpired':
+      return recordCheckoutSessionExpired(command, state);
     default:
       return assertNever(command, 'subscription command');
   }

@@ -7,6 +7,7 @@ import type { InvoiceState } from '../../domain/invoice/invoice';
 import type { PlanState } from '../../domain/subscription/plans';
 import type { SubscriptionState } from '../../domain/subscription/subscription';
 import { checkoutStatus } from '../../domain/subscription/subscription';
+import { subscriptionProviderView } from '../../projections/queries';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import type { ContextFor } from './bookings';
@@ -31,6 +32,7 @@ function subscriptionView(customerId: string, s: SubscriptionState) {
     nextPaymentAttempt: s.nextPaymentAttempt,
     providerSubscriptionId: s.providerSubscriptionId,
     pendingPlanChange: s.pendingPlanChange,
+    ...subscriptionProviderView(s),
     pendingCheckout: checkout.kind === 'session' ? { sessionId: checkout.sessionId, url: checkout.url, expiresAt: checkout.expiresAt } : null,
   };
 }
@@ -134,7 +136,7 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       method: 'post',
       path: '/customers/:customerId/checkout',
       operationId: 'startCheckout',
-      summary: 'Start (or resume) the checkout of a plan: a live subscription is refused; an open session is returned again, never a second one',
+      summary: 'Start (or resume) the checkout of a plan: a live subscription is refused; an open session of the same plan is returned again, never a second one; one of another plan is expired at the provider and replaced',
       tag: 'subscriptions',
       access: 'tenant',
       success: 201,

@@ -20,6 +20,11 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ HOST: '::1', DATABASE_URL: 'postgres://u@h:5432/db' }).HOST).toBe('::1');
   });
 
+  test('STRIPE_API_VERSION pins the Stripe API version (unset: the SDK pin)', () => {
+    expect(loadConfig({}).STRIPE_API_VERSION).toBeUndefined();
+    expect(loadConfig({ STRIPE_API_VERSION: '2026-08-26.dahlia' }).STRIPE_API_VERSION).toBe('2026-08-26.dahlia');
+  });
+
   test('DATABASE_URL and KAFKA_BROKERS switch to the real services', () => {
     const c = loadConfig({ DATABASE_URL: 'postgres://u@h:5432/db', KAFKA_BROKERS: 'a:9092,b:9093', PORT: '8080' });
     expect(c.storage).toBe('postgres');
@@ -35,6 +40,7 @@ describe('configuration from the environment', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ EVENTSTORE_URL: 'http://x' }, 'EVENTSTORE_URL'],
     [{ DATABASE_SCHEMA: 'Robert"); DROP' }, 'DATABASE_SCHEMA'],
+    [{ STRIPE_API_VERSION: 'latest' }, 'STRIPE_API_VERSION'],
   ])('a bad %j stops startup with a message naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`^invalid configuration:\\n  ${name}: `));

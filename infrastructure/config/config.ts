@@ -110,6 +110,8 @@ const schema = z.object({
   STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret key (sk_test_..., sk_live_...)').optional(),
   /** Stripe API base for tests and sandboxes (stripe-mock): http://127.0.0.1:12111 */
   STRIPE_API_BASE: url(['http:', 'https:']).optional(),
+  /** Stripe API version Settle speaks (Stripe-Version header); default: the SDK's pinned version. */
+  STRIPE_API_VERSION: z.string().regex(/^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$/, 'must be a Stripe API version like 2026-08-26.dahlia').optional(),
   STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must be a Stripe webhook signing secret (whsec_...)').optional(),
   STRIPE_CONNECT_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must be a Stripe webhook signing secret (whsec_...)').optional(),
   /** Which Stripe mode events must be in; default: live for an sk_live_ key, else test. */

@@ -388,6 +388,18 @@ describe('StripeBillingProvider against stripe-mock', () => {
     ]);
   });
 
+  test('createPrice carries tenant_id and plan_id metadata, so a subscription object names the plan of its price', async () => {
+    await provider().createPrice({ idempotencyKey: key('price'), productId: 'prod_1', amount: { amount: 1999, currency: 'EUR' }, interval: 'month', metadata: { tenant_id: 'ten_1', plan_id: 'pro' } });
+    expect(proxy.requests[0]!.form).toMatchObject({ 'metadata[tenant_id]': 'ten_1', 'metadata[plan_id]': 'pro' });
+  });
+
+  test('expireCheckoutSession: POST /v1/checkout/sessions/{id}/expire with the idempotency key', async () => {
+    const k = key('expire');
+    await provider().expireCheckoutSession({ idempotencyKey: k, sessionId: 'cs_test_123' });
+    const r = proxy.requests[0]!;
+    expect([r.method, r.path, header(r, 'idempotency-key')]).toEqual(['POST', '/v1/checkout/sessions/cs_test_123/expire', k]);
+  });
+
   test('archivePrice sets active=false (prices are immutable: archive and create)', async () => {
     const k = key('archive');
     await provider().archivePrice({ idempotencyKey: k, priceId: 'price_old' });

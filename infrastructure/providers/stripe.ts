@@ -296,6 +296,11 @@ export class StripeBillingProvider implements BillingProvider {
     return toCheckoutSession(session);
   }
 
+  async expireCheckoutSession(req: { idempotencyKey: string; sessionId: string }): Promise<void> {
+    const id = requireId(req.sessionId, 'sessionId');
+    await this.call(() => this.stripe.checkout.sessions.expire(id, {}, this.post(req.idempotencyKey)));
+  }
+
   async changeSubscriptionPlan(req: PlanChangeRequest): Promise<PlanChangeResult> {
     const id = requireId(req.providerSubscriptionId, 'providerSubscriptionId');
     const current = await this.call(() => this.stripe.subscriptions.retrieve(id));
@@ -361,6 +366,7 @@ export class StripeBillingProvider implements BillingProvider {
       currency: stripeCurrency(req.amount.currency),
       unit_amount: toStripeAmount(req.amount.amount, req.amount.currency),
       recurring: { interval: req.interval },
+      ...(req.metadata ? { metadata: { ...req.metadata } } : {}),
     };
     const price = await this.call(() => this.stripe.prices.create(params, this.post(req.idempotencyKey)));
     return { priceId: price.id };

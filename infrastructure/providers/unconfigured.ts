@@ -12,6 +12,9 @@ export class UnconfiguredBillingProvider implements BillingProvider {
   async createCheckoutSession(): Promise<never> {
     this.fail();
   }
+  async expireCheckoutSession(): Promise<never> {
+    this.fail();
+  }
   async changeSubscriptionPlan(): Promise<never> {
     this.fail();
   }

@@ -109,10 +109,12 @@ function attemptOf(e: RecordedEvent, payable: { type: PayableType; tenantId: str
       return { ...base, status: 'succeeded', needsAttention: `overpayment (${String(d.reason)}): needs a refund` };
     case 'BookingPaymentHeld':
       return { ...base, status: 'succeeded', needsAttention: HELD_WHILE_WAITLISTED };
-    // SubscriptionRenewed, SubscriptionPastDue, SubscriptionSuspended, PlanChanged and
+    // SubscriptionRenewed, SubscriptionPastDue, PlanChanged and
     // PlanChangeDeclined are not attempts of their own: the provider payment behind each is the
     // subscription invoice's attempt (recorded on the invoice from the same webhook), listed once
     // under the invoice with the subscription as its link.
+    case 'SubscriptionSuspended':
+      return { ...base, provider: 'stripe', providerPaymentId: str(d.providerInvoiceId), status: 'failed', needsAttention: 'final payment failure: subscription suspended', occurredAt: str(d.suspendedAt) ?? base.occurredAt };
     default:
       return null;
   }
@@ -138,6 +140,8 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     'OverpaymentRefunded',
     'BookingPaymentHeld',
     'BookingPromotedFromWaitlist',
+    'SubscriptionSuspended',
+    'LatePaymentNeedsAttention',
     'RefundRecorded',
     'BookingRefunded',
     'DisputeOpened',
@@ -344,6 +348,31 @@ export const paymentHistoryProjection: ProjectionDefinition = {
                     needs_attention = CASE WHEN refunded_amount + $5 >= amount THEN NULL ELSE needs_attention END, updated_at = $6
               WHERE tenant_id = $1 AND payable_type = $2 AND payable_id = $3 AND provider_payment_id = $4 AND status IN ('succeeded', 'refunded')`,
             [...key, str(d.providerPaymentId), (d.amount as Money).amount, e.recordedAt],
+          );
+          continue;
+        }
+        case 'SubscriptionSuspended': {
+          // the failed payment is the provider invoice's row: flag its latest failure; a row of its
+          // own only when the invoice recorded none (a suspension recorded without the invoice)
+          await flush();
+          const { rows: flagged } = await tx.query(
+            `UPDATE ${t.payment_history} SET needs_attention = $3, updated_at = $4
+              WHERE attempt_id = (SELECT attempt_id FROM ${t.payment_history}
+                                   WHERE tenant_id = $1 AND payable_type = 'invoice' AND payable_id = $2 AND status = 'failed'
+                                   ORDER BY occurred_at DESC, attempt_id DESC LIMIT 1)
+              RETURNING 1`,
+            [payable.tenantId, str(d.providerInvoiceId), 'final payment failure: subscription suspended', e.recordedAt],
+          );
+          if (flagged.length > 0) continue;
+          break;
+        }
+        case 'LatePaymentNeedsAttention': {
+          // the payment is the provider invoice's row (one payment, one row): flag it there
+          await flush();
+          await tx.query(
+            `UPDATE ${t.payment_history} SET needs_attention = $3, updated_at = $4
+              WHERE tenant_id = $1 AND payable_type = 'invoice' AND payable_id = $2 AND status = 'succeeded' AND needs_attention IS NULL`,
+            [payable.tenantId, str(d.providerInvoiceId), str(d.reason), e.recordedAt],
           );
           continue;
         }

@@ -46,6 +46,11 @@ export const subscriptionsProjection: ProjectionDefinition = {
     'SuspensionNoticeRequested',
     'SubscriptionCancellationScheduled',
     'SubscriptionCancelled',
+    'ProviderSubscriptionObserved',
+    'PlanChangeRefused',
+    'CheckoutSessionExpired',
+    'SubscriptionReinstated',
+    'LatePaymentNeedsAttention',
   ]),
   ddl: (t: Tables) => `
     CREATE TABLE ${t.subscriptions} (${AGGREGATE_ROW_COLUMNS},

@@ -49,6 +49,9 @@ export class RecordingBillingProvider implements BillingProvider {
       return { sessionId: id, url: `https://checkout.stripe.com/c/pay/${id}`, expiresAt: new Date(Date.now() + 24 * 3600 * 1000) };
     });
   }
+  expireCheckoutSession(req: Parameters<BillingProvider['expireCheckoutSession']>[0]): Promise<void> {
+    return this.record('expireCheckoutSession', req, () => undefined);
+  }
   changeSubscriptionPlan(req: Parameters<BillingProvider['changeSubscriptionPlan']>[0]): Promise<PlanChangeResult> {
     return this.record('changeSubscriptionPlan', req, () =>
       this.planChangeOutcome === 'declined'
