@@ -29,6 +29,8 @@ export class Metrics {
   readonly webhooksReceived: Counter<'endpoint' | 'type' | 'duplicate'>;
   readonly webhooksUnhandled: Counter<'endpoint' | 'type'>;
   readonly webhooksRejected: Counter<'endpoint' | 'reason'>;
+  /** Connect events from an account that is not a tenant's current one (recorded, not applied). */
+  readonly connectAccountFlagged: Counter<'reason' | 'type'>;
   readonly webhookInbox: Gauge<'status'>;
   readonly projectionApplied: Gauge<'projection'>;
   readonly projectionDeadLetters: Gauge<'projection'>;
@@ -167,5 +169,11 @@ export class Metrics {
       },
     });
     this.outboxPublished = new Counter({ name: 'settle_outbox_published_total', help: 'Messages relayed to the bus', registers: [this.registry] });
+    this.connectAccountFlagged = new Counter({
+      name: 'settle_connect_account_flagged_total',
+      help: "Connect events from an account that is not a tenant's current one (never linked, or replaced): recorded and flagged, not applied",
+      labelNames: ['reason', 'type'],
+      registers: [this.registry],
+    });
   }
 }
