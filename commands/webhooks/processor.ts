@@ -158,7 +158,7 @@ export class WebhookProcessor {
 }
 
 /** True when the refusal says the event is early (its target will exist), false when it is late or wrong. */
-function notYet(err: DomainRefusal): boolean {
+export function notYet(err: DomainRefusal): boolean {
   if (err.code === 'no_live_subscription') {
     // before activation: early; after cancellation or suspension: too late, nothing to apply
     const status = err.details.status;

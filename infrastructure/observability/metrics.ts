@@ -31,6 +31,9 @@ export class Metrics {
   readonly webhooksRejected: Counter<'endpoint' | 'reason'>;
   /** Connect events from an account that is not a tenant's current one (recorded, not applied). */
   readonly connectAccountFlagged: Counter<'reason' | 'type'>;
+  /** Reconciliation runs by status and mode, and the differences they found. */
+  readonly reconciliationRuns: Counter<'status' | 'dry_run'>;
+  readonly reconciliationDifferences: Counter<'provider' | 'kind' | 'outcome'>;
   readonly webhookInbox: Gauge<'status'>;
   readonly projectionApplied: Gauge<'projection'>;
   readonly projectionDeadLetters: Gauge<'projection'>;
@@ -173,6 +176,13 @@ export class Metrics {
       name: 'settle_connect_account_flagged_total',
       help: "Connect events from an account that is not a tenant's current one (never linked, or replaced): recorded and flagged, not applied",
       labelNames: ['reason', 'type'],
+      registers: [this.registry],
+    });
+    this.reconciliationRuns = new Counter({ name: 'settle_reconciliation_runs_total', help: 'Reconciliation runs finished, by status and dry run', labelNames: ['status', 'dry_run'], registers: [this.registry] });
+    this.reconciliationDifferences = new Counter({
+      name: 'settle_reconciliation_differences_total',
+      help: 'Differences reconciliation found between the providers and Settle, by provider, kind (missing, unattributable, conflict, foreign_tenant) and outcome',
+      labelNames: ['provider', 'kind', 'outcome'],
       registers: [this.registry],
     });
   }
