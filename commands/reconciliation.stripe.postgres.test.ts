@@ -16,6 +16,7 @@ import { eventually } from '../test/support/events';
 import { startTestService, type TestService } from '../test/support/service';
 import { deliver } from '../test/support/stripeEvents';
 import { StripeLedgerServer } from '../test/simulators/stripe/ledgerServer';
+import { reconcileCli } from '../infrastructure/cli/reconcile';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Obj = Record<string, any>;
@@ -269,10 +270,28 @@ describe('reconciliation with Stripe (fake Stripe lists + PostgreSQL)', () => {
   test('a second run repairs nothing (idempotent), and the tenant that got every webhook has nothing missing', async () => {
     const before = await storeCounts();
     const again = await reconcile({ tenantId: 'lossy', since, dryRun: false });
-    expect({ repaired: again.repaired, missing: again.differences.filter((d: Obj) => d.kind === 'missing') }).toEqual({ repaired: 0, missing: [] });
+    expect({ repaired: again.repaired, differences: again.differences.map((d: Obj) => `${d.kind} ${d.objectId}`).sort() }).toEqual({ repaired: 0, differences: ['unattributable ch_lossy_x', 'unattributable pi_lossy_x'] });
     const full = await reconcile({ tenantId: 'full', since, dryRun: false });
-    expect(full.differences.filter((d: Obj) => d.kind === 'missing')).toEqual([]);
+    expect(full.differences.map((d: Obj) => `${d.kind} ${d.objectId}`).sort()).toEqual(['unattributable ch_full_x', 'unattributable pi_full_x']);
     expect(await storeCounts()).toEqual(before);
+  });
+
+  test('npm run reconcile: the same run from the command line (dry run, JSON), recorded with the others; bad arguments exit 2', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const env = { DATABASE_URL: databaseUrl(), DATABASE_SCHEMA: schema, STRIPE_SECRET_KEY: 'sk_test_recon', STRIPE_API_BASE: stripe.url, RECONCILE_PAGE_DELAY_MS: '0', LOG_LEVEL: 'silent' };
+    const sink = (a: string[]) => ({ write: (s: string) => a.push(s) });
+    const before = await storeCounts();
+    const code = await reconcileCli(['--tenant', 'full', '--since', since.slice(0, 10), '--dry-run', '--json'], env, sink(out), sink(err));
+    const printed = JSON.parse(out.join(''));
+    expect({ code, status: printed.status, missing: printed.differences.filter((d: Obj) => d.kind === 'missing') }).toEqual({ code: 3, status: 'succeeded', missing: [] }); // 3: money nobody can attribute needs a human
+    expect(printed.differences.map((d: Obj) => d.objectId).sort()).toEqual(['ch_full_x', 'pi_full_x']);
+    expect(await storeCounts()).toEqual(before);
+    expect((await admin().get<Obj>(`/v1/admin/reconciliations/${printed.runId}`)).body).toMatchObject({ tenantId: 'full', dryRun: true, status: 'succeeded', unrepairable: 2 });
+    expect(await reconcileCli(['--tenant'], env, sink(out), sink(err))).toBe(2);
+    expect(await reconcileCli(['--since', 'soon'], env, sink(out), sink(err))).toBe(2);
+    expect(await reconcileCli(['--bogus'], env, sink(out), sink(err))).toBe(2);
+    expect(err.join('')).toContain('usage: npm run reconcile');
   });
 
   test('runs are listed newest first; bad requests are precise 4xx problems', async () => {

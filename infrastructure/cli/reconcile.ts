@@ -49,29 +49,30 @@ export function parseArgs(argv: readonly string[], now = new Date()): ReconcileA
   return { tenantId, since, dryRun, json };
 }
 
-async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+/** The command: parses arguments, runs one reconciliation on a runtime of its own, prints it; resolves with the exit code. */
+export async function reconcileCli(argv: readonly string[], env: NodeJS.ProcessEnv, out: { write(s: string): unknown }, err: { write(s: string): unknown }): Promise<number> {
+  const args = parseArgs(argv);
   if (typeof args === 'string') {
-    process.stderr.write(`${args}\n`);
+    err.write(`${args}\n`);
     return 2;
   }
-  const config = loadConfig();
+  const config = loadConfig(env);
   const logger = createLogger(config.LOG_LEVEL);
   const rt = await Runtime.create(config, logger);
   try {
     if (args.tenantId && !(await rt.tenants.getTenant(args.tenantId))) {
-      process.stderr.write(`no tenant ${args.tenantId}\n`);
+      err.write(`no tenant ${args.tenantId}\n`);
       return 2;
     }
     const run = await rt.reconciler.run({ tenantId: args.tenantId, since: args.since, dryRun: args.dryRun });
     const r = run.result;
-    if (args.json) process.stdout.write(`${JSON.stringify({ runId: run.runId, status: run.status, error: run.error?.message ?? null, ...r }, null, 2)}\n`);
+    if (args.json) out.write(`${JSON.stringify({ runId: run.runId, status: run.status, error: run.error?.message ?? null, ...r }, null, 2)}\n`);
     else {
-      process.stdout.write(`reconciliation ${run.runId} ${run.status}${args.dryRun ? ' (dry run: nothing written)' : ''}: examined ${r.examined}, found ${r.found}, repaired ${r.repaired}, unrepairable ${r.unrepairable}\n`);
+      out.write(`reconciliation ${run.runId} ${run.status}${args.dryRun ? ' (dry run: nothing written)' : ''}: examined ${r.examined}, found ${r.found}, repaired ${r.repaired}, unrepairable ${r.unrepairable}\n`);
       for (const d of r.differences) {
-        process.stdout.write(`  ${d.outcome.padEnd(12)} ${d.kind.padEnd(14)} ${d.provider} ${d.object} ${d.objectId}${d.account ? ` on ${d.account}` : ''}${d.tenantId ? ` tenant ${d.tenantId}` : ''}${d.facts.length ? `: ${d.facts.join(', ')}` : ''}${d.detail ? ` (${d.detail})` : ''}\n`);
+        out.write(`  ${d.outcome.padEnd(12)} ${d.kind.padEnd(14)} ${d.provider} ${d.object} ${d.objectId}${d.account ? ` on ${d.account}` : ''}${d.tenantId ? ` tenant ${d.tenantId}` : ''}${d.facts.length ? `: ${d.facts.join(', ')}` : ''}${d.detail ? ` (${d.detail})` : ''}\n`);
       }
-      if (run.error) process.stderr.write(`failed: ${run.error.message}\n`);
+      if (run.error) err.write(`failed: ${run.error.message}\n`);
     }
     return run.status === 'failed' ? 1 : r.unrepairable > 0 ? 3 : 0;
   } finally {
@@ -80,10 +81,10 @@ async function main(): Promise<number> {
 }
 
 if (require.main === module) {
-  main().then(
+  reconcileCli(process.argv.slice(2), process.env, process.stdout, process.stderr).then(
     (code) => process.exit(code),
-    (err) => {
-      process.stderr.write(`reconcile: ${err instanceof Error ? err.message : String(err)}\n`);
+    (e) => {
+      process.stderr.write(`reconcile: ${e instanceof Error ? e.message : String(e)}\n`);
       process.exit(1);
     },
   );
