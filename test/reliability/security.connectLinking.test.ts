@@ -72,11 +72,11 @@ describe('security: Connect accounts are linked by operators only', () => {
   test('an account.updated from an account nobody linked does not link it, whatever tenant its metadata names', async () => {
     const e = accountUpdated('acct_1SelfLinker', 'linked');
     expect((await deliver(connect(), e, CONNECT_SECRET)).body).toMatchObject({ status: 'processed' });
-    expect((await admin().get('/v1/tenants/linked/stripe-account')).body).toEqual({ data: [] });
     const inv = await newInvoice(1000);
     const r = await api.post<{ code: string }>(`/v1/invoices/${inv}/payment-sessions`, { method: 'stripe_connect' });
     expect({ status: r.status, code: r.body.code }).toEqual({ status: 409, code: 'no_connected_account' });
     expect(proxy.requests.filter((x) => x.path === '/v1/checkout/sessions')).toHaveLength(0);
+    expect((await admin().get('/v1/tenants/linked/stripe-account')).body).toEqual({ data: [] });
     // visible: the inbox row says why, and the metric counts it
     expect((await inboxRow(e.id)).last_error).toMatch(/needs attention: account acct_1SelfLinker is not linked to a tenant/);
     expect(await flagged('never_linked', 'account.updated')).toBe(1);
