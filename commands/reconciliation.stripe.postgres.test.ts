@@ -149,6 +149,7 @@ describe('reconciliation with Stripe (fake Stripe lists + PostgreSQL)', () => {
   });
 
   const invoiceState = async (t: Tenant, id: string) => fold(invoiceDecider as never, (await svc.runtime.eventStore.readStream(`invoice-${t}.${id}`)).map((e) => ({ type: e.type, data: e.data })) as never) as InvoiceState;
+  const invoiceStateOf = async (t: string, id: string) => fold(invoiceDecider as never, (await svc.runtime.eventStore.readStream(`invoice-${t}.${id}`)).map((e) => ({ type: e.type, data: e.data })) as never) as InvoiceState;
   const comparableInvoice = (s: InvoiceState) => ({
     status: s.status,
     amountPaid: s.amountPaid,
@@ -292,6 +293,28 @@ describe('reconciliation with Stripe (fake Stripe lists + PostgreSQL)', () => {
     expect(await reconcileCli(['--since', 'soon'], env, sink(out), sink(err))).toBe(2);
     expect(await reconcileCli(['--bogus'], env, sink(out), sink(err))).toBe(2);
     expect(err.join('')).toContain('usage: npm run reconcile');
+  });
+
+  test("money on an account the tenant was re-linked away from is listed for a human, never applied", async () => {
+    expect((await admin().post('/v1/tenants', { tenantId: 'moved', name: 'moved' })).status).toBe(201);
+    const moved = client(svc.url, (await admin().post<{ apiKey: string }>('/v1/tenants/moved/api-keys', {})).body.apiKey);
+    await admin().post('/v1/tenants/moved/stripe-account', { accountId: 'acct_1ReconMovedOld' });
+    expect((await admin().post('/v1/tenants/moved/stripe-account', { accountId: 'acct_1ReconMovedNew' })).body).toMatchObject({ previousAccountId: 'acct_1ReconMovedOld' });
+    const inv = await moved.post<{ invoiceId: string }>('/v1/invoices', {
+      customerId: 'client-m', customer: { name: 'Client', email: 'client@example.com' }, currency: 'EUR',
+      lineItems: [{ description: 'Coaching', quantity: 1, unitAmount: 4000 }], dueDate: '2026-12-31', allowedPaymentMethods: ['stripe_connect'],
+    });
+    stripe.put('charge', 'acct_1ReconMovedOld', { id: 'ch_moved_old', object: 'charge', amount: 4000, amount_captured: 4000, currency: 'eur', created: t0 + 900, status: 'succeeded', payment_intent: 'pi_moved_old', metadata: {} });
+    stripe.put('payment_intent', 'acct_1ReconMovedOld', { id: 'pi_moved_old', object: 'payment_intent', amount: 4000, amount_received: 4000, currency: 'eur', created: t0 + 900, status: 'succeeded', latest_charge: 'ch_moved_old', metadata: { tenant_id: 'moved', invoice_id: inv.body.invoiceId } });
+    stripe.put('charge', 'acct_1ReconMovedNew', { id: 'ch_moved_pending', object: 'charge', amount: 1, currency: 'eur', created: t0 + 900, status: 'pending', metadata: {} });
+    const before = await storeCounts();
+    const run = await reconcile({ tenantId: 'moved', since, dryRun: false });
+    expect(run.differences.map((d: Obj) => [d.kind, d.objectId, d.account, d.outcome])).toEqual([
+      ['previous_account', 'pi_moved_old', 'acct_1ReconMovedOld', 'unrepairable'],
+      ['previous_account', 'ch_moved_old', 'acct_1ReconMovedOld', 'unrepairable'],
+    ]);
+    expect(await storeCounts()).toEqual(before);
+    expect((await invoiceStateOf('moved', inv.body.invoiceId)).status).toBe('open');
   });
 
   test('runs are listed newest first; bad requests are precise 4xx problems', async () => {

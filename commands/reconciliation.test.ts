@@ -19,6 +19,7 @@ function harness(ledger: StripeLedger, opts: { maxRetries?: number } = {}) {
     stripe: ledger,
     paypal: null,
     currentAccount: async () => null,
+    previousAccounts: async () => [],
     tenantIds: async () => [],
     knownPayPalOrders: async () => [],
     apply: async () => ({ status: 'processed', duplicate: false }),

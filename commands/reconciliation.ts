@@ -48,9 +48,10 @@ export interface ReconciliationRequest {
  * - `missing`: facts Settle lacks (repaired through the inbox, or would be in a dry run);
  * - `unattributable`: money on a provider object Settle cannot tie to an invoice or booking;
  * - `conflict`: the aggregate refuses what the provider says (needs a human);
- * - `foreign_tenant`: an object on a tenant's connected account names another tenant.
+ * - `foreign_tenant`: an object on a tenant's connected account names another tenant;
+ * - `previous_account`: money on an account the tenant was re-linked away from (never applied).
  */
-export type DifferenceKind = 'missing' | 'unattributable' | 'conflict' | 'foreign_tenant';
+export type DifferenceKind = 'missing' | 'unattributable' | 'conflict' | 'foreign_tenant' | 'previous_account';
 export type DifferenceOutcome = 'repaired' | 'would_repair' | 'parked' | 'unrepairable';
 
 export interface Difference {
@@ -102,6 +103,8 @@ export interface ReconciliationDeps {
   readonly paypal: PayPalLedger | null;
   /** The tenant's current Stripe connected account (whatever its capabilities), or null. */
   currentAccount(tenantId: string): Promise<string | null>;
+  /** The accounts the tenant was re-linked away from: their money is listed, never applied. */
+  previousAccounts(tenantId: string): Promise<string[]>;
   /** Every tenant id. */
   tenantIds(): Promise<string[]>;
   /** PayPal orders Settle knows of (created, or learned from events), for one tenant or all. */
@@ -130,7 +133,12 @@ interface Source {
   readonly account: string | null;
   /** Connected account: the only tenant its objects may touch. */
   readonly accountTenant: string | null;
+  /** A previous account of accountTenant: report its money, apply nothing. */
+  readonly previous?: boolean;
 }
+
+/** What is listed on a previous account: only objects that carry money. */
+const PREVIOUS_ACCOUNT_KINDS: readonly StripeLedgerKind[] = ['payment_intent', 'charge', 'refund', 'dispute'];
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyDecider = Decider<Command, DomainEvent, any>;
@@ -283,9 +291,10 @@ class Run {
     for (const t of tenants) {
       const account = await this.deps.currentAccount(t);
       if (account) sources.push({ provider: 'stripe', endpoint: 'stripe_connect', account, accountTenant: t });
+      for (const old of await this.deps.previousAccounts(t)) sources.push({ provider: 'stripe', endpoint: 'stripe_connect', account: old, accountTenant: t, previous: true });
     }
     for (const source of sources) {
-      for (const kind of STRIPE_KINDS) {
+      for (const kind of source.previous ? PREVIOUS_ACCOUNT_KINDS : STRIPE_KINDS) {
         let after: string | null = null;
         for (let page = 1; ; page++) {
           const got = await this.withRetries('stripe', () => ledger.list(kind, { accountId: source.account, since: this.req.since, limit: this.deps.pageSize, startingAfter: after }));
@@ -330,6 +339,11 @@ class Run {
 
   private async reconcile(source: Source, object: string, objectId: string, eventId: string, eventType: string, envelope: StripeEventEnvelope | PayPalEnvelope, translate: () => Promise<Translation>, moneyMoved: boolean): Promise<void> {
     const base = { provider: source.provider, account: source.account, object, objectId, eventId, eventType };
+    if (source.previous) {
+      // as its webhooks: recorded for a human, never used to settle the tenant's invoices
+      if (moneyMoved) this.add({ ...base, kind: 'previous_account', tenantId: source.accountTenant, streams: [], facts: [], outcome: 'unrepairable', detail: `money on ${source.account}, which tenant ${source.accountTenant} was re-linked away from` });
+      return;
+    }
     const translation = await translate();
     if (translation.outcome === 'unhandled') return;
     if (translation.outcome === 'park') {

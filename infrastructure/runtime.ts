@@ -268,6 +268,7 @@ export class Runtime {
       stripe: c.STRIPE_SECRET_KEY ? new StripeLedgerAdapter({ secretKey: c.STRIPE_SECRET_KEY, apiBase: c.STRIPE_API_BASE }) : null,
       paypal: this.paypal,
       currentAccount: (tenantId) => this.connectedAccounts.currentAccount(tenantId),
+      previousAccounts: async (tenantId) => (await this.connectedAccounts.list(tenantId)).filter((a) => a.status === 'previous').map((a) => a.accountId),
       tenantIds: () => runs.tenantIds(),
       knownPayPalOrders: (tenantId) => runs.knownPayPalOrders(tenantId),
       apply: (endpoint, eventId, eventType, accountId, envelope) => this.ingestor.ingest(endpoint, eventId, eventType, accountId, envelope),
