@@ -124,7 +124,10 @@ describe('reconciliation with PayPal (simulator + PostgreSQL)', () => {
 
   test('a run re-reads the known orders and records what was lost, exactly as the webhooks would have; a second run repairs nothing', async () => {
     const reads = sim.requests({ method: 'GET', path: /^\/v2\/checkout\/orders\// }).length;
+    // PayPal pushes back twice (429 RATE_LIMIT_REACHED, no Retry-After): the reads back off and go on
+    sim.failNext(2, { status: 429 }, (r) => r.method === 'GET' && r.path.startsWith('/v2/checkout/orders/'));
     const run = await reconcile({ tenantId: 'coach', since, dryRun: false });
+    expect(svc.logs.filter((l) => l.msg === 'reconciliation: provider asked to slow down; waiting' && l.runId === run.runId && l.provider === 'paypal')).toHaveLength(2);
     expect({ found: run.found, repaired: run.repaired, unrepairable: run.unrepairable }).toEqual({ found: 3, repaired: 3, unrepairable: 0 });
     // every order Settle created was read again (capture ids it learned may be tried too: PayPal answers 404, skipped)
     const read = sim.requests({ method: 'GET', path: /^\/v2\/checkout\/orders\// }).slice(reads).map((r) => r.path.split('/').pop());
