@@ -9,7 +9,7 @@ import { ProviderRateLimited, type StripeLedger, type StripeLedgerKind, type Str
 import { Reconciler, type ReconciliationResult, type ReconciliationRuns } from './reconciliation';
 import { payPalEnvelopes, stripeEnvelopes } from './webhooks/synthesize';
 
-function harness(ledger: StripeLedger, opts: { maxRetries?: number } = {}) {
+function harness(ledger: StripeLedger | null, opts: { maxRetries?: number } = {}) {
   const sleeps: number[] = [];
   const finished: Array<{ status: string; error?: string; result: ReconciliationResult }> = [];
   const runs: ReconciliationRuns = { create: async () => undefined, finish: async (_id, o) => void finished.push(o as never) };
@@ -68,6 +68,11 @@ describe('Reconciler pacing', () => {
     expect(run).toMatchObject({ status: 'failed', error: expect.objectContaining({ message: 'Stripe is down' }) });
     expect(sleeps).toEqual([250, 500]);
     expect(finished[0]).toMatchObject({ status: 'failed', error: 'Stripe is down' });
+  });
+
+  test('with no provider configured a run is refused (provider unavailable), not an empty success', async () => {
+    const { reconciler } = harness(null as never);
+    await expect(reconciler.start(req)).rejects.toMatchObject({ kind: 'unavailable', code: 'no_provider' });
   });
 
   test('an invalid request is not retried', async () => {

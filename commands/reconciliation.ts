@@ -225,6 +225,7 @@ export class Reconciler {
 
   /** Records the run and returns its id at once; the run goes on in the background (see the run record). */
   async start(req: ReconciliationRequest): Promise<string> {
+    this.requireProvider();
     const runId = newId();
     await this.deps.runs.create(runId, req);
     void this.execute(runId, req).catch(() => undefined);
@@ -233,9 +234,15 @@ export class Reconciler {
 
   /** Records the run, runs it and resolves when it is finished (the CLI). */
   async run(req: ReconciliationRequest): Promise<{ runId: string; status: 'succeeded' | 'failed'; result: ReconciliationResult; error: Error | null }> {
+    this.requireProvider();
     const runId = newId();
     await this.deps.runs.create(runId, req);
     return { runId, ...(await this.execute(runId, req)) };
+  }
+
+  /** Nothing to compare with is an error, not an empty success an operator could mistake for "all is well". */
+  private requireProvider(): void {
+    if (!this.deps.stripe && !this.deps.paypal) throw new ProviderError('unavailable', 'no payment provider is configured (STRIPE_SECRET_KEY, PAYPAL_CLIENT_ID): nothing to reconcile with', 'no_provider');
   }
 
   private async execute(runId: string, req: ReconciliationRequest): Promise<{ status: 'succeeded' | 'failed'; result: ReconciliationResult; error: Error | null }> {
