@@ -15,6 +15,7 @@ import { rejectDeepJson } from './jsonDepth';
 import { httpMetrics, requestContext, requestLogger, securityHeaders } from './middleware';
 import { byIp, byPrincipal, failedAuthLimit, rateLimit } from './rateLimit';
 import { errorHandler, notFound } from './problem';
+import { adminReconciliationRoutes } from './routes/reconciliations';
 import { adminProjectionRoutes, adminRoutes } from './routes/admin';
 import { bookingRoutes, type BulkRetryDeps } from './routes/bookings';
 import { scheduleBulkCrmRetry } from '../commands/bulkRetry';
@@ -61,6 +62,12 @@ export function apiRoutes(rt: Runtime): RouteSpec[] {
     ...queryRoutes(new ReadModels(rt.db)),
     ...reportRoutes({ db: rt.db }),
     ...adminProjectionRoutes(rt),
+    ...adminReconciliationRoutes({
+      start: (req) => rt.reconciler.start(req),
+      get: (runId) => rt.reconciliationRuns.get(runId),
+      list: (opts) => rt.reconciliationRuns.list(opts),
+      tenantExists: async (tenantId) => (await rt.tenants.getTenant(tenantId)) !== null,
+    }),
     ...payerLinkRoutes({ store: rt.eventStore, secret: () => rt.payerLinkSecret, publicBaseUrl: rt.config.PUBLIC_BASE_URL, defaultTtlSeconds: rt.config.PAYER_LINK_TTL_SECONDS }),
   ];
 }

@@ -48,6 +48,9 @@ import { waitlistHandler } from '../commands/reactors/waitlist';
 import { checkpointed } from './eventstore/subscription';
 import { InboxRetrier, WebhookIngestor, type Translator } from './webhooks/ingest';
 import { READ_MODEL_CHANNEL, ReadModelChanges } from './sql/readModelChanges';
+import { Reconciler } from '../commands/reconciliation';
+import { SqlReconciliationRuns } from './sql/reconciliationRuns';
+import { StripeLedgerAdapter } from './providers/stripeLedger';
 
 /** How long a readiness probe (database, bus) is reused: /readyz stays current within a second. */
 export const READINESS_PROBE_TTL_MS = 1000;
@@ -84,6 +87,9 @@ export class Runtime {
   finance: FinanceConsumer | null = null;
   /** The CRM sync saga when CRM_BASE_URL is set. */
   crmSaga: CrmSyncSaga | null = null;
+  /** Reconciliation with the providers (resync), and its run records. */
+  reconciler!: Reconciler;
+  readonly reconciliationRuns: SqlReconciliationRuns;
   private mailer: Mailer | null = null;
   private readonly consumers: Array<{ stop(): Promise<void> }> = [];
   /** Per-key failure isolation of each consumer group of this process (crm-sync, finance-reporting). */
@@ -114,6 +120,7 @@ export class Runtime {
     this.connectedAccounts = new SqlConnectedAccounts(db);
     this.providerRefs = new SqlProviderRefs(db);
     this.paypalTransmissions = new PayPalTransmissions(db);
+    this.reconciliationRuns = new SqlReconciliationRuns(db);
     this.readModelChanges = new ReadModelChanges(config.DATABASE_SCHEMA, logger);
     const translate: Translator = (endpoint, payload, refs) =>
       endpoint === 'paypal' ? translatePayPalEvent(payload as Record<string, unknown>, refs, this.paypal) : translateStripeEvent(payload as StripeEventEnvelope, refs);
@@ -224,6 +231,7 @@ export class Runtime {
       }
       rt.payerLinkSecret = payerLinkSecret(config);
       rt.configurePayPal();
+      rt.configureReconciliation();
       await rt.configureCrmSync();
       const financeIsolation = rt.isolationFor(FINANCE_GROUP_ID);
       rt.finance = new FinanceConsumer(db, bus, { logger, isolate: (h) => financeIsolation.wrapBatches(h), onHandled: (outcome) => metrics.financeMessages.inc({ outcome }) });
@@ -269,7 +277,7 @@ export class Runtime {
       async start(req) {
         const amount = { amount: req.lines.reduce((n, l) => n + l.quantity * l.unitAmount, 0), currency: req.currency };
         const order = await paypal.createOrder({ requestId: req.idempotencyKey, tenantId: req.tenantId, invoiceId: req.invoiceId, amount, returnUrl: req.returnUrl, cancelUrl: req.cancelUrl });
-        // the order id, from PayPal's answer, names the invoice (a custom_id too long for PayPal is only a digest of it)
+        // the order id, from PayPal's answer, names the invoice (a custom_id too long for PayPal is only a digest of it); remembered at once: reconciliation re-reads the orders Settle knows of
         await refs.learn('paypal', order.id, req.tenantId, 'invoice', req.invoiceId);
         return { provider: 'paypal', reference: order.id, url: order.approveUrl ?? '' };
       },
@@ -286,6 +294,49 @@ export class Runtime {
       archivePrice: (r) => base.archivePrice(r),
       refund: (r) => (r.provider === 'paypal' ? paypal.refund(r) : base.refund(r)),
     };
+  }
+
+  /**
+   * Reconciliation: Stripe lists (its own SDK client, no automatic retries: the reconciler honours
+   * Retry-After itself) and PayPal order reads, applied through the webhook ingestor; runs are
+   * recorded, logged per page and counted.
+   */
+  private configureReconciliation(): void {
+    const c = this.config;
+    const runs = this.reconciliationRuns;
+    const log = this.logger.child({ component: 'reconciliation' });
+    const metrics = this.metrics;
+    this.reconciler = new Reconciler({
+      store: this.eventStore,
+      refs: this.providerRefs,
+      stripe: c.STRIPE_SECRET_KEY ? new StripeLedgerAdapter({ secretKey: c.STRIPE_SECRET_KEY, apiBase: c.STRIPE_API_BASE }) : null,
+      paypal: this.paypal,
+      paypalReader: this.paypal,
+      currentAccount: (tenantId) => this.connectedAccounts.currentAccount(tenantId),
+      previousAccounts: async (tenantId) => (await this.connectedAccounts.list(tenantId)).filter((a) => a.status === 'previous').map((a) => a.accountId),
+      tenantIds: () => runs.tenantIds(),
+      knownPayPalOrders: (tenantId) => runs.knownPayPalOrders(tenantId),
+      apply: (endpoint, eventId, eventType, accountId, envelope) => this.ingestor.ingest(endpoint, eventId, eventType, accountId, envelope),
+      runs,
+      pageSize: c.RECONCILE_PAGE_SIZE,
+      pageDelayMs: c.RECONCILE_PAGE_DELAY_MS,
+      maxRetries: c.RECONCILE_MAX_RETRIES,
+      maxRetryAfterMs: c.RECONCILE_MAX_RETRY_AFTER_MS,
+      observer: {
+        page: (p) => log.info(p, 'reconciliation page'),
+        rateLimited: (p) => log.warn(p, 'reconciliation: provider asked to slow down; waiting'),
+        difference: (runId, d) => {
+          metrics.reconciliationDifferences.inc({ provider: d.provider, kind: d.kind, outcome: d.outcome });
+          log.info({ runId, provider: d.provider, object: d.object, objectId: d.objectId, kind: d.kind, outcome: d.outcome, facts: d.facts, detail: d.detail }, 'reconciliation difference');
+        },
+        finished: (runId, req, status, result, error) => {
+          metrics.reconciliationRuns.inc({ status, dry_run: String(req.dryRun) });
+          const counts = result ? { examined: result.examined, found: result.found, repaired: result.repaired, unrepairable: result.unrepairable } : {};
+          if (error) log.error({ runId, err: error, ...counts }, 'reconciliation run failed');
+          else log.info({ runId, tenantId: req.tenantId, dryRun: req.dryRun, ...counts }, 'reconciliation run finished');
+        },
+      },
+    });
   }
 
   /**

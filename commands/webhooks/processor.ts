@@ -18,19 +18,39 @@ import type { RefResolver, Step, Translation } from './steps';
 /** Refusals that mean the event arrived before the fact it builds on. */
 const NOT_YET = new Set(['invoice_not_found', 'booking_not_found', 'no_live_subscription', 'unknown_dispute', 'unknown_payment', 'invoice_not_paid', 'booking_not_paid', 'crm_booking_missing', 'payment_not_recorded']);
 
+/**
+ * How a Stripe connected account stands with Settle. Exactly one account per tenant is `current`
+ * (linked by an operator, POST /v1/tenants/{id}/stripe-account); re-linking makes the old one
+ * `previous`; an account that only ever sent events is `unlinked` (tenantId null).
+ */
+export type AccountLink = { readonly status: 'current' | 'previous'; readonly tenantId: string } | { readonly status: 'unlinked'; readonly tenantId: null };
+
 export interface ProviderRefs extends RefResolver {
-  /** The tenant a Stripe connected account is linked to, or null. */
-  tenantOfAccount(accountId: string): Promise<string | null>;
+  /** How a Stripe connected account is linked; null when Settle never heard of it. */
+  accountLink(accountId: string): Promise<AccountLink | null>;
   learn(provider: string, ref: string, tenantId: string, targetType: string, targetId: string): Promise<void>;
-  connectedAccount(a: { accountId: string; tenantId: string | null; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<void>;
+  /** Records an account's capabilities (account.updated); never links it. Returns how it is linked afterwards. */
+  connectedAccount(a: { accountId: string; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<AccountLink>;
 }
+
+/** Why an event from a connected account was recorded but not applied (counted, noted on the inbox row). */
+export type AccountFlag = 'never_linked' | 'previous_account';
 
 /** Provider actions a webhook can trigger (PayPal's capture after approval). */
 export interface WebhookActions {
   capturePayPalOrder(step: Extract<Step, { kind: 'paypal_capture' }>, ctx: CommandContext): Promise<Step[]>;
 }
 
-export type ProcessOutcome = { status: 'processed'; note: string | null } | { status: 'parked'; reason: string } | { status: 'ignored'; refused?: { code: string; reason: string } };
+export type ProcessOutcome =
+  | { status: 'processed'; note: string | null; flag?: AccountFlag }
+  | { status: 'parked'; reason: string; flag?: AccountFlag }
+  | { status: 'ignored'; refused?: { code: string; reason: string } };
+
+/** The connected account a Connect event came from, and how it is linked (null: never heard of). */
+export interface AccountScope {
+  readonly accountId: string;
+  readonly link: AccountLink | null;
+}
 
 export class WebhookProcessor {
   constructor(
@@ -40,21 +60,36 @@ export class WebhookProcessor {
   ) {}
 
   /**
-   * `scope.tenantId`: the only tenant the event may touch (events from a tenant's connected
-   * account); a step for any other tenant is refused, so one tenant's Stripe account can never
-   * write to another tenant's invoices or bookings, whatever metadata it puts on its objects.
+   * `scope`: the connected account a Connect event came from. Only the tenant whose *current*
+   * account it is may be touched; a step for any other tenant is refused, so one tenant's Stripe
+   * account can never write to another tenant's invoices or bookings, whatever metadata it puts
+   * on its objects. Events of a replaced (previous) account are recorded and flagged, never
+   * applied; those of an account nobody linked wait (parked, flagged) until an operator links it.
    */
-  async execute(eventId: string, translation: Translation, scope?: { tenantId: string | null; accountId: string }): Promise<ProcessOutcome> {
+  async execute(eventId: string, translation: Translation, scope?: AccountScope): Promise<ProcessOutcome> {
     if (translation.outcome === 'unhandled') return { status: 'ignored' };
-    if (translation.outcome === 'park') return { status: 'parked', reason: translation.reason };
+    const link = scope?.link ?? null;
+    const current = link?.status === 'current' ? link.tenantId : null;
+    if (translation.outcome === 'park') return scope && !current ? { status: 'parked', reason: translation.reason, flag: link?.status === 'previous' ? 'previous_account' : 'never_linked' } : { status: 'parked', reason: translation.reason };
     if (translation.outcome === 'refuse') return { status: 'ignored', refused: { code: translation.code, reason: translation.reason } };
     const notes: string[] = [];
     let queue = [...translation.steps];
+    let flag: AccountFlag | undefined;
     if (scope) {
-      if (scope.tenantId === null && queue.some((st) => 'tenantId' in st && st.kind !== 'connected_account')) {
-        return { status: 'parked', reason: `connected account ${scope.accountId} is not linked to a tenant yet` };
+      const own = queue.filter((st) => st.kind !== 'connected_account' || st.accountId === scope.accountId);
+      for (const st of queue.filter((x) => !own.includes(x))) notes.push(`${st.kind}: refused: account ${(st as { accountId: string }).accountId} is not the sending account ${scope.accountId}`);
+      queue = own;
+      if (current === null && queue.some((st) => 'tenantId' in st)) {
+        if (link?.status === 'previous') {
+          // recorded (the inbox row) and flagged; only the capabilities of the account itself may still change
+          flag = 'previous_account';
+          notes.push(`needs attention: account ${scope.accountId} is no longer the connected account of tenant ${link.tenantId} (re-linked); its facts were recorded, not applied`);
+          queue = queue.filter((st) => st.kind === 'connected_account');
+        } else {
+          return { status: 'parked', reason: `needs attention: connected account ${scope.accountId} is not linked to a tenant (link it with POST /v1/tenants/{id}/stripe-account)`, flag: 'never_linked' };
+        }
       }
-      const foreign = queue.filter((st) => st.kind !== 'connected_account' && 'tenantId' in st && st.tenantId !== scope.tenantId);
+      const foreign = queue.filter((st) => 'tenantId' in st && st.tenantId !== current);
       for (const st of foreign) notes.push(`${'role' in st ? st.role : st.kind}: refused: tenant ${(st as { tenantId: string }).tenantId} is not the tenant of account ${scope.accountId}`);
       queue = queue.filter((st) => !foreign.includes(st));
     }
@@ -73,9 +108,14 @@ export class WebhookProcessor {
           case 'learn':
             await this.refs.learn(step.provider, step.ref, step.tenantId, step.targetType, step.targetId);
             break;
-          case 'connected_account':
-            await this.refs.connectedAccount(step);
+          case 'connected_account': {
+            const now = await this.refs.connectedAccount(step);
+            if (now.status === 'unlinked') {
+              flag = 'never_linked';
+              notes.push(`needs attention: account ${step.accountId} is not linked to a tenant: its capabilities were recorded, its metadata links nothing (link it with POST /v1/tenants/{id}/stripe-account)`);
+            }
             break;
+          }
           case 'invoice':
             await handle(this.store, streams.invoice(step.tenantId, step.invoiceId), invoiceDecider, (): never => command(step.command) as never, ctx(step.tenantId, step.role));
             break;
@@ -126,12 +166,12 @@ export class WebhookProcessor {
         throw err;
       }
     }
-    return { status: 'processed', note: notes.length ? notes.join('; ') : null };
+    return { status: 'processed', note: notes.length ? notes.join('; ') : null, ...(flag ? { flag } : {}) };
   }
 }
 
 /** The plan whose current or archived provider price is `priceId`, among the candidate plans; null when none. */
-async function planOfPrice(store: EventStore, tenantId: string, priceId: string | null, candidates: readonly string[]): Promise<string | null> {
+export async function planOfPrice(store: EventStore, tenantId: string, priceId: string | null, candidates: readonly string[]): Promise<string | null> {
   if (priceId === null) return null;
   for (const planId of new Set(candidates)) {
     if (!ID_PATTERN.test(planId)) continue;
@@ -142,13 +182,13 @@ async function planOfPrice(store: EventStore, tenantId: string, priceId: string 
 }
 
 /** The plans the customer's subscription is on or moving to. */
-async function planHintsOf(store: EventStore, tenantId: string, customerId: string): Promise<string[]> {
+export async function planHintsOf(store: EventStore, tenantId: string, customerId: string): Promise<string[]> {
   const s = (await load(store, streams.subscription(tenantId, customerId), subscriptionDecider)).state;
   return [s.planId, s.pendingPlanChange?.toPlanId, s.pendingCheckout?.planId].filter((x): x is string => typeof x === 'string');
 }
 
 /** True when the refusal says the event is early (its target will exist), false when it is late or wrong. */
-function notYet(err: DomainRefusal): boolean {
+export function notYet(err: DomainRefusal): boolean {
   if (err.code === 'no_live_subscription') {
     // before activation: early; after cancellation or suspension: too late, nothing to apply
     const status = err.details.status;

@@ -20,7 +20,8 @@ export type Step =
   | { readonly kind: 'subscription_snapshot'; readonly role: string; readonly tenantId: string; readonly customerId: string; readonly snapshot: Omit<ProviderSubscriptionSnapshot, 'planId'>; readonly planHints: readonly string[] }
   /** Remember what a provider object belongs to. */
   | { readonly kind: 'learn'; readonly provider: string; readonly ref: string; readonly tenantId: string; readonly targetType: 'customer' | 'subscription' | 'invoice' | 'booking'; readonly targetId: string }
-  | { readonly kind: 'connected_account'; readonly accountId: string; readonly tenantId: string | null; readonly chargesEnabled: boolean; readonly payoutsEnabled: boolean; readonly detailsSubmitted: boolean }
+  /** Capabilities of a Stripe connected account (account.updated). Never links it to a tenant: linking is an operator act. */
+  | { readonly kind: 'connected_account'; readonly accountId: string; readonly chargesEnabled: boolean; readonly payoutsEnabled: boolean; readonly detailsSubmitted: boolean }
   /** Capture an approved PayPal order (idempotent at PayPal by request id). */
   | { readonly kind: 'paypal_capture'; readonly role: string; readonly orderId: string; readonly tenantId: string; readonly invoiceId: string };
 

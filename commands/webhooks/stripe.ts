@@ -601,8 +601,8 @@ export async function translateStripeEvent(event: StripeEventEnvelope, refs: Ref
     }
 
     case 'account.updated': {
-      const tenant = meta(o).tenant_id;
-      steps.push({ kind: 'connected_account', accountId: o.id, tenantId: ok(tenant) ? tenant : null, chargesEnabled: !!o.charges_enabled, payoutsEnabled: !!o.payouts_enabled, detailsSubmitted: !!o.details_submitted });
+      // capabilities only: metadata.tenant_id is the account's own claim and links nothing
+      steps.push({ kind: 'connected_account', accountId: o.id, chargesEnabled: !!o.charges_enabled, payoutsEnabled: !!o.payouts_enabled, detailsSubmitted: !!o.details_submitted });
       return { outcome: 'steps', steps };
     }
     default:

@@ -381,6 +381,12 @@ describe('RecordProviderInvoice', () => {
     given([providerRecorded]).when(recordProvider({ actor: { kind: 'provider', id: 'evt_2' } })).thenNothing();
   });
 
+  it('is a no-op when recorded again after its event was read back from the store (jsonb reorders keys)', () => {
+    const d = providerRecorded.data as { lineItems: Array<{ description: string; quantity: number; unitAmount: number }> };
+    const stored = { ...providerRecorded, data: { ...d, lineItems: d.lineItems.map((l) => ({ quantity: l.quantity, unitAmount: l.unitAmount, description: l.description })) } } as InvoiceEvent;
+    given([stored]).when(recordProvider({ actor: { kind: 'provider', id: 'evt_2' } })).thenNothing();
+  });
+
   it('is still a no-op when replayed after the invoice was paid', () => {
     given([providerRecorded, ...paid({ amount: { amount: 4900, currency: 'USD' } })])
       .when(recordProvider())

@@ -556,7 +556,8 @@ function recordProviderInvoice(command: RecordProviderInvoice, state: InvoiceSta
     state.currency === recorded.currency &&
     state.total?.amount === recorded.total.amount &&
     state.dueDate === recorded.dueDate &&
-    JSON.stringify(state.lineItems) === JSON.stringify(recorded.lineItems);
+    // by value: an event read back from the store has its keys in jsonb's order, not the decider's
+    JSON.stringify(copyLineItems(state.lineItems)) === JSON.stringify(recorded.lineItems);
   if (!sameFacts) {
     return refuseConflict('provider_invoice_mismatch', 'this provider invoice was already recorded with different data', { providerInvoiceId: d.providerInvoiceId });
   }

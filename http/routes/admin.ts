@@ -1,13 +1,16 @@
 import { z } from 'zod';
 import type { TenantDirectory } from '../../infrastructure/sql/apiAccess';
 import type { Runtime } from '../../infrastructure/runtime';
+import type { SqlConnectedAccounts } from '../../infrastructure/webhooks/inbox';
 import { projectionOverview, requestRebuild, resumeProjection } from '../../projections/runtime';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import { id } from './schemas';
 
+type Accounts = Pick<SqlConnectedAccounts, 'link' | 'list'>;
+
 /** Tenants and their API keys: admin key only. */
-export function adminRoutes(directory: TenantDirectory, accounts: { link(tenantId: string, accountId: string): Promise<void> }): RouteSpec[] {
+export function adminRoutes(directory: TenantDirectory, accounts: Accounts): RouteSpec[] {
   return [
     route({
       method: 'post',
@@ -44,15 +47,30 @@ export function adminRoutes(directory: TenantDirectory, accounts: { link(tenantI
       method: 'post',
       path: '/tenants/:tenantId/stripe-account',
       operationId: 'linkStripeAccount',
-      summary: "Link a tenant's Stripe connected account; it takes Connect payments once Stripe reports charges enabled (account.updated)",
+      summary:
+        "Link a tenant's Stripe connected account (the only way an account is linked: account.updated never links). It replaces the tenant's current account, which is kept as previous; it takes Connect payments once Stripe reports charges enabled",
       tag: 'admin',
       access: 'admin',
       success: 200,
       body: z.object({ accountId: z.string().regex(/^acct_[A-Za-z0-9]{1,64}$/, 'must be a Stripe account id (acct_...)') }).strict(),
       async handler({ body, params }) {
         if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
-        await accounts.link(params.tenantId!, body.accountId);
-        return { body: { tenantId: params.tenantId, accountId: body.accountId } };
+        const r = await accounts.link(params.tenantId!, body.accountId);
+        if (!r.linked) throw new Problem(409, 'stripe-account-linked-elsewhere', 'Conflict', `Stripe account ${body.accountId} is (or was) linked to another tenant`, [{ path: 'body.accountId', message: 'linked to another tenant' }]);
+        return { body: { tenantId: params.tenantId, accountId: body.accountId, previousAccountId: r.previousAccountId } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/tenants/:tenantId/stripe-account',
+      operationId: 'listStripeAccounts',
+      summary: "A tenant's current Stripe connected account and the ones it replaced, with their capabilities",
+      tag: 'admin',
+      access: 'admin',
+      success: 200,
+      async handler({ params }) {
+        if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
+        return { body: { data: await accounts.list(params.tenantId!) } };
       },
     }),
     route({

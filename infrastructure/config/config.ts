@@ -176,6 +176,15 @@ const schema = z.object({
   OUTBOX_STUCK_SECONDS: z.coerce.number().int().min(1).default(60),
   /** What /readyz answers while the relay is stuck: `degraded` (200) or `unavailable` (503). */
   OUTBOX_STUCK_READINESS: z.enum(['degraded', 'unavailable']).default('degraded'),
+  // ---- reconciliation (POST /v1/admin/reconciliations, npm run reconcile)
+  /** Objects per provider list page (Stripe allows 1..100) and PayPal orders per batch. */
+  RECONCILE_PAGE_SIZE: z.coerce.number().int().min(1).max(100).default(100),
+  /** Pause between two pages of one listing (stays under the provider's rate limit). */
+  RECONCILE_PAGE_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(250),
+  /** Retries of one provider read after a 429 (waiting its Retry-After) or a retryable failure. */
+  RECONCILE_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
+  /** Longest wait a Retry-After may impose. */
+  RECONCILE_MAX_RETRY_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(60_000),
   /** A subscription behind the head with no progress for this long makes /readyz fail. */
   PROJECTION_STALL_SECONDS: z.coerce.number().int().min(1).default(60),
   /** `off` disables the local dev defaults of embedded dev mode (infrastructure/config/devDefaults.ts). */

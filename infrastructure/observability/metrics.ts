@@ -36,6 +36,11 @@ export class Metrics {
   readonly webhooksUnhandled: Counter<'endpoint' | 'type'>;
   readonly webhooksRejected: Counter<'endpoint' | 'reason'>;
   readonly webhooksRefused: Counter<'endpoint' | 'type' | 'reason'>;
+  /** Connect events from an account that is not a tenant's current one (recorded, not applied). */
+  readonly connectAccountFlagged: Counter<'reason' | 'type'>;
+  /** Reconciliation runs by status and mode, and the differences they found. */
+  readonly reconciliationRuns: Counter<'status' | 'dry_run'>;
+  readonly reconciliationDifferences: Counter<'provider' | 'kind' | 'outcome'>;
   readonly webhookInbox: Gauge<'status'>;
   readonly projectionApplied: Gauge<'projection'>;
   readonly projectionDeadLetters: Gauge<'projection'>;
@@ -216,5 +221,18 @@ export class Metrics {
     });
     this.outboxPublished = new Counter({ name: 'settle_outbox_published_total', help: 'Messages relayed to the bus', registers: [this.registry] });
     this.financeMessages = new Counter({ name: 'settle_finance_messages_total', help: 'Payment messages handled by the finance consumer, by outcome (rejected ones are in finance_rejected)', labelNames: ['outcome'], registers: [this.registry] });
+    this.connectAccountFlagged = new Counter({
+      name: 'settle_connect_account_flagged_total',
+      help: "Connect events from an account that is not a tenant's current one (never linked, or replaced): recorded and flagged, not applied",
+      labelNames: ['reason', 'type'],
+      registers: [this.registry],
+    });
+    this.reconciliationRuns = new Counter({ name: 'settle_reconciliation_runs_total', help: 'Reconciliation runs finished, by status and dry run', labelNames: ['status', 'dry_run'], registers: [this.registry] });
+    this.reconciliationDifferences = new Counter({
+      name: 'settle_reconciliation_differences_total',
+      help: 'Differences reconciliation found between the providers and Settle, by provider, kind (missing, unattributable, conflict, foreign_tenant) and outcome',
+      labelNames: ['provider', 'kind', 'outcome'],
+      registers: [this.registry],
+    });
   }
 }

@@ -38,6 +38,7 @@ import { ProviderError, type RefundRequest } from '../../domain/ports/billingPro
 import { providerIdempotencyKey } from './idempotencyKeys';
 import type { PayPalPaymentsReader } from '../../domain/ports/paypalPayments';
 import { currencyExponent, isCurrency, isMinorUnits, parseDecimalAmount, toDecimalString, type Money } from '../../domain/shared/money';
+import { ProviderRateLimited, type ProviderObject } from '../../domain/ports/providerLedger';
 
 // ---------------------------------------------------------------------------------------------
 // Amounts
@@ -539,6 +540,27 @@ export class PayPalClient implements PayPalPaymentsReader {
     const captureId = req.providerChargeId ?? req.providerPaymentId;
     const refund = await this.refundCapture({ captureId, requestId: req.idempotencyKey, amount: req.amount });
     return { providerRefundId: refund.id };
+  }
+
+  /**
+   * Reconciliation (the PayPalLedger port): the order as PayPal returns it, its purchase units'
+   * captures and refunds included; null for an id PayPal does not know (404). A 429 is
+   * ProviderRateLimited with PayPal's Retry-After when it sent one.
+   */
+  async readOrder(orderId: string): Promise<ProviderObject | null> {
+    try {
+      const res = await this.http.execute<Obj>(new orders.OrdersGetRequest(requireId(orderId, 'readOrder')));
+      if (!res.result || typeof res.result !== 'object') throw new ProviderError('retryable', `PayPal read order answered ${res.statusCode} without a JSON body`, 'UNREADABLE_RESPONSE');
+      return res.result;
+    } catch (err) {
+      if (isHttpError(err) && err.statusCode === 404) return null;
+      if (isHttpError(err) && err.statusCode === 429) {
+        const header = (err as { headers?: Record<string, unknown> }).headers?.['retry-after'];
+        const seconds = Number(Array.isArray(header) ? header[0] : header);
+        throw new ProviderRateLimited(header !== undefined && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : null, `PayPal rate limit reading order ${orderId}`);
+      }
+      throw toProviderError(err, 'read order');
+    }
   }
 }
 

@@ -558,6 +558,40 @@ CREATE TABLE parked_skips (
 );
 `;
 
+const billingConvergence = `
+-- Connect linking is an operator act: exactly one current account per tenant; re-linking keeps
+-- the old one as previous (its events are recorded and flagged, never applied); an account that
+-- only sent events (account.updated) is unlinked, whatever its metadata says.
+ALTER TABLE connected_accounts ADD COLUMN link_status text NOT NULL DEFAULT 'unlinked' CHECK (link_status IN ('current', 'previous', 'unlinked'));
+ALTER TABLE connected_accounts ADD COLUMN linked_at timestamptz;
+ALTER TABLE connected_accounts ADD COLUMN unlinked_at timestamptz;
+UPDATE connected_accounts c
+   SET link_status = CASE WHEN c.account_id = (SELECT x.account_id FROM connected_accounts x WHERE x.tenant_id = c.tenant_id
+                                                ORDER BY x.updated_at DESC, x.account_id LIMIT 1) THEN 'current' ELSE 'previous' END,
+       linked_at = c.updated_at
+ WHERE c.tenant_id IS NOT NULL;
+CREATE UNIQUE INDEX connected_accounts_one_current ON connected_accounts (tenant_id) WHERE link_status = 'current';
+
+-- Reconciliation runs (POST /v1/admin/reconciliations, npm run reconcile): what was compared
+-- with the providers, what differed, what was repaired and what needs a human.
+CREATE TABLE reconciliation_runs (
+  run_id       uuid        PRIMARY KEY,
+  tenant_id    text,
+  since        timestamptz NOT NULL,
+  dry_run      boolean     NOT NULL,
+  status       text        NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+  started_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+  finished_at  timestamptz,
+  examined     int         NOT NULL DEFAULT 0,
+  found        int         NOT NULL DEFAULT 0,
+  repaired     int         NOT NULL DEFAULT 0,
+  unrepairable int         NOT NULL DEFAULT 0,
+  differences  jsonb       NOT NULL DEFAULT '[]',
+  error        text
+);
+CREATE INDEX reconciliation_runs_started ON reconciliation_runs (started_at DESC, run_id DESC);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event_store', sql: eventStore },
   { version: 2, name: 'api_access', sql: apiAccess },
@@ -607,6 +641,7 @@ CREATE TABLE paypal_transmissions (
 CREATE INDEX paypal_transmissions_received ON paypal_transmissions (received_at);`,
   },
   { version: 12, name: 'messaging_isolation', sql: messagingIsolation },
+  { version: 13, name: 'billing_convergence', sql: billingConvergence },
 ];
 
 export const latestMigration = migrations[migrations.length - 1]!.version;

@@ -2,7 +2,7 @@
  * SQL side of webhook ingestion: the inbox of verified provider events (stored before they are
  * acted on), the provider references learned from them, connected-account status.
  */
-import type { ProviderRefs } from '../../commands/webhooks/processor';
+import type { AccountLink, ProviderRefs } from '../../commands/webhooks/processor';
 import type { SqlClient } from '../sql/client';
 import { Coalescer } from '../sql/coalescer';
 
@@ -31,9 +31,9 @@ export class SqlProviderRefs implements ProviderRefs {
     return r ? { tenantId: r.tenant_id, targetType: r.target_type, targetId: r.target_id } : null;
   }
 
-  async tenantOfAccount(accountId: string): Promise<string | null> {
-    const { rows } = await this.db.query<{ tenant_id: string | null }>('SELECT tenant_id FROM connected_accounts WHERE account_id = $1', [accountId]);
-    return rows[0]?.tenant_id ?? null;
+  async accountLink(accountId: string): Promise<AccountLink | null> {
+    const { rows } = await this.db.query<{ tenant_id: string | null; link_status: string }>('SELECT tenant_id, link_status FROM connected_accounts WHERE account_id = $1', [accountId]);
+    return rows[0] ? toLink(rows[0]) : null;
   }
 
   /**
@@ -59,35 +59,92 @@ export class SqlProviderRefs implements ProviderRefs {
     return this.learning.call({ provider, ref, tenantId, targetType, targetId });
   }
 
-  async connectedAccount(a: { accountId: string; tenantId: string | null; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<void> {
-    await this.db.query(
-      `INSERT INTO connected_accounts (account_id, tenant_id, charges_enabled, payouts_enabled, details_submitted) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (account_id) DO UPDATE SET tenant_id = coalesce(connected_accounts.tenant_id, EXCLUDED.tenant_id), charges_enabled = EXCLUDED.charges_enabled,
-         payouts_enabled = EXCLUDED.payouts_enabled, details_submitted = EXCLUDED.details_submitted, updated_at = clock_timestamp()`,
-      [a.accountId, a.tenantId, a.chargesEnabled, a.payoutsEnabled, a.detailsSubmitted],
+  /** account.updated: capabilities only. An account nobody linked is kept as `unlinked` (no tenant), never linked by its own metadata. */
+  async connectedAccount(a: { accountId: string; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<AccountLink> {
+    const { rows } = await this.db.query<{ tenant_id: string | null; link_status: string }>(
+      `INSERT INTO connected_accounts (account_id, tenant_id, charges_enabled, payouts_enabled, details_submitted, link_status) VALUES ($1, NULL, $2, $3, $4, 'unlinked')
+       ON CONFLICT (account_id) DO UPDATE SET charges_enabled = EXCLUDED.charges_enabled,
+         payouts_enabled = EXCLUDED.payouts_enabled, details_submitted = EXCLUDED.details_submitted, updated_at = clock_timestamp()
+       RETURNING tenant_id, link_status`,
+      [a.accountId, a.chargesEnabled, a.payoutsEnabled, a.detailsSubmitted],
     );
+    return toLink(rows[0]!);
   }
 }
 
-/** Which Stripe connected account takes a tenant's Connect payments. */
+function toLink(r: { tenant_id: string | null; link_status: string }): AccountLink {
+  return r.tenant_id !== null && (r.link_status === 'current' || r.link_status === 'previous') ? { status: r.link_status, tenantId: r.tenant_id } : { status: 'unlinked', tenantId: null };
+}
+
+export interface ConnectedAccountRow {
+  readonly accountId: string;
+  readonly status: 'current' | 'previous';
+  readonly chargesEnabled: boolean;
+  readonly payoutsEnabled: boolean;
+  readonly detailsSubmitted: boolean;
+  readonly linkedAt: string | null;
+  readonly replacedAt: string | null;
+}
+
+/**
+ * Which Stripe connected account takes a tenant's Connect payments: exactly one `current`
+ * account per tenant (a unique index), set only by an operator (link). Re-linking makes the old
+ * account `previous`: its webhooks are recorded and flagged, never applied.
+ */
 export class SqlConnectedAccounts {
   constructor(private readonly db: SqlClient) {}
 
   async accountFor(tenantId: string): Promise<string | null> {
     const { rows } = await this.db.query<{ account_id: string }>(
-      'SELECT account_id FROM connected_accounts WHERE tenant_id = $1 AND charges_enabled ORDER BY updated_at DESC LIMIT 1',
+      `SELECT account_id FROM connected_accounts WHERE tenant_id = $1 AND link_status = 'current' AND charges_enabled`,
       [tenantId],
     );
     return rows[0]?.account_id ?? null;
   }
 
-  /** Links an account to a tenant; it takes charges once Stripe reports it can (account.updated). */
-  async link(tenantId: string, accountId: string): Promise<void> {
-    await this.db.query(
-      `INSERT INTO connected_accounts (account_id, tenant_id, charges_enabled, payouts_enabled, details_submitted) VALUES ($1, $2, false, false, false)
-       ON CONFLICT (account_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, updated_at = clock_timestamp()`,
-      [accountId, tenantId],
+  /** The tenant's current account whatever its capabilities (reconciliation reads it), or null. */
+  async currentAccount(tenantId: string): Promise<string | null> {
+    const { rows } = await this.db.query<{ account_id: string }>(`SELECT account_id FROM connected_accounts WHERE tenant_id = $1 AND link_status = 'current'`, [tenantId]);
+    return rows[0]?.account_id ?? null;
+  }
+
+  /** The tenant's current account and the ones it replaced, newest first. */
+  async list(tenantId: string): Promise<ConnectedAccountRow[]> {
+    const { rows } = await this.db.query<{ account_id: string; link_status: 'current' | 'previous'; charges_enabled: boolean; payouts_enabled: boolean; details_submitted: boolean; linked_at: Date | null; unlinked_at: Date | null }>(
+      `SELECT account_id, link_status, charges_enabled, payouts_enabled, details_submitted, linked_at, unlinked_at FROM connected_accounts
+        WHERE tenant_id = $1 AND link_status IN ('current', 'previous') ORDER BY link_status = 'current' DESC, linked_at DESC NULLS LAST, account_id`,
+      [tenantId],
     );
+    const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+    return rows.map((r) => ({ accountId: r.account_id, status: r.link_status, chargesEnabled: r.charges_enabled, payoutsEnabled: r.payouts_enabled, detailsSubmitted: r.details_submitted, linkedAt: iso(r.linked_at), replacedAt: iso(r.unlinked_at) }));
+  }
+
+  /**
+   * Links an account to a tenant as its current one; the tenant's previous current account (if
+   * another) becomes `previous`. It takes charges once Stripe reports it can (account.updated;
+   * capabilities already reported while it was unlinked are kept). An account linked to another
+   * tenant (now or before) is refused: `linked_elsewhere`.
+   */
+  async link(tenantId: string, accountId: string): Promise<{ linked: true; previousAccountId: string | null } | { linked: false; reason: 'linked_elsewhere'; tenantId: string }> {
+    return this.db.transaction(async (tx) => {
+      // one link change per tenant at a time (the unique index would refuse the loser otherwise)
+      await tx.query('SELECT tenant_id FROM tenants WHERE tenant_id = $1 FOR UPDATE', [tenantId]);
+      const { rows: existing } = await tx.query<{ tenant_id: string | null }>('SELECT tenant_id FROM connected_accounts WHERE account_id = $1 FOR UPDATE', [accountId]);
+      const owner = existing[0]?.tenant_id ?? null;
+      if (owner !== null && owner !== tenantId) return { linked: false as const, reason: 'linked_elsewhere' as const, tenantId: owner };
+      const { rows: replaced } = await tx.query<{ account_id: string }>(
+        `UPDATE connected_accounts SET link_status = 'previous', unlinked_at = clock_timestamp()
+          WHERE tenant_id = $1 AND link_status = 'current' AND account_id <> $2 RETURNING account_id`,
+        [tenantId, accountId],
+      );
+      await tx.query(
+        `INSERT INTO connected_accounts (account_id, tenant_id, charges_enabled, payouts_enabled, details_submitted, link_status, linked_at) VALUES ($1, $2, false, false, false, 'current', clock_timestamp())
+         ON CONFLICT (account_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, link_status = 'current',
+           linked_at = CASE WHEN connected_accounts.link_status = 'current' THEN connected_accounts.linked_at ELSE clock_timestamp() END, unlinked_at = NULL`,
+        [accountId, tenantId],
+      );
+      return { linked: true as const, previousAccountId: replaced[0]?.account_id ?? null };
+    });
   }
 }
 

@@ -50,7 +50,7 @@ export class WebhookIngestor {
     this.metrics.webhooksReceived.inc({ endpoint, type: eventType, duplicate: String(!stored.fresh) });
     if (stored.status === 'processed' || stored.status === 'ignored') return { status: stored.status, duplicate: true };
     try {
-      return { status: await this.process(endpoint, eventId, eventType, payload), duplicate: !stored.fresh };
+      return { status: await this.process(endpoint, eventId, eventType, payload, stored.fresh), duplicate: !stored.fresh };
     } catch (err) {
       // Stored but not applied (e.g. the database blinked): the retrier finishes it.
       this.logger.error({ err, endpoint, eventId, eventType }, 'webhook stored but not processed yet; it will be retried');
@@ -64,14 +64,16 @@ export class WebhookIngestor {
     if (outcome.status === 'parked') throw new Error(`cannot apply yet: ${outcome.reason}`);
   }
 
-  async process(endpoint: Endpoint, eventId: string, eventType: string, payload: unknown): Promise<InboxStatus> {
+  /** `first`: the first time this event is processed (flags are counted once, not per retry). */
+  async process(endpoint: Endpoint, eventId: string, eventType: string, payload: unknown, first = false): Promise<InboxStatus> {
     const account = endpoint === 'stripe_connect' ? ((payload as { account?: unknown }).account as string | undefined) : undefined;
-    const scope = account ? { accountId: account, tenantId: await this.refs.tenantOfAccount(account) } : undefined;
+    const scope = account ? { accountId: account, link: await this.refs.accountLink(account) } : undefined;
     const outcome = await this.processor.execute(eventId, await this.translate(endpoint, payload, this.refs), scope);
     if (outcome.status === 'ignored' && outcome.refused) {
       this.metrics.webhooksRefused.inc({ endpoint, type: eventType, reason: outcome.refused.code });
       this.logger.warn({ endpoint, eventId, eventType, refused: outcome.refused.code, reason: outcome.refused.reason }, "webhook refused: the provider's API contradicts it; nothing recorded");
     } else if (outcome.status === 'ignored') this.metrics.webhooksUnhandled.inc({ endpoint, type: eventType });
+    if (outcome.status !== 'ignored' && outcome.flag && first) this.metrics.connectAccountFlagged.inc({ reason: outcome.flag, type: eventType });
     if (outcome.status === 'processed' && outcome.note) this.logger.warn({ endpoint, eventId, eventType, note: outcome.note }, 'webhook processed; some of its steps were refused by the domain');
     if (outcome.status === 'parked') this.logger.warn({ endpoint, eventId, eventType, reason: outcome.reason }, 'webhook parked until its target exists');
     await this.inbox.mark(endpoint, eventId, outcome.status, outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : (outcome.refused?.reason ?? null));

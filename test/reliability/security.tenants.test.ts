@@ -103,7 +103,8 @@ describe('security: tenant isolation and API keys', () => {
       .replace('{tenantId}', 'tenant-b')
       .replace('{keyId}', bKeyId)
       .replace('{name}', 'invoices')
-      .replace('{key}', encodeURIComponent(`booking-tenant-b.${B.booking}`));
+      .replace('{key}', encodeURIComponent(`booking-tenant-b.${B.booking}`))
+      .replace('{runId}', '00000000-0000-4000-8000-000000000000');
     const bodies: Record<string, unknown> = {
       'POST /v1/tenants': { tenantId: 'evil', name: 'Evil' },
       'POST /v1/tenants/{tenantId}/api-keys': { label: 'stolen' },
@@ -112,6 +113,7 @@ describe('security: tenant isolation and API keys', () => {
       'POST /v1/admin/projections/{name}/resume': {},
       'POST /v1/admin/outbox/parked/{key}/release': {},
       'POST /v1/admin/outbox/parked/{key}/skip': { reason: 'attack' },
+      'POST /v1/admin/reconciliations': { tenantId: 'tenant-b', since: TODAY, dryRun: true },
       'POST /v1/departures': { departureId: 'DEP-NEW', name: 'n', paymentScheduleId: null, capacity: 1 },
       'PATCH /v1/departures/{departureId}': { capacity: 0, inquireToBook: true },
       'POST /v1/bookings': bookingBody(B.departure, 'a@example.com'),
@@ -197,6 +199,10 @@ describe('security: tenant isolation and API keys', () => {
         'POST /v1/admin/outbox/parked/{key}/release',
         'POST /v1/admin/outbox/parked/{key}/skip',
         'GET /v1/admin/reports/finance',
+        'GET /v1/tenants/{tenantId}/stripe-account',
+        'POST /v1/admin/reconciliations',
+        'GET /v1/admin/reconciliations',
+        'GET /v1/admin/reconciliations/{runId}',
       ].sort(),
     );
   });

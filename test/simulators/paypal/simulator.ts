@@ -354,13 +354,19 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
         ...(u.custom_id !== undefined ? { custom_id: u.custom_id } : {}),
         ...(u.invoice_id !== undefined ? { invoice_id: u.invoice_id } : {}),
         ...(u.soft_descriptor !== undefined ? { soft_descriptor: u.soft_descriptor } : {}),
-        ...(u.captures.length ? { payments: { captures: u.captures.map((id) => renderCapture(capturesById.get(id)!, false)) } } : {}),
+        // as PayPal's order: the unit's payments hold its captures and the refunds of those captures
+        ...(u.captures.length ? { payments: unitPayments(u.captures) } : {}),
       })),
       ...(o.payer ? { payer: o.payer } : {}),
       create_time: o.create_time,
       ...(o.update_time !== o.create_time ? { update_time: o.update_time } : {}),
       links,
     };
+  }
+
+  function unitPayments(captureIds: readonly string[]): Obj {
+    const refunds = captureIds.flatMap((id) => capturesById.get(id)!.refunds).map((id) => renderRefund(refundsById.get(id)!));
+    return { captures: captureIds.map((id) => renderCapture(capturesById.get(id)!, false)), ...(refunds.length ? { refunds } : {}) };
   }
 
   function renderRefund(r: SimRefund): Obj {
