@@ -54,8 +54,6 @@ import { StripeLedgerAdapter } from './providers/stripeLedger';
 
 /** How long a readiness probe (database, bus) is reused: /readyz stays current within a second. */
 export const READINESS_PROBE_TTL_MS = 1000;
-/** How long a metric gauge that queries the database is reused by later scrapes. */
-export const METRIC_QUERY_TTL_MS = 5000;
 
 /**
  * The composition root: builds every adapter from the configuration and owns their lifecycle.
@@ -539,7 +537,7 @@ export class Runtime {
     this.metrics.sources.subscriptions = () => [...this.subscriptions.map((s) => s.status()), ...this.projections.filter((p) => p.status().leader).map((p) => p.status())];
     this.metrics.sources.projections = () => this.projections.map((p) => p.status());
     // Gauges that query the database are shared by concurrent scrapes and reused for
-    // METRIC_QUERY_TTL_MS: any number of scrapers cost one query per gauge per interval.
+    // METRICS_QUERY_TTL_MS: any number of scrapers cost one query per gauge per interval.
     this.metrics.sources.eventsBehind = cached(async (p: string) => {
       const runner = this.projections.find((r) => r.def.name === p);
       if (!runner) return 0;
@@ -549,9 +547,9 @@ export class Runtime {
         [pos?.commit.toString() ?? '0', pos?.prepare.toString() ?? '0'],
       );
       return Number(rows[0]?.n ?? 0);
-    }, METRIC_QUERY_TTL_MS);
-    const outbox = cached(() => this.relay.status(), METRIC_QUERY_TTL_MS);
-    const inbox = cached(() => this.inbox.counts(), METRIC_QUERY_TTL_MS);
+    }, this.config.METRICS_QUERY_TTL_MS);
+    const outbox = cached(() => this.relay.status(), this.config.METRICS_QUERY_TTL_MS);
+    const inbox = cached(() => this.inbox.counts(), this.config.METRICS_QUERY_TTL_MS);
     this.metrics.sources.outbox = () => outbox(null);
     this.metrics.sources.inbox = () => inbox(null);
   }

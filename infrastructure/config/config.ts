@@ -160,6 +160,8 @@ const schema = z.object({
   RATE_LIMIT_WEBHOOK_PER_SECOND: z.coerce.number().positive().default(100),
   RATE_LIMIT_PUBLIC_BURST: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_PUBLIC_PER_SECOND: z.coerce.number().positive().default(0.5),
+  /** How long a database-backed gauge (events behind, outbox backlog, inbox counts) is reused by scrapes. */
+  METRICS_QUERY_TTL_MS: z.coerce.number().int().min(50).max(300_000).default(5000),
   /** /readyz per client IP (its probes are cached; this bounds the answers). */
   RATE_LIMIT_HEALTH_BURST: z.coerce.number().int().min(1).default(30),
   RATE_LIMIT_HEALTH_PER_SECOND: z.coerce.number().positive().default(10),

@@ -397,7 +397,7 @@ describe('StripeBillingProvider against stripe-mock', () => {
     const k = key('expire');
     await provider().expireCheckoutSession({ idempotencyKey: k, sessionId: 'cs_test_123' });
     const r = proxy.requests[0]!;
-    expect([r.method, r.path, header(r, 'idempotency-key')]).toEqual(['POST', '/v1/checkout/sessions/cs_test_123/expire', k]);
+    expect([r.method, r.path, header(r, 'idempotency-key')]).toEqual(['POST', '/v1/checkout/sessions/cs_test_123/expire', stripeIdempotencyKey(k)]);
   });
 
   test('archivePrice sets active=false (prices are immutable: archive and create)', async () => {

@@ -17,6 +17,7 @@ export const ADMIN_KEY = 'acceptance-admin-key-0123456789abcdef';
 export const STRIPE_PLATFORM_SECRET = 'whsec_acceptance_platform_0123456789';
 export const STRIPE_CONNECT_SECRET = 'whsec_acceptance_connect_0123456789';
 export const METRICS_TOKEN = 'acceptance-metrics-token-0123456789abcdef';
+const METRICS_TTL_MS = 100;
 
 export interface SettleOptions {
   readonly storage: 'postgres' | 'embedded';
@@ -80,6 +81,8 @@ export async function startSettle(options: SettleOptions): Promise<Settle> {
     STRIPE_CONNECT_WEBHOOK_SECRET: STRIPE_CONNECT_SECRET,
     STRIPE_SECRET_KEY: 'sk_test_acceptance',
     METRICS_TOKEN,
+    // the backlog gauges are reused this long; settled() waits longer than that between its two looks
+    METRICS_QUERY_TTL_MS: String(METRICS_TTL_MS),
     SETTLE_DEV_DEFAULTS: 'off',
     LOG_LEVEL: 'warn',
   };
@@ -150,12 +153,14 @@ export async function startSettle(options: SettleOptions): Promise<Settle> {
     metrics,
     async settled({ timeoutMs = 30_000, allowParked = false } = {}) {
       const deadline = Date.now() + timeoutMs;
-      let quietInARow = 0;
+      // quiet twice, the second look taken after the gauges' reuse interval (a fresh query each)
+      let quietSince: number | null = null;
       let last: string[] = [];
       for (;;) {
         last = backlog(await metrics(), allowParked);
-        quietInARow = last.length === 0 ? quietInARow + 1 : 0;
-        if (quietInARow >= 2) return;
+        if (last.length > 0) quietSince = null;
+        else if (quietSince === null) quietSince = Date.now();
+        else if (Date.now() - quietSince > 2 * METRICS_TTL_MS) return;
         if (Date.now() > deadline) throw new Error(`the service did not settle in ${timeoutMs} ms: ${last.join(', ')}${await diagnose()}`);
         await new Promise((r) => setTimeout(r, 40));
       }

@@ -45,6 +45,9 @@ describe('one paid subscription invoice is one payment (PostgreSQL, Kafka)', () 
         Object.assign(o, { id: 'in_acc_paid_once', customer: cus, subscription: sub, billing_reason: 'subscription_create', currency: 'eur', amount_paid: 2900, amount_due: 2900, total: 2900, subtotal: 2900, payment_intent: 'pi_acc_paid_once', charge: 'ch_acc_paid_once' });
         o.parent = { type: 'subscription_details', subscription_details: { subscription: sub, metadata: md } };
         o.lines.data[0].period = { start: now - 60, end: now + 30 * 86_400 };
+        // paid now (the ledger books a payment on the day the provider says it was paid)
+        o.created = now - 60;
+        o.status_transitions = { ...o.status_transitions, finalized_at: now - 60, paid_at: now };
       }),
     ];
     for (const d of deliveries) expect((await deliver(settle.url, d)).status).toBe(200);
