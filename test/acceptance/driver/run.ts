@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { expected, type ChargeFact, type ExpectedInvoice, type InvoiceFact } from '../model/invoices';
 import type { History } from '../model/histories';
-import { STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
+import { STRIPE_CONNECT_SECRET, STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
 import { deliver, deliverStripe, eventsFor, type StripeDelivery } from './stripeWorld';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -14,6 +14,8 @@ type Obj = Record<string, any>;
 
 export interface Played {
   readonly keys: Map<string, Api>;
+  /** history key -> what it is (its id in invoiceIds is an invoice id or a booking id) */
+  readonly payables: Map<string, 'invoice' | 'booking'>;
   readonly invoiceIds: Map<string, { tenant: string; invoiceId: string }>;
   readonly accounts: Map<string, string>;
 }
@@ -34,8 +36,28 @@ export async function setUp(settle: Settle, h: History): Promise<Played> {
     accounts.set(t.id, account);
   }
   const invoiceIds = new Map<string, { tenant: string; invoiceId: string }>();
+  const departures = new Map<string, string>();
   for (const f of h.facts) {
     if (f.kind !== 'invoice') continue;
+    if (f.payable === 'booking') {
+      // one departure per tenant, with seats for every booking of the history (100-character id)
+      let departureId = departures.get(f.tenant);
+      if (!departureId) {
+        departureId = `D${createHash('sha256').update(f.tenant).digest('hex')}`.padEnd(100, 'd');
+        const d = await keys.get(f.tenant)!.post('/v1/departures', { departureId, name: 'Þórsmörk trek', paymentScheduleId: 'sched-1', capacity: 500 });
+        if (d.status !== 201) throw new Error(`departure: ${d.status} ${JSON.stringify(d.body)}`);
+        departures.set(f.tenant, departureId);
+      }
+      const b = await keys.get(f.tenant)!.post<{ bookingId: string; status: string }>('/v1/bookings', {
+        departureId,
+        contact: { firstName: 'Ada', lastName: 'Lovelace', email: `ada.${f.key}@example.com`, phone: '+44 20 7946 0000' },
+        guests: [{ firstName: 'Ada', lastName: 'Lovelace' }, { firstName: 'Charles', lastName: 'Babbage' }],
+        price: { amount: f.total, currency: f.currency },
+      });
+      if (b.status !== 201 || b.body.status !== 'requested') throw new Error(`booking: ${b.status} ${JSON.stringify(b.body)}`);
+      invoiceIds.set(f.key, { tenant: f.tenant, invoiceId: b.body.bookingId });
+      continue;
+    }
     const r = await keys.get(f.tenant)!.post<{ invoiceId: string }>('/v1/invoices', {
       customerId: f.customerId,
       customer: { name: 'Ada Lovelace', email: 'ada@example.com' },
@@ -47,7 +69,7 @@ export async function setUp(settle: Settle, h: History): Promise<Played> {
     if (r.status !== 201) throw new Error(`issue invoice: ${r.status} ${JSON.stringify(r.body)}`);
     invoiceIds.set(f.key, { tenant: f.tenant, invoiceId: r.body.invoiceId });
   }
-  return { keys, invoiceIds, accounts };
+  return { keys, invoiceIds, accounts, payables: new Map(h.facts.flatMap((f) => (f.kind === 'invoice' ? [[f.key, f.payable] as const] : []))) };
 }
 
 /**
@@ -80,8 +102,10 @@ export function deliveries(h: History, p: Played): StripeDelivery[] {
   });
 }
 
-function invoiceTarget(p: Played, key: string): { metadata: Record<string, string>; account: string } {
+/** Invoices are paid on the tenant's connected account (Connect endpoint), bookings on the platform. */
+function invoiceTarget(p: Played, key: string): { metadata: Record<string, string>; account: string | null } {
   const { tenant, invoiceId } = p.invoiceIds.get(key)!;
+  if (p.payables.get(key) === 'booking') return { metadata: { tenant_id: tenant, booking_id: invoiceId }, account: null };
   return { metadata: { tenant_id: tenant, invoice_id: invoiceId }, account: p.accounts.get(tenant)! };
 }
 
@@ -97,10 +121,10 @@ export async function deliverAll(settle: Settle, list: readonly StripeDelivery[]
   return problems;
 }
 
-/** The same Connect event sent to the platform endpoint is refused and changes nothing. */
+/** An event sent to the other endpoint (a Connect event to the platform one, or the reverse) is refused and changes nothing. */
 export async function wrongEndpoint(settle: Settle, d: StripeDelivery): Promise<string[]> {
-  const r = await deliverStripe(`${settle.url}/webhooks/stripe`, d, STRIPE_PLATFORM_SECRET);
-  return r.status === 400 ? [] : [`${d.type} on the platform endpoint: expected 400, got ${r.status} ${r.body}`];
+  const r = d.account ? await deliverStripe(`${settle.url}/webhooks/stripe`, d, STRIPE_PLATFORM_SECRET) : await deliverStripe(`${settle.url}/webhooks/stripe/connect`, d, STRIPE_CONNECT_SECRET);
+  return r.status === 400 ? [] : [`${d.type} (${d.account ? 'Connect' : 'platform'}) on the other endpoint: expected 400, got ${r.status} ${r.body}`];
 }
 
 async function allPayments(api: Api): Promise<Obj[]> {
@@ -134,6 +158,16 @@ function diffInvoice(e: ExpectedInvoice, got: Obj): string[] {
     .map(([k, v]) => `${where}: ${k} is ${JSON.stringify((seen as Obj)[k])}, the provider says ${JSON.stringify(v)}`);
 }
 
+/** A booking shows the invoice model's status as requested / paid / refunded, and refunded.amount. */
+function diffBooking(e: ExpectedInvoice, got: Obj): string[] {
+  const where = `booking ${e.key} (${e.total} ${e.currency}, tenant ${e.tenant.slice(0, 12)}…)`;
+  const want = { status: e.status === 'open' ? 'requested' : e.status, refunded: e.amountRefunded, needsAttention: e.needsAttention };
+  const seen = { status: got.status, refunded: amountOf(got.refunded), needsAttention: Boolean(got.needsAttention) };
+  return Object.entries(want)
+    .filter(([k, v]) => (seen as Obj)[k] !== v)
+    .map(([k, v]) => `${where}: ${k} is ${JSON.stringify((seen as Obj)[k])}, the provider says ${JSON.stringify(v)}`);
+}
+
 function today(offsetDays: number): string {
   return new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
 }
@@ -144,18 +178,18 @@ export async function compare(settle: Settle, h: History, p: Played): Promise<st
   const diffs: string[] = [];
   for (const e of model.invoices) {
     const { invoiceId } = p.invoiceIds.get(e.key)!;
-    const r = await p.keys.get(e.tenant)!.get<Obj>(`/v1/invoices/${invoiceId}`);
-    if (r.status !== 200) diffs.push(`GET invoice ${e.key}: ${r.status}`);
-    else diffs.push(...diffInvoice(e, r.body));
+    const r = await p.keys.get(e.tenant)!.get<Obj>(e.payable === 'booking' ? `/v1/bookings/${invoiceId}` : `/v1/invoices/${invoiceId}`);
+    if (r.status !== 200) diffs.push(`GET ${e.payable} ${e.key}: ${r.status}`);
+    else diffs.push(...(e.payable === 'booking' ? diffBooking(e, r.body) : diffInvoice(e, r.body)));
   }
   for (const t of h.tenants) {
     const api = p.keys.get(t.id)!;
     const mine = model.payments.filter((x) => x.tenant === t.id);
-    const rows = (await allPayments(api)).filter((r) => r.payable?.type === 'invoice');
+    const rows = await allPayments(api);
     const row = (pi: string) => rows.filter((r) => r.providerPaymentId === pi);
     for (const e of mine) {
       const got = row(e.providerPaymentId);
-      const label = `payment ${e.providerPaymentId} (${e.amount} ${e.currency}, invoice ${e.invoiceKey})`;
+      const label = `payment ${e.providerPaymentId} (${e.amount} ${e.currency}, for ${e.invoiceKey})`;
       if (got.length !== 1) {
         diffs.push(`${label}: listed ${got.length} times in /v1/payments, the provider made one attempt`);
         continue;
@@ -199,7 +233,7 @@ export function describe(h: History): string {
   const lines = h.facts.map((f) => {
     switch (f.kind) {
       case 'invoice':
-        return `invoice ${f.key}: ${f.total} ${f.currency} to ${f.customerId.length}-char customer, tenant ${f.tenant.length}-char ${f.tenant.slice(0, 8)}…`;
+        return `${f.payable} ${f.key}: ${f.total} ${f.currency} to ${f.customerId.length}-char customer, tenant ${f.tenant.length}-char ${f.tenant.slice(0, 8)}…`;
       case 'charge':
         return `${(f as ChargeFact).outcome} ${f.pi}/${f.ch} ${f.amount} ${f.currency} for ${f.invoiceKey}${f.declineCode ? ` (${f.declineCode})` : ''}`;
       case 'refund':

@@ -58,6 +58,7 @@ const chargePlan: fc.Arbitrary<ChargePlan> = fc.record({
 });
 
 const invoicePlan = fc.record({
+  payable: fc.constantFrom<'invoice' | 'booking'>('invoice', 'booking'),
   currency: fc.constantFrom(...CURRENCIES),
   charges: fc.array(chargePlan, { minLength: 0, maxLength: 3 }),
 }).chain((p) => amountIn(p.currency).map((total) => ({ ...p, total })));
@@ -84,7 +85,7 @@ export function historyArb(uniq: () => string): fc.Arbitrary<History> {
       let n = 0;
       r.invoices.forEach(([t, plan, customerId], i) => {
         const tenant = tenants[t % tenants.length]!;
-        const inv: InvoiceFact = { kind: 'invoice', key: `i${i}`, tenant, customerId, currency: plan.currency.code, total: plan.total };
+        const inv: InvoiceFact = { kind: 'invoice', payable: plan.payable, key: `${plan.payable === 'booking' ? 'b' : 'i'}${i}`, tenant, customerId, currency: plan.currency.code, total: plan.total };
         facts.push(inv);
         let paid = false;
         for (const cp of plan.charges) {

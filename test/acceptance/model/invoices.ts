@@ -17,7 +17,7 @@
  * - A charge with an open dispute cannot be refunded ("Refunds": "You can't refund a disputed
  *   charge"), so histories never refund after a dispute opened.
  *
- * Settle's documented rules (README, domain glossary in /openapi.json descriptions):
+ * Settle's documented rules (README; ARCHITECTURE.md "Money rules"; /openapi.json descriptions):
  * - An invoice is paid by the first succeeded payment of exactly its total and currency; any
  *   further succeeded payment for it is an overpayment that needs a human until it is refunded in
  *   full. "First" is by `created` here; Settle decides by arrival, so the histories deliver a
@@ -25,6 +25,7 @@
  *   customer pays twice.
  * - Refunds and disputes of the paying charge change the invoice: amountRefunded, amountDisputed
  *   (open disputes), collected = paid - refunded - lost; status `refunded` when refunded in full.
+ *   A booking shows the same as status `requested` / `paid` / `refunded` and `refunded.amount`.
  * - Every attempt, failed ones too, is one row of `GET /v1/payments`, with its own refunded amount
  *   and status (`failed`, `succeeded`, `refunded` when refunded in full, `disputed` while a dispute
  *   is open or after it was lost).
@@ -33,8 +34,14 @@
  *   disputeLosses - fees (no application fee in these histories).
  */
 
+/**
+ * Something a tenant bills through Settle: an invoice (`POST /v1/invoices`, paid on the tenant's
+ * connected account) or a trip booking (`POST /v1/bookings`, paid on the platform account). Both
+ * follow the same money rules; the booking's own view differs (below).
+ */
 export interface InvoiceFact {
   readonly kind: 'invoice';
+  readonly payable: 'invoice' | 'booking';
   readonly key: string;
   readonly tenant: string;
   readonly customerId: string;
@@ -80,6 +87,7 @@ export interface DisputeFact {
 export type MoneyFact = InvoiceFact | ChargeFact | RefundFact | DisputeFact;
 
 export interface ExpectedInvoice {
+  readonly payable: 'invoice' | 'booking';
   readonly tenant: string;
   readonly key: string;
   readonly currency: string;
@@ -152,6 +160,7 @@ export function expected(facts: readonly MoneyFact[]): Expected {
     const lost = dispute?.outcome === 'lost' ? dispute.amount : 0;
     const overpaymentOpen = overpaid.some((c) => refundsOf(c.ch) < c.amount);
     outInvoices.push({
+      payable: inv.payable,
       tenant: inv.tenant,
       key: inv.key,
       currency: inv.currency,
@@ -162,7 +171,9 @@ export function expected(facts: readonly MoneyFact[]): Expected {
       amountDisputed: open,
       collected: paying ? inv.total - refunded - lost : 0,
       overpayments: overpaid.length,
-      needsAttention: overpaymentOpen,
+      // a booking also needs a human while a dispute of its payment is open or after it was lost
+      // (ARCHITECTURE.md, Money rules: "Booking disputes")
+      needsAttention: overpaymentOpen || (inv.payable === 'booking' && dispute !== null && dispute.outcome !== 'won'),
     });
 
     for (const c of mine) {
