@@ -30,20 +30,20 @@ describe('disputes on booking payments (PostgreSQL, in-process messaging)', () =
     const money = new BookingMoney(settle, tenant, bookingId);
     const charge = await money.pay(price, `disp${outcome}`);
     await settle.settled();
-    expect((await readBooking(tenant, bookingId)).status).toBe('paid');
+    expect((await until(() => readBooking(tenant, bookingId), (b) => b.status === 'paid')).status).toBe('paid');
 
     // Stripe opens a dispute (no metadata on it: the service finds the booking through the charge)
     await money.dispute(charge, 'open', `disp${outcome}`);
     await settle.settled();
-    expect(await bookingPayments(tenant, bookingId)).toEqual([expect.objectContaining({ status: 'disputed' })]);
-    expect(await readBooking(tenant, bookingId)).toMatchObject({ needsAttention: true, disputes: [{ disputeId: `dp_disp${outcome}`, status: 'open', amount: price }] });
+    expect(await until(() => bookingPayments(tenant, bookingId), (rows) => rows[0]?.status === 'disputed')).toEqual([expect.objectContaining({ status: 'disputed' })]);
+    expect(await until(() => readBooking(tenant, bookingId), (b) => b.disputes?.length > 0)).toMatchObject({ needsAttention: true, disputes: [{ disputeId: `dp_disp${outcome}`, status: 'open', amount: price }] });
     const open = await until(() => financeTotals(tenant, price.currency), (t) => t.disputed === price.amount);
     expect(open).toMatchObject({ grossCollected: price.amount, disputed: price.amount });
 
     // Stripe closes it
     await money.dispute(charge, outcome, `disp${outcome}`);
     await settle.settled();
-    const b = await readBooking(tenant, bookingId);
+    const b = await until(() => readBooking(tenant, bookingId), (x) => x.disputes?.[0]?.status === outcome);
     expect(b.disputes).toEqual([expect.objectContaining({ disputeId: `dp_disp${outcome}`, status: outcome })]);
     if (outcome === 'lost') {
       expect(await bookingPayments(tenant, bookingId)).toEqual([expect.objectContaining({ status: 'disputed' })]);
@@ -51,7 +51,7 @@ describe('disputes on booking payments (PostgreSQL, in-process messaging)', () =
       const t = await until(() => financeTotals(tenant, price.currency), (x) => x.disputeLosses === price.amount);
       expect(t).toMatchObject({ grossCollected: price.amount, disputed: 0, disputeLosses: price.amount, net: 0 });
     } else {
-      expect(await bookingPayments(tenant, bookingId)).toEqual([expect.objectContaining({ status: 'succeeded' })]);
+      expect(await until(() => bookingPayments(tenant, bookingId), (rows) => rows[0]?.status === 'succeeded')).toEqual([expect.objectContaining({ status: 'succeeded' })]);
       expect(b).toMatchObject({ needsAttention: false, attention: [] });
       const t = await until(() => financeTotals(tenant, price.currency), (x) => x.disputed === 0);
       expect(t).toMatchObject({ grossCollected: price.amount, disputed: 0, disputeLosses: 0, net: price.amount });

@@ -33,12 +33,15 @@ describe('money received after cancellation (PostgreSQL, in-process messaging)',
     // the webhook is acknowledged when stored; the booking shows the money once it is applied
     const b = await until(() => readBooking(tenant, bookingId), (x) => x.needsAttention === true, 20_000);
     expect(b).toMatchObject({ status: 'cancelled', needsAttention: true, stage: 'needs_attention' });
-    const listed = await tenant.api.get<any>('/v1/bookings?stage=needs_attention&limit=100');
-    expectStatus(listed, 200, 'list needs_attention');
-    const ids = listed.body.data.map((b: any) => b.bookingId);
+    const needingAttention = async () => {
+      const listed = await tenant.api.get<any>('/v1/bookings?stage=needs_attention&limit=100');
+      expectStatus(listed, 200, 'list needs_attention');
+      return listed.body.data.map((x: any) => x.bookingId) as string[];
+    };
+    const ids = await until(needingAttention, (x) => x.includes(bookingId));
     expect(ids).toContain(bookingId);
     expect(ids).not.toContain(other.bookingId);
-    expect(await bookingPayments(tenant, bookingId)).toEqual([expect.objectContaining({ status: 'succeeded', amount: price })]);
+    expect(await until(() => bookingPayments(tenant, bookingId), (rows) => rows.length > 0)).toEqual([expect.objectContaining({ status: 'succeeded', amount: price })]);
     const t = await until(() => financeTotals(tenant, 'KWD'), (x) => x.grossCollected === price.amount);
     expect(t).toMatchObject({ grossCollected: price.amount });
   }, 60_000);

@@ -46,15 +46,16 @@ describe('a booking paid while waitlisted is held until a seat frees up (Postgre
     await settle.settled();
 
     // held: still waitlisted, needs attention, no seat, nothing sent to the CRM
-    const h = await readBooking(tenant, held.bookingId);
+    const h = await until(() => readBooking(tenant, held.bookingId), (b) => b.needsAttention === true);
     expect(h).toMatchObject({ status: 'waitlisted', stage: 'needs_attention', needsAttention: true, waitlist: { promotedAt: null } });
     expect(h.attention).toEqual([expect.stringContaining('paid_while_waitlisted')]);
-    expect(await seatsTaken(departureId)).toBe(1);
+    expect(await until(() => seatsTaken(departureId), (n) => n === 1)).toBe(1);
     expect(crm.booking(held.bookingId)).toBeUndefined();
     expect(crmCalls(held.bookingId)).toEqual([]);
     // the money is in (payment history and finance see it) and is marked as held
-    expect(await bookingPayments(tenant, held.bookingId)).toEqual([expect.objectContaining({ status: 'succeeded', needsAttention: expect.stringContaining('waitlisted') })]);
-    const listed = (await tenant.api.get<any>('/v1/bookings?stage=needs_attention&limit=100')).body.data.map((b: any) => b.bookingId);
+    expect(await until(() => bookingPayments(tenant, held.bookingId), (rows) => rows.length > 0)).toEqual([expect.objectContaining({ status: 'succeeded', needsAttention: expect.stringContaining('waitlisted') })]);
+    const needingAttention = async () => (await tenant.api.get<any>('/v1/bookings?stage=needs_attention&limit=100')).body.data.map((b: any) => b.bookingId) as string[];
+    const listed = await until(needingAttention, (ids) => ids.includes(held.bookingId));
     expect(listed).toContain(held.bookingId);
     return { departureId, first, firstMoney, firstCharge, held, behind };
   }
@@ -68,8 +69,8 @@ describe('a booking paid while waitlisted is held until a seat frees up (Postgre
     // the later waitlisted booking keeps waiting, and nothing of it went to the CRM
     expect((await readBooking(tenant, behindId)).status).toBe('waitlisted');
     expect(crmCalls(behindId)).toEqual([]);
-    expect(await seatsTaken(departureId)).toBe(seats);
-    expect(await bookingPayments(tenant, bookingId)).toEqual([expect.objectContaining({ status: 'succeeded', needsAttention: null })]);
+    expect(await until(() => seatsTaken(departureId), (n) => n === seats)).toBe(seats);
+    expect(await until(() => bookingPayments(tenant, bookingId), (rows) => rows[0]?.needsAttention === null)).toEqual([expect.objectContaining({ status: 'succeeded', needsAttention: null })]);
   }
 
   test('the confirmed booking refunded in full at Stripe (KWD): the oldest waitlisted booking is promoted and, being paid, goes to the CRM not waitlisted', async () => {
@@ -89,7 +90,7 @@ describe('a booking paid while waitlisted is held until a seat frees up (Postgre
     const younger = await newBooking(tenant, departureId, price, 'Alan');
     await new BookingMoney(settle, tenant, oldest.bookingId).pay(price, 'cancelheld');
     await settle.settled();
-    expect(await readBooking(tenant, oldest.bookingId)).toMatchObject({ status: 'waitlisted', needsAttention: true });
+    expect(await until(() => readBooking(tenant, oldest.bookingId), (b) => b.needsAttention === true)).toMatchObject({ status: 'waitlisted', needsAttention: true });
     expect(crmCalls(oldest.bookingId)).toEqual([]);
     expectStatus(await tenant.api.post(`/v1/bookings/${first.bookingId}/cancel`, { reason: 'changed plans' }), 200, 'cancel');
     await expectPromotedToCrm(oldest.bookingId, younger.bookingId, departureId, 1);

@@ -7,7 +7,7 @@
  * departure ids, JPY (no minor unit).
  */
 import { newBooking, newDeparture } from '../driver/bookings';
-import { expectStatus, startSettle, type Settle } from '../driver/service';
+import { expectStatus, startSettle, until, type Settle } from '../driver/service';
 import { idOfLength, newTenant } from '../driver/tenant';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -24,13 +24,14 @@ describe('a departure capacity below the seats taken (PostgreSQL, in-process mes
     const price = { amount: 120_000, currency: 'JPY' };
     await newBooking(tenant, departureId, price, 'Ada');
     await newBooking(tenant, departureId, price, 'Grace');
-    expect((await tenant.api.get<any>(`/v1/departures/${departureId}`)).body).toMatchObject({ capacity: 3, seatsTaken: 2 });
+    const departure = async () => (await tenant.api.get<any>(`/v1/departures/${departureId}`)).body;
+    expect(await until(departure, (d) => d.seatsTaken === 2)).toMatchObject({ capacity: 3, seatsTaken: 2 });
 
     const below = await tenant.api.patch<any>(`/v1/departures/${departureId}`, { capacity: 1 });
     expect(below.status).toBe(409);
     expect(below.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(below.body).toMatchObject({ type: 'https://settle.dev/problems/capacity-below-seats-taken', status: 409, seatsTaken: 2 });
-    expect((await tenant.api.get<any>(`/v1/departures/${departureId}`)).body).toMatchObject({ capacity: 3, seatsTaken: 2 });
+    expect(await departure()).toMatchObject({ capacity: 3, seatsTaken: 2 });
 
     const exact = await tenant.api.patch<any>(`/v1/departures/${departureId}`, { capacity: 2 });
     expectStatus(exact, 200, 'capacity equal to the seats taken');
