@@ -1,9 +1,10 @@
 /**
- * Outside-in acceptance, invoice money: random realistic histories of what Stripe did on
- * connected accounts, delivered as signed webhooks (duplicated, shuffled, concurrent) to the built
- * service running as a child process on PostgreSQL (DATABASE_URL), once with Kafka (KAFKA_BROKERS)
- * and once with in-process messaging; every invoice, the payments list and the finance report
- * must equal the reference model (model/invoices.ts).
+ * Outside-in acceptance, invoice and booking money: random realistic histories of what Stripe did
+ * (invoices paid on connected accounts, trip bookings on the platform account), delivered as signed
+ * webhooks (duplicated, shuffled, concurrent) to the built service running as a child process,
+ * once on PostgreSQL (DATABASE_URL) with Kafka (KAFKA_BROKERS) and once on its embedded default
+ * (PGlite, in-process messaging); every invoice and booking, the payments list and the finance
+ * report must equal the reference model (model/invoices.ts).
  *
  * `npm test` runs a few fixed-seed histories; RELIABILITY_LONG=1 runs many more.
  * A failing history is printed (and written to test-artifacts/) as a replayable script:
@@ -42,13 +43,13 @@ function report(h: History, problems: string[]): string {
 }
 
 describe.each([
-  ['PostgreSQL + Kafka', 'kafka'],
-  ['PostgreSQL + in-process messaging', 'in-process'],
-] as const)('invoice money agrees with the provider (%s)', (_name, messaging) => {
+  ['PostgreSQL + Kafka', 'postgres', 'kafka'],
+  ['the embedded default: PGlite + in-process messaging', 'embedded', 'in-process'],
+] as const)('invoice and booking money agrees with the provider (%s)', (_name, storage, messaging) => {
   let settle: Settle;
   beforeAll(async () => {
-    settle = await startSettle({ storage: 'postgres', messaging });
-  }, 90_000);
+    settle = await startSettle({ storage, messaging });
+  }, 120_000);
   afterAll(async () => {
     await settle?.stop();
   });
