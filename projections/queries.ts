@@ -323,7 +323,12 @@ export class ReadModels {
 
   /** Bookings per pipeline stage. */
   async bookingStageCounts(tenantId: string): Promise<Record<string, number>> {
-    const { rows } = await this.db.query<{ stage: string; n: string }>('SELECT stage, count(*) AS n FROM bookings WHERE tenant_id = $1 GROUP BY stage', [tenantId]);
+    // balance_overdue is decided now: a deposit_paid booking past its balance due instant
+    const { rows } = await this.db.query<{ stage: string; n: string }>(
+      `SELECT CASE WHEN stage = 'deposit_paid' AND (state->'request'->'schedule'->>'balanceDueAt')::timestamptz < $2::timestamptz THEN 'balance_overdue' ELSE stage END AS stage, count(*) AS n
+         FROM bookings WHERE tenant_id = $1 GROUP BY 1`,
+      [tenantId, new Date().toISOString()],
+    );
     return Object.fromEntries(rows.map((r) => [r.stage, Number(r.n)]));
   }
 
