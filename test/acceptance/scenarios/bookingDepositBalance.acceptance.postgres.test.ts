@@ -73,6 +73,8 @@ describe('a booking paid by deposit then balance (PostgreSQL, in-process messagi
       ['pi_depositA', 37_037],
       ['pi_balanceA', 86_420],
     ]);
+    // each payment associated once: two calls, no repeat
+    expect(crm.requests('associatePayment').filter((r) => r.body?.external_reference === a).map((r) => r.body.payment_id)).toEqual(['pi_depositA', 'pi_balanceA']);
     const day = new Date().toISOString().slice(0, 10);
     const finance = await until(
       async () => (await tenant.api.get<any>(`/v1/reports/finance?from=${day}&to=${day}`)).body,
