@@ -73,6 +73,11 @@ describe('a booking paid by deposit then balance (PostgreSQL, in-process messagi
       ['pi_depositA', 37_037],
       ['pi_balanceA', 86_420],
     ]);
+    const rows = ((await tenant.api.get<any>('/v1/payments?limit=100')).body.data as any[]).filter((r) => r.payable.id === a);
+    expect(rows.map((r) => [r.providerPaymentId, r.status, r.amount.amount]).sort()).toEqual([
+      ['pi_balanceA', 'succeeded', 86_420],
+      ['pi_depositA', 'succeeded', 37_037],
+    ]);
     // each payment associated once: two calls, no repeat
     expect(crm.requests('associatePayment').filter((r) => r.body?.external_reference === a).map((r) => r.body.payment_id)).toEqual(['pi_depositA', 'pi_balanceA']);
     const day = new Date().toISOString().slice(0, 10);
@@ -101,9 +106,26 @@ describe('a booking paid by deposit then balance (PostgreSQL, in-process messagi
     expect(await until(() => getBooking(tenant, b), (x) => x.needsAttention === true, 20_000)).toMatchObject({ status: 'deposit_paid', stage: 'needs_attention' });
     expect(crm.booking(c)).toBeUndefined();
 
-    // bad schedules are the client's mistake: 4xx, never 5xx
-    const bad = await tenant.api.post<any>('/v1/bookings', { departureId, contact, guests: [{ firstName: 'Ada', lastName: 'Lovelace' }], price: { amount: 1, currency: 'JPY' } });
-    expect(bad.status).toBeGreaterThanOrEqual(400);
-    expect(bad.status).toBeLessThan(500);
+    // a departure's schedule can change (existing bookings keep the schedule they were requested under)
+    const changed = await tenant.api.patch<any>(`/v1/departures/${departureId}`, { schedule: { deposit: { amount: { amount: 10_000, currency: 'JPY' } }, balanceDueDate: '2027-03-31' } });
+    expect(changed.status).toBe(200);
+    expect(changed.body.schedule).toEqual({ deposit: { amount: { amount: 10_000, currency: 'JPY' } }, balanceDueDate: '2027-03-31' });
+    expect((await getBooking(tenant, a)).schedule.deposit).toEqual({ amount: 37_037, currency: 'JPY' });
+
+    // bad schedules are the client's mistake: 4xx problem+json, never 5xx
+    const badRequests: Array<[string, string, unknown]> = [
+      // 30 % of ¥1 rounds to nothing: no deposit to ask for; a fixed deposit of the whole price or more; one in another currency
+      ['post', '/v1/bookings', { departureId, contact, guests: [{ firstName: 'Ada', lastName: 'Lovelace' }], price: { amount: 1, currency: 'JPY' }, schedule: { deposit: { percent: 30 }, balanceDueDays: 1 } }],
+      ['post', '/v1/bookings', { departureId, contact, guests: [{ firstName: 'Ada', lastName: 'Lovelace' }], price: { amount: 5_000, currency: 'JPY' } }],
+      ['post', '/v1/bookings', { departureId, contact, guests: [{ firstName: 'Ada', lastName: 'Lovelace' }], price: { amount: 50_000, currency: 'JPY' }, schedule: { deposit: { amount: { amount: 1_000, currency: 'KWD' } }, balanceDueDays: 1 } }],
+      ['post', '/v1/departures', { departureId: idOfLength('Dbad'), name: 'x', capacity: 1, schedule: { deposit: { percent: 150 }, balanceDueDays: 1 } }],
+      ['post', '/v1/departures', { departureId: idOfLength('Dbad'), name: 'x', capacity: 1, schedule: { deposit: { percent: 30 }, balanceDueDays: 1, balanceDueDate: '2027-01-01' } }],
+      ['post', '/v1/departures', { departureId: idOfLength('Dbad'), name: 'x', capacity: 1, schedule: { deposit: { percent: 33.333 }, balanceDueDays: 1 } }],
+      ['patch', `/v1/departures/${departureId}`, { schedule: { deposit: { percent: 30 }, balanceDueDate: '2027-02-30' } }],
+    ];
+    for (const [method, path, body] of badRequests) {
+      const r = await (tenant.api as any)[method](path, body);
+      expect({ method, path, status: r.status >= 400 && r.status < 500 ? '4xx' : r.status, type: r.headers.get('content-type') }).toEqual({ method, path, status: '4xx', type: expect.stringContaining('application/problem+json') });
+    }
   }, 120_000);
 });
