@@ -93,7 +93,9 @@ export class BookingCommands {
         r.price.amount === input.price.amount &&
         r.price.currency === input.price.currency &&
         (['firstName', 'lastName', 'email', 'phone'] as const).every((k) => r.contact[k] === input.contact[k]) &&
-        r.guests.length === input.guests.length
+        r.guests.length === input.guests.length &&
+        // a schedule of its own (or none): the same request asked the same way
+        (input.schedule ? r.schedule?.source === 'booking' : r.schedule?.source !== 'booking')
       );
     };
     if (this.store.appendAtomically) {
