@@ -48,6 +48,26 @@ describe('booking commands (PostgreSQL)', () => {
     await expect(bookings.requestBooking({ ...request('retry-1', 'DEP-1', 2), price: { amount: 1, currency: 'USD' } }, ctx())).rejects.toMatchObject({ code: 'booking_exists' });
   });
 
+  test('deposit and balance: a refund is sent to the provider on the payment the booking refunds; a retry asking another schedule is another request', async () => {
+    const own = new RecordingBillingProvider();
+    const bookings = new BookingCommands(store, own);
+    await bookings.defineDeparture({ externalId: 'DEP-SCHED', name: 'Trip', paymentScheduleId: 'sched-1', capacity: 4, inquireToBook: false, schedule: { deposit: { percent: 25 }, balanceDueDays: 10 } }, ctx());
+    const r = await bookings.requestBooking(request('sched-1', 'DEP-SCHED'), ctx());
+    expect(r.state.request!.schedule).toMatchObject({ source: 'departure', deposit: { amount: 25000, currency: 'USD' } });
+    await expect(bookings.requestBooking({ ...request('sched-1', 'DEP-SCHED'), schedule: { deposit: { percent: 10 }, balanceDueDays: 1 } }, ctx())).rejects.toMatchObject({ code: 'booking_exists' });
+    const payIt = (pi: string, amount: number) =>
+      handle(store, streams.booking('atlas', 'sched-1'), bookingDecider, () => ({ type: 'RecordPaymentCompleted' as const, data: { provider: 'stripe' as const, providerPaymentId: pi, providerChargeId: pi.replace('pi_', 'ch_'), amount: { amount, currency: 'USD' } }, metadata: { now: new Date() } }), ctx());
+    expect((await payIt('pi_dep', 25000)).state.status).toBe('deposit_paid');
+    expect((await payIt('pi_bal', 75000)).state.status).toBe('paid');
+    await bookings.refundBooking('sched-1', { refundId: 'rf-s1', amount: { amount: 75000, currency: 'USD' }, reason: null }, ctx());
+    const done = await bookings.refundBooking('sched-1', { refundId: 'rf-s2', amount: { amount: 25000, currency: 'USD' }, reason: null }, ctx());
+    expect(own.callsOf('refund').map((c) => c.request as { providerPaymentId: string; amount: { amount: number } }).map((q) => [q.providerPaymentId, q.amount.amount])).toEqual([
+      ['pi_bal', 75000],
+      ['pi_dep', 25000],
+    ]);
+    expect(done.state.status).toBe('refunded');
+  });
+
   test('refund: provider called once with the payment ids, never more than paid', async () => {
     await bookings.requestBooking(request('paid-1'), ctx());
     await handle(store, streams.booking('atlas', 'paid-1'), bookingDecider, () => ({ type: 'RecordPaymentCompleted' as const, data: { provider: 'stripe' as const, providerPaymentId: 'pi_9', providerChargeId: 'ch_9', amount: { amount: 100000, currency: 'USD' } }, metadata: { now: new Date() } }), ctx());

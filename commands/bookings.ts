@@ -9,7 +9,7 @@ import type { EventStore } from '../domain/ports/eventStore';
 import { DomainRefusal } from '../domain/shared/decider';
 import type { Money } from '../domain/shared/money';
 import { bookingDecider, type BookingCommand, type BookingState, type Contact, type Guest } from '../domain/booking/booking';
-import { departureDecider, placementOf, type DepartureCommand, type DepartureEvent, type DepartureState, type Placement } from '../domain/booking/departure';
+import { departureDecider, placementOf, type DepartureCommand, type DepartureEvent, type DepartureState, type PaymentSchedule, type Placement } from '../domain/booking/departure';
 import { handle, handleBoth, load, type CommandContext, type Handled } from './handle';
 import { streams } from './streams';
 
@@ -21,6 +21,8 @@ export interface DepartureInput {
   paymentScheduleId: string | null;
   capacity: number;
   inquireToBook: boolean;
+  /** Deposit and balance (null or absent: the full price at once). */
+  schedule?: PaymentSchedule | null;
 }
 
 export class BookingCommands {
@@ -52,7 +54,7 @@ export class BookingCommands {
   }
 
   async requestBooking(
-    input: { bookingId: string; departureExternalId: string; contact: Contact; guests: Guest[]; price: Money; paymentScheduleId: string | null },
+    input: { bookingId: string; departureExternalId: string; contact: Contact; guests: Guest[]; price: Money; paymentScheduleId: string | null; schedule?: PaymentSchedule | null },
     ctx: CommandContext,
   ): Promise<Handled<BookingState, unknown>> {
     const departureStream = streams.departure(ctx.tenantId, input.departureExternalId);
@@ -60,7 +62,7 @@ export class BookingCommands {
     bookingDecider.decide(
       cmd<BookingCommand>(
         'RequestBooking',
-        { bookingId: input.bookingId, tenantId: ctx.tenantId, departure: { departureId: input.departureExternalId, externalId: input.departureExternalId, paymentScheduleId: null }, placement: 'confirmed', contact: input.contact, guests: input.guests, price: input.price, paymentScheduleId: input.paymentScheduleId },
+        { bookingId: input.bookingId, tenantId: ctx.tenantId, departure: { departureId: input.departureExternalId, externalId: input.departureExternalId, paymentScheduleId: null }, placement: 'confirmed', contact: input.contact, guests: input.guests, price: input.price, paymentScheduleId: input.paymentScheduleId, schedule: input.schedule ?? null },
         ctx,
       ),
       bookingDecider.initialState,
@@ -73,12 +75,13 @@ export class BookingCommands {
         {
           bookingId: input.bookingId,
           tenantId: ctx.tenantId,
-          departure: { departureId: departure.departureId, externalId: departure.externalId, paymentScheduleId: departure.paymentScheduleId },
+          departure: { departureId: departure.departureId, externalId: departure.externalId, paymentScheduleId: departure.paymentScheduleId, schedule: departure.schedule ?? null },
           placement,
           contact: input.contact,
           guests: input.guests,
           price: input.price,
           paymentScheduleId: input.paymentScheduleId,
+          schedule: input.schedule ?? null,
         },
         ctx,
       );
@@ -90,7 +93,9 @@ export class BookingCommands {
         r.price.amount === input.price.amount &&
         r.price.currency === input.price.currency &&
         (['firstName', 'lastName', 'email', 'phone'] as const).every((k) => r.contact[k] === input.contact[k]) &&
-        r.guests.length === input.guests.length
+        r.guests.length === input.guests.length &&
+        // a schedule of its own (or none): the same request asked the same way
+        (input.schedule ? r.schedule?.source === 'booking' : r.schedule?.source !== 'booking')
       );
     };
     if (this.store.appendAtomically) {
@@ -163,7 +168,9 @@ export class BookingCommands {
     const refund = cmd<BookingCommand>('RefundBooking', input, ctx);
     const decided = bookingDecider.decide(refund, before.state); // throws the refusal, before any money moves
     if (decided.length === 0) return handle(this.store, stream, bookingDecider, () => refund, ctx);
-    const payment = before.state.payment!;
+    // the payment the refund goes back on (deposit and balance are two payments)
+    const decidedOn = (decided[0]!.data as { providerPaymentId?: string }).providerPaymentId;
+    const payment = before.state.payments.find((p) => p.providerPaymentId === decidedOn) ?? before.state.payment!;
     const { providerRefundId } = await this.provider.refund({
       idempotencyKey: `booking-refund|${ctx.tenantId}|${input.refundId}`,
       provider: payment.provider,

@@ -114,12 +114,16 @@ export function paymentOut(r: Row) {
   };
 }
 
-export function bookingOut(r: Row) {
+export function bookingOut(r: Row, now: Date = new Date()) {
   const state = (typeof r.state === 'string' ? JSON.parse(r.state) : r.state) as Record<string, unknown>;
   const request = (state.request ?? null) as Record<string, unknown> | null;
+  const schedule = (request?.schedule ?? null) as { deposit: { amount: number; currency: string }; balanceDueAt: string } | null;
+  const paid = ((state.payments ?? []) as Array<{ kept?: boolean; amount: { amount: number } }>).filter((p) => p.kept).reduce((a, p) => a + p.amount.amount, 0);
+  // decided at read time: a deposit_paid booking past its balance due instant is overdue
+  const overdue = r.stage === 'deposit_paid' && !!schedule && Date.parse(schedule.balanceDueAt) < now.getTime();
   return {
     bookingId: r.booking_id,
-    stage: r.stage,
+    stage: overdue ? 'balance_overdue' : r.stage,
     status: r.status,
     needsAttention: r.needs_attention,
     attention: r.attention,
@@ -128,6 +132,16 @@ export function bookingOut(r: Row) {
     guests: request?.guests ?? [],
     price: money(r.amount, r.currency),
     paymentScheduleId: request?.paymentScheduleId ?? null,
+    /** Deposit and balance: what is still due and by when (null: the full price at once). */
+    schedule: schedule
+      ? {
+          deposit: schedule.deposit,
+          balance: money(Number(r.amount) - schedule.deposit.amount, r.currency),
+          balanceDueAt: schedule.balanceDueAt,
+          outstanding: money(Math.max(0, Number(r.amount) - paid), r.currency),
+          overdue,
+        }
+      : null,
     payment: state.payment ?? null,
     refunded: money(state.refunded, r.currency),
     /** Every payment received (kept, duplicates, mismatches), each with what was refunded of it. */
@@ -274,9 +288,14 @@ export class ReadModels {
   async bookings(tenantId: string, f: { stage?: string; needsAttention?: boolean; limit: number; cursor?: string }): Promise<Page<ReturnType<typeof bookingOut>>> {
     const where = ['tenant_id = $1'];
     const args: unknown[] = [tenantId];
+    const overdue = `(state->'request'->'schedule'->>'balanceDueAt')::timestamptz`;
     if (f.stage === 'needs_attention') {
       // everything that needs attention, whatever its stage (a cancelled booking that received money)
       where.push('needs_attention');
+    } else if (f.stage === 'balance_overdue' || f.stage === 'deposit_paid') {
+      // decided now, from the due instant (no timer moves a booking to overdue)
+      args.push(new Date().toISOString());
+      where.push(`stage = 'deposit_paid' AND ${f.stage === 'balance_overdue' ? `${overdue} < $${args.length}::timestamptz` : `(${overdue} IS NULL OR ${overdue} >= $${args.length}::timestamptz)`}`);
     } else if (f.stage) {
       args.push(f.stage);
       where.push(`stage = $${args.length}`);
@@ -299,12 +318,17 @@ export class ReadModels {
     const more = rows.length > f.limit;
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
-    return { items: page.map(bookingOut), nextCursor: more && last ? encodeCursor([last.needs_attention ? 1 : 0, iso(last.updated_at), last.booking_id]) : null };
+    return { items: page.map((row) => bookingOut(row)), nextCursor: more && last ? encodeCursor([last.needs_attention ? 1 : 0, iso(last.updated_at), last.booking_id]) : null };
   }
 
   /** Bookings per pipeline stage. */
   async bookingStageCounts(tenantId: string): Promise<Record<string, number>> {
-    const { rows } = await this.db.query<{ stage: string; n: string }>('SELECT stage, count(*) AS n FROM bookings WHERE tenant_id = $1 GROUP BY stage', [tenantId]);
+    // balance_overdue is decided now: a deposit_paid booking past its balance due instant
+    const { rows } = await this.db.query<{ stage: string; n: string }>(
+      `SELECT CASE WHEN stage = 'deposit_paid' AND (state->'request'->'schedule'->>'balanceDueAt')::timestamptz < $2::timestamptz THEN 'balance_overdue' ELSE stage END AS stage, count(*) AS n
+         FROM bookings WHERE tenant_id = $1 GROUP BY 1`,
+      [tenantId, new Date().toISOString()],
+    );
     return Object.fromEntries(rows.map((r) => [r.stage, Number(r.n)]));
   }
 

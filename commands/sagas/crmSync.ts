@@ -13,7 +13,7 @@
  *   fails for good (needs attention) and operations get an email with every attempt's error and a
  *   retry link. An operator retry (API or bulk) resumes from the failed stage.
  */
-import { attemptInFlight, bookingDecider, currentCrmStage, type BookingCommand, type BookingState, type CrmStage } from '../../domain/booking/booking';
+import { attemptInFlight, bookingDecider, currentCrmStage, paymentToAssociate, type BookingCommand, type BookingState, type CrmStage } from '../../domain/booking/booking';
 import { departureDecider } from '../../domain/booking/departure';
 import { CrmError, type Crm, type Notifier } from '../../domain/ports/crm';
 import type { EventStore, OutboxMessage, RecordedEvent } from '../../domain/ports/eventStore';
@@ -161,9 +161,17 @@ export class CrmSyncSaga {
           const created = await this.crm.createContactBooking(await this.contactBooking(tenantId, bookingId, s));
           await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmBookingCreated', { crmBookingId: created.crmBookingId, crmIds: created.ids }, this.now()), this.ctx(tenantId, cause));
         } else {
-          const p = s.payment!;
+          // every kept payment (a deposit, then its balance) is associated once, oldest first; the
+          // CRM deduplicates on the payment id, and the booking records each payment id once
+          const p = paymentToAssociate(s)!;
           const associated = await this.crm.associatePayment({ crmBookingId: s.crmBookingId!, externalReference: bookingId, paymentId: p.providerPaymentId, amount: p.amount });
-          await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmPaymentAssociated', { crmPaymentId: associated.crmPaymentId }, this.now()), this.ctx(tenantId, cause));
+          await handle(
+            this.store,
+            stream,
+            bookingDecider,
+            () => cmd('RecordCrmPaymentAssociated', { crmPaymentId: associated.crmPaymentId, providerPaymentId: p.providerPaymentId }, this.now()),
+            this.ctx(tenantId, cause),
+          );
         }
       } catch (err) {
         if (err instanceof DomainRefusal) {
@@ -189,7 +197,8 @@ export class CrmSyncSaga {
       paymentScheduleId: schedule,
       contact: r.contact,
       guests: r.guests,
-      amount: s.payment?.amount ?? r.price,
+      // the booking's price (a deposit is only its first payment)
+      amount: r.schedule ? r.price : (s.payment?.amount ?? r.price),
       waitlisted: s.status === 'waitlisted',
     };
   }

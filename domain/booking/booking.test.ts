@@ -163,7 +163,9 @@ describe('Booking: CRM pipeline', () => {
     given([ev.requested, ev.paid, ev.crmCreated]).when(cmd('RecordCrmBookingCreated', { crmBookingId: 'crm-10', crmIds: {} })).thenRefuses('crm_booking_exists');
   });
   test('the payment is associated once the CRM booking exists', () => {
-    given([ev.requested, ev.paid, ev.crmCreated]).when(cmd('RecordCrmPaymentAssociated', { crmPaymentId: 'pay-1' })).then([ev.associated]);
+    given([ev.requested, ev.paid, ev.crmCreated])
+      .when(cmd('RecordCrmPaymentAssociated', { crmPaymentId: 'pay-1' }))
+      .then([{ type: 'CrmPaymentAssociated', data: { crmBookingId: 'crm-9', crmPaymentId: 'pay-1', providerPaymentId: 'pi_1', at } }]);
   });
   test('refused: association before the CRM booking exists', () => {
     given([ev.requested, ev.paid]).when(cmd('RecordCrmPaymentAssociated', { crmPaymentId: 'pay-1' })).thenRefuses('crm_booking_missing');

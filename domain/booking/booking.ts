@@ -6,8 +6,8 @@
  * an event that needs attention, never a confirmed payment.
  */
 import { DomainRefusal, assertNever, type Command, type Decider } from '../shared/decider';
-import { isCurrency, isMinorUnits, type Money } from '../shared/money';
-import type { Placement } from './departure';
+import { isCurrency, isMinorUnits, percentOf, type Money } from '../shared/money';
+import { checkSchedule, type PaymentSchedule, type Placement } from './departure';
 
 export const CRM_STAGES = ['create_contact_booking', 'associate_payment'] as const;
 export type CrmStage = (typeof CRM_STAGES)[number];
@@ -52,18 +52,20 @@ export type BookingCommand =
       {
         bookingId: string;
         tenantId: string;
-        departure: { departureId: string; externalId: string; paymentScheduleId: string | null };
+        departure: { departureId: string; externalId: string; paymentScheduleId: string | null; schedule?: PaymentSchedule | null };
         placement: Placement;
         contact: Contact;
         guests: Guest[];
         price: Money;
         paymentScheduleId: string | null;
+        /** Overrides the departure's deposit / balance schedule. */
+        schedule?: PaymentSchedule | null;
       }
     >
   | Command<'RecordPaymentCompleted', { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money } & PaymentExtras>
   | Command<'RecordPaymentFailed', { attemptId: string; provider: Provider; providerPaymentId: string; amount: Money } & PaymentError & PaymentExtras>
   | Command<'RecordCrmBookingCreated', { crmBookingId: string; crmIds: Record<string, string> }>
-  | Command<'RecordCrmPaymentAssociated', { crmPaymentId: string | null }>
+  | Command<'RecordCrmPaymentAssociated', { crmPaymentId: string | null; providerPaymentId?: string }>
   | Command<'StartCrmStageAttempt', { stage: CrmStage; attempt: number; maxAttempts: number; messageId: string }>
   | Command<'RecordCrmStageAttemptFailed', { stage: CrmStage; attempt: number; error: string }>
   | Command<'RecordCrmStageFailed', { stage: CrmStage; attempts: number; lastError: string }>
@@ -88,14 +90,19 @@ export type BookingEvent =
   | { type: 'BookingRequested'; data: BookingRequestedData }
   | { type: 'BookingWaitlisted'; data: BookingRequestedData }
   | { type: 'BookingInquiryReceived'; data: BookingRequestedData }
-  | { type: 'BookingPaymentCompleted'; data: { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money; at: string } & PaymentExtras }
+  | {
+      type: 'BookingPaymentCompleted';
+      /** `part`: on a booking with a schedule, the deposit, the balance, or the full price at once (absent: no schedule). */
+      data: { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money; part?: PaymentPart; at: string } & PaymentExtras;
+    }
   | {
       type: 'BookingPaymentMismatch';
       data: { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money; expected: Money; reason: 'amount_or_currency' | 'already_paid' | 'booking_cancelled' | 'not_bookable'; at: string };
     }
   | { type: 'BookingPaymentFailed'; data: { attemptId: string; provider: Provider; providerPaymentId: string; amount: Money; at: string } & PaymentError & PaymentExtras }
   | { type: 'CrmBookingCreated'; data: { crmBookingId: string; crmIds: Record<string, string>; at: string } }
-  | { type: 'CrmPaymentAssociated'; data: { crmBookingId: string; crmPaymentId: string | null; at: string } }
+  /** One payment associated (events recorded before deposits name no payment: the booking's only one). */
+  | { type: 'CrmPaymentAssociated'; data: { crmBookingId: string; crmPaymentId: string | null; providerPaymentId?: string; at: string } }
   | { type: 'CrmStageAttemptStarted'; data: { stage: CrmStage; round: number; attempt: number; messageId: string; at: string } }
   | { type: 'CrmStageAttemptFailed'; data: { stage: CrmStage; attempt: number; error: string; at: string } }
   | { type: 'CrmStageFailed'; data: { stage: CrmStage; attempts: number; lastError: string; at: string } }
@@ -131,6 +138,16 @@ export interface BookingRefundedData {
   readonly reportedTotal?: number;
 }
 
+export type PaymentPart = 'deposit' | 'balance' | 'full';
+
+/** The schedule a booking was requested under, resolved to money and an instant. */
+export interface ResolvedSchedule {
+  readonly source: 'booking' | 'departure';
+  readonly deposit: Money;
+  /** The balance (price - deposit) is overdue after this instant. */
+  readonly balanceDueAt: string;
+}
+
 export interface BookingRequestedData {
   readonly bookingId: string;
   readonly tenantId: string;
@@ -142,17 +159,22 @@ export interface BookingRequestedData {
   readonly price: Money;
   /** The booking's own schedule, or the departure's when the request had none. */
   readonly paymentScheduleId: string | null;
+  /** Deposit and balance, when the booking or its departure declared them (absent: full price at once). */
+  readonly schedule?: ResolvedSchedule;
   readonly at: string;
 }
 
-export type BookingStatus = 'none' | 'requested' | 'waitlisted' | 'inquiry' | 'paid' | 'cancelled' | 'refunded';
+export type BookingStatus = 'none' | 'requested' | 'waitlisted' | 'inquiry' | 'deposit_paid' | 'paid' | 'cancelled' | 'refunded';
 
 export interface StageState {
   /** Attempts of the current round: started ones (recorded before the CRM is called) and failed ones. */
   readonly attempts: number;
   readonly lastError: string | null;
   readonly failed: boolean;
-  /** Operator retries so far: round 0 is the first run, each CrmStageRetryRequested starts the next. */
+  /**
+   * Round of the stage: round 0 is the first run; each CrmStageRetryRequested starts the next, and
+   * so does each further payment to associate (a balance after its deposit): a fresh attempt budget.
+   */
   readonly round: number;
   /** The last attempt of this round whose failure is recorded (0: none). */
   readonly lastFailedAttempt: number;
@@ -206,7 +228,10 @@ export interface BookingState {
   readonly refunded: number;
   readonly refundIds: readonly string[];
   readonly crmBookingId: string | null;
+  /** Every kept payment is associated in the CRM. */
   readonly crmPaymentAssociated: boolean;
+  /** Provider payment ids associated in the CRM, each once. */
+  readonly crmAssociatedPayments: readonly string[];
   readonly stages: Readonly<Record<CrmStage, StageState>>;
   readonly needsAttention: readonly string[];
 }
@@ -226,6 +251,7 @@ export const initialBookingState: BookingState = {
   refundIds: [],
   crmBookingId: null,
   crmPaymentAssociated: false,
+  crmAssociatedPayments: [],
   stages: { create_contact_booking: freshStage, associate_payment: freshStage },
   needsAttention: [],
 };
@@ -241,10 +267,50 @@ function mustExist(s: BookingState): asserts s is BookingState & { request: Book
 
 /** The stage the pipeline is at (or failed at), given what has happened. */
 export function currentCrmStage(s: BookingState): CrmStage | null {
-  if (s.status !== 'paid' && s.status !== 'refunded') return null;
+  if (s.status !== 'paid' && s.status !== 'refunded' && s.status !== 'deposit_paid') return null;
   if (!s.crmBookingId) return 'create_contact_booking';
-  if (!s.crmPaymentAssociated) return 'associate_payment';
+  if (paymentToAssociate(s)) return 'associate_payment';
   return null;
+}
+
+/** Payments that pay the booking (the deposit and the balance, or the full price; not mismatches). */
+export function keptPayments(s: BookingState): readonly ReceivedPayment[] {
+  return s.payments.filter((p) => p.kept);
+}
+
+/** The next kept payment the CRM does not have yet (oldest first), or null. */
+export function paymentToAssociate(s: BookingState): ReceivedPayment | null {
+  if (s.crmPaymentAssociated) return null;
+  return keptPayments(s).find((p) => !(s.crmAssociatedPayments ?? []).includes(p.providerPaymentId)) ?? null;
+}
+
+/**
+ * The deposit and balance due instant of a schedule for a price: the deposit in the price's
+ * currency (a percentage rounds half up to its minor unit), above zero and below the price.
+ */
+export function resolveSchedule(p: PaymentSchedule, price: Money, source: 'booking' | 'departure', requestedAt: Date): ResolvedSchedule {
+  const field = source === 'booking' ? 'schedule' : 'departure.schedule';
+  checkSchedule(p, field);
+  let deposit: Money;
+  if ('amount' in p.deposit) {
+    if (p.deposit.amount.currency !== price.currency) throw new DomainRefusal('invalid_schedule', `the deposit must be in the booking's currency (${price.currency})`, 'invalid', { field: `${field}.deposit.amount.currency` });
+    deposit = p.deposit.amount;
+  } else {
+    deposit = percentOf(price, p.deposit.percent);
+  }
+  if (deposit.amount <= 0 || deposit.amount >= price.amount) {
+    throw new DomainRefusal('invalid_schedule', `the deposit (${deposit.amount} minor units) must be above zero and below the price (${price.amount})`, 'invalid', { field: `${field}.deposit` });
+  }
+  const balanceDueAt =
+    p.balanceDueDays !== undefined
+      ? new Date(requestedAt.getTime() + p.balanceDueDays * 86_400_000).toISOString()
+      : new Date(Date.parse(`${p.balanceDueDate}T00:00:00Z`) + 86_400_000).toISOString(); // due by the end of that day (UTC)
+  return { source, deposit, balanceDueAt };
+}
+
+/** The sum of the kept payments, in the price's currency. */
+function paidSoFar(s: BookingState): number {
+  return keptPayments(s).reduce((a, p) => a + p.amount.amount, 0);
 }
 
 function request(c: Extract<BookingCommand, { type: 'RequestBooking' }>, s: BookingState): BookingEvent[] {
@@ -262,6 +328,7 @@ function request(c: Extract<BookingCommand, { type: 'RequestBooking' }>, s: Book
     guests: d.guests.map((g, i) => ({ ...g, isClient: i === 0 })),
     price: d.price,
     paymentScheduleId: d.paymentScheduleId ?? d.departure.paymentScheduleId,
+    ...(d.schedule ? { schedule: resolveSchedule(d.schedule, d.price, 'booking', c.metadata.now) } : d.departure.schedule ? { schedule: resolveSchedule(d.departure.schedule, d.price, 'departure', c.metadata.now) } : {}),
     at: c.metadata.now.toISOString(),
   };
   switch (d.placement) {
@@ -282,18 +349,30 @@ function paymentCompleted(c: Extract<BookingCommand, { type: 'RecordPaymentCompl
   checkMoney(d.amount, 'amount');
   if (s.seenPayments.includes(d.providerPaymentId)) return []; // the same payment again: recorded once
   const at = c.metadata.now.toISOString();
-  const mismatch = (reason: Extract<BookingEvent, { type: 'BookingPaymentMismatch' }>['data']['reason']): BookingEvent[] => [
-    { type: 'BookingPaymentMismatch', data: { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, expected: s.request.price, reason, at } },
+  const price = s.request.price;
+  const mismatch = (reason: Extract<BookingEvent, { type: 'BookingPaymentMismatch' }>['data']['reason'], expected: Money = price): BookingEvent[] => [
+    { type: 'BookingPaymentMismatch', data: { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, expected, reason, at } },
   ];
   if (s.status === 'paid' || s.status === 'refunded') return mismatch('already_paid');
   if (s.status === 'cancelled') return mismatch('booking_cancelled');
   if (s.status === 'inquiry') return mismatch('not_bookable');
-  if (d.amount.amount !== s.request.price.amount || d.amount.currency !== s.request.price.currency) return mismatch('amount_or_currency');
+  const completed = (part: PaymentPart | undefined): BookingEvent[] => [
+    { type: 'BookingPaymentCompleted', data: { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, ...(part ? { part } : {}), ...extras(d), at } },
+  ];
+  const schedule = s.request.schedule;
+  if (s.status === 'deposit_paid') {
+    // only the exact remaining balance completes the booking; anything else needs a human
+    const balance: Money = { amount: price.amount - paidSoFar(s), currency: price.currency };
+    if (d.amount.currency !== balance.currency || d.amount.amount !== balance.amount) return mismatch('amount_or_currency', balance);
+    return completed('balance');
+  }
+  if (s.status === 'requested' && schedule && d.amount.currency === price.currency && d.amount.amount === schedule.deposit.amount) return completed('deposit');
+  if (d.amount.amount !== price.amount || d.amount.currency !== price.currency) return mismatch('amount_or_currency');
   if (s.status === 'waitlisted') {
     // no seat yet: the money is held for a human and the booking stays waitlisted (no CRM booking)
     return [{ type: 'BookingPaymentHeld', data: { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, reason: 'waitlisted', ...extras(d), at } }];
   }
-  return [{ type: 'BookingPaymentCompleted', data: { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, ...extras(d), at } }];
+  return completed(schedule ? 'full' : undefined);
 }
 
 function paymentFailed(c: Extract<BookingCommand, { type: 'RecordPaymentFailed' }>, s: BookingState): BookingEvent[] {
@@ -308,15 +387,22 @@ function crmCreated(c: Extract<BookingCommand, { type: 'RecordCrmBookingCreated'
   mustExist(s);
   if (s.crmBookingId === c.data.crmBookingId) return [];
   if (s.crmBookingId) throw new DomainRefusal('crm_booking_exists', `the CRM booking ${s.crmBookingId} already exists for this booking`);
-  if (s.status !== 'paid' && s.status !== 'refunded') throw new DomainRefusal('booking_not_paid', 'the CRM booking is created only after payment');
+  if (s.status !== 'paid' && s.status !== 'refunded' && s.status !== 'deposit_paid') throw new DomainRefusal('booking_not_paid', 'the CRM booking is created only after payment (or its deposit)');
   return [{ type: 'CrmBookingCreated', data: { crmBookingId: c.data.crmBookingId, crmIds: c.data.crmIds, at: c.metadata.now.toISOString() } }];
 }
 
 function crmAssociated(c: Extract<BookingCommand, { type: 'RecordCrmPaymentAssociated' }>, s: BookingState): BookingEvent[] {
   mustExist(s);
   if (!s.crmBookingId) throw new DomainRefusal('crm_booking_missing', 'the payment cannot be associated before the CRM booking exists');
-  if (s.crmPaymentAssociated) return [];
-  return [{ type: 'CrmPaymentAssociated', data: { crmBookingId: s.crmBookingId, crmPaymentId: c.data.crmPaymentId, at: c.metadata.now.toISOString() } }];
+  // each payment once: an association already recorded (or nothing left to associate) is a no-op
+  const named = c.data.providerPaymentId;
+  if (named !== undefined && (s.crmAssociatedPayments ?? []).includes(named)) return [];
+  const next = named !== undefined ? keptPayments(s).find((p) => p.providerPaymentId === named) : paymentToAssociate(s);
+  if (!next) {
+    if (named === undefined) return [];
+    throw new DomainRefusal('payment_not_recorded', `no payment ${named} of this booking can be associated`);
+  }
+  return [{ type: 'CrmPaymentAssociated', data: { crmBookingId: s.crmBookingId, crmPaymentId: c.data.crmPaymentId, providerPaymentId: next.providerPaymentId, at: c.metadata.now.toISOString() } }];
 }
 
 function stageIsCurrent(s: BookingState, stage: CrmStage): void {
@@ -365,7 +451,7 @@ function retryStage(c: Extract<BookingCommand, { type: 'RetryCrmStage' }>, s: Bo
 function cancel(c: Extract<BookingCommand, { type: 'CancelBooking' }>, s: BookingState): BookingEvent[] {
   mustExist(s);
   if (s.status === 'cancelled') return [];
-  if (s.status === 'paid' || s.status === 'refunded') throw new DomainRefusal('booking_paid', 'a paid booking cannot be cancelled; refund it instead');
+  if (s.status === 'paid' || s.status === 'refunded' || s.status === 'deposit_paid') throw new DomainRefusal('booking_paid', 'a paid booking (or one whose deposit is paid) cannot be cancelled; refund it instead');
   if (s.status === 'waitlisted' && s.payment) throw new DomainRefusal('booking_paid', 'this waitlisted booking holds a payment; refund it instead');
   return [{ type: 'BookingCancelled', data: { reason: c.data.reason, at: c.metadata.now.toISOString() } }];
 }
@@ -392,6 +478,11 @@ function withRefund(p: ReceivedPayment, d: Pick<BookingRefundedData, 'refundId' 
   return { ...p, refunds, reportedRefunded, refunded: Math.max(reportedRefunded, byId) };
 }
 
+/** With `after` replacing its payment: every kept payment is refunded in full (the booking ends). */
+function allRefunded(s: BookingState, after: ReceivedPayment): boolean {
+  return keptPayments(s).every((p) => (p.providerPaymentId === after.providerPaymentId ? after : p).refunded >= p.amount.amount);
+}
+
 /** What disputes hold of a payment (open or lost): it cannot be refunded as well. */
 function disputedOf(s: BookingState, providerPaymentId: string): number {
   return s.disputes.filter((d) => d.providerPaymentId === providerPaymentId && d.status !== 'won').reduce((a, d) => a + d.amount.amount, 0);
@@ -401,12 +492,18 @@ function refund(c: Extract<BookingCommand, { type: 'RefundBooking' }>, s: Bookin
   mustExist(s);
   checkMoney(c.data.amount, 'amount');
   if (s.refundIds.includes(c.data.refundId)) return [];
-  const kept = keptPayment(s);
-  if (!s.payment || !kept) throw new DomainRefusal('booking_not_paid', 'only a paid booking can be refunded');
+  const keptOnes = keptPayments(s);
+  if (!s.payment || keptOnes.length === 0) throw new DomainRefusal('booking_not_paid', 'only a paid booking can be refunded');
   if (c.data.amount.currency !== s.payment.amount.currency) throw new DomainRefusal('currency_mismatch', `refunds are in ${s.payment.amount.currency}`, 'invalid', { field: 'amount.currency' });
   if (c.data.amount.amount <= 0) throw new DomainRefusal('invalid_money', 'a refund must be above zero', 'invalid', { field: 'amount.amount' });
-  const left = kept.amount.amount - kept.refunded - disputedOf(s, kept.providerPaymentId);
-  if (c.data.amount.amount > left) throw new DomainRefusal('refund_exceeds_paid', `at most ${left} minor units can still be refunded`, 'invalid', { refundable: left });
+  // one refund goes back on one payment (a provider refunds one charge): the latest kept payment
+  // that can take it all (a booking paid by deposit and balance has two)
+  const leftOf = (p: ReceivedPayment) => p.amount.amount - p.refunded - disputedOf(s, p.providerPaymentId);
+  const kept = [...keptOnes].reverse().find((p) => leftOf(p) >= c.data.amount.amount);
+  if (!kept) {
+    const left = Math.max(...keptOnes.map(leftOf));
+    throw new DomainRefusal('refund_exceeds_paid', `at most ${left} minor units can still be refunded${keptOnes.length > 1 ? ' in one refund (one payment)' : ''}`, 'invalid', { refundable: left });
+  }
   const data = { refundId: c.data.refundId, amount: c.data.amount, refundAmount: c.data.amount.amount };
   const after = withRefund(kept, data);
   return [
@@ -415,7 +512,7 @@ function refund(c: Extract<BookingCommand, { type: 'RefundBooking' }>, s: Bookin
       data: {
         ...data,
         reason: c.data.reason,
-        full: after.refunded >= kept.amount.amount,
+        full: allRefunded(s, after),
         provider: kept.provider,
         providerPaymentId: kept.providerPaymentId,
         providerChargeId: kept.providerChargeId,
@@ -447,7 +544,7 @@ function providerRefunds(c: Extract<BookingCommand, { type: 'RecordProviderRefun
         ...(refund.refundAmount !== undefined ? { refundAmount: refund.refundAmount } : {}),
         ...(refund.reportedTotal !== undefined ? { reportedTotal: refund.reportedTotal } : {}),
         reason: d.reason,
-        full: p.kept && probe.refunded >= p.amount.amount,
+        full: p.kept && allRefunded(s, probe),
         provider: p.provider,
         providerPaymentId: p.providerPaymentId,
         providerChargeId: p.providerChargeId,
@@ -522,7 +619,7 @@ function evolveRefund(s: BookingState, d: BookingRefundedData): BookingState {
     ...s,
     status: d.full ? 'refunded' : s.status,
     payments,
-    refunded: after.kept ? after.refunded : s.refunded,
+    refunded: after.kept ? payments.filter((p) => p.kept).reduce((a, p) => a + p.refunded, 0) : s.refunded,
     refundIds: [...s.refundIds, d.refundId],
     needsAttention,
   };
@@ -578,14 +675,19 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
         return { ...s, status: 'waitlisted', request: e.data };
       case 'BookingInquiryReceived':
         return { ...s, status: 'inquiry', request: e.data };
-      case 'BookingPaymentCompleted':
+      case 'BookingPaymentCompleted': {
+        // a further payment (the balance after its deposit) is associated in the CRM as well: the
+        // associate stage reopens with a fresh attempt budget (the next round)
+        const further = s.crmPaymentAssociated;
         return {
           ...s,
-          status: 'paid',
+          status: e.data.part === 'deposit' ? 'deposit_paid' : 'paid',
           payment: { provider: e.data.provider, providerPaymentId: e.data.providerPaymentId, providerChargeId: e.data.providerChargeId, amount: e.data.amount },
           payments: [...s.payments, received(e.data, true)],
           seenPayments: [...s.seenPayments, e.data.providerPaymentId],
+          ...(further ? { crmPaymentAssociated: false, stages: { ...s.stages, associate_payment: { ...freshStage, round: (s.stages.associate_payment.round ?? 0) + 1 } } } : {}),
         };
+      }
       case 'BookingPaymentHeld':
         return {
           ...s,
@@ -617,13 +719,21 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
           stages: { ...s.stages, create_contact_booking: { ...s.stages.create_contact_booking, failed: false } },
           needsAttention: withoutAttention(s, 'crm:create_contact_booking'),
         };
-      case 'CrmPaymentAssociated':
+      case 'CrmPaymentAssociated': {
+        // before deposits an association named no payment: it was the booking's every kept payment
+        const ids = e.data.providerPaymentId !== undefined ? [e.data.providerPaymentId] : keptPayments(s).map((p) => p.providerPaymentId);
+        const associated = [...(s.crmAssociatedPayments ?? []), ...ids.filter((id) => !(s.crmAssociatedPayments ?? []).includes(id))];
+        const all = keptPayments(s).every((p) => associated.includes(p.providerPaymentId));
+        const st = s.stages.associate_payment;
         return {
           ...s,
-          crmPaymentAssociated: true,
-          stages: { ...s.stages, associate_payment: { ...s.stages.associate_payment, failed: false } },
+          crmPaymentAssociated: all,
+          crmAssociatedPayments: associated,
+          // another payment still to associate: its own fresh attempt budget (the next round)
+          stages: { ...s.stages, associate_payment: all ? { ...st, failed: false } : { ...freshStage, round: (st.round ?? 0) + 1 } },
           needsAttention: withoutAttention(s, 'crm:associate_payment'),
         };
+      }
       case 'CrmStageAttemptStarted':
         return { ...s, stages: { ...s.stages, [e.data.stage]: { ...s.stages[e.data.stage], attempts: e.data.attempt, startedBy: e.data.messageId } } };
       case 'CrmStageAttemptFailed': {

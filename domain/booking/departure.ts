@@ -4,18 +4,50 @@
  * racing for the last seat serialise on this stream: one gets the seat, the other the waitlist.
  */
 import { DomainRefusal, assertNever, type Command, type Decider } from '../shared/decider';
+import { isCurrency, isMinorUnits, type Money } from '../shared/money';
 
 export type Placement = 'confirmed' | 'waitlisted' | 'inquiry';
 
+/**
+ * How a trip is paid: a deposit now (a fixed amount in the booking's currency, or a percentage of
+ * the price) and the balance by a due date (days after the booking was requested, or a calendar
+ * date: due by the end of that day, UTC). Declared by the departure; a booking may override it.
+ */
+export interface PaymentSchedule {
+  readonly deposit: { readonly amount: Money } | { readonly percent: number };
+  readonly balanceDueDays?: number;
+  readonly balanceDueDate?: string;
+}
+
+/** Refuses a schedule that cannot be applied (the HTTP layer checks the shape first). */
+export function checkSchedule(p: PaymentSchedule, field = 'schedule'): void {
+  const bad = (msg: string, f: string): never => {
+    throw new DomainRefusal('invalid_schedule', msg, 'invalid', { field: `${field}.${f}` });
+  };
+  if ('amount' in p.deposit) {
+    const m = p.deposit.amount;
+    if (!isMinorUnits(m.amount) || m.amount === 0) bad('the deposit must be a positive integer of minor units', 'deposit.amount.amount');
+    if (!isCurrency(m.currency)) bad('the deposit currency is not an ISO 4217 currency', 'deposit.amount.currency');
+  } else {
+    const pc = p.deposit.percent;
+    if (!(typeof pc === 'number' && pc > 0 && pc < 100 && Math.abs(Math.round(pc * 100) - pc * 100) < 1e-6)) bad('the deposit percent must be above 0 and below 100, with at most two decimals', 'deposit.percent');
+  }
+  const days = p.balanceDueDays !== undefined;
+  const date = p.balanceDueDate !== undefined;
+  if (days === date) bad('give exactly one of balanceDueDays and balanceDueDate', 'balanceDueDays');
+  if (days && !(Number.isSafeInteger(p.balanceDueDays) && p.balanceDueDays! >= 0 && p.balanceDueDays! <= 3650)) bad('balanceDueDays must be a whole number from 0 to 3650', 'balanceDueDays');
+  if (date && !(/^\d{4}-\d{2}-\d{2}$/.test(p.balanceDueDate!) && new Date(`${p.balanceDueDate}T00:00:00Z`).toISOString().startsWith(p.balanceDueDate!))) bad('balanceDueDate must be a calendar date (YYYY-MM-DD)', 'balanceDueDate');
+}
+
 export type DepartureCommand =
-  | Command<'DefineDeparture', { departureId: string; tenantId: string; externalId: string; name: string; paymentScheduleId: string | null; capacity: number; inquireToBook: boolean }>
-  | Command<'UpdateDeparture', { name?: string; paymentScheduleId?: string | null; capacity?: number; inquireToBook?: boolean }>
+  | Command<'DefineDeparture', { departureId: string; tenantId: string; externalId: string; name: string; paymentScheduleId: string | null; capacity: number; inquireToBook: boolean; schedule?: PaymentSchedule | null }>
+  | Command<'UpdateDeparture', { name?: string; paymentScheduleId?: string | null; capacity?: number; inquireToBook?: boolean; schedule?: PaymentSchedule | null }>
   | Command<'AllocateSeats', { bookingId: string; seats: number }>
   | Command<'ReleaseSeats', { bookingId: string }>;
 
 export type DepartureEvent =
-  | { type: 'DepartureDefined'; data: { departureId: string; tenantId: string; externalId: string; name: string; paymentScheduleId: string | null; capacity: number; inquireToBook: boolean; at: string } }
-  | { type: 'DepartureUpdated'; data: { name?: string; paymentScheduleId?: string | null; capacity?: number; inquireToBook?: boolean; at: string } }
+  | { type: 'DepartureDefined'; data: { departureId: string; tenantId: string; externalId: string; name: string; paymentScheduleId: string | null; capacity: number; inquireToBook: boolean; schedule?: PaymentSchedule | null; at: string } }
+  | { type: 'DepartureUpdated'; data: { name?: string; paymentScheduleId?: string | null; capacity?: number; inquireToBook?: boolean; schedule?: PaymentSchedule | null; at: string } }
   | { type: 'SeatsAllocated'; data: { bookingId: string; seats: number; at: string } }
   | { type: 'BookingWaitlistedOnDeparture'; data: { bookingId: string; seats: number; at: string } }
   | { type: 'InquiryRegistered'; data: { bookingId: string; at: string } }
@@ -32,6 +64,8 @@ export interface DepartureState {
   readonly externalId: string;
   readonly name: string;
   readonly paymentScheduleId: string | null;
+  /** Deposit and balance (null: the full price is paid at once). */
+  readonly schedule: PaymentSchedule | null;
   readonly capacity: number;
   readonly inquireToBook: boolean;
   readonly seatsTaken: number;
@@ -48,6 +82,7 @@ export const initialDepartureState: DepartureState = {
   externalId: '',
   name: '',
   paymentScheduleId: null,
+  schedule: null,
   capacity: 0,
   inquireToBook: false,
   seatsTaken: 0,
@@ -62,6 +97,7 @@ function validCapacity(n: number): boolean {
 function define(c: Extract<DepartureCommand, { type: 'DefineDeparture' }>, s: DepartureState): DepartureEvent[] {
   if (s.exists) throw new DomainRefusal('departure_exists', `departure ${s.externalId} is already defined`);
   if (!validCapacity(c.data.capacity)) throw new DomainRefusal('invalid_capacity', 'capacity must be a whole number from 0 to 100000', 'invalid');
+  if (c.data.schedule) checkSchedule(c.data.schedule);
   return [{ type: 'DepartureDefined', data: { ...c.data, at: c.metadata.now.toISOString() } }];
 }
 
@@ -74,7 +110,8 @@ function update(c: Extract<DepartureCommand, { type: 'UpdateDeparture' }>, s: De
       seatsTaken: s.seatsTaken,
     });
   }
-  const changed = Object.entries(c.data).filter(([k, v]) => v !== undefined && (s as unknown as Record<string, unknown>)[k] !== v);
+  if (c.data.schedule) checkSchedule(c.data.schedule);
+  const changed = Object.entries(c.data).filter(([k, v]) => v !== undefined && JSON.stringify((s as unknown as Record<string, unknown>)[k] ?? null) !== JSON.stringify(v));
   if (changed.length === 0) return [];
   const at = c.metadata.now.toISOString();
   const updated: DepartureEvent = { type: 'DepartureUpdated', data: { ...Object.fromEntries(changed), at } };

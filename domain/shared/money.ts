@@ -102,3 +102,15 @@ export function toDecimalString(m: Money): string {
   const s = String(m.amount).padStart(exp + 1, '0');
   return `${s.slice(0, -exp)}.${s.slice(-exp)}`;
 }
+
+/**
+ * `percent` % of `m`, rounded half up to the currency's minor unit (the integer `amount`).
+ * Percent has at most two decimals (basis points); BigInt arithmetic, so no float and no
+ * overflow even at MAX_MINOR_UNITS.
+ */
+export function percentOf(m: Money, percent: number): Money {
+  const bp = Math.round(percent * 100);
+  if (!Number.isFinite(percent) || percent < 0 || percent > 100 || Math.abs(bp - percent * 100) > 1e-6) throw new RangeError(`percent must be from 0 to 100 with at most two decimals, got ${percent}`);
+  const amount = (BigInt(m.amount) * BigInt(bp) * 2n + 10_000n) / 20_000n; // (x + 1/2) floored: half up
+  return { amount: Number(amount), currency: m.currency };
+}

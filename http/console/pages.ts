@@ -182,7 +182,7 @@ export function retryPaymentForm(csrf: string, invoiceId: string): Html {
 
 // ---------------------------------------------------------------- bookings
 
-export const STAGE_ORDER = ['needs_attention', 'requested', 'inquiry', 'waitlisted', 'paid', 'in_crm', 'payment_associated', 'cancelled', 'refunded'] as const;
+export const STAGE_ORDER = ['needs_attention', 'requested', 'inquiry', 'waitlisted', 'deposit_paid', 'balance_overdue', 'paid', 'in_crm', 'payment_associated', 'cancelled', 'refunded'] as const;
 
 type CrmStages = Record<string, { attempts: number; lastError: string | null; failed: boolean }>;
 

@@ -8,6 +8,19 @@ import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import { id, positiveMoney } from './schemas';
 
+/** Deposit now, balance later: `{ deposit: { amount } | { percent }, balanceDueDays | balanceDueDate }`. */
+const schedule = z
+  .object({
+    deposit: z.union([
+      z.object({ amount: positiveMoney.meta({ description: "A fixed deposit, in the booking's currency (integer minor units)" }) }).strict(),
+      z.object({ percent: z.number().gt(0).lt(100).meta({ description: 'Percent of the price, rounded half up to the minor unit' }) }).strict(),
+    ]),
+    balanceDueDays: z.number().int().min(0).max(3650).optional().meta({ description: 'The balance is due this many days after the booking was requested' }),
+    balanceDueDate: z.iso.date().optional().meta({ description: 'The balance is due by the end of this day (UTC)' }),
+  })
+  .strict()
+  .refine((v) => (v.balanceDueDays === undefined) !== (v.balanceDueDate === undefined), { message: 'give exactly one of balanceDueDays and balanceDueDate', path: ['balanceDueDays'] });
+
 export type ContextFor = (tenantId: string, req: import('express').Request, res: import('express').Response) => CommandContext;
 
 function bookingView(bookingId: string, s: BookingState) {
@@ -20,7 +33,9 @@ function bookingView(bookingId: string, s: BookingState) {
     guests: r.guests,
     price: r.price,
     paymentScheduleId: r.paymentScheduleId,
+    schedule: r.schedule ?? null,
     payment: s.payment,
+    payments: s.payments.map((p) => ({ provider: p.provider, providerPaymentId: p.providerPaymentId, providerChargeId: p.providerChargeId, amount: p.amount, kept: p.kept, refunded: { amount: p.refunded, currency: p.amount.currency } })),
     refunded: { amount: s.refunded, currency: r.price.currency },
     crm: {
       bookingId: s.crmBookingId,
@@ -33,7 +48,7 @@ function bookingView(bookingId: string, s: BookingState) {
 }
 
 function departureView(s: DepartureState) {
-  return { departureId: s.externalId, name: s.name, paymentScheduleId: s.paymentScheduleId, capacity: s.capacity, seatsTaken: s.seatsTaken, inquireToBook: s.inquireToBook };
+  return { departureId: s.externalId, name: s.name, paymentScheduleId: s.paymentScheduleId, schedule: s.schedule ?? null, capacity: s.capacity, seatsTaken: s.seatsTaken, inquireToBook: s.inquireToBook };
 }
 
 const contact = z
@@ -70,6 +85,7 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
           paymentScheduleId: z.string().min(1).max(100).nullable().default(null),
           capacity: z.number().int().min(0).max(100_000),
           inquireToBook: z.boolean().default(false),
+          schedule: schedule.nullable().default(null),
         })
         .strict(),
       async handler({ body, req, res, tenantId }) {
@@ -92,6 +108,7 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
           paymentScheduleId: z.string().min(1).max(100).nullable().optional(),
           capacity: z.number().int().min(0).max(100_000).optional(),
           inquireToBook: z.boolean().optional(),
+          schedule: schedule.nullable().optional(),
         })
         .strict(),
       async handler({ body, params, req, res, tenantId }) {
@@ -129,6 +146,7 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
           guests: z.array(guest).min(1, 'at least one guest; the first is the client').max(50),
           price: positiveMoney,
           paymentScheduleId: z.string().min(1).max(100).nullable().default(null),
+          schedule: schedule.nullable().default(null).meta({ description: "Overrides the departure's deposit / balance schedule" }),
         })
         .strict(),
       async handler({ body, req, res, tenantId }) {
@@ -138,7 +156,7 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
         if (!(await bookings.getDeparture(tenantId, body.departureId))) {
           throw new Problem(422, 'departure-not-found', 'Unprocessable', `No departure ${body.departureId}`, [{ path: 'body.departureId', message: 'unknown departure' }]);
         }
-        const r = await bookings.requestBooking({ bookingId, departureExternalId: body.departureId, contact: body.contact, guests: body.guests, price: body.price, paymentScheduleId: body.paymentScheduleId }, ctx);
+        const r = await bookings.requestBooking({ bookingId, departureExternalId: body.departureId, contact: body.contact, guests: body.guests, price: body.price, paymentScheduleId: body.paymentScheduleId, schedule: body.schedule }, ctx);
         res.setHeader('Location', `/v1/bookings/${bookingId}`);
         return { body: bookingView(bookingId, r.state), revision: r.revision, position: r.position };
       },

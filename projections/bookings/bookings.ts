@@ -7,7 +7,12 @@ import { bookingDecider, type BookingState } from '../../domain/booking/booking'
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, type AggregateRowsSpec } from '../aggregateRows';
 import type { ProjectionDefinition, Tables } from '../runtime';
 
-export const BOOKING_STAGES = ['requested', 'inquiry', 'waitlisted', 'paid', 'in_crm', 'payment_associated', 'needs_attention', 'cancelled', 'refunded'] as const;
+/**
+ * `deposit_paid`: the deposit is in, the balance is not yet due. `balance_overdue` is never stored:
+ * it is a deposit_paid booking whose balance due instant has passed, decided when it is read
+ * (projections/queries.ts), so no timer has to move it.
+ */
+export const BOOKING_STAGES = ['requested', 'inquiry', 'waitlisted', 'deposit_paid', 'balance_overdue', 'paid', 'in_crm', 'payment_associated', 'needs_attention', 'cancelled', 'refunded'] as const;
 export type BookingStage = (typeof BOOKING_STAGES)[number];
 
 export function stageOf(s: BookingState): BookingStage {
@@ -22,6 +27,8 @@ export function stageOf(s: BookingState): BookingStage {
       return 'inquiry';
     case 'waitlisted':
       return 'waitlisted';
+    case 'deposit_paid':
+      return 'deposit_paid';
     default:
       if (s.crmPaymentAssociated) return 'payment_associated';
       if (s.crmBookingId) return 'in_crm';
