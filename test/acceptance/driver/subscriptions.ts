@@ -121,6 +121,16 @@ export class BillingWorld {
     });
   }
 
+  /** A customer who paid the first period through Checkout (period [start, start + 30 days]): checkout.session.completed, customer.subscription.created, invoice.paid. */
+  async activate(customerId: string, start: number, planId = 'monthly'): Promise<void> {
+    const end = start + (planId === 'yearly' ? 365 * DAY : MONTH);
+    await this.send(
+      this.checkoutCompleted(customerId, start),
+      this.subscription('customer.subscription.created', customerId, start + 1, { planId, periodStart: start, periodEnd: end }),
+      this.invoice('invoice.paid', customerId, { id: `in_${customerId}_0`, reason: 'subscription_create', periodStart: start, periodEnd: end, created: start + 2, linePrices: [this.b.price[planId]!] }),
+    );
+  }
+
   /** Delivers events to the platform endpoint one after the other; each must be accepted (200). */
   async send(...events: StripeEvent[]): Promise<void> {
     for (const e of events) await this.sendOne(e);
