@@ -985,6 +985,17 @@ describe('RecordProviderSubscription (customer.subscription.* objects)', () => {
     subscription.given([checkoutRequested(), sessionCreated()]).when(snapshot({ providerStatus: 'incomplete' })).thenNothing();
   });
 
+  it('a late invoice for an older period does not end the past_due the provider shows for the current one (acceptance: subscriptionsConverge)', () => {
+    const overdue = snapshot({ providerStatus: 'past_due', observedAt: '2024-04-01T00:00:00.000Z', currentPeriodStart: '2024-04-01T00:00:00.000Z', currentPeriodEnd: '2024-05-01T00:00:00.000Z' });
+    const oldInvoice = cmd('RecordRenewalPaid', { providerInvoiceId: 'in_march', amount: eur(1900), periodStart: '2024-03-01T00:00:00.000Z', periodEnd: '2024-04-01T00:00:00.000Z' });
+    expect(run(ACTIVE, overdue, oldInvoice)).toMatchObject({ status: 'past_due', accessActive: true, currentPeriodEnd: '2024-05-01T00:00:00.000Z' });
+    expect(run(ACTIVE, oldInvoice, overdue)).toMatchObject({ status: 'past_due', accessActive: true, currentPeriodEnd: '2024-05-01T00:00:00.000Z' });
+    const unpaid = snapshot({ providerStatus: 'unpaid', observedAt: '2024-04-20T00:00:00.000Z', currentPeriodStart: '2024-04-01T00:00:00.000Z', currentPeriodEnd: '2024-05-01T00:00:00.000Z' });
+    expect(run(ACTIVE, unpaid, oldInvoice)).toMatchObject({ status: 'past_due', accessActive: false });
+    // the current period's invoice paid does end it
+    expect(run(ACTIVE, overdue, oldInvoice, renewalPaid('in_april'))).toMatchObject({ status: 'active', accessActive: true });
+  });
+
   it('converges whatever the delivery order (every permutation of four objects)', () => {
     const objects = [
       snapshot({ observedAt: '2024-03-01T00:00:00.000Z' }),

@@ -583,16 +583,19 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
         activatedProviderSubscriptionIds: [...state.activatedProviderSubscriptionIds, d.providerSubscriptionId],
       };
     }
-    case 'SubscriptionRenewed':
+    case 'SubscriptionRenewed': {
+      // A late invoice for an older period pays that period only: it neither moves the period back
+      // nor ends the past_due (or unpaid) the provider shows for the current one.
+      const current = state.currentPeriodEnd === null || ms(event.data.periodEnd) >= ms(state.currentPeriodEnd);
       return {
         ...state,
-        status: state.status === 'past_due' ? 'active' : state.status,
-        accessActive: true,
-        // a late invoice for an older period never moves the period back
+        status: current && state.status === 'past_due' ? 'active' : state.status,
+        accessActive: current ? true : state.accessActive,
         ...withPeriod(state, event.data.periodStart, event.data.periodEnd),
-        nextPaymentAttempt: null,
+        nextPaymentAttempt: current ? null : state.nextPaymentAttempt,
         processedInvoiceIds: [...state.processedInvoiceIds, event.data.providerInvoiceId],
       };
+    }
     case 'PlanChangeRequested': {
       const d = event.data;
       return {

@@ -1,0 +1,159 @@
+/**
+ * Stripe Billing as a SaaS tenant lives it, for the subscription scenarios: the tenant's plans
+ * (created through the API, so Stripe, here stripe-mock, gives them their price ids) and the
+ * webhook events Stripe sends on the platform endpoint for a customer's subscription: the
+ * Checkout Session completed, the Subscription object (created / updated / deleted, with its
+ * status, period, price and cancellation fields) and the Invoice (paid / failed, in the current
+ * "basil" shape: `parent.subscription_details` and `lines[].pricing`). Built from Stripe's
+ * published example objects (test/fixtures/stripe/events), signed with the platform secret.
+ */
+import { deliver as post, stripeEvent, type StripeEvent } from '../../support/stripeEvents';
+import { STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export type Obj = Record<string, any>;
+
+export const DAY = 86_400;
+export const MONTH = 30 * DAY;
+export const isoOf = (sec: number) => new Date(sec * 1000).toISOString();
+
+export interface Billing {
+  readonly settle: Settle;
+  readonly tenantId: string;
+  readonly api: Api;
+  /** planId -> the Stripe price id the API answered. */
+  readonly price: Record<string, string>;
+}
+
+/** Creates the plans (monthly 20 USD, yearly 200 USD) through the API. */
+export async function withPlans(settle: Settle, tenantId: string, api: Api): Promise<Billing> {
+  const price: Record<string, string> = {};
+  for (const [planId, interval, amount] of [
+    ['monthly', 'month', 2000],
+    ['yearly', 'year', 20000],
+  ] as const) {
+    const r = await api.post<{ providerPriceId: string }>('/v1/plans', { planId, name: planId, amount: { amount, currency: 'USD' }, interval });
+    if (r.status !== 201) throw new Error(`create plan ${planId}: ${r.status} ${JSON.stringify(r.body)}`);
+    price[planId] = r.body.providerPriceId;
+  }
+  return { settle, tenantId, api, price };
+}
+
+export interface SubShape {
+  status?: string;
+  planId?: string;
+  /** A price set at Stripe (dashboard) instead of the plan's. */
+  priceId?: string;
+  periodStart: number;
+  periodEnd: number;
+  cancelAtPeriodEnd?: boolean;
+  cancelAt?: number | null;
+  canceledAt?: number | null;
+}
+
+export interface InvoiceShape {
+  id: string;
+  reason?: string;
+  periodStart: number;
+  periodEnd: number;
+  amount?: number;
+  created?: number;
+  linePrices?: string[];
+}
+
+export class BillingWorld {
+  constructor(readonly b: Billing) {}
+
+  md(customerId: string, planId = 'monthly') {
+    return { tenant_id: this.b.tenantId, customer_id: customerId, plan_id: planId };
+  }
+
+  checkoutCompleted(customerId: string, created: number): StripeEvent {
+    return stripeEvent('checkout.session.completed', (o, ev) => {
+      ev.created = created;
+      delete ev.account;
+      Object.assign(o, { mode: 'subscription', customer: `cus_${customerId}`, subscription: `sub_${customerId}`, payment_intent: null, metadata: this.md(customerId) });
+    });
+  }
+
+  subscription(type: 'customer.subscription.created' | 'customer.subscription.updated' | 'customer.subscription.deleted', customerId: string, created: number, s: SubShape): StripeEvent {
+    return stripeEvent(type, (o: Obj, ev) => {
+      ev.created = created;
+      delete ev.account;
+      const planId = s.planId ?? 'monthly';
+      const priceId = s.priceId ?? this.b.price[planId]!;
+      Object.assign(o, {
+        id: `sub_${customerId}`,
+        customer: `cus_${customerId}`,
+        metadata: this.md(customerId),
+        status: s.status ?? (type === 'customer.subscription.deleted' ? 'canceled' : 'active'),
+        cancel_at_period_end: s.cancelAtPeriodEnd ?? false,
+        cancel_at: s.cancelAt ?? null,
+        canceled_at: s.canceledAt ?? null,
+      });
+      const item = o.items.data[0];
+      item.current_period_start = s.periodStart;
+      item.current_period_end = s.periodEnd;
+      item.price = { ...item.price, id: priceId, metadata: s.priceId ? {} : { plan_id: planId }, recurring: { ...item.price.recurring, interval: planId === 'yearly' ? 'year' : 'month' } };
+      if (item.plan) item.plan = { ...item.plan, id: priceId };
+    });
+  }
+
+  invoice(type: 'invoice.paid' | 'invoice.payment_failed' | 'invoice.payment_failed.next_payment_attempt_null', customerId: string, i: InvoiceShape): StripeEvent {
+    return stripeEvent(type, (o: Obj, ev) => {
+      if (i.created !== undefined) ev.created = i.created;
+      delete ev.account;
+      const amount = i.amount ?? 2000;
+      Object.assign(o, { id: i.id, customer: `cus_${customerId}`, billing_reason: i.reason ?? 'subscription_cycle', currency: 'usd', amount_paid: type === 'invoice.paid' ? amount : 0, amount_due: amount, total: amount });
+      o.status_transitions = { ...(o.status_transitions ?? {}), paid_at: type === 'invoice.paid' ? (i.created ?? Math.floor(Date.now() / 1000)) : null };
+      const template = o.lines.data[0];
+      o.lines = {
+        ...o.lines,
+        data: (i.linePrices ?? [this.b.price.monthly!]).map((pr, n) => {
+          const l: Obj = { ...template, id: `il_${i.id}_${n}`, amount, period: { start: i.periodStart, end: i.periodEnd } };
+          delete l.price;
+          l.pricing = { type: 'price_details', price_details: { price: pr, product: 'prod_x' }, unit_amount_decimal: String(amount) };
+          return l;
+        }),
+      };
+      delete o.subscription;
+      o.parent = { type: 'subscription_details', subscription_details: { subscription: `sub_${customerId}`, metadata: this.md(customerId) } };
+    });
+  }
+
+  /** A customer who paid the first period through Checkout (period [start, start + 30 days]): checkout.session.completed, customer.subscription.created, invoice.paid. */
+  async activate(customerId: string, start: number, planId = 'monthly'): Promise<void> {
+    const end = start + (planId === 'yearly' ? 365 * DAY : MONTH);
+    await this.send(
+      this.checkoutCompleted(customerId, start),
+      this.subscription('customer.subscription.created', customerId, start + 1, { planId, periodStart: start, periodEnd: end }),
+      this.invoice('invoice.paid', customerId, { id: `in_${customerId}_0`, reason: 'subscription_create', periodStart: start, periodEnd: end, created: start + 2, linePrices: [this.b.price[planId]!] }),
+    );
+  }
+
+  /** Delivers events to the platform endpoint one after the other; each must be accepted (200). */
+  async send(...events: StripeEvent[]): Promise<void> {
+    for (const e of events) await this.sendOne(e);
+  }
+
+  async sendOne(e: StripeEvent): Promise<void> {
+    const r = await post(`${this.b.settle.url}/webhooks/stripe`, e, STRIPE_PLATFORM_SECRET);
+    if (r.status !== 200) throw new Error(`${e.type} ${e.id}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+
+  /** Delivers events `concurrency` at a time, in the given order of starting. */
+  async sendConcurrently(events: StripeEvent[], concurrency = 4): Promise<void> {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < events.length) await this.sendOne(events[next++]!);
+      }),
+    );
+  }
+
+  /** GET /v1/customers/{id}/subscription once it satisfies `ok` (or the last answer after the timeout). */
+  async view(customerId: string, ok: (b: Obj) => boolean = () => true, timeoutMs = 10_000): Promise<Obj> {
+    const r = await until(() => this.b.api.get<Obj>(`/v1/customers/${customerId}/subscription`), (x) => x.status === 200 && ok(x.body), timeoutMs);
+    return r.body;
+  }
+}
