@@ -183,26 +183,6 @@ class Simulation {
         continue;
       }
       if (step.kind === 'connected_account' || step.kind === 'paypal_capture') continue; // never synthesised
-      if (step.kind === 'subscription_snapshot') {
-        // as the processor: the provider's subscription object, its plan found from its price
-        const stream = streams.subscription(step.tenantId, step.customerId);
-        const planId = await planOfPrice(this.store, step.tenantId, step.snapshot.priceId, [...step.planHints, ...(await planHintsOf(this.store, step.tenantId, step.customerId))]);
-        const d = subscriptionDecider as unknown as AnyDecider;
-        const before = await this.state(stream, d);
-        try {
-          const events = d.decide({ type: 'RecordProviderSubscription', data: { ...step.snapshot, planId }, metadata: { now: new Date() } } as Command, before);
-          if (events.length > 0) {
-            this.states.set(stream, events.reduce((s, e) => d.evolve(s, e), before));
-            facts.push(...events.map((e) => e.type));
-            touched.add(stream);
-          }
-        } catch (err) {
-          if (!(err instanceof DomainRefusal)) throw err;
-          if (notYet(err)) return { facts, streams: [...touched, stream], waits: `${step.role}: ${err.code} (${err.message})`, refusals };
-          refusals.push(`${step.role}: ${err.code}: ${err.message}`);
-        }
-        continue;
-      }
       if (step.kind === 'plan_change_outcome') {
         const stream = streams.subscription(step.tenantId, step.customerId);
         const s = (await this.state(stream, subscriptionDecider as unknown as AnyDecider)) as { pendingPlanChange: unknown };
@@ -212,16 +192,26 @@ class Simulation {
         }
         continue;
       }
-      const [stream, decider] =
-        step.kind === 'invoice'
-          ? [streams.invoice(step.tenantId, step.invoiceId), invoiceDecider]
-          : step.kind === 'booking'
-            ? [streams.booking(step.tenantId, step.bookingId), bookingDecider]
-            : [streams.subscription(step.tenantId, step.customerId), subscriptionDecider];
-      const d = decider as unknown as AnyDecider;
+      let stream: string;
+      let decider: unknown;
+      let command: { type: string; data: unknown };
+      if (step.kind === 'subscription_snapshot') {
+        // as the processor: the provider's subscription object, its plan found from its price
+        const planId = await planOfPrice(this.store, step.tenantId, step.snapshot.priceId, [...step.planHints, ...(await planHintsOf(this.store, step.tenantId, step.customerId))]);
+        [stream, decider, command] = [streams.subscription(step.tenantId, step.customerId), subscriptionDecider, { type: 'RecordProviderSubscription', data: { ...step.snapshot, planId } }];
+      } else {
+        command = step.command;
+        [stream, decider] =
+          step.kind === 'invoice'
+            ? [streams.invoice(step.tenantId, step.invoiceId), invoiceDecider]
+            : step.kind === 'booking'
+              ? [streams.booking(step.tenantId, step.bookingId), bookingDecider]
+              : [streams.subscription(step.tenantId, step.customerId), subscriptionDecider];
+      }
+      const d = decider as AnyDecider;
       const before = await this.state(stream, d);
       try {
-        const events = d.decide({ type: step.command.type, data: step.command.data, metadata: { now: new Date() } } as Command, before);
+        const events = d.decide({ type: command.type, data: command.data, metadata: { now: new Date() } } as Command, before);
         if (events.length > 0) {
           this.states.set(stream, events.reduce((s, e) => d.evolve(s, e), before));
           facts.push(...events.map((e) => e.type));
