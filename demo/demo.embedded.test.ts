@@ -91,7 +91,7 @@ describe('npm run demo against `npm start` (embedded, child processes)', () => {
     const retried = bookings.filter((b) => b.bookingId === s.crmRetried.bookingId);
     expect(retried).toHaveLength(1);
     expect(retried[0]).toMatchObject({ stage: 'payment_associated', needsAttention: false, crm: { bookingId: s.crmRetried.crmBookingId, paymentAssociated: true } });
-    expect(retried[0]!.crm.stages.create_contact_booking).toMatchObject({ attempts: 1, failed: false, lastError: expect.stringContaining('503') });
+    expect(retried[0]!.crm.stages.create_contact_booking).toMatchObject({ attempts: 2, lastFailedAttempt: 1, failed: false, lastError: expect.stringContaining('503') });
     const paid = bookings.find((b) => b.bookingId === s.succeeded.bookingId)!;
     expect(paid).toMatchObject({ stage: 'payment_associated', crm: { bookingId: s.succeeded.crmBookingId, paymentAssociated: true } });
     expect(paid.crm.stages.create_contact_booking?.attempts).toBe(0);

@@ -301,8 +301,10 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   const retried = paymentIntent('payment_intent.succeeded', retriedBooking, 'retried');
   await sendStripe(retried.e, 'payment_intent.succeeded');
   const retriedRow = await crmDone(retriedBooking);
-  const stage = retriedRow.crm.stages.create_contact_booking as { attempts: number; lastError: string | null };
-  if (!(stage.attempts >= 1)) throw new DemoError(`booking ${retriedBooking} reached the CRM without the injected failure: is the service's CRM_BASE_URL ${s.crmBaseUrl}?`);
+  const stage = retriedRow.crm.stages.create_contact_booking as { attempts: number; lastFailedAttempt?: number; lastError: string | null };
+  // attempts counts every call started (the one that failed and the one that succeeded); lastFailedAttempt the failed ones
+  const failedAttempts = stage.lastFailedAttempt ?? stage.attempts;
+  if (!(failedAttempts >= 1)) throw new DemoError(`booking ${retriedBooking} reached the CRM without the injected failure: is the service's CRM_BASE_URL ${s.crmBaseUrl}?`);
   say(`${retriedBooking}: paid (${retried.pi}); CRM attempt 1 failed (${stage.lastError}), the retry found it: ${retriedRow.crm.bookingId}`);
 
   // 4. the invoice paid through PayPal: an order from the service, the buyer's approval at PayPal
@@ -344,7 +346,7 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
     departureId,
     succeeded: { bookingId: paidBooking, providerPaymentId: paid.pi, crmBookingId: paidRow.crm.bookingId },
     declined: { bookingId: declinedBooking, providerPaymentId: declined.pi, errorCode: failure.errorCode, declineCode: failure.declineCode },
-    crmRetried: { bookingId: retriedBooking, providerPaymentId: retried.pi, crmBookingId: retriedRow.crm.bookingId, failedAttempts: stage.attempts, lastError: stage.lastError ?? '' },
+    crmRetried: { bookingId: retriedBooking, providerPaymentId: retried.pi, crmBookingId: retriedRow.crm.bookingId, failedAttempts, lastError: stage.lastError ?? '' },
     paypal: { invoiceId, orderId, captureId },
   };
 }

@@ -29,11 +29,15 @@ export interface KafkaBusOptions {
   sasl?: null | { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
 }
 
-/** Broker refusals and TLS failures said in terms of Settle's settings (the kafkajs text alone names none). */
-export class KafkaSecurityError extends Error {
-  override readonly name = 'KafkaSecurityError';
-  constructor(message: string, override readonly cause: unknown) {
-    super(message);
+/**
+ * Broker refusals and TLS failures said in terms of Settle's settings (the kafkajs text alone names
+ * none). An outage for the relay (nothing about the messages: BusUnavailable), never blamed on one.
+ */
+export class KafkaSecurityError extends BusUnavailable {
+  constructor(message: string, cause: unknown) {
+    super(cause);
+    this.message = message;
+    this.name = 'KafkaSecurityError';
   }
 }
 
@@ -172,7 +176,7 @@ export class KafkaBus implements MessageBus {
   async publish(messages: readonly BusMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.ensureTopics([...new Set(messages.map((m) => m.topic))]).catch((err: unknown) => {
-      throw new BusUnavailable(err);
+      throw err instanceof BusUnavailable ? err : new BusUnavailable(err);
     });
     const encoded = messages.map((m) => ({ topic: m.topic, key: m.key, value: JSON.stringify(m.value), headers: { ...m.headers, 'message-id': m.id } }));
     let chunk: typeof encoded = [];
@@ -205,7 +209,7 @@ export class KafkaBus implements MessageBus {
 
   private async send(encoded: ReadonlyArray<{ topic: string; key: string; value: string; headers: Record<string, string> }>): Promise<void> {
     const producer = await this.getProducer().catch((err: unknown) => {
-      throw new BusUnavailable(err);
+      throw err instanceof BusUnavailable ? err : new BusUnavailable(err);
     });
     const byTopic = new Map<string, Array<{ key: string; value: string; headers: Record<string, string> }>>();
     for (const m of encoded) {
@@ -237,7 +241,7 @@ export class KafkaBus implements MessageBus {
       // the records; anything else (connection, leaders, retries exhausted, timeout) is an outage.
       const e = err as { name?: string; retriable?: boolean } | null;
       if (e?.name === 'KafkaJSProtocolError' && e.retriable === false) throw err;
-      throw new BusUnavailable(err);
+      throw err instanceof BusUnavailable ? err : new BusUnavailable(err);
     } finally {
       clearTimeout(timer);
     }

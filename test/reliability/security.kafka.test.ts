@@ -24,7 +24,7 @@ import { KafkaBus, KafkaSecurityError } from '../../infrastructure/messaging/kaf
 import type { DeliveredMessage } from '../../domain/ports/messageBus';
 import { ADMIN_KEY } from '../support/api';
 import { databaseUrl, dropSchema } from '../support/databases';
-import { startTestService, type TestService } from '../support/service';
+import { scrape, startTestService, type TestService } from '../support/service';
 import { KAFKA_SH, SECRET, createInvoices, deliverWebhook, paymentEvent, rows, schemaClient, tenant, until } from './faults.support';
 
 jest.setTimeout(240_000);
@@ -157,7 +157,7 @@ describe('Kafka over TLS and SASL (own broker)', () => {
       const kfb = await rows(db, `SELECT 1 FROM finance_ledger WHERE tenant_id = 'kfb'`);
       expect(kfb).toEqual([]);
       expect(svc.logs).toContainEqual(expect.objectContaining({ msg: 'finance: message rejected (see finance_rejected)', messageId: forgedId }));
-      const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+      const metrics = await scrape(svc);
       expect(metrics).toMatch(/settle_finance_messages_total\{outcome="rejected"\} 1/);
       await svc.shutdown('test end');
       svc = undefined;
