@@ -528,16 +528,19 @@ export class Runtime {
   }
 
   private registerCollectors(): void {
-    this.metrics.sources.heldKeys = async () => {
-      const st = await this.relay.status();
-      const groups = await Promise.all(this.isolations.map(async (i) => ({ stage: `consumer:${i.group}`, ...(await i.counts()) })));
-      return [{ stage: 'relay', held: st.heldKeys, parked: st.parkedKeys }, ...groups];
-    };
-    this.metrics.sources.outboxStuck = async () => (await this.relay.status()).stuck;
-    this.metrics.sources.subscriptions = () => [...this.subscriptions.map((s) => s.status()), ...this.projections.filter((p) => p.status().leader).map((p) => p.status())];
-    this.metrics.sources.projections = () => this.projections.map((p) => p.status());
     // Gauges that query the database are shared by concurrent scrapes and reused for
     // METRICS_QUERY_TTL_MS: any number of scrapers cost one query per gauge per interval.
+    const ttl = this.config.METRICS_QUERY_TTL_MS;
+    const outbox = cached(() => this.relay.status(), ttl);
+    const inbox = cached(() => this.inbox.counts(), ttl);
+    const consumerHolds = cached(() => Promise.all(this.isolations.map(async (i) => ({ stage: `consumer:${i.group}`, ...(await i.counts()) }))), ttl);
+    this.metrics.sources.heldKeys = async () => {
+      const st = await outbox(null);
+      return [{ stage: 'relay', held: st.heldKeys, parked: st.parkedKeys }, ...(await consumerHolds(null))];
+    };
+    this.metrics.sources.outboxStuck = async () => (await outbox(null)).stuck;
+    this.metrics.sources.subscriptions = () => [...this.subscriptions.map((s) => s.status()), ...this.projections.filter((p) => p.status().leader).map((p) => p.status())];
+    this.metrics.sources.projections = () => this.projections.map((p) => p.status());
     this.metrics.sources.eventsBehind = cached(async (p: string) => {
       const runner = this.projections.find((r) => r.def.name === p);
       if (!runner) return 0;
@@ -547,9 +550,7 @@ export class Runtime {
         [pos?.commit.toString() ?? '0', pos?.prepare.toString() ?? '0'],
       );
       return Number(rows[0]?.n ?? 0);
-    }, this.config.METRICS_QUERY_TTL_MS);
-    const outbox = cached(() => this.relay.status(), this.config.METRICS_QUERY_TTL_MS);
-    const inbox = cached(() => this.inbox.counts(), this.config.METRICS_QUERY_TTL_MS);
+    }, ttl);
     this.metrics.sources.outbox = () => outbox(null);
     this.metrics.sources.inbox = () => inbox(null);
   }

@@ -7,6 +7,7 @@ import { streams } from '../../commands/streams';
 import { ADMIN_KEY } from '../support/api';
 import { ConsoleClient } from '../support/console';
 import { eventually } from '../support/events';
+import { scrape } from '../support/service';
 import { isolationWorld, poisonedKeyDoesNotHoldUpOtherTenants, RETRY_MS, unhandleable, type IsolationWorld } from './isolation.support';
 
 describe('failure isolation per message key (in-process bus, PostgreSQL)', () => {
@@ -41,7 +42,7 @@ describe('failure isolation per message key (in-process bus, PostgreSQL)', () =>
     expect(degraded.body.status).toBe('degraded');
     expect(degraded.body.checks.outbox).toMatchObject({ ok: false });
     expect(degraded.body.checks.outbox!.detail).toMatch(/consumer crm-sync: 1 key\(s\) parked/);
-    const metrics = await (await fetch(`${w.svc.url}/metrics`)).text();
+    const metrics = await scrape(w.svc);
     expect(metrics).toMatch(/settle_outbox_parked_keys\{stage="consumer:crm-sync"\} 1/);
     expect(metrics).toMatch(/settle_outbox_parked_total\{stage="consumer:crm-sync"\} [1-9]/);
 

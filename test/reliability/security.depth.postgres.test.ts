@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { ADMIN_KEY } from '../support/api';
 import { databaseUrl, dropSchema } from '../support/databases';
-import { startTestService, type TestService } from '../support/service';
+import { scrape, startTestService, type TestService } from '../support/service';
 import { deliver, stripeEvent } from '../support/stripeEvents';
 import { paypalEvent } from '../support/paypalEvents';
 import { startPayPalSimulator, type PayPalSimulator } from '../simulators/paypal';
@@ -87,7 +87,7 @@ describe('security: deeply nested JSON bodies', () => {
       expect(r.body).toMatchObject({ type: 'https://settle.dev/problems/json-too-deep' });
     }
     expect(await counts()).toEqual(before);
-    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    const metrics = await scrape(svc);
     expect(metrics).toMatch(/settle_webhooks_rejected_total\{endpoint="stripe",reason="json-too-deep"\} 2/);
   });
 
