@@ -221,12 +221,15 @@ export class LiveStatusHub {
       this.end(s, 'unauthorized');
       return;
     }
-    if (this.streams.has(s)) this.write(s, state);
+    if (this.streams.has(s)) this.send(s, view);
   }
 
   private write(s: Stream, state: unknown): void {
     const view = s.render(state);
-    if (!view) return;
+    if (view) this.send(s, view);
+  }
+
+  private send(s: Stream, view: LiveView): void {
     const id = versionOf(view);
     if (id === s.lastId) return;
     s.lastId = id;
