@@ -28,9 +28,10 @@ const uniq = () => `${Date.now().toString(36).slice(-4)}${(counter++).toString(3
 
 async function play(settle: Settle, h: History): Promise<string[]> {
   const played = await setUp(settle, h);
-  const list = deliveries(h, played);
-  const problems = await deliverAll(settle, list, h.concurrency);
-  if (list.length > 0) problems.push(...(await wrongEndpoint(settle, list[0]!)));
+  const phases = deliveries(h, played);
+  const problems = await deliverAll(settle, phases, h.concurrency);
+  const first = phases.flat()[0];
+  if (first) problems.push(...(await wrongEndpoint(settle, first)));
   await settle.settled({ timeoutMs: 30_000 });
   problems.push(...(await compare(settle, h, played)));
   return problems;

@@ -80,7 +80,7 @@ export async function setUp(settle: Settle, h: History): Promise<Played> {
  * Within a phase everything is shuffled: refunds before their charge, dispute closings before
  * openings, duplicates anywhere.
  */
-export function deliveries(h: History, p: Played): StripeDelivery[] {
+export function deliveries(h: History, p: Played): StripeDelivery[][] {
   const phases: StripeDelivery[][] = [[]];
   const paidInvoices = new Set<string>();
   for (const f of h.facts) {
@@ -91,7 +91,7 @@ export function deliveries(h: History, p: Played): StripeDelivery[] {
     phases[phases.length - 1]!.push(...eventsFor(f, h.facts, { targetOf: (k) => invoiceTarget(p, k) }));
   }
   let i = 0;
-  return phases.flatMap((all) => {
+  return phases.map((all) => {
     const slots: Array<{ d: StripeDelivery; key: number }> = [];
     for (const d of all) {
       slots.push({ d, key: h.shuffle[i % h.shuffle.length]! + i * 1e-9 });
@@ -109,7 +109,18 @@ function invoiceTarget(p: Played, key: string): { metadata: Record<string, strin
   return { metadata: { tenant_id: tenant, invoice_id: invoiceId }, account: p.accounts.get(tenant)! };
 }
 
-export async function deliverAll(settle: Settle, list: readonly StripeDelivery[], concurrency: number): Promise<string[]> {
+/**
+ * Delivers phase after phase: every delivery of a phase is answered before the next phase starts
+ * (a chunk of concurrent deliveries never spans two phases, or a second payment could race the
+ * first and the model could not say which one pays).
+ */
+export async function deliverAll(settle: Settle, phases: readonly (readonly StripeDelivery[])[], concurrency: number): Promise<string[]> {
+  const problems: string[] = [];
+  for (const list of phases) problems.push(...(await deliverPhase(settle, list, concurrency)));
+  return problems;
+}
+
+async function deliverPhase(settle: Settle, list: readonly StripeDelivery[], concurrency: number): Promise<string[]> {
   const problems: string[] = [];
   for (let i = 0; i < list.length; i += concurrency) {
     const chunk = list.slice(i, i + concurrency);
@@ -235,7 +246,7 @@ export function describe(h: History): string {
       case 'invoice':
         return `${f.payable} ${f.key}: ${f.total} ${f.currency} to ${f.customerId.length}-char customer, tenant ${f.tenant.length}-char ${f.tenant.slice(0, 8)}…`;
       case 'charge':
-        return `${(f as ChargeFact).outcome} ${f.pi}/${f.ch} ${f.amount} ${f.currency} for ${f.invoiceKey}${f.declineCode ? ` (${f.declineCode})` : ''}`;
+        return `${(f as ChargeFact).outcome} ${f.legacy ? 'legacy ' : ''}${f.pi}/${f.ch} ${f.amount} ${f.currency} for ${f.invoiceKey}${f.declineCode ? ` (${f.declineCode})` : ''}`;
       case 'refund':
         return `refund ${f.re} ${f.amount} of ${f.ch}`;
       case 'dispute':

@@ -3,7 +3,7 @@
  * 100-character maximum the API accepts), invoices in currencies of every exponent (JPY 0, ISK
  * with Stripe's x100 quirk, EUR/USD/HUF 2, KWD/BHD 3 with Stripe's last-digit-zero rule) with
  * totals from 1 up to Stripe's eight-digit limit, failed and succeeded payments (double payments
- * included), partial and full refunds (several per charge), disputes won, lost or still open;
+ * included, some through the legacy Charges API), partial and full refunds (several per charge), disputes won, lost or still open;
  * then delivery faults: every event possibly duplicated, the whole delivery shuffled, sent
  * several at a time.
  */
@@ -47,6 +47,8 @@ interface ChargePlan {
   failedAmountPermille: number;
   refunds: number[]; // permille splits of the charge
   dispute: 'none' | 'open' | 'won' | 'lost';
+  /** paid with the legacy Charges API (no PaymentIntent) */
+  legacy: boolean;
 }
 
 const chargePlan: fc.Arbitrary<ChargePlan> = fc.record({
@@ -55,6 +57,7 @@ const chargePlan: fc.Arbitrary<ChargePlan> = fc.record({
   failedAmountPermille: fc.integer({ min: 1, max: 1000 }),
   refunds: fc.oneof({ arbitrary: fc.constant([] as number[]), weight: 2 }, { arbitrary: fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 1, maxLength: 3 }), weight: 2 }),
   dispute: fc.constantFrom<'none' | 'open' | 'won' | 'lost'>('none', 'none', 'open', 'won', 'lost'),
+  legacy: fc.constantFrom(false, false, false, true),
 });
 
 const invoicePlan = fc.record({
@@ -91,7 +94,7 @@ export function historyArb(uniq: () => string): fc.Arbitrary<History> {
         for (const cp of plan.charges) {
           n += 1;
           clock += 7;
-          const ids = { pi: `pi_${tag}${n}`, ch: `ch_${tag}${n}` };
+          const ids = { pi: `pi_${tag}${n}`, ch: `ch_${tag}${n}`, ...(cp.legacy ? { legacy: true } : {}) };
           if (cp.outcome === 'failed') {
             const step = plan.currency.isoStep;
             const amount = Math.max(step, Math.floor((plan.total * cp.failedAmountPermille) / 1000 / step) * step);

@@ -7,6 +7,10 @@
  * Stripe's rules the model relies on (Stripe API reference and docs):
  * - One PaymentIntent (`pi_`) produces a Charge (`ch_`); a succeeded charge moved `amount` from
  *   the payer, whatever the invoice it was meant for already had ("Payment Intents", "Charges").
+ * - A charge made with the legacy Charges API (`POST /v1/charges`) has no PaymentIntent
+ *   (`payment_intent: null`); Stripe sends only `charge.succeeded` / `charge.failed` for it, and its
+ *   refunds and disputes name the charge alone ("Charges": "payment_intent ... nullable").
+ *   Settle documents such a charge as the payment itself: its payment row is the `ch_` id.
  * - Refunds (`re_`) belong to one charge. `charge.refunded` carries the charge with its
  *   CUMULATIVE `amount_refunded` and the list of its refunds so far; events of one charge may
  *   arrive in any order, so the latest state is the largest cumulative total ("Refunds",
@@ -61,6 +65,8 @@ export interface ChargeFact {
   /** Unix seconds, Stripe's `created`. */
   readonly created: number;
   readonly outcome: 'succeeded' | 'failed';
+  /** Made with the legacy Charges API: no PaymentIntent, the charge is the payment. */
+  readonly legacy?: boolean;
   readonly errorCode?: string;
   readonly declineCode?: string;
 }
@@ -129,6 +135,9 @@ export interface Expected {
   readonly finance: Map<string, Map<string, FinanceTotals>>;
 }
 
+/** The id a payment row carries: the PaymentIntent, or the charge of a legacy Charges API payment. */
+export const paymentIdOf = (c: ChargeFact): string => (c.legacy ? c.ch : c.pi);
+
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
 export function expected(facts: readonly MoneyFact[]): Expected {
@@ -180,7 +189,7 @@ export function expected(facts: readonly MoneyFact[]): Expected {
       const t = totalsFor(inv.tenant, c.currency);
       if (c.outcome === 'failed') {
         t.failedCount += 1;
-        payments.push({ tenant: inv.tenant, invoiceKey: inv.key, providerPaymentId: c.pi, status: 'failed', amount: c.amount, currency: c.currency, refunded: 0, needsAttention: false });
+        payments.push({ tenant: inv.tenant, invoiceKey: inv.key, providerPaymentId: paymentIdOf(c), status: 'failed', amount: c.amount, currency: c.currency, refunded: 0, needsAttention: false });
         continue;
       }
       const r = refundsOf(c.ch);
@@ -191,7 +200,7 @@ export function expected(facts: readonly MoneyFact[]): Expected {
       if (d?.outcome === 'open') t.disputed += d.amount;
       if (d?.outcome === 'lost') t.disputeLosses += d.amount;
       const status = d && d.outcome !== 'won' ? 'disputed' : r >= c.amount ? 'refunded' : 'succeeded';
-      payments.push({ tenant: inv.tenant, invoiceKey: inv.key, providerPaymentId: c.pi, status, amount: c.amount, currency: c.currency, refunded: r, needsAttention: c !== paying && r < c.amount });
+      payments.push({ tenant: inv.tenant, invoiceKey: inv.key, providerPaymentId: paymentIdOf(c), status, amount: c.amount, currency: c.currency, refunded: r, needsAttention: c !== paying && r < c.amount });
     }
   }
   for (const byCur of finance.values()) for (const t of byCur.values()) t.net = t.grossCollected - t.refunds - t.disputeLosses;
