@@ -68,6 +68,10 @@ export async function setUp(settle: Settle, h: History): Promise<Played> {
     });
     if (r.status !== 201) throw new Error(`issue invoice: ${r.status} ${JSON.stringify(r.body)}`);
     invoiceIds.set(f.key, { tenant: f.tenant, invoiceId: r.body.invoiceId });
+    if (f.voided) {
+      const v = await keys.get(f.tenant)!.post<{ status: string }>(`/v1/invoices/${r.body.invoiceId}/void`, { reason: 'Issued to the wrong customer; reissued' });
+      if (v.status !== 200 || v.body.status !== 'void') throw new Error(`void invoice: ${v.status} ${JSON.stringify(v.body)}`);
+    }
   }
   return { keys, invoiceIds, accounts, payables: new Map(h.facts.flatMap((f) => (f.kind === 'invoice' ? [[f.key, f.payable] as const] : []))) };
 }
@@ -244,7 +248,7 @@ export function describe(h: History): string {
   const lines = h.facts.map((f) => {
     switch (f.kind) {
       case 'invoice':
-        return `${f.payable} ${f.key}: ${f.total} ${f.currency} to ${f.customerId.length}-char customer, tenant ${f.tenant.length}-char ${f.tenant.slice(0, 8)}…`;
+        return `${f.payable} ${f.key}${f.voided ? ' (voided at once)' : ''}: ${f.total} ${f.currency} to ${f.customerId.length}-char customer, tenant ${f.tenant.length}-char ${f.tenant.slice(0, 8)}…`;
       case 'charge':
         return `${(f as ChargeFact).outcome} ${f.legacy ? 'legacy ' : ''}${f.pi}/${f.ch} ${f.amount} ${f.currency} for ${f.invoiceKey}${f.declineCode ? ` (${f.declineCode})` : ''}`;
       case 'refund':

@@ -3,7 +3,7 @@
  * 100-character maximum the API accepts), invoices in currencies of every exponent (JPY 0, ISK
  * with Stripe's x100 quirk, EUR/USD/HUF 2, KWD/BHD 3 with Stripe's last-digit-zero rule) with
  * totals from 1 up to Stripe's eight-digit limit, failed and succeeded payments (double payments
- * included, some through the legacy Charges API), partial and full refunds (several per charge), disputes won, lost or still open;
+ * included, some through the legacy Charges API), invoices voided by the tenant before they are paid, partial and full refunds (several per charge), disputes won, lost or still open;
  * then delivery faults: every event possibly duplicated, the whole delivery shuffled, sent
  * several at a time.
  */
@@ -62,6 +62,8 @@ const chargePlan: fc.Arbitrary<ChargePlan> = fc.record({
 
 const invoicePlan = fc.record({
   payable: fc.constantFrom<'invoice' | 'booking'>('invoice', 'booking'),
+  /** an operator action: the tenant voids the invoice before any payment arrives (invoices only) */
+  voided: fc.constantFrom(false, false, false, true),
   currency: fc.constantFrom(...CURRENCIES),
   charges: fc.array(chargePlan, { minLength: 0, maxLength: 3 }),
 }).chain((p) => amountIn(p.currency).map((total) => ({ ...p, total })));
@@ -88,7 +90,8 @@ export function historyArb(uniq: () => string): fc.Arbitrary<History> {
       let n = 0;
       r.invoices.forEach(([t, plan, customerId], i) => {
         const tenant = tenants[t % tenants.length]!;
-        const inv: InvoiceFact = { kind: 'invoice', payable: plan.payable, key: `${plan.payable === 'booking' ? 'b' : 'i'}${i}`, tenant, customerId, currency: plan.currency.code, total: plan.total };
+        const voided = plan.voided && plan.payable === 'invoice';
+        const inv: InvoiceFact = { kind: 'invoice', payable: plan.payable, key: `${plan.payable === 'booking' ? 'b' : 'i'}${i}`, tenant, customerId, currency: plan.currency.code, total: plan.total, ...(voided ? { voided: true } : {}) };
         facts.push(inv);
         let paid = false;
         for (const cp of plan.charges) {
@@ -118,7 +121,7 @@ export function historyArb(uniq: () => string): fc.Arbitrary<History> {
           }
           // a dispute only on the paying charge and only when nothing was refunded (Stripe: a
           // disputed charge cannot be refunded; a refunded one is rarely disputed)
-          if (isPaying && cp.dispute !== 'none' && k === 0) {
+          if (isPaying && !voided && cp.dispute !== 'none' && k === 0) {
             clock += 5;
             facts.push({ kind: 'dispute', ch: charge.ch, dp: `dp_${tag}${n}`, amount: charge.amount, created: clock, outcome: cp.dispute, closed: cp.dispute === 'open' ? null : clock + 2 } satisfies DisputeFact);
             clock += 2;

@@ -27,6 +27,10 @@
  *   full. "First" is by `created` here; Settle decides by arrival, so the histories deliver a
  *   second payment's events after the first's (driver/run.ts `deliveries`), as happens when a
  *   customer pays twice.
+ * - An invoice the tenant voids (`POST /v1/invoices/{id}/void`) before any payment arrived is
+ *   `void` for good: nothing pays it, so every succeeded payment that still arrives is an
+ *   overpayment (needs a human until refunded in full); the provider's money is counted in
+ *   finance as always.
  * - Refunds and disputes of the paying charge change the invoice: amountRefunded, amountDisputed
  *   (open disputes), collected = paid - refunded - lost; status `refunded` when refunded in full.
  *   A booking shows the same as status `requested` / `paid` / `refunded` and `refunded.amount`.
@@ -52,6 +56,8 @@ export interface InvoiceFact {
   readonly currency: string;
   /** ISO minor units. */
   readonly total: number;
+  /** Voided by the tenant through the API right after it was issued, before any payment arrived. */
+  readonly voided?: boolean;
 }
 
 export interface ChargeFact {
@@ -98,7 +104,7 @@ export interface ExpectedInvoice {
   readonly key: string;
   readonly currency: string;
   readonly total: number;
-  readonly status: 'open' | 'paid' | 'refunded';
+  readonly status: 'open' | 'paid' | 'refunded' | 'void';
   readonly amountPaid: number;
   readonly amountRefunded: number;
   readonly amountDisputed: number;
@@ -160,7 +166,7 @@ export function expected(facts: readonly MoneyFact[]): Expected {
   for (const inv of invoices) {
     const mine = charges.filter((c) => c.invoiceKey === inv.key).sort((a, b) => a.created - b.created || (a.ch < b.ch ? -1 : 1));
     const succeeded = mine.filter((c) => c.outcome === 'succeeded');
-    const paying = succeeded.find((c) => c.amount === inv.total && c.currency === inv.currency) ?? null;
+    const paying = inv.voided ? null : (succeeded.find((c) => c.amount === inv.total && c.currency === inv.currency) ?? null);
     const overpaid = succeeded.filter((c) => c !== paying);
 
     const refunded = paying ? refundsOf(paying.ch) : 0;
@@ -174,7 +180,7 @@ export function expected(facts: readonly MoneyFact[]): Expected {
       key: inv.key,
       currency: inv.currency,
       total: inv.total,
-      status: !paying ? 'open' : refunded >= inv.total ? 'refunded' : 'paid',
+      status: inv.voided ? 'void' : !paying ? 'open' : refunded >= inv.total ? 'refunded' : 'paid',
       amountPaid: paying ? inv.total : 0,
       amountRefunded: refunded,
       amountDisputed: open,
