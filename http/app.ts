@@ -3,7 +3,7 @@ import express, { Router, type Express, type Request, type Response } from 'expr
 import { BookingCommands } from '../commands/bookings';
 import type { CommandContext } from '../commands/handle';
 import type { Runtime } from '../infrastructure/runtime';
-import { mount, openApiDocument, type RouteSpec } from './api';
+import { methodNotAllowed, mount, openApiDocument, type RouteSpec } from './api';
 import { authenticate, tenantOf, type Principal } from './auth';
 import { healthRoutes, metricsRoutes } from './health';
 import { webhookRoutes } from './webhooks';
@@ -147,6 +147,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
       }
     },
   }, idempotency(rt.idempotency));
+  // a documented path with a method it does not support: 405 with Allow (not 404)
+  v1.use(methodNotAllowed(specs));
   app.use('/v1', v1);
   app.use(notFound);
   app.use(errorHandler);
