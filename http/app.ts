@@ -4,6 +4,7 @@ import { BookingCommands } from '../commands/bookings';
 import type { CommandContext } from '../commands/handle';
 import type { Runtime } from '../infrastructure/runtime';
 import { methodNotAllowed, mount, openApiDocument, type RouteSpec } from './api';
+import { asyncApiDocument } from './asyncapi';
 import { authenticate, tenantOf, type Principal } from './auth';
 import { healthRoutes, metricsRoutes } from './health';
 import { webhookRoutes } from './webhooks';
@@ -123,6 +124,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   const doc = openApiDocument(specs, '1');
   app.get('/openapi.json', (_req, res) => {
     res.json(doc);
+  });
+  const asyncApi = asyncApiDocument('1');
+  app.get('/asyncapi.json', (_req, res) => {
+    res.json(asyncApi);
   });
   const v1 = Router();
   const authFailures = failedAuthLimit({ name: 'auth', capacity: c.RATE_LIMIT_AUTH_BURST, refillPerSecond: c.RATE_LIMIT_AUTH_PER_SECOND, now });
