@@ -20,7 +20,9 @@ const schedule = z
     balanceDueDate: isoDate.optional().meta({ description: 'The balance is due by the end of this day (UTC)' }),
   })
   .strict()
-  .refine((v) => (v.balanceDueDays === undefined) !== (v.balanceDueDate === undefined), { message: 'give exactly one of balanceDueDays and balanceDueDate', path: ['balanceDueDays'] });
+  .refine((v) => (v.balanceDueDays === undefined) !== (v.balanceDueDate === undefined), { message: 'give exactly one of balanceDueDays and balanceDueDate', path: ['balanceDueDays'] })
+  // the refinement, for the document: exactly one of the two
+  .meta({ oneOf: [{ required: ['balanceDueDays'] }, { required: ['balanceDueDate'] }] });
 
 export type ContextFor = (tenantId: string, req: import('express').Request, res: import('express').Response) => CommandContext;
 
