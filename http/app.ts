@@ -3,7 +3,8 @@ import express, { Router, type Express, type Request, type Response } from 'expr
 import { BookingCommands } from '../commands/bookings';
 import type { CommandContext } from '../commands/handle';
 import type { Runtime } from '../infrastructure/runtime';
-import { mount, openApiDocument, type RouteSpec } from './api';
+import { methodNotAllowed, mount, openApiDocument, type RouteSpec } from './api';
+import { asyncApiDocument } from './asyncapi';
 import { authenticate, tenantOf, type Principal } from './auth';
 import { healthRoutes, metricsRoutes } from './health';
 import { webhookRoutes } from './webhooks';
@@ -124,6 +125,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(doc);
   });
+  const asyncApi = asyncApiDocument('1');
+  app.get('/asyncapi.json', (_req, res) => {
+    res.json(asyncApi);
+  });
   const v1 = Router();
   const authFailures = failedAuthLimit({ name: 'auth', capacity: c.RATE_LIMIT_AUTH_BURST, refillPerSecond: c.RATE_LIMIT_AUTH_PER_SECOND, now });
   v1.use(authFailures.gate);
@@ -147,6 +152,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
       }
     },
   }, idempotency(rt.idempotency));
+  // a documented path with a method it does not support: 405 with Allow (not 404)
+  v1.use(methodNotAllowed(specs));
   app.use('/v1', v1);
   app.use(notFound);
   app.use(errorHandler);

@@ -17,6 +17,11 @@ export interface AuthedLocals {
 
 const unauthorized = (detail: string) => new Problem(401, 'unauthorized', 'Unauthorized', detail);
 
+/** RFC 6750: every 401 names the scheme; `invalid_token` when a key was sent but is not valid. */
+function challenge(res: Response, invalidToken: boolean): void {
+  res.setHeader('WWW-Authenticate', invalidToken ? 'Bearer realm="settle", error="invalid_token"' : 'Bearer realm="settle"');
+}
+
 /** `onRefused`: called for every 401 (no key, unknown or revoked key), e.g. to charge the caller's failed-auth budget. */
 export function authenticate(directory: TenantDirectory, adminKey: string | undefined, onRefused: (req: Request) => void = () => undefined) {
   return async (req: Request, res: Response, next: NextFunction) => {
@@ -24,6 +29,7 @@ export function authenticate(directory: TenantDirectory, adminKey: string | unde
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!m) {
       onRefused(req);
+      challenge(res, false);
       throw unauthorized('Send an API key as "Authorization: Bearer <key>"');
     }
     const key = m[1]!;
@@ -40,6 +46,7 @@ export function authenticate(directory: TenantDirectory, adminKey: string | unde
     const found = await directory.authenticate(key);
     if (!found) {
       onRefused(req);
+      challenge(res, true);
       throw unauthorized('The API key is unknown or revoked');
     }
     res.locals.principal = { kind: 'tenant', tenantId: found.tenantId, keyId: found.keyId } satisfies Principal;

@@ -4,9 +4,10 @@ import type { CommandContext } from '../../commands/handle';
 import { newId } from '../../commands/ids';
 import { currentCrmStage, type BookingState } from '../../domain/booking/booking';
 import type { DepartureState } from '../../domain/booking/departure';
-import { route, type RouteSpec } from '../api';
+import { bookingCommandOut, bulkCrmRetryOut, departureOut, refundBookingOut } from './responses';
+import { PROVIDER_PROBLEMS, route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
-import { id, positiveMoney } from './schemas';
+import { id, isoDate, positiveMoney } from './schemas';
 
 /** Deposit now, balance later: `{ deposit: { amount } | { percent }, balanceDueDays | balanceDueDate }`. */
 const schedule = z
@@ -16,10 +17,12 @@ const schedule = z
       z.object({ percent: z.number().gt(0).lt(100).meta({ description: 'Percent of the price, rounded half up to the minor unit' }) }).strict(),
     ]),
     balanceDueDays: z.number().int().min(0).max(3650).optional().meta({ description: 'The balance is due this many days after the booking was requested' }),
-    balanceDueDate: z.iso.date().optional().meta({ description: 'The balance is due by the end of this day (UTC)' }),
+    balanceDueDate: isoDate.optional().meta({ description: 'The balance is due by the end of this day (UTC)' }),
   })
   .strict()
-  .refine((v) => (v.balanceDueDays === undefined) !== (v.balanceDueDate === undefined), { message: 'give exactly one of balanceDueDays and balanceDueDate', path: ['balanceDueDays'] });
+  .refine((v) => (v.balanceDueDays === undefined) !== (v.balanceDueDate === undefined), { message: 'give exactly one of balanceDueDays and balanceDueDate', path: ['balanceDueDays'] })
+  // the refinement, for the document: exactly one of the two
+  .meta({ oneOf: [{ required: ['balanceDueDays'] }, { required: ['balanceDueDate'] }] });
 
 export type ContextFor = (tenantId: string, req: import('express').Request, res: import('express').Response) => CommandContext;
 
@@ -78,6 +81,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'departures',
       access: 'tenant',
       success: 201,
+      response: departureOut,
+      problems: { 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z
         .object({
           departureId: id.meta({ description: "The departure's external id" }),
@@ -102,6 +107,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'departures',
       access: 'tenant',
       success: 200,
+      response: departureOut,
+      problems: { 404: ['departure-not-found'], 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z
         .object({
           name: z.string().min(1).max(200).optional(),
@@ -125,6 +132,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'departures',
       access: 'tenant',
       success: 200,
+      response: departureOut,
+      problems: { 404: ['departure-not-found'] },
       async handler({ params, tenantId }) {
         const d = id.safeParse(params.departureId).success ? await bookings.getDeparture(tenantId, params.departureId!) : null;
         if (!d) throw notFound('departure', params.departureId!);
@@ -139,6 +148,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'bookings',
       access: 'tenant',
       success: 201,
+      response: bookingCommandOut,
+      problems: { 409: ['refusal', 'concurrency-conflict'], 422: ['departure-not-found', 'refusal'] },
       body: z
         .object({
           departureId: id,
@@ -169,6 +180,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'bookings',
       access: 'tenant',
       success: 200,
+      response: bookingCommandOut,
+      problems: { 404: ['booking-not-found'], 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z.object({ reason: z.string().min(1).max(500) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         await mustHaveBooking(bookings, tenantId, params.bookingId!);
@@ -184,6 +197,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'bookings',
       access: 'tenant',
       success: 201,
+      response: refundBookingOut,
+      problems: PROVIDER_PROBLEMS({ 404: ['booking-not-found'] }),
       body: z.object({ amount: positiveMoney, reason: z.string().max(500).nullable().default(null) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         await mustHaveBooking(bookings, tenantId, params.bookingId!);
@@ -201,6 +216,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'bookings',
       access: 'tenant',
       success: 202,
+      response: bulkCrmRetryOut,
+      problems: { 503: ['crm-not-configured'] },
       body: z.object({ bookingIds: z.array(id).min(1).max(10_000).optional(), requestedBy: z.string().min(1).max(200) }).strict(),
       async handler({ body, res, tenantId }) {
         if (!bulk) throw new Problem(503, 'crm-not-configured', 'CRM Not Configured', 'No CRM is configured (CRM_BASE_URL)');
@@ -217,6 +234,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'bookings',
       access: 'tenant',
       success: 202,
+      response: bookingCommandOut,
+      problems: { 404: ['booking-not-found'], 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z.object({ requestedBy: z.string().min(1).max(200) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         await mustHaveBooking(bookings, tenantId, params.bookingId!);

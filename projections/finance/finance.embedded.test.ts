@@ -31,6 +31,7 @@ function fact(type: PaymentMessageType, over: Partial<PaymentFact> & { tenantId?
     data: {
       payable: { type: 'invoice', id: 'inv-1' },
       customerId: null,
+      contactEmail: null,
       provider: 'stripe',
       providerPaymentId: 'pi_1',
       amount: { amount: 1000, currency: 'EUR' },
