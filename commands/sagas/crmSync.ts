@@ -22,6 +22,7 @@ import { handle, load, type CommandContext } from '../handle';
 import { deterministicUuid } from '../ids';
 import { TOPICS, type BookingPaid, type CrmRetry, type Envelope } from '../messages';
 import { streams } from '../streams';
+import { backoffDelay } from '../../domain/shared/backoff';
 
 export interface CrmSyncOptions {
   readonly maxAttempts: number;
@@ -204,9 +205,8 @@ export class CrmSyncSaga {
   }
 
   private backoffMs(attempt: number): number {
-    const exp = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** (attempt - 1));
-    const jitter = (this.opts.random ?? Math.random)();
-    return Math.round(exp / 2 + (exp / 2) * jitter); // "equal jitter": between half and all of the backoff
+    // "equal jitter": between half and all of the backoff
+    return backoffDelay(attempt, { baseMs: this.opts.baseDelayMs, maxMs: this.opts.maxDelayMs, jitter: 'equal' }, this.opts.random);
   }
 
   private async attemptFailed(tenantId: string, bookingId: string, stage: CrmStage, round: number, attempt: number, err: unknown, cause: Envelope): Promise<void> {

@@ -18,6 +18,7 @@ import { isCurrency, MAX_MINOR_UNITS } from '../../domain/shared/money';
 import { Wakeable } from '../../infrastructure/background';
 import type { Logger } from '../../infrastructure/observability/logger';
 import type { SqlClient, SqlExecutor } from '../../infrastructure/sql/client';
+import { backoffDelay } from '../../domain/shared/backoff';
 
 export const FINANCE_GROUP_ID = 'finance-reporting';
 
@@ -408,7 +409,7 @@ export class FinanceConsumer {
         failures++;
         this.lastError = err instanceof Error ? err.message : String(err);
         this.opts.logger?.warn({ err, groupId: this.groupId }, 'finance: cannot subscribe yet, retrying');
-        await this.sleeper.sleep(Math.min(this.opts.maxRetryDelayMs ?? 10_000, 200 * 2 ** Math.min(failures, 10)));
+        await this.sleeper.sleep(backoffDelay(failures + 1, { baseMs: 200, maxMs: this.opts.maxRetryDelayMs ?? 10_000 }));
       }
     }
   }
