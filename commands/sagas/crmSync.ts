@@ -190,11 +190,11 @@ export class CrmSyncSaga {
     const r = s.request!;
     // A booking without its own payment schedule (old queued jobs) uses the departure's.
     let schedule = r.paymentScheduleId;
-    if (!schedule) schedule = (await load(this.store, streams.departure(tenantId, r.departureExternalId), departureDecider)).state.paymentScheduleId;
-    if (!schedule) throw new CrmError('rejected', `departure ${r.departureExternalId} has no payment schedule`);
+    if (!schedule) schedule = (await load(this.store, streams.departure(tenantId, r.departureId), departureDecider)).state.paymentScheduleId;
+    if (!schedule) throw new CrmError('rejected', `departure ${r.departureId} has no payment schedule`);
     return {
       externalReference: bookingId,
-      departureId: r.departureExternalId,
+      departureId: r.departureId,
       paymentScheduleId: schedule,
       contact: r.contact,
       guests: r.guests,
@@ -271,7 +271,7 @@ export class CrmSyncSaga {
       stage,
       attempts,
       retryUrl: `${this.opts.publicBaseUrl}/v1/bookings/${encodeURIComponent(bookingId)}/crm-retry`,
-      booking: { clientName: `${r.contact.firstName} ${r.contact.lastName}`, departure: r.departureExternalId, amount: s.payment?.amount ?? r.price, crmBookingId: s.crmBookingId },
+      booking: { clientName: `${r.contact.firstName} ${r.contact.lastName}`, departure: r.departureId, amount: s.payment?.amount ?? r.price, crmBookingId: s.crmBookingId },
     });
   }
 }

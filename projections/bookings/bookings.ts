@@ -46,7 +46,7 @@ const rows: AggregateRowsSpec<BookingState> = {
     status: s.status,
     needs_attention: s.needsAttention.length > 0,
     attention: s.needsAttention,
-    departure_id: s.request?.departureExternalId ?? null,
+    departure_id: s.request?.departureId ?? null,
     client_name: s.request ? `${s.request.contact.firstName} ${s.request.contact.lastName}` : null,
     amount: s.request?.price.amount ?? null,
     currency: s.request?.price.currency ?? null,
