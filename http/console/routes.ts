@@ -32,7 +32,7 @@ import { CONSOLE_CSS, CONSOLE_JS } from './assets';
 import { CRM_SYNC_GROUP } from '../../commands/sagas/crmSync';
 import { TOPICS } from '../../commands/messages';
 import { FINANCE_GROUP_ID } from '../../projections/finance/ledger';
-import { projectionOverview } from '../../projections/runtime';
+import { projectionOverview } from '../../projections/runner';
 
 const ID = /^[A-Za-z0-9_-]{1,100}$/;
 const PAGE_SIZE = 50;

@@ -5,7 +5,7 @@
  */
 import { bookingDecider, type BookingState } from '../../domain/booking/booking';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, type AggregateRowsSpec } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../runtime';
+import type { ProjectionDefinition, Tables } from '../runner';
 
 /**
  * `deposit_paid`: the deposit is in, the balance is not yet due. `balance_overdue` is never stored:

@@ -315,7 +315,7 @@ export interface FinanceConsumerStatus {
  */
 export class FinanceConsumer {
   private readonly ledger = new FinanceLedger();
-  private subscription: BusSubscription | null = null;
+  private busSubscription: BusSubscription | null = null;
   private stopped = true;
   private loop: Promise<void> | null = null;
   private readonly sleeper = new Wakeable();
@@ -349,13 +349,13 @@ export class FinanceConsumer {
     this.sleeper.wake();
     await this.loop?.catch(() => undefined);
     this.loop = null;
-    const sub = this.subscription;
-    this.subscription = null;
+    const sub = this.busSubscription;
+    this.busSubscription = null;
     await sub?.stop();
   }
 
   status(): FinanceConsumerStatus {
-    return { subscribed: this.subscription !== null, ...this.counts, lastError: this.lastError };
+    return { subscribed: this.busSubscription !== null, ...this.counts, lastError: this.lastError };
   }
 
   /** Applies one delivered message in its own transaction. */
@@ -402,7 +402,7 @@ export class FinanceConsumer {
           await sub.stop();
           return;
         }
-        this.subscription = sub;
+        this.busSubscription = sub;
         this.opts.logger?.info({ groupId: this.groupId }, 'finance: consuming payment facts');
         return;
       } catch (err) {
