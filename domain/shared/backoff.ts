@@ -3,7 +3,8 @@
  * retry) is `baseMs * 2^(attempt - 1)`, capped at `maxMs`. Every retry loop uses it: the outbox
  * relay's held keys and its own failing passes, consumer isolation, catch-up subscriptions, the
  * finance consumer's subscribe loop, the CRM saga's scheduled retries, reconciliation's provider
- * reads. (The webhook inbox computes the same curve in SQL, `webhook_inbox.next_attempt_at`.)
+ * reads. (Only the webhook inbox computes its retry time in SQL, in the statement that parks the
+ * event: `webhook_inbox.next_attempt_at`, 2^attempts seconds capped at an hour.)
  *
  * Jitter, for retries many callers make at once (the CRM saga): `'equal'` draws uniformly in
  * [half the capped delay, the capped delay], so retries spread without ever coming sooner than
