@@ -16,7 +16,7 @@ describe('booking commands (PostgreSQL)', () => {
   const ctx = (over: Partial<CommandContext> = {}): CommandContext => ({ tenantId: 'atlas', correlationId: 'c', causationId: 'r', now: new Date(), ...over });
   const request = (bookingId: string, departure = 'DEP-1', guests = 1) => ({
     bookingId,
-    departureExternalId: departure,
+    departureId: departure,
     contact: { firstName: 'Ada', lastName: 'L', email: 'ada@example.com', phone: '+1 555' },
     guests: Array.from({ length: guests }, (_, i) => ({ firstName: `G${i}`, lastName: 'L' })),
     price: { amount: 100000, currency: 'USD' },
@@ -28,12 +28,12 @@ describe('booking commands (PostgreSQL)', () => {
     store = new SqlEventStore(t.db);
     provider = new RecordingBillingProvider();
     bookings = new BookingCommands(store, provider);
-    await bookings.defineDeparture({ externalId: 'DEP-1', name: 'Trip', paymentScheduleId: 'sched-1', capacity: 4, inquireToBook: false }, ctx());
+    await bookings.defineDeparture({ departureId: 'DEP-1', name: 'Trip', paymentScheduleId: 'sched-1', capacity: 4, inquireToBook: false }, ctx());
   });
   afterAll(() => t.drop());
 
   test('ten bookings racing for four seats: exactly four confirmed, the rest waitlisted', async () => {
-    await bookings.defineDeparture({ externalId: 'RACE', name: 'Race', paymentScheduleId: null, capacity: 4, inquireToBook: false }, ctx());
+    await bookings.defineDeparture({ departureId: 'RACE', name: 'Race', paymentScheduleId: null, capacity: 4, inquireToBook: false }, ctx());
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => bookings.requestBooking(request(`race-${i}`, 'RACE'), ctx())));
     expect(results.filter((r) => r.state.status === 'requested')).toHaveLength(4);
     expect(results.filter((r) => r.state.status === 'waitlisted')).toHaveLength(6);
@@ -51,7 +51,7 @@ describe('booking commands (PostgreSQL)', () => {
   test('deposit and balance: a refund is sent to the provider on the payment the booking refunds; a retry asking another schedule is another request', async () => {
     const own = new RecordingBillingProvider();
     const bookings = new BookingCommands(store, own);
-    await bookings.defineDeparture({ externalId: 'DEP-SCHED', name: 'Trip', paymentScheduleId: 'sched-1', capacity: 4, inquireToBook: false, schedule: { deposit: { percent: 25 }, balanceDueDays: 10 } }, ctx());
+    await bookings.defineDeparture({ departureId: 'DEP-SCHED', name: 'Trip', paymentScheduleId: 'sched-1', capacity: 4, inquireToBook: false, schedule: { deposit: { percent: 25 }, balanceDueDays: 10 } }, ctx());
     const r = await bookings.requestBooking(request('sched-1', 'DEP-SCHED'), ctx());
     expect(r.state.request!.schedule).toMatchObject({ source: 'departure', deposit: { amount: 25000, currency: 'USD' } });
     await expect(bookings.requestBooking({ ...request('sched-1', 'DEP-SCHED'), schedule: { deposit: { percent: 10 }, balanceDueDays: 1 } }, ctx())).rejects.toMatchObject({ code: 'booking_exists' });
@@ -83,7 +83,7 @@ describe('booking commands (PostgreSQL)', () => {
   });
 
   test('cancel releases the seats to the oldest waitlisted booking, not to a newcomer', async () => {
-    await bookings.defineDeparture({ externalId: 'SOLO', name: 'Solo', paymentScheduleId: null, capacity: 1, inquireToBook: false }, ctx());
+    await bookings.defineDeparture({ departureId: 'SOLO', name: 'Solo', paymentScheduleId: null, capacity: 1, inquireToBook: false }, ctx());
     await bookings.requestBooking(request('solo-1', 'SOLO'), ctx());
     expect((await bookings.requestBooking(request('solo-2', 'SOLO'), ctx())).state.status).toBe('waitlisted');
     await bookings.cancelBooking('solo-1', 'changed plans', ctx());

@@ -88,7 +88,7 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
     if (!r) return;
     push(i, 'booking.paid', {
         bookingId: aggregate.id,
-        departureId: r.departureExternalId,
+        departureId: r.departureId,
         contact: r.contact,
         guests: r.guests,
         paymentScheduleId: r.paymentScheduleId ?? null,
@@ -115,7 +115,7 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
         const s = state as D | undefined;
         const r = s?.request as D | undefined;
         // the hook for telling the customer (and anyone else) that the booking got its seat
-        push(i, 'booking.promoted-from-waitlist', { bookingId: aggregate.id, departureId: (r?.departureExternalId as string | undefined) ?? null, paid: d.paid === true, contact: (r?.contact as BookingPromoted['contact'] | undefined) ?? null });
+        push(i, 'booking.promoted-from-waitlist', { bookingId: aggregate.id, departureId: (r?.departureId as string | undefined) ?? null, paid: d.paid === true, contact: (r?.contact as BookingPromoted['contact'] | undefined) ?? null });
         // money held while it waited: now a confirmed, paid booking that goes to the CRM
         if (d.paid === true && s?.payment) bookingPaid(i, s.payment as D);
         break;

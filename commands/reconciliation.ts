@@ -34,6 +34,7 @@ import { notYet, planHintsOf, planOfPrice } from './webhooks/processor';
 import type { RefResolver, Step, Translation } from './webhooks/steps';
 import { translateStripeEvent, type StripeEventEnvelope } from './webhooks/stripe';
 import { payPalEnvelopes, stripeEnvelopes, stripeMoneyMoved, type PayPalEnvelope } from './webhooks/synthesize';
+import { backoffDelay } from '../domain/shared/backoff';
 
 export type ReconciliationEndpoint = 'stripe' | 'stripe_connect' | 'paypal';
 
@@ -423,7 +424,8 @@ class Run {
         const limited = err instanceof ProviderRateLimited;
         const retryable = limited || (err instanceof ProviderError && err.kind === 'retryable');
         if (!retryable || attempt > this.deps.maxRetries) throw err;
-        const backoff = Math.max(this.deps.pageDelayMs, 250) * 2 ** (attempt - 1);
+        // the provider's Retry-After when it gave one, else the backoff; either capped
+        const backoff = backoffDelay(attempt, { baseMs: Math.max(this.deps.pageDelayMs, 250), maxMs: this.deps.maxRetryAfterMs });
         const waitMs = Math.min(limited && err.retryAfterMs !== null ? err.retryAfterMs : backoff, this.deps.maxRetryAfterMs);
         this.deps.observer?.rateLimited({ runId: this.id, provider, waitMs, attempt, reason: (err as Error).message });
         await this.sleep(waitMs);

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
-import { sameSecret, type TenantDirectory } from '../infrastructure/sql/apiAccess';
+import { constantTimeEqual } from '../domain/shared/constantTime';
+import type { TenantDirectory } from '../infrastructure/sql/apiAccess';
 import { Problem } from './problem';
 
 /**
@@ -33,7 +34,7 @@ export function authenticate(directory: TenantDirectory, adminKey: string | unde
       throw unauthorized('Send an API key as "Authorization: Bearer <key>"');
     }
     const key = m[1]!;
-    if (adminKey && sameSecret(key, adminKey)) {
+    if (adminKey && constantTimeEqual(key, adminKey)) {
       res.locals.principal = { kind: 'admin' } satisfies Principal;
       const acting = req.get('settle-tenant');
       if (acting) {

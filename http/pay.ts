@@ -22,14 +22,14 @@ import { invoiceLive, payerPage } from './console/pages';
 import { CONSOLE_CSP } from './console/routes';
 import type { LiveStatusHub } from './live';
 import { payerReturnPage, verifyPayerLink } from './payerLinks';
+import { escapeHtml } from '../domain/shared/html';
 import { Problem } from './problem';
 import { toProblem } from './api';
 
 const ORDER_ID = /^[A-Z0-9]{5,40}$/;
 
 function page(title: string, text: string): string {
-  const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><main><h1>${esc(title)}</h1><p>${esc(text)}</p></main></body></html>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><main><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p></main></body></html>`;
 }
 
 const SAFE_ID = /^[A-Za-z0-9_-]{1,100}$/;

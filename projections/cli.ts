@@ -17,7 +17,7 @@ import { migrate } from '../infrastructure/sql/migrate';
 import { PgClient } from '../infrastructure/sql/pgClient';
 import { PgliteClient } from '../infrastructure/sql/pgliteClient';
 import { projections, projectionNamed } from './index';
-import { ProjectionRunner, requestRebuild } from './runtime';
+import { ProjectionRunner, requestRebuild } from './runner';
 
 async function generation(db: SqlClient, name: string): Promise<number> {
   const { rows } = await db.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1', [name]);

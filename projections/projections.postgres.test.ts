@@ -12,7 +12,7 @@ import { postgresDatabase, type TestDatabase } from '../test/support/databases';
 import { eventually } from '../test/support/events';
 import { generateHistories } from '../test/support/histories';
 import { projections } from './index';
-import { ProjectionRunner, requestRebuild, resumeProjection, type ProjectionDefinition } from './runtime';
+import { ProjectionRunner, requestRebuild, resumeProjection, type ProjectionDefinition } from './runner';
 
 async function dump(db: SqlClient, def: ProjectionDefinition): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};

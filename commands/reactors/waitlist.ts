@@ -48,7 +48,7 @@ export function waitlistHandler(store: EventStore) {
       const b = parseStream('booking-', e.streamId);
       if (!b) continue;
       const booking = await load(store, streams.booking(b.tenantId, b.id), bookingDecider);
-      const departure = booking.state.request?.departureExternalId;
+      const departure = booking.state.request?.departureId;
       if (!departure || (booking.state.status !== 'cancelled' && booking.state.status !== 'refunded')) continue;
       await releaseSeats(store, b.tenantId, departure, b.id, ctx(b.tenantId), e.type === 'BookingCancelled' ? `release|${b.id}` : `release-ended|${b.id}`);
     }

@@ -23,6 +23,7 @@ import { deterministicUuid } from '../ids';
 import { TOPICS, type BookingPaid, type CrmRetry, type Envelope } from '../messages';
 import { outboxMessage } from '../messageContracts';
 import { streams } from '../streams';
+import { backoffDelay } from '../../domain/shared/backoff';
 
 export interface CrmSyncOptions {
   readonly maxAttempts: number;
@@ -190,11 +191,11 @@ export class CrmSyncSaga {
     const r = s.request!;
     // A booking without its own payment schedule (old queued jobs) uses the departure's.
     let schedule = r.paymentScheduleId;
-    if (!schedule) schedule = (await load(this.store, streams.departure(tenantId, r.departureExternalId), departureDecider)).state.paymentScheduleId;
-    if (!schedule) throw new CrmError('rejected', `departure ${r.departureExternalId} has no payment schedule`);
+    if (!schedule) schedule = (await load(this.store, streams.departure(tenantId, r.departureId), departureDecider)).state.paymentScheduleId;
+    if (!schedule) throw new CrmError('rejected', `departure ${r.departureId} has no payment schedule`);
     return {
       externalReference: bookingId,
-      departureId: r.departureExternalId,
+      departureId: r.departureId,
       paymentScheduleId: schedule,
       contact: r.contact,
       guests: r.guests,
@@ -205,9 +206,8 @@ export class CrmSyncSaga {
   }
 
   private backoffMs(attempt: number): number {
-    const exp = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** (attempt - 1));
-    const jitter = (this.opts.random ?? Math.random)();
-    return Math.round(exp / 2 + (exp / 2) * jitter); // "equal jitter": between half and all of the backoff
+    // "equal jitter": between half and all of the backoff
+    return backoffDelay(attempt, { baseMs: this.opts.baseDelayMs, maxMs: this.opts.maxDelayMs, jitter: 'equal' }, this.opts.random);
   }
 
   private async attemptFailed(tenantId: string, bookingId: string, stage: CrmStage, round: number, attempt: number, err: unknown, cause: Envelope): Promise<void> {
@@ -268,7 +268,7 @@ export class CrmSyncSaga {
       stage,
       attempts,
       retryUrl: `${this.opts.publicBaseUrl}/v1/bookings/${encodeURIComponent(bookingId)}/crm-retry`,
-      booking: { clientName: `${r.contact.firstName} ${r.contact.lastName}`, departure: r.departureExternalId, amount: s.payment?.amount ?? r.price, crmBookingId: s.crmBookingId },
+      booking: { clientName: `${r.contact.firstName} ${r.contact.lastName}`, departure: r.departureId, amount: s.payment?.amount ?? r.price, crmBookingId: s.crmBookingId },
     });
   }
 }

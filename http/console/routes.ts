@@ -7,7 +7,7 @@
  * opens a server-side session; the cookie is HttpOnly, SameSite=Strict, Secure behind TLS. The
  * sign-in form itself carries a pre-session CSRF token (double-submit cookie) and is rate-limited.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { BookingCommands } from '../../commands/bookings';
 import type { CommandContext } from '../../commands/handle';
@@ -15,7 +15,7 @@ import { DomainRefusal } from '../../domain/shared/decider';
 import { ReadModels, InvalidCursor } from '../../projections/queries';
 import type { Runtime } from '../../infrastructure/runtime';
 import { ConsoleSessions, type ConsoleSession } from '../../infrastructure/sql/consoleSessions';
-import { sameSecret } from '../../infrastructure/sql/apiAccess';
+import { constantTimeEqual } from '../../domain/shared/constantTime';
 import type { KafkaBus } from '../../infrastructure/messaging/kafkaBus';
 import { isCalendarDate } from '../routes/schemas';
 import type { LiveAccess, LiveStatusHub } from '../live';
@@ -32,7 +32,7 @@ import { CONSOLE_CSS, CONSOLE_JS } from './assets';
 import { CRM_SYNC_GROUP } from '../../commands/sagas/crmSync';
 import { TOPICS } from '../../commands/messages';
 import { FINANCE_GROUP_ID } from '../../projections/finance/ledger';
-import { projectionOverview } from '../../projections/runtime';
+import { projectionOverview } from '../../projections/runner';
 
 const ID = /^[A-Za-z0-9_-]{1,100}$/;
 const PAGE_SIZE = 50;
@@ -88,8 +88,7 @@ export function readCookie(req: Request, spec: CookieSpec): string | undefined {
 }
 
 function sameToken(a: unknown, b: string): boolean {
-  if (typeof a !== 'string' || a.length !== b.length) return false;
-  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  return typeof a === 'string' && constantTimeEqual(a, b);
 }
 
 interface Locals {
@@ -141,7 +140,7 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     const key = typeof body.key === 'string' ? body.key.trim() : '';
     const admin = adminKey();
     let opened: { token: string; session: ConsoleSession } | null = null;
-    if (key && admin && sameSecret(key, admin)) {
+    if (key && admin && constantTimeEqual(key, admin)) {
       opened = await sessions.open({ kind: 'admin', tenantId: null }, admin);
     } else if (key) {
       const found = await rt.tenants.authenticate(key);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { TenantDirectory } from '../../infrastructure/sql/apiAccess';
 import type { Runtime } from '../../infrastructure/runtime';
 import type { SqlConnectedAccounts } from '../../infrastructure/webhooks/inbox';
-import { projectionOverview, requestRebuild, resumeProjection } from '../../projections/runtime';
+import { projectionOverview, requestRebuild, resumeProjection } from '../../projections/runner';
 import { apiKeyOut, deadLettersOut, parkedKeysOut, projectionsOut, rebuildOut, releasedOut, resumeOut, skippedOut, stripeAccountLinkOut, stripeAccountsOut, tenantOut } from './responses';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';

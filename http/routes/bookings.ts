@@ -31,7 +31,7 @@ function bookingView(bookingId: string, s: BookingState) {
   return {
     bookingId,
     status: s.status,
-    departureId: r.departureExternalId,
+    departureId: r.departureId,
     contact: r.contact,
     guests: r.guests,
     price: r.price,
@@ -51,7 +51,7 @@ function bookingView(bookingId: string, s: BookingState) {
 }
 
 function departureView(s: DepartureState) {
-  return { departureId: s.externalId, name: s.name, paymentScheduleId: s.paymentScheduleId, schedule: s.schedule ?? null, capacity: s.capacity, seatsTaken: s.seatsTaken, inquireToBook: s.inquireToBook };
+  return { departureId: s.departureId, name: s.name, paymentScheduleId: s.paymentScheduleId, schedule: s.schedule ?? null, capacity: s.capacity, seatsTaken: s.seatsTaken, inquireToBook: s.inquireToBook };
 }
 
 const contact = z
@@ -94,8 +94,7 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
         })
         .strict(),
       async handler({ body, req, res, tenantId }) {
-        const { departureId, ...rest } = body;
-        const r = await bookings.defineDeparture({ externalId: departureId, ...rest }, ctxFor(tenantId, req, res));
+        const r = await bookings.defineDeparture(body, ctxFor(tenantId, req, res));
         return { body: departureView(r.state), revision: r.revision, position: r.position };
       },
     }),
@@ -167,7 +166,7 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
         if (!(await bookings.getDeparture(tenantId, body.departureId))) {
           throw new Problem(422, 'departure-not-found', 'Unprocessable', `No departure ${body.departureId}`, [{ path: 'body.departureId', message: 'unknown departure' }]);
         }
-        const r = await bookings.requestBooking({ bookingId, departureExternalId: body.departureId, contact: body.contact, guests: body.guests, price: body.price, paymentScheduleId: body.paymentScheduleId, schedule: body.schedule }, ctx);
+        const r = await bookings.requestBooking({ bookingId, departureId: body.departureId, contact: body.contact, guests: body.guests, price: body.price, paymentScheduleId: body.paymentScheduleId, schedule: body.schedule }, ctx);
         res.setHeader('Location', `/v1/bookings/${bookingId}`);
         return { body: bookingView(bookingId, r.state), revision: r.revision, position: r.position };
       },

@@ -5,7 +5,7 @@
  */
 import { bookingDecider, type BookingState } from '../../domain/booking/booking';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, type AggregateRowsSpec } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../runtime';
+import type { ProjectionDefinition, Tables } from '../runner';
 
 /**
  * `deposit_paid`: the deposit is in, the balance is not yet due. `balance_overdue` is never stored:
@@ -46,7 +46,7 @@ const rows: AggregateRowsSpec<BookingState> = {
     status: s.status,
     needs_attention: s.needsAttention.length > 0,
     attention: s.needsAttention,
-    departure_id: s.request?.departureExternalId ?? null,
+    departure_id: s.request?.departureId ?? null,
     client_name: s.request ? `${s.request.contact.firstName} ${s.request.contact.lastName}` : null,
     amount: s.request?.price.amount ?? null,
     currency: s.request?.price.currency ?? null,

@@ -7,7 +7,7 @@ import { invoiceDecider, type InvoiceState } from '../../domain/invoice/invoice'
 import type { RecordedEvent } from '../../domain/ports/eventStore';
 import type { SqlExecutor } from '../../infrastructure/sql/client';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, parseStream, type AggregateRowsSpec } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../runtime';
+import type { ProjectionDefinition, Tables } from '../runner';
 
 export const INVOICE_EVENT_TYPES = new Set([
   'InvoiceIssued',

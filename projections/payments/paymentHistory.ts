@@ -12,7 +12,7 @@ import type { RecordedEvent } from '../../domain/ports/eventStore';
 import type { Money } from '../../domain/shared/money';
 import type { SqlExecutor } from '../../infrastructure/sql/client';
 import { parseStream } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../runtime';
+import type { ProjectionDefinition, Tables } from '../runner';
 
 export type PaymentStatus = 'succeeded' | 'failed' | 'pending' | 'action_required' | 'refunded' | 'disputed';
 export type PayableType = 'invoice' | 'booking' | 'subscription';

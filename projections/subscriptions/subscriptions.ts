@@ -4,7 +4,7 @@
  */
 import { subscriptionDecider, type SubscriptionState } from '../../domain/subscription/subscription';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, type AggregateRowsSpec } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../runtime';
+import type { ProjectionDefinition, Tables } from '../runner';
 
 const rows: AggregateRowsSpec<SubscriptionState> = {
   category: 'subscription-',

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { Wakeable } from '../infrastructure/background';
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../domain/ports/eventStore';
 import type { SharedReads } from '../infrastructure/eventstore/sharedReads';
-import { CatchUpSubscription, type SubscriptionSink, type SubscriptionStatus } from '../infrastructure/eventstore/subscription';
+import { CatchUpSubscription, type SubscriptionSink, type SubscriptionStatus } from '../infrastructure/eventstore/catchUp';
 import { toBigInt, type SqlClient, type SqlExecutor } from '../infrastructure/sql/client';
 import type { LeaderLease } from '../infrastructure/sql/leaderLease';
 import type { Logger } from '../infrastructure/observability/logger';
