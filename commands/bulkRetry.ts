@@ -5,7 +5,7 @@
  */
 import type { OutboxMessage } from '../domain/ports/eventStore';
 import { deterministicUuid, newId } from './ids';
-import { TOPICS, type CrmRetry, type Envelope } from './messages';
+import { TOPICS, integrationMessage, type CrmRetry } from './messages';
 import { streams } from './streams';
 
 export interface MessageScheduler {
@@ -22,28 +22,31 @@ export async function scheduleBulkCrmRetry(
   scheduler: MessageScheduler,
   tenantId: string,
   bookingIds: readonly string[],
-  opts: { batchSize?: number; staggerMs?: number; requestId?: string; correlationId: string; now?: Date },
+  opts: { batchSize?: number; staggerMs?: number; requestId?: string; correlationId: string; now: Date },
 ): Promise<BulkRetryResult> {
   const size = opts.batchSize ?? 50;
   const stagger = opts.staggerMs ?? 2000;
-  const now = opts.now ?? new Date();
+  const now = opts.now;
   const request = opts.requestId ?? newId();
   const messages: OutboxMessage[] = [];
   for (let i = 0; i * size < bookingIds.length; i++) {
     const ids = bookingIds.slice(i * size, (i + 1) * size);
     const id = deterministicUuid(`bulk-retry|${tenantId}|${request}|${i}`);
-    const envelope: Envelope<CrmRetry> = {
-      id,
-      type: 'crm-sync.bulk-retry',
-      version: 1,
-      occurredAt: now.toISOString(),
-      tenantId,
-      aggregate: { type: 'booking', id: ids[0]! },
-      correlationId: opts.correlationId,
-      causationId: request,
-      data: { bookingIds: ids, attempt: 0 },
-    };
-    messages.push({ id, topic: TOPICS.bookings, key: streams.booking(tenantId, ids[0]!), value: envelope, availableAt: new Date(now.getTime() + i * stagger).toISOString(), headers: { 'message-type': envelope.type, 'message-version': '1' } });
+    messages.push(
+      integrationMessage<CrmRetry>({
+        id,
+        topic: TOPICS.bookings,
+        key: streams.booking(tenantId, ids[0]!),
+        type: 'crm-sync.bulk-retry',
+        occurredAt: now,
+        availableAt: new Date(now.getTime() + i * stagger),
+        tenantId,
+        aggregate: { type: 'booking', id: ids[0]! },
+        correlationId: opts.correlationId,
+        causationId: request,
+        data: { bookingIds: ids, attempt: 0 },
+      }),
+    );
   }
   await scheduler.enqueue(messages);
   return { bookings: bookingIds.length, batches: messages.length, lastBatchAt: messages.at(-1)?.availableAt ?? null };

@@ -32,6 +32,47 @@ export interface Envelope<T = unknown> {
   readonly data: T;
 }
 
+/**
+ * THE envelope builder: one integration message for the outbox, its envelope (version 1) and its
+ * headers. Every producer (messagesFor, the CRM saga's scheduled retries, the bulk CRM retry)
+ * goes through it, so the envelope and headers cannot drift between producers.
+ */
+export function integrationMessage<T>(m: {
+  readonly id: string;
+  readonly topic: string;
+  /** Partition key (see docs/messages.md). */
+  readonly key: string;
+  readonly type: string;
+  readonly occurredAt: Date;
+  readonly tenantId: string;
+  readonly aggregate: Envelope['aggregate'];
+  readonly correlationId: string;
+  readonly causationId: string;
+  readonly data: T;
+  /** Publish no earlier than this (delayed retries). */
+  readonly availableAt?: Date;
+}): OutboxMessage & { readonly value: Envelope<T> } {
+  const value: Envelope<T> = {
+    id: m.id,
+    type: m.type,
+    version: 1,
+    occurredAt: m.occurredAt.toISOString(),
+    tenantId: m.tenantId,
+    aggregate: m.aggregate,
+    correlationId: m.correlationId,
+    causationId: m.causationId,
+    data: m.data,
+  };
+  return {
+    id: m.id,
+    topic: m.topic,
+    key: m.key,
+    value,
+    headers: { 'message-type': m.type, 'message-version': '1' },
+    ...(m.availableAt ? { availableAt: m.availableAt.toISOString() } : {}),
+  };
+}
+
 /** booking.paid: everything the CRM's contact booking needs. */
 export interface BookingPaid {
   readonly bookingId: string;
@@ -113,18 +154,17 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
   if (!aggregate) return [];
   const out: OutboxMessage[] = [];
   const day = ctx.now.toISOString().slice(0, 10);
-  const envelope = <T>(i: number, type: string, data: T): Envelope<T> => ({
+  const envelope = <T>(i: number, type: string, data: T) => ({
     id: deterministicUuid(`message|${eventIds[i]}|${type}`),
     type,
-    version: 1,
-    occurredAt: ctx.now.toISOString(),
+    occurredAt: ctx.now,
     tenantId: ctx.tenantId,
     aggregate,
     correlationId: ctx.correlationId,
     causationId: eventIds[i]!,
     data,
   });
-  const push = <T>(topic: string, e: Envelope<T>) => out.push({ id: e.id, topic, key: streamId, value: e, headers: { 'message-type': e.type, 'message-version': '1' } });
+  const push = <T>(topic: string, e: ReturnType<typeof envelope<T>>) => out.push(integrationMessage({ ...e, topic, key: streamId }));
   const customerOf = (): string | null => {
     if (aggregate.type === 'subscription') return aggregate.id;
     const s = state as D | undefined;

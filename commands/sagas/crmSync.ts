@@ -21,7 +21,7 @@ import type { EventStore, OutboxMessage, RecordedEvent } from '../../domain/port
 import { DomainRefusal } from '../../domain/shared/decider';
 import { handle, load, type CommandContext } from '../handle';
 import { deterministicUuid } from '../ids';
-import { TOPICS, type BookingPaid, type CrmRetry, type Envelope } from '../messages';
+import { TOPICS, integrationMessage, type BookingPaid, type CrmRetry, type Envelope } from '../messages';
 import { streams } from '../streams';
 
 export interface CrmSyncOptions {
@@ -220,24 +220,19 @@ export class CrmSyncSaga {
     const retry: OutboxMessage[] = last
       ? []
       : [
-          {
+          integrationMessage<CrmRetry>({
             id,
             topic: TOPICS.crmSyncRetry,
             key: stream,
-            availableAt: new Date(this.now().getTime() + this.backoffMs(attempt)).toISOString(),
-            value: {
-              id,
-              type: 'crm-sync.retry',
-              version: 1,
-              occurredAt: this.now().toISOString(),
-              tenantId,
-              aggregate: { type: 'booking', id: bookingId },
-              correlationId: cause.correlationId,
-              causationId: cause.id,
-              data: { bookingIds: [bookingId], attempt: attempt + 1, round },
-            } satisfies Envelope<CrmRetry>,
-            headers: { 'message-type': 'crm-sync.retry', 'message-version': '1' },
-          },
+            availableAt: new Date(this.now().getTime() + this.backoffMs(attempt)),
+            type: 'crm-sync.retry',
+            occurredAt: this.now(),
+            tenantId,
+            aggregate: { type: 'booking', id: bookingId },
+            correlationId: cause.correlationId,
+            causationId: cause.id,
+            data: { bookingIds: [bookingId], attempt: attempt + 1, round },
+          }),
         ];
     await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageAttemptFailed', { stage, attempt, error }, this.now()), this.ctx(tenantId, cause, `${cause.id}|${stage}|${round}|${attempt}|failed`), {
       outbox: () => retry,
