@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Clock } from '../domain/ports/clock';
 import express, { Router, type Express, type Request, type Response } from 'express';
 import { BookingCommands } from '../commands/bookings';
 import type { CommandContext } from '../commands/handle';
@@ -38,7 +39,8 @@ export interface AppOptions {
 }
 
 /** Builds the command context of a request: tenant, ids for tracing, deterministic id seed, actor, time. */
-function contextFor(tenantId: string, req: Request, res: Response): CommandContext {
+/** The command context of an API request; `now` from the runtime's Clock. */
+const contextWith = (clock: Clock) => (tenantId: string, req: Request, res: Response): CommandContext => {
   const principal = res.locals.principal as Principal;
   const key = res.locals.idempotencyKey as string | undefined;
   return {
@@ -48,19 +50,20 @@ function contextFor(tenantId: string, req: Request, res: Response): CommandConte
     // per principal as the key itself (idempotency.ts): the admin's and the tenant's same key are different requests
     idSeed: key ? createHash('sha256').update(`idempotency|${principal.kind === 'admin' ? idempotencyScope(principal, tenantId) : tenantId}|${key}|${req.method} ${req.path}`).digest('hex') : undefined,
     actor: principal.kind === 'admin' ? { kind: 'admin', id: 'admin' } : { kind: 'api_key', id: principal.keyId },
-    now: new Date(),
+    now: clock.now(),
   };
-}
+};
 
 export function apiRoutes(rt: Runtime): RouteSpec[] {
+  const contextFor = contextWith(rt.clock);
   const bookings = new BookingCommands(rt.eventStore, rt.provider);
-  const subscriptions = new SubscriptionCommands(rt.eventStore, rt.provider, { sessionTtlSeconds: rt.config.CHECKOUT_SESSION_TTL_SECONDS });
+  const subscriptions = new SubscriptionCommands(rt.eventStore, rt.provider, { sessionTtlSeconds: rt.config.CHECKOUT_SESSION_TTL_SECONDS, clock: rt.clock });
   const invoices = new InvoiceCommands(rt.eventStore, rt.provider, rt.connectedAccounts);
   return [
     ...adminRoutes(rt.tenants, rt.connectedAccounts),
     ...bookingRoutes(bookings, contextFor, rt.crmSaga ? bulkRetry(rt) : undefined),
     ...billingRoutes(subscriptions, invoices, new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL, payerReturnPage(rt.config.PUBLIC_BASE_URL, () => rt.payerLinkSecret, rt.config.PAYER_LINK_TTL_SECONDS)), contextFor),
-    ...queryRoutes(new ReadModels(rt.db)),
+    ...queryRoutes(new ReadModels(rt.db, rt.clock)),
     ...reportRoutes({ db: rt.db }),
     ...adminProjectionRoutes(rt),
     ...adminReconciliationRoutes({
@@ -79,7 +82,7 @@ function bulkRetry(rt: Runtime): BulkRetryDeps {
       const { rows } = await rt.db.query<{ booking_id: string }>(`SELECT booking_id FROM bookings WHERE tenant_id = $1 AND needs_attention ORDER BY updated_at`, [tenantId]);
       return rows.map((r) => r.booking_id);
     },
-    schedule: (tenantId, ids, correlationId, requestId) => scheduleBulkCrmRetry(rt.relay, tenantId, ids, { correlationId, requestId }),
+    schedule: (tenantId, ids, correlationId, requestId) => scheduleBulkCrmRetry(rt.relay, tenantId, ids, { correlationId, requestId, now: rt.clock.now() }),
   };
 }
 
@@ -137,7 +140,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}): Express {
   // The raw body is needed for the idempotency fingerprint: parse JSON before the check.
   v1.use(express.json({ limit: '1mb', type: 'application/json', verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
   v1.use(rejectDeepJson);
-  apiLiveRoutes(v1, live, new ReadModels(rt.db), tenantOf, (keyId) => rt.tenants.keyActive(keyId));
+  apiLiveRoutes(v1, live, new ReadModels(rt.db, rt.clock), tenantOf, (keyId) => rt.tenants.keyActive(keyId));
   // Idempotency-Key runs per route, after the route's access check (admin-only, tenant required)
   mount(v1, specs, {
     async waitFor(names, position, ms) {

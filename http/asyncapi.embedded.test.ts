@@ -79,7 +79,7 @@ describe('AsyncAPI: the document and the messages Settle produces', () => {
     await run('bk-wait', { type: 'PromoteFromWaitlist', data: { seats: 1 } } as Omit<BookingCommand, 'metadata'>);
     // the CRM saga's scheduled retry: the CRM is down
     const crm = { createContactBooking: () => Promise.reject(new CrmError('unavailable', 'down', 503)), associatePayment: () => Promise.reject(new CrmError('unavailable', 'down', 503)) };
-    const saga = new CrmSyncSaga(store, crm, null, { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20, publicBaseUrl: 'http://settle.test', now: () => now });
+    const saga = new CrmSyncSaga(store, crm, null, { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20, publicBaseUrl: 'http://settle.test', clock: { now: () => now } });
     const { rows: paid } = await t.db.query<{ value: unknown }>(`SELECT value FROM outbox WHERE message_key = $1 AND headers->>'message-type' = 'booking.paid'`, [streams.booking(tenantId, 'bk-wait')]);
     expect(paid).toHaveLength(1);
     await saga.handleMessage((typeof paid[0]!.value === 'string' ? JSON.parse(paid[0]!.value) : paid[0]!.value) as never);

@@ -36,7 +36,7 @@ const SAFE_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
 export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
   const r = Router();
-  const models = new ReadModels(rt.db);
+  const models = new ReadModels(rt.db, rt.clock);
   const payments = new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL, payerReturnPage(rt.config.PUBLIC_BASE_URL, () => rt.payerLinkSecret, rt.config.PAYER_LINK_TTL_SECONDS));
 
   /** The invoice a signed link names, or a 403 (tampered, expired) / 404 problem. */
@@ -91,7 +91,7 @@ export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
     const method = String((req.body as Record<string, unknown> | undefined)?.method ?? '');
     if (method !== 'stripe_connect' && method !== 'paypal') throw new Problem(422, 'validation-error', 'Validation Failed', 'method must be stripe_connect or paypal', [{ path: 'body.method', message: 'invalid' }]);
     try {
-      const start = await payments.start(invoiceId, method as PaymentMethod, { tenantId, correlationId: String(res.locals.correlationId), causationId: String(res.locals.requestId), now: new Date() });
+      const start = await payments.start(invoiceId, method as PaymentMethod, { tenantId, correlationId: String(res.locals.correlationId), causationId: String(res.locals.requestId), now: rt.clock.now() });
       res.redirect(303, start.url);
     } catch (err) {
       if (err instanceof DomainRefusal) throw new Problem(409, 'invoice-not-payable', 'Conflict', err.message);

@@ -4,6 +4,7 @@
  * work after its current batch (checkpoints committed), close the database, exit; forced exit
  * after SHUTDOWN_TIMEOUT_MS.
  */
+import { systemClock, type Clock } from '../domain/ports/clock';
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from '../infrastructure/config/config';
 import { DevDefaultsError, withDevDefaults, type DevDefaultsOutcome } from '../infrastructure/config/devDefaults';
@@ -25,8 +26,8 @@ export interface RunningService {
  * configure() runs after the runtime is built and before background work starts: consumers must
  * be subscribed before the relay delivers (the in-process bus has no retention).
  */
-export async function startService(config: Config, logger: Logger, configure?: (rt: Runtime) => Promise<void>): Promise<RunningService> {
-  const runtime = await Runtime.create(config, logger);
+export async function startService(config: Config, logger: Logger, configure?: (rt: Runtime) => Promise<void>, clock: Clock = systemClock): Promise<RunningService> {
+  const runtime = await Runtime.create(config, logger, clock);
   await configure?.(runtime);
   let shuttingDown = false;
   const app = createApp(runtime, { isShuttingDown: () => shuttingDown });

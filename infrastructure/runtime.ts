@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { systemClock, type Clock } from '../domain/ports/clock';
 import { createPrivateFile, ensurePrivateDir, readPrivateFile } from './config/dataDir';
 import path from 'node:path';
 import type { EventStore } from '../domain/ports/eventStore';
@@ -111,6 +112,8 @@ export class Runtime {
     readonly eventStore: EventStore,
     readonly bus: MessageBus,
     readonly relay: OutboxRelay,
+    /** Business time for every command, processor, reactor and saga built here (see domain/ports/clock.ts). */
+    readonly clock: Clock,
   ) {
     this.tenants = new TenantDirectory(db);
     this.idempotency = new IdempotencyStore(db);
@@ -123,12 +126,12 @@ export class Runtime {
     const translate: Translator = (endpoint, payload, refs) =>
       endpoint === 'paypal' ? translatePayPalEvent(payload as Record<string, unknown>, refs, this.paypal) : translateStripeEvent(payload as StripeEventEnvelope, refs);
     const actions: WebhookActions = { capturePayPalOrder: (step, ctx) => (this.webhookActions ? this.webhookActions.capturePayPalOrder(step, ctx) : Promise.reject(new Error('PayPal is not configured'))) };
-    this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions), this.providerRefs, translate, metrics, logger);
+    this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions, clock), this.providerRefs, translate, metrics, logger);
     const lease: LeaderLease = config.DATABASE_URL ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:webhook-retrier`) : new AlwaysLeader('webhook-retrier');
     this.inboxRetrier = new InboxRetrier(this.inbox, this.ingestor, lease, logger);
   }
 
-  static async create(config: Config, logger: Logger): Promise<Runtime> {
+  static async create(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Runtime> {
     const metrics = new Metrics();
     let db: SqlClient;
     if (config.DATABASE_URL) {
@@ -174,9 +177,10 @@ export class Runtime {
         stuckAfterSeconds: config.OUTBOX_STUCK_SECONDS,
         onHold: (h) => Runtime.reportHold(metrics, logger, 'relay', h),
       });
-      const rt = new Runtime(config, logger, metrics, db, eventStore, bus, relay);
+      const rt = new Runtime(config, logger, metrics, db, eventStore, bus, relay, clock);
       if (config.STRIPE_SECRET_KEY) {
         rt.stripe = new StripeBillingProvider({
+          now: () => clock.now(),
           secretKey: config.STRIPE_SECRET_KEY,
           apiBase: config.STRIPE_API_BASE,
           maxNetworkRetries: 2,
@@ -239,7 +243,7 @@ export class Runtime {
       rt.registerCollectors();
       const leaseFor = (name: string): LeaderLease => (config.DATABASE_URL ? new PgAdvisoryLease(config.DATABASE_URL, `${config.DATABASE_SCHEMA}:${name}`) : new AlwaysLeader(name));
       rt.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => rt.provider, logger)), { lease: leaseFor('provider-requests') });
-      rt.addSubscription(checkpointed('waitlist', new SqlCheckpointStore(db), waitlistHandler(eventStore)), { lease: leaseFor('waitlist') });
+      rt.addSubscription(checkpointed('waitlist', new SqlCheckpointStore(db), waitlistHandler(eventStore, clock)), { lease: leaseFor('waitlist') });
       if (eventStore instanceof EsdbEventStore) rt.addSubscription(esdbOutboxFeeder(db), { lease: leaseFor('eventstoredb-outbox-feeder') });
       return rt;
     } catch (err) {
@@ -267,7 +271,7 @@ export class Runtime {
         if (result.order.customId !== null && !customIdMatches(result.order.customId, step.tenantId, step.invoiceId)) {
           throw new ProviderError('invalid', `PayPal order ${step.orderId} belongs to another invoice (custom_id ${result.order.customId})`, 'ORDER_MISMATCH');
         }
-        return captureSteps(toOutcome(result), step.tenantId, step.invoiceId, step.role, ctx.causationId);
+        return captureSteps(toOutcome(result, this.clock.now()), step.tenantId, step.invoiceId, step.role, ctx.causationId);
       },
     };
     const refs = this.providerRefs;
@@ -305,6 +309,7 @@ export class Runtime {
     const log = this.logger.child({ component: 'reconciliation' });
     const metrics = this.metrics;
     this.reconciler = new Reconciler({
+      clock: this.clock,
       store: this.eventStore,
       refs: this.providerRefs,
       stripe: c.STRIPE_SECRET_KEY ? new StripeLedgerAdapter({ secretKey: c.STRIPE_SECRET_KEY, apiBase: c.STRIPE_API_BASE }) : null,
@@ -348,7 +353,7 @@ export class Runtime {
     const to = (c.OPS_EMAIL ?? '').split(',').map((x) => x.trim()).filter(Boolean);
     const notifier = this.mailer && to.length > 0 ? new EmailNotifier(this.db, this.mailer, to) : null;
     const crm = new CrmClient({ baseUrl: c.CRM_BASE_URL, apiKey: c.CRM_API_KEY ?? '', timeoutMs: c.CRM_TIMEOUT_MS });
-    const saga = new CrmSyncSaga(this.eventStore, crm, notifier, { maxAttempts: c.CRM_MAX_ATTEMPTS, baseDelayMs: c.CRM_RETRY_BASE_MS, maxDelayMs: c.CRM_RETRY_MAX_MS, publicBaseUrl: c.PUBLIC_BASE_URL });
+    const saga = new CrmSyncSaga(this.eventStore, crm, notifier, { maxAttempts: c.CRM_MAX_ATTEMPTS, baseDelayMs: c.CRM_RETRY_BASE_MS, maxDelayMs: c.CRM_RETRY_MAX_MS, publicBaseUrl: c.PUBLIC_BASE_URL, clock: this.clock });
     this.crmSaga = saga;
     const isolation = this.isolationFor(CRM_SYNC_GROUP);
     this.consumers.push(await this.bus.subscribe(CRM_SYNC_GROUP, [TOPICS.bookings, TOPICS.crmSyncRetry], isolation.wrap((m) => saga.handleMessage(m.value as Envelope))));
@@ -418,7 +423,7 @@ export class Runtime {
     const target = parseCustomId(order.customId) ?? (learned?.targetType === 'invoice' && customIdMatches(order.customId, learned.tenantId, learned.targetId) ? { tenantId: learned.tenantId, invoiceId: learned.targetId } : null);
     if (!target) throw new Error(`order ${orderId} was not created by Settle`);
     const result = await this.paypal.captureOrder({ orderId, requestId: `capture-${orderId}` });
-    const steps = captureSteps(toOutcome(result), target.tenantId, target.invoiceId, `paypal-return|${orderId}`, requestId);
+    const steps = captureSteps(toOutcome(result, this.clock.now()), target.tenantId, target.invoiceId, `paypal-return|${orderId}`, requestId);
     await this.ingestor.applySteps(`paypal-return:${orderId}`, steps);
     return { ...target, outcome: result.outcome };
   }
@@ -607,7 +612,7 @@ function payerLinkSecret(config: Config): string | null {
   return readPrivateFile(file)!.trim();
 }
 
-function toOutcome(r: CaptureResult) {
+function toOutcome(r: CaptureResult, now: Date) {
   return {
     outcome: r.outcome,
     orderId: r.order.id,
@@ -615,7 +620,7 @@ function toOutcome(r: CaptureResult) {
     amount: r.capture.amount,
     declineCode: r.outcome === 'declined' ? r.declineCode : null,
     reason: r.outcome === 'pending' ? r.reason : r.capture.statusReason,
-    occurredAt: r.capture.createTime ?? new Date().toISOString(),
+    occurredAt: r.capture.createTime ?? now.toISOString(),
   };
 }
 

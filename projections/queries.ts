@@ -2,6 +2,7 @@
  * Reads of the read models, always scoped to a tenant. Lists use keyset (cursor) pagination:
  * the cursor is the sort key of the last row returned, opaque to clients.
  */
+import { systemClock, type Clock } from '../domain/ports/clock';
 import type { SqlClient } from '../infrastructure/sql/client';
 import type { SubscriptionState } from '../domain/subscription/subscription';
 
@@ -114,7 +115,7 @@ export function paymentOut(r: Row) {
   };
 }
 
-export function bookingOut(r: Row, now: Date = new Date()) {
+export function bookingOut(r: Row, now: Date) {
   const state = (typeof r.state === 'string' ? JSON.parse(r.state) : r.state) as Record<string, unknown>;
   const request = (state.request ?? null) as Record<string, unknown> | null;
   const schedule = (request?.schedule ?? null) as { deposit: { amount: number; currency: string }; balanceDueAt: string } | null;
@@ -173,9 +174,9 @@ export function subscriptionProviderView(s: Partial<SubscriptionState> | null) {
   };
 }
 
-export function subscriptionOut(r: Row) {
+export function subscriptionOut(r: Row, now: Date) {
   const checkout = r.pending_checkout as { session?: { sessionId: string; url: string; expiresAt: string } | null } | null;
-  const session = checkout?.session && Date.parse(checkout.session.expiresAt) > Date.now() ? checkout.session : null;
+  const session = checkout?.session && Date.parse(checkout.session.expiresAt) > now.getTime() ? checkout.session : null;
   return {
     customerId: r.customer_id,
     planId: r.plan_id,
@@ -196,7 +197,11 @@ export function subscriptionOut(r: Row) {
 }
 
 export class ReadModels {
-  constructor(private readonly db: SqlClient) {}
+  constructor(
+    private readonly db: SqlClient,
+    /** What "now" is for read-time decisions (balance overdue, checkout session expired). */
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   async invoice(tenantId: string, invoiceId: string) {
     const { rows } = await this.db.query<Row>('SELECT * FROM invoices WHERE tenant_id = $1 AND invoice_id = $2', [tenantId, invoiceId]);
@@ -281,11 +286,12 @@ export class ReadModels {
 
   async booking(tenantId: string, bookingId: string) {
     const { rows } = await this.db.query<Row>('SELECT * FROM bookings WHERE tenant_id = $1 AND booking_id = $2', [tenantId, bookingId]);
-    return rows[0] ? bookingOut(rows[0]) : null;
+    return rows[0] ? bookingOut(rows[0], this.clock.now()) : null;
   }
 
   /** Bookings that need attention first, then most recently changed. */
   async bookings(tenantId: string, f: { stage?: string; needsAttention?: boolean; limit: number; cursor?: string }): Promise<Page<ReturnType<typeof bookingOut>>> {
+    const now = this.clock.now();
     const where = ['tenant_id = $1'];
     const args: unknown[] = [tenantId];
     const overdue = `(state->'request'->'schedule'->>'balanceDueAt')::timestamptz`;
@@ -294,7 +300,7 @@ export class ReadModels {
       where.push('needs_attention');
     } else if (f.stage === 'balance_overdue' || f.stage === 'deposit_paid') {
       // decided now, from the due instant (no timer moves a booking to overdue)
-      args.push(new Date().toISOString());
+      args.push(now.toISOString());
       where.push(`stage = 'deposit_paid' AND ${f.stage === 'balance_overdue' ? `${overdue} < $${args.length}::timestamptz` : `(${overdue} IS NULL OR ${overdue} >= $${args.length}::timestamptz)`}`);
     } else if (f.stage) {
       args.push(f.stage);
@@ -318,7 +324,7 @@ export class ReadModels {
     const more = rows.length > f.limit;
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
-    return { items: page.map((row) => bookingOut(row)), nextCursor: more && last ? encodeCursor([last.needs_attention ? 1 : 0, iso(last.updated_at), last.booking_id]) : null };
+    return { items: page.map((row) => bookingOut(row, now)), nextCursor: more && last ? encodeCursor([last.needs_attention ? 1 : 0, iso(last.updated_at), last.booking_id]) : null };
   }
 
   /** Bookings per pipeline stage. */
@@ -327,7 +333,7 @@ export class ReadModels {
     const { rows } = await this.db.query<{ stage: string; n: string }>(
       `SELECT CASE WHEN stage = 'deposit_paid' AND (state->'request'->'schedule'->>'balanceDueAt')::timestamptz < $2::timestamptz THEN 'balance_overdue' ELSE stage END AS stage, count(*) AS n
          FROM bookings WHERE tenant_id = $1 GROUP BY 1`,
-      [tenantId, new Date().toISOString()],
+      [tenantId, this.clock.now().toISOString()],
     );
     return Object.fromEntries(rows.map((r) => [r.stage, Number(r.n)]));
   }
@@ -350,11 +356,11 @@ export class ReadModels {
     const more = rows.length > f.limit;
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
-    return { items: page.map(subscriptionOut), nextCursor: more && last ? encodeCursor([iso(last.updated_at), last.customer_id]) : null };
+    return { items: page.map((row) => subscriptionOut(row, this.clock.now())), nextCursor: more && last ? encodeCursor([iso(last.updated_at), last.customer_id]) : null };
   }
 
   async subscription(tenantId: string, customerId: string) {
     const { rows } = await this.db.query<Row>('SELECT * FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2', [tenantId, customerId]);
-    return rows[0] ? subscriptionOut(rows[0]) : null;
+    return rows[0] ? subscriptionOut(rows[0], this.clock.now()) : null;
   }
 }

@@ -16,6 +16,7 @@
 import { attemptInFlight, bookingDecider, currentCrmStage, paymentToAssociate, type BookingCommand, type BookingState, type CrmStage } from '../../domain/booking/booking';
 import { departureDecider } from '../../domain/booking/departure';
 import { CrmError, type Crm, type Notifier } from '../../domain/ports/crm';
+import { systemClock, type Clock } from '../../domain/ports/clock';
 import type { EventStore, OutboxMessage, RecordedEvent } from '../../domain/ports/eventStore';
 import { DomainRefusal } from '../../domain/shared/decider';
 import { handle, load, type CommandContext } from '../handle';
@@ -32,7 +33,8 @@ export interface CrmSyncOptions {
   /** Base of the operator retry link in the email (the admin console / API). */
   readonly publicBaseUrl: string;
   readonly random?: () => number;
-  readonly now?: () => Date;
+  /** Business time (default: the wall clock); the composition root passes its Clock. */
+  readonly clock?: Clock;
 }
 
 export const CRM_SYNC_GROUP = 'crm-sync';
@@ -60,7 +62,7 @@ export class CrmSyncSaga {
   ) {}
 
   private now(): Date {
-    return this.opts.now?.() ?? new Date();
+    return (this.opts.clock ?? systemClock).now();
   }
 
   /** One message from `settle.bookings.v1` or the retry topic. */

@@ -106,7 +106,7 @@ export interface ConsoleDeps {
 export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
   const r = Router();
   const sessions = new ConsoleSessions(rt.db, rt.config.CONSOLE_SESSION_TTL_SECONDS);
-  const models = new ReadModels(rt.db);
+  const models = new ReadModels(rt.db, rt.clock);
   const bookings = new BookingCommands(rt.eventStore, rt.provider);
   const adminKey = () => rt.config.ADMIN_API_KEY;
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 });
@@ -347,7 +347,7 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
       correlationId: String(res.locals.correlationId),
       causationId: String(res.locals.requestId),
       actor: s.principal.kind === 'admin' ? { kind: 'admin', id: 'admin' } : { kind: 'api_key', id: s.principal.keyId },
-      now: new Date(),
+      now: rt.clock.now(),
     };
     let message: string;
     let ok = true;

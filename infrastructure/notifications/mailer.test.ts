@@ -42,7 +42,7 @@ describe('crmStageFailedEmail', () => {
     expect(mail.text).toMatch(/^Tenant: +tenant_acme$/m);
     expect(mail.text).toMatch(/^Client: +Ada Lovelace$/m);
     expect(mail.text).toMatch(/^Departure: +Iceland Northern Lights, 2027-03-14$/m);
-    expect(mail.text).toMatch(/^Amount: +€1234\.50$/m);
+    expect(mail.text).toMatch(/^Amount: +€1,234\.50$/m);
     expect(mail.text).toContain('  #1  2027-03-01T10:00:00.000Z  CRM createContactBooking timed out after 30000 ms');
     expect(mail.text).toContain('  #2  2027-03-01T10:05:00.000Z  CRM createContactBooking unavailable: HTTP 503 {"error":"unavailable"}');
     expect(mail.text).toContain('  #3  2027-03-01T10:30:00.000Z  CRM createContactBooking rejected: HTTP 400 <b>bad</b> & "quoted"');
@@ -71,7 +71,7 @@ describe('crmStageFailedEmail', () => {
   });
 
   it.each([
-    [{ amount: 50000, currency: 'JPY' }, '¥50000'],
+    [{ amount: 50000, currency: 'JPY' }, '¥50,000'],
     [{ amount: 1500, currency: 'KWD' }, 'KWD'],
     [{ amount: 5, currency: 'USD' }, '$0.05'],
   ])('formats %j from minor units', (amount, shown) => {
@@ -121,7 +121,7 @@ describe('Mailer over SMTP', () => {
     expect(got.text).toContain(input().retryUrl);
     expect(got.text).toContain('Zoë Ångström <vip>');
     expect(got.html).toContain('Zoë Ångström &lt;vip&gt;');
-    expect(got.text).toContain('€1234.50');
+    expect(got.text).toContain('€1,234.50');
   });
 
   it('sends to several recipients and text-only mail', async () => {

@@ -3,6 +3,7 @@
  * waitlisted, paid, in CRM, payment associated, needs attention, cancelled, refunded), CRM ids,
  * and per CRM stage the attempts and the last error, so support sees every stuck booking.
  */
+import type { DomainEventType } from '../../domain/events';
 import { bookingDecider, type BookingState } from '../../domain/booking/booking';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, type AggregateRowsSpec } from '../aggregateRows';
 import type { ProjectionDefinition, Tables } from '../runner';
@@ -62,7 +63,7 @@ const rows: AggregateRowsSpec<BookingState> = {
 export const bookingsProjection: ProjectionDefinition = {
   name: 'bookings',
   tables: ['bookings'],
-  eventTypes: new Set([
+  eventTypes: new Set<DomainEventType>([
     'BookingRequested',
     'BookingWaitlisted',
     'BookingInquiryReceived',

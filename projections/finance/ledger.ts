@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { TOPICS, type PaymentMessageType } from '../../commands/messages';
 import { deterministicUuid } from '../../commands/ids';
 import type { BatchHandler, BusSubscription, DeliveredMessage, MessageBus } from '../../domain/ports/messageBus';
-import { isCurrency, MAX_MINOR_UNITS } from '../../domain/shared/money';
+import { hasKnownExponent, MAX_MINOR_UNITS } from '../../domain/shared/money';
 import { Wakeable } from '../../infrastructure/background';
 import type { Logger } from '../../infrastructure/observability/logger';
 import type { SqlClient, SqlExecutor } from '../../infrastructure/sql/client';
@@ -59,7 +59,7 @@ function isCalendarDay(s: string): boolean {
 }
 
 const minor = z.number().int().min(0).max(MAX_MINOR_UNITS);
-const money = z.object({ amount: minor, currency: z.string().refine(isCurrency, 'unknown ISO 4217 currency') });
+const money = z.object({ amount: minor, currency: z.string().refine(hasKnownExponent, 'unknown ISO 4217 currency') });
 const code = z.string().min(1).max(200);
 const paymentEnvelope = z.object({
   type: z.enum(PAYMENT_MESSAGE_TYPES as [PaymentMessageType, ...PaymentMessageType[]]),
