@@ -16,7 +16,7 @@ import express, { Router, type Request, type Response } from 'express';
 import Stripe from 'stripe';
 import type { Config } from '../infrastructure/config/config';
 import type { Metrics } from '../infrastructure/observability/metrics';
-import type { Endpoint, WebhookIngestor } from '../infrastructure/webhooks/ingest';
+import type { Endpoint, WebhookIngestor } from '../commands/webhooks/ingest';
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from './jsonDepth';
 import { Problem } from './problem';
 

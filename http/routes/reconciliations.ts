@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { ReconciliationRequest } from '../../commands/reconciliation';
-import type { ReconciliationRunRecord } from '../../infrastructure/sql/reconciliationRuns';
+import type { ReconciliationRunRecord } from '../../domain/ports/reconciliationRuns';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import { id } from './schemas';

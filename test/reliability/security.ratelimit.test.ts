@@ -54,7 +54,7 @@ describe('security: rate limits in front of the real app', () => {
       lookups++;
       return lookup(key);
     };
-    server = http.createServer(createApp(svc.runtime, { now }));
+    server = http.createServer(createApp(svc.runtime.httpServices(), { now }));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
