@@ -27,6 +27,8 @@ export interface Violation {
   readonly from: Layer;
   readonly to: Layer;
   readonly specifier: string;
+  /** The imported module, relative to the root, without extension (e.g. `infrastructure/sql/client`). */
+  readonly target: string;
 }
 
 function layerOf(root: string, file: string): Layer | null {
@@ -71,9 +73,10 @@ export function layerViolations(root: string): Violation[] {
     for (const file of sourceFiles(dir)) {
       for (const { specifier, line } of importsOf(file, fs.readFileSync(file, 'utf8'))) {
         if (!specifier.startsWith('.')) continue;
-        const to = layerOf(root, path.resolve(path.dirname(file), specifier));
+        const resolved = path.resolve(path.dirname(file), specifier);
+        const to = layerOf(root, resolved);
         if (to === null || to === layer || ALLOWED[layer].includes(to)) continue;
-        out.push({ file: path.relative(root, file), line, from: layer, to, specifier });
+        out.push({ file: path.relative(root, file).split(path.sep).join('/'), line, from: layer, to, specifier, target: path.relative(root, resolved).split(path.sep).join('/').replace(/\.(js|ts)$/, '') });
       }
     }
   }
@@ -82,6 +85,6 @@ export function layerViolations(root: string): Violation[] {
 
 if (require.main === module) {
   const v = layerViolations(path.resolve(__dirname, '..'));
-  for (const x of v) process.stdout.write(`${x.file}:${x.line} ${x.from} → ${x.to} (${x.specifier})\n`);
+  for (const x of v) process.stdout.write(`${x.file}:${x.line} ${x.from} → ${x.to} (${x.target})\n`);
   process.exit(v.length === 0 ? 0 : 1);
 }
