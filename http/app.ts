@@ -135,13 +135,12 @@ export function createApp(s: AppServices, opts: AppOptions = {}): Express {
   app.use(securityHeaders());
   app.use(requestLogger(s.logger));
   app.use(httpMetrics(s.metrics));
-  // Rate limits (per process): public payer pages per IP; webhooks per source IP, generous (a 429
-  // makes the provider retry); the API: failed authentication per IP before the key lookup (floods
+  // Rate limits (per process): public payer pages per IP; webhooks: failed verifications per
+  // source IP (below); the API: failed authentication per IP before the key lookup (floods
   // of made-up keys never reach it), then per verified key id.
   const c = s.config;
   const now = opts.now;
   app.use('/pay', rateLimit({ name: 'public', capacity: c.RATE_LIMIT_PUBLIC_BURST, refillPerSecond: c.RATE_LIMIT_PUBLIC_PER_SECOND, key: byIp, now }));
-  app.use('/webhooks', rateLimit({ name: 'webhooks', capacity: c.RATE_LIMIT_WEBHOOK_BURST, refillPerSecond: c.RATE_LIMIT_WEBHOOK_PER_SECOND, key: byIp, now }));
   app.use(healthRoutes(s.readiness, c, opts.isShuttingDown ?? (() => false), now));
   // /metrics on the public port only behind METRICS_TOKEN (else 404; METRICS_PORT serves it on its own listener)
   if (c.METRICS_TOKEN) app.use(metricsRoutes(s.metrics, c.METRICS_TOKEN));
@@ -150,7 +149,10 @@ export function createApp(s: AppServices, opts: AppOptions = {}): Express {
   app.locals.liveHub = live;
   app.use(payRoutes(s, live));
   app.use(consoleRoutes({ rt: s, hub: live }));
-  app.use(webhookRoutes(s.webhooks));
+  // verified deliveries are never throttled (a provider's burst after an outage must not meet 429s);
+  // an address whose requests fail verification spends RATE_LIMIT_WEBHOOK_* and is then refused before verifying
+  const unverified = failedAuthLimit({ name: 'webhooks', capacity: c.RATE_LIMIT_WEBHOOK_BURST, refillPerSecond: c.RATE_LIMIT_WEBHOOK_PER_SECOND, now });
+  app.use(webhookRoutes(s.webhooks, unverified));
   const specs = apiRoutes(s);
   const doc = openApiDocument(specs, '1');
   app.get('/openapi.json', (_req, res) => {
