@@ -1,4 +1,4 @@
-/** The built service (dist-bench/http/server.js) as a child process, for the HTTP benchmarks. */
+/** The built service (dist-bench/main/server.js) as a child process, for the HTTP benchmarks. */
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,7 +28,7 @@ export async function startService(env: Record<string, string>, extraNodeFlags: 
       RATE_LIMIT_WEBHOOK_PER_SECOND: '100000000',
       ...env,
     },
-    { entry: path.resolve(__dirname, '../http/server.js'), execArgv: [...SERVICE_NODE_FLAGS, ...extraNodeFlags], readyTimeoutMs: 60_000 },
+    { entry: path.resolve(__dirname, '../main/server.js'), execArgv: [...SERVICE_NODE_FLAGS, ...extraNodeFlags], readyTimeoutMs: 60_000 },
   );
   return {
     url: svc.url,

@@ -16,7 +16,7 @@ import { eventually } from '../test/support/events';
 import { startTestService, type TestService } from '../test/support/service';
 import { deliver } from '../test/support/stripeEvents';
 import { StripeLedgerServer } from '../test/simulators/stripe/ledgerServer';
-import { reconcileCli } from '../infrastructure/cli/reconcile';
+import { reconcileCli } from '../main/reconcile';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Obj = Record<string, any>;

@@ -12,16 +12,14 @@
  *   GET /pay/cancel                          — the payer gave up.
  */
 import express, { Router, type Request, type Response } from 'express';
-import type { Runtime } from '../infrastructure/runtime';
+import type { AppServices } from './app';
 import { ProviderError } from '../domain/ports/billingProvider';
 import { DomainRefusal } from '../domain/shared/decider';
-import { InvoicePaymentCommands } from '../commands/invoicePayments';
 import type { PaymentMethod } from '../domain/invoice/invoice';
-import { ReadModels } from '../projections/queries';
 import { invoiceLive, payerPage } from './console/pages';
 import { CONSOLE_CSP } from './console/routes';
 import type { LiveStatusHub } from './live';
-import { payerReturnPage, verifyPayerLink } from './payerLinks';
+import { verifyPayerLink } from './payerLinks';
 import { escapeHtml } from '../domain/shared/html';
 import { Problem } from './problem';
 import { toProblem } from './api';
@@ -34,10 +32,10 @@ function page(title: string, text: string): string {
 
 const SAFE_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
-export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
+export function payRoutes(rt: Pick<AppServices, 'clock' | 'readModels' | 'commands' | 'payerLinkSecret' | 'paymentMethods'>, hub: LiveStatusHub): Router {
   const r = Router();
-  const models = new ReadModels(rt.db, rt.clock);
-  const payments = new InvoicePaymentCommands(rt.eventStore, rt.connectedAccounts, rt.invoicePaymentGateways, rt.config.PUBLIC_BASE_URL, payerReturnPage(rt.config.PUBLIC_BASE_URL, () => rt.payerLinkSecret, rt.config.PAYER_LINK_TTL_SECONDS));
+  const models = rt.readModels;
+  const payments = rt.commands.invoicePayments;
 
   /** The invoice a signed link names, or a 403 (tampered, expired) / 404 problem. */
   async function signedInvoice(req: Request) {
@@ -67,7 +65,7 @@ export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
     const { tenantId, invoiceId } = await signedInvoice(req);
     const v = (await liveView(tenantId, invoiceId))!;
     const base = `/pay/invoices/${encodeURIComponent(tenantId)}/${encodeURIComponent(invoiceId)}`;
-    const methods = ((v.inv.allowedPaymentMethods as string[]) ?? []).filter((m) => m in rt.invoicePaymentGateways);
+    const methods = ((v.inv.allowedPaymentMethods as string[]) ?? []).filter((m) => rt.paymentMethods.includes(m));
     res.setHeader('Content-Security-Policy', CONSOLE_CSP);
     res.setHeader('Cache-Control', 'no-store');
     // back from Stripe Checkout (the success URL carries session_id): say the payment is being confirmed
@@ -105,9 +103,10 @@ export function payRoutes(rt: Runtime, hub: LiveStatusHub): Router {
   r.get('/pay/paypal/return', async (req, res) => {
     const token = typeof req.query.token === 'string' ? req.query.token : '';
     if (!ORDER_ID.test(token)) throw new Problem(400, 'validation-error', 'Validation Failed', 'token must be a PayPal order id', [{ path: 'query.token', message: 'invalid' }]);
-    if (!rt.paypal) throw new Problem(503, 'provider-unavailable', 'Provider Unavailable', 'PayPal is not configured');
+    const payPalReturn = rt.commands.payPalReturn;
+    if (!payPalReturn) throw new Problem(503, 'provider-unavailable', 'Provider Unavailable', 'PayPal is not configured');
     try {
-      const done = await rt.completePayPalReturn(token, String(res.locals.requestId));
+      const done = await payPalReturn.complete(token, String(res.locals.requestId));
       const ok = done.outcome === 'completed';
       const title = ok ? 'Payment received' : done.outcome === 'pending' ? 'Payment pending' : 'Payment declined';
       const text = ok ? `Thank you: invoice ${done.invoiceId} is paid.` : done.outcome === 'pending' ? 'PayPal is still processing the payment; this page will not change it.' : 'PayPal declined the payment. You can try again from the invoice link.';

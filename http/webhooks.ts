@@ -16,9 +16,10 @@ import express, { Router, type Request, type Response } from 'express';
 import Stripe from 'stripe';
 import type { Config } from '../infrastructure/config/config';
 import type { Metrics } from '../infrastructure/observability/metrics';
-import type { Endpoint, WebhookIngestor } from '../infrastructure/webhooks/ingest';
+import type { Endpoint, WebhookIngestor } from '../commands/webhooks/ingest';
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from './jsonDepth';
 import { Problem } from './problem';
+import type { FailedAuthLimiter } from './rateLimit';
 
 export interface PayPalVerifier {
   verify(headers: Record<string, string | undefined>, rawBody: Buffer): Promise<{ ok: true } | { ok: false; reason: string }>;
@@ -45,15 +46,21 @@ function reject(deps: WebhookDeps, endpoint: Endpoint, status: number, slug: str
   throw new Problem(status, slug, title, detail);
 }
 
+/** A request that did not prove it comes from the provider: charged to its address's budget (`FailedAuthLimiter`), then refused. */
+function unverified(deps: WebhookDeps, limit: FailedAuthLimiter | undefined, req: Request, endpoint: Endpoint, slug: string, title: string, detail: string): never {
+  limit?.charge(req);
+  reject(deps, endpoint, 400, slug, title, detail);
+}
+
 function body(req: Request): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 }
 
-async function stripeEndpoint(deps: WebhookDeps, endpoint: 'stripe' | 'stripe_connect', req: Request, res: Response): Promise<void> {
+async function stripeEndpoint(deps: WebhookDeps, limit: FailedAuthLimiter | undefined, endpoint: 'stripe' | 'stripe_connect', req: Request, res: Response): Promise<void> {
   const secret = endpoint === 'stripe' ? deps.config.STRIPE_WEBHOOK_SECRET : deps.config.STRIPE_CONNECT_WEBHOOK_SECRET;
   if (!secret) reject(deps, endpoint, 503, 'webhook-not-configured', 'Webhook Not Configured', `No signing secret is configured for the ${endpoint} endpoint`);
   const signature = req.get('stripe-signature');
-  if (!signature) reject(deps, endpoint, 400, 'missing-signature', 'Missing Signature', 'The Stripe-Signature header is required');
+  if (!signature) unverified(deps, limit, req, endpoint, 'missing-signature', 'Missing Signature', 'The Stripe-Signature header is required');
   const payload = body(req);
   let event: Stripe.Event;
   try {
@@ -61,7 +68,7 @@ async function stripeEndpoint(deps: WebhookDeps, endpoint: 'stripe' | 'stripe_co
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const stale = /tolerance/i.test(message);
-    reject(deps, endpoint, 400, stale ? 'signature-expired' : 'invalid-signature', stale ? 'Signature Expired' : 'Invalid Signature', `The webhook signature did not verify: ${message}`);
+    unverified(deps, limit, req, endpoint, stale ? 'signature-expired' : 'invalid-signature', stale ? 'Signature Expired' : 'Invalid Signature', `The webhook signature did not verify: ${message}`);
   }
   if (jsonDepthExceeds(event)) reject(deps, endpoint, 400, 'json-too-deep', 'JSON Nested Too Deeply', `The verified event nests more than ${MAX_JSON_DEPTH} levels deep`);
   const e = event as unknown as { id?: unknown; type?: unknown; livemode?: unknown; account?: unknown };
@@ -76,16 +83,16 @@ async function stripeEndpoint(deps: WebhookDeps, endpoint: 'stripe' | 'stripe_co
   res.status(200).json({ received: true, id: e.id, status: r.status, duplicate: r.duplicate });
 }
 
-async function paypalEndpoint(deps: WebhookDeps, req: Request, res: Response): Promise<void> {
+async function paypalEndpoint(deps: WebhookDeps, limit: FailedAuthLimiter | undefined, req: Request, res: Response): Promise<void> {
   if (!deps.paypalVerifier) reject(deps, 'paypal', 503, 'webhook-not-configured', 'Webhook Not Configured', 'PAYPAL_WEBHOOK_ID is not configured');
   const payload = body(req);
   const headers: Record<string, string | undefined> = {};
   for (const h of ['paypal-transmission-id', 'paypal-transmission-time', 'paypal-transmission-sig', 'paypal-cert-url', 'paypal-auth-algo']) headers[h.toUpperCase()] = req.get(h);
   const v = await deps.paypalVerifier.verify(headers, payload);
   if (!v.ok && v.reason === 'transmission_expired') {
-    reject(deps, 'paypal', 400, 'signature-expired', 'Signature Expired', `The PayPal transmission time is outside the accepted window (PAYPAL_WEBHOOK_TOLERANCE_SECONDS = ${deps.config.PAYPAL_WEBHOOK_TOLERANCE_SECONDS} s)`);
+    unverified(deps, limit, req, 'paypal', 'signature-expired', 'Signature Expired', `The PayPal transmission time is outside the accepted window (PAYPAL_WEBHOOK_TOLERANCE_SECONDS = ${deps.config.PAYPAL_WEBHOOK_TOLERANCE_SECONDS} s)`);
   }
-  if (!v.ok) reject(deps, 'paypal', 400, 'invalid-signature', 'Invalid Signature', `The PayPal webhook signature did not verify: ${v.reason}`);
+  if (!v.ok) unverified(deps, limit, req, 'paypal', 'invalid-signature', 'Invalid Signature', `The PayPal webhook signature did not verify: ${v.reason}`);
   let event: { id?: unknown; event_type?: unknown };
   try {
     event = JSON.parse(payload.toString('utf8')) as typeof event;
@@ -110,10 +117,16 @@ async function paypalEndpoint(deps: WebhookDeps, req: Request, res: Response): P
   res.status(200).json({ received: true, id: event.id, status: r.status, duplicate: r.duplicate });
 }
 
-export function webhookRoutes(deps: WebhookDeps): Router {
+/**
+ * `unverifiedLimit`: the budget of requests that fail verification (missing, invalid or expired
+ * signature) per source address; an address without budget left is answered 429 before its body
+ * is read or verified. Verified deliveries never spend it: they are not throttled.
+ */
+export function webhookRoutes(deps: WebhookDeps, unverifiedLimit?: FailedAuthLimiter): Router {
   const r = Router();
-  r.post('/webhooks/stripe', raw, (req, res) => stripeEndpoint(deps, 'stripe', req, res));
-  r.post('/webhooks/stripe/connect', raw, (req, res) => stripeEndpoint(deps, 'stripe_connect', req, res));
-  r.post('/webhooks/paypal', raw, (req, res) => paypalEndpoint(deps, req, res));
+  const gate = unverifiedLimit ? [unverifiedLimit.gate] : [];
+  r.post('/webhooks/stripe', ...gate, raw, (req, res) => stripeEndpoint(deps, unverifiedLimit, 'stripe', req, res));
+  r.post('/webhooks/stripe/connect', ...gate, raw, (req, res) => stripeEndpoint(deps, unverifiedLimit, 'stripe_connect', req, res));
+  r.post('/webhooks/paypal', ...gate, raw, (req, res) => paypalEndpoint(deps, unverifiedLimit, req, res));
   return r;
 }

@@ -5,9 +5,8 @@
  * from PayPal's API before it is recorded (translatePayPalEvent). Amounts are PayPal decimal
  * strings, converted to integer minor units by the currency's exponent.
  */
-import { createHash } from 'node:crypto';
 import { parseDecimalAmount, type Money } from '../../domain/shared/money';
-import type { PayPalPaymentsReader } from '../../domain/ports/paypalPayments';
+import { customIdMatches, parseCustomId, type CaptureOutcome, type PayPalPaymentsReader } from '../../domain/ports/paypalPayments';
 import type { RefResolver, Step, Translation } from './steps';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -15,34 +14,8 @@ type Obj = Record<string, any>;
 
 export const PAYPAL_HANDLED_TYPES = new Set(['CHECKOUT.ORDER.APPROVED', 'PAYMENT.CAPTURE.COMPLETED', 'PAYMENT.CAPTURE.DENIED', 'PAYMENT.CAPTURE.REFUNDED', 'PAYMENT.CAPTURE.REVERSED']);
 
-const SAFE = /^[A-Za-z0-9_-]{1,100}$/;
-
-export function parseCustomId(customId: unknown): { tenantId: string; invoiceId: string } | null {
-  if (typeof customId !== 'string') return null;
-  const [tenantId, invoiceId, ...rest] = customId.split('|');
-  if (rest.length > 0 || !tenantId || !invoiceId || !SAFE.test(tenantId) || !SAFE.test(invoiceId)) return null;
-  return { tenantId, invoiceId };
-}
-
-/** PayPal's limit for `custom_id` and `invoice_id` on a purchase unit. */
-export const PAYPAL_CUSTOM_ID_MAX = 127;
-
-/**
- * What Settle puts in `custom_id` (and `invoice_id`) of its orders: `<tenant>|<invoice>` when that
- * fits PayPal's 127 characters; otherwise (ids may have 100 characters each) `~` and the
- * base64url SHA-256 of it (44 characters), which names the invoice without spelling it: such
- * orders are found through the order id Settle remembers when it creates them (provider_refs),
- * and `customIdMatches` checks the digest against that invoice.
- */
-export function customIdFor(tenantId: string, invoiceId: string): string {
-  const plain = `${tenantId}|${invoiceId}`;
-  return plain.length <= PAYPAL_CUSTOM_ID_MAX ? plain : `~${createHash('sha256').update(plain, 'utf8').digest('base64url')}`;
-}
-
-/** Whether a `custom_id` names this invoice (in either form). */
-export function customIdMatches(customId: string | null | undefined, tenantId: string, invoiceId: string): boolean {
-  return typeof customId === 'string' && customId === customIdFor(tenantId, invoiceId);
-}
+// the custom_id codec is shared with the PayPal adapter: domain/ports/paypalPayments.ts
+export { PAYPAL_CUSTOM_ID_MAX, customIdFor, customIdMatches, parseCustomId } from '../../domain/ports/paypalPayments';
 
 type Target = { tenantId: string; invoiceId: string };
 
@@ -214,17 +187,6 @@ export async function translatePayPalEvent(event: Obj, refs: RefResolver, reader
     default:
       return { outcome: 'unhandled' };
   }
-}
-
-/** What capturing an approved order produced, in provider-neutral terms. */
-export interface CaptureOutcome {
-  readonly outcome: 'completed' | 'pending' | 'declined';
-  readonly orderId: string;
-  readonly captureId: string;
-  readonly amount: import('../../domain/shared/money').Money;
-  readonly declineCode: string | null;
-  readonly reason: string | null;
-  readonly occurredAt: string;
 }
 
 /**

@@ -14,25 +14,11 @@ import { planDecider } from '../../domain/subscription/plans';
 import { subscriptionDecider, type SubscriptionCommand } from '../../domain/subscription/subscription';
 import { handle, load, type CommandContext } from '../handle';
 import { ID_PATTERN, streams } from '../streams';
-import type { RefResolver, Step, Translation } from './steps';
+import type { Step, Translation } from './steps';
+import type { AccountLink, ProviderRefs } from '../../domain/ports/providerRefs';
 
 /** Refusals that mean the event arrived before the fact it builds on. */
 const NOT_YET = new Set(['invoice_not_found', 'booking_not_found', 'no_live_subscription', 'unknown_dispute', 'unknown_payment', 'invoice_not_paid', 'booking_not_paid', 'crm_booking_missing', 'payment_not_recorded']);
-
-/**
- * How a Stripe connected account stands with Settle. Exactly one account per tenant is `current`
- * (linked by an operator, POST /v1/tenants/{id}/stripe-account); re-linking makes the old one
- * `previous`; an account that only ever sent events is `unlinked` (tenantId null).
- */
-export type AccountLink = { readonly status: 'current' | 'previous'; readonly tenantId: string } | { readonly status: 'unlinked'; readonly tenantId: null };
-
-export interface ProviderRefs extends RefResolver {
-  /** How a Stripe connected account is linked; null when Settle never heard of it. */
-  accountLink(accountId: string): Promise<AccountLink | null>;
-  learn(provider: string, ref: string, tenantId: string, targetType: string, targetId: string): Promise<void>;
-  /** Records an account's capabilities (account.updated); never links it. Returns how it is linked afterwards. */
-  connectedAccount(a: { accountId: string; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<AccountLink>;
-}
 
 /** Why an event from a connected account was recorded but not applied (counted, noted on the inbox row). */
 export type AccountFlag = 'never_linked' | 'previous_account';

@@ -35,7 +35,5 @@ export type Translation =
   /** Handled, but not to be acted on (the provider's own record contradicts the event): stored as ignored with the reason, counted. */
   | { readonly outcome: 'refuse'; readonly code: string; readonly reason: string };
 
-/** Looks up what Settle learned about provider objects (provider_refs). */
-export interface RefResolver {
-  lookup(provider: string, ref: string): Promise<{ tenantId: string; targetType: string; targetId: string } | null>;
-}
+/** Looks up what Settle learned about provider objects (provider_refs): the port lives in domain/ports/providerRefs.ts. */
+export type { RefResolver } from '../../domain/ports/providerRefs';

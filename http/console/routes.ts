@@ -9,14 +9,12 @@
  */
 import { createHash } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { BookingCommands } from '../../commands/bookings';
 import type { CommandContext } from '../../commands/handle';
 import { DomainRefusal } from '../../domain/shared/decider';
-import { ReadModels, InvalidCursor } from '../../projections/queries';
-import type { Runtime } from '../../infrastructure/runtime';
-import { ConsoleSessions, type ConsoleSession } from '../../infrastructure/sql/consoleSessions';
+import { InvalidCursor } from '../../projections/queries';
+import type { AppServices } from '../app';
+import type { ConsoleSession } from '../../infrastructure/sql/consoleSessions';
 import { constantTimeEqual } from '../../domain/shared/constantTime';
-import type { KafkaBus } from '../../infrastructure/messaging/kafkaBus';
 import { isCalendarDate } from '../routes/schemas';
 import type { LiveAccess, LiveStatusHub } from '../live';
 import { payerLinkUrl } from '../payerLinks';
@@ -29,9 +27,6 @@ import { docsUrl } from '../../projections/payments/paymentHistory';
 import * as pages from './pages';
 import { randomBytes } from 'node:crypto';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets';
-import { CRM_SYNC_GROUP } from '../../commands/sagas/crmSync';
-import { TOPICS } from '../../commands/messages';
-import { FINANCE_GROUP_ID } from '../../projections/finance/ledger';
 import { projectionOverview } from '../../projections/runner';
 
 const ID = /^[A-Za-z0-9_-]{1,100}$/;
@@ -98,16 +93,19 @@ interface Locals {
 
 const wantsJson = (req: Request) => req.accepts(['html', 'json']) === 'json';
 
+/** What the console uses of the application's services. */
+export type ConsoleServices = Pick<AppServices, 'config' | 'clock' | 'db' | 'metrics' | 'tenants' | 'connectedAccounts' | 'commands' | 'readModels' | 'consoleSessions' | 'payerLinkSecret' | 'projections' | 'eventsBehind' | 'heldKeys' | 'outbox' | 'inbox' | 'consumerLag'>;
+
 export interface ConsoleDeps {
-  readonly rt: Runtime;
+  readonly rt: ConsoleServices;
   readonly hub: LiveStatusHub;
 }
 
 export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
   const r = Router();
-  const sessions = new ConsoleSessions(rt.db, rt.config.CONSOLE_SESSION_TTL_SECONDS);
-  const models = new ReadModels(rt.db, rt.clock);
-  const bookings = new BookingCommands(rt.eventStore, rt.provider);
+  const sessions = rt.consoleSessions;
+  const models = rt.readModels;
+  const bookings = rt.commands.bookings;
   const adminKey = () => rt.config.ADMIN_API_KEY;
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 });
   const signInLimit = rateLimit({ name: 'console-sign-in', capacity: rt.config.RATE_LIMIT_PUBLIC_BURST, refillPerSecond: rt.config.RATE_LIMIT_PUBLIC_PER_SECOND, key: byIp });
@@ -450,7 +448,7 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     if (action !== 'release' && action !== 'skip') throw notFound('action');
     if (key.length < 1 || key.length > 500) throw new Problem(422, 'validation-error', 'Validation Failed', 'A message key is needed', [{ path: 'body.key', message: 'length 1..500' }]);
     if (action === 'skip' && !reason) throw new Problem(422, 'validation-error', 'Validation Failed', 'Skipping a message needs a reason', [{ path: 'body.reason', message: 'required' }]);
-    const n = action === 'release' ? (await rt.releaseParked(key, stage)).length : (await rt.skipParked(key, reason, 'console:admin', stage)).length;
+    const n = action === 'release' ? (await rt.heldKeys.release(key, stage)).length : (await rt.heldKeys.skip(key, reason, 'console:admin', stage)).length;
     if (n === 0) throw new Problem(404, 'message-key-not-held', 'Not Found', `No message of key ${key} is held`);
     if (wantsJson(req)) {
       res.json({ ok: true, action, key });
@@ -511,14 +509,14 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
   return r;
 }
 
-async function systemView(rt: Runtime): Promise<pages.SystemView> {
+async function systemView(rt: ConsoleServices): Promise<pages.SystemView> {
   const projections = await Promise.all(
     rt.projections.map(async (p) => ({
       ...(await projectionOverview(p)),
-      eventsBehind: (await rt.metrics.sources.eventsBehind?.(p.def.name).catch(() => null)) ?? null,
+      eventsBehind: await rt.eventsBehind(p.def.name).catch(() => null),
     })),
   );
-  const outbox = await rt.relay.status();
+  const outbox = await rt.outbox.status();
   const { rows: dl } = await rt.db.query<{ projection: string; event_type: string; error: string; created_at: Date }>(
     'SELECT projection, event_type, error, created_at FROM projection_dead_letters ORDER BY id DESC LIMIT 20',
   );
@@ -526,12 +524,9 @@ async function systemView(rt: Runtime): Promise<pages.SystemView> {
     `SELECT endpoint, event_id, event_type, last_error, received_at FROM webhook_inbox WHERE status = 'parked' ORDER BY received_at DESC LIMIT 20`,
   );
   let kafka: pages.SystemView['kafka'] = 'In-process messaging: no Kafka consumers (messages are handled as they are published).';
-  if (rt.bus.kind === 'kafka') {
+  if (rt.consumerLag) {
     try {
-      kafka = await (rt.bus as KafkaBus).consumerLag([
-        { group: CRM_SYNC_GROUP, topics: [TOPICS.bookings, TOPICS.crmSyncRetry] },
-        { group: FINANCE_GROUP_ID, topics: [TOPICS.payments] },
-      ]);
+      kafka = await rt.consumerLag();
     } catch (err) {
       kafka = `Kafka unreachable: ${(err as Error).message}`;
     }
@@ -544,6 +539,6 @@ async function systemView(rt: Runtime): Promise<pages.SystemView> {
     deadLetters: dl.map((d) => ({ projection: d.projection, eventType: d.event_type, error: d.error, at: iso(d.created_at) })),
     parked: parked.map((p) => ({ endpoint: p.endpoint, eventId: p.event_id, type: p.event_type, reason: p.last_error, at: iso(p.received_at) })),
     inbox: await rt.inbox.counts(),
-    heldMessages: (await rt.parked()).slice(0, 100).map((h) => ({ key: h.key, stage: h.stage, parked: h.parked, messageId: h.messageId, topic: h.topic, error: h.error, attempts: h.attempts, since: h.since.toISOString(), waiting: h.waiting })),
+    heldMessages: (await rt.heldKeys.list()).slice(0, 100).map((h) => ({ key: h.key, stage: h.stage, parked: h.parked, messageId: h.messageId, topic: h.topic, error: h.error, attempts: h.attempts, since: h.since.toISOString(), waiting: h.waiting })),
   };
 }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { TenantDirectory } from '../../infrastructure/sql/apiAccess';
-import type { Runtime } from '../../infrastructure/runtime';
+import type { SqlClient } from '../../infrastructure/sql/client';
+import type { ProjectionRunner } from '../../projections/runner';
+import type { HeldKeys } from '../services';
 import type { SqlConnectedAccounts } from '../../infrastructure/webhooks/inbox';
 import { projectionOverview, requestRebuild, resumeProjection } from '../../projections/runner';
 import { apiKeyOut, deadLettersOut, parkedKeysOut, projectionsOut, rebuildOut, releasedOut, resumeOut, skippedOut, stripeAccountLinkOut, stripeAccountsOut, tenantOut } from './responses';
@@ -105,7 +107,7 @@ export function adminRoutes(directory: TenantDirectory, accounts: Accounts): Rou
  * Operator endpoints for messages held per key (the outbox relay could not publish them, or a
  * consumer group could not handle them): list, release (retry now) and skip (with a reason).
  */
-export function adminOutboxRoutes(rt: Runtime): RouteSpec[] {
+export function adminOutboxRoutes(heldKeys: HeldKeys): RouteSpec[] {
   const stage = z
     .string()
     .regex(/^(relay|consumer:[a-z0-9-]{1,100})$/, "must be 'relay' or 'consumer:<group>'")
@@ -127,7 +129,7 @@ export function adminOutboxRoutes(rt: Runtime): RouteSpec[] {
       success: 200,
       response: parkedKeysOut,
       async handler() {
-        const held = await rt.parked();
+        const held = await heldKeys.list();
         return {
           body: {
             data: held.map((h) => ({
@@ -159,7 +161,7 @@ export function adminOutboxRoutes(rt: Runtime): RouteSpec[] {
       body: z.object({ stage }).strict(),
       async handler({ params, body }) {
         const key = keyOf(params);
-        const released = await rt.releaseParked(key, body.stage);
+        const released = await heldKeys.release(key, body.stage);
         if (released.length === 0) throw notHeld(key);
         return { body: { key, released } };
       },
@@ -177,7 +179,7 @@ export function adminOutboxRoutes(rt: Runtime): RouteSpec[] {
       body: z.object({ reason: z.string().trim().min(1).max(1000), requestedBy: z.string().min(1).max(200).default('admin'), stage }).strict(),
       async handler({ params, body }) {
         const key = keyOf(params);
-        const skipped = await rt.skipParked(key, body.reason, body.requestedBy, body.stage);
+        const skipped = await heldKeys.skip(key, body.reason, body.requestedBy, body.stage);
         if (skipped.length === 0) throw notHeld(key);
         return { body: { key, reason: body.reason, skipped } };
       },
@@ -186,7 +188,7 @@ export function adminOutboxRoutes(rt: Runtime): RouteSpec[] {
 }
 
 /** Operator endpoints for the read models: status, rebuild, resume after a halt, dead letters. */
-export function adminProjectionRoutes(rt: Runtime): RouteSpec[] {
+export function adminProjectionRoutes(rt: { readonly projections: readonly ProjectionRunner[]; readonly db: SqlClient; readonly heldKeys: HeldKeys }): RouteSpec[] {
   const known = (name: string | undefined) => {
     const runner = rt.projections.find((p) => p.def.name === name);
     if (!runner) throw new Problem(404, 'projection-not-found', 'Not Found', `No projection ${name ?? ''}; known: ${rt.projections.map((p) => p.def.name).join(', ')}`);
@@ -281,6 +283,6 @@ export function adminProjectionRoutes(rt: Runtime): RouteSpec[] {
       },
     }),
     // operator endpoints for held message keys (mounted with these, so app.ts needs no change)
-    ...adminOutboxRoutes(rt),
+    ...adminOutboxRoutes(rt.heldKeys),
   ];
 }

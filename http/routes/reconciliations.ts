@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { ReconciliationRequest } from '../../commands/reconciliation';
-import type { ReconciliationRunRecord } from '../../infrastructure/sql/reconciliationRuns';
+import type { ReconciliationRunRecord } from '../../domain/ports/reconciliationRuns';
 import { reconciliationListOut, reconciliationOut, reconciliationStartedOut } from './responses';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';

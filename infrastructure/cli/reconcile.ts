@@ -10,9 +10,13 @@
  * Exit code: 0 when nothing is left that needs a human, 1 when the run failed, 3 when some
  * differences cannot be repaired automatically, 2 for a usage error.
  */
-import { loadConfig } from '../config/config';
-import { createLogger } from '../observability/logger';
-import { Runtime } from '../runtime';
+import type { ReconciliationRequest, ReconciliationResult } from '../../domain/ports/reconciliationRuns';
+
+/** What the command is handed by the composition root (main/reconcile.ts). */
+export interface ReconcileService {
+  tenantExists(tenantId: string): Promise<boolean>;
+  run(req: ReconciliationRequest): Promise<{ runId: string; status: 'succeeded' | 'failed'; result: ReconciliationResult; error: Error | null }>;
+}
 
 export interface ReconcileArgs {
   readonly tenantId: string | null;
@@ -49,22 +53,20 @@ export function parseArgs(argv: readonly string[], now = new Date()): ReconcileA
   return { tenantId, since, dryRun, json };
 }
 
-/** The command: parses arguments, runs one reconciliation on a runtime of its own, prints it; resolves with the exit code. */
-export async function reconcileCli(argv: readonly string[], env: NodeJS.ProcessEnv, out: { write(s: string): unknown }, err: { write(s: string): unknown }): Promise<number> {
+/** The command on a composed service: parses arguments, runs one reconciliation, prints it; resolves with the exit code. */
+export async function reconcileCommand(argv: readonly string[], service: () => Promise<{ reconcile: ReconcileService; close(): Promise<void> }>, out: { write(s: string): unknown }, err: { write(s: string): unknown }): Promise<number> {
   const args = parseArgs(argv);
   if (typeof args === 'string') {
     err.write(`${args}\n`);
     return 2;
   }
-  const config = loadConfig(env);
-  const logger = createLogger(config.LOG_LEVEL);
-  const rt = await Runtime.create(config, logger);
+  const svc = await service();
   try {
-    if (args.tenantId && !(await rt.tenants.getTenant(args.tenantId))) {
+    if (args.tenantId && !(await svc.reconcile.tenantExists(args.tenantId))) {
       err.write(`no tenant ${args.tenantId}\n`);
       return 2;
     }
-    const run = await rt.reconciler.run({ tenantId: args.tenantId, since: args.since, dryRun: args.dryRun });
+    const run = await svc.reconcile.run({ tenantId: args.tenantId, since: args.since, dryRun: args.dryRun });
     const r = run.result;
     if (args.json) out.write(`${JSON.stringify({ runId: run.runId, status: run.status, error: run.error?.message ?? null, ...r }, null, 2)}\n`);
     else {
@@ -76,16 +78,6 @@ export async function reconcileCli(argv: readonly string[], env: NodeJS.ProcessE
     }
     return run.status === 'failed' ? 1 : r.unrepairable > 0 ? 3 : 0;
   } finally {
-    await rt.stop();
+    await svc.close();
   }
-}
-
-if (require.main === module) {
-  reconcileCli(process.argv.slice(2), process.env, process.stdout, process.stderr).then(
-    (code) => process.exit(code),
-    (e) => {
-      process.stderr.write(`reconcile: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(1);
-    },
-  );
 }

@@ -156,6 +156,7 @@ const schema = z.object({
   // ---- rate limits (token buckets per process): burst and refill per second
   RATE_LIMIT_API_BURST: z.coerce.number().int().min(1).default(200),
   RATE_LIMIT_API_PER_SECOND: z.coerce.number().positive().default(50),
+  // webhooks: requests that fail signature verification, per source address (verified deliveries are not throttled)
   RATE_LIMIT_WEBHOOK_BURST: z.coerce.number().int().min(1).default(500),
   RATE_LIMIT_WEBHOOK_PER_SECOND: z.coerce.number().positive().default(100),
   RATE_LIMIT_PUBLIC_BURST: z.coerce.number().int().min(1).default(20),

@@ -1,5 +1,5 @@
 /**
- * The dev-defaults rule at the real entry point: the built service (dist/http/server.js) as a
+ * The dev-defaults rule at the real entry point: the built service (dist/main/server.js) as a
  * child process on the embedded default (PGlite in a temp DATA_DIR). In production it generates
  * nothing, so there is no admin access and no webhook secret; in dev mode a restart keeps the
  * secrets it generated the first time.

@@ -32,7 +32,7 @@
  * PAYPAL_CLIENT_SECRET. Nothing here retries on its own besides the SDK's token refresh; callers
  * retry `retryable` failures with the same request id.
  */
-import { customIdFor } from '../../commands/webhooks/paypal';
+import { customIdFor } from '../../domain/ports/paypalPayments';
 import { core, orders, payments, type HttpError, type HttpRequest } from '@paypal/checkout-server-sdk';
 import { ProviderError, type RefundRequest } from '../../domain/ports/billingProvider';
 import { providerIdempotencyKey } from './idempotencyKeys';

@@ -2,24 +2,8 @@
  * SQL side of reconciliation: the run records (reconciliation_runs), and what the reconciler
  * needs to know about tenants and PayPal orders.
  */
-import type { Difference, ReconciliationRequest, ReconciliationResult, ReconciliationRuns } from '../../commands/reconciliation';
+import type { Difference, ReconciliationRequest, ReconciliationResult, ReconciliationRunRecord, ReconciliationRuns } from '../../domain/ports/reconciliationRuns';
 import type { SqlClient } from './client';
-
-export interface ReconciliationRunRecord {
-  readonly runId: string;
-  readonly tenantId: string | null;
-  readonly since: string;
-  readonly dryRun: boolean;
-  readonly status: 'running' | 'succeeded' | 'failed';
-  readonly startedAt: string;
-  readonly finishedAt: string | null;
-  readonly examined: number;
-  readonly found: number;
-  readonly repaired: number;
-  readonly unrepairable: number;
-  readonly error: string | null;
-  readonly differences?: readonly Difference[];
-}
 
 interface Row {
   run_id: string;

@@ -3,7 +3,7 @@
  * and marked in shared statements, with the outcome each would have had alone.
  */
 import { postgresDatabase, type TestDatabase } from '../../test/support/databases';
-import { SqlProviderRefs, WebhookInbox } from './inbox';
+import { SqlProviderRefs, SqlWebhookInbox as WebhookInbox } from './inbox';
 
 describe('webhook inbox, concurrent deliveries (PostgreSQL)', () => {
   let t: TestDatabase;

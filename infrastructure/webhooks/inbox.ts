@@ -2,22 +2,12 @@
  * SQL side of webhook ingestion: the inbox of verified provider events (stored before they are
  * acted on), the provider references learned from them, connected-account status.
  */
-import type { AccountLink, ProviderRefs } from '../../commands/webhooks/processor';
-import type { SqlClient } from '../sql/client';
+import type { AccountLink, ProviderRefs } from '../../domain/ports/providerRefs';
+import type { InboxRow, InboxStatus, StoredEvent, VerifiedEvent, WebhookInbox } from '../../domain/ports/webhookInbox';
+import { UNSTORABLE_TEXT, type SqlClient } from '../sql/client';
 import { Coalescer } from '../sql/coalescer';
 
-export type InboxStatus = 'received' | 'processed' | 'parked' | 'ignored';
-
-export interface InboxRow {
-  endpoint: string;
-  eventId: string;
-  eventType: string;
-  accountId: string | null;
-  payload: unknown;
-  status: InboxStatus;
-  attempts: number;
-  receivedAt: Date;
-}
+export type { InboxRow, InboxStatus } from '../../domain/ports/webhookInbox';
 
 export class SqlProviderRefs implements ProviderRefs {
   constructor(private readonly db: SqlClient) {}
@@ -159,8 +149,24 @@ interface Received {
 
 const inboxKey = (endpoint: string, eventId: string) => `${endpoint}\u0000${eventId}`;
 
-export class WebhookInbox {
+export class SqlWebhookInbox implements WebhookInbox {
   constructor(private readonly db: SqlClient) {}
+
+  /**
+   * PostgreSQL cannot store NUL in text or jsonb, and lone surrogates are not Unicode: a verified
+   * event is never refused for its text; those characters become U+FFFD. JSON text can only
+   * carry them as \u escapes, so a body without such escapes is stored as it came.
+   * (a leading byte-order mark is not JSON to PostgreSQL: such a body is re-serialised too)
+   */
+  async store(e: VerifiedEvent): Promise<StoredEvent> {
+    const clean = e.verifiedJson !== undefined && e.verifiedJson.charCodeAt(0) !== 0xfeff && !MAY_ESCAPE_UNSTORABLE.test(e.verifiedJson);
+    const payload = clean ? e.payload : storable(e.payload);
+    const payloadJson = clean ? e.verifiedJson! : JSON.stringify(payload);
+    const eventId = storable(e.eventId) as string;
+    const eventType = storable(e.eventType) as string;
+    const stored = await this.receive(e.endpoint, eventId, eventType, e.accountId, payloadJson);
+    return { ...stored, eventId, eventType, payload };
+  }
 
   /**
    * Concurrent webhooks are stored by one INSERT (one round trip, one commit for all of them);
@@ -248,4 +254,19 @@ export class WebhookInbox {
     for (const r of rows) out[r.status] = Number(r.n);
     return out;
   }
+}
+
+const UNSTORABLE_TEXT_ALL = new RegExp(UNSTORABLE_TEXT.source, 'g');
+/**
+ * JSON text that may decode to NUL or a lone surrogate: a \u0000 or \uD800-\uDFFF escape, or
+ * such a character itself (JSON.parse refuses a raw NUL, but the text may have one). Pairs of
+ * surrogate escapes (valid) also match; they then take the slow path, which keeps them.
+ */
+const MAY_ESCAPE_UNSTORABLE = /\\u(?:0000|[dD][89a-fA-F])|\u0000|[\ud800-\udfff]/;
+
+export function storable(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(UNSTORABLE_TEXT_ALL, '\ufffd');
+  if (Array.isArray(value)) return value.map(storable);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k) as string, storable(v)]));
+  return value;
 }

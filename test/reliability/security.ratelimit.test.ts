@@ -1,6 +1,7 @@
 /**
  * The rate limiters of the real application (createApp with the budgets below from the
- * environment and a test clock): public /pay per IP, webhooks per IP, /v1 failed authentication
+ * environment and a test clock): public /pay per IP, webhooks failing verification per IP (verified
+ * deliveries are not throttled), /v1 failed authentication
  * per IP before the key lookup and then per verified key id. Beyond each budget the answer is 429
  * problem+json with Retry-After; other keys and other surfaces keep their own budgets; within
  * budget the real app answers as usual. Client addresses come from X-Forwarded-For (the test
@@ -54,7 +55,7 @@ describe('security: rate limits in front of the real app', () => {
       lookups++;
       return lookup(key);
     };
-    server = http.createServer(createApp(svc.runtime, { now }));
+    server = http.createServer(createApp(svc.runtime.httpServices(), { now }));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -81,20 +82,33 @@ describe('security: rate limits in front of the real app', () => {
     t += 2000;
   });
 
-  test('webhooks /webhooks/*: 8 per IP, then 429 Retry-After 1 — before verification stores anything', async () => {
+  test('webhooks /webhooks/*: verified deliveries are never throttled; 8 failed verifications per IP, then 429 Retry-After 1 before verifying', async () => {
     const e = () => stripeEvent('payment_intent.processing');
-    const got: number[] = [];
-    for (let i = 0; i < 8; i++) got.push((await deliver(`${url}/webhooks/stripe`, e(), PLATFORM_SECRET)).status);
-    expect(got).toEqual([200, 200, 200, 200, 200, 200, 200, 200]);
     const inbox = async () => Number((await svc.runtime.db.query<{ n: string }>('SELECT count(*) AS n FROM webhook_inbox')).rows[0]!.n);
+    // a provider's burst (after an outage) far beyond the budget of 8: every verified delivery is stored
+    const first = await inbox();
+    const burst = await Promise.all(Array.from({ length: 40 }, () => deliver(`${url}/webhooks/stripe`, e(), PLATFORM_SECRET)));
+    expect(burst.map((r) => r.status)).toEqual(Array(40).fill(200));
+    expect(await inbox()).toBe(first + 40);
+    // requests that fail verification (wrong secret, stale timestamp, no signature) spend the address's budget
+    const failed: number[] = [];
+    for (let i = 0; i < 6; i++) failed.push((await deliver(`${url}/webhooks/stripe`, e(), 'whsec_not_the_secret')).status);
+    failed.push((await deliver(`${url}/webhooks/stripe/connect`, e(), CONNECT_SECRET, { timestamp: Math.floor(Date.now() / 1000) - 3600 })).status);
+    failed.push((await fetch(`${url}/webhooks/stripe`, { method: 'POST', body: '{}' })).status);
+    expect(failed).toEqual([400, 400, 400, 400, 400, 400, 400, 400]);
+    // spent: the address is refused before verification, a genuine delivery from it too, and nothing is stored
     const before = await inbox();
     const r = await deliver(`${url}/webhooks/stripe/connect`, e(), CONNECT_SECRET);
     expect(r.status).toBe(429);
     expect(r.body).toMatchObject({ type: 'https://settle.dev/problems/rate-limited', limit: 'webhooks' });
+    await expect429(await fetch(`${url}/webhooks/stripe`, { method: 'POST', body: '{}' }), 'webhooks', '1');
     expect(await inbox()).toBe(before);
+    // another address keeps its own budget
+    const other = await fetch(`${url}/webhooks/stripe`, { method: 'POST', body: '{}', headers: { 'x-forwarded-for': '198.51.100.7' } });
+    expect(other.status).toBe(400);
     t += 250; // one token at 4/s
     expect((await deliver(`${url}/webhooks/stripe`, e(), PLATFORM_SECRET)).status).toBe(200);
-    await expect429(await fetch(`${url}/webhooks/stripe`, { method: 'POST', body: '{}' }), 'webhooks', '1');
+    t += 2000;
   });
 
   test('API /v1/*: 6 per verified key; another key (and the admin key) keep their own budget; no key counts against the address', async () => {

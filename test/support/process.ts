@@ -23,7 +23,7 @@ export interface ServiceProcess {
 }
 
 export interface SpawnOptions {
-  /** The built entry point; default dist/http/server.js (what `npm test` builds). */
+  /** The built entry point; default dist/main/server.js (what `npm test` builds). */
   readonly entry?: string;
   /** Node flags, e.g. --cpu-prof for the benchmarks. */
   readonly execArgv?: readonly string[];
@@ -33,7 +33,7 @@ export interface SpawnOptions {
 
 /** The built service as a child process on a free port, resolved once /readyz answers 200. Also used by bench/. */
 export async function spawnService(env: Record<string, string>, opts: SpawnOptions = {}): Promise<ServiceProcess> {
-  const entry = opts.entry ?? path.resolve(__dirname, '../../dist/http/server.js');
+  const entry = opts.entry ?? path.resolve(__dirname, '../../dist/main/server.js');
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: build it first (\`npm test\` runs npm run build; the benchmarks build dist-bench)`);
   const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
   const port = await freePort();

@@ -3,8 +3,8 @@ import type { Clock } from '../../domain/ports/clock';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../infrastructure/config/config';
 import { createLogger } from '../../infrastructure/observability/logger';
-import { startService, type RunningService } from '../../http/server';
-import type { Runtime } from '../../infrastructure/runtime';
+import { startService, type RunningService } from '../../main/server';
+import type { Settle } from '../../main/compose';
 
 export interface TestService extends RunningService {
   readonly url: string;
@@ -21,7 +21,7 @@ export async function scrape(svc: { url: string }): Promise<string> {
   return r.text();
 }
 
-export async function startTestService(env: Record<string, string | undefined>, configure?: (rt: Runtime) => Promise<void>, clock?: Clock): Promise<TestService> {
+export async function startTestService(env: Record<string, string | undefined>, configure?: (rt: Settle) => Promise<void>, clock?: Clock): Promise<TestService> {
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {

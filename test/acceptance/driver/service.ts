@@ -1,5 +1,5 @@
 /**
- * The black-box driver: the built service (`node dist/http/server.js`, as production runs it) as a
+ * The black-box driver: the built service (`node dist/main/server.js`, as production runs it) as a
  * child process, on a fresh PostgreSQL schema (DATABASE_URL, the test server) or on its embedded
  * default (PGlite under a temporary DATA_DIR), with Kafka (KAFKA_BROKERS, a topic prefix of its
  * own) or with in-process messaging. The tests talk to it only over HTTP: the public API, the

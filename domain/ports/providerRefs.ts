@@ -1,0 +1,25 @@
+/**
+ * What Settle learned about provider objects (provider_refs) and how Stripe connected accounts
+ * stand with it (connected_accounts). Used by the webhook translators and processor (commands/);
+ * implemented over SQL by infrastructure/webhooks/inbox.ts.
+ */
+
+/** Looks up what Settle learned about provider objects. */
+export interface RefResolver {
+  lookup(provider: string, ref: string): Promise<{ tenantId: string; targetType: string; targetId: string } | null>;
+}
+
+/**
+ * How a Stripe connected account stands with Settle. Exactly one account per tenant is `current`
+ * (linked by an operator, POST /v1/tenants/{id}/stripe-account); re-linking makes the old one
+ * `previous`; an account that only ever sent events is `unlinked` (tenantId null).
+ */
+export type AccountLink = { readonly status: 'current' | 'previous'; readonly tenantId: string } | { readonly status: 'unlinked'; readonly tenantId: null };
+
+export interface ProviderRefs extends RefResolver {
+  /** How a Stripe connected account is linked; null when Settle never heard of it. */
+  accountLink(accountId: string): Promise<AccountLink | null>;
+  learn(provider: string, ref: string, tenantId: string, targetType: string, targetId: string): Promise<void>;
+  /** Records an account's capabilities (account.updated); never links it. Returns how it is linked afterwards. */
+  connectedAccount(a: { accountId: string; chargesEnabled: boolean; payoutsEnabled: boolean; detailsSubmitted: boolean }): Promise<AccountLink>;
+}
