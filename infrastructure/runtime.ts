@@ -51,6 +51,13 @@ import { READ_MODEL_CHANNEL, ReadModelChanges } from './sql/readModelChanges';
 import { Reconciler } from '../commands/reconciliation';
 import { SqlReconciliationRuns } from './sql/reconciliationRuns';
 import { StripeLedgerAdapter } from './providers/stripeLedger';
+import { ReadModels } from '../projections/queries';
+
+/** The consumer groups Settle runs and the topics each reads (consumer lag: metrics, console). */
+const CONSUMER_GROUPS: ReadonlyArray<{ group: string; topics: readonly string[] }> = [
+  { group: CRM_SYNC_GROUP, topics: [TOPICS.bookings, TOPICS.crmSyncRetry] },
+  { group: FINANCE_GROUP_ID, topics: [TOPICS.payments] },
+];
 
 /** How long a readiness probe (database, bus) is reused: /readyz stays current within a second. */
 export const READINESS_PROBE_TTL_MS = 1000;
@@ -380,6 +387,11 @@ export class Runtime {
     }
   }
 
+  /** Kafka consumer lag of Settle's groups per topic; null on the in-process bus (it has no lag: a publish waits for its handlers). */
+  async consumerLag(): Promise<Array<{ group: string; topic: string; lag: number }> | null> {
+    return this.bus instanceof KafkaBus ? this.bus.consumerLag(CONSUMER_GROUPS) : null;
+  }
+
   /** Every held key: the relay's and each consumer group's, parked ones first. */
   async parked(): Promise<Array<(OutboxHold | ConsumerHold) & { stage: string }>> {
     const relay = (await this.relay.holds()).map((h) => ({ ...h, stage: 'relay' }));
@@ -553,6 +565,17 @@ export class Runtime {
     }, ttl);
     this.metrics.sources.outbox = () => outbox(null);
     this.metrics.sources.inbox = () => inbox(null);
+    this.metrics.sources.databaseUp = async () => (await this.databaseProbe(null)).database.ok;
+    const models = new ReadModels(this.db);
+    const crmFailed = cached(() => models.crmStagesFailed(), ttl);
+    const attempts = cached(() => models.paymentAttemptsByStatus(), ttl);
+    this.metrics.sources.crmStagesFailed = () => crmFailed(null);
+    this.metrics.sources.paymentAttempts = () => attempts(null);
+    if (this.bus instanceof KafkaBus) {
+      const bus = this.bus;
+      const lag = cached(() => bus.consumerLag(CONSUMER_GROUPS), ttl);
+      this.metrics.sources.consumerLag = () => lag(null);
+    }
   }
 }
 
