@@ -49,7 +49,7 @@ code { font-size: .9em; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1em 2em; }
 .charts figure { margin: 0; }
 .charts figcaption { font-weight: 600; margin: .2em 0; }
-svg.chart { width: 100%; height: auto; font-size: 11px; }
+svg.chart { width: 100%; max-width: 640px; height: auto; font-size: 11px; }
 svg.chart text { fill: var(--fg); }
 svg.chart .tick { fill: var(--muted); }
 svg.chart .axis { stroke: #767676; }

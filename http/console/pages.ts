@@ -125,7 +125,7 @@ export function overviewPage(c: Chrome, v: OverviewView): string {
   const money = (currency: string) => (n: number) => formatMoney({ amount: n, currency });
   const amountOn = new Map(d.amountsPerDay.map((a) => [`${a.currency}|${a.day}`, a.amount]));
   const financeOn = new Map(d.financePerDay.map((f) => [`${f.currency}|${f.day}`, f]));
-  const stages = STAGE_ORDER.filter((s) => s !== 'needs_attention').map((s) => ({ label: humanize(s), value: d.bookingsByStage[s] ?? 0, code: s }));
+  const stages = STAGE_ORDER.map((s) => ({ label: humanize(s), value: d.bookingsByStage[s] ?? 0, code: s }));
   const statuses = [...INVOICE_STATUSES, ...Object.keys(d.invoicesByStatus).filter((s) => !INVOICE_STATUSES.includes(s))].map((s) => ({ label: humanize(s), value: d.invoicesByStatus[s] ?? 0, code: s }));
   const declines = d.declineReasons.map((r) => ({ code: r.declineCode ?? r.errorCode ?? 'unknown', words: failureSentence(r.errorCode, r.declineCode, null) ?? 'No reason was given.', count: r.count }));
   const scope = v.tenantId === null ? 'every tenant' : `tenant ${v.tenantId}`;
