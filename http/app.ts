@@ -78,6 +78,8 @@ export interface AppServices {
   readonly outbox: OutboxView;
   readonly inbox: InboxCounts;
   readonly consumerLag: ConsumerLag;
+  /** Held and parked keys per stage (the relay, each consumer group): the System page. */
+  keyStages(): Promise<Array<{ stage: string; held: number; parked: number }>>;
   readonly readiness: ReadinessSource;
   readonly reconciliation: ReconciliationRouteDeps;
   readonly webhooks: WebhookDeps;

@@ -90,6 +90,12 @@ export interface CommandServices {
   readonly payPalReturn: PayPalReturn | null;
 }
 
+/** The consumer groups Settle runs and the topics each reads (consumer lag: metrics, console). */
+const CONSUMER_GROUPS: ReadonlyArray<{ group: string; topics: readonly string[] }> = [
+  { group: CRM_SYNC_GROUP, topics: [TOPICS.bookings, TOPICS.crmSyncRetry] },
+  { group: FINANCE_GROUP_ID, topics: [TOPICS.payments] },
+];
+
 export class Settle {
   readonly subscriptions: CatchUpSubscription[] = [];
   readonly projections: ProjectionRunner[] = [];
@@ -328,14 +334,8 @@ export class Settle {
       heldKeys: this.heldMessages,
       outbox: relay,
       inbox: this.inbox,
-      consumerLag:
-        bus instanceof KafkaBus
-          ? () =>
-              bus.consumerLag([
-                { group: CRM_SYNC_GROUP, topics: [TOPICS.bookings, TOPICS.crmSyncRetry] },
-                { group: FINANCE_GROUP_ID, topics: [TOPICS.payments] },
-              ])
-          : null,
+      keyStages: () => this.keyStages(),
+      consumerLag: bus instanceof KafkaBus ? () => bus.consumerLag(CONSUMER_GROUPS) : null,
       readiness: this.readinessProbe,
       reconciliation: {
         start: (req) => this.reconciler.start(req),
@@ -517,6 +517,7 @@ export class Settle {
       const st = await outbox(null);
       return [{ stage: 'relay', held: st.heldKeys, parked: st.parkedKeys }, ...(await consumerHolds(null))];
     };
+    this.keyStages = sources.heldKeys;
     sources.outboxStuck = async () => (await outbox(null)).stuck;
     sources.subscriptions = () => [...this.subscriptions.map((s) => s.status()), ...this.projections.filter((p) => p.status().leader).map((p) => p.status())];
     sources.projections = () => this.projections.map((p) => p.status());
@@ -526,7 +527,21 @@ export class Settle {
     }, ttl);
     sources.outbox = () => outbox(null);
     sources.inbox = () => inbox(null);
+    sources.databaseUp = () => this.readinessProbe.databaseUp();
+    const models = new ReadModels(this.db, this.clock);
+    const crmFailed = cached(() => models.crmStagesFailed(), ttl);
+    const attempts = cached(() => models.paymentAttemptsByStatus(), ttl);
+    sources.crmStagesFailed = () => crmFailed(null);
+    sources.paymentAttempts = () => attempts(null);
+    if (this.bus instanceof KafkaBus) {
+      const bus = this.bus;
+      const lag = cached(() => bus.consumerLag(CONSUMER_GROUPS), ttl);
+      sources.consumerLag = () => lag(null);
+    }
   }
+
+  /** Held and parked keys per stage (the relay and each consumer group), reused like the gauges. */
+  private keyStages: () => Promise<Array<{ stage: string; held: number; parked: number }>> = async () => [];
 }
 
 function leaseFor(config: Config, name: string): LeaderLease {

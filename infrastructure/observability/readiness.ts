@@ -60,6 +60,11 @@ export class ReadinessProbe {
 
   private readonly busProbe = cached(async (): Promise<boolean> => withTimeout(this.deps.bus.healthy(), 3000).catch(() => false), READINESS_PROBE_TTL_MS);
 
+  /** The database check alone (reused like the readiness probe): the `settle_database_up` gauge. */
+  async databaseUp(): Promise<boolean> {
+    return (await this.databaseProbe(null)).database.ok;
+  }
+
   async readiness(): Promise<Readiness> {
     const checks: Record<string, Check> = {};
     // the database and bus probes are shared by concurrent callers and reused briefly (READINESS_PROBE_TTL_MS)
