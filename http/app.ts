@@ -79,7 +79,7 @@ export interface AppServices {
   readonly inbox: InboxCounts;
   readonly consumerLag: ConsumerLag;
   /** Held and parked keys per stage (the relay, each consumer group): the System page. */
-  keyStages(): Promise<Array<{ stage: string; held: number; parked: number }>>;
+  keyStages(): Promise<ReadonlyArray<{ stage: string; held: number; parked: number }>>;
   readonly readiness: ReadinessSource;
   readonly reconciliation: ReconciliationRouteDeps;
   readonly webhooks: WebhookDeps;

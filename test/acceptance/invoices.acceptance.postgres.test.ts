@@ -1,7 +1,9 @@
 /**
  * Outside-in acceptance, invoice and booking money: random realistic histories of what Stripe did
  * (invoices paid on connected accounts, trip bookings on the platform account), delivered as signed
- * webhooks (duplicated, shuffled, concurrent) to the built service running as a child process,
+ * webhooks (duplicated, shuffled, concurrent), and of PayPal payments (sessions through the API,
+ * approved and captured at the PayPal simulator, declined or refunded there, its webhooks late,
+ * duplicated and shuffled) to the built service running as a child process,
  * once on PostgreSQL (DATABASE_URL) with Kafka (KAFKA_BROKERS) and once on its embedded default
  * (PGlite, in-process messaging); every invoice and booking, the payments list and the finance
  * report must equal the reference model (model/invoices.ts).
@@ -16,6 +18,8 @@ import fc from 'fast-check';
 import { historyArb, type History } from './model/histories';
 import { compare, deliverAll, deliveries, describe as describeHistory, setUp, wrongEndpoint } from './driver/run';
 import { startSettle, type Settle } from './driver/service';
+import { paypalEnv, playPayPal } from './driver/paypalWorld';
+import { startPayPalSimulator, type PayPalSimulator } from '../simulators/paypal';
 
 const LONG = process.env.RELIABILITY_LONG === '1';
 const REPLAY = process.env.ACCEPTANCE_REPLAY;
@@ -26,10 +30,11 @@ const VARIANT = process.env.ACCEPTANCE_VARIANT;
 let counter = 0;
 const uniq = () => `${Date.now().toString(36).slice(-4)}${(counter++).toString(36)}`;
 
-async function play(settle: Settle, h: History): Promise<string[]> {
+async function play(settle: Settle, paypal: PayPalSimulator, h: History): Promise<string[]> {
   const played = await setUp(settle, h);
   const phases = deliveries(h, played);
-  const problems = await deliverAll(settle, phases, h.concurrency);
+  const [problems, paypalProblems] = await Promise.all([deliverAll(settle, phases, h.concurrency), playPayPal(settle, paypal, h, played)]);
+  problems.push(...paypalProblems);
   const first = phases.flat()[0];
   if (first) problems.push(...(await wrongEndpoint(settle, first)));
   await settle.settled({ timeoutMs: 30_000 });
@@ -59,17 +64,20 @@ const VARIANTS = [
 
 describe.each(VARIANTS.filter(([, storage]) => !VARIANT || VARIANT === (storage === 'postgres' ? 'kafka' : 'embedded')))('invoice and booking money agrees with the provider (%s)', (_name, storage, messaging) => {
   let settle: Settle;
+  let paypal: PayPalSimulator;
   beforeAll(async () => {
-    settle = await startSettle({ storage, messaging });
+    paypal = await startPayPalSimulator();
+    settle = await startSettle({ storage, messaging, env: paypalEnv(paypal) });
   }, 120_000);
   afterAll(async () => {
     await settle?.stop();
+    await paypal?.close();
   });
 
   test('random histories: every invoice, payment row and finance total equals the model', async () => {
     if (REPLAY) {
       const h = readReplay(REPLAY);
-      const problems = await play(settle, h); // a fresh service: the history's ids are new to it
+      const problems = await play(settle, paypal, h); // a fresh service: the history's ids are new to it
       expect(problems).toEqual([]);
       return;
     }
@@ -77,7 +85,7 @@ describe.each(VARIANTS.filter(([, storage]) => !VARIANT || VARIANT === (storage 
     const started = Date.now();
     await fc.assert(
       fc.asyncProperty(historyArb(uniq), async (h) => {
-        const problems = await play(settle, h).catch((err: Error) => [`the history could not be played: ${err.message}`]);
+        const problems = await play(settle, paypal, h).catch((err: Error) => [`the history could not be played: ${err.message}`]);
         played += 1;
         if (LONG && played % 50 === 0) process.stderr.write(`[acceptance ${messaging}] ${played} histories in ${Math.round((Date.now() - started) / 1000)} s\n`);
         if (problems.length > 0) throw new Error(report(settle, h, problems, played));

@@ -109,6 +109,9 @@ export function eventsFor(fact: MoneyFact, facts: readonly MoneyFact[], ctx: Wor
       if (fact.outcome !== 'open') emit('charge.dispute.closed', fact.closed!, account, disputeObject(fact, c, fact.outcome), `evt_${fact.dp}_closed`, 'charge.dispute.created');
       return out;
     }
+    case 'paypalCapture':
+    case 'paypalRefund':
+      return out; // not Stripe's: driver/paypalWorld.ts plays them
   }
 }
 

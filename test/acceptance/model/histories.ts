@@ -4,12 +4,15 @@
  * with Stripe's x100 quirk, EUR/USD/HUF 2, KWD/BHD 3 with Stripe's last-digit-zero rule) with
  * totals from 1 up to Stripe's eight-digit limit, failed and succeeded payments (double payments
  * included, some through the legacy Charges API), invoices voided by the tenant before they are paid, partial and full refunds (several per charge), disputes won, lost or still open;
+ * invoices payable by PayPal only (in the currencies PayPal takes, whole units where PayPal has no
+ * decimals), paid through payment sessions whose captures complete or are declined, then
+ * refunded at PayPal in parts or in full;
  * then delivery faults: every event possibly duplicated, the whole delivery shuffled, sent
  * several at a time.
  */
 import fc from 'fast-check';
-import { CURRENCIES, maxIsoAmount, type CurrencyRule } from './currencies';
-import type { ChargeFact, DisputeFact, InvoiceFact, MoneyFact, RefundFact } from './invoices';
+import { CURRENCIES, PAYPAL_CURRENCIES, maxIsoAmount, paypalIsoStep, type CurrencyRule } from './currencies';
+import type { ChargeFact, DisputeFact, InvoiceFact, MoneyFact, PayPalCaptureFact, PayPalRefundFact, RefundFact } from './invoices';
 
 export interface TenantPlan {
   readonly id: string;
@@ -34,10 +37,10 @@ export const apiId = (prefix: string) =>
     fc.integer({ min: prefix.length + 1, max: 100 }),
   ).chain((len) => fc.array(idChars, { minLength: len - prefix.length, maxLength: len - prefix.length }).map((cs) => prefix + cs.join('')));
 
-const amountIn = (c: CurrencyRule) => {
+const amountIn = (c: CurrencyRule, step = c.isoStep) => {
   const max = maxIsoAmount(c);
-  const steps = Math.floor(max / c.isoStep);
-  return fc.oneof({ arbitrary: fc.integer({ min: 1, max: Math.min(steps, 100_000) }), weight: 3 }, { arbitrary: fc.integer({ min: Math.max(1, steps - 1000), max: steps }), weight: 1 }).map((n) => n * c.isoStep);
+  const steps = Math.floor(max / step);
+  return fc.oneof({ arbitrary: fc.integer({ min: 1, max: Math.min(steps, 100_000) }), weight: 3 }, { arbitrary: fc.integer({ min: Math.max(1, steps - 1000), max: steps }), weight: 1 }).map((n) => n * step);
 };
 
 interface ChargePlan {
@@ -60,13 +63,28 @@ const chargePlan: fc.Arbitrary<ChargePlan> = fc.record({
   legacy: fc.constantFrom(false, false, false, true),
 });
 
-const invoicePlan = fc.record({
+const stripeInvoicePlan = fc.record({
   payable: fc.constantFrom<'invoice' | 'booking'>('invoice', 'booking'),
   /** an operator action: the tenant voids the invoice before any payment arrives (invoices only) */
   voided: fc.constantFrom(false, false, false, true),
+  paypal: fc.constant(false),
   currency: fc.constantFrom(...CURRENCIES),
   charges: fc.array(chargePlan, { minLength: 0, maxLength: 3 }),
 }).chain((p) => amountIn(p.currency).map((total) => ({ ...p, total })));
+
+/**
+ * An invoice only PayPal may pay: payment sessions one after another until a capture completes
+ * (a declined capture leaves the invoice open; once paid, Settle opens no more sessions), with
+ * the charge plan's outcome and refunds (no disputes: a PayPal dispute is not in the model yet).
+ */
+const paypalInvoicePlan = fc.record({
+  payable: fc.constant<'invoice' | 'booking'>('invoice'),
+  paypal: fc.constant(true),
+  currency: fc.constantFrom(...PAYPAL_CURRENCIES),
+  charges: fc.array(chargePlan, { minLength: 0, maxLength: 3 }),
+}).chain((p) => amountIn(p.currency, paypalIsoStep(p.currency)).map((total) => ({ ...p, total })));
+
+const invoicePlan = fc.oneof({ arbitrary: stripeInvoicePlan, weight: 3 }, { arbitrary: paypalInvoicePlan, weight: 1 });
 
 /**
  * A whole history. `uniq` makes provider ids unique across the histories one service sees
@@ -90,9 +108,32 @@ export function historyArb(uniq: () => string): fc.Arbitrary<History> {
       let n = 0;
       r.invoices.forEach(([t, plan, customerId], i) => {
         const tenant = tenants[t % tenants.length]!;
-        const voided = plan.voided && plan.payable === 'invoice';
-        const inv: InvoiceFact = { kind: 'invoice', payable: plan.payable, key: `${plan.payable === 'booking' ? 'b' : 'i'}${i}`, tenant, customerId, currency: plan.currency.code, total: plan.total, ...(voided ? { voided: true } : {}) };
+        const voided = !plan.paypal && plan.voided && plan.payable === 'invoice';
+        const inv: InvoiceFact = { kind: 'invoice', payable: plan.payable, key: `${plan.payable === 'booking' ? 'b' : plan.paypal ? 'p' : 'i'}${i}`, tenant, customerId, currency: plan.currency.code, total: plan.total, ...(plan.paypal ? { method: 'paypal' as const } : {}), ...(voided ? { voided: true } : {}) };
         facts.push(inv);
+        if (plan.paypal) {
+          const step = paypalIsoStep(plan.currency);
+          for (const cp of plan.charges) {
+            n += 1;
+            clock += 7;
+            const order = `pp_${tag}${n}`;
+            const completed = cp.outcome === 'succeeded';
+            facts.push({ kind: 'paypalCapture', invoiceKey: inv.key, order, amount: plan.total, currency: inv.currency, created: clock, outcome: completed ? 'completed' : 'denied' } satisfies PayPalCaptureFact);
+            if (!completed) continue;
+            // refunds: cumulative never above the capture (PayPal: 422 REFUND_AMOUNT_EXCEEDED)
+            let left = plan.total;
+            let k = 0;
+            for (const permille of cp.refunds) {
+              const amount = Math.min(left, Math.max(step, Math.floor((plan.total * permille) / 1000 / step) * step));
+              if (amount <= 0) break;
+              left -= amount;
+              clock += 3;
+              facts.push({ kind: 'paypalRefund', order, refund: `${order}_r${k++}`, amount, created: clock } satisfies PayPalRefundFact);
+            }
+            break; // paid: the invoice takes no further session
+          }
+          return;
+        }
         let paid = false;
         for (const cp of plan.charges) {
           n += 1;
