@@ -48,8 +48,6 @@ const KNOWN_DEBTS = [
   'http/app.ts -> infrastructure/webhooks/inbox',
   'http/auth.ts -> infrastructure/sql/apiAccess',
   'http/console/routes.ts -> infrastructure/sql/consoleSessions',
-  'http/console/routes.ts -> infrastructure/sql/apiAccess',
-  'http/health.ts -> infrastructure/sql/apiAccess',
   'http/idempotency.ts -> infrastructure/sql/apiAccess',
   'http/live.ts -> infrastructure/observability/metrics',
   'http/live.ts -> infrastructure/sql/readModelChanges',
