@@ -21,7 +21,7 @@
  */
 import fc from 'fast-check';
 import { startCrmSimulator, type CrmSimFailure, type CrmSimulator } from '../simulators/crm';
-import { BookingMoney, financeTotals, newBooking, newDeparture, readBooking, type Money } from './driver/bookings';
+import { crmEnv, financeTotals, paidBooking, readBooking, type Money } from './driver/bookings';
 import { startSettle, until, type Settle } from './driver/service';
 import { newTenant, type Tenant } from './driver/tenant';
 import { CURRENCIES, maxIsoAmount } from './model/currencies';
@@ -70,16 +70,7 @@ describe.each(['in-process', 'kafka'] as const)('one tenant poisoned at the CRM 
     settle = await startSettle({
       storage: 'postgres',
       messaging,
-      env: {
-        CRM_BASE_URL: crm.url,
-        CRM_API_KEY: crm.apiKey,
-        CRM_TIMEOUT_MS: String(CRM_TIMEOUT_MS),
-        CRM_MAX_ATTEMPTS: '50',
-        CRM_RETRY_BASE_MS: String(RETRY_MS),
-        CRM_RETRY_MAX_MS: String(RETRY_MS),
-        MESSAGE_RETRY_BASE_MS: String(RETRY_MS),
-        MESSAGE_RETRY_MAX_MS: String(RETRY_MS),
-      },
+      env: crmEnv(crm, RETRY_MS, { timeoutMs: CRM_TIMEOUT_MS, maxAttempts: 50 }),
     });
   }, 90_000);
   afterAll(async () => {
@@ -87,18 +78,12 @@ describe.each(['in-process', 'kafka'] as const)('one tenant poisoned at the CRM 
     await crm?.close();
   });
 
-  async function paidBooking(tenant: Tenant, p: Money, tag: string, beforePaying: (bookingId: string) => void = () => undefined): Promise<string> {
-    const departureId = await newDeparture(tenant, tag, 10);
-    const { bookingId } = await newBooking(tenant, departureId, p);
-    beforePaying(bookingId);
-    await new BookingMoney(settle, tenant, bookingId).pay(p, `${tag}${messaging}`);
-    return bookingId;
-  }
+  const paid = (tenant: Tenant, p: Money, tag: string, beforePaying?: (bookingId: string) => void) => paidBooking(settle, tenant, p, `${tag}${messaging}`, beforePaying);
 
   /** Milliseconds from the payment webhook until the booking is in the CRM with its payment and in the finance report. */
   async function timeToEffects(tenant: Tenant, p: Money, tag: string): Promise<number> {
     const t0 = Date.now();
-    const bookingId = await paidBooking(tenant, p, tag);
+    const bookingId = await paid(tenant, p, tag);
     const inCrm = await until(async () => crm.booking(bookingId)?.payments?.length ?? 0, (n) => n > 0, 4 * RETRY_MS);
     const finance = await until(() => financeTotals(tenant, p.currency), (x) => x.grossCollected === p.amount, 4 * RETRY_MS);
     if (inCrm !== 1 || finance.grossCollected !== p.amount) throw new Error(`tenant ${tenant.id.slice(0, 12)}…: in the CRM ${inCrm} times, finance ${finance.grossCollected} of ${p.amount} ${p.currency}`);
@@ -115,7 +100,7 @@ describe.each(['in-process', 'kafka'] as const)('one tenant poisoned at the CRM 
         const run = `${Date.now().toString(36)}${(counter++).toString(36)}`;
         const poisoned = await newTenant(settle, tenantId('TP'));
         const creates = (id: string) => crm.requests('createContactBooking').filter((r) => (r.body as any)?.external_reference === id);
-        const bookingP = await paidBooking(poisoned, h.poisonedPrice, `P${run}`, (id) => crm.failNext(1_000_000, h.failure, { operation: 'createContactBooking', externalReference: id }));
+        const bookingP = await paid(poisoned, h.poisonedPrice, `P${run}`, (id) => crm.failNext(1_000_000, h.failure, { operation: 'createContactBooking', externalReference: id }));
         await until(async () => creates(bookingP).length, (n) => n >= 1, 3 * RETRY_MS);
         if (creates(bookingP).length === 0) throw new Error('the poisoned booking never reached the CRM');
 
