@@ -24,13 +24,13 @@ import { queryRoutes } from './routes/queries';
 import { reportRoutes } from './routes/reports';
 import { payerLinkRoutes } from './routes/payerLinks';
 import type { ReadModels } from '../projections/queries';
-import type { ProjectionRunner } from '../projections/runner';
+import type { ProjectionControl } from '../domain/ports/projection';
 import type { EventStore } from '../domain/ports/eventStore';
 import type { PayPalReturn } from '../commands/webhooks/paypalCapture';
 import type { Config } from '../infrastructure/config/config';
-import type { Logger } from '../infrastructure/observability/logger';
+import type { Logger } from 'pino';
 import type { Metrics } from '../infrastructure/observability/metrics';
-import type { SqlClient } from '../infrastructure/sql/client';
+import type { SqlClient } from '../domain/ports/sql';
 import type { IdempotencyStore, TenantDirectory } from '../infrastructure/sql/apiAccess';
 import type { ReadModelChanges } from '../infrastructure/sql/readModelChanges';
 import type { ConsoleSessions } from '../infrastructure/sql/consoleSessions';
@@ -72,7 +72,7 @@ export interface AppServices {
   readonly payerLinkSecret: string | null;
   /** Invoice payment methods with a configured gateway. */
   readonly paymentMethods: readonly string[];
-  readonly projections: readonly ProjectionRunner[];
+  readonly projections: readonly ProjectionControl[];
   eventsBehind(projection: string): Promise<number>;
   readonly heldKeys: HeldKeys;
   readonly outbox: OutboxView;
@@ -181,7 +181,7 @@ export function createApp(s: AppServices, opts: AppOptions = {}): Express {
   // Idempotency-Key runs per route, after the route's access check (admin-only, tenant required)
   mount(v1, specs, {
     async waitFor(names, position, ms) {
-      const runners = s.projections.filter((p) => names.includes(p.def.name));
+      const runners = s.projections.filter((p) => names.includes(p.name));
       const deadline = Date.now() + ms;
       for (;;) {
         const positions = await Promise.all(runners.map((r) => r.position()));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import pinoHttp from 'pino-http';
-import type { Logger } from '../infrastructure/observability/logger';
+import type { Logger } from 'pino';
 import type { Metrics } from '../infrastructure/observability/metrics';
 import { runWithContext } from '../infrastructure/observability/context';
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { SqlClient } from './client';
+import type { SqlClient } from '../../domain/ports/sql';
 
 /**
  * Tenants, their API keys (hashed, shown once, revocable) and Idempotency-Key records, in SQL.

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { SqlClient } from './client';
+import type { SqlClient } from '../../domain/ports/sql';
 import { hashKey } from './apiAccess';
 
 /**

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import type { Logger } from '../observability/logger';
+import type { Logger } from '../../domain/ports/logger';
 
 /**
  * "A read model changed": the signal behind live status pages. The projection runner of this

@@ -4,7 +4,7 @@
  */
 import type { AccountLink, ProviderRefs } from '../../domain/ports/providerRefs';
 import type { InboxRow, InboxStatus, StoredEvent, VerifiedEvent, WebhookInbox } from '../../domain/ports/webhookInbox';
-import { UNSTORABLE_TEXT, type SqlClient } from '../sql/client';
+import { UNSTORABLE_TEXT, type SqlClient } from '../../domain/ports/sql';
 import { Coalescer } from '../sql/coalescer';
 
 export type { InboxRow, InboxStatus } from '../../domain/ports/webhookInbox';
