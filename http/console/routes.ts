@@ -13,7 +13,7 @@ import type { CommandContext } from '../../commands/handle';
 import { DomainRefusal } from '../../domain/shared/decider';
 import { InvalidCursor } from '../../projections/queries';
 import type { AppServices } from '../app';
-import type { ConsoleSession } from '../../infrastructure/sql/consoleSessions';
+import type { ConsoleSession } from '../../domain/ports/consoleSessions';
 import { constantTimeEqual } from '../../domain/shared/constantTime';
 import { isCalendarDate } from '../routes/schemas';
 import type { LiveAccess, LiveStatusHub } from '../live';

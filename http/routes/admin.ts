@@ -1,15 +1,15 @@
 import { z } from 'zod';
-import type { TenantDirectory } from '../../infrastructure/sql/apiAccess';
+import type { TenantDirectory } from '../../domain/ports/apiAccess';
 import type { SqlClient } from '../../domain/ports/sql';
 import type { HeldKeys } from '../services';
-import type { SqlConnectedAccounts } from '../../infrastructure/webhooks/inbox';
+import type { ConnectedAccounts } from '../../domain/ports/providerRefs';
 import type { ProjectionControl } from '../../domain/ports/projection';
 import { apiKeyOut, deadLettersOut, parkedKeysOut, projectionsOut, rebuildOut, releasedOut, resumeOut, skippedOut, stripeAccountLinkOut, stripeAccountsOut, tenantOut } from './responses';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import { id } from './schemas';
 
-type Accounts = Pick<SqlConnectedAccounts, 'link' | 'list'>;
+type Accounts = Pick<ConnectedAccounts, 'link' | 'list'>;
 
 /** Tenants and their API keys: admin key only. */
 export function adminRoutes(directory: TenantDirectory, accounts: Accounts): RouteSpec[] {
