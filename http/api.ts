@@ -4,7 +4,7 @@
  * Errors leave as problem+json: validation 422 with field paths, domain refusals 409/422 with
  * their stable code, concurrency 409, provider failures 402/502/503.
  */
-import { UNSTORABLE_TEXT } from '../infrastructure/sql/client';
+import { UNSTORABLE_TEXT } from '../domain/ports/sql';
 import { type NextFunction, type Request, type Response, type Router } from 'express';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';

@@ -24,18 +24,16 @@ import { queryRoutes } from './routes/queries';
 import { reportRoutes } from './routes/reports';
 import { payerLinkRoutes } from './routes/payerLinks';
 import type { ReadModels } from '../projections/queries';
-import type { ProjectionRunner } from '../projections/runner';
+import type { ProjectionControl } from '../domain/ports/projection';
 import type { EventStore } from '../domain/ports/eventStore';
 import type { PayPalReturn } from '../commands/webhooks/paypalCapture';
-import type { Config } from '../infrastructure/config/config';
-import type { Logger } from '../infrastructure/observability/logger';
-import type { Metrics } from '../infrastructure/observability/metrics';
-import type { SqlClient } from '../infrastructure/sql/client';
-import type { IdempotencyStore, TenantDirectory } from '../infrastructure/sql/apiAccess';
-import type { ReadModelChanges } from '../infrastructure/sql/readModelChanges';
-import type { ConsoleSessions } from '../infrastructure/sql/consoleSessions';
-import type { SqlConnectedAccounts } from '../infrastructure/webhooks/inbox';
-import type { ConsumerLag, HeldKeys, InboxCounts, OutboxView, ReadinessSource } from './services';
+import type { Logger } from 'pino';
+import type { SqlClient } from '../domain/ports/sql';
+import type { IdempotencyStore, TenantDirectory } from '../domain/ports/apiAccess';
+import type { ReadModelChanges } from '../domain/ports/readModelChanges';
+import type { ConsoleSessions } from '../domain/ports/consoleSessions';
+import type { ConnectedAccounts } from '../domain/ports/providerRefs';
+import type { ConsumerLag, HeldKeys, HttpMetrics, HttpSettings, InboxCounts, OutboxView, ReadinessSource, RunWithContext } from './services';
 import type { ReconciliationRouteDeps } from './routes/reconciliations';
 import type { WebhookDeps } from './webhooks';
 import { comparePositions } from '../domain/ports/eventStore';
@@ -45,11 +43,13 @@ import type { InvoicePaymentCommands } from '../commands/invoicePayments';
 
 /** Everything the HTTP application is handed by the composition root (main/compose.ts), each route module taking its part. */
 export interface AppServices {
-  readonly config: Config;
+  readonly config: HttpSettings;
   /** Business time of every command context built here (the composition root's one Clock). */
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly metrics: Metrics;
+  readonly metrics: HttpMetrics;
+  /** Binds a request's ids for its log lines and appended events (infrastructure/observability/context.ts). */
+  readonly runWithContext: RunWithContext;
   /** Read models, reports and the operator views query it. */
   readonly db: SqlClient;
   /** Payer links read the invoice's stream. */
@@ -59,7 +59,7 @@ export interface AppServices {
   readonly tenants: TenantDirectory;
   readonly idempotency: IdempotencyStore;
   readonly consoleSessions: ConsoleSessions;
-  readonly connectedAccounts: SqlConnectedAccounts;
+  readonly connectedAccounts: ConnectedAccounts;
   readonly commands: {
     readonly bookings: BookingCommands;
     readonly subscriptions: SubscriptionCommands;
@@ -72,7 +72,7 @@ export interface AppServices {
   readonly payerLinkSecret: string | null;
   /** Invoice payment methods with a configured gateway. */
   readonly paymentMethods: readonly string[];
-  readonly projections: readonly ProjectionRunner[];
+  readonly projections: readonly ProjectionControl[];
   eventsBehind(projection: string): Promise<number>;
   readonly heldKeys: HeldKeys;
   readonly outbox: OutboxView;
@@ -122,10 +122,10 @@ export function apiRoutes(s: AppServices): RouteSpec[] {
 }
 
 /** The /metrics listener of METRICS_PORT (bound to METRICS_HOST, loopback by default). */
-export function createMetricsApp(s: Pick<AppServices, 'metrics' | 'config'>): Express {
+export function createMetricsApp(s: Pick<AppServices, 'metrics' | 'config' | 'runWithContext'>): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestContext());
+  app.use(requestContext(s.runWithContext));
   app.use(metricsRoutes(s.metrics, s.config.METRICS_TOKEN));
   app.use(notFound);
   app.use(errorHandler);
@@ -138,7 +138,7 @@ export function createApp(s: AppServices, opts: AppOptions = {}): Express {
   app.disable('x-powered-by');
   // which peers may set X-Forwarded-For/-Proto (TRUST_PROXY): req.ip, req.secure (Secure cookies, HSTS) follow it
   app.set('trust proxy', s.config.TRUST_PROXY);
-  app.use(requestContext());
+  app.use(requestContext(s.runWithContext));
   app.use(securityHeaders());
   app.use(requestLogger(s.logger));
   app.use(httpMetrics(s.metrics));
@@ -181,7 +181,7 @@ export function createApp(s: AppServices, opts: AppOptions = {}): Express {
   // Idempotency-Key runs per route, after the route's access check (admin-only, tenant required)
   mount(v1, specs, {
     async waitFor(names, position, ms) {
-      const runners = s.projections.filter((p) => names.includes(p.def.name));
+      const runners = s.projections.filter((p) => names.includes(p.name));
       const deadline = Date.now() + ms;
       for (;;) {
         const positions = await Promise.all(runners.map((r) => r.position()));

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { constantTimeEqual } from '../domain/shared/constantTime';
-import type { TenantDirectory } from '../infrastructure/sql/apiAccess';
+import type { TenantDirectory } from '../domain/ports/apiAccess';
 import { Problem } from './problem';
 
 /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import type { IdempotencyStore } from '../infrastructure/sql/apiAccess';
+import type { IdempotencyStore } from '../domain/ports/apiAccess';
 import type { Principal } from './auth';
 import { Problem } from './problem';
 

@@ -18,8 +18,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Request, Response, Router } from 'express';
-import type { Metrics } from '../infrastructure/observability/metrics';
-import type { ReadModelChanges } from '../infrastructure/sql/readModelChanges';
+import type { HttpMetrics } from './services';
+import type { ReadModelChanges } from '../domain/ports/readModelChanges';
 import type { ReadModels } from '../projections/queries';
 import type { Principal } from './auth';
 import { Problem } from './problem';
@@ -97,7 +97,7 @@ export class LiveStatusHub {
 
   constructor(
     changes: ReadModelChanges,
-    private readonly metrics: Metrics,
+    private readonly metrics: HttpMetrics,
     private readonly limits: LiveLimits,
   ) {
     this.unsubscribe = changes.subscribe((projection) => this.changed(projection));

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import pinoHttp from 'pino-http';
-import type { Logger } from '../infrastructure/observability/logger';
-import type { Metrics } from '../infrastructure/observability/metrics';
-import { runWithContext } from '../infrastructure/observability/context';
+import type { Logger } from 'pino';
+import type { HttpMetrics, RunWithContext } from './services';
 
 const ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -12,7 +11,7 @@ const ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * request id) to the request: echoed in response headers, stored in the async context so every
  * log line and every appended event carries them.
  */
-export function requestContext() {
+export function requestContext(runWithContext: RunWithContext) {
   return (req: Request, res: Response, next: NextFunction) => {
     const given = req.get('x-request-id');
     const requestId = given && ID.test(given) ? given : randomUUID();
@@ -56,7 +55,7 @@ export function requestLogger(logger: Logger) {
   });
 }
 
-export function httpMetrics(metrics: Metrics) {
+export function httpMetrics(metrics: HttpMetrics) {
   return (req: Request, res: Response, next: NextFunction) => {
     const end = metrics.httpDuration.startTimer();
     res.on('finish', () => {

@@ -11,11 +11,10 @@
  * A verified event is answered 200 once it is stored in the inbox and, normally, applied (or
  * parked until its target exists); only a failure to store it answers 5xx.
  */
+import type { HttpMetrics, HttpSettings } from './services';
 import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import Stripe from 'stripe';
-import type { Config } from '../infrastructure/config/config';
-import type { Metrics } from '../infrastructure/observability/metrics';
 import type { Endpoint, WebhookIngestor } from '../commands/webhooks/ingest';
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from './jsonDepth';
 import { Problem } from './problem';
@@ -32,9 +31,9 @@ export interface PayPalTransmissionMemory {
 }
 
 export interface WebhookDeps {
-  readonly config: Config;
+  readonly config: HttpSettings;
   readonly ingestor: WebhookIngestor;
-  readonly metrics: Metrics;
+  readonly metrics: HttpMetrics;
   readonly paypalVerifier: PayPalVerifier | null;
   readonly paypalTransmissions?: PayPalTransmissionMemory | null;
 }

@@ -35,7 +35,7 @@ import { translatePayPalEvent } from '../commands/webhooks/paypal';
 import { PayPalReturn, payPalCaptureActions } from '../commands/webhooks/paypalCapture';
 import { FINANCE_GROUP_ID, FinanceConsumer } from '../projections/finance/ledger';
 import { projections as allProjections } from '../projections';
-import { ProjectionRunner } from '../projections/runner';
+import { ProjectionRunner } from '../infrastructure/projections/runner';
 import { ReadModels } from '../projections/queries';
 import type { Config } from '../infrastructure/config/config';
 import { ensurePrivateDir } from '../infrastructure/config/dataDir';
@@ -50,8 +50,10 @@ import { StripeLedgerAdapter } from '../infrastructure/providers/stripeLedger';
 import { CrmClient } from '../infrastructure/crm/crmClient';
 import { Mailer } from '../infrastructure/notifications/mailer';
 import { EmailNotifier } from '../infrastructure/notifications/emailNotifier';
-import { IdempotencyStore, TenantDirectory } from '../infrastructure/sql/apiAccess';
-import { ConsoleSessions } from '../infrastructure/sql/consoleSessions';
+import { SqlIdempotencyStore, SqlTenantDirectory } from '../infrastructure/sql/apiAccess';
+import type { IdempotencyStore, TenantDirectory } from '../domain/ports/apiAccess';
+import { SqlConsoleSessions } from '../infrastructure/sql/consoleSessions';
+import { runWithContext } from '../infrastructure/observability/context';
 import { EsdbEventStore } from '../infrastructure/eventstore/esdbEventStore';
 import { esdbOutboxFeeder } from '../infrastructure/eventstore/esdbOutboxFeeder';
 import { eventsAfter } from '../infrastructure/eventstore/eventsBehind';
@@ -67,12 +69,14 @@ import { Metrics } from '../infrastructure/observability/metrics';
 import type { Logger } from '../infrastructure/observability/logger';
 import { cached } from '../infrastructure/observability/cached';
 import { ReadinessProbe } from '../infrastructure/observability/readiness';
-import type { SqlClient } from '../infrastructure/sql/client';
-import { AlwaysLeader, PgAdvisoryLease, type LeaderLease } from '../infrastructure/sql/leaderLease';
+import type { SqlClient } from '../domain/ports/sql';
+import { AlwaysLeader, PgAdvisoryLease } from '../infrastructure/sql/leaderLease';
+import type { LeaderLease } from '../domain/ports/leaderLease';
 import { migrate } from '../infrastructure/sql/migrate';
 import { PgClient } from '../infrastructure/sql/pgClient';
 import { PgliteClient } from '../infrastructure/sql/pgliteClient';
-import { READ_MODEL_CHANNEL, ReadModelChanges } from '../infrastructure/sql/readModelChanges';
+import { READ_MODEL_CHANNEL } from '../infrastructure/sql/readModelChanges';
+import { SqlReadModelChanges } from '../infrastructure/sql/readModelChanges';
 import { SqlReconciliationRuns } from '../infrastructure/sql/reconciliationRuns';
 import { SqlConnectedAccounts, SqlProviderRefs, SqlWebhookInbox } from '../infrastructure/webhooks/inbox';
 import { InboxRetrier } from '../infrastructure/webhooks/retrier';
@@ -133,7 +137,7 @@ export class Settle {
   /** Key of signed payer links (PAYER_LINK_SECRET, or generated under DATA_DIR in embedded mode); null: payer links are off. */
   readonly payerLinkSecret: string | null;
   /** "A read model changed" signals (this process's runners, and NOTIFY from other instances on PostgreSQL). */
-  readonly readModelChanges: ReadModelChanges;
+  readonly readModelChanges: SqlReadModelChanges;
   private mailer: Mailer | null = null;
   private readonly consumers: Array<{ stop(): Promise<void> }> = [];
   private built: CommandServices | null = null;
@@ -153,14 +157,14 @@ export class Settle {
     readonly clock: Clock,
   ) {
     const c = config;
-    this.tenants = new TenantDirectory(db);
-    this.idempotency = new IdempotencyStore(db);
+    this.tenants = new SqlTenantDirectory(db);
+    this.idempotency = new SqlIdempotencyStore(db);
     this.inbox = new SqlWebhookInbox(db);
     this.connectedAccounts = new SqlConnectedAccounts(db);
     this.providerRefs = new SqlProviderRefs(db);
     this.paypalTransmissions = new PayPalTransmissions(db);
     this.reconciliationRuns = new SqlReconciliationRuns(db);
-    this.readModelChanges = new ReadModelChanges(c.DATABASE_SCHEMA, logger);
+    this.readModelChanges = new SqlReadModelChanges(c.DATABASE_SCHEMA, logger);
     this.payerLinkSecret = payerLinkSecret(c);
     this.heldMessages = new HeldMessages(relay, () => this.isolations);
     this.readinessProbe = new ReadinessProbe({
@@ -308,6 +312,7 @@ export class Settle {
       config: this.config,
       logger: this.logger,
       metrics: this.metrics,
+      runWithContext,
       db,
       eventStore: this.eventStore,
       readModels: new ReadModels(db, this.clock),
@@ -315,7 +320,7 @@ export class Settle {
       readModelChanges: this.readModelChanges,
       tenants: this.tenants,
       idempotency: this.idempotency,
-      consoleSessions: new ConsoleSessions(db, this.config.CONSOLE_SESSION_TTL_SECONDS),
+      consoleSessions: new SqlConsoleSessions(db, this.config.CONSOLE_SESSION_TTL_SECONDS),
       connectedAccounts: this.connectedAccounts,
       commands,
       bulkRetry: this.crmSaga

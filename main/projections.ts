@@ -1,15 +1,15 @@
 /**
  * `npm run projections:rebuild -- <name>|all` (node dist/main/projections.js rebuild <name>):
- * the database and event log of the configuration, handed to projections/cli.ts.
+ * the database and event log of the configuration, handed to main/rebuildCommand.ts.
  */
 import path from 'node:path';
-import { rebuildCommand } from '../projections/cli';
+import { rebuildCommand } from './rebuildCommand';
 import { loadConfig } from '../infrastructure/config/config';
 import { ensurePrivateDir } from '../infrastructure/config/dataDir';
 import { EsdbEventStore } from '../infrastructure/eventstore/esdbEventStore';
 import { SqlEventStore } from '../infrastructure/eventstore/sqlEventStore';
 import { createLogger } from '../infrastructure/observability/logger';
-import type { SqlClient } from '../infrastructure/sql/client';
+import type { SqlClient } from '../domain/ports/sql';
 import { AlwaysLeader, PgAdvisoryLease } from '../infrastructure/sql/leaderLease';
 import { migrate } from '../infrastructure/sql/migrate';
 import { PgClient } from '../infrastructure/sql/pgClient';

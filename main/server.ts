@@ -9,7 +9,8 @@ import { systemClock, type Clock } from '../domain/ports/clock';
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from '../infrastructure/config/config';
 import { DevDefaultsError, withDevDefaults, type DevDefaultsOutcome } from '../infrastructure/config/devDefaults';
-import { createLogger, type Logger } from '../infrastructure/observability/logger';
+import { createLogger } from '../infrastructure/observability/logger';
+import type { Logger } from '../infrastructure/observability/logger';
 import { serveHttp } from '../http/server';
 import { Settle } from './compose';
 

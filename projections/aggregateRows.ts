@@ -5,7 +5,7 @@
  * and upserts the touched rows in one statement per column set.
  */
 import type { RecordedEvent } from '../domain/ports/eventStore';
-import type { SqlExecutor } from '../infrastructure/sql/client';
+import type { SqlExecutor } from '../domain/ports/sql';
 
 export interface RowContext {
   readonly streamId: string;

@@ -6,13 +6,14 @@
 import type { EventStore, RecordedEvent } from '../domain/ports/eventStore';
 import { SharedReads } from '../infrastructure/eventstore/sharedReads';
 import { SqlEventStore } from '../infrastructure/eventstore/sqlEventStore';
-import type { SqlClient } from '../infrastructure/sql/client';
+import type { SqlClient } from '../domain/ports/sql';
 import { AlwaysLeader } from '../infrastructure/sql/leaderLease';
 import { postgresDatabase, type TestDatabase } from '../test/support/databases';
 import { eventually } from '../test/support/events';
 import { generateHistories } from '../test/support/histories';
 import { projections } from './index';
-import { ProjectionRunner, requestRebuild, resumeProjection, type ProjectionDefinition } from './runner';
+import { ProjectionRunner, requestRebuild, resumeProjection } from '../infrastructure/projections/runner';
+import type { ProjectionDefinition } from '../domain/ports/projection';
 
 async function dump(db: SqlClient, def: ProjectionDefinition): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};

@@ -3,7 +3,7 @@
  * the cursor is the sort key of the last row returned, opaque to clients.
  */
 import { systemClock, type Clock } from '../domain/ports/clock';
-import type { SqlClient } from '../infrastructure/sql/client';
+import type { SqlClient } from '../domain/ports/sql';
 import type { SubscriptionState } from '../domain/subscription/subscription';
 import { CRM_STAGES } from '../domain/booking/booking';
 

@@ -13,7 +13,7 @@ import type { CommandContext } from '../../commands/handle';
 import { DomainRefusal } from '../../domain/shared/decider';
 import { InvalidCursor } from '../../projections/queries';
 import type { AppServices } from '../app';
-import type { ConsoleSession } from '../../infrastructure/sql/consoleSessions';
+import type { ConsoleSession } from '../../domain/ports/consoleSessions';
 import { constantTimeEqual } from '../../domain/shared/constantTime';
 import { isCalendarDate } from '../routes/schemas';
 import type { LiveAccess, LiveStatusHub } from '../live';
@@ -27,7 +27,7 @@ import { docsUrl } from '../../projections/payments/paymentHistory';
 import * as pages from './pages';
 import { randomBytes } from 'node:crypto';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets';
-import { projectionOverview, requestRebuild, resumeProjection } from '../../projections/runner';
+import type { ProjectionControl } from '../../domain/ports/projection';
 
 const ID = /^[A-Za-z0-9_-]{1,100}$/;
 const PAGE_SIZE = 50;
@@ -490,13 +490,12 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
   /** Projections: the same operations as POST /v1/admin/projections/{name}/resume and …/rebuild. */
   r.post('/admin/system/projections/:name/:action', form, authed, async (req, res) => {
     if (L(res).session.principal.kind !== 'admin') throw new Problem(403, 'forbidden', 'Forbidden', 'Projections serve every tenant: they need the admin key');
-    const runner = rt.projections.find((p) => p.def.name === String(req.params.name));
+    const runner = rt.projections.find((p) => p.name === String(req.params.name));
     const action = String(req.params.action);
     if (!runner) throw notFound('projection');
-    if (action === 'resume' || action === 'skip') await resumeProjection(rt.db, runner.def.name, action === 'skip');
-    else if (action === 'rebuild') await requestRebuild(rt.db, runner.def.name);
+    if (action === 'resume' || action === 'skip') await runner.resume(action === 'skip');
+    else if (action === 'rebuild') await runner.requestRebuild();
     else throw notFound('action');
-    runner.wake();
     res.redirect(303, `/admin/system?done=${action === 'resume' ? 'resumed' : action === 'skip' ? 'skipped-event' : 'rebuilding'}#projections`);
   });
 
@@ -555,8 +554,8 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
 async function systemView(rt: ConsoleServices): Promise<pages.SystemView> {
   const projections = await Promise.all(
     rt.projections.map(async (p) => ({
-      ...(await projectionOverview(p)),
-      eventsBehind: await rt.eventsBehind(p.def.name).catch(() => null),
+      ...(await p.overview()),
+      eventsBehind: await rt.eventsBehind(p.name).catch(() => null),
     })),
   );
   const outbox = await rt.outbox.status();

@@ -1,16 +1,15 @@
 import { z } from 'zod';
-import type { TenantDirectory } from '../../infrastructure/sql/apiAccess';
-import type { SqlClient } from '../../infrastructure/sql/client';
-import type { ProjectionRunner } from '../../projections/runner';
+import type { TenantDirectory } from '../../domain/ports/apiAccess';
+import type { SqlClient } from '../../domain/ports/sql';
 import type { HeldKeys } from '../services';
-import type { SqlConnectedAccounts } from '../../infrastructure/webhooks/inbox';
-import { projectionOverview, requestRebuild, resumeProjection } from '../../projections/runner';
+import type { ConnectedAccounts } from '../../domain/ports/providerRefs';
+import type { ProjectionControl } from '../../domain/ports/projection';
 import { apiKeyOut, deadLettersOut, parkedKeysOut, projectionsOut, rebuildOut, releasedOut, resumeOut, skippedOut, stripeAccountLinkOut, stripeAccountsOut, tenantOut } from './responses';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import { id } from './schemas';
 
-type Accounts = Pick<SqlConnectedAccounts, 'link' | 'list'>;
+type Accounts = Pick<ConnectedAccounts, 'link' | 'list'>;
 
 /** Tenants and their API keys: admin key only. */
 export function adminRoutes(directory: TenantDirectory, accounts: Accounts): RouteSpec[] {
@@ -188,10 +187,10 @@ export function adminOutboxRoutes(heldKeys: HeldKeys): RouteSpec[] {
 }
 
 /** Operator endpoints for the read models: status, rebuild, resume after a halt, dead letters. */
-export function adminProjectionRoutes(rt: { readonly projections: readonly ProjectionRunner[]; readonly db: SqlClient; readonly heldKeys: HeldKeys }): RouteSpec[] {
+export function adminProjectionRoutes(rt: { readonly projections: readonly ProjectionControl[]; readonly db: SqlClient; readonly heldKeys: HeldKeys }): RouteSpec[] {
   const known = (name: string | undefined) => {
-    const runner = rt.projections.find((p) => p.def.name === name);
-    if (!runner) throw new Problem(404, 'projection-not-found', 'Not Found', `No projection ${name ?? ''}; known: ${rt.projections.map((p) => p.def.name).join(', ')}`);
+    const runner = rt.projections.find((p) => p.name === name);
+    if (!runner) throw new Problem(404, 'projection-not-found', 'Not Found', `No projection ${name ?? ''}; known: ${rt.projections.map((p) => p.name).join(', ')}`);
     return runner;
   };
   return [
@@ -207,7 +206,7 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
       async handler() {
         const data = await Promise.all(
           rt.projections.map(async (p) => {
-            const { leader, ...o } = await projectionOverview(p);
+            const { leader, ...o } = await p.overview();
             return { ...o, leaderHere: leader };
           }),
         );
@@ -227,9 +226,8 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
       body: z.object({}).strict(),
       async handler({ params }) {
         const runner = known(params.name);
-        await requestRebuild(rt.db, runner.def.name);
-        runner.wake();
-        return { body: { name: runner.def.name, rebuildRequested: true } };
+        await runner.requestRebuild();
+        return { body: { name: runner.name, rebuildRequested: true } };
       },
     }),
     route({
@@ -245,9 +243,8 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
       body: z.object({ skip: z.boolean().default(false) }).strict(),
       async handler({ params, body }) {
         const runner = known(params.name);
-        await resumeProjection(rt.db, runner.def.name, body.skip);
-        runner.wake();
-        return { body: { name: runner.def.name, resumed: true, skipped: body.skip } };
+        await runner.resume(body.skip);
+        return { body: { name: runner.name, resumed: true, skipped: body.skip } };
       },
     }),
     route({
@@ -265,7 +262,7 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
         const { rows } = await rt.db.query<Record<string, unknown>>(
           `SELECT id, generation, event_id, event_type, stream_id, position_commit, position_prepare, error, created_at
              FROM projection_dead_letters WHERE projection = $1 ORDER BY id DESC LIMIT 500`,
-          [runner.def.name],
+          [runner.name],
         );
         return {
           body: {

@@ -7,7 +7,7 @@ import express, { Router } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { TenantDirectory } from '../../infrastructure/sql/apiAccess';
+import { SqlTenantDirectory } from '../../infrastructure/sql/apiAccess';
 import { embeddedDatabase, type TestDatabase } from '../../test/support/databases';
 import { ADMIN_KEY, client } from '../../test/support/api';
 import { FinanceLedger } from '../../projections/finance/ledger';
@@ -25,7 +25,7 @@ describe('finance report routes', () => {
 
   beforeAll(async () => {
     t = await embeddedDatabase();
-    const directory = new TenantDirectory(t.db);
+    const directory = new SqlTenantDirectory(t.db);
     await directory.createTenant('ten-a', 'A');
     await directory.createTenant('ten-b', 'B');
     keyA = (await directory.issueKey('ten-a', null)).apiKey;

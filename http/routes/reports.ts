@@ -1,6 +1,6 @@
 import type { Response } from 'express';
 import { z } from 'zod';
-import type { SqlExecutor } from '../../infrastructure/sql/client';
+import type { SqlExecutor } from '../../domain/ports/sql';
 import { financeReport, invalidRange, MAX_REPORT_DAYS, toCsv, type FinanceReport } from '../../projections/finance/report';
 import { financeReportCsv, financeReportOut } from './responses';
 import { route, type HandlerContext, type Reply, type RouteSpec } from '../api';

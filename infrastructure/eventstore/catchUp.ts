@@ -1,7 +1,7 @@
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../../domain/ports/eventStore';
-import type { SqlClient } from '../sql/client';
-import type { LeaderLease } from '../sql/leaderLease';
-import { toBigInt } from '../sql/client';
+import type { SqlClient } from '../../domain/ports/sql';
+import type { LeaderLease } from '../../domain/ports/leaderLease';
+import { toBigInt } from '../../domain/ports/sql';
 import { PollLoop, type PassResult } from '../background';
 
 /**

@@ -1,4 +1,4 @@
-import type { SqlClient } from '../sql/client';
+import type { SqlClient } from '../../domain/ports/sql';
 import { outboxOf } from './esdbEventStore';
 import { SqlCheckpointStore, type SubscriptionSink } from './catchUp';
 

@@ -1,5 +1,5 @@
 import type { Position } from '../../domain/ports/eventStore';
-import type { SqlExecutor } from '../sql/client';
+import type { SqlExecutor } from '../../domain/ports/sql';
 
 /** Events recorded after a position (a subscription's checkpoint), counted up to a million: the `settle_projection_events_behind` gauge. */
 export async function eventsAfter(db: SqlExecutor, pos: Position | null): Promise<number> {

@@ -15,7 +15,8 @@ import {
   type RecordedEvent,
   type StreamAppend,
 } from '../../domain/ports/eventStore';
-import { CommitFailed, isStatementError, toBigInt, type SqlClient, type SqlExecutor } from '../sql/client';
+import { CommitFailed, isStatementError } from '../sql/client';
+import { toBigInt, type SqlClient, type SqlExecutor } from '../../domain/ports/sql';
 import { Coalescer } from '../sql/coalescer';
 
 export interface AppendRow {

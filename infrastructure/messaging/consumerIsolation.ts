@@ -1,9 +1,9 @@
 import { backoffDelay } from '../../domain/shared/backoff';
 import { PollLoop } from '../background';
 import type { BatchHandler, DeliveredMessage, MessageHandler } from '../../domain/ports/messageBus';
-import type { Logger } from '../observability/logger';
-import type { SqlClient } from '../sql/client';
-import type { LeaderLease } from '../sql/leaderLease';
+import type { Logger } from '../../domain/ports/logger';
+import type { SqlClient } from '../../domain/ports/sql';
+import type { LeaderLease } from '../../domain/ports/leaderLease';
 
 export interface ConsumerIsolationOptions {
   /** Handling attempts of one message before its key is parked for an operator (default 5). */

@@ -1,6 +1,6 @@
 import { Kafka, KafkaJSSASLAuthenticationError, Partitioners, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer, type LogEntry, type SASLOptions } from 'kafkajs';
 import { BusUnavailable, PartialPublish, type BatchHandler, type BusMessage, type BusSubscription, type DeliveredMessage, type MessageBus, type MessageHandler } from '../../domain/ports/messageBus';
-import type { Logger } from '../observability/logger';
+import type { Logger } from '../../domain/ports/logger';
 
 /**
  * Most bytes (keys, values, headers, plus a per-record allowance) in one produce request: half

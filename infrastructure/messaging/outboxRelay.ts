@@ -1,8 +1,8 @@
 import { backoffDelay } from '../../domain/shared/backoff';
 import { PollLoop } from '../background';
 import { isBusOutage, PartialPublish, type BusMessage, type MessageBus } from '../../domain/ports/messageBus';
-import type { SqlClient } from '../sql/client';
-import type { LeaderLease } from '../sql/leaderLease';
+import type { SqlClient } from '../../domain/ports/sql';
+import type { LeaderLease } from '../../domain/ports/leaderLease';
 
 export interface OutboxStatus {
   /** Due unpublished messages (held keys' messages included). */

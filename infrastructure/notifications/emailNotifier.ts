@@ -1,5 +1,5 @@
 import type { CrmStageFailedNotice, Notifier } from '../../domain/ports/crm';
-import type { SqlClient } from '../sql/client';
+import type { SqlClient } from '../../domain/ports/sql';
 import { crmStageFailedEmail } from './crmStageFailedEmail';
 import type { Mailer } from './mailer';
 

@@ -7,7 +7,7 @@ import type { MessageBus } from '../../domain/ports/messageBus';
 import type { SubscriptionStatus } from '../eventstore/catchUp';
 import type { ConsumerIsolation } from '../messaging/consumerIsolation';
 import type { OutboxRelay } from '../messaging/outboxRelay';
-import type { SqlClient } from '../sql/client';
+import type { SqlClient } from '../../domain/ports/sql';
 import { appliedVersion, latestMigration } from '../sql/migrate';
 import { cached } from './cached';
 

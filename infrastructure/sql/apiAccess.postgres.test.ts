@@ -1,13 +1,13 @@
 /** Idempotency-Key records on a real PostgreSQL server (DATABASE_URL). */
 import { postgresDatabase, type TestDatabase } from '../../test/support/databases';
-import { IdempotencyStore } from './apiAccess';
+import { SqlIdempotencyStore } from './apiAccess';
 
 describe('idempotency records (PostgreSQL)', () => {
   let t: TestDatabase;
-  let store: IdempotencyStore;
+  let store: SqlIdempotencyStore;
   beforeAll(async () => {
     t = await postgresDatabase();
-    store = new IdempotencyStore(t.db);
+    store = new SqlIdempotencyStore(t.db);
   });
   afterAll(() => t.drop());
 

@@ -1,30 +1,16 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { SqlClient } from './client';
+import type { ApiKeyRecord, IdempotencyClaim, IdempotencyStore, StoredResponse, Tenant, TenantDirectory } from '../../domain/ports/apiAccess';
+import type { SqlClient } from '../../domain/ports/sql';
 
 /**
- * Tenants, their API keys (hashed, shown once, revocable) and Idempotency-Key records, in SQL.
- * The HTTP layer uses this through the small interfaces below.
+ * Tenants, their API keys (hashed, shown once, revocable) and Idempotency-Key records, in SQL:
+ * the adapters of domain/ports/apiAccess.ts.
  */
 export function hashKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
-export interface Tenant {
-  tenantId: string;
-  name: string;
-  createdAt: Date;
-}
-
-export interface ApiKeyRecord {
-  keyId: string;
-  tenantId: string;
-  prefix: string;
-  label: string | null;
-  createdAt: Date;
-  revokedAt: Date | null;
-}
-
-export class TenantDirectory {
+export class SqlTenantDirectory implements TenantDirectory {
   constructor(private readonly db: SqlClient) {}
 
   /** Creates a tenant; false when the id is taken. */
@@ -80,18 +66,6 @@ export class TenantDirectory {
   }
 }
 
-export interface StoredResponse {
-  status: number;
-  body: unknown;
-}
-
-export type IdempotencyClaim =
-  /** `token` identifies this claim: only its owner may complete or release it. */
-  | { kind: 'claimed'; token: string }
-  | { kind: 'replay'; response: StoredResponse }
-  | { kind: 'in_progress' }
-  | { kind: 'mismatch'; method: string; path: string };
-
 /**
  * How long an in-progress claim blocks a concurrent retry before it is considered abandoned
  * (the process died mid-request). Longer than any request can run, provider calls with their
@@ -99,7 +73,7 @@ export type IdempotencyClaim =
  */
 const CLAIM_TIMEOUT_SECONDS = 300;
 
-export class IdempotencyStore {
+export class SqlIdempotencyStore implements IdempotencyStore {
   constructor(private readonly db: SqlClient) {}
 
   /** `alsoMatches`: another fingerprint of the same body that a stored record may carry (an earlier release's). */

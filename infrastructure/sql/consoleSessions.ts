@@ -1,25 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { SqlClient } from './client';
+import type { ConsolePrincipal, ConsoleSession, ConsoleSessions } from '../../domain/ports/consoleSessions';
+import type { SqlClient } from '../../domain/ports/sql';
 import { hashKey } from './apiAccess';
 
 /**
- * Admin console sessions, stored server-side (table `console_sessions`, migration 8). The cookie
+ * Admin console sessions (domain/ports/consoleSessions.ts), stored server-side (table `console_sessions`, migration 8). The cookie
  * carries a random token; only its SHA-256 is stored. Every lookup re-checks the credential the
  * session was opened with: a tenant session ends when its API key is revoked, an admin session
  * when ADMIN_API_KEY changes (or is unset).
  */
-export type ConsolePrincipal = { kind: 'admin'; tenantId: string | null } | { kind: 'tenant'; tenantId: string; keyId: string };
-
-export interface ConsoleSession {
-  readonly principal: ConsolePrincipal;
-  readonly csrfToken: string;
-  readonly expiresAt: Date;
-}
-
 const tokenHash = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
-export class ConsoleSessions {
+export class SqlConsoleSessions implements ConsoleSessions {
   constructor(
     private readonly db: SqlClient,
     private readonly ttlSeconds = 8 * 3600,

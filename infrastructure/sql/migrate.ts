@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { assertSchemaName, type SqlClient } from './client';
+import { assertSchemaName } from './client';
+import type { SqlClient } from '../../domain/ports/sql';
 import { latestMigration, migrations, type Migration } from './migrations';
 
 function checksum(m: Migration): string {

@@ -1,5 +1,6 @@
 import { Pool, Query, type PoolClient, type PoolConfig, type QueryResult } from 'pg';
-import { CommitFailed, assertSchemaName, type SqlClient, type SqlExecutor, type SqlRows } from './client';
+import { CommitFailed, assertSchemaName } from './client';
+import type { SqlClient, SqlExecutor, SqlRows } from '../../domain/ports/sql';
 
 /**
  * A query that records whether the server reported its statement complete. With the extended

@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
-import { CommitFailed, assertSchemaName, type SqlClient, type SqlExecutor, type SqlRows } from './client';
+import { CommitFailed, assertSchemaName } from './client';
+import type { SqlClient, SqlExecutor, SqlRows } from '../../domain/ports/sql';
 
 /**
  * SqlClient over embedded PostgreSQL (PGlite): the default when no DATABASE_URL is configured.

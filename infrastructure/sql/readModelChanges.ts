@@ -1,5 +1,6 @@
 import { Client } from 'pg';
-import type { Logger } from '../observability/logger';
+import type { Logger } from '../../domain/ports/logger';
+import type { ReadModelChanges } from '../../domain/ports/readModelChanges';
 
 /**
  * "A read model changed": the signal behind live status pages. The projection runner of this
@@ -11,7 +12,7 @@ import type { Logger } from '../observability/logger';
  */
 export const READ_MODEL_CHANNEL = 'settle_read_models';
 
-export class ReadModelChanges {
+export class SqlReadModelChanges implements ReadModelChanges {
   private readonly listeners = new Set<(projection: string) => void>();
   private client: Client | null = null;
   private stopped = false;

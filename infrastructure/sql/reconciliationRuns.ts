@@ -3,7 +3,7 @@
  * needs to know about tenants and PayPal orders.
  */
 import type { Difference, ReconciliationRequest, ReconciliationResult, ReconciliationRunRecord, ReconciliationRuns } from '../../domain/ports/reconciliationRuns';
-import type { SqlClient } from './client';
+import type { SqlClient } from '../../domain/ports/sql';
 
 interface Row {
   run_id: string;

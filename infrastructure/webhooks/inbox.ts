@@ -2,9 +2,9 @@
  * SQL side of webhook ingestion: the inbox of verified provider events (stored before they are
  * acted on), the provider references learned from them, connected-account status.
  */
-import type { AccountLink, ProviderRefs } from '../../domain/ports/providerRefs';
+import type { AccountLink, ConnectedAccountRow, ConnectedAccounts, ProviderRefs } from '../../domain/ports/providerRefs';
 import type { InboxRow, InboxStatus, StoredEvent, VerifiedEvent, WebhookInbox } from '../../domain/ports/webhookInbox';
-import { UNSTORABLE_TEXT, type SqlClient } from '../sql/client';
+import { UNSTORABLE_TEXT, type SqlClient } from '../../domain/ports/sql';
 import { Coalescer } from '../sql/coalescer';
 
 export type { InboxRow, InboxStatus } from '../../domain/ports/webhookInbox';
@@ -66,22 +66,12 @@ function toLink(r: { tenant_id: string | null; link_status: string }): AccountLi
   return r.tenant_id !== null && (r.link_status === 'current' || r.link_status === 'previous') ? { status: r.link_status, tenantId: r.tenant_id } : { status: 'unlinked', tenantId: null };
 }
 
-export interface ConnectedAccountRow {
-  readonly accountId: string;
-  readonly status: 'current' | 'previous';
-  readonly chargesEnabled: boolean;
-  readonly payoutsEnabled: boolean;
-  readonly detailsSubmitted: boolean;
-  readonly linkedAt: string | null;
-  readonly replacedAt: string | null;
-}
-
 /**
  * Which Stripe connected account takes a tenant's Connect payments: exactly one `current`
  * account per tenant (a unique index), set only by an operator (link). Re-linking makes the old
  * account `previous`: its webhooks are recorded and flagged, never applied.
  */
-export class SqlConnectedAccounts {
+export class SqlConnectedAccounts implements ConnectedAccounts {
   constructor(private readonly db: SqlClient) {}
 
   async accountFor(tenantId: string): Promise<string | null> {

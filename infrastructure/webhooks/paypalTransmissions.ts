@@ -12,7 +12,7 @@
  * Rows older than the transmission-time window can no longer verify (their time is outside it)
  * and are pruned.
  */
-import type { SqlClient } from '../sql/client';
+import type { SqlClient } from '../../domain/ports/sql';
 
 export type TransmissionSighting = 'new' | 'replay' | 'conflict';
 

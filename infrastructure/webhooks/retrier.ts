@@ -5,8 +5,8 @@
  */
 import { Wakeable } from '../background';
 import type { InboxRow, InboxStatus, WebhookInbox } from '../../domain/ports/webhookInbox';
-import type { Logger } from '../observability/logger';
-import type { LeaderLease } from '../sql/leaderLease';
+import type { Logger } from '../../domain/ports/logger';
+import type { LeaderLease } from '../../domain/ports/leaderLease';
 
 export class InboxRetrier {
   private running = false;

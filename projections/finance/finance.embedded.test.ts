@@ -10,7 +10,7 @@ import { toDecimalString } from '../../domain/shared/money';
 import { SqlEventStore } from '../../infrastructure/eventstore/sqlEventStore';
 import { InProcessBus } from '../../infrastructure/messaging/inProcessBus';
 import { OutboxRelay } from '../../infrastructure/messaging/outboxRelay';
-import type { SqlClient } from '../../infrastructure/sql/client';
+import type { SqlClient } from '../../domain/ports/sql';
 import { AlwaysLeader } from '../../infrastructure/sql/leaderLease';
 import { embeddedDatabase, type TestDatabase } from '../../test/support/databases';
 import { generateHistories, rng } from '../../test/support/histories';

@@ -18,7 +18,7 @@ import type { BatchHandler, BusSubscription, DeliveredMessage, MessageBus } from
 import { SqlEventStore } from '../../infrastructure/eventstore/sqlEventStore';
 import { KafkaBus } from '../../infrastructure/messaging/kafkaBus';
 import { OutboxRelay } from '../../infrastructure/messaging/outboxRelay';
-import type { SqlClient } from '../../infrastructure/sql/client';
+import type { SqlClient } from '../../domain/ports/sql';
 import { AlwaysLeader } from '../../infrastructure/sql/leaderLease';
 import { databaseUrl, postgresDatabase, type TestDatabase } from '../../test/support/databases';
 import { eventually } from '../../test/support/events';

@@ -16,8 +16,8 @@ import { deterministicUuid } from '../../commands/ids';
 import type { BatchHandler, BusSubscription, DeliveredMessage, MessageBus } from '../../domain/ports/messageBus';
 import { hasKnownExponent, MAX_MINOR_UNITS } from '../../domain/shared/money';
 import { Wakeable } from '../../infrastructure/background';
-import type { Logger } from '../../infrastructure/observability/logger';
-import type { SqlClient, SqlExecutor } from '../../infrastructure/sql/client';
+import type { Logger } from '../../domain/ports/logger';
+import type { SqlClient, SqlExecutor } from '../../domain/ports/sql';
 import { backoffDelay } from '../../domain/shared/backoff';
 
 export const FINANCE_GROUP_ID = 'finance-reporting';

@@ -5,7 +5,7 @@
  * Amounts are integer minor units; decimal strings are made with string arithmetic only.
  */
 import { minorToDecimal } from '../../domain/shared/money';
-import { toBigInt, type SqlExecutor } from '../../infrastructure/sql/client';
+import { toBigInt, type SqlExecutor } from '../../domain/ports/sql';
 
 /** Longest range one report may cover (days, inclusive). */
 export const MAX_REPORT_DAYS = 366;

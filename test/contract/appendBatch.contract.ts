@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ExpectedRevision, NewEvent, OutboxMessage } from '../../domain/ports/eventStore';
 import { appendBatchIn, batchOrder, batchPayload, type AppendRow, type BatchAppend } from '../../infrastructure/eventstore/sqlEventStore';
-import type { SqlExecutor } from '../../infrastructure/sql/client';
+import type { SqlExecutor } from '../../domain/ports/sql';
 import type { TestDatabase } from '../support/databases';
 import { rng } from '../support/random';
 import { ev, Rollback } from './eventStore.contract';

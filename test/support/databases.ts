@@ -8,7 +8,7 @@ import { Client } from 'pg';
 import { PgClient } from '../../infrastructure/sql/pgClient';
 import { PgliteClient } from '../../infrastructure/sql/pgliteClient';
 import { migrate } from '../../infrastructure/sql/migrate';
-import type { SqlClient } from '../../infrastructure/sql/client';
+import type { SqlClient } from '../../domain/ports/sql';
 
 export function databaseUrl(): string {
   const url = process.env.DATABASE_URL;

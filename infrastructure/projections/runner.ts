@@ -14,41 +14,18 @@
  *   position; the projection then skips it or halts (PROJECTION_ON_ERROR), visible in /readyz
  *   and metrics.
  */
-import type { DomainEventType } from '../domain/events';
 import { createHash } from 'node:crypto';
-import { Wakeable } from '../infrastructure/background';
-import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../domain/ports/eventStore';
-import type { SharedReads } from '../infrastructure/eventstore/sharedReads';
-import { CatchUpSubscription, type SubscriptionSink, type SubscriptionStatus } from '../infrastructure/eventstore/catchUp';
-import { toBigInt, type SqlClient, type SqlExecutor } from '../infrastructure/sql/client';
-import type { LeaderLease } from '../infrastructure/sql/leaderLease';
-import type { Logger } from '../infrastructure/observability/logger';
-
-/** Logical table name -> physical table of one generation. */
-export type Tables = Readonly<Record<string, string>>;
+import { Wakeable } from '../background';
+import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../../domain/ports/eventStore';
+import type { SharedReads } from '../eventstore/sharedReads';
+import { CatchUpSubscription, type SubscriptionSink, type SubscriptionStatus } from '../eventstore/catchUp';
+import { toBigInt, type SqlClient, type SqlExecutor } from '../../domain/ports/sql';
+import type { LeaderLease } from '../../domain/ports/leaderLease';
+import type { Logger } from '../../domain/ports/logger';
+import type { OnError, ProjectionControl, ProjectionDefinition, ProjectionOverview, Tables } from '../../domain/ports/projection';
 
 /** First key of the projection fences' advisory locks (two-key form); any fixed number, kept forever. */
 const FENCE_LOCK_CLASS = 0x5e771e;
-
-export interface ProjectionDefinition {
-  readonly name: string;
-  /** Logical names of the tables this projection owns (each gets a view of that name). */
-  readonly tables: readonly string[];
-  /** DDL creating one generation of the tables (and the indexes apply relies on) under the given names. */
-  ddl(t: Tables): string;
-  /**
-   * Indexes only the read side uses (apply never looks rows up through them). A live generation
-   * gets them with its tables; a rebuild creates them once its generation is filled, just before
-   * switching to it: one sort per index instead of a B-tree insertion per row.
-   */
-  queryIndexes?(t: Tables): string;
-  /** Event types this projection reads (typed from the event unions: a misspelt type does not compile); other events only move its checkpoint. */
-  readonly eventTypes: ReadonlySet<DomainEventType>;
-  /** Applies a batch of relevant events, in order, inside the runner's transaction. Deterministic. */
-  apply(tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables): Promise<void>;
-}
-
-export type OnError = 'skip' | 'halt';
 
 export interface ProjectionStatus extends SubscriptionStatus {
   readonly generation: number;
@@ -112,7 +89,7 @@ export interface ProjectionRunnerOptions {
   readonly notify?: { readonly channel: string; readonly payload: string };
 }
 
-export class ProjectionRunner {
+export class ProjectionRunner implements ProjectionControl {
   private running = false;
   private loop: Promise<void> | null = null;
   private sub: CatchUpSubscription | null = null;
@@ -132,6 +109,26 @@ export class ProjectionRunner {
     private readonly opts: ProjectionRunnerOptions = {},
   ) {
     this.onError = opts.onError ?? 'skip';
+  }
+
+  get name(): string {
+    return this.def.name;
+  }
+
+  overview(): Promise<ProjectionOverview> {
+    return projectionOverview(this);
+  }
+
+  async requestRebuild(): Promise<boolean> {
+    const marked = await requestRebuild(this.db, this.def.name);
+    this.wake();
+    return marked;
+  }
+
+  async resume(skip: boolean): Promise<boolean> {
+    const resumed = await resumeProjection(this.db, this.def.name, skip);
+    this.wake();
+    return resumed;
   }
 
   /** Creates generation 1 and its views when the projection has never run (idempotent, race-safe). */
@@ -542,20 +539,6 @@ export async function resumeProjection(db: SqlClient, name: string, skip = false
     await tx.query('UPDATE projection_state SET halted_at = NULL, halted_reason = NULL WHERE name = $1', [name]);
     return true;
   });
-}
-
-/** One projection as operators see it (admin API and console system page). */
-export interface ProjectionOverview {
-  readonly name: string;
-  readonly generation: number;
-  readonly position: string | null;
-  readonly leader: boolean;
-  readonly caughtUp: boolean;
-  readonly lagSeconds: number;
-  readonly rebuilding: boolean;
-  readonly halted: string | null;
-  readonly deadLetters: number;
-  readonly onError: OnError;
 }
 
 export async function projectionOverview(p: ProjectionRunner): Promise<ProjectionOverview> {

@@ -7,11 +7,11 @@
  * The process entry point (configuration, database, event store) is main/projections.ts.
  */
 import type { EventStore } from '../domain/ports/eventStore';
-import type { Logger } from '../infrastructure/observability/logger';
-import type { SqlClient } from '../infrastructure/sql/client';
-import type { LeaderLease } from '../infrastructure/sql/leaderLease';
-import { projections, projectionNamed } from './index';
-import { ProjectionRunner, requestRebuild } from './runner';
+import type { Logger } from '../domain/ports/logger';
+import type { SqlClient } from '../domain/ports/sql';
+import type { LeaderLease } from '../domain/ports/leaderLease';
+import { projections, projectionNamed } from '../projections/index';
+import { ProjectionRunner, requestRebuild } from '../infrastructure/projections/runner';
 
 /** What the command is handed: the database (migrated), the event log, leases, a logger. */
 export interface RebuildDeps {
