@@ -6,7 +6,7 @@
  * settings, same batch size) producing the same values, and a plain consumer group reading them.
  */
 import { Kafka, logLevel, type Message } from 'kafkajs';
-import { TOPICS } from '../commands/messages';
+import { TOPICS } from '../domain/ports/messageBus';
 import { KafkaBus } from '../infrastructure/messaging/kafkaBus';
 import { OutboxRelay } from '../infrastructure/messaging/outboxRelay';
 import { AlwaysLeader } from '../infrastructure/sql/leaderLease';

@@ -4,7 +4,8 @@
  * message per booking. The CRM sync saga reopens each failed stage and runs it.
  */
 import type { OutboxMessage } from '../domain/ports/eventStore';
-import { deterministicUuid, newId } from './ids';
+import { newId } from './ids';
+import { deterministicUuid } from '../domain/shared/ids';
 import { outboxMessage } from './messageContracts';
 import { streams } from './streams';
 

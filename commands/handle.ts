@@ -15,7 +15,8 @@ import {
   type RecordedEvent,
 } from '../domain/ports/eventStore';
 import type { Command, Decider, DomainEvent } from '../domain/shared/decider';
-import { deterministicUuid, newId } from './ids';
+import { newId } from './ids';
+import { deterministicUuid } from '../domain/shared/ids';
 import { messagesFor } from './messages';
 
 export interface CommandContext {

@@ -8,17 +8,7 @@
  */
 import { z } from 'zod';
 import type { OutboxMessage } from '../domain/ports/eventStore';
-
-export const TOPICS = {
-  /** Booking facts the CRM sync saga acts on. Key: booking stream id. */
-  bookings: 'settle.bookings.v1',
-  /** Payment facts for finance reporting. Key: payable stream id. */
-  payments: 'settle.payments.v1',
-  /** Delayed retries of the CRM sync saga (scheduled through the outbox). Key: booking stream id. */
-  crmSyncRetry: 'settle.crm-sync.retry.v1',
-} as const;
-
-export type Topic = (typeof TOPICS)[keyof typeof TOPICS];
+import { TOPICS } from '../domain/ports/messageBus';
 
 const money = z.strictObject({ amount: z.number().int().min(0), currency: z.string().regex(/^[A-Z]{3}$/) }).meta({ description: 'Integer minor units and an ISO 4217 currency' });
 const contact = z.strictObject({ firstName: z.string(), lastName: z.string(), email: z.string(), phone: z.string() });

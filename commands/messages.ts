@@ -11,9 +11,9 @@
 import type { OutboxMessage } from '../domain/ports/eventStore';
 import type { Money } from '../domain/shared/money';
 import { outboxMessage, type BookingPromoted, type DataOf, type MessageType, type PaymentFact, type PaymentMessageType } from './messageContracts';
-import { deterministicUuid } from './ids';
+import { deterministicUuid } from '../domain/shared/ids';
 
-export { TOPICS, type BookingPaid, type BookingPromoted, type CrmRetry, type Envelope, type PaymentFact, type PaymentMessageType } from './messageContracts';
+export { type BookingPaid, type BookingPromoted, type CrmRetry, type Envelope, type PaymentFact, type PaymentMessageType } from './messageContracts';
 
 export interface EnvelopeContext {
   readonly tenantId: string;

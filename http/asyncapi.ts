@@ -6,7 +6,8 @@
  * keeps them equal: `SETTLE_WRITE_ASYNCAPI=1 npx jest http/asyncapi.embedded.test.ts` rewrites it).
  */
 import { z } from 'zod';
-import { MESSAGE_TYPES, TOPICS, envelopeSchema, type MessageType } from '../commands/messageContracts';
+import { MESSAGE_TYPES, envelopeSchema, type MessageType } from '../commands/messageContracts';
+import { TOPICS } from '../domain/ports/messageBus';
 
 const CHANNELS: Record<keyof typeof TOPICS, { readonly description: string; readonly key: string }> = {
   bookings: { description: 'Booking facts (the CRM sync saga acts on them) and operator retries of the CRM pipeline', key: 'The booking stream id: booking-<tenant>.<bookingId>' },

@@ -78,3 +78,15 @@ export interface MessageBus {
   healthy(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** The topics Settle publishes (the integration contract: commands/messageContracts.ts, docs/asyncapi.yaml). */
+export const TOPICS = {
+  /** Booking facts the CRM sync saga acts on. Key: booking stream id. */
+  bookings: 'settle.bookings.v1',
+  /** Payment facts for finance reporting. Key: payable stream id. */
+  payments: 'settle.payments.v1',
+  /** Delayed retries of the CRM sync saga (scheduled through the outbox). Key: booking stream id. */
+  crmSyncRetry: 'settle.crm-sync.retry.v1',
+} as const;
+
+export type Topic = (typeof TOPICS)[keyof typeof TOPICS];

@@ -5,7 +5,8 @@
  * in-process bus path (outbox -> relay -> consumer) over a random history.
  */
 import { randomUUID } from 'node:crypto';
-import { TOPICS, type Envelope, type PaymentFact, type PaymentMessageType } from '../../commands/messages';
+import type { Envelope, PaymentFact, PaymentMessageType } from '../../commands/messages';
+import { TOPICS } from '../../domain/ports/messageBus';
 import { toDecimalString } from '../../domain/shared/money';
 import { SqlEventStore } from '../../infrastructure/eventstore/sqlEventStore';
 import { InProcessBus } from '../../infrastructure/messaging/inProcessBus';
@@ -14,7 +15,8 @@ import type { SqlClient } from '../../domain/ports/sql';
 import { AlwaysLeader } from '../../infrastructure/sql/leaderLease';
 import { embeddedDatabase, type TestDatabase } from '../../test/support/databases';
 import { generateHistories, rng } from '../../test/support/histories';
-import { effectOf, FinanceConsumer, FinanceLedger } from './ledger';
+import { MESSAGE_TYPES } from '../../commands/messageContracts';
+import { effectOf, FinanceConsumer, FinanceLedger, PAYMENT_MESSAGE_TYPES } from './ledger';
 import { CSV_HEADER, financeReport, invalidRange, toCsv, type FinanceRow } from './report';
 
 function fact(type: PaymentMessageType, over: Partial<PaymentFact> & { tenantId?: string; id?: string } = {}): Envelope<PaymentFact> {
@@ -54,6 +56,11 @@ async function ledgerRows(db: SqlClient) {
 }
 
 describe('finance effects (pure)', () => {
+  test('the ledger reads exactly the message types the producer contract puts on settle.payments.v1', () => {
+    const produced = Object.entries(MESSAGE_TYPES).filter(([, m]) => m.topic === TOPICS.payments).map(([type]) => type);
+    expect([...PAYMENT_MESSAGE_TYPES].sort()).toEqual(produced.sort());
+  });
+
   test('each payment fact moves the right columns; other types are not payment facts', () => {
     expect(effectOf(fact('payment.succeeded', { applicationFee: { amount: 30, currency: 'EUR' } }))).toMatchObject({ grossCollected: 1000n, platformFees: 30n, succeededCount: 1, failureCode: null });
     expect(effectOf(fact('payment.failed', { declineCode: 'expired_card', errorCode: 'card_declined' }))).toMatchObject({ failedCount: 1, failureCode: 'expired_card', grossCollected: 0n });

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { TOPICS } from '../../commands/messages';
+import { TOPICS } from '../../domain/ports/messageBus';
 import type { Position } from '../../domain/ports/eventStore';
 import type { BatchHandler, BusSubscription, DeliveredMessage, MessageBus } from '../../domain/ports/messageBus';
 import { SqlEventStore } from '../../infrastructure/eventstore/sqlEventStore';

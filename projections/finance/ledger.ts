@@ -11,18 +11,23 @@
  * double count), and a batch whose transaction did not commit is delivered again (no loss).
  */
 import { z } from 'zod';
-import { TOPICS, type PaymentMessageType } from '../../commands/messages';
-import { deterministicUuid } from '../../commands/ids';
-import type { BatchHandler, BusSubscription, DeliveredMessage, MessageBus } from '../../domain/ports/messageBus';
+import { deterministicUuid } from '../../domain/shared/ids';
+import { TOPICS, type BatchHandler, type BusSubscription, type DeliveredMessage, type MessageBus } from '../../domain/ports/messageBus';
 import { hasKnownExponent, MAX_MINOR_UNITS } from '../../domain/shared/money';
-import { Wakeable } from '../../infrastructure/background';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../domain/ports/logger';
 import type { SqlClient, SqlExecutor } from '../../domain/ports/sql';
 import { backoffDelay } from '../../domain/shared/backoff';
 
 export const FINANCE_GROUP_ID = 'finance-reporting';
 
-export const PAYMENT_MESSAGE_TYPES: readonly PaymentMessageType[] = ['payment.succeeded', 'payment.failed', 'payment.refunded', 'dispute.opened', 'dispute.closed'];
+/**
+ * The message types of `settle.payments.v1` the ledger reads, declared by the ledger as any
+ * consumer of the topic would (the producer's contract is commands/messageContracts.ts; a test in
+ * finance.embedded.test.ts checks the two lists are the same).
+ */
+export const PAYMENT_MESSAGE_TYPES = ['payment.succeeded', 'payment.failed', 'payment.refunded', 'dispute.opened', 'dispute.closed'] as const;
+export type FinanceMessageType = (typeof PAYMENT_MESSAGE_TYPES)[number];
 
 /** What applying one message did. */
 export type ApplyOutcome = 'applied' | 'duplicate' | 'ignored' | 'rejected';
@@ -62,7 +67,7 @@ const minor = z.number().int().min(0).max(MAX_MINOR_UNITS);
 const money = z.object({ amount: minor, currency: z.string().refine(hasKnownExponent, 'unknown ISO 4217 currency') });
 const code = z.string().min(1).max(200);
 const paymentEnvelope = z.object({
-  type: z.enum(PAYMENT_MESSAGE_TYPES as [PaymentMessageType, ...PaymentMessageType[]]),
+  type: z.enum(PAYMENT_MESSAGE_TYPES),
   version: z.literal(1),
   tenantId: z.string().min(1).max(200),
   data: z.object({
@@ -318,7 +323,8 @@ export class FinanceConsumer {
   private busSubscription: BusSubscription | null = null;
   private stopped = true;
   private loop: Promise<void> | null = null;
-  private readonly sleeper = new Wakeable();
+  /** Aborted by stop(): ends a backoff sleep of the subscribe loop at once. */
+  private stopping = new AbortController();
   private readonly counts = { applied: 0, duplicates: 0, ignored: 0, rejected: 0, failures: 0 };
   private lastError: string | null = null;
 
@@ -339,6 +345,7 @@ export class FinanceConsumer {
   start(): Promise<void> {
     if (!this.stopped && this.loop) return this.loop;
     this.stopped = false;
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
     this.loop = this.subscribeLoop();
     return this.loop;
   }
@@ -346,7 +353,7 @@ export class FinanceConsumer {
   /** Leaves the group (the message in flight finishes and its offset is committed). */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.sleeper.wake();
+    this.stopping.abort();
     await this.loop?.catch(() => undefined);
     this.loop = null;
     const sub = this.busSubscription;
@@ -409,7 +416,7 @@ export class FinanceConsumer {
         failures++;
         this.lastError = err instanceof Error ? err.message : String(err);
         this.opts.logger?.warn({ err, groupId: this.groupId }, 'finance: cannot subscribe yet, retrying');
-        await this.sleeper.sleep(backoffDelay(failures + 1, { baseMs: 200, maxMs: this.opts.maxRetryDelayMs ?? 10_000 }));
+        await sleep(backoffDelay(failures + 1, { baseMs: 200, maxMs: this.opts.maxRetryDelayMs ?? 10_000 }), undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     }
   }

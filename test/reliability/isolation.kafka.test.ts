@@ -4,7 +4,7 @@
  * (over its message.max.bytes) never hold up another tenant's CRM sync or finance report.
  */
 import { randomUUID } from 'node:crypto';
-import { TOPICS } from '../../commands/messages';
+import { TOPICS } from '../../domain/ports/messageBus';
 import { eventually } from '../support/events';
 import { isolationWorld, poisonedKeyDoesNotHoldUpOtherTenants, RETRY_MS, type IsolationWorld } from './isolation.support';
 

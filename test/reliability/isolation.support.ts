@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { bookingDecider, type BookingCommand } from '../../domain/booking/booking';
 import type { OutboxMessage } from '../../domain/ports/eventStore';
 import { handle } from '../../commands/handle';
-import { TOPICS } from '../../commands/messages';
+import { TOPICS } from '../../domain/ports/messageBus';
 import { streams } from '../../commands/streams';
 import { ADMIN_KEY, client } from '../support/api';
 import { databaseUrl, dropSchema } from '../support/databases';
