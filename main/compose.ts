@@ -75,6 +75,7 @@ import { READ_MODEL_CHANNEL, ReadModelChanges } from '../infrastructure/sql/read
 import { SqlReconciliationRuns } from '../infrastructure/sql/reconciliationRuns';
 import { SqlConnectedAccounts, SqlProviderRefs, SqlWebhookInbox } from '../infrastructure/webhooks/inbox';
 import { InboxRetrier } from '../infrastructure/webhooks/retrier';
+import { InboxApplier } from '../infrastructure/webhooks/applier';
 import { PayPalTransmissions } from '../infrastructure/webhooks/paypalTransmissions';
 import type { AppServices } from '../http/app';
 import { payerReturnPage } from '../http/payerLinks';
@@ -96,6 +97,8 @@ export class Settle {
   readonly providerRefs: SqlProviderRefs;
   readonly ingestor: WebhookIngestor;
   readonly inboxRetrier: InboxRetrier;
+  /** Applies stored webhooks in batches (queue first: the endpoint answers once the row is stored). */
+  readonly inboxApplier: InboxApplier;
   /** PayPal webhook signature verification; set when PAYPAL_WEBHOOK_ID is configured. */
   paypalVerifier: PayPalWebhookVerifier | null = null;
   /** PayPal transmission ids seen, with their bodies' hashes (a reused id with another body is refused). */
@@ -198,7 +201,19 @@ export class Settle {
     const actions = this.paypalCapture
       ? payPalCaptureActions(this.paypalCapture)
       : { capturePayPalOrder: () => Promise.reject(new Error('PayPal is not configured')) };
-    this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions), this.providerRefs, translate, ingestObserver(metrics, logger));
+    const observer = ingestObserver(metrics, logger);
+    const transmissions = this.paypalTransmissions;
+    this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions), this.providerRefs, translate, {
+      ...observer,
+      received: (e) => {
+        observer.received(e);
+        if (!e.duplicate) this.inboxApplier.wake();
+      },
+      ignored: (e) => {
+        if (e.endpoint === 'paypal') transmissions.forgetEvent(e.eventId).catch((err: unknown) => logger.warn({ err, eventId: e.eventId }, 'PayPal transmission could not be forgotten'));
+      },
+    });
+    this.inboxApplier = new InboxApplier(this.inbox, (rows) => this.ingestor.applyBatch(rows), this.leaseFor('webhook-applier'), logger);
     this.inboxRetrier = new InboxRetrier(this.inbox, (row) => this.ingestor.retry(row), this.leaseFor('webhook-retrier'), logger);
     this.reconciler = this.buildReconciler();
   }
@@ -470,6 +485,7 @@ export class Settle {
     this.isolations.forEach((i) => i.start());
     this.subscriptions.forEach((s) => s.start());
     if (this.config.PROJECTIONS_ENABLED) this.projections.forEach((p) => p.start());
+    this.inboxApplier.start();
     this.inboxRetrier.start();
     if (this.config.DATABASE_URL) void this.readModelChanges.listen(this.config.DATABASE_URL);
     // Idempotency keys live at least 24 hours; older ones are pruned hourly.
@@ -488,6 +504,7 @@ export class Settle {
     await this.readModelChanges.close();
     await Promise.all(this.subscriptions.map((s) => s.stop()));
     await Promise.all(this.projections.map((p) => p.stop()));
+    await this.inboxApplier.stop();
     await this.inboxRetrier.stop();
     await Promise.all(this.consumers.map((c) => c.stop().catch(() => undefined)));
     await this.finance?.stop().catch(() => undefined);

@@ -1,12 +1,16 @@
 /**
- * Webhook ingestion after verification: store the event in the inbox (durable before any 2xx),
- * translate it, execute its steps, record the outcome. Parked and unfinished events are retried
- * (infrastructure/webhooks/retrier.ts calls `process` again with backoff), so an event whose
- * target did not exist yet is applied once it does — never dropped, never answered 5xx forever.
+ * Webhook ingestion after verification, queue first: `receive` stores the event in the inbox
+ * (durable before the 2xx; concurrent deliveries share one INSERT and one commit) and nothing
+ * else; the applier (infrastructure/webhooks/applier.ts) takes stored rows in batches and
+ * `applyBatch` translates them, executes their steps (rows of one target stream in arrival
+ * order, different streams side by side, appends grouped by the event store's group commit) and
+ * marks every row in one statement. Parked and unfinished events are retried
+ * (infrastructure/webhooks/retrier.ts) with backoff, so an event whose target did not exist yet is
+ * applied once it does. `ingest` (store and apply at once) is reconciliation's path.
  */
 import type { ProviderRefs, RefResolver } from '../../domain/ports/providerRefs';
 import type { InboxEndpoint, InboxRow, InboxStatus, WebhookInbox } from '../../domain/ports/webhookInbox';
-import type { AccountFlag, WebhookProcessor } from './processor';
+import type { AccountFlag, ProcessOutcome, WebhookProcessor } from './processor';
 import type { Step, Translation } from './steps';
 
 export type Endpoint = InboxEndpoint;
@@ -30,6 +34,8 @@ export interface IngestObserver {
   /** Processed, but the domain refused some of its steps. */
   noted(e: { endpoint: Endpoint; eventId: string; eventType: string; note: string }): void;
   parked(e: { endpoint: Endpoint; eventId: string; eventType: string; reason: string }): void;
+  /** Recorded nothing (refused or a type Settle ignores): PayPal's transmission id is forgotten. */
+  ignored?(e: { endpoint: Endpoint; eventId: string }): void;
 }
 
 export class WebhookIngestor {
@@ -57,6 +63,65 @@ export class WebhookIngestor {
     }
   }
 
+  /** Stores a verified event and nothing else (the applier applies it); `duplicate`: seen before. */
+  async receive(endpoint: Endpoint, eventId: string, eventType: string, accountId: string | null, verified: unknown, verifiedJson?: string): Promise<IngestResult> {
+    const stored = await this.inbox.store({ endpoint, eventId, eventType, accountId, payload: verified, ...(verifiedJson !== undefined ? { verifiedJson } : {}) });
+    this.observer.received({ endpoint, eventType: stored.eventType, duplicate: !stored.fresh });
+    return { status: stored.status, duplicate: !stored.fresh };
+  }
+
+  /**
+   * Applies stored rows (status received): translated side by side, then executed per target
+   * stream in arrival order (the first step's stream; rows without one alone), and marked in one
+   * statement. A row whose processing throws stays received with the error (the retrier takes
+   * it with backoff); the others are marked.
+   */
+  async applyBatch(rows: readonly InboxRow[]): Promise<Array<{ row: InboxRow; status: InboxStatus }>> {
+    const prepared = await Promise.all(
+      rows.map(async (row) => {
+        try {
+          const endpoint = row.endpoint as Endpoint;
+          const account = endpoint === 'stripe_connect' ? ((row.payload as { account?: unknown }).account as string | undefined) : undefined;
+          const scope = account ? { accountId: account, link: await this.refs.accountLink(account) } : undefined;
+          const translation = await this.translate(endpoint, row.payload, this.refs);
+          return { row, scope, translation, error: null as unknown };
+        } catch (err) {
+          return { row, scope: undefined, translation: null, error: err };
+        }
+      }),
+    );
+    const groups = new Map<string, typeof prepared>();
+    for (const p of prepared) {
+      const key = p.translation ? streamKeyOf(p.translation) ?? `row:${p.row.endpoint}:${p.row.eventId}` : `row:${p.row.endpoint}:${p.row.eventId}`;
+      const g = groups.get(key);
+      if (g) g.push(p);
+      else groups.set(key, [p]);
+    }
+    const marks: Array<{ endpoint: string; eventId: string; status: InboxStatus; note: string | null }> = [];
+    const out: Array<{ row: InboxRow; status: InboxStatus }> = [];
+    await Promise.all(
+      [...groups.values()].map(async (group) => {
+        for (const p of group) {
+          const { row } = p;
+          const endpoint = row.endpoint as Endpoint;
+          try {
+            if (!p.translation) throw p.error;
+            const outcome = await this.processor.execute(row.eventId, p.translation, p.scope);
+            const mark = this.report(endpoint, row.eventId, row.eventType, outcome, row.attempts === 0);
+            marks.push({ endpoint: row.endpoint, eventId: row.eventId, ...mark });
+            out.push({ row, status: mark.status });
+          } catch (err) {
+            this.observer.deferred({ endpoint, eventId: row.eventId, eventType: row.eventType, err });
+            marks.push({ endpoint: row.endpoint, eventId: row.eventId, status: 'received', note: (err as Error)?.message ?? String(err) });
+            out.push({ row, status: 'received' });
+          }
+        }
+      }),
+    );
+    await this.inbox.markMany(marks);
+    return out;
+  }
+
   /** Applies steps that did not come from a webhook (the PayPal buyer return) through the same processor. */
   async applySteps(causationId: string, steps: Step[]): Promise<void> {
     const outcome = await this.processor.execute(causationId, { outcome: 'steps', steps });
@@ -73,12 +138,30 @@ export class WebhookIngestor {
     const account = endpoint === 'stripe_connect' ? ((payload as { account?: unknown }).account as string | undefined) : undefined;
     const scope = account ? { accountId: account, link: await this.refs.accountLink(account) } : undefined;
     const outcome = await this.processor.execute(eventId, await this.translate(endpoint, payload, this.refs), scope);
+    const mark = this.report(endpoint, eventId, eventType, outcome, first);
+    await this.inbox.mark(endpoint, eventId, mark.status, mark.note);
+    return mark.status;
+  }
+
+  /** Counts and logs an outcome; returns the row's mark. */
+  private report(endpoint: Endpoint, eventId: string, eventType: string, outcome: ProcessOutcome, first: boolean): { status: InboxStatus; note: string | null } {
     if (outcome.status === 'ignored' && outcome.refused) this.observer.refused({ endpoint, eventId, eventType, code: outcome.refused.code, reason: outcome.refused.reason });
     else if (outcome.status === 'ignored') this.observer.unhandled({ endpoint, eventType });
     if (outcome.status !== 'ignored' && outcome.flag && first) this.observer.flagged({ eventType, flag: outcome.flag });
     if (outcome.status === 'processed' && outcome.note) this.observer.noted({ endpoint, eventId, eventType, note: outcome.note });
     if (outcome.status === 'parked') this.observer.parked({ endpoint, eventId, eventType, reason: outcome.reason });
-    await this.inbox.mark(endpoint, eventId, outcome.status, outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : (outcome.refused?.reason ?? null));
-    return outcome.status;
+    if (outcome.status === 'ignored') this.observer.ignored?.({ endpoint, eventId });
+    return { status: outcome.status, note: outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : (outcome.refused?.reason ?? null) };
   }
+}
+
+/** The stream a translation's first aggregate step targets (rows of one stream are applied in arrival order); null when it has none. */
+function streamKeyOf(t: Translation): string | null {
+  if (t.outcome !== 'steps') return null;
+  for (const st of t.steps) {
+    if (st.kind === 'invoice' || st.kind === 'paypal_capture') return `invoice:${st.tenantId}:${st.invoiceId}`;
+    if (st.kind === 'booking') return `booking:${st.tenantId}:${st.bookingId}`;
+    if (st.kind === 'subscription' || st.kind === 'plan_change_outcome' || st.kind === 'subscription_snapshot') return `subscription:${st.tenantId}:${st.customerId}`;
+  }
+  return null;
 }
