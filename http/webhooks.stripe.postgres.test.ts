@@ -12,8 +12,8 @@ import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
 import { RecordingBillingProvider } from '../test/support/recordingProvider';
-import { appliedRow, endpointOfUrl, startTestService, type TestService, scrape } from '../test/support/service';
-import { deliver as store, sign, stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
+import { deliverApplied, startTestService, type TestService, scrape } from '../test/support/service';
+import { sign, stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
 import { rng } from '../test/support/histories';
 
 const SECRET = 'whsec_platform_test_secret';
@@ -46,16 +46,7 @@ describe('Stripe webhooks (PostgreSQL)', () => {
     await dropSchema(schema);
   });
 
-  /**
-   * Delivers, then waits for the applier: the answer's `body.status` is the inbox row's status once
-   * applied (processed, parked, ignored), as a reader of the row sees it; `ack` is the 200's body.
-   */
-  const deliver = async (url: string, event: StripeEvent | string, secret: string, opts: { timestamp?: number; signature?: string } = {}) => {
-    const r = await store(url, event, secret, opts);
-    if (r.status !== 200 || typeof event === 'string') return r;
-    const row = await appliedRow(svc, endpointOfUrl(url), event.id);
-    return { status: r.status, body: { ...r.body, status: row.status }, ack: r.body };
-  };
+  const deliver = (url: string, event: StripeEvent | string, secret: string, opts: { timestamp?: number; signature?: string } = {}) => deliverApplied(svc, url, event, secret, opts);
   const inboxCount = async () => Number((await svc.runtime.db.query<{ n: string }>('SELECT count(*) AS n FROM webhook_inbox')).rows[0]!.n);
   const stream = async <S>(name: string, decider: { initialState: S; evolve: (s: S, e: never) => S }) =>
     fold(decider as never, (await svc.runtime.eventStore.readStream(name)).map((e) => ({ type: e.type, data: e.data })) as never) as S;

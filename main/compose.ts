@@ -209,8 +209,8 @@ export class Settle {
         observer.received(e);
         if (!e.duplicate) this.inboxApplier.wake();
       },
-      ignored: (e) => {
-        if (e.endpoint === 'paypal') transmissions.forgetEvent(e.eventId).catch((err: unknown) => logger.warn({ err, eventId: e.eventId }, 'PayPal transmission could not be forgotten'));
+      ignored: async (e) => {
+        if (e.endpoint === 'paypal') await transmissions.forgetEvent(e.eventId).catch((err: unknown) => logger.warn({ err, eventId: e.eventId }, 'PayPal transmission could not be forgotten'));
       },
     });
     this.inboxApplier = new InboxApplier(this.inbox, (rows) => this.ingestor.applyBatch(rows), this.leaseFor('webhook-applier'), logger);

@@ -35,7 +35,7 @@ export interface IngestObserver {
   noted(e: { endpoint: Endpoint; eventId: string; eventType: string; note: string }): void;
   parked(e: { endpoint: Endpoint; eventId: string; eventType: string; reason: string }): void;
   /** Recorded nothing (refused or a type Settle ignores): PayPal's transmission id is forgotten. */
-  ignored?(e: { endpoint: Endpoint; eventId: string }): void;
+  ignored?(e: { endpoint: Endpoint; eventId: string }): Promise<void> | void;
 }
 
 export class WebhookIngestor {
@@ -108,6 +108,8 @@ export class WebhookIngestor {
             if (!p.translation) throw p.error;
             const outcome = await this.processor.execute(row.eventId, p.translation, p.scope);
             const mark = this.report(endpoint, row.eventId, row.eventType, outcome, row.attempts === 0);
+            // before the row is marked: a reader who sees it ignored finds its traces (PayPal's transmission id) gone
+            if (mark.status === 'ignored') await this.observer.ignored?.({ endpoint, eventId: row.eventId });
             marks.push({ endpoint: row.endpoint, eventId: row.eventId, ...mark });
             out.push({ row, status: mark.status });
           } catch (err) {
@@ -139,6 +141,7 @@ export class WebhookIngestor {
     const scope = account ? { accountId: account, link: await this.refs.accountLink(account) } : undefined;
     const outcome = await this.processor.execute(eventId, await this.translate(endpoint, payload, this.refs), scope);
     const mark = this.report(endpoint, eventId, eventType, outcome, first);
+    if (mark.status === 'ignored') await this.observer.ignored?.({ endpoint, eventId });
     await this.inbox.mark(endpoint, eventId, mark.status, mark.note);
     return mark.status;
   }
@@ -150,7 +153,6 @@ export class WebhookIngestor {
     if (outcome.status !== 'ignored' && outcome.flag && first) this.observer.flagged({ eventType, flag: outcome.flag });
     if (outcome.status === 'processed' && outcome.note) this.observer.noted({ endpoint, eventId, eventType, note: outcome.note });
     if (outcome.status === 'parked') this.observer.parked({ endpoint, eventId, eventType, reason: outcome.reason });
-    if (outcome.status === 'ignored') this.observer.ignored?.({ endpoint, eventId });
     return { status: outcome.status, note: outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : (outcome.refused?.reason ?? null) };
   }
 }

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../../infrastructure/config/config';
 import { createLogger } from '../../infrastructure/observability/logger';
 import { startService, type RunningService } from '../../main/server';
+import { deliver as deliverStripe } from './stripeEvents';
 import type { Settle } from '../../main/compose';
 
 export interface TestService extends RunningService {
@@ -52,4 +53,15 @@ export async function appliedRow(svc: Pick<TestService, 'runtime'>, endpoint: st
 /** The inbox endpoint a webhook URL stores into. */
 export function endpointOfUrl(url: string): 'stripe' | 'stripe_connect' | 'paypal' {
   return url.endsWith('/webhooks/stripe/connect') ? 'stripe_connect' : url.endsWith('/webhooks/paypal') ? 'paypal' : 'stripe';
+}
+
+/**
+ * Delivers a signed Stripe event and waits for the applier: the answer's `body.status` is then the
+ * inbox row's applied status (processed, parked, ignored), `ack` the 200's own body ("received").
+ */
+export async function deliverApplied(svc: Pick<TestService, 'runtime'>, url: string, event: import('./stripeEvents').StripeEvent | string, secret: string, opts: { timestamp?: number; signature?: string } = {}): Promise<{ status: number; body: any; ack?: unknown }> {
+  const r = await deliverStripe(url, event, secret, opts);
+  if (r.status !== 200 || typeof event === 'string') return r;
+  const row = await appliedRow(svc, endpointOfUrl(url), event.id);
+  return { status: r.status, body: { ...r.body, status: row.status }, ack: r.body };
 }
