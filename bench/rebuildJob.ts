@@ -17,7 +17,7 @@ import { AlwaysLeader } from '../infrastructure/sql/leaderLease';
 import { migrate } from '../infrastructure/sql/migrate';
 import { PgClient } from '../infrastructure/sql/pgClient';
 import { projectionNamed } from '../projections/index';
-import { ProjectionRunner, requestRebuild } from '../projections/runtime';
+import { ProjectionRunner, requestRebuild } from '../projections/runner';
 import type { Position } from '../domain/ports/eventStore';
 import { childMain, sleep } from './lib';
 

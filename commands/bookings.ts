@@ -16,7 +16,8 @@ import { streams } from './streams';
 const cmd = <C extends { type: string; data: unknown }>(type: C['type'], data: C['data'], ctx: CommandContext) => ({ type, data, metadata: { now: ctx.now } }) as never;
 
 export interface DepartureInput {
-  externalId: string;
+  /** The departure's id, chosen by the tenant (the stream key). */
+  departureId: string;
   name: string;
   paymentScheduleId: string | null;
   capacity: number;
@@ -34,35 +35,36 @@ export class BookingCommands {
   defineDeparture(input: DepartureInput, ctx: CommandContext): Promise<Handled<DepartureState, unknown>> {
     return handle(
       this.store,
-      streams.departure(ctx.tenantId, input.externalId),
+      streams.departure(ctx.tenantId, input.departureId),
       departureDecider,
-      () => cmd<DepartureCommand>('DefineDeparture', { departureId: input.externalId, tenantId: ctx.tenantId, ...input }, ctx),
+      // stored under both historical names (domain/booking/departure.ts)
+      () => cmd<DepartureCommand>('DefineDeparture', { ...input, tenantId: ctx.tenantId, externalId: input.departureId }, ctx),
       ctx,
     );
   }
 
-  async updateDeparture(externalId: string, changes: Partial<Omit<DepartureInput, 'externalId'>>, ctx: CommandContext): Promise<Handled<DepartureState, unknown>> {
-    const r = await handle(this.store, streams.departure(ctx.tenantId, externalId), departureDecider, () => cmd<DepartureCommand>('UpdateDeparture', changes, ctx), ctx);
+  async updateDeparture(departureId: string, changes: Partial<Omit<DepartureInput, 'departureId'>>, ctx: CommandContext): Promise<Handled<DepartureState, unknown>> {
+    const r = await handle(this.store, streams.departure(ctx.tenantId, departureId), departureDecider, () => cmd<DepartureCommand>('UpdateDeparture', changes, ctx), ctx);
     // more capacity: the waitlist moved; its bookings follow now (and the waitlist reactor makes sure)
-    await followPromotions(this.store, ctx.tenantId, externalId, r.newEvents as DepartureEvent[], ctx);
+    await followPromotions(this.store, ctx.tenantId, departureId, r.newEvents as DepartureEvent[], ctx);
     return r;
   }
 
-  async getDeparture(tenantId: string, externalId: string): Promise<DepartureState | null> {
-    const d = await load(this.store, streams.departure(tenantId, externalId), departureDecider);
+  async getDeparture(tenantId: string, departureId: string): Promise<DepartureState | null> {
+    const d = await load(this.store, streams.departure(tenantId, departureId), departureDecider);
     return d.state.exists ? d.state : null;
   }
 
   async requestBooking(
-    input: { bookingId: string; departureExternalId: string; contact: Contact; guests: Guest[]; price: Money; paymentScheduleId: string | null; schedule?: PaymentSchedule | null },
+    input: { bookingId: string; departureId: string; contact: Contact; guests: Guest[]; price: Money; paymentScheduleId: string | null; schedule?: PaymentSchedule | null },
     ctx: CommandContext,
   ): Promise<Handled<BookingState, unknown>> {
-    const departureStream = streams.departure(ctx.tenantId, input.departureExternalId);
+    const departureStream = streams.departure(ctx.tenantId, input.departureId);
     // Refusals first: a request the booking would refuse must not take a seat.
     bookingDecider.decide(
       cmd<BookingCommand>(
         'RequestBooking',
-        { bookingId: input.bookingId, tenantId: ctx.tenantId, departure: { departureId: input.departureExternalId, externalId: input.departureExternalId, paymentScheduleId: null }, placement: 'confirmed', contact: input.contact, guests: input.guests, price: input.price, paymentScheduleId: input.paymentScheduleId, schedule: input.schedule ?? null },
+        { bookingId: input.bookingId, tenantId: ctx.tenantId, departure: { departureId: input.departureId, externalId: input.departureId, paymentScheduleId: null }, placement: 'confirmed', contact: input.contact, guests: input.guests, price: input.price, paymentScheduleId: input.paymentScheduleId, schedule: input.schedule ?? null },
         ctx,
       ),
       bookingDecider.initialState,
@@ -75,7 +77,7 @@ export class BookingCommands {
         {
           bookingId: input.bookingId,
           tenantId: ctx.tenantId,
-          departure: { departureId: departure.departureId, externalId: departure.externalId, paymentScheduleId: departure.paymentScheduleId, schedule: departure.schedule ?? null },
+          departure: { departureId: departure.departureId, externalId: departure.departureId, paymentScheduleId: departure.paymentScheduleId, schedule: departure.schedule ?? null },
           placement,
           contact: input.contact,
           guests: input.guests,
@@ -89,7 +91,7 @@ export class BookingCommands {
     const sameRequest = (existing: BookingState): boolean => {
       const r = existing.request!;
       return (
-        r.departureExternalId === input.departureExternalId &&
+        r.departureId === input.departureId &&
         r.price.amount === input.price.amount &&
         r.price.currency === input.price.currency &&
         (['firstName', 'lastName', 'email', 'phone'] as const).every((k) => r.contact[k] === input.contact[k]) &&
@@ -111,7 +113,7 @@ export class BookingCommands {
           makeCommand: (booking, departure) => {
             if (booking.request) return null;
             const placement = placementOf(departure, input.bookingId);
-            if (!placement) throw new DomainRefusal('departure_not_found', `no departure ${input.departureExternalId}`, 'invalid', { field: 'departureId' });
+            if (!placement) throw new DomainRefusal('departure_not_found', `no departure ${input.departureId}`, 'invalid', { field: 'departureId' });
             return request(departure, placement);
           },
         },
@@ -126,7 +128,7 @@ export class BookingCommands {
     // the seat is given back when the booking cannot be recorded.
     const seats = await handle(this.store, departureStream, departureDecider, allocate, { ...ctx, idSeed: `allocate|${input.bookingId}` }, { maxAttempts: 25 });
     const placement = placementOf(seats.state, input.bookingId);
-    if (!placement) throw new DomainRefusal('departure_not_found', `no departure ${input.departureExternalId}`, 'invalid', { field: 'departureId' });
+    if (!placement) throw new DomainRefusal('departure_not_found', `no departure ${input.departureId}`, 'invalid', { field: 'departureId' });
     const existing = await load(this.store, bookingStream, bookingDecider);
     if (existing.state.request) {
       if (sameRequest(existing.state)) return { state: existing.state, newEvents: [], revision: existing.revision, position: existing.position, unchanged: true };
@@ -153,7 +155,7 @@ export class BookingCommands {
 
   async cancelBooking(bookingId: string, reason: string, ctx: CommandContext): Promise<Handled<BookingState, unknown>> {
     const r = await handle(this.store, streams.booking(ctx.tenantId, bookingId), bookingDecider, () => cmd<BookingCommand>('CancelBooking', { reason }, ctx), ctx);
-    const departure = r.state.request?.departureExternalId;
+    const departure = r.state.request?.departureId;
     if (departure && r.state.status === 'cancelled') await releaseSeats(this.store, ctx.tenantId, departure, bookingId, ctx, `release|${bookingId}`);
     return r;
   }
@@ -193,9 +195,9 @@ export class BookingCommands {
  * A booking ended (cancelled, fully refunded): its seats go back to the departure, and the
  * waitlist moves (the oldest waitlisted booking that fits is promoted, see domain/booking/departure.ts).
  */
-export async function releaseSeats(store: EventStore, tenantId: string, departureExternalId: string, bookingId: string, ctx: CommandContext, idSeed: string): Promise<void> {
-  const r = await handle(store, streams.departure(tenantId, departureExternalId), departureDecider, () => cmd<DepartureCommand>('ReleaseSeats', { bookingId }, ctx), { ...ctx, tenantId, idSeed });
-  await followPromotions(store, tenantId, departureExternalId, r.newEvents, ctx);
+export async function releaseSeats(store: EventStore, tenantId: string, departureId: string, bookingId: string, ctx: CommandContext, idSeed: string): Promise<void> {
+  const r = await handle(store, streams.departure(tenantId, departureId), departureDecider, () => cmd<DepartureCommand>('ReleaseSeats', { bookingId }, ctx), { ...ctx, tenantId, idSeed });
+  await followPromotions(store, tenantId, departureId, r.newEvents, ctx);
 }
 
 /**
@@ -204,20 +206,20 @@ export async function releaseSeats(store: EventStore, tenantId: string, departur
  * a booking is promoted at most once per departure, so the ids are seeded by departure and
  * booking; a booking that ended meanwhile gives the seat straight back to the next in line.
  */
-export async function followPromotions(store: EventStore, tenantId: string, departureExternalId: string, events: readonly DepartureEvent[], ctx: CommandContext): Promise<void> {
+export async function followPromotions(store: EventStore, tenantId: string, departureId: string, events: readonly DepartureEvent[], ctx: CommandContext): Promise<void> {
   for (const e of events) {
     if (e.type !== 'WaitlistedBookingPromoted') continue;
     const { bookingId, seats } = e.data;
     const r = await handle(store, streams.booking(tenantId, bookingId), bookingDecider, () => cmd<BookingCommand>('PromoteFromWaitlist', { seats }, ctx), {
       ...ctx,
       tenantId,
-      idSeed: `promote|${departureExternalId}|${bookingId}`,
+      idSeed: `promote|${departureId}|${bookingId}`,
     }).catch((err: unknown) => {
       // a waitlist place whose booking was never recorded (a store without two-stream
       // transactions that failed between the two appends): nobody to promote
       if (err instanceof DomainRefusal && err.code === 'booking_not_found') return null;
       throw err;
     });
-    if (!r || r.state.status === 'cancelled' || r.state.status === 'refunded') await releaseSeats(store, tenantId, departureExternalId, bookingId, ctx, `release-ended|${bookingId}`);
+    if (!r || r.state.status === 'cancelled' || r.state.status === 'refunded') await releaseSeats(store, tenantId, departureId, bookingId, ctx, `release-ended|${bookingId}`);
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { OutboxMessage } from '../domain/ports/eventStore';
 import { deterministicUuid, newId } from './ids';
-import { TOPICS, type CrmRetry, type Envelope } from './messages';
+import { outboxMessage } from './messageContracts';
 import { streams } from './streams';
 
 export interface MessageScheduler {
@@ -32,18 +32,8 @@ export async function scheduleBulkCrmRetry(
   for (let i = 0; i * size < bookingIds.length; i++) {
     const ids = bookingIds.slice(i * size, (i + 1) * size);
     const id = deterministicUuid(`bulk-retry|${tenantId}|${request}|${i}`);
-    const envelope: Envelope<CrmRetry> = {
-      id,
-      type: 'crm-sync.bulk-retry',
-      version: 1,
-      occurredAt: now.toISOString(),
-      tenantId,
-      aggregate: { type: 'booking', id: ids[0]! },
-      correlationId: opts.correlationId,
-      causationId: request,
-      data: { bookingIds: ids, attempt: 0 },
-    };
-    messages.push({ id, topic: TOPICS.bookings, key: streams.booking(tenantId, ids[0]!), value: envelope, availableAt: new Date(now.getTime() + i * stagger).toISOString(), headers: { 'message-type': envelope.type, 'message-version': '1' } });
+    const envelope = { id, occurredAt: now.toISOString(), tenantId, aggregate: { type: 'booking' as const, id: ids[0]! }, correlationId: opts.correlationId, causationId: request, data: { bookingIds: ids, attempt: 0 } };
+    messages.push(outboxMessage('crm-sync.bulk-retry', envelope, streams.booking(tenantId, ids[0]!), new Date(now.getTime() + i * stagger).toISOString()));
   }
   await scheduler.enqueue(messages);
   return { bookings: bookingIds.length, batches: messages.length, lastBatchAt: messages.at(-1)?.availableAt ?? null };

@@ -5,80 +5,15 @@
  * every append, so API commands, webhooks and sagas all publish the same facts.
  *
  * Envelope (version 1): id, type, version, occurredAt, tenantId, aggregate {type, id},
- * correlationId, causationId, data. Topics and compatibility rules: docs/messages.md.
+ * correlationId, causationId, data; each type's schema and topic: messageContracts.ts, which
+ * checks every message built here. Topics and compatibility rules: docs/messages.md.
  */
 import type { OutboxMessage } from '../domain/ports/eventStore';
 import type { Money } from '../domain/shared/money';
+import { outboxMessage, type BookingPromoted, type DataOf, type MessageType, type PaymentFact, type PaymentMessageType } from './messageContracts';
 import { deterministicUuid } from './ids';
 
-export const TOPICS = {
-  /** Booking facts the CRM sync saga acts on. Key: booking stream id. */
-  bookings: 'settle.bookings.v1',
-  /** Payment facts for finance reporting. Key: payable stream id. */
-  payments: 'settle.payments.v1',
-  /** Delayed retries of the CRM sync saga (scheduled through the outbox). Key: booking stream id. */
-  crmSyncRetry: 'settle.crm-sync.retry.v1',
-} as const;
-
-export interface Envelope<T = unknown> {
-  readonly id: string;
-  readonly type: string;
-  readonly version: 1;
-  readonly occurredAt: string;
-  readonly tenantId: string;
-  readonly aggregate: { readonly type: 'booking' | 'invoice' | 'subscription'; readonly id: string };
-  readonly correlationId: string;
-  readonly causationId: string;
-  readonly data: T;
-}
-
-/** booking.paid: everything the CRM's contact booking needs. */
-export interface BookingPaid {
-  readonly bookingId: string;
-  readonly departureId: string;
-  readonly contact: { firstName: string; lastName: string; email: string; phone: string };
-  readonly guests: ReadonlyArray<{ firstName: string; lastName: string; email?: string; isClient: boolean }>;
-  /** Null when the booking had none: the saga then uses the departure's own schedule. */
-  readonly paymentScheduleId: string | null;
-  readonly amount: Money;
-  readonly provider: string;
-  readonly providerPaymentId: string;
-}
-
-/** booking.promoted-from-waitlist: a waitlisted booking got a seat (notify the customer). */
-export interface BookingPromoted {
-  readonly bookingId: string;
-  readonly departureId: string | null;
-  /** It was paid while it waited: it now goes through the CRM pipeline as a confirmed booking. */
-  readonly paid: boolean;
-  readonly contact: { firstName: string; lastName: string; email: string; phone: string } | null;
-}
-
-/** booking.crm-retry-requested / crm-sync.retry: resume the pipeline of one or many bookings. */
-export interface CrmRetry {
-  readonly bookingIds: readonly string[];
-  /** The stage attempt number this retry is for (scheduled retries); 0 for operator retries. */
-  readonly attempt: number;
-  /** Scheduled retries: the round (operator retries so far) the attempt belongs to; absent means 0. */
-  readonly round?: number;
-}
-
-/** payment.* and dispute.*: what finance counts. Amounts are integer minor units. */
-export interface PaymentFact {
-  readonly payable: { readonly type: 'booking' | 'invoice' | 'subscription'; readonly id: string };
-  readonly customerId: string | null;
-  readonly provider: string;
-  readonly providerPaymentId: string | null;
-  readonly amount: Money;
-  /** Platform fee on Connect payments, when known. */
-  readonly applicationFee: Money | null;
-  readonly errorCode: string | null;
-  readonly declineCode: string | null;
-  /** The day (UTC, YYYY-MM-DD) the fact belongs to in the ledger. */
-  readonly day: string;
-}
-
-export type PaymentMessageType = 'payment.succeeded' | 'payment.failed' | 'payment.refunded' | 'dispute.opened' | 'dispute.closed';
+export { TOPICS, type BookingPaid, type BookingPromoted, type CrmRetry, type Envelope, type PaymentFact, type PaymentMessageType } from './messageContracts';
 
 export interface EnvelopeContext {
   readonly tenantId: string;
@@ -113,30 +48,31 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
   if (!aggregate) return [];
   const out: OutboxMessage[] = [];
   const day = ctx.now.toISOString().slice(0, 10);
-  const envelope = <T>(i: number, type: string, data: T): Envelope<T> => ({
-    id: deterministicUuid(`message|${eventIds[i]}|${type}`),
-    type,
-    version: 1,
-    occurredAt: ctx.now.toISOString(),
-    tenantId: ctx.tenantId,
-    aggregate,
-    correlationId: ctx.correlationId,
-    causationId: eventIds[i]!,
-    data,
-  });
-  const push = <T>(topic: string, e: Envelope<T>) => out.push({ id: e.id, topic, key: streamId, value: e, headers: { 'message-type': e.type, 'message-version': '1' } });
-  const customerOf = (): string | null => {
-    if (aggregate.type === 'subscription') return aggregate.id;
-    const s = state as D | undefined;
-    return (s?.customerId as string | undefined) ?? (s?.request?.contact?.email as string | undefined) ?? null;
-  };
+  const push = <T extends MessageType>(i: number, type: T, data: DataOf<T>) =>
+    out.push(
+      outboxMessage(
+        type,
+        {
+          id: deterministicUuid(`message|${eventIds[i]}|${type}`),
+          occurredAt: ctx.now.toISOString(),
+          tenantId: ctx.tenantId,
+          aggregate,
+          correlationId: ctx.correlationId,
+          causationId: eventIds[i]!,
+          data,
+        },
+        streamId,
+      ),
+    );
+  // a booking has a contact, not a customer id: its email is named for what it is
+  const customerId = (): string | null => (aggregate.type === 'subscription' ? aggregate.id : aggregate.type === 'invoice' ? (((state as D | undefined)?.customerId as string | null | undefined) ?? null) : null);
+  const contactEmail = (): string | null => (aggregate.type === 'booking' ? (((state as D | undefined)?.request?.contact?.email as string | undefined) ?? null) : null);
   const payment = (i: number, type: PaymentMessageType, d: D, extra: Partial<PaymentFact> = {}) =>
-    push(
-      TOPICS.payments,
-      envelope<PaymentFact>(i, type, {
+    push(i, type, {
         payable: aggregate,
-        customerId: customerOf(),
-        provider: String(d.provider ?? 'stripe'),
+        customerId: customerId(),
+        contactEmail: contactEmail(),
+        provider: (d.provider ?? 'stripe') as PaymentFact['provider'],
         providerPaymentId: (d.providerPaymentId as string | undefined) ?? (d.providerInvoiceId as string | undefined) ?? null,
         amount: d.amount as Money,
         applicationFee: (d.applicationFee as Money | undefined) ?? null,
@@ -145,25 +81,21 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
         // the day of the fact (a webhook parked overnight still lands on the day it happened)
         day: factDay(d) ?? day,
         ...extra,
-      }),
-    );
+      });
 
   const bookingPaid = (i: number, d: D) => {
     const r = (state as D | undefined)?.request as D | undefined;
     if (!r) return;
-    push(
-      TOPICS.bookings,
-      envelope<BookingPaid>(i, 'booking.paid', {
+    push(i, 'booking.paid', {
         bookingId: aggregate.id,
-        departureId: r.departureExternalId,
+        departureId: r.departureId,
         contact: r.contact,
         guests: r.guests,
         paymentScheduleId: r.paymentScheduleId ?? null,
         amount: d.amount,
         provider: d.provider,
         providerPaymentId: d.providerPaymentId,
-      }),
-    );
+      });
   };
   /** The provider of the booking payment a refund or dispute names (older refunds name none: the kept one). */
   const bookingPaymentOf = (d: D): D | undefined => {
@@ -183,14 +115,14 @@ export function messagesFor(streamId: string, eventIds: readonly string[], event
         const s = state as D | undefined;
         const r = s?.request as D | undefined;
         // the hook for telling the customer (and anyone else) that the booking got its seat
-        push(TOPICS.bookings, envelope<BookingPromoted>(i, 'booking.promoted-from-waitlist', { bookingId: aggregate.id, departureId: (r?.departureExternalId as string | undefined) ?? null, paid: d.paid === true, contact: (r?.contact as BookingPromoted['contact'] | undefined) ?? null }));
+        push(i, 'booking.promoted-from-waitlist', { bookingId: aggregate.id, departureId: (r?.departureId as string | undefined) ?? null, paid: d.paid === true, contact: (r?.contact as BookingPromoted['contact'] | undefined) ?? null });
         // money held while it waited: now a confirmed, paid booking that goes to the CRM
         if (d.paid === true && s?.payment) bookingPaid(i, s.payment as D);
         break;
       }
       case 'CrmStageRetryRequested':
         if (ctx.batchRetry) break; // the batch message that caused it drives the saga
-        push(TOPICS.bookings, envelope<CrmRetry>(i, 'booking.crm-retry-requested', { bookingIds: [aggregate.id], attempt: 0 }));
+        push(i, 'booking.crm-retry-requested', { bookingIds: [aggregate.id], attempt: 0 });
         break;
       case 'PaymentSucceeded':
       // money received that the payable did not need is still money received: finance counts it

@@ -89,22 +89,24 @@ describe('Reconciler pacing', () => {
   });
 });
 
+const RECON_NOW = new Date('2026-11-01T00:00:00Z');
+
 describe('provider objects as the events of their current state', () => {
   test('Stripe: one event per state, ids recon_<object>_<state>; a subscription per billing period; nothing for pending states', () => {
-    expect(stripeEnvelopes('payment_intent', { id: 'pi_1', status: 'succeeded', created: 10, latest_charge: { id: 'ch_1', created: 20 } }, 'acct_1').map((e) => [e.id, e.type, e.created, e.account])).toEqual([
+    expect(stripeEnvelopes('payment_intent', { id: 'pi_1', status: 'succeeded', created: 10, latest_charge: { id: 'ch_1', created: 20 } }, 'acct_1', RECON_NOW).map((e) => [e.id, e.type, e.created, e.account])).toEqual([
       ['recon_pi_1_succeeded', 'payment_intent.succeeded', 20, 'acct_1'],
     ]);
-    expect(stripeEnvelopes('payment_intent', { id: 'pi_2', status: 'requires_payment_method', last_payment_error: { charge: 'ch_9' }, created: 10 }, null).map((e) => [e.id, e.type])).toEqual([
+    expect(stripeEnvelopes('payment_intent', { id: 'pi_2', status: 'requires_payment_method', last_payment_error: { charge: 'ch_9' }, created: 10 }, null, RECON_NOW).map((e) => [e.id, e.type])).toEqual([
       ['recon_pi_2_failed_ch_9', 'payment_intent.payment_failed'],
     ]);
-    expect(stripeEnvelopes('payment_intent', { id: 'pi_3', status: 'requires_payment_method', created: 10 }, null)).toEqual([]);
-    expect(stripeEnvelopes('refund', { id: 're_1', status: 'pending', created: 10 }, null)).toEqual([]);
-    expect(stripeEnvelopes('dispute', { id: 'dp_1', status: 'won', created: 10 }, null).map((e) => e.id)).toEqual(['recon_dp_1_created', 'recon_dp_1_won']);
-    expect(stripeEnvelopes('invoice', { id: 'in_1', status: 'paid', created: 10, status_transitions: { paid_at: 30 } }, null).map((e) => [e.type, e.created])).toEqual([['invoice.paid', 30]]);
-    expect(stripeEnvelopes('invoice', { id: 'in_2', status: 'draft', created: 10 }, null)).toEqual([]);
+    expect(stripeEnvelopes('payment_intent', { id: 'pi_3', status: 'requires_payment_method', created: 10 }, null, RECON_NOW)).toEqual([]);
+    expect(stripeEnvelopes('refund', { id: 're_1', status: 'pending', created: 10 }, null, RECON_NOW)).toEqual([]);
+    expect(stripeEnvelopes('dispute', { id: 'dp_1', status: 'won', created: 10 }, null, RECON_NOW).map((e) => e.id)).toEqual(['recon_dp_1_created', 'recon_dp_1_won']);
+    expect(stripeEnvelopes('invoice', { id: 'in_1', status: 'paid', created: 10, status_transitions: { paid_at: 30 } }, null, RECON_NOW).map((e) => [e.type, e.created])).toEqual([['invoice.paid', 30]]);
+    expect(stripeEnvelopes('invoice', { id: 'in_2', status: 'draft', created: 10 }, null, RECON_NOW)).toEqual([]);
     const sub = (end: number) => ({ id: 'sub_1', status: 'active', created: 10, items: { data: [{ current_period_end: end }] } });
-    expect(stripeEnvelopes('subscription', sub(100), null)[0]!.id).not.toBe(stripeEnvelopes('subscription', sub(200), null)[0]!.id);
-    expect(stripeEnvelopes('subscription', { id: 'sub_2', status: 'canceled', created: 10 }, null).map((e) => e.type)).toEqual(['customer.subscription.deleted']);
+    expect(stripeEnvelopes('subscription', sub(100), null, RECON_NOW)[0]!.id).not.toBe(stripeEnvelopes('subscription', sub(200), null, RECON_NOW)[0]!.id);
+    expect(stripeEnvelopes('subscription', { id: 'sub_2', status: 'canceled', created: 10 }, null, RECON_NOW).map((e) => e.type)).toEqual(['customer.subscription.deleted']);
   });
 
   test('PayPal: captures and refunds changed since the date, given the order id and custom_id they may lack', () => {

@@ -18,6 +18,7 @@
  * Provider reads are paged (pageSize) and staggered (pageDelayMs between pages); a rate limit is
  * waited out as the provider's Retry-After asks (capped), other retryable failures back off.
  */
+import { systemClock, type Clock } from '../domain/ports/clock';
 import { bookingDecider } from '../domain/booking/booking';
 import { invoiceDecider } from '../domain/invoice/invoice';
 import { ProviderError } from '../domain/ports/billingProvider';
@@ -35,6 +36,7 @@ import { notYet, planHintsOf, planOfPrice } from './webhooks/processor';
 import type { RefResolver, Step, Translation } from './webhooks/steps';
 import { translateStripeEvent, type StripeEventEnvelope } from './webhooks/stripe';
 import { payPalEnvelopes, stripeEnvelopes, stripeMoneyMoved, type PayPalEnvelope } from './webhooks/synthesize';
+import { backoffDelay } from '../domain/shared/backoff';
 
 export type { Difference, DifferenceKind, DifferenceOutcome, ReconciliationEndpoint, ReconciliationRequest, ReconciliationResult, ReconciliationRuns } from '../domain/ports/reconciliationRuns';
 
@@ -47,6 +49,8 @@ export interface ReconciliationObserver {
 
 export interface ReconciliationDeps {
   readonly store: EventStore;
+  /** Business time of the in-memory decisions and of synthesised events without a date (default: the wall clock). */
+  readonly clock?: Clock;
   readonly refs: RefResolver;
   readonly stripe: StripeLedger | null;
   readonly paypal: PayPalLedger | null;
@@ -105,6 +109,7 @@ class Simulation {
   constructor(
     private readonly store: EventStore,
     private readonly refs: RefResolver,
+    private readonly clock: Clock,
   ) {}
 
   readonly resolver: RefResolver = {
@@ -159,7 +164,7 @@ class Simulation {
       const d = decider as AnyDecider;
       const before = await this.state(stream, d);
       try {
-        const events = d.decide({ type: command.type, data: command.data, metadata: { now: new Date() } } as Command, before);
+        const events = d.decide({ type: command.type, data: command.data, metadata: { now: this.clock.now() } } as Command, before);
         if (events.length > 0) {
           this.states.set(stream, events.reduce((s, e) => d.evolve(s, e), before));
           facts.push(...events.map((e) => e.type));
@@ -237,7 +242,7 @@ class Run {
     private readonly deps: ReconciliationDeps,
     private readonly sleep: (ms: number) => Promise<void>,
   ) {
-    this.sim = new Simulation(deps.store, deps.refs);
+    this.sim = new Simulation(deps.store, deps.refs, deps.clock ?? systemClock);
   }
 
   result(): ReconciliationResult {
@@ -270,7 +275,7 @@ class Run {
           this.examined += got.objects.length;
           // Stripe lists newest first: apply oldest first, as the webhooks would have come
           for (const o of [...got.objects].reverse()) {
-            for (const env of stripeEnvelopes(kind, o, source.account)) {
+            for (const env of stripeEnvelopes(kind, o, source.account, (this.deps.clock ?? systemClock).now())) {
               await this.reconcile(source, kind, String(o.id), env.id, env.type, env, () => translateStripeEvent(env as StripeEventEnvelope, this.sim.resolver), stripeMoneyMoved(kind, o));
             }
           }
@@ -371,7 +376,8 @@ class Run {
         const limited = err instanceof ProviderRateLimited;
         const retryable = limited || (err instanceof ProviderError && err.kind === 'retryable');
         if (!retryable || attempt > this.deps.maxRetries) throw err;
-        const backoff = Math.max(this.deps.pageDelayMs, 250) * 2 ** (attempt - 1);
+        // the provider's Retry-After when it gave one, else the backoff; either capped
+        const backoff = backoffDelay(attempt, { baseMs: Math.max(this.deps.pageDelayMs, 250), maxMs: this.deps.maxRetryAfterMs });
         const waitMs = Math.min(limited && err.retryAfterMs !== null ? err.retryAfterMs : backoff, this.deps.maxRetryAfterMs);
         this.deps.observer?.rateLimited({ runId: this.id, provider, waitMs, attempt, reason: (err as Error).message });
         await this.sleep(waitMs);

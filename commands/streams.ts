@@ -4,7 +4,7 @@
  */
 export const streams = {
   booking: (tenantId: string, bookingId: string) => `booking-${tenantId}.${bookingId}`,
-  departure: (tenantId: string, externalId: string) => `departure-${tenantId}.${externalId}`,
+  departure: (tenantId: string, departureId: string) => `departure-${tenantId}.${departureId}`,
   subscription: (tenantId: string, customerId: string) => `subscription-${tenantId}.${customerId}`,
   plan: (tenantId: string, planId: string) => `plan-${tenantId}.${planId}`,
   invoice: (tenantId: string, invoiceId: string) => `invoice-${tenantId}.${invoiceId}`,

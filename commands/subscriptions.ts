@@ -5,6 +5,7 @@
  * with an idempotency key derived from the fact it serves, so a retried command cannot act twice
  * at the provider.
  */
+import { systemClock, type Clock } from '../domain/ports/clock';
 import { ProviderError, type BillingProvider } from '../domain/ports/billingProvider';
 import type { EventStore } from '../domain/ports/eventStore';
 import { DomainRefusal } from '../domain/shared/decider';
@@ -39,6 +40,8 @@ export interface SubscriptionCommandsOptions {
   readonly sessionTtlSeconds: number;
   /** How long a request waits for another request's checkout session before answering 409. */
   readonly waitForSessionMs?: number;
+  /** Business time of each claim attempt (default: the wall clock). */
+  readonly clock?: Clock;
 }
 
 export class SubscriptionCommands {
@@ -127,7 +130,7 @@ export class SubscriptionCommands {
     const stream = streams.subscription(ctx.tenantId, customerId);
     const deadline = Date.now() + (this.opts.waitForSessionMs ?? 10_000);
     for (;;) {
-      const now = new Date();
+      const now = (this.opts.clock ?? systemClock).now();
       const attemptId = ctx.idSeed ? `${ctx.idSeed.slice(0, 32)}` : newId();
       const claimed = await handle(
         this.store,

@@ -13,9 +13,10 @@ import { ProviderError } from '../domain/ports/billingProvider';
 import { formatPosition, type Position } from '../domain/ports/eventStore';
 import { DomainRefusal } from '../domain/shared/decider';
 import { requireAdmin, tenantOf } from './auth';
-import { Problem } from './problem';
+import { PROBLEM_BASE, Problem } from './problem';
 
 export type Access = 'tenant' | 'admin';
+export type ProblemStatus = 400 | 402 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 502 | 503;
 
 export interface HandlerContext<B> {
   readonly req: Request;
@@ -52,6 +53,21 @@ export interface RouteSpec<S extends z.ZodType | undefined = z.ZodType | undefin
    */
   readonly reads?: readonly string[];
   readonly success: number;
+  /**
+   * The body of the success answer (null for 204): documented in /openapi.json, and every answer
+   * is checked against it (a mismatch is logged as an error: the document would be lying).
+   */
+  readonly response: z.ZodType | null;
+  /** Other success statuses the route can answer with the same body (e.g. 200 for a reused checkout). */
+  readonly alsoSuccess?: readonly number[];
+  /** The success body is also available as text/csv (Accept: text/csv or format=csv). */
+  readonly csv?: z.ZodType;
+  /**
+   * Problems this route raises itself, by status: their `type` slugs (docs/problems.md); `'refusal'`
+   * stands for the domain refusals of that status. Those of authentication, rate limits, the body,
+   * the query, Idempotency-Key and the database are added from the route's shape.
+   */
+  readonly problems?: Readonly<Partial<Record<ProblemStatus, readonly string[]>>>;
   readonly handler: (ctx: HandlerContext<S extends z.ZodType ? z.infer<S> : undefined>) => Promise<Reply>;
 }
 
@@ -112,6 +128,11 @@ export function toProblem(err: unknown): Problem | null {
   return null;
 }
 
+/** A finance report answered as CSV (http/routes/reports.ts): its body is the text, not the JSON document. */
+function isCsv(reply: Reply): boolean {
+  return (reply.body as { representation?: unknown } | undefined)?.representation === 'text/csv';
+}
+
 function bigintSafe(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? v.toString() : v;
 }
@@ -132,6 +153,7 @@ type Middleware = (req: Request, res: Response, next: NextFunction) => unknown;
  */
 export function mount(router: Router, specs: readonly RouteSpec[], freshness?: Freshness, beforeCommand?: Middleware): void {
   for (const spec of specs) {
+    const documented = successBody(spec);
     const chain: Middleware[] = [];
     if (spec.access === 'admin') chain.push(requireAdmin);
     if (spec.method === 'post' && beforeCommand) {
@@ -195,6 +217,11 @@ export function mount(router: Router, specs: readonly RouteSpec[], freshness?: F
         ...(reply.position !== undefined ? { position: reply.position ? formatPosition(reply.position) : null } : {}),
       };
       const out = JSON.parse(JSON.stringify(stale ? { ...payload, stale: true } : payload, bigintSafe)) as unknown;
+      if (documented && !isCsv(reply)) {
+        // the answer must be what /openapi.json says: a mismatch is our bug, told loudly, never hidden from the caller
+        const checked = documented.safeParse(out);
+        if (!checked.success) req.log?.error({ operationId: spec.operationId, issues: checked.error.issues.slice(0, 5) }, 'answer does not match its documented response schema');
+      }
       if (spec.method === 'get') {
         // ETag over the representation; If-None-Match answers 304 without a body.
         const etag = `W/"${createHash('sha1').update(JSON.stringify(out)).digest('base64url')}"`;
@@ -211,13 +238,122 @@ export function mount(router: Router, specs: readonly RouteSpec[], freshness?: F
   }
 }
 
-/** OpenAPI 3.1, generated from the same route specs and zod schemas that validate requests. */
+/** The problems of a command that calls a payment provider (toProblem), merged with the route's own. */
+export function PROVIDER_PROBLEMS(own: Partial<Record<ProblemStatus, readonly string[]>>): Partial<Record<ProblemStatus, readonly string[]>> {
+  const provider: Partial<Record<ProblemStatus, readonly string[]>> = {
+    402: ['payment-declined', 'payment-needs-action'],
+    409: ['refusal', 'concurrency-conflict'],
+    422: ['refusal', 'provider-rejected'],
+    502: ['provider-auth'],
+    503: ['provider-unavailable'],
+  };
+  const out: Partial<Record<ProblemStatus, readonly string[]>> = { ...provider };
+  for (const [k, v] of Object.entries(own)) out[Number(k) as ProblemStatus] = [...(provider[Number(k) as ProblemStatus] ?? []), ...(v ?? [])];
+  return out;
+}
+
+const IDEMPOTENCY_KEY_PATTERN = '^[\\x21-\\x7e]{1,255}$';
+const MIN_POSITION_PATTERN = '^\\d{1,20}/\\d{1,20}$';
+
+/** The problem types a route can answer, by status: its own and those its shape implies. */
+export function problemsOf(s: RouteSpec): Map<number, Set<string>> {
+  const out = new Map<number, Set<string>>();
+  const add = (status: number, ...types: string[]) => {
+    const set = out.get(status) ?? new Set<string>();
+    types.forEach((t) => set.add(t));
+    out.set(status, set);
+  };
+  add(401, 'unauthorized');
+  add(429, 'rate-limited');
+  add(503, 'database-unavailable');
+  // the admin key naming an unknown tenant in Settle-Tenant
+  add(404, 'tenant-not-found');
+  if (s.access === 'admin') add(403, 'forbidden');
+  else add(400, 'tenant-required');
+  if (s.method === 'post') add(400, 'invalid-idempotency-key'), add(409, 'idempotency-key-in-use'), add(422, 'idempotency-key-reused');
+  if (s.body) add(400, 'malformed-json', 'json-too-deep'), add(413, 'payload-too-large'), add(415, 'unsupported-media-type', 'unsupported-encoding'), add(422, 'validation-error');
+  if (s.query || s.reads) add(422, 'validation-error');
+  for (const [status, types] of Object.entries(s.problems ?? {})) add(Number(status), ...(types ?? []));
+  return out;
+}
+
+const TITLES: Record<number, string> = {
+  304: 'Not Modified: the representation still has the ETag sent in If-None-Match',
+  400: 'Bad Request',
+  401: 'Unauthorized: no bearer key, or an unknown or revoked one',
+  402: 'Payment Failed: the provider declined the payment or needs the payer to act',
+  403: 'Forbidden: the admin key is needed',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Payload Too Large (over 1 MB)',
+  415: 'Unsupported Media Type: send application/json (UTF-8)',
+  422: 'Unprocessable: validation, Idempotency-Key reuse or a domain refusal',
+  429: 'Too Many Requests',
+  502: 'The payment provider refused our credentials',
+  503: 'Service Unavailable: the database or the payment provider',
+};
+
+const header = (description: string, schema: Record<string, unknown> = { type: 'string' }) => ({ description, schema });
+
+function problemResponse(status: number, types: Set<string>): Record<string, unknown> {
+  const refusal = types.has('refusal');
+  const named = [...types].filter((t) => t !== 'refusal').sort();
+  const typeSchema = refusal ? { type: 'string', format: 'uri' } : { type: 'string', enum: named.map((t) => `${PROBLEM_BASE}${t}`) };
+  const headers: Record<string, unknown> = {};
+  if (status === 401) headers['WWW-Authenticate'] = header('Bearer challenge', { type: 'string', pattern: '^Bearer' });
+  if (status === 429 || status === 503) headers['Retry-After'] = header('Seconds to wait before retrying', { type: 'string', pattern: '^\\d+$' });
+  if (status === 409 && named.includes('idempotency-key-in-use')) headers['Retry-After'] = header('With idempotency-key-in-use: seconds to wait', { type: 'string', pattern: '^\\d+$' });
+  return {
+    description: `${TITLES[status] ?? 'Problem'}. Problem types: ${[...named.map((t) => `\`${t}\``), ...(refusal ? ['a domain refusal (its `code` in kebab-case, see docs/problems.md)'] : [])].join(', ')}`,
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+    content: { 'application/problem+json': { schema: { allOf: [{ $ref: '#/components/schemas/Problem' }, { type: 'object', properties: { status: { const: status }, type: typeSchema } }] } } },
+  };
+}
+
+/** The documented success body: the route's schema plus what mount() adds (revision, position, stale). */
+function successBody(s: RouteSpec): z.ZodType | null {
+  if (!s.response) return null;
+  if (!(s.response instanceof z.ZodObject)) return s.response;
+  let body = s.response;
+  if (s.method !== 'get') body = body.extend({ revision: z.string().nullable().optional().meta({ description: 'The stream revision after the command' }), position: z.string().nullable().optional().meta({ description: 'Pass as min_position to read your write' }) });
+  if (s.reads) body = body.extend({ stale: z.literal(true).optional().meta({ description: 'The read model had not reached min_position within 2 s' }) });
+  return body;
+}
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'any', io }) as Record<string, unknown>;
+  return rest;
+}
+
+/**
+ * OpenAPI 3.1, generated from the same route specs and zod schemas that validate requests
+ * (`io: 'input'`: a field with a default is optional) and that every answer is checked against.
+ */
 export function openApiDocument(specs: readonly RouteSpec[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  const problem = { $ref: '#/components/responses/Problem' };
   for (const s of specs) {
     const path = `/v1${s.path}`.replace(/:([A-Za-z]+)/g, '{$1}');
-    const params = [...s.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const params = [...s.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string', minLength: 1 } }));
+    const query = s.query ? (jsonSchema(s.query, 'input') as { properties?: Record<string, unknown>; required?: string[] }) : null;
+    const success = successBody(s);
+    const successHeaders: Record<string, unknown> = {};
+    if (s.method === 'get') {
+      successHeaders.ETag = header('Weak validator of the representation; send it back in If-None-Match');
+      successHeaders['Cache-Control'] = header('private, no-cache');
+    } else {
+      successHeaders['Settle-Revision'] = header('The stream revision after the command', { type: 'string', pattern: '^\\d+$' });
+      successHeaders['Settle-Position'] = header('The global position of the append; pass it as min_position to read your write', { type: 'string', pattern: MIN_POSITION_PATTERN });
+    }
+    if (s.method === 'post') successHeaders['Idempotent-Replayed'] = header('true when this is the stored answer of an earlier request with the same Idempotency-Key', { type: 'string', enum: ['true'] });
+    if (s.reads) successHeaders['Settle-Stale'] = header('true when the read model had not reached min_position within 2 s', { type: 'string', enum: ['true'] });
+    const content: Record<string, unknown> = {};
+    if (success) content['application/json'] = { schema: jsonSchema(success, 'output') };
+    if (s.csv) content['text/csv'] = { schema: jsonSchema(s.csv, 'output') };
+    const okResponse = { description: 'Success', headers: successHeaders, ...(s.success === 204 ? {} : { content }) };
+    const responses: Record<string, unknown> = {};
+    for (const status of [s.success, ...(s.alsoSuccess ?? [])]) responses[String(status)] = okResponse;
+    if (s.method === 'get') responses['304'] = { description: TITLES[304], headers: { ETag: successHeaders.ETag } };
+    for (const [status, types] of [...problemsOf(s)].sort(([a], [b]) => a - b)) responses[String(status)] = problemResponse(status, types);
     const op: Record<string, unknown> = {
       operationId: s.operationId,
       summary: s.summary,
@@ -225,52 +361,61 @@ export function openApiDocument(specs: readonly RouteSpec[], version: string): R
       security: [{ bearer: [] }],
       parameters: [
         ...params,
-        ...(s.method === 'post' ? [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 }, description: 'Replays the first response for 24 h; 422 when reused with another body.' }] : []),
-        ...(s.query ? Object.entries((z.toJSONSchema(s.query, { unrepresentable: 'any' }) as { properties?: Record<string, unknown> }).properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: false, schema })) : []),
-        ...(s.reads ? [{ name: 'min_position', in: 'query', required: false, schema: { type: 'string', pattern: '^\\d+/\\d+$' }, description: 'A position returned by a command: wait up to 2 s for the read model to include it, else the answer carries Settle-Stale: true.' }] : []),
+        ...(s.method === 'post'
+          ? [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN, minLength: 1, maxLength: 255 }, description: '1 to 255 visible ASCII characters. Replays the first response for 24 h; 422 when reused with another body.' }]
+          : []),
+        ...(query ? Object.entries(query.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: (query.required ?? []).includes(name), schema })) : []),
+        ...(s.reads ? [{ name: 'min_position', in: 'query', required: false, schema: { type: 'string', pattern: MIN_POSITION_PATTERN }, description: 'A position returned by a command: wait up to 2 s for the read model to include it, else the answer carries Settle-Stale: true.' }] : []),
+        ...(s.method === 'get' ? [{ name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'An ETag of an earlier answer: 304 while it still matches.' }] : []),
         ...(s.access === 'tenant' ? [{ name: 'Settle-Tenant', in: 'header', required: false, schema: { type: 'string' }, description: 'Admin key only: the tenant to act for.' }] : []),
       ],
-      responses: {
-        [String(s.success)]: { description: 'Success', ...(s.success === 204 ? {} : { content: { 'application/json': { schema: { type: 'object' } } } }) },
-        '400': problem,
-        '401': problem,
-        '404': problem,
-        '409': problem,
-        '422': problem,
-      },
+      responses,
     };
-    if (s.body) op.requestBody = { required: true, content: { 'application/json': { schema: z.toJSONSchema(s.body, { target: 'draft-2020-12', unrepresentable: 'any' }) } } };
+    if (s.body) op.requestBody = { required: true, content: { 'application/json': { schema: jsonSchema(s.body, 'input') } } };
     paths[path] = { ...(paths[path] ?? {}), [s.method]: op };
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'Settle API', version, description: 'Commands and queries for bookings, departures, subscriptions, plans and invoices. Money is integer minor units plus ISO 4217 currency.' },
+    info: {
+      title: 'Settle API',
+      version,
+      description:
+        'Commands and queries for bookings, departures, subscriptions, plans and invoices. Money is integer minor units plus ISO 4217 currency. Errors are RFC 9457 problem+json (docs/problems.md). A method a path does not support answers 405 with `Allow`.',
+    },
     servers: [{ url: '/' }],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A tenant API key, or the admin key' } },
-      responses: {
+      schemas: {
         Problem: {
+          type: 'object',
           description: 'RFC 9457 problem details',
-          content: {
-            'application/problem+json': {
-              schema: {
-                type: 'object',
-                required: ['type', 'title', 'status', 'detail'],
-                properties: {
-                  type: { type: 'string', format: 'uri' },
-                  title: { type: 'string' },
-                  status: { type: 'integer' },
-                  detail: { type: 'string' },
-                  instance: { type: 'string' },
-                  requestId: { type: 'string' },
-                  errors: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
-                },
-              },
-            },
+          required: ['type', 'title', 'status', 'detail'],
+          properties: {
+            type: { type: 'string', format: 'uri' },
+            title: { type: 'string' },
+            status: { type: 'integer' },
+            detail: { type: 'string' },
+            instance: { type: 'string' },
+            requestId: { type: 'string' },
+            code: { type: 'string', description: 'Domain refusals: the refusal code (snake_case)' },
+            errors: { type: 'array', items: { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } } },
           },
         },
       },
     },
     paths,
+  };
+}
+
+/** The methods each documented /v1 path answers, for 405 with Allow (an unsupported method on a known path). */
+export function methodNotAllowed(specs: readonly RouteSpec[]): Middleware {
+  const patterns = specs.map((s) => ({ re: new RegExp(`^${s.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}/?$`), method: s.method.toUpperCase() }));
+  return (req, res, next) => {
+    const allowed = new Set(patterns.filter((p) => p.re.test(req.path)).map((p) => p.method));
+    if (allowed.size === 0 || allowed.has(req.method) || (req.method === 'HEAD' && allowed.has('GET'))) return next();
+    if (allowed.has('GET')) allowed.add('HEAD');
+    const allow = [...allowed].sort().join(', ');
+    res.setHeader('Allow', allow);
+    throw new Problem(405, 'method-not-allowed', 'Method Not Allowed', `${req.method} is not supported on this path; use ${allow}`);
   };
 }

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import type { Clock } from '../domain/ports/clock';
 import express, { Router, type Express, type Request, type Response } from 'express';
 import type { BookingCommands } from '../commands/bookings';
 import type { CommandContext } from '../commands/handle';
-import { mount, openApiDocument, type RouteSpec } from './api';
+import { methodNotAllowed, mount, openApiDocument, type RouteSpec } from './api';
+import { asyncApiDocument } from './asyncapi';
 import { authenticate, tenantOf, type Principal } from './auth';
 import { healthRoutes, metricsRoutes } from './health';
 import { webhookRoutes } from './webhooks';
@@ -22,7 +24,7 @@ import { queryRoutes } from './routes/queries';
 import { reportRoutes } from './routes/reports';
 import { payerLinkRoutes } from './routes/payerLinks';
 import type { ReadModels } from '../projections/queries';
-import type { ProjectionRunner } from '../projections/runtime';
+import type { ProjectionRunner } from '../projections/runner';
 import type { EventStore } from '../domain/ports/eventStore';
 import type { PayPalReturn } from '../commands/webhooks/paypalCapture';
 import type { Config } from '../infrastructure/config/config';
@@ -44,6 +46,8 @@ import type { InvoicePaymentCommands } from '../commands/invoicePayments';
 /** Everything the HTTP application is handed by the composition root (main/compose.ts), each route module taking its part. */
 export interface AppServices {
   readonly config: Config;
+  /** Business time of every command context built here (the composition root's one Clock). */
+  readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Read models, reports and the operator views query it. */
@@ -74,6 +78,8 @@ export interface AppServices {
   readonly outbox: OutboxView;
   readonly inbox: InboxCounts;
   readonly consumerLag: ConsumerLag;
+  /** Held and parked keys per stage (the relay, each consumer group): the System page. */
+  keyStages(): Promise<ReadonlyArray<{ stage: string; held: number; parked: number }>>;
   readonly readiness: ReadinessSource;
   readonly reconciliation: ReconciliationRouteDeps;
   readonly webhooks: WebhookDeps;
@@ -85,8 +91,8 @@ export interface AppOptions {
   now?: () => number;
 }
 
-/** Builds the command context of a request: tenant, ids for tracing, deterministic id seed, actor, time. */
-function contextFor(tenantId: string, req: Request, res: Response): CommandContext {
+/** Builds the command context of a request: tenant, ids for tracing, deterministic id seed, actor, time (`now` from the composition root's Clock). */
+const contextWith = (clock: Clock) => (tenantId: string, req: Request, res: Response): CommandContext => {
   const principal = res.locals.principal as Principal;
   const key = res.locals.idempotencyKey as string | undefined;
   return {
@@ -96,12 +102,13 @@ function contextFor(tenantId: string, req: Request, res: Response): CommandConte
     // per principal as the key itself (idempotency.ts): the admin's and the tenant's same key are different requests
     idSeed: key ? createHash('sha256').update(`idempotency|${principal.kind === 'admin' ? idempotencyScope(principal, tenantId) : tenantId}|${key}|${req.method} ${req.path}`).digest('hex') : undefined,
     actor: principal.kind === 'admin' ? { kind: 'admin', id: 'admin' } : { kind: 'api_key', id: principal.keyId },
-    now: new Date(),
+    now: clock.now(),
   };
-}
+};
 
 export function apiRoutes(s: AppServices): RouteSpec[] {
   const c = s.config;
+  const contextFor = contextWith(s.clock);
   return [
     ...adminRoutes(s.tenants, s.connectedAccounts),
     ...bookingRoutes(s.commands.bookings, contextFor, s.bulkRetry ?? undefined),
@@ -158,6 +165,10 @@ export function createApp(s: AppServices, opts: AppOptions = {}): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(doc);
   });
+  const asyncApi = asyncApiDocument('1');
+  app.get('/asyncapi.json', (_req, res) => {
+    res.json(asyncApi);
+  });
   const v1 = Router();
   const authFailures = failedAuthLimit({ name: 'auth', capacity: c.RATE_LIMIT_AUTH_BURST, refillPerSecond: c.RATE_LIMIT_AUTH_PER_SECOND, now });
   v1.use(authFailures.gate);
@@ -181,6 +192,8 @@ export function createApp(s: AppServices, opts: AppOptions = {}): Express {
       }
     },
   }, idempotency(s.idempotency));
+  // a documented path with a method it does not support: 405 with Allow (not 404)
+  v1.use(methodNotAllowed(specs));
   app.use('/v1', v1);
   app.use(notFound);
   app.use(errorHandler);

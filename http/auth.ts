@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
-import { sameSecret, type TenantDirectory } from '../infrastructure/sql/apiAccess';
+import { constantTimeEqual } from '../domain/shared/constantTime';
+import type { TenantDirectory } from '../infrastructure/sql/apiAccess';
 import { Problem } from './problem';
 
 /**
@@ -17,6 +18,11 @@ export interface AuthedLocals {
 
 const unauthorized = (detail: string) => new Problem(401, 'unauthorized', 'Unauthorized', detail);
 
+/** RFC 6750: every 401 names the scheme; `invalid_token` when a key was sent but is not valid. */
+function challenge(res: Response, invalidToken: boolean): void {
+  res.setHeader('WWW-Authenticate', invalidToken ? 'Bearer realm="settle", error="invalid_token"' : 'Bearer realm="settle"');
+}
+
 /** `onRefused`: called for every 401 (no key, unknown or revoked key), e.g. to charge the caller's failed-auth budget. */
 export function authenticate(directory: TenantDirectory, adminKey: string | undefined, onRefused: (req: Request) => void = () => undefined) {
   return async (req: Request, res: Response, next: NextFunction) => {
@@ -24,10 +30,11 @@ export function authenticate(directory: TenantDirectory, adminKey: string | unde
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!m) {
       onRefused(req);
+      challenge(res, false);
       throw unauthorized('Send an API key as "Authorization: Bearer <key>"');
     }
     const key = m[1]!;
-    if (adminKey && sameSecret(key, adminKey)) {
+    if (adminKey && constantTimeEqual(key, adminKey)) {
       res.locals.principal = { kind: 'admin' } satisfies Principal;
       const acting = req.get('settle-tenant');
       if (acting) {
@@ -40,6 +47,7 @@ export function authenticate(directory: TenantDirectory, adminKey: string | unde
     const found = await directory.authenticate(key);
     if (!found) {
       onRefused(req);
+      challenge(res, true);
       throw unauthorized('The API key is unknown or revoked');
     }
     res.locals.principal = { kind: 'tenant', tenantId: found.tenantId, keyId: found.keyId } satisfies Principal;

@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import { sameSecret } from '../infrastructure/sql/apiAccess';
+import { constantTimeEqual } from '../domain/shared/constantTime';
 import { Problem } from './problem';
 import { byIp, rateLimit } from './rateLimit';
 import type { MetricsExposition, ReadinessSource } from './services';
@@ -37,7 +37,7 @@ export function metricsRoutes(metrics: MetricsExposition, token: string | undefi
   r.get('/metrics', async (req: Request, res: Response) => {
     if (token) {
       const m = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
-      if (!m || !sameSecret(m[1]!, token)) {
+      if (!m || !constantTimeEqual(m[1]!, token)) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
         throw new Problem(401, 'unauthorized', 'Unauthorized', 'Scrape /metrics with "Authorization: Bearer <METRICS_TOKEN>"');
       }

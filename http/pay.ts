@@ -20,19 +20,19 @@ import { invoiceLive, payerPage } from './console/pages';
 import { CONSOLE_CSP } from './console/routes';
 import type { LiveStatusHub } from './live';
 import { verifyPayerLink } from './payerLinks';
+import { escapeHtml } from '../domain/shared/html';
 import { Problem } from './problem';
 import { toProblem } from './api';
 
 const ORDER_ID = /^[A-Z0-9]{5,40}$/;
 
 function page(title: string, text: string): string {
-  const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><main><h1>${esc(title)}</h1><p>${esc(text)}</p></main></body></html>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><main><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p></main></body></html>`;
 }
 
 const SAFE_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
-export function payRoutes(rt: Pick<AppServices, 'readModels' | 'commands' | 'payerLinkSecret' | 'paymentMethods'>, hub: LiveStatusHub): Router {
+export function payRoutes(rt: Pick<AppServices, 'clock' | 'readModels' | 'commands' | 'payerLinkSecret' | 'paymentMethods'>, hub: LiveStatusHub): Router {
   const r = Router();
   const models = rt.readModels;
   const payments = rt.commands.invoicePayments;
@@ -89,7 +89,7 @@ export function payRoutes(rt: Pick<AppServices, 'readModels' | 'commands' | 'pay
     const method = String((req.body as Record<string, unknown> | undefined)?.method ?? '');
     if (method !== 'stripe_connect' && method !== 'paypal') throw new Problem(422, 'validation-error', 'Validation Failed', 'method must be stripe_connect or paypal', [{ path: 'body.method', message: 'invalid' }]);
     try {
-      const start = await payments.start(invoiceId, method as PaymentMethod, { tenantId, correlationId: String(res.locals.correlationId), causationId: String(res.locals.requestId), now: new Date() });
+      const start = await payments.start(invoiceId, method as PaymentMethod, { tenantId, correlationId: String(res.locals.correlationId), causationId: String(res.locals.requestId), now: rt.clock.now() });
       res.redirect(303, start.url);
     } catch (err) {
       if (err instanceof DomainRefusal) throw new Problem(409, 'invoice-not-payable', 'Conflict', err.message);

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { constantTimeEqual } from '../domain/shared/constantTime';
 
 /**
  * Signed payer links for an invoice: `/pay/invoices/<tenant>/<invoice>?expires=<unix s>&sig=<hex>`
@@ -31,7 +32,7 @@ export function verifyPayerLink(secret: string, l: { tenantId: string; invoiceId
   const expires = Number(l.expires);
   const expected = signature(secret, { tenantId: l.tenantId, invoiceId: l.invoiceId, expires });
   // constant time over the full MAC; checked before the expiry so a forged link learns nothing from timing
-  if (!timingSafeEqual(expected, Buffer.from(l.sig, 'hex'))) return { ok: false, reason: 'bad_signature' };
+  if (!constantTimeEqual(expected.toString('hex'), l.sig)) return { ok: false, reason: 'bad_signature' };
   if (expires <= nowSeconds) return { ok: false, reason: 'expired' };
   return { ok: true };
 }

@@ -37,7 +37,7 @@ export interface HeldKeys {
 
 /** The relay's view of the outbox, as the console shows it. */
 export interface OutboxView {
-  status(): Promise<{ backlog: number; oldestAgeSeconds: number; leader: boolean; lastError: string | null }>;
+  status(): Promise<{ backlog: number; oldestAgeSeconds: number; leader: boolean; lastError: string | null; stuck: boolean }>;
 }
 
 /** Webhook inbox rows per status. */

@@ -13,6 +13,7 @@
  * of `services()` builds the command services, once, from those adapters.
  */
 import path from 'node:path';
+import { systemClock, type Clock } from '../domain/ports/clock';
 import type { EventStore } from '../domain/ports/eventStore';
 import type { MessageBus } from '../domain/ports/messageBus';
 import type { BillingProvider, InvoicePaymentGateway } from '../domain/ports/billingProvider';
@@ -34,7 +35,7 @@ import { translatePayPalEvent } from '../commands/webhooks/paypal';
 import { PayPalReturn, payPalCaptureActions } from '../commands/webhooks/paypalCapture';
 import { FINANCE_GROUP_ID, FinanceConsumer } from '../projections/finance/ledger';
 import { projections as allProjections } from '../projections';
-import { ProjectionRunner } from '../projections/runtime';
+import { ProjectionRunner } from '../projections/runner';
 import { ReadModels } from '../projections/queries';
 import type { Config } from '../infrastructure/config/config';
 import { ensurePrivateDir } from '../infrastructure/config/dataDir';
@@ -56,7 +57,7 @@ import { esdbOutboxFeeder } from '../infrastructure/eventstore/esdbOutboxFeeder'
 import { eventsAfter } from '../infrastructure/eventstore/eventsBehind';
 import { SqlEventStore } from '../infrastructure/eventstore/sqlEventStore';
 import { SharedReads } from '../infrastructure/eventstore/sharedReads';
-import { CatchUpSubscription, SqlCheckpointStore, checkpointed, type CatchUpOptions, type SubscriptionSink } from '../infrastructure/eventstore/subscription';
+import { CatchUpSubscription, SqlCheckpointStore, checkpointed, type CatchUpOptions, type SubscriptionSink } from '../infrastructure/eventstore/catchUp';
 import { InProcessBus } from '../infrastructure/messaging/inProcessBus';
 import { KafkaBus } from '../infrastructure/messaging/kafkaBus';
 import { OutboxRelay } from '../infrastructure/messaging/outboxRelay';
@@ -89,6 +90,12 @@ export interface CommandServices {
   /** The buyer's return from PayPal; null when PayPal is not configured. */
   readonly payPalReturn: PayPalReturn | null;
 }
+
+/** The consumer groups Settle runs and the topics each reads (consumer lag: metrics, console). */
+const CONSUMER_GROUPS: ReadonlyArray<{ group: string; topics: readonly string[] }> = [
+  { group: CRM_SYNC_GROUP, topics: [TOPICS.bookings, TOPICS.crmSyncRetry] },
+  { group: FINANCE_GROUP_ID, topics: [TOPICS.payments] },
+];
 
 export class Settle {
   readonly subscriptions: CatchUpSubscription[] = [];
@@ -145,6 +152,8 @@ export class Settle {
     readonly eventStore: EventStore,
     readonly bus: MessageBus,
     readonly relay: OutboxRelay,
+    /** Business time for every command, processor, reactor and saga built here (see domain/ports/clock.ts). */
+    readonly clock: Clock,
   ) {
     const c = config;
     this.tenants = new TenantDirectory(db);
@@ -173,6 +182,7 @@ export class Settle {
     // Providers: Stripe (checkout, Connect invoice payments), PayPal (orders, captures, refunds)
     if (c.STRIPE_SECRET_KEY) {
       this.stripe = new StripeBillingProvider({
+        now: () => clock.now(),
         secretKey: c.STRIPE_SECRET_KEY,
         apiBase: c.STRIPE_API_BASE,
         maxNetworkRetries: 2,
@@ -188,7 +198,7 @@ export class Settle {
       this.paypalVerifier = new PayPalWebhookVerifier({ webhookId: c.PAYPAL_WEBHOOK_ID, trustedCertHosts: payPalTrustedCertHosts(c.PAYPAL_API_BASE), transmissionToleranceSeconds: c.PAYPAL_WEBHOOK_TOLERANCE_SECONDS });
     }
     this.paypal = c.PAYPAL_CLIENT_ID && c.PAYPAL_CLIENT_SECRET ? new PayPalClient({ apiBase: c.PAYPAL_API_BASE, clientId: c.PAYPAL_CLIENT_ID, clientSecret: c.PAYPAL_CLIENT_SECRET }) : null;
-    this.paypalCapture = this.paypal ? payPalOrderCapture(this.paypal) : null;
+    this.paypalCapture = this.paypal ? payPalOrderCapture(this.paypal, clock) : null;
     if (this.paypal) {
       this.invoicePaymentGateways.paypal = payPalGateway(this.paypal, this.providerRefs);
       this.provider = withPayPalRefunds(this.provider, this.paypal);
@@ -203,7 +213,7 @@ export class Settle {
       : { capturePayPalOrder: () => Promise.reject(new Error('PayPal is not configured')) };
     const observer = ingestObserver(metrics, logger);
     const transmissions = this.paypalTransmissions;
-    this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions), this.providerRefs, translate, {
+    this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions, clock), this.providerRefs, translate, {
       ...observer,
       received: (e) => {
         observer.received(e);
@@ -218,7 +228,7 @@ export class Settle {
     this.reconciler = this.buildReconciler();
   }
 
-  static async create(config: Config, logger: Logger): Promise<Settle> {
+  static async create(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Settle> {
     const metrics = new Metrics();
     let db: SqlClient;
     if (config.DATABASE_URL) {
@@ -261,7 +271,7 @@ export class Settle {
         stuckAfterSeconds: config.OUTBOX_STUCK_SECONDS,
         onHold: (h) => reportHold(metrics, logger, 'relay', h),
       });
-      const s = new Settle(config, logger, metrics, db, eventStore, bus, relay);
+      const s = new Settle(config, logger, metrics, db, eventStore, bus, relay, clock);
       // every append wakes the loops that follow the log
       appended = () => {
         relay.wake();
@@ -273,7 +283,7 @@ export class Settle {
       await s.buildConsumers();
       s.registerCollectors();
       s.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => s.provider, logger)), { lease: s.leaseFor('provider-requests') });
-      s.addSubscription(checkpointed('waitlist', new SqlCheckpointStore(db), waitlistHandler(eventStore)), { lease: s.leaseFor('waitlist') });
+      s.addSubscription(checkpointed('waitlist', new SqlCheckpointStore(db), waitlistHandler(eventStore, clock)), { lease: s.leaseFor('waitlist') });
       if (eventStore instanceof EsdbEventStore) s.addSubscription(esdbOutboxFeeder(db), { lease: s.leaseFor('eventstoredb-outbox-feeder') });
       return s;
     } catch (err) {
@@ -290,7 +300,7 @@ export class Settle {
     const capture = this.paypalCapture;
     this.built = {
       bookings: new BookingCommands(this.eventStore, this.provider),
-      subscriptions: new SubscriptionCommands(this.eventStore, this.provider, { sessionTtlSeconds: c.CHECKOUT_SESSION_TTL_SECONDS }),
+      subscriptions: new SubscriptionCommands(this.eventStore, this.provider, { sessionTtlSeconds: c.CHECKOUT_SESSION_TTL_SECONDS, clock: this.clock }),
       invoices: new InvoiceCommands(this.eventStore, this.provider, this.connectedAccounts),
       invoicePayments,
       payPalReturn: capture ? new PayPalReturn(capture, this.providerRefs, (causationId, steps) => this.ingestor.applySteps(causationId, steps)) : null,
@@ -315,7 +325,8 @@ export class Settle {
       metrics: this.metrics,
       db,
       eventStore: this.eventStore,
-      readModels: new ReadModels(db),
+      readModels: new ReadModels(db, this.clock),
+      clock: this.clock,
       readModelChanges: this.readModelChanges,
       tenants: this.tenants,
       idempotency: this.idempotency,
@@ -328,7 +339,7 @@ export class Settle {
               const { rows } = await db.query<{ booking_id: string }>(`SELECT booking_id FROM bookings WHERE tenant_id = $1 AND needs_attention ORDER BY updated_at`, [tenantId]);
               return rows.map((r) => r.booking_id);
             },
-            schedule: (tenantId, ids, correlationId, requestId) => scheduleBulkCrmRetry(relay, tenantId, ids, { correlationId, requestId }),
+            schedule: (tenantId, ids, correlationId, requestId) => scheduleBulkCrmRetry(relay, tenantId, ids, { correlationId, requestId, now: this.clock.now() }),
           }
         : null,
       payerLinkSecret: this.payerLinkSecret,
@@ -338,14 +349,8 @@ export class Settle {
       heldKeys: this.heldMessages,
       outbox: relay,
       inbox: this.inbox,
-      consumerLag:
-        bus instanceof KafkaBus
-          ? () =>
-              bus.consumerLag([
-                { group: CRM_SYNC_GROUP, topics: [TOPICS.bookings, TOPICS.crmSyncRetry] },
-                { group: FINANCE_GROUP_ID, topics: [TOPICS.payments] },
-              ])
-          : null,
+      keyStages: () => this.keyStages(),
+      consumerLag: bus instanceof KafkaBus ? () => bus.consumerLag(CONSUMER_GROUPS) : null,
       readiness: this.readinessProbe,
       reconciliation: {
         start: (req) => this.reconciler.start(req),
@@ -392,7 +397,7 @@ export class Settle {
       const to = (c.OPS_EMAIL ?? '').split(',').map((x) => x.trim()).filter(Boolean);
       const notifier = this.mailer && to.length > 0 ? new EmailNotifier(this.db, this.mailer, to) : null;
       const crm = new CrmClient({ baseUrl: c.CRM_BASE_URL, apiKey: c.CRM_API_KEY ?? '', timeoutMs: c.CRM_TIMEOUT_MS });
-      const saga = new CrmSyncSaga(this.eventStore, crm, notifier, { maxAttempts: c.CRM_MAX_ATTEMPTS, baseDelayMs: c.CRM_RETRY_BASE_MS, maxDelayMs: c.CRM_RETRY_MAX_MS, publicBaseUrl: c.PUBLIC_BASE_URL });
+      const saga = new CrmSyncSaga(this.eventStore, crm, notifier, { maxAttempts: c.CRM_MAX_ATTEMPTS, baseDelayMs: c.CRM_RETRY_BASE_MS, maxDelayMs: c.CRM_RETRY_MAX_MS, publicBaseUrl: c.PUBLIC_BASE_URL, clock: this.clock });
       this.crmSaga = saga;
       const isolation = this.isolationFor(CRM_SYNC_GROUP);
       this.consumers.push(await this.bus.subscribe(CRM_SYNC_GROUP, [TOPICS.bookings, TOPICS.crmSyncRetry], isolation.wrap((m) => saga.handleMessage(m.value as Envelope))));
@@ -415,6 +420,7 @@ export class Settle {
     const log = this.logger.child({ component: 'reconciliation' });
     const metrics = this.metrics;
     return new Reconciler({
+      clock: this.clock,
       store: this.eventStore,
       refs: this.providerRefs,
       stripe: c.STRIPE_SECRET_KEY ? new StripeLedgerAdapter({ secretKey: c.STRIPE_SECRET_KEY, apiBase: c.STRIPE_API_BASE }) : null,
@@ -528,6 +534,7 @@ export class Settle {
       const st = await outbox(null);
       return [{ stage: 'relay', held: st.heldKeys, parked: st.parkedKeys }, ...(await consumerHolds(null))];
     };
+    this.keyStages = sources.heldKeys;
     sources.outboxStuck = async () => (await outbox(null)).stuck;
     sources.subscriptions = () => [...this.subscriptions.map((s) => s.status()), ...this.projections.filter((p) => p.status().leader).map((p) => p.status())];
     sources.projections = () => this.projections.map((p) => p.status());
@@ -537,7 +544,21 @@ export class Settle {
     }, ttl);
     sources.outbox = () => outbox(null);
     sources.inbox = () => inbox(null);
+    sources.databaseUp = () => this.readinessProbe.databaseUp();
+    const models = new ReadModels(this.db, this.clock);
+    const crmFailed = cached(() => models.crmStagesFailed(), ttl);
+    const attempts = cached(() => models.paymentAttemptsByStatus(), ttl);
+    sources.crmStagesFailed = () => crmFailed(null);
+    sources.paymentAttempts = () => attempts(null);
+    if (this.bus instanceof KafkaBus) {
+      const bus = this.bus;
+      const lag = cached(() => bus.consumerLag(CONSUMER_GROUPS), ttl);
+      sources.consumerLag = () => lag(null);
+    }
   }
+
+  /** Held and parked keys per stage (the relay and each consumer group), reused like the gauges. */
+  private keyStages: () => Promise<ReadonlyArray<{ stage: string; held: number; parked: number }>> = async () => [];
 }
 
 function leaseFor(config: Config, name: string): LeaderLease {

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../domain/ports/clock';
 /**
  * Process entry point (`npm start`: node dist/main/server.js): configuration, the composition
  * root, the HTTP listeners, graceful shutdown.
@@ -26,8 +27,8 @@ export interface RunningService {
  * background work: consumers must be subscribed before the relay delivers (the in-process bus has
  * no retention), and tests replace the billing provider or a payment gateway there.
  */
-export async function startService(config: Config, logger: Logger, configure?: (settle: Settle) => Promise<void>): Promise<RunningService> {
-  const settle = await Settle.create(config, logger);
+export async function startService(config: Config, logger: Logger, configure?: (settle: Settle) => Promise<void>, clock: Clock = systemClock): Promise<RunningService> {
+  const settle = await Settle.create(config, logger, clock);
   await configure?.(settle);
   let shuttingDown = false;
   const http = await serveHttp(settle.httpServices(), {

@@ -11,7 +11,7 @@ import type { Logger } from '../infrastructure/observability/logger';
 import type { SqlClient } from '../infrastructure/sql/client';
 import type { LeaderLease } from '../infrastructure/sql/leaderLease';
 import { projections, projectionNamed } from './index';
-import { ProjectionRunner, requestRebuild } from './runtime';
+import { ProjectionRunner, requestRebuild } from './runner';
 
 /** What the command is handed: the database (migrated), the event log, leases, a logger. */
 export interface RebuildDeps {

@@ -2,7 +2,7 @@
 import { bookingsProjection } from './bookings/bookings';
 import { invoiceHistoryProjection, invoicesProjection } from './invoices/invoices';
 import { paymentHistoryProjection } from './payments/paymentHistory';
-import type { ProjectionDefinition } from './runtime';
+import type { ProjectionDefinition } from './runner';
 import { subscriptionsProjection } from './subscriptions/subscriptions';
 
 export const projections: readonly ProjectionDefinition[] = [invoicesProjection, invoiceHistoryProjection, paymentHistoryProjection, bookingsProjection, subscriptionsProjection];

@@ -12,7 +12,7 @@ import { postgresDatabase, type TestDatabase } from '../test/support/databases';
 import { eventually } from '../test/support/events';
 import { generateHistories } from '../test/support/histories';
 import { projections } from './index';
-import { ProjectionRunner, requestRebuild, resumeProjection, type ProjectionDefinition } from './runtime';
+import { ProjectionRunner, requestRebuild, resumeProjection, type ProjectionDefinition } from './runner';
 
 async function dump(db: SqlClient, def: ProjectionDefinition): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
@@ -334,7 +334,7 @@ describe('projections (PostgreSQL)', () => {
     await r.install();
     r.start();
     await caughtUp(t.db, [r]);
-    const all = (await readAll(store)).filter((e) => e.streamId.startsWith('invoice-') && base.eventTypes.has(e.type));
+    const all = (await readAll(store)).filter((e) => e.streamId.startsWith('invoice-') && (base.eventTypes as ReadonlySet<string>).has(e.type));
     const voids = all.filter((e) => e.type === 'InvoiceVoided');
     expect(voids.length).toBeGreaterThan(0);
     const { rows } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM history_skip`);
@@ -368,7 +368,7 @@ describe('projections (PostgreSQL)', () => {
     const halted = r.status().halted!;
     expect(halted).toContain('InvoiceVoided');
     const { rows } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM history_halt`);
-    const all = (await readAll(store)).filter((e) => base.eventTypes.has(e.type) && e.streamId.startsWith('invoice-'));
+    const all = (await readAll(store)).filter((e) => (base.eventTypes as ReadonlySet<string>).has(e.type) && e.streamId.startsWith('invoice-'));
     const firstVoid = all.findIndex((e) => e.type === 'InvoiceVoided');
     expect(Number(rows[0]!.n)).toBe(firstVoid); // everything before the bad event, nothing after
     // resume and retry: still poisoned, halts again on the same event

@@ -2,8 +2,10 @@
  * Reads of the read models, always scoped to a tenant. Lists use keyset (cursor) pagination:
  * the cursor is the sort key of the last row returned, opaque to clients.
  */
+import { systemClock, type Clock } from '../domain/ports/clock';
 import type { SqlClient } from '../infrastructure/sql/client';
 import type { SubscriptionState } from '../domain/subscription/subscription';
+import { CRM_STAGES } from '../domain/booking/booking';
 
 export interface Page<T> {
   readonly items: T[];
@@ -114,7 +116,7 @@ export function paymentOut(r: Row) {
   };
 }
 
-export function bookingOut(r: Row, now: Date = new Date()) {
+export function bookingOut(r: Row, now: Date) {
   const state = (typeof r.state === 'string' ? JSON.parse(r.state) : r.state) as Record<string, unknown>;
   const request = (state.request ?? null) as Record<string, unknown> | null;
   const schedule = (request?.schedule ?? null) as { deposit: { amount: number; currency: string }; balanceDueAt: string } | null;
@@ -173,9 +175,9 @@ export function subscriptionProviderView(s: Partial<SubscriptionState> | null) {
   };
 }
 
-export function subscriptionOut(r: Row) {
+export function subscriptionOut(r: Row, now: Date) {
   const checkout = r.pending_checkout as { session?: { sessionId: string; url: string; expiresAt: string } | null } | null;
-  const session = checkout?.session && Date.parse(checkout.session.expiresAt) > Date.now() ? checkout.session : null;
+  const session = checkout?.session && Date.parse(checkout.session.expiresAt) > now.getTime() ? checkout.session : null;
   return {
     customerId: r.customer_id,
     planId: r.plan_id,
@@ -196,7 +198,11 @@ export function subscriptionOut(r: Row) {
 }
 
 export class ReadModels {
-  constructor(private readonly db: SqlClient) {}
+  constructor(
+    private readonly db: SqlClient,
+    /** What "now" is for read-time decisions (balance overdue, checkout session expired). */
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   async invoice(tenantId: string, invoiceId: string) {
     const { rows } = await this.db.query<Row>('SELECT * FROM invoices WHERE tenant_id = $1 AND invoice_id = $2', [tenantId, invoiceId]);
@@ -281,11 +287,12 @@ export class ReadModels {
 
   async booking(tenantId: string, bookingId: string) {
     const { rows } = await this.db.query<Row>('SELECT * FROM bookings WHERE tenant_id = $1 AND booking_id = $2', [tenantId, bookingId]);
-    return rows[0] ? bookingOut(rows[0]) : null;
+    return rows[0] ? bookingOut(rows[0], this.clock.now()) : null;
   }
 
   /** Bookings that need attention first, then most recently changed. */
   async bookings(tenantId: string, f: { stage?: string; needsAttention?: boolean; limit: number; cursor?: string }): Promise<Page<ReturnType<typeof bookingOut>>> {
+    const now = this.clock.now();
     const where = ['tenant_id = $1'];
     const args: unknown[] = [tenantId];
     const overdue = `(state->'request'->'schedule'->>'balanceDueAt')::timestamptz`;
@@ -294,7 +301,7 @@ export class ReadModels {
       where.push('needs_attention');
     } else if (f.stage === 'balance_overdue' || f.stage === 'deposit_paid') {
       // decided now, from the due instant (no timer moves a booking to overdue)
-      args.push(new Date().toISOString());
+      args.push(now.toISOString());
       where.push(`stage = 'deposit_paid' AND ${f.stage === 'balance_overdue' ? `${overdue} < $${args.length}::timestamptz` : `(${overdue} IS NULL OR ${overdue} >= $${args.length}::timestamptz)`}`);
     } else if (f.stage) {
       args.push(f.stage);
@@ -318,7 +325,7 @@ export class ReadModels {
     const more = rows.length > f.limit;
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
-    return { items: page.map((row) => bookingOut(row)), nextCursor: more && last ? encodeCursor([last.needs_attention ? 1 : 0, iso(last.updated_at), last.booking_id]) : null };
+    return { items: page.map((row) => bookingOut(row, now)), nextCursor: more && last ? encodeCursor([last.needs_attention ? 1 : 0, iso(last.updated_at), last.booking_id]) : null };
   }
 
   /** Bookings per pipeline stage. */
@@ -327,7 +334,7 @@ export class ReadModels {
     const { rows } = await this.db.query<{ stage: string; n: string }>(
       `SELECT CASE WHEN stage = 'deposit_paid' AND (state->'request'->'schedule'->>'balanceDueAt')::timestamptz < $2::timestamptz THEN 'balance_overdue' ELSE stage END AS stage, count(*) AS n
          FROM bookings WHERE tenant_id = $1 GROUP BY 1`,
-      [tenantId, new Date().toISOString()],
+      [tenantId, this.clock.now().toISOString()],
     );
     return Object.fromEntries(rows.map((r) => [r.stage, Number(r.n)]));
   }
@@ -350,11 +357,140 @@ export class ReadModels {
     const more = rows.length > f.limit;
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
-    return { items: page.map(subscriptionOut), nextCursor: more && last ? encodeCursor([iso(last.updated_at), last.customer_id]) : null };
+    return { items: page.map((row) => subscriptionOut(row, this.clock.now())), nextCursor: more && last ? encodeCursor([iso(last.updated_at), last.customer_id]) : null };
   }
 
   async subscription(tenantId: string, customerId: string) {
     const { rows } = await this.db.query<Row>('SELECT * FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2', [tenantId, customerId]);
-    return rows[0] ? subscriptionOut(rows[0]) : null;
+    return rows[0] ? subscriptionOut(rows[0], this.clock.now()) : null;
   }
+
+  // ------------------------------------------------------------------ overview (console charts)
+
+  /**
+   * The overview's figures over a range of UTC days (inclusive), for one tenant or (null) every
+   * tenant. Payments from the payment read model (succeeded: the attempt went through, even if
+   * later refunded or disputed; failed: declined or errored), collected / refunded / disputed from
+   * the finance ledger (the same rows GET /v1/reports/finance sums), bookings and invoices as they
+   * stand now, and what needs a human.
+   */
+  async overview(tenantId: string | null, from: string, to: string): Promise<Overview> {
+    const start = `${from}T00:00:00Z`;
+    const end = new Date(Date.parse(`${to}T00:00:00Z`) + 86_400_000).toISOString();
+    const scope = (col = 'tenant_id') => (tenantId === null ? 'true' : `${col} = $3`);
+    const args = tenantId === null ? [start, end] : [start, end, tenantId];
+    const num = (v: unknown) => Number(v ?? 0);
+    const [perDay, amounts, declines, invoices, bookings, finance, attention] = await Promise.all([
+      this.db.query<{ day: string; succeeded: string; failed: string }>(
+        `SELECT to_char((occurred_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day,
+                count(*) FILTER (WHERE status IN ('succeeded', 'refunded', 'disputed')) AS succeeded,
+                count(*) FILTER (WHERE status = 'failed') AS failed
+           FROM payment_history WHERE occurred_at >= $1::timestamptz AND occurred_at < $2::timestamptz AND ${scope()} GROUP BY 1 ORDER BY 1`,
+        args,
+      ),
+      this.db.query<{ day: string; currency: string; amount: string }>(
+        `SELECT to_char((occurred_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day, currency, sum(amount) AS amount
+           FROM payment_history WHERE status IN ('succeeded', 'refunded', 'disputed') AND currency IS NOT NULL
+            AND occurred_at >= $1::timestamptz AND occurred_at < $2::timestamptz AND ${scope()} GROUP BY 1, 2 ORDER BY 2, 1`,
+        args,
+      ),
+      this.db.query<{ error_code: string | null; decline_code: string | null; n: string }>(
+        `SELECT error_code, decline_code, count(*) AS n FROM payment_history
+          WHERE status = 'failed' AND occurred_at >= $1::timestamptz AND occurred_at < $2::timestamptz AND ${scope()}
+          GROUP BY 1, 2 ORDER BY 3 DESC, 2 NULLS LAST, 1 NULLS LAST LIMIT 8`,
+        args,
+      ),
+      this.db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM invoices WHERE ${tenantId === null ? 'true' : 'tenant_id = $1'} GROUP BY 1 ORDER BY 1`, tenantId === null ? [] : [tenantId]),
+      this.bookingStageCountsOf(tenantId),
+      this.db.query<{ day: string; currency: string; collected: string; refunded: string; disputed: string }>(
+        `SELECT to_char(day, 'YYYY-MM-DD') AS day, currency, sum(gross_collected) AS collected, sum(refunds) AS refunded, sum(disputed) AS disputed
+           FROM finance_ledger WHERE day >= $1::date AND day < $2::date AND ${scope()} GROUP BY 1, 2 ORDER BY 2, 1`,
+        [from, end.slice(0, 10), ...(tenantId === null ? [] : [tenantId])],
+      ),
+      this.attention(tenantId),
+    ]);
+    return {
+      from,
+      to,
+      paymentsPerDay: perDay.rows.map((r) => ({ day: r.day, succeeded: num(r.succeeded), failed: num(r.failed) })),
+      amountsPerDay: amounts.rows.map((r) => ({ day: r.day, currency: r.currency, amount: num(r.amount) })),
+      declineReasons: declines.rows.map((r) => ({ errorCode: r.error_code, declineCode: r.decline_code, count: num(r.n) })),
+      invoicesByStatus: Object.fromEntries(invoices.rows.map((r) => [r.status, num(r.n)])),
+      bookingsByStage: bookings,
+      financePerDay: finance.rows.map((r) => ({ day: r.day, currency: r.currency, collected: num(r.collected), refunded: num(r.refunded), disputed: num(r.disputed) })),
+      attention,
+    };
+  }
+
+  /** Bookings per pipeline stage of one tenant, or (null) of every tenant. */
+  private async bookingStageCountsOf(tenantId: string | null): Promise<Record<string, number>> {
+    if (tenantId !== null) return this.bookingStageCounts(tenantId);
+    const { rows } = await this.db.query<{ stage: string; n: string }>(
+      `SELECT CASE WHEN stage = 'deposit_paid' AND (state->'request'->'schedule'->>'balanceDueAt')::timestamptz < $1::timestamptz THEN 'balance_overdue' ELSE stage END AS stage, count(*) AS n
+         FROM bookings GROUP BY 1`,
+      [new Date().toISOString()],
+    );
+    return Object.fromEntries(rows.map((r) => [r.stage, Number(r.n)]));
+  }
+
+  /** What needs a human: bookings, invoices and payments flagged by their read models (oldest first, 20 of each). */
+  async attention(tenantId: string | null): Promise<AttentionItem[]> {
+    const where = tenantId === null ? 'needs_attention' : 'needs_attention AND tenant_id = $1';
+    const args = tenantId === null ? [] : [tenantId];
+    const [b, i, p] = await Promise.all([
+      this.db.query<Row>(`SELECT tenant_id, booking_id, attention, updated_at FROM bookings WHERE ${where} ORDER BY updated_at LIMIT 20`, args),
+      this.db.query<Row>(`SELECT tenant_id, invoice_id, status, updated_at FROM invoices WHERE ${where} ORDER BY updated_at LIMIT 20`, args),
+      // a payment's needs_attention is the reason itself (text), null when none
+      this.db.query<Row>(`SELECT tenant_id, attempt_id, needs_attention, occurred_at FROM payment_history WHERE needs_attention IS NOT NULL${tenantId === null ? '' : ' AND tenant_id = $1'} ORDER BY occurred_at LIMIT 20`, args),
+    ]);
+    return [
+      ...b.rows.map((r) => ({ tenantId: String(r.tenant_id), kind: 'booking' as const, id: String(r.booking_id), reasons: (r.attention as string[]) ?? [], since: iso(r.updated_at) })),
+      ...i.rows.map((r) => ({ tenantId: String(r.tenant_id), kind: 'invoice' as const, id: String(r.invoice_id), reasons: [String(r.status)], since: iso(r.updated_at) })),
+      ...p.rows.map((r) => ({ tenantId: String(r.tenant_id), kind: 'payment' as const, id: String(r.attempt_id), reasons: [String(r.needs_attention)], since: iso(r.occurred_at) })),
+    ];
+  }
+
+  // ------------------------------------------------------------------ operations (every tenant; metrics)
+
+  /** Bookings of every tenant whose CRM stage failed for good (waiting for an operator), per stage. */
+  async crmStagesFailed(): Promise<Record<string, number>> {
+    const { rows } = await this.db.query<{ key: string; n: string }>(
+      `SELECT a AS key, count(*) AS n FROM bookings, jsonb_array_elements_text(attention) AS a WHERE needs_attention AND a LIKE 'crm:%' GROUP BY 1`,
+    );
+    const out: Record<string, number> = Object.fromEntries(CRM_STAGES.map((s) => [s, 0]));
+    for (const r of rows) out[r.key.slice('crm:'.length)] = Number(r.n);
+    return out;
+  }
+
+  /** Payment attempts of every tenant by status. */
+  async paymentAttemptsByStatus(): Promise<Record<string, number>> {
+    const { rows } = await this.db.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM payment_history GROUP BY 1');
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+}
+
+export interface AttentionItem {
+  readonly tenantId: string;
+  readonly kind: 'booking' | 'invoice' | 'payment';
+  readonly id: string;
+  /** Attention keys (`crm:associate_payment`, `dispute:dp_1`) or the object's status. */
+  readonly reasons: readonly string[];
+  readonly since: string | null;
+}
+
+export interface Overview {
+  /** First and last UTC day of the range (YYYY-MM-DD, inclusive). */
+  readonly from: string;
+  readonly to: string;
+  /** Days with at least one attempt. */
+  readonly paymentsPerDay: ReadonlyArray<{ day: string; succeeded: number; failed: number }>;
+  /** Succeeded amounts per day and currency (minor units). */
+  readonly amountsPerDay: ReadonlyArray<{ day: string; currency: string; amount: number }>;
+  /** Top failure codes (at most 8) with counts. */
+  readonly declineReasons: ReadonlyArray<{ errorCode: string | null; declineCode: string | null; count: number }>;
+  readonly invoicesByStatus: Readonly<Record<string, number>>;
+  readonly bookingsByStage: Readonly<Record<string, number>>;
+  /** Finance ledger per day and currency, summed over providers (minor units). */
+  readonly financePerDay: ReadonlyArray<{ day: string; currency: string; collected: number; refunded: number; disputed: number }>;
+  readonly attention: readonly AttentionItem[];
 }

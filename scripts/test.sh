@@ -46,6 +46,8 @@ echo "[settle] DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$KAFKA_BROKERS STRIPE_AP
 node scripts/audit.cjs
 # the browser tests (http/console/*.chromium.test.ts) drive Debian's chromium; installed once, quietly
 scripts/chromium.sh
+# ops/ops.embedded.test.ts checks the alert rules with Prometheus' promtool: go install once, cached
+scripts/services/promtool.sh install >/dev/null
 
 echo "[settle] type-checking" >&2
 npx tsc --noEmit -p tsconfig.json

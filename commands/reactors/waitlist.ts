@@ -8,6 +8,7 @@
  */
 import { bookingDecider, type BookingRefundedData } from '../../domain/booking/booking';
 import type { DepartureEvent } from '../../domain/booking/departure';
+import { systemClock, type Clock } from '../../domain/ports/clock';
 import type { EventStore, RecordedEvent } from '../../domain/ports/eventStore';
 import { followPromotions, releaseSeats } from '../bookings';
 import { load, type CommandContext } from '../handle';
@@ -23,7 +24,7 @@ function parseStream(category: string, streamId: string): { tenantId: string; id
 
 export const WAITLIST_EVENTS = new Set(['WaitlistedBookingPromoted', 'BookingCancelled', 'BookingRefunded']);
 
-export function waitlistHandler(store: EventStore) {
+export function waitlistHandler(store: EventStore, clock: Clock = systemClock) {
   return async (events: readonly RecordedEvent[]): Promise<void> => {
     for (const e of events) {
       if (!WAITLIST_EVENTS.has(e.type)) continue;
@@ -32,7 +33,7 @@ export function waitlistHandler(store: EventStore) {
         correlationId: e.metadata.correlationId,
         causationId: e.id,
         actor: { kind: 'system', id: 'waitlist' },
-        now: new Date(),
+        now: clock.now(),
       });
       if (e.type === 'WaitlistedBookingPromoted') {
         const d = parseStream('departure-', e.streamId);
@@ -48,7 +49,7 @@ export function waitlistHandler(store: EventStore) {
       const b = parseStream('booking-', e.streamId);
       if (!b) continue;
       const booking = await load(store, streams.booking(b.tenantId, b.id), bookingDecider);
-      const departure = booking.state.request?.departureExternalId;
+      const departure = booking.state.request?.departureId;
       if (!departure || (booking.state.status !== 'cancelled' && booking.state.status !== 'refunded')) continue;
       await releaseSeats(store, b.tenantId, departure, b.id, ctx(b.tenantId), e.type === 'BookingCancelled' ? `release|${b.id}` : `release-ended|${b.id}`);
     }

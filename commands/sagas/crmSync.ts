@@ -16,12 +16,15 @@
 import { attemptInFlight, bookingDecider, currentCrmStage, paymentToAssociate, type BookingCommand, type BookingState, type CrmStage } from '../../domain/booking/booking';
 import { departureDecider } from '../../domain/booking/departure';
 import { CrmError, type Crm, type Notifier } from '../../domain/ports/crm';
+import { systemClock, type Clock } from '../../domain/ports/clock';
 import type { EventStore, OutboxMessage, RecordedEvent } from '../../domain/ports/eventStore';
 import { DomainRefusal } from '../../domain/shared/decider';
 import { handle, load, type CommandContext } from '../handle';
 import { deterministicUuid } from '../ids';
 import { TOPICS, type BookingPaid, type CrmRetry, type Envelope } from '../messages';
+import { outboxMessage } from '../messageContracts';
 import { streams } from '../streams';
+import { backoffDelay } from '../../domain/shared/backoff';
 
 export interface CrmSyncOptions {
   readonly maxAttempts: number;
@@ -30,7 +33,8 @@ export interface CrmSyncOptions {
   /** Base of the operator retry link in the email (the admin console / API). */
   readonly publicBaseUrl: string;
   readonly random?: () => number;
-  readonly now?: () => Date;
+  /** Business time (default: the wall clock); the composition root passes its Clock. */
+  readonly clock?: Clock;
 }
 
 export const CRM_SYNC_GROUP = 'crm-sync';
@@ -58,7 +62,7 @@ export class CrmSyncSaga {
   ) {}
 
   private now(): Date {
-    return this.opts.now?.() ?? new Date();
+    return (this.opts.clock ?? systemClock).now();
   }
 
   /** One message from `settle.bookings.v1` or the retry topic. */
@@ -189,11 +193,11 @@ export class CrmSyncSaga {
     const r = s.request!;
     // A booking without its own payment schedule (old queued jobs) uses the departure's.
     let schedule = r.paymentScheduleId;
-    if (!schedule) schedule = (await load(this.store, streams.departure(tenantId, r.departureExternalId), departureDecider)).state.paymentScheduleId;
-    if (!schedule) throw new CrmError('rejected', `departure ${r.departureExternalId} has no payment schedule`);
+    if (!schedule) schedule = (await load(this.store, streams.departure(tenantId, r.departureId), departureDecider)).state.paymentScheduleId;
+    if (!schedule) throw new CrmError('rejected', `departure ${r.departureId} has no payment schedule`);
     return {
       externalReference: bookingId,
-      departureId: r.departureExternalId,
+      departureId: r.departureId,
       paymentScheduleId: schedule,
       contact: r.contact,
       guests: r.guests,
@@ -204,9 +208,8 @@ export class CrmSyncSaga {
   }
 
   private backoffMs(attempt: number): number {
-    const exp = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** (attempt - 1));
-    const jitter = (this.opts.random ?? Math.random)();
-    return Math.round(exp / 2 + (exp / 2) * jitter); // "equal jitter": between half and all of the backoff
+    // "equal jitter": between half and all of the backoff
+    return backoffDelay(attempt, { baseMs: this.opts.baseDelayMs, maxMs: this.opts.maxDelayMs, jitter: 'equal' }, this.opts.random);
   }
 
   private async attemptFailed(tenantId: string, bookingId: string, stage: CrmStage, round: number, attempt: number, err: unknown, cause: Envelope): Promise<void> {
@@ -218,24 +221,20 @@ export class CrmSyncSaga {
     const retry: OutboxMessage[] = last
       ? []
       : [
-          {
-            id,
-            topic: TOPICS.crmSyncRetry,
-            key: stream,
-            availableAt: new Date(this.now().getTime() + this.backoffMs(attempt)).toISOString(),
-            value: {
+          outboxMessage(
+            'crm-sync.retry',
+            {
               id,
-              type: 'crm-sync.retry',
-              version: 1,
               occurredAt: this.now().toISOString(),
               tenantId,
               aggregate: { type: 'booking', id: bookingId },
               correlationId: cause.correlationId,
               causationId: cause.id,
               data: { bookingIds: [bookingId], attempt: attempt + 1, round },
-            } satisfies Envelope<CrmRetry>,
-            headers: { 'message-type': 'crm-sync.retry', 'message-version': '1' },
-          },
+            },
+            stream,
+            new Date(this.now().getTime() + this.backoffMs(attempt)).toISOString(),
+          ),
         ];
     await handle(this.store, stream, bookingDecider, () => cmd('RecordCrmStageAttemptFailed', { stage, attempt, error }, this.now()), this.ctx(tenantId, cause, `${cause.id}|${stage}|${round}|${attempt}|failed`), {
       outbox: () => retry,
@@ -271,7 +270,7 @@ export class CrmSyncSaga {
       stage,
       attempts,
       retryUrl: `${this.opts.publicBaseUrl}/v1/bookings/${encodeURIComponent(bookingId)}/crm-retry`,
-      booking: { clientName: `${r.contact.firstName} ${r.contact.lastName}`, departure: r.departureExternalId, amount: s.payment?.amount ?? r.price, crmBookingId: s.crmBookingId },
+      booking: { clientName: `${r.contact.firstName} ${r.contact.lastName}`, departure: r.departureId, amount: s.payment?.amount ?? r.price, crmBookingId: s.crmBookingId },
     });
   }
 }

@@ -7,6 +7,7 @@
  */
 import { bookingDecider } from '../../domain/booking/booking';
 import { invoiceDecider } from '../../domain/invoice/invoice';
+import { systemClock, type Clock } from '../../domain/ports/clock';
 import type { EventStore } from '../../domain/ports/eventStore';
 import { DomainRefusal, type Command } from '../../domain/shared/decider';
 import { planDecider } from '../../domain/subscription/plans';
@@ -43,6 +44,7 @@ export class WebhookProcessor {
     private readonly store: EventStore,
     private readonly refs: ProviderRefs,
     private readonly actions: WebhookActions | null = null,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /**
@@ -87,7 +89,7 @@ export class WebhookProcessor {
         causationId: eventId,
         idSeed: `webhook|${role}`,
         actor: { kind: 'provider', id: eventId },
-        now: new Date(),
+        now: this.clock.now(),
       });
       try {
         switch (step.kind) {
@@ -103,13 +105,13 @@ export class WebhookProcessor {
             break;
           }
           case 'invoice':
-            await handle(this.store, streams.invoice(step.tenantId, step.invoiceId), invoiceDecider, (): never => command(step.command) as never, ctx(step.tenantId, step.role));
+            await handle(this.store, streams.invoice(step.tenantId, step.invoiceId), invoiceDecider, (): never => command(step.command, this.clock.now()) as never, ctx(step.tenantId, step.role));
             break;
           case 'booking':
-            await handle(this.store, streams.booking(step.tenantId, step.bookingId), bookingDecider, (): never => command(step.command) as never, ctx(step.tenantId, step.role));
+            await handle(this.store, streams.booking(step.tenantId, step.bookingId), bookingDecider, (): never => command(step.command, this.clock.now()) as never, ctx(step.tenantId, step.role));
             break;
           case 'subscription':
-            await handle(this.store, streams.subscription(step.tenantId, step.customerId), subscriptionDecider, (): never => command(step.command) as never, ctx(step.tenantId, step.role));
+            await handle(this.store, streams.subscription(step.tenantId, step.customerId), subscriptionDecider, (): never => command(step.command, this.clock.now()) as never, ctx(step.tenantId, step.role));
             break;
           case 'plan_change_outcome': {
             const stream = streams.subscription(step.tenantId, step.customerId);
@@ -126,14 +128,14 @@ export class WebhookProcessor {
             }
             const c: SubscriptionCommand =
               step.outcome === 'captured'
-                ? { type: 'RecordPlanChangePaymentCaptured', data: { changeId: change.changeId, providerInvoiceId: step.providerInvoiceId }, metadata: { now: new Date() } }
-                : { type: 'RecordPlanChangeDeclined', data: { changeId: change.changeId, declineCode: step.declineCode, message: step.message ?? 'declined' }, metadata: { now: new Date() } };
+                ? { type: 'RecordPlanChangePaymentCaptured', data: { changeId: change.changeId, providerInvoiceId: step.providerInvoiceId }, metadata: { now: this.clock.now() } }
+                : { type: 'RecordPlanChangeDeclined', data: { changeId: change.changeId, declineCode: step.declineCode, message: step.message ?? 'declined' }, metadata: { now: this.clock.now() } };
             await handle(this.store, stream, subscriptionDecider, () => c, ctx(step.tenantId, step.role));
             break;
           }
           case 'subscription_snapshot': {
             const planId = await planOfPrice(this.store, step.tenantId, step.snapshot.priceId, [...step.planHints, ...(await planHintsOf(this.store, step.tenantId, step.customerId))]);
-            const c: SubscriptionCommand = { type: 'RecordProviderSubscription', data: { ...step.snapshot, planId }, metadata: { now: new Date() } };
+            const c: SubscriptionCommand = { type: 'RecordProviderSubscription', data: { ...step.snapshot, planId }, metadata: { now: this.clock.now() } };
             await handle(this.store, streams.subscription(step.tenantId, step.customerId), subscriptionDecider, () => c, ctx(step.tenantId, step.role));
             break;
           }
@@ -183,6 +185,6 @@ export function notYet(err: DomainRefusal): boolean {
   return NOT_YET.has(err.code);
 }
 
-function command(c: { type: string; data: unknown }): Command {
-  return { type: c.type, data: c.data, metadata: { now: new Date() } };
+function command(c: { type: string; data: unknown }, now: Date): Command {
+  return { type: c.type, data: c.data, metadata: { now } };
 }

@@ -25,10 +25,10 @@ const PI_TYPES: Record<string, string> = {
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /** The Stripe events (usually one) that report this object's current state; none when there is nothing to report. */
-export function stripeEnvelopes(kind: StripeLedgerKind, object: ProviderObject, accountId: string | null): StripeEventEnvelope[] {
+export function stripeEnvelopes(kind: StripeLedgerKind, object: ProviderObject, accountId: string | null, now: Date): StripeEventEnvelope[] {
   const o = object as Obj;
   if (typeof o.id !== 'string') return [];
-  const created = num(o.created) ?? Math.floor(Date.now() / 1000);
+  const created = num(o.created) ?? Math.floor(now.getTime() / 1000);
   const env = (type: string, state: string, at: number | null): StripeEventEnvelope => ({
     id: `recon_${o.id}_${state}`,
     type,

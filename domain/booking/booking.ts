@@ -148,6 +148,13 @@ export interface ResolvedSchedule {
   readonly balanceDueAt: string;
 }
 
+/**
+ * The stored data of BookingRequested / BookingWaitlisted / BookingInquiryReceived. The departure
+ * is named twice under its historical field names: `departureExternalId` is the departure's id
+ * (the API's `departureId` and the departure stream's key) and `departureId` repeats it (every
+ * event Settle writes has both equal). Code reads a `BookingRequest` (`requestOf`), where it is
+ * `departureId` only.
+ */
 export interface BookingRequestedData {
   readonly bookingId: string;
   readonly tenantId: string;
@@ -162,6 +169,15 @@ export interface BookingRequestedData {
   /** Deposit and balance, when the booking or its departure declared them (absent: full price at once). */
   readonly schedule?: ResolvedSchedule;
   readonly at: string;
+}
+
+/** A booking's request as code reads it: the departure is `departureId` (the stream key), one name. */
+export type BookingRequest = Omit<BookingRequestedData, 'departureExternalId'>;
+
+/** Upcasts stored request data: `departureId` becomes the departure's id, stored as `departureExternalId`. */
+export function requestOf(data: BookingRequestedData): BookingRequest {
+  const { departureExternalId, ...rest } = data;
+  return { ...rest, departureId: departureExternalId };
 }
 
 export type BookingStatus = 'none' | 'requested' | 'waitlisted' | 'inquiry' | 'deposit_paid' | 'paid' | 'cancelled' | 'refunded';
@@ -215,7 +231,7 @@ export interface BookingDispute {
 
 export interface BookingState {
   readonly status: BookingStatus;
-  readonly request: BookingRequestedData | null;
+  readonly request: BookingRequest | null;
   readonly payment: { provider: Provider; providerPaymentId: string; providerChargeId: string | null; amount: Money } | null;
   /** Every payment received, kept or not, each with its own refunds. */
   readonly payments: readonly ReceivedPayment[];
@@ -261,7 +277,7 @@ function checkMoney(m: Money, field: string): void {
   if (!isCurrency(m.currency)) throw new DomainRefusal('invalid_currency', `${field}.currency is not an ISO 4217 currency`, 'invalid', { field });
 }
 
-function mustExist(s: BookingState): asserts s is BookingState & { request: BookingRequestedData } {
+function mustExist(s: BookingState): asserts s is BookingState & { request: BookingRequest } {
   if (s.status === 'none' || !s.request) throw new DomainRefusal('booking_not_found', 'no such booking');
 }
 
@@ -670,11 +686,11 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
   evolve(s, e) {
     switch (e.type) {
       case 'BookingRequested':
-        return { ...s, status: 'requested', request: e.data };
+        return { ...s, status: 'requested', request: requestOf(e.data) };
       case 'BookingWaitlisted':
-        return { ...s, status: 'waitlisted', request: e.data };
+        return { ...s, status: 'waitlisted', request: requestOf(e.data) };
       case 'BookingInquiryReceived':
-        return { ...s, status: 'inquiry', request: e.data };
+        return { ...s, status: 'inquiry', request: requestOf(e.data) };
       case 'BookingPaymentCompleted': {
         // a further payment (the balance after its deposit) is associated in the CRM as well: the
         // associate stage reopens with a fresh attempt budget (the next round)

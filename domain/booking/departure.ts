@@ -59,9 +59,9 @@ export type DepartureEvent =
 
 export interface DepartureState {
   readonly exists: boolean;
+  /** The departure's id: the API's `departureId` and the stream key (stored in DepartureDefined as `externalId`). */
   readonly departureId: string;
   readonly tenantId: string;
-  readonly externalId: string;
   readonly name: string;
   readonly paymentScheduleId: string | null;
   /** Deposit and balance (null: the full price is paid at once). */
@@ -79,7 +79,6 @@ export const initialDepartureState: DepartureState = {
   exists: false,
   departureId: '',
   tenantId: '',
-  externalId: '',
   name: '',
   paymentScheduleId: null,
   schedule: null,
@@ -95,7 +94,7 @@ function validCapacity(n: number): boolean {
 }
 
 function define(c: Extract<DepartureCommand, { type: 'DefineDeparture' }>, s: DepartureState): DepartureEvent[] {
-  if (s.exists) throw new DomainRefusal('departure_exists', `departure ${s.externalId} is already defined`);
+  if (s.exists) throw new DomainRefusal('departure_exists', `departure ${s.departureId} is already defined`);
   if (!validCapacity(c.data.capacity)) throw new DomainRefusal('invalid_capacity', 'capacity must be a whole number from 0 to 100000', 'invalid');
   if (c.data.schedule) checkSchedule(c.data.schedule);
   return [{ type: 'DepartureDefined', data: { ...c.data, at: c.metadata.now.toISOString() } }];
@@ -178,8 +177,10 @@ export const departureDecider: Decider<DepartureCommand, DepartureEvent, Departu
   evolve(s, e) {
     switch (e.type) {
       case 'DepartureDefined': {
-        const { at: _at, ...d } = e.data;
-        return { ...s, ...d, exists: true };
+        // stored events name the departure twice (`departureId`, `externalId`, equal in every event
+        // Settle writes); the stream key is `externalId`, which the state calls departureId
+        const { at: _at, externalId, ...d } = e.data;
+        return { ...s, ...d, departureId: externalId, exists: true };
       }
       case 'DepartureUpdated': {
         const { at: _at, ...d } = e.data;

@@ -20,7 +20,15 @@
 
 export type ExpectedRevision = bigint | 'no_stream' | 'stream_exists' | 'any';
 
-/** Position in the global log. Ordered by commit, then prepare. */
+/**
+ * Position in the global log. Ordered by commit, then prepare. The two names are EventStoreDB's
+ * (its commit and prepare positions in the transaction log); here they mean:
+ * - `commit`: the id of the transaction that wrote the event (`xid8`, `pg_current_xact_id()`; on
+ *   EventStoreDB its commit position);
+ * - `prepare`: the event's own sequence number (`events.seq`, taken before commit; on
+ *   EventStoreDB its prepare position).
+ * Serialised as `<commit>/<prepare>` (`formatPosition`, the API's `Settle-Position`).
+ */
 export interface Position {
   readonly commit: bigint;
   readonly prepare: bigint;

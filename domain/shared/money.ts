@@ -3,38 +3,32 @@
  * are checked to be safe integers, and the currency's exponent decides what a minor unit is
  * (JPY has none, so 500 means ¥500; KWD has three, so 1500 means 1.500 KWD).
  */
+import { ISO_4217, WITHDRAWN_ISO_4217, type CurrencyCode } from './currencies';
+
 export interface Money {
   readonly amount: number;
   readonly currency: string;
 }
 
-// ISO 4217 minor-unit exponents that differ from 2 (active codes).
-const EXPONENT_0 = new Set(['BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF', 'KRW', 'PYG', 'RWF', 'UGX', 'UYI', 'VND', 'VUV', 'XAF', 'XOF', 'XPF']);
-const EXPONENT_3 = new Set(['BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND']);
-const EXPONENT_4 = new Set(['CLF', 'UYW']);
-// Codes that are not money (precious metals, testing, "no currency").
-const NOT_MONEY = new Set(['XAG', 'XAU', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XPD', 'XPT', 'XSU', 'XTS', 'XUA', 'XXX']);
-
-let known: Set<string> | null = null;
-function knownCurrencies(): Set<string> {
-  if (!known) {
-    const intl = Intl as unknown as { supportedValuesOf?: (k: string) => string[] };
-    known = new Set((intl.supportedValuesOf?.('currency') ?? []).filter((c) => !NOT_MONEY.has(c)));
-    for (const c of [...EXPONENT_0, ...EXPONENT_3, ...EXPONENT_4]) known.add(c);
-  }
-  return known;
+/** An active ISO 4217 code (upper case) from the one table, `currencies.ts`: accepted for new amounts. */
+export function isCurrency(code: string): code is CurrencyCode {
+  return Object.hasOwn(ISO_4217, code);
 }
 
-export function isCurrency(code: string): boolean {
-  return /^[A-Z]{3}$/.test(code) && knownCurrencies().has(code);
+/** Active, or withdrawn but once accepted: amounts stored in it still convert and display. */
+export function hasKnownExponent(code: string): boolean {
+  return isCurrency(code) || Object.hasOwn(WITHDRAWN_ISO_4217, code);
 }
 
-/** Number of decimal places of one major unit (ISO 4217). */
+/**
+ * Number of decimal places of one major unit, from the ISO 4217 table (never `Intl`). A code the
+ * table does not know is a RangeError: there is no default exponent to guess with.
+ */
 export function currencyExponent(code: string): number {
-  if (EXPONENT_0.has(code)) return 0;
-  if (EXPONENT_3.has(code)) return 3;
-  if (EXPONENT_4.has(code)) return 4;
-  return 2;
+  if (isCurrency(code)) return ISO_4217[code].exponent;
+  const withdrawn = Object.hasOwn(WITHDRAWN_ISO_4217, code) ? WITHDRAWN_ISO_4217[code] : undefined;
+  if (withdrawn) return withdrawn.exponent;
+  throw new RangeError(`unknown ISO 4217 currency "${code}"`);
 }
 
 /** Largest amount Settle accepts in minor units: well inside Number.MAX_SAFE_INTEGER. */
@@ -68,15 +62,38 @@ export function equals(a: Money, b: Money): boolean {
   return a.amount === b.amount && a.currency === b.currency;
 }
 
-/** Human formatting from integer minor units (string arithmetic, no float division). */
-export function formatMoney(m: Money, locale = 'en'): string {
+const formatters = new Map<string, Intl.NumberFormat>();
+
+/**
+ * The one display formatter (console, payer page, e-mails): €25.00, ¥2,500, IQD 1.234. The
+ * decimal string is built from the integer by the table's exponent (`minorToDecimal`); `Intl`
+ * only adds the symbol and digit grouping, told to show exactly that many decimals, and formats
+ * the decimal *string* exactly (no conversion to a double).
+ */
+export function formatMoney(m: { readonly amount: number | bigint; readonly currency: string }): string {
   const exp = currencyExponent(m.currency);
-  const s = m.amount.toString().padStart(exp + 1, '0');
-  const major = exp === 0 ? s : `${s.slice(0, -exp)}.${s.slice(-exp)}`;
-  const parts = new Intl.NumberFormat(locale, { style: 'currency', currency: m.currency, minimumFractionDigits: exp, maximumFractionDigits: exp }).formatToParts(0);
-  const symbol = parts.find((p) => p.type === 'currency')?.value ?? m.currency;
-  const symbolFirst = parts.findIndex((p) => p.type === 'currency') < parts.findIndex((p) => p.type === 'integer');
-  return symbolFirst ? `${symbol}${major}` : `${major} ${symbol}`;
+  const key = `${m.currency}:${exp}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Intl.NumberFormat('en', { style: 'currency', currency: m.currency, minimumFractionDigits: exp, maximumFractionDigits: exp });
+    formatters.set(key, f);
+  }
+  return f.format(minorToDecimal(m.amount, m.currency) as unknown as number);
+}
+
+/**
+ * Integer minor units (signed, any size) as a decimal string in the major unit, by string
+ * arithmetic with the table's exponent: 1050 EUR -> "10.50", -5 EUR -> "-0.05", 500 JPY -> "500",
+ * 1234 IQD -> "1.234".
+ */
+export function minorToDecimal(minorUnits: number | bigint, currency: string): string {
+  const exp = currencyExponent(currency);
+  const v = BigInt(minorUnits);
+  const sign = v < 0n ? '-' : '';
+  const digits = (v < 0n ? -v : v).toString();
+  if (exp === 0) return `${sign}${digits}`;
+  const s = digits.padStart(exp + 1, '0');
+  return `${sign}${s.slice(0, -exp)}.${s.slice(-exp)}`;
 }
 
 /**
@@ -97,10 +114,7 @@ export function parseDecimalAmount(value: string, currency: string): Money {
 
 /** Integer minor units as a provider's decimal string: 1050 EUR -> "10.50", 500 JPY -> "500". */
 export function toDecimalString(m: Money): string {
-  const exp = currencyExponent(m.currency);
-  if (exp === 0) return String(m.amount);
-  const s = String(m.amount).padStart(exp + 1, '0');
-  return `${s.slice(0, -exp)}.${s.slice(-exp)}`;
+  return minorToDecimal(m.amount, m.currency);
 }
 
 /**

@@ -5,13 +5,14 @@
  * data and arithmetic, shared by the Stripe adapter (outbound requests) and the Stripe webhook
  * mapping (inbound objects), so both directions use one table.
  */
-import { currencyExponent } from './money';
+import { currencyExponent, hasKnownExponent } from './money';
 
 const STRIPE_EXPONENT_OVERRIDES: Readonly<Record<string, number>> = { ISK: 2, MGA: 0 };
 const STRIPE_THREE_DECIMAL = new Set(['BHD', 'JOD', 'KWD', 'OMR', 'TND']);
 
 /** Stripe's decimal places for an ISO 4217 code (upper case), or null when Stripe does not charge in it. */
 export function stripeExponent(code: string): number | null {
+  if (!hasKnownExponent(code)) return null;
   const iso = currencyExponent(code);
   if ((iso === 3 && !STRIPE_THREE_DECIMAL.has(code)) || iso > 3) return null;
   return STRIPE_EXPONENT_OVERRIDES[code] ?? iso;

@@ -46,6 +46,17 @@ dl.facts dd { margin: 0; }
 .pipeline a { display: block; padding: .4em .8em; border: 1px solid var(--line); border-radius: 4px; text-decoration: none; }
 .pipeline a[aria-current="true"] { border-color: var(--accent); font-weight: 700; }
 code { font-size: .9em; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1em 2em; }
+.charts figure { margin: 0; }
+.charts figcaption { font-weight: 600; margin: .2em 0; }
+svg.chart { width: 100%; max-width: 640px; height: auto; font-size: 11px; }
+svg.chart text { fill: var(--fg); }
+svg.chart .tick { fill: var(--muted); }
+svg.chart .axis { stroke: #767676; }
+svg.chart .s0 { fill: #0b4f9c; }
+svg.chart .s1 { fill: #b3261e; }
+svg.chart .s2 { fill: #8a6d00; }
+details.numbers summary { cursor: pointer; color: var(--accent); }
 `;
 
 export const CONSOLE_JS = `(function () {

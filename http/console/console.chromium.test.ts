@@ -15,6 +15,7 @@ import { eventually } from '../../test/support/events';
 import { spawnService, type ServiceProcess } from '../../test/support/process';
 import { deliver, stripeEvent, type StripeEvent } from '../../test/support/stripeEvents';
 import { startCrmSimulator, type CrmSimulator } from '../../test/simulators/crm';
+import { formatMoney } from './format';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts');
@@ -129,6 +130,68 @@ describe('admin console in headless Chromium (PostgreSQL, CRM simulator)', () =>
     await shot('console-payments');
   });
 
+  /** A figure's table as rows of cell texts (header cell first). */
+  async function tableOf(figureId: string): Promise<string[][]> {
+    return page.locator(`figure#${figureId} table.numbers tbody tr`).evaluateAll((rows) => rows.map((r) => [...r.children].map((c) => (c.textContent ?? '').trim())));
+  }
+
+  test('the overview: SVG charts with their numbers as tables, matching the API; range selector; the attention list opens the booking', async () => {
+    const api = client(svc.url, apiKey);
+    const today = new Date().toISOString().slice(0, 10);
+    // the finance ledger is fed by the payment messages (consumer group): wait until it has the booking's payment
+    const from = new Date(Date.now() - 29 * 86_400_000).toISOString().slice(0, 10);
+    await eventually(async () => (await api.get<{ rows: unknown[] }>(`/v1/reports/finance?from=${from}&to=${today}`)).body.rows.length > 0, 30_000);
+    const cspErrors: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text());
+    });
+    await page.goto(`${svc.url}/admin/overview`);
+    expect(await page.locator('h1').textContent()).toBe('Overview');
+    expect(await page.locator('nav[aria-label="Console"] a[aria-current="page"]').textContent()).toBe('Overview');
+    // every chart is an image with a name, drawn, and followed by its table
+    const charts = page.locator('figure svg.chart[role="img"]');
+    expect(await charts.count()).toBeGreaterThanOrEqual(6);
+    for (const id of ['payments-per-day', 'decline-reasons', 'finance-usd', 'bookings-by-stage', 'invoices-by-status']) {
+      const box = await page.locator(`figure#${id} svg.chart`).boundingBox();
+      expect(box!.width).toBeGreaterThan(200);
+      expect(box!.height).toBeGreaterThan(20);
+      expect(await page.locator(`figure#${id} table.numbers`).count()).toBe(1);
+    }
+
+    // invoices by status: the table against GET /v1/invoices
+    const invoices = (await api.get<{ data: Array<{ status: string }> }>('/v1/invoices?limit=200')).body.data;
+    const byStatus = Object.fromEntries((await tableOf('invoices-by-status')).map(([status, n]) => [status!.toLowerCase(), Number(n)]));
+    expect(byStatus.open).toBe(invoices.filter((i) => i.status === 'open').length);
+    expect(Object.values(byStatus).reduce((a, b) => a + b, 0)).toBe(invoices.length);
+    // the bar of the open invoices carries the same number
+    expect(await page.locator('figure#invoices-by-status svg rect title', { hasText: /^Open: / }).textContent()).toBe(`Open: ${byStatus.open}`);
+
+    // collected per day (USD): the table against GET /v1/reports/finance, summed over providers
+    const report = (await api.get<{ rows: Array<{ day: string; currency: string; grossCollected: number; refunds: number }> }>(`/v1/reports/finance?from=${from}&to=${today}`)).body.rows.filter((r) => r.currency === 'USD');
+    const collected = new Map<string, number>();
+    for (const r of report) collected.set(r.day, (collected.get(r.day) ?? 0) + r.grossCollected);
+    const financeRows = await tableOf('finance-usd');
+    expect(financeRows.map(([day, c]) => [day, c])).toEqual([...collected].sort().map(([day, n]) => [day, formatMoney({ amount: n, currency: 'USD' })]));
+    expect(financeRows[0]![1]).toBe('$2,500.00');
+
+    // payments per day against GET /v1/payments; the decline reason in plain words
+    const pays = (await api.get<{ data: Array<{ status: string; occurredAt: string }> }>('/v1/payments?limit=200')).body.data.filter((p) => p.occurredAt.startsWith(today));
+    expect(await tableOf('payments-per-day')).toContainEqual([today, String(pays.filter((p) => p.status === 'succeeded').length), String(pays.filter((p) => p.status === 'failed').length)]);
+    expect(await tableOf('decline-reasons')).toContainEqual(['Insufficient funds', 'The card has insufficient funds.', '1']);
+    await shot('console-overview');
+
+    // the range selector is a plain form
+    await page.getByRole('combobox', { name: 'Range' }).selectOption('7');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.waitForURL(/\/admin\/overview\?range=7$/);
+    expect(await page.locator('figure#payments-per-day svg rect.s0 > title').count()).toBe(7); // one succeeded bar per day (the legend's swatch has no title)
+
+    // the attention list: one click to the booking that needs a human
+    await page.locator('#attention-list').getByRole('link', { name: `Booking ${bookingId}` }).click();
+    await page.waitForURL(new RegExp(`/admin/bookings/${bookingId}$`));
+    expect(cspErrors).toEqual([]);
+  });
+
   test('press retry on a booking that needs attention and watch the stage change live, without a reload', async () => {
     await page.goto(`${svc.url}/admin/bookings`);
     expect(await page.locator('tbody tr').first().getAttribute('data-booking')).toBe(bookingId);
@@ -184,7 +247,10 @@ describe('admin console in headless Chromium (PostgreSQL, CRM simulator)', () =>
     await p.goto(`${svc.url}/admin/sign-in`);
     await p.getByLabel('Admin key or tenant API key').fill(apiKey);
     await p.getByRole('button', { name: 'Sign in' }).click();
-    await p.waitForURL(/\/admin\/payments$/);
+    await p.waitForURL(/\/admin\/overview$/);
+    expect(await p.locator('figure#invoices-by-status table.numbers').textContent()).toContain('Open');
+    expect(await p.locator('figure#payments-per-day svg.chart').count()).toBe(1);
+    await p.goto(`${svc.url}/admin/payments`);
     expect(await p.locator('tbody tr', { hasText: 'Invoice' }).locator('td.failure').textContent()).toBe('The card has insufficient funds.');
     await p.goto(`${svc.url}/admin/bookings?stage=payment_associated`);
     expect(await p.locator('tbody tr').count()).toBe(1);

@@ -4,6 +4,8 @@
  * Payments arrive as signed Stripe webhooks built from the fixtures.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { ADMIN_KEY, client } from '../../test/support/api';
 import { ConsoleClient, openSse } from '../../test/support/console';
 import { databaseUrl, dropSchema } from '../../test/support/databases';
@@ -11,6 +13,7 @@ import { eventually } from '../../test/support/events';
 import { startTestService, type TestService, scrape } from '../../test/support/service';
 import { deliver, stripeEvent, type StripeEvent } from '../../test/support/stripeEvents';
 import { payerLinkPath } from '../payerLinks';
+import { CONSOLE_CSP } from './routes';
 
 const SECRET = 'whsec_console_test_secret';
 const CONNECT_SECRET = 'whsec_console_connect_secret';
@@ -187,7 +190,7 @@ describe('admin console and payer page (PostgreSQL)', () => {
     test('the admin key signs in, picks a tenant, and sees its names escaped', async () => {
       const c = new ConsoleClient(svc.url);
       const r = await c.signIn(ADMIN_KEY);
-      expect(r.location).toBe('/admin/tenants');
+      expect(r.location).toBe('/admin/payments'); // the page it was sent from; without one, the overview
       const picker = await c.get('/admin/tenants');
       expect(picker.text).toContain('Alpha &lt;script&gt;alert(1)&lt;/script&gt;');
       expect(picker.text).not.toContain('<script>alert(1)');
@@ -479,15 +482,107 @@ describe('admin console and payer page (PostgreSQL)', () => {
     sse.close();
   });
 
-  test('system page (admin): projections with positions and lag, outbox backlog, consumer lag, dead letters, parked webhooks', async () => {
+  test('system page (admin): projections with positions, lag and actions, outbox and keys per stage, consumer lag, dead letters, webhooks, reconciliation runs, each with its operator action', async () => {
     const c = new ConsoleClient(svc.url);
     await c.signIn(ADMIN_KEY);
     await c.post('/admin/tenants', { _csrf: ConsoleClient.csrfOf((await c.get('/admin/tenants')).text), tenantId: 'alpha' });
     const page = (await c.get('/admin/system')).text;
-    for (const p of ['invoices', 'invoice_history', 'payment_history', 'bookings', 'subscriptions']) expect(page).toContain(`<td>${p}</td>`);
-    expect(page).toMatch(/<dt>Backlog<\/dt><dd>\d+ message\(s\)<\/dd>/);
+    for (const p of ['invoices', 'invoice_history', 'payment_history', 'bookings', 'subscriptions']) expect(page).toContain(`<tr data-projection="${p}"><td>${p}</td>`);
+    expect(page).toMatch(/<dt>Backlog<\/dt><dd data-outbox="backlog">\d+ message\(s\)<\/dd>/);
+    expect(page).toContain('<dd data-outbox="stuck">Moving</dd>');
+    for (const stage of ['relay', 'consumer:finance-reporting']) expect(page).toMatch(new RegExp(`<tr data-stage="${stage}"><td>${stage}</td><td class="num">0</td><td class="num">0</td></tr>`));
     expect(page).toContain('In-process messaging: no Kafka consumers');
-    expect(page).toMatch(/<h2>Dead letters<\/h2><p>None\.<\/p>/);
-    expect(page).toMatch(/Processed: \d+/);
+    expect(page).toMatch(/<h2 id="dead-letters">Dead letters<\/h2><p>None\.<\/p>/);
+    expect(page).toMatch(/<tr data-inbox="processed"><td>Processed<\/td><td class="num">[1-9]\d*<\/td><\/tr>/);
+    expect(page).toMatch(/<tr data-inbox="ignored"><td>Ignored<\/td><td class="num">\d+<\/td><\/tr>/);
+    expect(page).toContain('<h2 id="reconciliation">Reconciliation runs</h2><p>No runs yet.</p>');
+    const runbooks = [...page.matchAll(/data-runbook="([a-z-]+)"/g)].map((m) => m[1]);
+    expect(runbooks).toEqual(['projection-lag', 'outbox-backlog-or-parked-key', 'consumer-lag', 'dead-lettered-event', 'parked-webhook', 'reconciliation-differences']);
+    // each runbook anchor is a section of docs/operations.md
+    const doc = fs.readFileSync(path.resolve(__dirname, '../../docs/operations.md'), 'utf8');
+    const anchors = [...doc.matchAll(/^### (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-'));
+    for (const a of runbooks) expect(anchors).toContain(a);
+
+    // a projection's rebuild from the page: the same request as POST /v1/admin/projections/{name}/rebuild
+    const csrf = ConsoleClient.csrfOf(page);
+    expect((await c.post('/admin/system/projections/subscriptions/rebuild', { _csrf: 'x'.repeat(43) })).status).toBe(403);
+    expect((await c.post('/admin/system/projections/nope/rebuild', { _csrf: csrf })).status).toBe(404);
+    const rebuilt = await c.post('/admin/system/projections/subscriptions/rebuild', { _csrf: csrf });
+    expect(rebuilt.location).toBe('/admin/system?done=rebuilding#projections');
+    await eventually(async () => {
+      const list = await client(svc.url, ADMIN_KEY).get<{ data: Array<{ name: string; generation: number }> }>('/v1/admin/projections');
+      return (list.body.data.find((p) => p.name === 'subscriptions')?.generation ?? 0) > 1;
+    }, 30_000);
+    const tenantConsole = new ConsoleClient(svc.url);
+    await tenantConsole.signIn(keys.alpha!);
+    expect((await tenantConsole.post('/admin/system/projections/subscriptions/rebuild', { _csrf: await tenantConsole.csrf() })).status).toBe(403);
+  });
+
+  describe('overview', () => {
+    const today = () => new Date().toISOString().slice(0, 10);
+    const row = (...cells: Array<string | number>) => `<tr><th scope="row">${cells[0]}</th>${cells.slice(1).map((x) => `<td class="num">${x}</td>`).join('')}</tr>`;
+    /** What the JSON API says (other tests add payments and invoices): today's attempts, open invoices. */
+    async function fromApi(key: string, tenant?: string) {
+      const api = client(svc.url, key, tenant ? { 'settle-tenant': tenant } : {});
+      const pays = (await api.get<{ data: Array<{ status: string; occurredAt: string }> }>('/v1/payments?limit=200')).body.data.filter((p) => p.occurredAt.startsWith(today()));
+      const invoices = (await api.get<{ data: Array<{ status: string }> }>('/v1/invoices?limit=200')).body.data;
+      return {
+        succeeded: pays.filter((p) => ['succeeded', 'refunded', 'disputed'].includes(p.status)).length,
+        failed: pays.filter((p) => p.status === 'failed').length,
+        open: invoices.filter((i) => i.status === 'open').length,
+      };
+    }
+
+    test('the first page after sign-in for tenant staff: its own payments, declines in words, bookings and invoices, each chart with its table', async () => {
+      const c = new ConsoleClient(svc.url);
+      const form = await c.get('/admin/sign-in');
+      const r = await c.post('/admin/sign-in', { _csrf: ConsoleClient.csrfOf(form.text), key: keys.alpha! });
+      expect(r.location).toBe('/admin/overview');
+      expect((await c.get('/admin')).location).toBe('/admin/overview');
+      const page = await c.get('/admin/overview');
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
+      expect(page.text).toContain('aria-current="page">Overview</a>');
+      expect(page.text).toContain('<option value="30" selected>Last 30 days</option>');
+      expect(page.text).not.toContain('id="o-tenant"'); // staff cannot pick a tenant
+      expect([...page.text.matchAll(/<svg class="chart" /g)].length).toBeGreaterThanOrEqual(4);
+      expect(page.text).not.toMatch(/<script(?! src="\/assets\/console\.js")/);
+      const alpha = await fromApi(keys.alpha!);
+      expect(alpha.failed).toBeGreaterThanOrEqual(1);
+      expect(page.text).toContain(row(today(), alpha.succeeded, alpha.failed)); // alpha's attempts today, not beta's
+      expect(page.text).toMatch(/<tr><th scope="row">Insufficient funds<\/th><td>The card has insufficient funds\.<\/td><td class="num">[1-9]\d*<\/td><\/tr>/);
+      expect(page.text).toContain(`<tr><th scope="row"><a href="/admin/invoices?status=open">Open</a></th><td class="num">${alpha.open}</td></tr>`);
+      const requested = (await client(svc.url, keys.alpha!).get<{ data: unknown[] }>('/v1/bookings?stage=requested&limit=200')).body.data.length;
+      expect(page.text).toContain(`<tr><th scope="row"><a href="/admin/bookings?stage=requested">Requested</a></th><td class="num">${requested}</td></tr>`);
+      expect(page.text).toMatch(/<h2 id="attention">Needs attention \(\d+\)<\/h2>/);
+      // the tenant's name from data is escaped wherever it appears; nothing of beta
+      expect(page.text).not.toContain(ids.betaInvoice!);
+      expect((await c.get('/admin/overview?range=7')).text).toContain('<option value="7" selected>Last 7 days</option>');
+      expect((await c.get('/admin/overview?range=14')).status).toBe(422);
+      expect((await c.get('/admin/overview?tenant=beta')).status).toBe(404);
+      expect((await c.get('/admin/overview?tenant=alpha')).status).toBe(200);
+    });
+
+    test('the admin sees every tenant, or one; items open after acting as that tenant', async () => {
+      const c = new ConsoleClient(svc.url);
+      const form = await c.get('/admin/sign-in');
+      expect((await c.post('/admin/sign-in', { _csrf: ConsoleClient.csrfOf(form.text), key: ADMIN_KEY })).location).toBe('/admin/overview');
+      const all = await c.get('/admin/overview');
+      expect(all.text).toContain('<option value="" selected>All tenants</option>');
+      expect(all.text).toContain('Alpha &lt;script&gt;alert(1)&lt;/script&gt; (alpha)');
+      const [alpha, beta] = [await fromApi(ADMIN_KEY, 'alpha'), await fromApi(ADMIN_KEY, 'beta')];
+      expect(all.text).toContain(row(today(), alpha.succeeded + beta.succeeded, alpha.failed + beta.failed));
+      expect(all.text).toContain(`<tr><th scope="row">Open</th><td class="num">${alpha.open + beta.open}</td></tr>`); // no links: no tenant chosen
+      const one = await c.get('/admin/overview?tenant=beta&range=90');
+      expect(one.text).toContain('<option value="beta" selected>Beta (beta)</option>');
+      expect(one.text).toContain(row(today(), beta.succeeded, beta.failed));
+      expect(one.text).not.toContain('<a href="/admin/invoices?status=open">');
+      await c.post('/admin/tenants', { _csrf: ConsoleClient.csrfOf(one.text), tenantId: 'beta' });
+      const acting = await c.get('/admin/overview');
+      expect(acting.text).toContain('<option value="beta" selected>Beta (beta)</option>');
+      expect(acting.text).toContain(`<tr><th scope="row"><a href="/admin/invoices?status=open">Open</a></th><td class="num">${beta.open}</td></tr>`);
+      expect((await c.get('/admin/overview?tenant=nobody')).status).toBe(404);
+      expect((await c.get('/admin/overview?tenant=%3Cx%3E')).status).toBe(422);
+    });
   });
 });

@@ -1,27 +1,26 @@
-import { currencyDigits, formatMoney, minorToDecimalString } from './format';
+import { formatMoney } from './format';
 import { PAYER_GENERIC_DECLINE, failureSentence, payerFailureSentence, retryMakesSense } from './declines';
 import { dashboardUrl, stripeConnectedAccountUrl } from './providerLinks';
 
 describe('money formatting', () => {
-  test('minor units become the exact decimal for the currency', () => {
-    expect(minorToDecimalString(1050, 2)).toBe('10.50');
-    expect(minorToDecimalString(5, 2)).toBe('0.05');
-    expect(minorToDecimalString(-5, 2)).toBe('-0.05');
-    expect(minorToDecimalString(2500, 0)).toBe('2500');
-    expect(minorToDecimalString(1500, 3)).toBe('1.500');
-    expect(minorToDecimalString(Number.MAX_SAFE_INTEGER, 2)).toBe('90071992547409.91');
-  });
-
-  test('formatted for its currency, without float rounding', () => {
-    expect(currencyDigits('EUR')).toBe(2);
-    expect(currencyDigits('jpy')).toBe(0);
-    expect(currencyDigits('KWD')).toBe(3);
+  test('formatted with the exponent of the ISO 4217 table, without float rounding', () => {
     expect(formatMoney({ amount: 2500, currency: 'EUR' })).toBe('€25.00');
     expect(formatMoney({ amount: 2500, currency: 'JPY' })).toBe('¥2,500');
     expect(formatMoney({ amount: 1500, currency: 'KWD' })).toBe('KWD\u00a01.500');
     expect(formatMoney({ amount: 123456789, currency: 'USD' })).toBe('$1,234,567.89');
     expect(formatMoney({ amount: Number.MAX_SAFE_INTEGER, currency: 'USD' })).toBe('$90,071,992,547,409.91');
     expect(formatMoney(null)).toBe('—');
+  });
+
+  test("currencies where Intl's default digits differ from ISO 4217 show ISO's decimals", () => {
+    // Intl (CLDR) gives all of these 0 digits; ISO 4217 gives IQD 3 and the others 2
+    expect(formatMoney({ amount: 1234, currency: 'IQD' })).toBe('IQD\u00a01.234');
+    expect(formatMoney({ amount: 1234, currency: 'HUF' })).toBe('HUF\u00a012.34');
+    expect(formatMoney({ amount: 1234, currency: 'IDR' })).toBe('IDR\u00a012.34');
+    expect(formatMoney({ amount: 1234, currency: 'LBP' })).toBe('LBP\u00a012.34');
+    expect(formatMoney({ amount: 1234, currency: 'LAK' })).toBe('LAK\u00a012.34');
+    expect(formatMoney({ amount: 1234, currency: 'MGA' })).toBe('MGA\u00a012.34');
+    expect(formatMoney({ amount: 1234, currency: 'CLF' })).toBe('CLF\u00a00.1234');
   });
 });
 

@@ -1,39 +1,13 @@
 /**
- * Display formatting for the console and the payer page. Amounts stay integers of minor units
- * until the last step: the decimal string is built from the integer's digits (no float division),
- * then Intl formats that exact decimal string for the currency.
+ * Display formatting for the console and the payer page. Money goes through the one formatter,
+ * `formatMoney` of domain/shared/money.ts, whose decimals come from the ISO 4217 table
+ * (domain/shared/currencies.ts), never from `Intl`'s defaults.
  */
-const digitsCache = new Map<string, number>();
+import { formatMoney as formatAmount } from '../../domain/shared/money';
 
-/** Minor-unit digits of an ISO 4217 currency (EUR 2, JPY 0, KWD 3). */
-export function currencyDigits(currency: string): number {
-  const c = currency.toUpperCase();
-  let d = digitsCache.get(c);
-  if (d === undefined) {
-    d = new Intl.NumberFormat('en', { style: 'currency', currency: c }).resolvedOptions().maximumFractionDigits ?? 2;
-    digitsCache.set(c, d);
-  }
-  return d;
-}
-
-/** "123456" minor units, 2 digits -> "1234.56"; exact for any safe integer. */
-export function minorToDecimalString(amount: number | bigint, digits: number): string {
-  const n = BigInt(amount);
-  const neg = n < 0n;
-  const s = (neg ? -n : n).toString().padStart(digits + 1, '0');
-  const out = digits === 0 ? s : `${s.slice(0, s.length - digits)}.${s.slice(s.length - digits)}`;
-  return neg ? `-${out}` : out;
-}
-
-/** €25.00, ¥2,500, KWD 1.500: the amount formatted for its currency. */
+/** €25.00, ¥2,500, IQD 1.234, or a dash when there is no amount. */
 export function formatMoney(m: { amount: number; currency: string } | null | undefined): string {
-  if (!m) return '—';
-  const digits = currencyDigits(m.currency);
-  const decimal = minorToDecimalString(m.amount, digits);
-  // Intl.NumberFormat formats decimal strings exactly (no conversion to a double)
-  return new Intl.NumberFormat('en', { style: 'currency', currency: m.currency.toUpperCase(), minimumFractionDigits: digits, maximumFractionDigits: digits }).format(
-    decimal as unknown as number,
-  );
+  return m ? formatAmount(m) : '—';
 }
 
 /** 2026-11-25 16:03 UTC */

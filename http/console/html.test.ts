@@ -1,4 +1,5 @@
-import { escapeHtml, html, raw, safeUrl } from './html';
+import { escapeHtml } from '../../domain/shared/html';
+import { html, raw, safeUrl } from './html';
 import { badge, paymentsPage, type Payment } from './pages';
 
 describe('HTML escaping', () => {

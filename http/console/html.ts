@@ -5,6 +5,8 @@
  * Names, messages and ids from providers or tenants can hold `<script>`: they never reach the
  * page unescaped.
  */
+import { escapeHtml } from '../../domain/shared/html';
+
 export class Html {
   constructor(readonly value: string) {}
   toString(): string {
@@ -12,12 +14,6 @@ export class Html {
   }
 }
 
-const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
-
-/** Escapes text for an HTML text node or a quoted attribute value. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"'`]/g, (c) => ENTITIES[c]!);
-}
 
 export type Interpolation = Html | string | number | bigint | boolean | null | undefined | readonly Interpolation[];
 

@@ -3,7 +3,8 @@
  * escaped (html.ts); links go through safeUrl. Status is always words (badge text), never colour
  * alone. Fragments marked "live" are also what the live status stream sends to update a page.
  */
-import type { bookingOut, invoiceOut, paymentOut, subscriptionOut } from '../../projections/queries';
+import type { bookingOut, invoiceOut, Overview, paymentOut, subscriptionOut } from '../../projections/queries';
+import { barChart, columnChart, daysBetween } from './charts';
 import { failureSentence, payerFailureSentence } from './declines';
 import { formatInstant, formatMoney, humanize } from './format';
 import { html, raw, safeUrl, type Html } from './html';
@@ -13,7 +14,7 @@ export type Booking = ReturnType<typeof bookingOut>;
 export type Invoice = ReturnType<typeof invoiceOut>;
 export type Subscription = ReturnType<typeof subscriptionOut>;
 
-export type Section = 'payments' | 'bookings' | 'invoices' | 'subscriptions' | 'system';
+export type Section = 'overview' | 'payments' | 'bookings' | 'invoices' | 'subscriptions' | 'system';
 
 export interface Chrome {
   readonly title: string;
@@ -25,6 +26,7 @@ export interface Chrome {
 }
 
 const SECTIONS: ReadonlyArray<[Section, string]> = [
+  ['overview', 'Overview'],
   ['payments', 'Payments'],
   ['bookings', 'Bookings'],
   ['invoices', 'Invoices'],
@@ -78,6 +80,139 @@ export function tenantPickerPage(c: Chrome, tenants: ReadonlyArray<{ tenantId: s
 <form method="post" action="/admin/tenants">${csrfField(c.csrfToken ?? '')}
 <p><label for="tenant">Tenant</label><br><select id="tenant" name="tenantId">${tenants.map((t) => html`<option value="${t.tenantId}">${t.name} (${t.tenantId})</option>`)}</select></p>
 <p><button type="submit">Open</button></p></form>`,
+  );
+}
+
+// ---------------------------------------------------------------- overview
+
+/** Day ranges the overview offers. */
+export const OVERVIEW_RANGES = [7, 30, 90] as const;
+
+export interface OverviewView {
+  readonly data: Overview;
+  readonly range: number;
+  /** The tenant shown, or null for every tenant (admin). */
+  readonly tenantId: string | null;
+  /** Tenants an admin may pick (null for tenant staff: their own tenant only). */
+  readonly tenants: ReadonlyArray<{ tenantId: string; name: string }> | null;
+  /** Whether the items' pages open in this session (the tenant shown is the session's). */
+  readonly linkable: boolean;
+}
+
+const INVOICE_STATUSES = ['draft', 'open', 'paid', 'void', 'uncollectible', 'refunded'];
+
+/** A chart and its numbers: the figure, then the same figures as a table (read without the image). */
+function figure(id: string, caption: string, chart: Html, table: Html): Html {
+  return html`<figure id="${id}" aria-labelledby="${id}-caption"><figcaption id="${id}-caption">${caption}</figcaption>${chart}${table}</figure>`;
+}
+
+function numbersTable(caption: string, head: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number | Html>>, numeric: readonly boolean[]): Html {
+  return html`<table class="numbers"><caption class="muted">${caption}</caption><thead><tr>${head.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead><tbody>${
+    rows.length === 0 ? html`<tr><td colspan="${head.length}">None in this range.</td></tr>` : rows.map((r) => html`<tr>${r.map((cell, i) => (i === 0 ? html`<th scope="row">${cell}</th>` : numeric[i] ? html`<td class="num">${cell}</td>` : html`<td>${cell}</td>`))}</tr>`)
+  }</tbody></table>`;
+}
+
+function attentionHref(a: Overview['attention'][number]): string {
+  const id = encodeURIComponent(a.id);
+  return a.kind === 'booking' ? `/admin/bookings/${id}` : a.kind === 'invoice' ? `/admin/invoices/${id}` : `/admin/payments/${id}`;
+}
+
+export function overviewPage(c: Chrome, v: OverviewView): string {
+  const d = v.data;
+  const days = daysBetween(d.from, d.to);
+  const perDay = new Map(d.paymentsPerDay.map((p) => [p.day, p]));
+  const currencies = [...new Set([...d.amountsPerDay.map((a) => a.currency), ...d.financePerDay.map((f) => f.currency)])].sort();
+  const money = (currency: string) => (n: number) => formatMoney({ amount: n, currency });
+  const amountOn = new Map(d.amountsPerDay.map((a) => [`${a.currency}|${a.day}`, a.amount]));
+  const financeOn = new Map(d.financePerDay.map((f) => [`${f.currency}|${f.day}`, f]));
+  const stages = STAGE_ORDER.map((s) => ({ label: humanize(s), value: d.bookingsByStage[s] ?? 0, code: s }));
+  const statuses = [...INVOICE_STATUSES, ...Object.keys(d.invoicesByStatus).filter((s) => !INVOICE_STATUSES.includes(s))].map((s) => ({ label: humanize(s), value: d.invoicesByStatus[s] ?? 0, code: s }));
+  const declines = d.declineReasons.map((r) => ({ code: r.declineCode ?? r.errorCode ?? 'unknown', words: failureSentence(r.errorCode, r.declineCode, null) ?? 'No reason was given.', count: r.count }));
+  const scope = v.tenantId === null ? 'every tenant' : `tenant ${v.tenantId}`;
+  const selector = html`<form class="filters" method="get" action="/admin/overview" aria-label="Overview range">
+<label for="o-range">Range<select id="o-range" name="range">${OVERVIEW_RANGES.map((r) => html`<option value="${r}" ${r === v.range ? raw('selected') : ''}>Last ${r} days</option>`)}</select></label>
+${v.tenants ? html`<label for="o-tenant">Tenant<select id="o-tenant" name="tenant"><option value="" ${v.tenantId === null ? raw('selected') : ''}>All tenants</option>${v.tenants.map((t) => html`<option value="${t.tenantId}" ${t.tenantId === v.tenantId ? raw('selected') : ''}>${t.name} (${t.tenantId})</option>`)}</select></label>` : ''}
+<button type="submit">Show</button></form>
+<p class="muted">${scope} · ${d.from} to ${d.to} (UTC days) · ${OVERVIEW_RANGES.map((r, i) => html`${i > 0 ? ' · ' : ''}<a href="/admin/overview?${new URLSearchParams({ range: String(r), ...(v.tenants ? { tenant: v.tenantId ?? '' } : {}) }).toString()}" ${r === v.range ? raw('aria-current="true"') : ''}>${r} days</a>`)}</p>`;
+  const attention = d.attention.length === 0
+    ? html`<p>Nothing needs a human.</p>`
+    : html`<table id="attention-list"><caption class="muted">Bookings, invoices and payments flagged by their read models, oldest first</caption><thead><tr><th scope="col">What</th>${v.tenantId === null ? html`<th scope="col">Tenant</th>` : ''}<th scope="col">Why</th><th scope="col">Since</th></tr></thead><tbody>${d.attention.map(
+        (a) => html`<tr><td>${v.linkable ? html`<a href="${attentionHref(a)}">${humanize(a.kind)} ${a.id}</a>` : html`${humanize(a.kind)} ${a.id}`}</td>${v.tenantId === null ? html`<td>${a.tenantId}</td>` : ''}<td>${a.reasons.map((r) => humanize(r)).join(', ')}</td><td>${formatInstant(a.since)}</td></tr>`,
+      )}</tbody></table>${
+        v.linkable
+          ? ''
+          : v.tenantId === null
+            ? html`<p class="muted">Pick a tenant above to see its items with links.</p>`
+            : html`<form method="post" action="/admin/tenants">${csrfField(c.csrfToken ?? '')}<input type="hidden" name="tenantId" value="${v.tenantId}"><button type="submit" class="secondary">Act as tenant ${v.tenantId} to open these</button></form>`
+      }`;
+  return layout(
+    c,
+    html`${selector}
+<h2 id="attention">Needs attention (${d.attention.length})</h2>${attention}
+<h2>Payments</h2><div class="charts">
+${figure(
+  'payments-per-day',
+  'Payments per day: succeeded and failed',
+  columnChart({ title: 'Payments per day', categories: days, series: [{ name: 'Succeeded', values: days.map((x) => perDay.get(x)?.succeeded ?? 0) }, { name: 'Failed', values: days.map((x) => perDay.get(x)?.failed ?? 0) }] }),
+  numbersTable('Payment attempts per day (days without any are left out)', ['Day', 'Succeeded', 'Failed'], d.paymentsPerDay.map((p) => [p.day, p.succeeded, p.failed]), [false, true, true]),
+)}
+${currencies.filter((cur) => d.amountsPerDay.some((a) => a.currency === cur)).map((cur) =>
+  figure(
+    `amounts-${cur.toLowerCase()}`,
+    `Amounts paid per day in ${cur}`,
+    columnChart({ title: `Amounts paid per day in ${cur}`, categories: days, series: [{ name: `Paid (${cur})`, values: days.map((x) => amountOn.get(`${cur}|${x}`) ?? 0) }], format: money(cur) }),
+    numbersTable(`Succeeded payments in ${cur} per day`, ['Day', 'Amount'], d.amountsPerDay.filter((a) => a.currency === cur).map((a) => [a.day, formatMoney({ amount: a.amount, currency: cur })]), [false, true]),
+  ),
+)}
+${figure(
+  'decline-reasons',
+  'Why payments failed (top reasons)',
+  barChart({ title: 'Decline reasons', bars: declines.map((r) => ({ label: humanize(r.code), value: r.count })) }),
+  numbersTable('Failed payments by reason', ['Reason', 'In plain words', 'Payments'], declines.map((r) => [humanize(r.code), r.words, r.count]), [false, false, true]),
+)}
+</div>
+<h2>Money collected (finance ledger)</h2><div class="charts">
+${
+  currencies.filter((cur) => d.financePerDay.some((f) => f.currency === cur)).length === 0
+    ? html`<p>No money moved in this range.</p>`
+    : currencies.filter((cur) => d.financePerDay.some((f) => f.currency === cur)).map((cur) =>
+        figure(
+          `finance-${cur.toLowerCase()}`,
+          `Collected, refunded and disputed per day in ${cur}`,
+          columnChart({
+            title: `Collected, refunded and disputed per day in ${cur}`,
+            categories: days,
+            series: [
+              { name: 'Collected', values: days.map((x) => financeOn.get(`${cur}|${x}`)?.collected ?? 0) },
+              { name: 'Refunded', values: days.map((x) => financeOn.get(`${cur}|${x}`)?.refunded ?? 0) },
+              { name: 'Disputed', values: days.map((x) => financeOn.get(`${cur}|${x}`)?.disputed ?? 0) },
+            ],
+            format: money(cur),
+          }),
+          numbersTable(
+            `Finance ledger in ${cur} per day (disputed: disputes opened minus closed that day)`,
+            ['Day', 'Collected', 'Refunded', 'Disputed'],
+            d.financePerDay.filter((f) => f.currency === cur).map((f) => [f.day, formatMoney({ amount: f.collected, currency: cur }), formatMoney({ amount: f.refunded, currency: cur }), formatMoney({ amount: f.disputed, currency: cur })]),
+            [false, true, true, true],
+          ),
+        ),
+      )
+}
+</div>
+<h2>Now</h2><div class="charts">
+${figure(
+  'bookings-by-stage',
+  'Bookings by pipeline stage',
+  barChart({ title: 'Bookings by pipeline stage', bars: stages }),
+  numbersTable('Bookings per stage, as they stand now', ['Stage', 'Bookings'], stages.map((s) => [v.linkable ? html`<a href="/admin/bookings?stage=${s.code}">${s.label}</a>` : s.label, s.value]), [false, true]),
+)}
+${figure(
+  'invoices-by-status',
+  'Invoices by status',
+  barChart({ title: 'Invoices by status', bars: statuses }),
+  numbersTable('Invoices per status, as they stand now', ['Status', 'Invoices'], statuses.map((s) => [v.linkable ? html`<a href="/admin/invoices?status=${s.code}">${s.label}</a>` : s.label, s.value]), [false, true]),
+)}
+</div>`,
   );
 }
 
@@ -373,45 +508,84 @@ ${nextCursor ? html`<p><a href="/admin/subscriptions?cursor=${nextCursor}">More<
 
 export interface SystemView {
   projections: ReadonlyArray<{ name: string; generation: number; position: string | null; leader: boolean; lagSeconds: number; eventsBehind: number | null; halted: string | null; deadLetters: number; rebuilding: boolean }>;
-  outbox: { backlog: number; oldestAgeSeconds: number; leader: boolean; lastError: string | null };
+  outbox: { backlog: number; oldestAgeSeconds: number; leader: boolean; lastError: string | null; stuck: boolean; stuckAfterSeconds: number };
+  /** Held and parked keys per stage (`relay`, `consumer:<group>`). */
+  stages: ReadonlyArray<{ stage: string; held: number; parked: number }>;
   kafka: ReadonlyArray<{ group: string; topic: string; lag: number }> | string;
   deadLetters: ReadonlyArray<{ projection: string; eventType: string; error: string; at: string | null }>;
   parked: ReadonlyArray<{ endpoint: string; eventId: string; type: string; reason: string | null; at: string | null }>;
   inbox: Record<string, number>;
   /** Message keys held by the outbox relay or a consumer group (parked ones first). */
   heldMessages: ReadonlyArray<{ key: string; stage: string; parked: boolean; messageId: string; topic: string; error: string | null; attempts: number; since: string; waiting: number }>;
+  /** The latest reconciliation runs, newest first. */
+  reconciliations: ReadonlyArray<{ runId: string; tenantId: string | null; dryRun: boolean; status: string; startedAt: string; examined: number; found: number; repaired: number; unrepairable: number; error: string | null }>;
+}
+
+/** What an operator does about a section of the System page (docs/operations.md has the whole runbook). */
+function action(text: Html | string, anchor: string): Html {
+  return html`<p class="notice operator-action" data-runbook="${anchor}"><strong>Operator action:</strong> ${text} <span class="muted">Runbook: docs/operations.md#${anchor}</span></p>`;
+}
+
+function projectionActions(csrf: string, p: SystemView['projections'][number]): Html {
+  const button = (act: string, label: string) => html`<form method="post" action="/admin/system/projections/${p.name}/${act}">${csrfField(csrf)}<button type="submit" class="secondary">${label}</button></form>`;
+  return html`${p.halted ? html`${button('resume', 'Resume')}${button('skip', 'Skip the event and resume')}` : ''}${p.rebuilding ? '' : button('rebuild', 'Rebuild')}`;
 }
 
 export function systemPage(c: Chrome, v: SystemView): string {
+  const csrf = c.csrfToken ?? '';
+  const parkedWebhooks = v.inbox.parked ?? 0;
   return layout(
     c,
-    html`<h2>Projections</h2><table><thead><tr><th scope="col">Projection</th><th scope="col">Generation</th><th scope="col">Position</th><th scope="col">Leader here</th><th scope="col">Lag (s)</th><th scope="col">Events behind</th><th scope="col">Dead letters</th><th scope="col">State</th></tr></thead><tbody>${v.projections.map(
-      (p) => html`<tr><td>${p.name}</td><td class="num">${p.generation}</td><td><code>${p.position ?? '—'}</code></td><td>${p.leader ? 'Yes' : 'No'}</td><td class="num">${p.lagSeconds.toFixed(1)}</td><td class="num">${p.eventsBehind ?? '—'}</td><td class="num">${p.deadLetters}</td><td>${p.halted ? html`<span class="badge failed">Halted</span> ${p.halted}` : p.rebuilding ? 'Rebuilding' : 'Running'}</td></tr>`,
+    html`<nav aria-label="System sections"><ul class="pipeline">${[
+      ['projections', 'Projections'],
+      ['outbox', 'Outbox'],
+      ['held-messages', 'Held messages'],
+      ['consumer-lag', 'Consumer lag'],
+      ['dead-letters', 'Dead letters'],
+      ['webhooks', 'Webhooks'],
+      ['reconciliation', 'Reconciliation runs'],
+    ].map(([id, label]) => html`<li><a href="#${id!}">${label!}</a></li>`)}</ul></nav>
+<h2 id="projections">Projections</h2><table><thead><tr><th scope="col">Projection</th><th scope="col">Generation</th><th scope="col">Position</th><th scope="col">Leader here</th><th scope="col">Lag (s)</th><th scope="col">Events behind</th><th scope="col">Dead letters</th><th scope="col">State</th><th scope="col">Action</th></tr></thead><tbody>${v.projections.map(
+      (p) => html`<tr data-projection="${p.name}"><td>${p.name}</td><td class="num">${p.generation}</td><td><code>${p.position ?? '—'}</code></td><td>${p.leader ? 'Yes' : 'No'}</td><td class="num">${p.lagSeconds.toFixed(1)}</td><td class="num">${p.eventsBehind ?? '—'}</td><td class="num">${p.deadLetters}</td><td>${p.halted ? html`<span class="badge failed">Halted</span> ${p.halted}` : p.rebuilding ? 'Rebuilding' : 'Running'}</td><td>${projectionActions(csrf, p)}</td></tr>`,
     )}</tbody></table>
-<h2>Outbox</h2><dl class="facts"><dt>Backlog</dt><dd>${v.outbox.backlog} message(s)</dd><dt>Oldest waiting</dt><dd>${v.outbox.oldestAgeSeconds.toFixed(1)} s</dd><dt>Relay leader here</dt><dd>${v.outbox.leader ? 'Yes' : 'No'}</dd><dt>Last error</dt><dd>${v.outbox.lastError ?? 'None'}</dd></dl>
+${action('a lag that keeps growing: resume a halted projection here, or find the long write transaction holding every reader back (pg_stat_activity). Alerts: SettleProjectionLagging, SettleProjectionHalted.', 'projection-lag')}
+<h2 id="outbox">Outbox</h2><dl class="facts"><dt>Backlog</dt><dd data-outbox="backlog">${v.outbox.backlog} message(s)</dd><dt>Oldest waiting</dt><dd>${v.outbox.oldestAgeSeconds.toFixed(1)} s</dd><dt>Relay</dt><dd data-outbox="stuck">${v.outbox.stuck ? html`<span class="badge failed">Stuck</span> the oldest due message has not moved for ${v.outbox.stuckAfterSeconds} s` : 'Moving'}</dd><dt>Relay leader here</dt><dd>${v.outbox.leader ? 'Yes' : 'No'}</dd><dt>Last error</dt><dd>${v.outbox.lastError ?? 'None'}</dd></dl>
+<table><caption class="muted">Message keys held per stage: retrying, or parked after their attempts</caption><thead><tr><th scope="col">Stage</th><th scope="col">Held keys</th><th scope="col">Parked keys</th></tr></thead><tbody>${v.stages.map((s) => html`<tr data-stage="${s.stage}"><td>${s.stage}</td><td class="num">${s.held}</td><td class="num">${s.parked}</td></tr>`)}</tbody></table>
+${action('a stuck relay or an old backlog: check the bus (/readyz messaging) and the last error above; a parked key: Retry now or Skip message below. Alerts: SettleOutboxRelayStuck, SettleOutboxBacklogOld, SettleMessageKeyParked.', 'outbox-backlog-or-parked-key')}
 <h2 id="held-messages">Held messages</h2>${
       v.heldMessages.length === 0
         ? html`<p>None: every message key flows.</p>`
         : html`<table><caption class="muted">Keys whose head message could not be published or handled; their later messages wait behind it, other keys flow. Parked keys need an operator.</caption><thead><tr><th scope="col">Key</th><th scope="col">Stage</th><th scope="col">State</th><th scope="col">Message</th><th scope="col">Topic</th><th scope="col">Error</th><th scope="col">Attempts</th><th scope="col">Since</th><th scope="col">Waiting</th><th scope="col">Action</th></tr></thead><tbody>${v.heldMessages.map(
             (h) =>
-              html`<tr><td><code>${h.key}</code></td><td>${h.stage}</td><td>${h.parked ? html`<span class="badge failed">Parked</span>` : 'Retrying'}</td><td><code>${h.messageId}</code></td><td>${h.topic}</td><td>${h.error ?? ''}</td><td class="num">${h.attempts}</td><td>${formatInstant(h.since)}</td><td class="num">${h.waiting}</td><td><form method="post" action="/admin/system/messages/release">${csrfField(c.csrfToken ?? '')}<input type="hidden" name="key" value="${h.key}"><input type="hidden" name="stage" value="${h.stage}"><button type="submit" class="secondary">Retry now</button></form><form method="post" action="/admin/system/messages/skip">${csrfField(c.csrfToken ?? '')}<input type="hidden" name="key" value="${h.key}"><input type="hidden" name="stage" value="${h.stage}"><label>Reason <input name="reason" required maxlength="1000"></label><button type="submit" class="secondary">Skip message</button></form></td></tr>`,
+              html`<tr><td><code>${h.key}</code></td><td>${h.stage}</td><td>${h.parked ? html`<span class="badge failed">Parked</span>` : 'Retrying'}</td><td><code>${h.messageId}</code></td><td>${h.topic}</td><td>${h.error ?? ''}</td><td class="num">${h.attempts}</td><td>${formatInstant(h.since)}</td><td class="num">${h.waiting}</td><td><form method="post" action="/admin/system/messages/release">${csrfField(csrf)}<input type="hidden" name="key" value="${h.key}"><input type="hidden" name="stage" value="${h.stage}"><button type="submit" class="secondary">Retry now</button></form><form method="post" action="/admin/system/messages/skip">${csrfField(csrf)}<input type="hidden" name="key" value="${h.key}"><input type="hidden" name="stage" value="${h.stage}"><label>Reason <input name="reason" required maxlength="1000"></label><button type="submit" class="secondary">Skip message</button></form></td></tr>`,
           )}</tbody></table>`
     }
-<h2>Kafka consumer lag</h2>${
+<h2 id="consumer-lag">Kafka consumer lag</h2>${
       typeof v.kafka === 'string'
         ? html`<p>${v.kafka}</p>`
         : html`<table><thead><tr><th scope="col">Group</th><th scope="col">Topic</th><th scope="col">Lag (messages)</th></tr></thead><tbody>${v.kafka.map((k) => html`<tr><td>${k.group}</td><td>${k.topic}</td><td class="num">${k.lag}</td></tr>`)}</tbody></table>`
     }
-<h2>Dead letters</h2>${
+${action('a growing lag: check that the consumer instances run and the CRM answers (crm-sync waits on it); a parked key is not lag (Held messages). Alert: SettleConsumerLagging.', 'consumer-lag')}
+<h2 id="dead-letters">Dead letters</h2>${
       v.deadLetters.length === 0
         ? html`<p>None.</p>`
         : html`<table><thead><tr><th scope="col">Projection</th><th scope="col">Event</th><th scope="col">Error</th><th scope="col">When</th></tr></thead><tbody>${v.deadLetters.map((d) => html`<tr><td>${d.projection}</td><td>${d.eventType}</td><td>${d.error}</td><td>${formatInstant(d.at)}</td></tr>`)}</tbody></table>`
     }
-<h2>Webhooks</h2><p>${Object.entries(v.inbox).map(([k, n]) => `${humanize(k)}: ${n}`).join(' · ')}</p>${
+${action('fix the cause (usually a release), then Rebuild the projection (Projections above) so the skipped events are applied. Alerts: SettleProjectionDeadLetters, SettleFinanceMessagesRejected.', 'dead-lettered-event')}
+<h2 id="webhooks">Webhooks</h2><table><caption class="muted">Webhook inbox by status</caption><thead><tr><th scope="col">Status</th><th scope="col">Webhooks</th></tr></thead><tbody>${Object.entries(v.inbox).map(([k, n]) => html`<tr data-inbox="${k}"><td>${humanize(k)}</td><td class="num">${n}</td></tr>`)}</tbody></table>${
       v.parked.length === 0
         ? html`<p>No parked webhooks.</p>`
         : html`<table><caption class="muted">Parked webhooks (waiting for their target; retried automatically)</caption><thead><tr><th scope="col">Endpoint</th><th scope="col">Event</th><th scope="col">Type</th><th scope="col">Reason</th><th scope="col">Received</th></tr></thead><tbody>${v.parked.map((p) => html`<tr><td>${p.endpoint}</td><td><code>${p.eventId}</code></td><td>${p.type}</td><td>${p.reason ?? ''}</td><td>${formatInstant(p.at)}</td></tr>`)}</tbody></table>`
-    }`,
+    }
+${action(html`${parkedWebhooks > 0 ? `${parkedWebhooks} parked: ` : ''}read each reason; link the tenant's Stripe account or create the missing object, and the retrier applies them. Ignored webhooks are event types Settle does not act on: nothing to do. Alerts: SettleWebhooksParkedGrowing, SettleWebhookSignatureFailures.`, 'parked-webhook')}
+<h2 id="reconciliation">Reconciliation runs</h2>${
+      v.reconciliations.length === 0
+        ? html`<p>No runs yet.</p>`
+        : html`<table><thead><tr><th scope="col">Run</th><th scope="col">Tenant</th><th scope="col">Started</th><th scope="col">Status</th><th scope="col">Examined</th><th scope="col">Differences</th><th scope="col">Repaired</th><th scope="col">Unrepairable</th><th scope="col">Error</th></tr></thead><tbody>${v.reconciliations.map(
+            (r) => html`<tr data-run="${r.runId}"><td><code>${r.runId}</code>${r.dryRun ? ' (dry run)' : ''}</td><td>${r.tenantId ?? 'All'}</td><td>${formatInstant(r.startedAt)}</td><td>${badge(r.status)}</td><td class="num">${r.examined}</td><td class="num">${r.found}</td><td class="num">${r.repaired}</td><td class="num">${r.unrepairable}</td><td>${r.error ?? ''}</td></tr>`,
+          )}</tbody></table>`
+    }
+${action('unrepairable differences: read them (GET /v1/admin/reconciliations/{id}) and attribute or refund the money by hand; a failed run: read its error and start it again (POST /v1/admin/reconciliations). Alerts: SettleReconciliationDifferences, SettleReconciliationRunFailed.', 'reconciliation-differences')}`,
   );
 }
 

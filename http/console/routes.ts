@@ -7,14 +7,14 @@
  * opens a server-side session; the cookie is HttpOnly, SameSite=Strict, Secure behind TLS. The
  * sign-in form itself carries a pre-session CSRF token (double-submit cookie) and is rate-limited.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { CommandContext } from '../../commands/handle';
 import { DomainRefusal } from '../../domain/shared/decider';
 import { InvalidCursor } from '../../projections/queries';
 import type { AppServices } from '../app';
 import type { ConsoleSession } from '../../infrastructure/sql/consoleSessions';
-import { sameSecret } from '../../infrastructure/sql/apiAccess';
+import { constantTimeEqual } from '../../domain/shared/constantTime';
 import { isCalendarDate } from '../routes/schemas';
 import type { LiveAccess, LiveStatusHub } from '../live';
 import { payerLinkUrl } from '../payerLinks';
@@ -27,7 +27,7 @@ import { docsUrl } from '../../projections/payments/paymentHistory';
 import * as pages from './pages';
 import { randomBytes } from 'node:crypto';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets';
-import { projectionOverview } from '../../projections/runtime';
+import { projectionOverview, requestRebuild, resumeProjection } from '../../projections/runner';
 
 const ID = /^[A-Za-z0-9_-]{1,100}$/;
 const PAGE_SIZE = 50;
@@ -83,8 +83,7 @@ export function readCookie(req: Request, spec: CookieSpec): string | undefined {
 }
 
 function sameToken(a: unknown, b: string): boolean {
-  if (typeof a !== 'string' || a.length !== b.length) return false;
-  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  return typeof a === 'string' && constantTimeEqual(a, b);
 }
 
 interface Locals {
@@ -95,7 +94,7 @@ interface Locals {
 const wantsJson = (req: Request) => req.accepts(['html', 'json']) === 'json';
 
 /** What the console uses of the application's services. */
-export type ConsoleServices = Pick<AppServices, 'config' | 'db' | 'metrics' | 'tenants' | 'connectedAccounts' | 'commands' | 'readModels' | 'consoleSessions' | 'payerLinkSecret' | 'projections' | 'eventsBehind' | 'heldKeys' | 'outbox' | 'inbox' | 'consumerLag'>;
+export type ConsoleServices = Pick<AppServices, 'config' | 'clock' | 'db' | 'metrics' | 'tenants' | 'connectedAccounts' | 'commands' | 'readModels' | 'consoleSessions' | 'payerLinkSecret' | 'projections' | 'eventsBehind' | 'heldKeys' | 'outbox' | 'inbox' | 'consumerLag' | 'keyStages' | 'reconciliation'>;
 
 export interface ConsoleDeps {
   readonly rt: ConsoleServices;
@@ -124,7 +123,7 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
   });
 
   // ------------------------------------------------------------------ sign-in / out
-  const nextOf = (v: unknown) => (typeof v === 'string' && /^\/admin(\/[A-Za-z0-9_\-/?=&.%]*)?$/.test(v) && !v.startsWith('//') ? v : '/admin/payments');
+  const nextOf = (v: unknown) => (typeof v === 'string' && /^\/admin(\/[A-Za-z0-9_\-/?=&.%]*)?$/.test(v) && !v.startsWith('//') ? v : '/admin/overview');
 
   r.get('/admin/sign-in', (req, res) => {
     const csrf = randomBytes(24).toString('base64url');
@@ -139,7 +138,7 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     const key = typeof body.key === 'string' ? body.key.trim() : '';
     const admin = adminKey();
     let opened: { token: string; session: ConsoleSession } | null = null;
-    if (key && admin && sameSecret(key, admin)) {
+    if (key && admin && constantTimeEqual(key, admin)) {
       opened = await sessions.open({ kind: 'admin', tenantId: null }, admin);
     } else if (key) {
       const found = await rt.tenants.authenticate(key);
@@ -152,7 +151,8 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     }
     rt.metrics.consoleSignIns.inc({ outcome: opened.session.principal.kind });
     res.setHeader('Set-Cookie', [setCookie(req, SESSION_COOKIE, opened.token, rt.config.CONSOLE_SESSION_TTL_SECONDS), clearCookie(req, SIGNIN_CSRF_COOKIE)]);
-    res.redirect(303, opened.session.principal.kind === 'admin' ? '/admin/tenants' : nextOf(body.next));
+    // the overview is the first page (an admin's shows every tenant, with a tenant picker)
+    res.redirect(303, nextOf(body.next));
   });
 
   // ------------------------------------------------------------------ session, CSRF, tenant
@@ -193,11 +193,33 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     res.redirect(303, '/admin/sign-in');
   });
 
-  r.get('/admin', authed, (_req, res) => res.redirect(303, '/admin/payments'));
+  r.get('/admin', authed, (_req, res) => res.redirect(303, '/admin/overview'));
+
+  // ------------------------------------------------------------------ overview
+  r.get('/admin/overview', authed, async (req, res) => {
+    const q = req.query as Record<string, unknown>;
+    const range = Number(choice('range', q.range, pages.OVERVIEW_RANGES.map(String)) ?? '30');
+    const p = L(res).session.principal;
+    const asked = q.tenant;
+    if (asked !== undefined && (typeof asked !== 'string' || (asked !== '' && !ID.test(asked)))) throw new Problem(422, 'validation-error', 'Validation Failed', 'tenant must be a tenant id', [{ path: 'query.tenant', message: 'invalid value' }]);
+    let tenantId: string | null = p.tenantId;
+    let tenants: Array<{ tenantId: string; name: string }> | null = null;
+    if (p.kind === 'admin') {
+      const { rows } = await rt.db.query<{ tenant_id: string; name: string }>('SELECT tenant_id, name FROM tenants ORDER BY tenant_id LIMIT 1000');
+      tenants = rows.map((t) => ({ tenantId: t.tenant_id, name: t.name }));
+      if (asked !== undefined) tenantId = asked === '' ? null : asked;
+      if (tenantId !== null && !tenants.some((t) => t.tenantId === tenantId)) throw new Problem(404, 'tenant-not-found', 'Not Found', 'No such tenant');
+    } else if (asked !== undefined && asked !== tenantId) throw notFound('tenant');
+    const to = new Date().toISOString().slice(0, 10);
+    const from = new Date(Date.parse(`${to}T00:00:00Z`) - (range - 1) * 86_400_000).toISOString().slice(0, 10);
+    const data = await models.overview(tenantId, from, to);
+    // items open in the session's tenant; an admin looking at another one acts as it first
+    res.type('html').send(pages.overviewPage(chrome(res, 'Overview', 'overview'), { data, range, tenantId, tenants, linkable: tenantId !== null && tenantId === p.tenantId }));
+  });
 
   r.get('/admin/tenants', authed, async (_req, res) => {
     if (L(res).session.principal.kind !== 'admin') {
-      res.redirect(303, '/admin/payments');
+      res.redirect(303, '/admin/overview');
       return;
     }
     const { rows } = await rt.db.query<{ tenant_id: string; name: string }>('SELECT tenant_id, name FROM tenants ORDER BY tenant_id LIMIT 1000');
@@ -209,7 +231,7 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
     const tenantId = String((req.body as Record<string, unknown>).tenantId ?? '');
     if (!ID.test(tenantId) || !(await rt.tenants.getTenant(tenantId))) throw new Problem(404, 'tenant-not-found', 'Not Found', 'No such tenant');
     await sessions.actAs(L(res).token, tenantId);
-    res.redirect(303, '/admin/payments');
+    res.redirect(303, '/admin/overview');
   });
 
   // ------------------------------------------------------------------ payments
@@ -346,7 +368,7 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
       correlationId: String(res.locals.correlationId),
       causationId: String(res.locals.requestId),
       actor: s.principal.kind === 'admin' ? { kind: 'admin', id: 'admin' } : { kind: 'api_key', id: s.principal.keyId },
-      now: new Date(),
+      now: rt.clock.now(),
     };
     let message: string;
     let ok = true;
@@ -434,7 +456,14 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
   r.get('/admin/system', authed, async (req, res) => {
     if (L(res).session.principal.kind !== 'admin') throw new Problem(403, 'forbidden', 'Forbidden', 'The system page shows every tenant: it needs the admin key');
     const done = (req.query as Record<string, unknown>).done;
-    const flash = done === 'released' ? { kind: 'notice' as const, text: 'Retrying the held message now.' } : done === 'skipped' ? { kind: 'notice' as const, text: 'Message skipped; the reason is recorded.' } : undefined;
+    const notices: Record<string, string> = {
+      released: 'Retrying the held message now.',
+      skipped: 'Message skipped; the reason is recorded.',
+      resumed: 'Projection resumed: the event that stopped it is tried again.',
+      'skipped-event': 'Projection resumed past the event that stopped it (it stays dead-lettered).',
+      rebuilding: 'Rebuild requested: the new generation replaces the old one when it has caught up.',
+    };
+    const flash = typeof done === 'string' && notices[done] ? { kind: 'notice' as const, text: notices[done] } : undefined;
     res.type('html').send(pages.systemPage(chrome(res, 'System', 'system', flash), await systemView(rt)));
   });
 
@@ -456,6 +485,19 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
       return;
     }
     res.redirect(303, `/admin/system?done=${action === 'release' ? 'released' : 'skipped'}#held-messages`);
+  });
+
+  /** Projections: the same operations as POST /v1/admin/projections/{name}/resume and …/rebuild. */
+  r.post('/admin/system/projections/:name/:action', form, authed, async (req, res) => {
+    if (L(res).session.principal.kind !== 'admin') throw new Problem(403, 'forbidden', 'Forbidden', 'Projections serve every tenant: they need the admin key');
+    const runner = rt.projections.find((p) => p.def.name === String(req.params.name));
+    const action = String(req.params.action);
+    if (!runner) throw notFound('projection');
+    if (action === 'resume' || action === 'skip') await resumeProjection(rt.db, runner.def.name, action === 'skip');
+    else if (action === 'rebuild') await requestRebuild(rt.db, runner.def.name);
+    else throw notFound('action');
+    runner.wake();
+    res.redirect(303, `/admin/system?done=${action === 'resume' ? 'resumed' : action === 'skip' ? 'skipped-event' : 'rebuilding'}#projections`);
   });
 
   // ------------------------------------------------------------------ live status (SSE)
@@ -518,6 +560,7 @@ async function systemView(rt: ConsoleServices): Promise<pages.SystemView> {
     })),
   );
   const outbox = await rt.outbox.status();
+  const stages = await rt.keyStages();
   const { rows: dl } = await rt.db.query<{ projection: string; event_type: string; error: string; created_at: Date }>(
     'SELECT projection, event_type, error, created_at FROM projection_dead_letters ORDER BY id DESC LIMIT 20',
   );
@@ -525,17 +568,17 @@ async function systemView(rt: ConsoleServices): Promise<pages.SystemView> {
     `SELECT endpoint, event_id, event_type, last_error, received_at FROM webhook_inbox WHERE status = 'parked' ORDER BY received_at DESC LIMIT 20`,
   );
   let kafka: pages.SystemView['kafka'] = 'In-process messaging: no Kafka consumers (messages are handled as they are published).';
-  if (rt.consumerLag) {
-    try {
-      kafka = await rt.consumerLag();
-    } catch (err) {
-      kafka = `Kafka unreachable: ${(err as Error).message}`;
-    }
+  try {
+    if (rt.consumerLag) kafka = await rt.consumerLag();
+  } catch (err) {
+    kafka = `Kafka unreachable: ${(err as Error).message}`;
   }
   const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
   return {
     projections,
-    outbox: { backlog: outbox.backlog, oldestAgeSeconds: outbox.oldestAgeSeconds, leader: outbox.leader, lastError: outbox.lastError },
+    outbox: { backlog: outbox.backlog, oldestAgeSeconds: outbox.oldestAgeSeconds, leader: outbox.leader, lastError: outbox.lastError, stuck: outbox.stuck, stuckAfterSeconds: rt.config.OUTBOX_STUCK_SECONDS },
+    stages,
+    reconciliations: (await rt.reconciliation.list({ limit: 10 })).map((r) => ({ runId: r.runId, tenantId: r.tenantId, dryRun: r.dryRun, status: r.status, startedAt: r.startedAt, examined: r.examined, found: r.found, repaired: r.repaired, unrepairable: r.unrepairable, error: r.error })),
     kafka,
     deadLetters: dl.map((d) => ({ projection: d.projection, eventType: d.event_type, error: d.error, at: iso(d.created_at) })),
     parked: parked.map((p) => ({ endpoint: p.endpoint, eventId: p.event_id, type: p.event_type, reason: p.last_error, at: iso(p.received_at) })),

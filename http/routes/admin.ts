@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import type { TenantDirectory } from '../../infrastructure/sql/apiAccess';
 import type { SqlClient } from '../../infrastructure/sql/client';
-import type { ProjectionRunner } from '../../projections/runtime';
+import type { ProjectionRunner } from '../../projections/runner';
 import type { HeldKeys } from '../services';
 import type { SqlConnectedAccounts } from '../../infrastructure/webhooks/inbox';
-import { projectionOverview, requestRebuild, resumeProjection } from '../../projections/runtime';
+import { projectionOverview, requestRebuild, resumeProjection } from '../../projections/runner';
+import { apiKeyOut, deadLettersOut, parkedKeysOut, projectionsOut, rebuildOut, releasedOut, resumeOut, skippedOut, stripeAccountLinkOut, stripeAccountsOut, tenantOut } from './responses';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import { id } from './schemas';
@@ -22,6 +23,8 @@ export function adminRoutes(directory: TenantDirectory, accounts: Accounts): Rou
       tag: 'admin',
       access: 'admin',
       success: 201,
+      response: tenantOut,
+      problems: { 409: ['tenant-exists'] },
       body: z.object({ tenantId: id, name: z.string().min(1).max(200) }).strict(),
       async handler({ body }) {
         const t = await directory.createTenant(body.tenantId, body.name);
@@ -37,6 +40,8 @@ export function adminRoutes(directory: TenantDirectory, accounts: Accounts): Rou
       tag: 'admin',
       access: 'admin',
       success: 201,
+      response: apiKeyOut,
+      problems: { 404: ['tenant-not-found'] },
       body: z.object({ label: z.string().max(200).nullable().default(null) }).strict(),
       async handler({ body, params, res }) {
         if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
@@ -54,6 +59,8 @@ export function adminRoutes(directory: TenantDirectory, accounts: Accounts): Rou
       tag: 'admin',
       access: 'admin',
       success: 200,
+      response: stripeAccountLinkOut,
+      problems: { 404: ['tenant-not-found'], 409: ['stripe-account-linked-elsewhere'] },
       body: z.object({ accountId: z.string().regex(/^acct_[A-Za-z0-9]{1,64}$/, 'must be a Stripe account id (acct_...)') }).strict(),
       async handler({ body, params }) {
         if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
@@ -70,6 +77,8 @@ export function adminRoutes(directory: TenantDirectory, accounts: Accounts): Rou
       tag: 'admin',
       access: 'admin',
       success: 200,
+      response: stripeAccountsOut,
+      problems: { 404: ['tenant-not-found'] },
       async handler({ params }) {
         if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
         return { body: { data: await accounts.list(params.tenantId!) } };
@@ -83,6 +92,8 @@ export function adminRoutes(directory: TenantDirectory, accounts: Accounts): Rou
       tag: 'admin',
       access: 'admin',
       success: 204,
+      response: null,
+      problems: { 404: ['api-key-not-found'] },
       async handler({ params }) {
         const uuid = /^[0-9a-f-]{36}$/i.test(params.keyId!);
         if (!uuid || !(await directory.revokeKey(params.tenantId!, params.keyId!))) throw new Problem(404, 'api-key-not-found', 'Not Found', 'No such API key');
@@ -116,6 +127,7 @@ export function adminOutboxRoutes(heldKeys: HeldKeys): RouteSpec[] {
       tag: 'admin',
       access: 'admin',
       success: 200,
+      response: parkedKeysOut,
       async handler() {
         const held = await heldKeys.list();
         return {
@@ -144,6 +156,8 @@ export function adminOutboxRoutes(heldKeys: HeldKeys): RouteSpec[] {
       tag: 'admin',
       access: 'admin',
       success: 200,
+      response: releasedOut,
+      problems: { 404: ['message-key-not-held'], 422: ['validation-error'] },
       body: z.object({ stage }).strict(),
       async handler({ params, body }) {
         const key = keyOf(params);
@@ -160,6 +174,8 @@ export function adminOutboxRoutes(heldKeys: HeldKeys): RouteSpec[] {
       tag: 'admin',
       access: 'admin',
       success: 200,
+      response: skippedOut,
+      problems: { 404: ['message-key-not-held'], 422: ['validation-error'] },
       body: z.object({ reason: z.string().trim().min(1).max(1000), requestedBy: z.string().min(1).max(200).default('admin'), stage }).strict(),
       async handler({ params, body }) {
         const key = keyOf(params);
@@ -187,6 +203,7 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
       tag: 'admin',
       access: 'admin',
       success: 200,
+      response: projectionsOut,
       async handler() {
         const data = await Promise.all(
           rt.projections.map(async (p) => {
@@ -205,6 +222,8 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
       tag: 'admin',
       access: 'admin',
       success: 202,
+      response: rebuildOut,
+      problems: { 404: ['projection-not-found'] },
       body: z.object({}).strict(),
       async handler({ params }) {
         const runner = known(params.name);
@@ -221,6 +240,8 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
       tag: 'admin',
       access: 'admin',
       success: 200,
+      response: resumeOut,
+      problems: { 404: ['projection-not-found'] },
       body: z.object({ skip: z.boolean().default(false) }).strict(),
       async handler({ params, body }) {
         const runner = known(params.name);
@@ -237,6 +258,8 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
       tag: 'admin',
       access: 'admin',
       success: 200,
+      response: deadLettersOut,
+      problems: { 404: ['projection-not-found'] },
       async handler({ params }) {
         const runner = known(params.name);
         const { rows } = await rt.db.query<Record<string, unknown>>(

@@ -8,7 +8,8 @@ import type { PlanState } from '../../domain/subscription/plans';
 import type { SubscriptionState } from '../../domain/subscription/subscription';
 import { checkoutStatus } from '../../domain/subscription/subscription';
 import { subscriptionProviderView } from '../../projections/queries';
-import { route, type RouteSpec } from '../api';
+import { checkoutOut, invoiceCommandOut, paymentSessionOut, planChangeOut, planOut, refundInvoiceOut, subscriptionCommandOut } from './responses';
+import { PROVIDER_PROBLEMS, route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import type { ContextFor } from './bookings';
 import { currency, id, isoDate, minorUnits, positiveMoney } from './schemas';
@@ -79,6 +80,8 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'plans',
       access: 'tenant',
       success: 201,
+      response: planOut,
+      problems: PROVIDER_PROBLEMS({}),
       body: z.object({ planId: id, name: z.string().min(1).max(200), amount: positiveMoney, interval }).strict(),
       async handler({ body, req, res, tenantId }) {
         const r = await subs.definePlan(body, ctxFor(tenantId, req, res));
@@ -93,6 +96,8 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'plans',
       access: 'tenant',
       success: 200,
+      response: planOut,
+      problems: { 404: ['plan-not-found'] },
       async handler({ params, tenantId }) {
         const p = await subs.getPlan(tenantId, idOr404(params.planId, 'plan'));
         if (!p) throw new Problem(404, 'plan-not-found', 'Not Found', `No plan ${params.planId}`);
@@ -107,6 +112,8 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'plans',
       access: 'tenant',
       success: 200,
+      response: planOut,
+      problems: PROVIDER_PROBLEMS({ 404: ['plan-not-found'] }),
       body: z.object({ amount: positiveMoney, interval: interval.optional() }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         const planId = idOr404(params.planId, 'plan');
@@ -123,6 +130,8 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'plans',
       access: 'tenant',
       success: 200,
+      response: planOut,
+      problems: PROVIDER_PROBLEMS({ 404: ['plan-not-found'] }),
       body: z.object({}).strict(),
       async handler({ params, req, res, tenantId }) {
         const planId = idOr404(params.planId, 'plan');
@@ -140,6 +149,9 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'subscriptions',
       access: 'tenant',
       success: 201,
+      response: checkoutOut,
+      alsoSuccess: [200],
+      problems: PROVIDER_PROBLEMS({ 404: ['customer-not-found'] }),
       body: z.object({ planId: id }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         const customerId = idOr404(params.customerId, 'customer');
@@ -160,6 +172,9 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'subscriptions',
       access: 'tenant',
       success: 200,
+      response: planChangeOut,
+      alsoSuccess: [202],
+      problems: PROVIDER_PROBLEMS({ 404: ['customer-not-found', 'subscription-not-found'] }),
       body: z.object({ planId: id }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         const customerId = idOr404(params.customerId, 'customer');
@@ -176,6 +191,8 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'subscriptions',
       access: 'tenant',
       success: 200,
+      response: subscriptionCommandOut,
+      problems: PROVIDER_PROBLEMS({ 404: ['customer-not-found', 'subscription-not-found'] }),
       body: z.object({ at: z.enum(['period_end', 'now']).default('period_end') }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         const customerId = idOr404(params.customerId, 'customer');
@@ -193,6 +210,8 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'invoices',
       access: 'tenant',
       success: 201,
+      response: invoiceCommandOut,
+      problems: { 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z
         .object({
           customerId: id,
@@ -223,6 +242,8 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'invoices',
       access: 'tenant',
       success: 201,
+      response: paymentSessionOut,
+      problems: PROVIDER_PROBLEMS({ 404: ['invoice-not-found'] }),
       body: z.object({ method: z.enum(['stripe_connect', 'paypal']) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         const invoiceId = idOr404(params.invoiceId, 'invoice');
@@ -239,6 +260,8 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'invoices',
       access: 'tenant',
       success: 200,
+      response: invoiceCommandOut,
+      problems: { 404: ['invoice-not-found'], 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z.object({ reason: z.string().min(1).max(500) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         const invoiceId = idOr404(params.invoiceId, 'invoice');
@@ -255,6 +278,8 @@ export function billingRoutes(subs: SubscriptionCommands, invoices: InvoiceComma
       tag: 'invoices',
       access: 'tenant',
       success: 201,
+      response: refundInvoiceOut,
+      problems: PROVIDER_PROBLEMS({ 404: ['invoice-not-found'] }),
       body: z.object({ amount: positiveMoney, reason: z.string().max(500).nullable().default(null) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         const invoiceId = idOr404(params.invoiceId, 'invoice');

@@ -4,9 +4,10 @@ import type { CommandContext } from '../../commands/handle';
 import { newId } from '../../commands/ids';
 import { currentCrmStage, type BookingState } from '../../domain/booking/booking';
 import type { DepartureState } from '../../domain/booking/departure';
-import { route, type RouteSpec } from '../api';
+import { bookingCommandOut, bulkCrmRetryOut, departureOut, refundBookingOut } from './responses';
+import { PROVIDER_PROBLEMS, route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
-import { id, positiveMoney } from './schemas';
+import { id, isoDate, positiveMoney } from './schemas';
 
 /** Deposit now, balance later: `{ deposit: { amount } | { percent }, balanceDueDays | balanceDueDate }`. */
 const schedule = z
@@ -16,10 +17,12 @@ const schedule = z
       z.object({ percent: z.number().gt(0).lt(100).meta({ description: 'Percent of the price, rounded half up to the minor unit' }) }).strict(),
     ]),
     balanceDueDays: z.number().int().min(0).max(3650).optional().meta({ description: 'The balance is due this many days after the booking was requested' }),
-    balanceDueDate: z.iso.date().optional().meta({ description: 'The balance is due by the end of this day (UTC)' }),
+    balanceDueDate: isoDate.optional().meta({ description: 'The balance is due by the end of this day (UTC)' }),
   })
   .strict()
-  .refine((v) => (v.balanceDueDays === undefined) !== (v.balanceDueDate === undefined), { message: 'give exactly one of balanceDueDays and balanceDueDate', path: ['balanceDueDays'] });
+  .refine((v) => (v.balanceDueDays === undefined) !== (v.balanceDueDate === undefined), { message: 'give exactly one of balanceDueDays and balanceDueDate', path: ['balanceDueDays'] })
+  // the refinement, for the document: exactly one of the two
+  .meta({ oneOf: [{ required: ['balanceDueDays'] }, { required: ['balanceDueDate'] }] });
 
 export type ContextFor = (tenantId: string, req: import('express').Request, res: import('express').Response) => CommandContext;
 
@@ -28,7 +31,7 @@ function bookingView(bookingId: string, s: BookingState) {
   return {
     bookingId,
     status: s.status,
-    departureId: r.departureExternalId,
+    departureId: r.departureId,
     contact: r.contact,
     guests: r.guests,
     price: r.price,
@@ -48,7 +51,7 @@ function bookingView(bookingId: string, s: BookingState) {
 }
 
 function departureView(s: DepartureState) {
-  return { departureId: s.externalId, name: s.name, paymentScheduleId: s.paymentScheduleId, schedule: s.schedule ?? null, capacity: s.capacity, seatsTaken: s.seatsTaken, inquireToBook: s.inquireToBook };
+  return { departureId: s.departureId, name: s.name, paymentScheduleId: s.paymentScheduleId, schedule: s.schedule ?? null, capacity: s.capacity, seatsTaken: s.seatsTaken, inquireToBook: s.inquireToBook };
 }
 
 const contact = z
@@ -78,6 +81,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'departures',
       access: 'tenant',
       success: 201,
+      response: departureOut,
+      problems: { 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z
         .object({
           departureId: id.meta({ description: "The departure's external id" }),
@@ -89,8 +94,7 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
         })
         .strict(),
       async handler({ body, req, res, tenantId }) {
-        const { departureId, ...rest } = body;
-        const r = await bookings.defineDeparture({ externalId: departureId, ...rest }, ctxFor(tenantId, req, res));
+        const r = await bookings.defineDeparture(body, ctxFor(tenantId, req, res));
         return { body: departureView(r.state), revision: r.revision, position: r.position };
       },
     }),
@@ -102,6 +106,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'departures',
       access: 'tenant',
       success: 200,
+      response: departureOut,
+      problems: { 404: ['departure-not-found'], 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z
         .object({
           name: z.string().min(1).max(200).optional(),
@@ -125,6 +131,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'departures',
       access: 'tenant',
       success: 200,
+      response: departureOut,
+      problems: { 404: ['departure-not-found'] },
       async handler({ params, tenantId }) {
         const d = id.safeParse(params.departureId).success ? await bookings.getDeparture(tenantId, params.departureId!) : null;
         if (!d) throw notFound('departure', params.departureId!);
@@ -139,6 +147,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'bookings',
       access: 'tenant',
       success: 201,
+      response: bookingCommandOut,
+      problems: { 409: ['refusal', 'concurrency-conflict'], 422: ['departure-not-found', 'refusal'] },
       body: z
         .object({
           departureId: id,
@@ -156,7 +166,7 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
         if (!(await bookings.getDeparture(tenantId, body.departureId))) {
           throw new Problem(422, 'departure-not-found', 'Unprocessable', `No departure ${body.departureId}`, [{ path: 'body.departureId', message: 'unknown departure' }]);
         }
-        const r = await bookings.requestBooking({ bookingId, departureExternalId: body.departureId, contact: body.contact, guests: body.guests, price: body.price, paymentScheduleId: body.paymentScheduleId, schedule: body.schedule }, ctx);
+        const r = await bookings.requestBooking({ bookingId, departureId: body.departureId, contact: body.contact, guests: body.guests, price: body.price, paymentScheduleId: body.paymentScheduleId, schedule: body.schedule }, ctx);
         res.setHeader('Location', `/v1/bookings/${bookingId}`);
         return { body: bookingView(bookingId, r.state), revision: r.revision, position: r.position };
       },
@@ -169,6 +179,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'bookings',
       access: 'tenant',
       success: 200,
+      response: bookingCommandOut,
+      problems: { 404: ['booking-not-found'], 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z.object({ reason: z.string().min(1).max(500) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         await mustHaveBooking(bookings, tenantId, params.bookingId!);
@@ -184,6 +196,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'bookings',
       access: 'tenant',
       success: 201,
+      response: refundBookingOut,
+      problems: PROVIDER_PROBLEMS({ 404: ['booking-not-found'] }),
       body: z.object({ amount: positiveMoney, reason: z.string().max(500).nullable().default(null) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         await mustHaveBooking(bookings, tenantId, params.bookingId!);
@@ -201,6 +215,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'bookings',
       access: 'tenant',
       success: 202,
+      response: bulkCrmRetryOut,
+      problems: { 503: ['crm-not-configured'] },
       body: z.object({ bookingIds: z.array(id).min(1).max(10_000).optional(), requestedBy: z.string().min(1).max(200) }).strict(),
       async handler({ body, res, tenantId }) {
         if (!bulk) throw new Problem(503, 'crm-not-configured', 'CRM Not Configured', 'No CRM is configured (CRM_BASE_URL)');
@@ -217,6 +233,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       tag: 'bookings',
       access: 'tenant',
       success: 202,
+      response: bookingCommandOut,
+      problems: { 404: ['booking-not-found'], 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z.object({ requestedBy: z.string().min(1).max(200) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
         await mustHaveBooking(bookings, tenantId, params.bookingId!);

@@ -3,6 +3,7 @@ import { load } from '../../commands/handle';
 import { streams } from '../../commands/streams';
 import { invoiceDecider } from '../../domain/invoice/invoice';
 import type { EventStore } from '../../domain/ports/eventStore';
+import { payerLinkOut } from './responses';
 import { route, type RouteSpec } from '../api';
 import { payerLinkUrl } from '../payerLinks';
 import { Problem } from '../problem';
@@ -22,6 +23,8 @@ export function payerLinkRoutes(deps: { store: EventStore; secret: () => string 
       tag: 'invoices',
       access: 'tenant',
       success: 201,
+      response: payerLinkOut,
+      problems: { 404: ['invoice-not-found'], 409: ['invoice-not-open'], 503: ['payer-links-unavailable'] },
       body: z.object({ ttlSeconds: z.number().int().min(60).max(90 * 86_400).optional() }).strict(),
       async handler({ body, params, tenantId }) {
         const invoiceId = params.invoiceId;

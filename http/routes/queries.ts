@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InvalidCursor, type ReadModels } from '../../projections/queries';
 import { BOOKING_STAGES } from '../../projections/bookings/bookings';
+import { bookingListOut, bookingOut, invoiceHistoryOut, invoiceListOut, invoiceOut, paymentListOut, paymentOut, subscriptionOut } from './responses';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import { id, instant } from './schemas';
@@ -36,6 +37,7 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       tag: 'invoices',
       access: 'tenant',
       success: 200,
+      response: invoiceListOut,
       reads: ['invoices'],
       query: z
         .object({
@@ -62,6 +64,8 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       tag: 'invoices',
       access: 'tenant',
       success: 200,
+      response: invoiceOut,
+      problems: { 404: ['invoice-not-found'] },
       reads: ['invoices'],
       query: z.object({}).strict(),
       async handler({ params, tenantId }) {
@@ -78,6 +82,8 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       tag: 'invoices',
       access: 'tenant',
       success: 200,
+      response: invoiceHistoryOut,
+      problems: { 404: ['invoice-not-found'] },
       reads: ['invoice_history'],
       query: z.object({}).strict(),
       async handler({ params, tenantId }) {
@@ -94,6 +100,7 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       tag: 'payments',
       access: 'tenant',
       success: 200,
+      response: paymentListOut,
       reads: ['payment_history'],
       query: z
         .object({
@@ -124,6 +131,8 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       tag: 'payments',
       access: 'tenant',
       success: 200,
+      response: paymentOut,
+      problems: { 404: ['payment-not-found'] },
       reads: ['payment_history'],
       query: z.object({}).strict(),
       async handler({ params, tenantId }) {
@@ -140,6 +149,7 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       tag: 'bookings',
       access: 'tenant',
       success: 200,
+      response: bookingListOut,
       reads: ['bookings'],
       query: z
         .object({
@@ -163,6 +173,8 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       tag: 'bookings',
       access: 'tenant',
       success: 200,
+      response: bookingOut,
+      problems: { 404: ['booking-not-found'] },
       reads: ['bookings'],
       query: z.object({}).strict(),
       async handler({ params, tenantId }) {
@@ -179,6 +191,8 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       tag: 'subscriptions',
       access: 'tenant',
       success: 200,
+      response: subscriptionOut,
+      problems: { 404: ['subscription-not-found'] },
       reads: ['subscriptions'],
       query: z.object({}).strict(),
       async handler({ params, tenantId }) {

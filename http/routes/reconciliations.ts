@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { ReconciliationRequest } from '../../commands/reconciliation';
 import type { ReconciliationRunRecord } from '../../domain/ports/reconciliationRuns';
+import { reconciliationListOut, reconciliationOut, reconciliationStartedOut } from './responses';
 import { route, type RouteSpec } from '../api';
 import { Problem } from '../problem';
 import { id } from './schemas';
@@ -30,6 +31,8 @@ export function adminReconciliationRoutes(deps: ReconciliationRouteDeps): RouteS
       tag: 'admin',
       access: 'admin',
       success: 202,
+      response: reconciliationStartedOut,
+      problems: { 404: ['tenant-not-found'] },
       body: z
         .object({
           tenantId: id.nullable().optional(),
@@ -55,6 +58,7 @@ export function adminReconciliationRoutes(deps: ReconciliationRouteDeps): RouteS
       tag: 'admin',
       access: 'admin',
       success: 200,
+      response: reconciliationListOut,
       query: z
         .object({
           tenant_id: id.optional(),
@@ -76,6 +80,8 @@ export function adminReconciliationRoutes(deps: ReconciliationRouteDeps): RouteS
       tag: 'admin',
       access: 'admin',
       success: 200,
+      response: reconciliationOut,
+      problems: { 404: ['reconciliation-not-found'] },
       async handler({ params }) {
         const run = await deps.get(params.runId!);
         if (!run) throw new Problem(404, 'reconciliation-not-found', 'Not Found', `No reconciliation run ${params.runId}`);

@@ -2,6 +2,7 @@ import type { Response } from 'express';
 import { z } from 'zod';
 import type { SqlExecutor } from '../../infrastructure/sql/client';
 import { financeReport, invalidRange, MAX_REPORT_DAYS, toCsv, type FinanceReport } from '../../projections/finance/report';
+import { financeReportCsv, financeReportOut } from './responses';
 import { route, type HandlerContext, type Reply, type RouteSpec } from '../api';
 import type { Principal } from '../auth';
 import { Problem } from '../problem';
@@ -69,6 +70,8 @@ export function reportRoutes(deps: ReportDeps): RouteSpec[] {
       tag: 'reports',
       access: 'tenant',
       success: 200,
+      response: financeReportOut,
+      csv: financeReportCsv,
       query: z.object(range).strict(),
       async handler(ctx) {
         const q = ctx.query as ReportQuery;
@@ -85,6 +88,8 @@ export function reportRoutes(deps: ReportDeps): RouteSpec[] {
       tag: 'reports',
       access: 'admin',
       success: 200,
+      response: financeReportOut,
+      csv: financeReportCsv,
       query: z.object({ ...range, tenant_id: id.optional() }).strict(),
       async handler(ctx) {
         const q = ctx.query as ReportQuery;

@@ -5,10 +5,18 @@ import { MAX_MINOR_UNITS, isCurrency } from '../../domain/shared/money';
 
 export const id = z.string().regex(ID_PATTERN, 'use 1-100 letters, digits, "_" or "-"');
 
+/** Every code isCurrency accepts (the domain's table), for the documents: all three upper-case letter codes, filtered. */
+export const CURRENCY_CODES: readonly string[] = (() => {
+  const out: string[] = [];
+  const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  for (const a of letters) for (const b of letters) for (const c of letters) if (isCurrency(a + b + c)) out.push(a + b + c);
+  return out;
+})();
+
 export const currency = z
   .string()
   .refine(isCurrency, 'must be an ISO 4217 currency code in upper case, e.g. EUR')
-  .meta({ description: 'ISO 4217 code', example: 'EUR' });
+  .meta({ description: 'ISO 4217 code, upper case', example: 'EUR', pattern: '^[A-Z]{3}$', enum: [...CURRENCY_CODES] });
 
 export const minorUnits = z
   .number()
@@ -19,7 +27,7 @@ export const minorUnits = z
 
 export const money = z.object({ amount: minorUnits, currency }).strict();
 
-export const positiveMoney = z.object({ amount: minorUnits.refine((n) => n > 0, 'must be above zero'), currency }).strict();
+export const positiveMoney = z.object({ amount: minorUnits.refine((n) => n > 0, 'must be above zero').meta({ exclusiveMinimum: 0 }), currency }).strict();
 
 /*
  * Dates and instants: the grammar accepted is what every layer below parses the same way (the
@@ -55,7 +63,10 @@ export function isInstant(s: string): boolean {
   return om <= 59 && oh * 60 + om <= 14 * 60;
 }
 
-export const isoDate = z.string().refine(isCalendarDate, 'must be a date as YYYY-MM-DD (a real day, years 0001 to 9999)');
+/** The JSON Schema of isCalendarDate: `format: date` (RFC 3339 full-date, calendar-valid) and years from 0001. */
+export const DATE_PATTERN = '^(?!0000)\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$';
+
+export const isoDate = z.string().refine(isCalendarDate, 'must be a date as YYYY-MM-DD (a real day, years 0001 to 9999)').meta({ format: 'date', pattern: DATE_PATTERN });
 
 export const INSTANT_RULE = 'must be a date (YYYY-MM-DD) or an RFC 3339 date-time such as 2026-03-01T10:00:00Z or 2026-03-01T10:00:00+02:00 (years 0001 to 9999, offsets within ±14:00; write + as %2B in a query string)';
 

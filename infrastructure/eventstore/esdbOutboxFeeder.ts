@@ -1,6 +1,6 @@
 import type { SqlClient } from '../sql/client';
 import { outboxOf } from './esdbEventStore';
-import { SqlCheckpointStore, type SubscriptionSink } from './subscription';
+import { SqlCheckpointStore, type SubscriptionSink } from './catchUp';
 
 /**
  * With EventStoreDB as the log there is no shared transaction with SQL, so outbox messages travel

@@ -7,7 +7,7 @@
 import { comparePositions, type EventStore, type Position, type ReadAllOptions, type RecordedEvent } from '../../domain/ports/eventStore';
 import { SharedReads } from './sharedReads';
 import { countedEvent, eventually } from '../../test/support/events';
-import { CatchUpSubscription, type SubscriptionSink } from './subscription';
+import { CatchUpSubscription, type SubscriptionSink } from './catchUp';
 
 const event = (i: number): RecordedEvent => countedEvent(i, { streams: 5, perCommit: 4, commitBase: 500 });
 

@@ -1,4 +1,5 @@
-import { Wakeable } from '../background';
+import { backoffDelay } from '../../domain/shared/backoff';
+import { PollLoop } from '../background';
 import type { BatchHandler, DeliveredMessage, MessageHandler } from '../../domain/ports/messageBus';
 import type { Logger } from '../observability/logger';
 import type { SqlClient } from '../sql/client';
@@ -60,9 +61,7 @@ interface ParkedRow {
  * handler throws as before and the bus delivers it again.
  */
 export class ConsumerIsolation {
-  private readonly sleeper = new Wakeable();
-  private stopped = true;
-  private loop: Promise<void> | null = null;
+  private readonly loop: PollLoop;
   private retryHandler: ((m: DeliveredMessage) => Promise<void>) | null = null;
   private readonly maxAttempts: number;
 
@@ -73,6 +72,19 @@ export class ConsumerIsolation {
     private readonly opts: ConsumerIsolationOptions = {},
   ) {
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? 5);
+    this.loop = new PollLoop(
+      async () => {
+        await this.retryDue();
+        return 'idle';
+      },
+      {
+        idleMs: opts.pollMs ?? 500,
+        maxFailureDelayMs: Math.max(opts.pollMs ?? 500, 5000),
+        lease,
+        leaseRetryMs: opts.leaseRetryMs ?? 2000,
+        onError: (err) => this.opts.logger?.warn({ err, group: this.group }, 'consumer: retrying held messages failed; trying again'),
+      },
+    );
   }
 
   /** The group's handler, one message at a time, isolated per key. */
@@ -138,48 +150,25 @@ export class ConsumerIsolation {
       this.opts.logger?.warn({ err, group: this.group, key: m.key, messageId: m.id, topic: m.topic }, 'consumer: message failed; its key is held and retried, other keys go on');
       this.opts.onHold?.({ group: this.group, key: m.key, messageId: m.id, topic: m.topic, attempts: 1, error: error!, parked });
     }
-    this.sleeper.wake();
+    this.loop.wake();
   }
 
   private retryDelayMs(attempts: number): number {
-    return Math.min(this.opts.retryMaxMs ?? 60_000, (this.opts.retryBaseMs ?? 1000) * 2 ** Math.max(0, attempts - 1));
+    return backoffDelay(attempts, { baseMs: this.opts.retryBaseMs ?? 1000, maxMs: this.opts.retryMaxMs ?? 60_000 });
   }
 
+  /** Starts the retrier (one active per group across instances: the lease). */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.loop = this.run();
+    this.loop.start();
   }
 
+  /** Stops after the pass in flight and releases the lease. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.sleeper.interrupt();
-    await this.loop;
-    this.loop = null;
-    await this.lease.release();
+    await this.loop.stop();
   }
 
   wake(): void {
-    this.sleeper.wake();
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      if (!(await this.lease.tryAcquire().catch(() => false))) {
-        await this.idle(this.opts.leaseRetryMs ?? 2000);
-        continue;
-      }
-      try {
-        await this.retryDue();
-      } catch (err) {
-        this.opts.logger?.warn({ err, group: this.group }, 'consumer: retrying held messages failed; trying again');
-      }
-      await this.idle(this.opts.pollMs ?? 500);
-    }
-  }
-
-  private idle(ms: number): Promise<void> {
-    return this.stopped ? Promise.resolve() : this.sleeper.sleep(ms);
+    this.loop.wake();
   }
 
   /** One pass: every held key whose head is due, its messages in order until one fails. */
@@ -196,7 +185,7 @@ export class ConsumerIsolation {
     );
     for (const { message_key: key } of keys) {
       for (;;) {
-        if (this.stopped && this.loop) return; // stopping (tests call retryDue without the loop)
+        if (this.loop.stopping) return; // stopping (tests call retryDue without the loop)
         const { rows } = await this.db.query<ParkedRow>(
           `SELECT id, message_key, message_id, topic, value, headers, msg_partition, msg_offset, attempts, last_error
              FROM consumer_parked WHERE group_id = $1 AND message_key = $2 AND parked_at IS NULL AND next_attempt_at <= clock_timestamp()
@@ -284,7 +273,7 @@ export class ConsumerIsolation {
         WHERE id = (SELECT min(id) FROM consumer_parked WHERE group_id = $1 AND message_key = $2) RETURNING id`,
       [this.group, key],
     );
-    this.sleeper.wake();
+    this.loop.wake();
     return rows.length > 0;
   }
 
@@ -309,7 +298,7 @@ export class ConsumerIsolation {
       );
       return { messageId: h.message_id, topic: h.topic };
     });
-    this.sleeper.wake();
+    this.loop.wake();
     return out;
   }
 }

@@ -1,4 +1,5 @@
-import { Wakeable } from '../background';
+import { backoffDelay } from '../../domain/shared/backoff';
+import { PollLoop } from '../background';
 import { isBusOutage, PartialPublish, type BusMessage, type MessageBus } from '../../domain/ports/messageBus';
 import type { SqlClient } from '../sql/client';
 import type { LeaderLease } from '../sql/leaderLease';
@@ -84,9 +85,7 @@ interface OutboxRow {
  * nothing is charged to any message.
  */
 export class OutboxRelay {
-  private stopped = true;
-  private loop: Promise<void> | null = null;
-  private readonly sleeper = new Wakeable();
+  private readonly loop: PollLoop;
   private lastError: string | null = null;
   private lastPublishedAt: Date | null = null;
   private published = 0;
@@ -117,24 +116,38 @@ export class OutboxRelay {
     this.retryBaseMs = opts.retryBaseMs ?? 1000;
     this.retryMaxMs = opts.retryMaxMs ?? 60_000;
     this.stuckAfterMs = (opts.stuckAfterSeconds ?? 60) * 1000;
+    this.loop = new PollLoop(
+      async () => {
+        const n = await this.relayBatch();
+        this.lastError = null;
+        // a floor between passes: under load one pass relays what many appends wrote
+        return n < this.batchSize ? 'idle' : 'more';
+      },
+      {
+        idleMs: this.idleDelayMs,
+        wakeFloorMs: this.wakeFloorMs,
+        maxFailureDelayMs: this.maxRetryDelayMs,
+        lease: this.lease,
+        leaseRetryMs: this.leaseRetryMs,
+        onError: (err) => {
+          this.lastError = err instanceof Error ? err.message : String(err);
+          this.opts.onError?.(err);
+        },
+      },
+    );
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.loop = this.run();
+    this.loop.start();
   }
 
+  /** Stops after the pass in flight and releases the lease. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.sleeper.interrupt();
-    await this.loop;
-    this.loop = null;
-    await this.lease.release();
+    await this.loop.stop();
   }
 
   wake(): void {
-    this.sleeper.wake();
+    this.loop.wake();
   }
 
   async status(): Promise<OutboxStatus> {
@@ -326,7 +339,7 @@ export class OutboxRelay {
   }
 
   private retryDelayMs(attempts: number): number {
-    return Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** Math.max(0, attempts - 1));
+    return backoffDelay(attempts, { baseMs: this.retryBaseMs, maxMs: this.retryMaxMs });
   }
 
   /** The first failure of a key's head message: hold the key (parked at once when one attempt is all there is). */
@@ -349,7 +362,7 @@ export class OutboxRelay {
         WHERE parked_at IS NULL AND next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at LIMIT 100`,
     );
     for (const h of due) {
-      if (this.stopped && this.loop) return; // stopping (drain() runs without the loop)
+      if (this.loop.stopping) return; // stopping (drain() runs without the loop)
       const { rows } = await this.db.query<OutboxRow>(
         `SELECT id, message_id::text AS message_id, topic, message_key, value, headers FROM outbox WHERE message_id = $1 AND published_at IS NULL`,
         [h.message_id],
@@ -382,34 +395,6 @@ export class OutboxRelay {
     this.published += rows.length;
     this.opts.onPublished?.(rows.length);
     this.lastPublishedAt = new Date();
-  }
-
-  private async run(): Promise<void> {
-    let failures = 0;
-    while (!this.stopped) {
-      if (!(await this.lease.tryAcquire())) {
-        await this.idle(this.leaseRetryMs);
-        continue;
-      }
-      try {
-        const n = await this.relayBatch();
-        this.lastError = null;
-        failures = 0;
-        // a floor between passes: under load one pass relays what many appends wrote
-        if (n < this.batchSize) await this.idle(this.idleDelayMs, this.wakeFloorMs);
-      } catch (err) {
-        failures += 1;
-        this.lastError = err instanceof Error ? err.message : String(err);
-        this.opts.onError?.(err);
-        // a backoff is a floor of its own: appends (which wake the relay) must not cut it short
-        const backoff = Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures, 10));
-        await this.idle(backoff, backoff);
-      }
-    }
-  }
-
-  private idle(ms: number, floorMs = 0): Promise<void> {
-    return this.stopped ? Promise.resolve() : this.sleeper.sleep(ms, floorMs);
   }
 }
 

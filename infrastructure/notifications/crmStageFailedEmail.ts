@@ -5,6 +5,7 @@
  * part, and header-unsafe characters are removed from the subject.
  */
 import type { CrmStage } from '../../domain/booking/booking';
+import { escapeHtml } from '../../domain/shared/html';
 import { formatMoney, type Money } from '../../domain/shared/money';
 
 export interface CrmStageFailedEmailInput {
@@ -46,10 +47,6 @@ const STAGE_LABELS: Readonly<Record<CrmStage, { title: string; consequence: stri
     consequence: 'The contact booking exists in the CRM, but the payment is not associated with it yet.',
   },
 };
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 /** One line, no control characters: safe for a header. */
 function headerSafe(value: string): string {

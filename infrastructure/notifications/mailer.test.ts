@@ -4,7 +4,8 @@
  * booking, the stage, every attempt's error and the retry link.
  */
 import { parseMessage, startSmtpCapture, type SmtpCapture } from '../../test/support/smtp';
-import { crmStageFailedEmail, escapeHtml, Mailer, MailError, type CrmStageFailedEmailInput } from './mailer';
+import { escapeHtml } from '../../domain/shared/html';
+import { crmStageFailedEmail, Mailer, MailError, type CrmStageFailedEmailInput } from './mailer';
 
 let smtp: SmtpCapture;
 let mailer: Mailer;
@@ -41,14 +42,14 @@ describe('crmStageFailedEmail', () => {
     expect(mail.text).toMatch(/^Tenant: +tenant_acme$/m);
     expect(mail.text).toMatch(/^Client: +Ada Lovelace$/m);
     expect(mail.text).toMatch(/^Departure: +Iceland Northern Lights, 2027-03-14$/m);
-    expect(mail.text).toMatch(/^Amount: +€1234\.50$/m);
+    expect(mail.text).toMatch(/^Amount: +€1,234\.50$/m);
     expect(mail.text).toContain('  #1  2027-03-01T10:00:00.000Z  CRM createContactBooking timed out after 30000 ms');
     expect(mail.text).toContain('  #2  2027-03-01T10:05:00.000Z  CRM createContactBooking unavailable: HTTP 503 {"error":"unavailable"}');
     expect(mail.text).toContain('  #3  2027-03-01T10:30:00.000Z  CRM createContactBooking rejected: HTTP 400 <b>bad</b> & "quoted"');
     expect(mail.text).toContain('Retry the stage once the cause is fixed: https://settle.example.com/ops/bookings/bk_7f3a/crm/retry?tenant=tenant_acme&stage=create_contact_booking');
-    expect(mail.html).toContain('<a href="https://settle.example.com/ops/bookings/bk_7f3a/crm/retry?tenant=tenant_acme&#38;stage=create_contact_booking">Retry the stage</a>');
-    expect(mail.html).toContain('CRM createContactBooking rejected: HTTP 400 &#60;b&#62;bad&#60;/b&#62; &#38; &#34;quoted&#34;');
-    expect(mail.html).toContain('{&#34;error&#34;:&#34;unavailable&#34;}');
+    expect(mail.html).toContain('<a href="https://settle.example.com/ops/bookings/bk_7f3a/crm/retry?tenant=tenant_acme&amp;stage=create_contact_booking">Retry the stage</a>');
+    expect(mail.html).toContain('CRM createContactBooking rejected: HTTP 400 &lt;b&gt;bad&lt;/b&gt; &amp; &quot;quoted&quot;');
+    expect(mail.html).toContain('{&quot;error&quot;:&quot;unavailable&quot;}');
     expect(mail.html).not.toContain('<b>bad</b>');
   });
 
@@ -70,7 +71,7 @@ describe('crmStageFailedEmail', () => {
   });
 
   it.each([
-    [{ amount: 50000, currency: 'JPY' }, '¥50000'],
+    [{ amount: 50000, currency: 'JPY' }, '¥50,000'],
     [{ amount: 1500, currency: 'KWD' }, 'KWD'],
     [{ amount: 5, currency: 'USD' }, '$0.05'],
   ])('formats %j from minor units', (amount, shown) => {
@@ -91,7 +92,7 @@ describe('crmStageFailedEmail', () => {
     );
     expect(mail.html).not.toMatch(/<script|alert\("x"\)|'|`/);
     expect(mail.html.split(escapeHtml(evil)).length - 1).toBeGreaterThanOrEqual(8);
-    expect(escapeHtml(`<>&"'\``)).toBe('&#60;&#62;&#38;&#34;&#39;&#96;');
+    expect(escapeHtml(`<>&"'\``)).toBe('&lt;&gt;&amp;&quot;&#39;&#96;');
   });
 
   it('keeps the subject on one line and refuses a retry link that is not http(s)', () => {
@@ -119,8 +120,8 @@ describe('Mailer over SMTP', () => {
     for (const a of input().attempts) expect(got.text).toContain(a.error);
     expect(got.text).toContain(input().retryUrl);
     expect(got.text).toContain('Zoë Ångström <vip>');
-    expect(got.html).toContain('Zoë Ångström &#60;vip&#62;');
-    expect(got.text).toContain('€1234.50');
+    expect(got.html).toContain('Zoë Ångström &lt;vip&gt;');
+    expect(got.text).toContain('€1,234.50');
   });
 
   it('sends to several recipients and text-only mail', async () => {

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { createTransport } from 'nodemailer';
 
-export { crmStageFailedEmail, escapeHtml, type CrmStageFailedEmailInput, type Email } from './crmStageFailedEmail';
+export { crmStageFailedEmail, type CrmStageFailedEmailInput, type Email } from './crmStageFailedEmail';
 
 export interface MailerConfig {
   /** SMTP_URL, e.g. smtp://127.0.0.1:2525 */

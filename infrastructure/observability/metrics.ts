@@ -16,6 +16,14 @@ export interface MetricSources {
   heldKeys?: () => Promise<ReadonlyArray<{ stage: string; held: number; parked: number }>>;
   /** 1 while the outbox relay is stuck. */
   outboxStuck?: () => Promise<boolean>;
+  /** Whether the database answers (the readiness probe, reused briefly). */
+  databaseUp?: () => Promise<boolean>;
+  /** Kafka consumer lag per group and topic (absent on the in-process bus, which has none). */
+  consumerLag?: () => Promise<ReadonlyArray<{ group: string; topic: string; lag: number }>>;
+  /** Bookings (every tenant) whose CRM stage failed for good, per stage. */
+  crmStagesFailed?: () => Promise<Record<string, number>>;
+  /** Payment attempts (every tenant) by status, from the payment read model. */
+  paymentAttempts?: () => Promise<Record<string, number>>;
 }
 
 export class Metrics {
@@ -59,6 +67,14 @@ export class Metrics {
   /** Appends refused because an outbox message id existed with other content. */
   readonly outboxConflicts: Counter;
   readonly outboxStuck: Gauge;
+  /** 1 while the database answers, 0 while it does not. */
+  readonly databaseUp: Gauge;
+  /** Kafka consumer lag (messages not yet handled) per group and topic. */
+  readonly consumerLag: Gauge<'group' | 'topic'>;
+  /** Bookings waiting for an operator after a CRM stage failed, per stage. */
+  readonly crmStagesFailed: Gauge<'stage'>;
+  /** Payment attempts by status (delta() over a window: attempts that ended that way). */
+  readonly paymentAttempts: Gauge<'status'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'settle_' });
@@ -170,6 +186,47 @@ export class Metrics {
       collect: async () => {
         const stuck = await this.sources.outboxStuck?.().catch(() => null);
         if (stuck !== null && stuck !== undefined) this.outboxStuck.set(stuck ? 1 : 0);
+      },
+    });
+    this.databaseUp = new Gauge({
+      name: 'settle_database_up',
+      help: '1 while the database answers the readiness probe, 0 while it does not',
+      registers: [this.registry],
+      collect: async () => {
+        const up = await this.sources.databaseUp?.().catch(() => false);
+        if (up !== undefined) this.databaseUp.set(up ? 1 : 0);
+      },
+    });
+    this.consumerLag = new Gauge({
+      name: 'settle_consumer_lag_messages',
+      help: 'Kafka consumer lag: messages of a topic not yet handled by a consumer group (end offset - committed offset)',
+      labelNames: ['group', 'topic'],
+      registers: [this.registry],
+      collect: async () => {
+        const rows = await this.sources.consumerLag?.().catch(() => null);
+        for (const r of rows ?? []) this.consumerLag.set({ group: r.group, topic: r.topic }, r.lag);
+      },
+    });
+    this.crmStagesFailed = new Gauge({
+      name: 'settle_crm_stages_failed',
+      help: 'Bookings whose CRM stage failed after its attempts and wait for an operator retry, per stage',
+      labelNames: ['stage'],
+      registers: [this.registry],
+      collect: async () => {
+        const c = await this.sources.crmStagesFailed?.().catch(() => null);
+        if (!c) return;
+        this.crmStagesFailed.reset();
+        for (const [stage, n] of Object.entries(c)) this.crmStagesFailed.set({ stage }, n);
+      },
+    });
+    this.paymentAttempts = new Gauge({
+      name: 'settle_payment_attempts',
+      help: 'Payment attempts in the payment read model by status (delta() over a window: how many ended that way)',
+      labelNames: ['status'],
+      registers: [this.registry],
+      collect: async () => {
+        const c = await this.sources.paymentAttempts?.().catch(() => null);
+        if (c) for (const [status, n] of Object.entries(c)) this.paymentAttempts.set({ status }, n);
       },
     });
     this.consoleSignIns = new Counter({ name: 'settle_console_sign_ins_total', help: 'Admin console sign-ins by outcome', labelNames: ['outcome'], registers: [this.registry] });

@@ -4,7 +4,7 @@
  * bus probes are shared by concurrent callers and reused for READINESS_PROBE_TTL_MS.
  */
 import type { MessageBus } from '../../domain/ports/messageBus';
-import type { SubscriptionStatus } from '../eventstore/subscription';
+import type { SubscriptionStatus } from '../eventstore/catchUp';
 import type { ConsumerIsolation } from '../messaging/consumerIsolation';
 import type { OutboxRelay } from '../messaging/outboxRelay';
 import type { SqlClient } from '../sql/client';
@@ -59,6 +59,11 @@ export class ReadinessProbe {
   }, READINESS_PROBE_TTL_MS);
 
   private readonly busProbe = cached(async (): Promise<boolean> => withTimeout(this.deps.bus.healthy(), 3000).catch(() => false), READINESS_PROBE_TTL_MS);
+
+  /** The database check alone (reused like the readiness probe): the `settle_database_up` gauge. */
+  async databaseUp(): Promise<boolean> {
+    return (await this.databaseProbe(null)).database.ok;
+  }
 
   async readiness(): Promise<Readiness> {
     const checks: Record<string, Check> = {};

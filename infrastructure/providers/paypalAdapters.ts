@@ -3,10 +3,11 @@
  * (`PayPalOrderCapture`), and refunds of PayPal payments beside another billing provider.
  */
 import type { BillingProvider } from '../../domain/ports/billingProvider';
+import { systemClock, type Clock } from '../../domain/ports/clock';
 import type { CaptureOutcome, PayPalOrderCapture } from '../../domain/ports/paypalPayments';
 import type { CaptureResult, PayPalClient } from './paypal';
 
-export function payPalOrderCapture(paypal: PayPalClient): PayPalOrderCapture {
+export function payPalOrderCapture(paypal: PayPalClient, clock: Clock = systemClock): PayPalOrderCapture {
   return {
     async order(orderId) {
       const o = await paypal.getOrder(orderId);
@@ -14,7 +15,7 @@ export function payPalOrderCapture(paypal: PayPalClient): PayPalOrderCapture {
     },
     async capture(orderId, requestId) {
       const result = await paypal.captureOrder({ orderId, requestId });
-      return { customId: result.order.customId, outcome: toOutcome(result) };
+      return { customId: result.order.customId, outcome: toOutcome(result, clock.now()) };
     },
   };
 }
@@ -34,7 +35,7 @@ export function withPayPalRefunds(base: BillingProvider, paypal: PayPalClient): 
   };
 }
 
-function toOutcome(r: CaptureResult): CaptureOutcome {
+function toOutcome(r: CaptureResult, now: Date): CaptureOutcome {
   return {
     outcome: r.outcome,
     orderId: r.order.id,
@@ -42,6 +43,6 @@ function toOutcome(r: CaptureResult): CaptureOutcome {
     amount: r.capture.amount,
     declineCode: r.outcome === 'declined' ? r.declineCode : null,
     reason: r.outcome === 'pending' ? r.reason : r.capture.statusReason,
-    occurredAt: r.capture.createTime ?? new Date().toISOString(),
+    occurredAt: r.capture.createTime ?? now.toISOString(),
   };
 }

@@ -1,8 +1,8 @@
 /**
  * What a Stripe failure means to Settle, and which failures the SDK may retry on its own.
  *
- * stripe-node raises a small class hierarchy (`StripeCardError`, `StripeRateLimitError`, ...,
- * told apart by `err.type`). Nothing above this adapter sees those classes: every failure becomes
+ * stripe-node raises a small class hierarchy (`StripeCardError`, `StripeRateLimitError`, ...),
+ * told apart here with `instanceof` on the SDK's classes (`Stripe.errors.*`). Nothing above this adapter sees those classes: every failure becomes
  * a `ProviderError` of the port's vocabulary.
  *
  *   card_error                                    -> declined (code, decline_code)
@@ -52,29 +52,22 @@ export function toProviderError(err: unknown): ProviderError {
   const code = orNull(err.code);
   const declineCode = orNull(err.decline_code);
   if (needsAction(err)) return new ProviderError('needs_action', message, code ?? 'authentication_required', declineCode);
-  switch (err.type) {
-    case 'StripeCardError':
-      return new ProviderError('declined', message, code ?? 'card_declined', declineCode);
-    case 'StripeRateLimitError':
-      return new ProviderError('retryable', message, code ?? 'rate_limit');
-    case 'StripeConnectionError':
-      return new ProviderError('retryable', message, 'connection_error');
-    case 'StripeAPIError':
-      // 5xx, and 409 (a concurrent request with the same idempotency key is still running)
-      return new ProviderError('retryable', message, code ?? `http_${err.statusCode ?? 'unknown'}`);
-    case 'StripeAuthenticationError':
-    case 'StripePermissionError':
-      return new ProviderError('auth', message, code ?? (err.statusCode === 403 ? 'permission_denied' : 'authentication_failed'));
-    case 'StripeInvalidRequestError':
-    case 'StripeIdempotencyError':
-      return new ProviderError('invalid', message, code ?? (err.type === 'StripeIdempotencyError' ? 'idempotency_error' : 'invalid_request'));
-    default:
-      // Anything newer than this mapping: decide by HTTP status, never leak the class.
-      if (err.statusCode === 429 || (err.statusCode !== undefined && err.statusCode >= 500)) return new ProviderError('retryable', message, code);
-      if (err.statusCode === 401 || err.statusCode === 403) return new ProviderError('auth', message, code);
-      if (err.statusCode === 402) return new ProviderError('declined', message, code, declineCode);
-      return new ProviderError('invalid', message, code);
+  const E = Stripe.errors;
+  if (err instanceof E.StripeCardError) return new ProviderError('declined', message, code ?? 'card_declined', declineCode);
+  if (err instanceof E.StripeRateLimitError) return new ProviderError('retryable', message, code ?? 'rate_limit');
+  if (err instanceof E.StripeConnectionError) return new ProviderError('retryable', message, 'connection_error');
+  // 5xx, and 409 (a concurrent request with the same idempotency key is still running)
+  if (err instanceof E.StripeAPIError) return new ProviderError('retryable', message, code ?? `http_${err.statusCode ?? 'unknown'}`);
+  if (err instanceof E.StripeAuthenticationError || err instanceof E.StripePermissionError) {
+    return new ProviderError('auth', message, code ?? (err.statusCode === 403 ? 'permission_denied' : 'authentication_failed'));
   }
+  if (err instanceof E.StripeIdempotencyError) return new ProviderError('invalid', message, code ?? 'idempotency_error');
+  if (err instanceof E.StripeInvalidRequestError) return new ProviderError('invalid', message, code ?? 'invalid_request');
+  // Anything newer than this mapping: decide by HTTP status, never leak the class.
+  if (err.statusCode === 429 || (err.statusCode !== undefined && err.statusCode >= 500)) return new ProviderError('retryable', message, code);
+  if (err.statusCode === 401 || err.statusCode === 403) return new ProviderError('auth', message, code);
+  if (err.statusCode === 402) return new ProviderError('declined', message, code, declineCode);
+  return new ProviderError('invalid', message, code);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { SqlClient } from './client';
 
 /**
@@ -7,12 +7,6 @@ import type { SqlClient } from './client';
  */
 export function hashKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
-}
-
-export function sameSecret(a: string, b: string): boolean {
-  const ha = Buffer.from(hashKey(a), 'hex');
-  const hb = Buffer.from(hashKey(b), 'hex');
-  return timingSafeEqual(ha, hb);
 }
 
 export interface Tenant {

@@ -3,9 +3,10 @@
  * waitlisted, paid, in CRM, payment associated, needs attention, cancelled, refunded), CRM ids,
  * and per CRM stage the attempts and the last error, so support sees every stuck booking.
  */
+import type { DomainEventType } from '../../domain/events';
 import { bookingDecider, type BookingState } from '../../domain/booking/booking';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, type AggregateRowsSpec } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../runtime';
+import type { ProjectionDefinition, Tables } from '../runner';
 
 /**
  * `deposit_paid`: the deposit is in, the balance is not yet due. `balance_overdue` is never stored:
@@ -46,7 +47,7 @@ const rows: AggregateRowsSpec<BookingState> = {
     status: s.status,
     needs_attention: s.needsAttention.length > 0,
     attention: s.needsAttention,
-    departure_id: s.request?.departureExternalId ?? null,
+    departure_id: s.request?.departureId ?? null,
     client_name: s.request ? `${s.request.contact.firstName} ${s.request.contact.lastName}` : null,
     amount: s.request?.price.amount ?? null,
     currency: s.request?.price.currency ?? null,
@@ -62,7 +63,7 @@ const rows: AggregateRowsSpec<BookingState> = {
 export const bookingsProjection: ProjectionDefinition = {
   name: 'bookings',
   tables: ['bookings'],
-  eventTypes: new Set([
+  eventTypes: new Set<DomainEventType>([
     'BookingRequested',
     'BookingWaitlisted',
     'BookingInquiryReceived',

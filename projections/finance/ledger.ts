@@ -14,10 +14,11 @@ import { z } from 'zod';
 import { TOPICS, type PaymentMessageType } from '../../commands/messages';
 import { deterministicUuid } from '../../commands/ids';
 import type { BatchHandler, BusSubscription, DeliveredMessage, MessageBus } from '../../domain/ports/messageBus';
-import { isCurrency, MAX_MINOR_UNITS } from '../../domain/shared/money';
+import { hasKnownExponent, MAX_MINOR_UNITS } from '../../domain/shared/money';
 import { Wakeable } from '../../infrastructure/background';
 import type { Logger } from '../../infrastructure/observability/logger';
 import type { SqlClient, SqlExecutor } from '../../infrastructure/sql/client';
+import { backoffDelay } from '../../domain/shared/backoff';
 
 export const FINANCE_GROUP_ID = 'finance-reporting';
 
@@ -58,7 +59,7 @@ function isCalendarDay(s: string): boolean {
 }
 
 const minor = z.number().int().min(0).max(MAX_MINOR_UNITS);
-const money = z.object({ amount: minor, currency: z.string().refine(isCurrency, 'unknown ISO 4217 currency') });
+const money = z.object({ amount: minor, currency: z.string().refine(hasKnownExponent, 'unknown ISO 4217 currency') });
 const code = z.string().min(1).max(200);
 const paymentEnvelope = z.object({
   type: z.enum(PAYMENT_MESSAGE_TYPES as [PaymentMessageType, ...PaymentMessageType[]]),
@@ -314,7 +315,7 @@ export interface FinanceConsumerStatus {
  */
 export class FinanceConsumer {
   private readonly ledger = new FinanceLedger();
-  private subscription: BusSubscription | null = null;
+  private busSubscription: BusSubscription | null = null;
   private stopped = true;
   private loop: Promise<void> | null = null;
   private readonly sleeper = new Wakeable();
@@ -348,13 +349,13 @@ export class FinanceConsumer {
     this.sleeper.wake();
     await this.loop?.catch(() => undefined);
     this.loop = null;
-    const sub = this.subscription;
-    this.subscription = null;
+    const sub = this.busSubscription;
+    this.busSubscription = null;
     await sub?.stop();
   }
 
   status(): FinanceConsumerStatus {
-    return { subscribed: this.subscription !== null, ...this.counts, lastError: this.lastError };
+    return { subscribed: this.busSubscription !== null, ...this.counts, lastError: this.lastError };
   }
 
   /** Applies one delivered message in its own transaction. */
@@ -401,14 +402,14 @@ export class FinanceConsumer {
           await sub.stop();
           return;
         }
-        this.subscription = sub;
+        this.busSubscription = sub;
         this.opts.logger?.info({ groupId: this.groupId }, 'finance: consuming payment facts');
         return;
       } catch (err) {
         failures++;
         this.lastError = err instanceof Error ? err.message : String(err);
         this.opts.logger?.warn({ err, groupId: this.groupId }, 'finance: cannot subscribe yet, retrying');
-        await this.sleeper.sleep(Math.min(this.opts.maxRetryDelayMs ?? 10_000, 200 * 2 ** Math.min(failures, 10)));
+        await this.sleeper.sleep(backoffDelay(failures + 1, { baseMs: 200, maxMs: this.opts.maxRetryDelayMs ?? 10_000 }));
       }
     }
   }

@@ -4,7 +4,7 @@
  * different currencies are never added), failures by decline code; and the CSV export.
  * Amounts are integer minor units; decimal strings are made with string arithmetic only.
  */
-import { currencyExponent } from '../../domain/shared/money';
+import { minorToDecimal } from '../../domain/shared/money';
 import { toBigInt, type SqlExecutor } from '../../infrastructure/sql/client';
 
 /** Longest range one report may cover (days, inclusive). */
@@ -176,21 +176,6 @@ export async function financeReport(db: SqlExecutor, q: FinanceReportQuery): Pro
   };
 }
 
-/**
- * Integer minor units as a decimal string in the currency's major unit, signed, by string
- * arithmetic (no float): 1050 EUR -> "10.50", -5 EUR -> "-0.05", 500 JPY -> "500",
- * 1500 KWD -> "1.500". Same digits as domain/shared/money.ts `toDecimalString` for amounts >= 0.
- */
-export function decimalString(minorUnits: number | bigint, currency: string): string {
-  const v = typeof minorUnits === 'bigint' ? minorUnits : BigInt(minorUnits);
-  const sign = v < 0n ? '-' : '';
-  const digits = (v < 0n ? -v : v).toString();
-  const exp = currencyExponent(currency);
-  if (exp === 0) return `${sign}${digits}`;
-  const s = digits.padStart(exp + 1, '0');
-  return `${sign}${s.slice(0, -exp)}.${s.slice(-exp)}`;
-}
-
 const CSV_AMOUNTS: ReadonlyArray<readonly [string, 'grossCollected' | 'refunds' | 'disputed' | 'disputeLosses' | 'platformFees' | 'net']> = [
   ['gross_collected', 'grossCollected'],
   ['refunds', 'refunds'],
@@ -228,7 +213,7 @@ export function toCsv(rows: readonly FinanceRow[]): string {
         r.day,
         r.currency,
         r.provider,
-        ...CSV_AMOUNTS.flatMap(([, k]) => [String(r[k]), decimalString(r[k], r.currency)]),
+        ...CSV_AMOUNTS.flatMap(([, k]) => [String(r[k]), minorToDecimal(r[k], r.currency)]),
         String(r.succeededCount),
         String(r.failedCount),
       ]

@@ -3,13 +3,14 @@
  * provider references and hosted links, so billing pages never call the provider) and
  * `invoice_history` (every transition of every invoice, immutable, with its cause and actor).
  */
+import type { DomainEventType } from '../../domain/events';
 import { invoiceDecider, type InvoiceState } from '../../domain/invoice/invoice';
 import type { RecordedEvent } from '../../domain/ports/eventStore';
 import type { SqlExecutor } from '../../infrastructure/sql/client';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, parseStream, type AggregateRowsSpec } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../runtime';
+import type { ProjectionDefinition, Tables } from '../runner';
 
-export const INVOICE_EVENT_TYPES = new Set([
+export const INVOICE_EVENT_TYPES = new Set<DomainEventType>([
   'InvoiceIssued',
   'ProviderInvoiceRecorded',
   'ProviderInvoiceLinksUpdated',

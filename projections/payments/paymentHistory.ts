@@ -8,11 +8,12 @@
  * from the payable's first event, so attempts can name their customer without reading another
  * projection).
  */
+import type { DomainEventType } from '../../domain/events';
 import type { RecordedEvent } from '../../domain/ports/eventStore';
 import type { Money } from '../../domain/shared/money';
 import type { SqlExecutor } from '../../infrastructure/sql/client';
 import { parseStream } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../runtime';
+import type { ProjectionDefinition, Tables } from '../runner';
 
 export type PaymentStatus = 'succeeded' | 'failed' | 'pending' | 'action_required' | 'refunded' | 'disputed';
 export type PayableType = 'invoice' | 'booking' | 'subscription';
@@ -123,7 +124,7 @@ function attemptOf(e: RecordedEvent, payable: { type: PayableType; tenantId: str
 export const paymentHistoryProjection: ProjectionDefinition = {
   name: 'payment_history',
   tables: ['payment_history', 'payment_payables'],
-  eventTypes: new Set([
+  eventTypes: new Set<DomainEventType>([
     'InvoiceIssued',
     'ProviderInvoiceRecorded',
     'BookingRequested',

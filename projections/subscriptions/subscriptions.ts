@@ -2,9 +2,10 @@
  * The subscriptions read model: per customer the plan, status, access, current period, next
  * payment attempt (dunning), pending plan change and pending checkout session.
  */
+import type { DomainEventType } from '../../domain/events';
 import { subscriptionDecider, type SubscriptionState } from '../../domain/subscription/subscription';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, type AggregateRowsSpec } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../runtime';
+import type { ProjectionDefinition, Tables } from '../runner';
 
 const rows: AggregateRowsSpec<SubscriptionState> = {
   category: 'subscription-',
@@ -29,7 +30,7 @@ const rows: AggregateRowsSpec<SubscriptionState> = {
 export const subscriptionsProjection: ProjectionDefinition = {
   name: 'subscriptions',
   tables: ['subscriptions'],
-  eventTypes: new Set([
+  eventTypes: new Set<DomainEventType>([
     'CheckoutRequested',
     'CheckoutSessionCreated',
     'CheckoutRequestFailed',

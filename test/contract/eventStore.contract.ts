@@ -13,7 +13,7 @@ import {
   type NewEvent,
   type RecordedEvent,
 } from '../../domain/ports/eventStore';
-import { CatchUpSubscription, type SubscriptionSink } from '../../infrastructure/eventstore/subscription';
+import { CatchUpSubscription, type SubscriptionSink } from '../../infrastructure/eventstore/catchUp';
 
 export interface ContractSubject {
   store: EventStore;

@@ -7,6 +7,7 @@
  * - N concurrent /readyz cost one database probe, and /readyz is rate-limited per client address.
  */
 import { randomBytes } from 'node:crypto';
+import { READINESS_PROBE_TTL_MS } from '../../infrastructure/observability/readiness';
 import { databaseUrl, dropSchema } from '../support/databases';
 import { startTestService, TEST_METRICS_TOKEN, type TestService } from '../support/service';
 
@@ -77,9 +78,15 @@ describe('security: metrics and readiness', () => {
     const svc = await service({ RATE_LIMIT_HEALTH_BURST: '25', RATE_LIMIT_HEALTH_PER_SECOND: '0.01' });
     await new Promise((r) => setTimeout(r, 1100)); // past any probe the start-up made
     const counts = countQueries(svc, { probe: /SELECT max\(version\) AS v FROM/ });
+    const t0 = Date.now();
     const all = await Promise.all(Array.from({ length: 20 }, () => fetch(`${svc.url}/readyz`).then(async (r) => ({ status: r.status, body: (await r.json()) as { status: string } }))));
+    const elapsedMs = Date.now() - t0;
     expect(all.every((r) => r.status === 200 && r.body.status === 'ready')).toBe(true);
-    expect(counts.probe).toBe(1);
+    // one probe per reuse window the 20 answers spanned: one on an idle machine; a loaded CI
+    // machine can spread the answers over more than READINESS_PROBE_TTL_MS, and each new window
+    // may cost one more probe, never one per request
+    expect(counts.probe).toBeGreaterThanOrEqual(1);
+    expect(counts.probe).toBeLessThanOrEqual(1 + Math.floor(elapsedMs / READINESS_PROBE_TTL_MS));
     const more: number[] = [];
     for (let i = 0; i < 6; i++) more.push((await fetch(`${svc.url}/readyz`)).status);
     expect(more).toEqual([200, 200, 200, 200, 200, 429]);

@@ -1,4 +1,5 @@
 /** Starts the real service in-process on a free port, with a log capture. */
+import type { Clock } from '../../domain/ports/clock';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../infrastructure/config/config';
 import { createLogger } from '../../infrastructure/observability/logger';
@@ -21,7 +22,7 @@ export async function scrape(svc: { url: string }): Promise<string> {
   return r.text();
 }
 
-export async function startTestService(env: Record<string, string | undefined>, configure?: (rt: Settle) => Promise<void>): Promise<TestService> {
+export async function startTestService(env: Record<string, string | undefined>, configure?: (rt: Settle) => Promise<void>, clock?: Clock): Promise<TestService> {
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -30,7 +31,7 @@ export async function startTestService(env: Record<string, string | undefined>, 
     },
   });
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', METRICS_TOKEN: TEST_METRICS_TOKEN, ...env });
-  const svc = await startService(config, createLogger(config.LOG_LEVEL, sink), configure);
+  const svc = await startService(config, createLogger(config.LOG_LEVEL, sink), configure, clock);
   return Object.assign(svc, { url: `http://127.0.0.1:${svc.port}`, logs });
 }
 

@@ -88,3 +88,26 @@ export async function bookingPayments(tenant: Tenant, bookingId: string): Promis
   if (r.status !== 200) throw new Error(`payments: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.data as any[];
 }
+
+/** A booking on a departure of its own (10 seats), paid in full as Stripe reports it; `beforePaying` sees its id first (to arm a simulator). */
+export async function paidBooking(settle: Settle, tenant: Tenant, price: Money, tag: string, beforePaying: (bookingId: string) => void = () => undefined): Promise<string> {
+  const departureId = await newDeparture(tenant, tag, 10);
+  const { bookingId } = await newBooking(tenant, departureId, price);
+  beforePaying(bookingId);
+  await new BookingMoney(settle, tenant, bookingId).pay(price, tag);
+  return bookingId;
+}
+
+/** The service settings of the CRM scenarios: the CRM simulator, and one retry interval for the CRM saga and the message consumers. */
+export function crmEnv(crm: { url: string; apiKey: string }, retryMs: number, opts: { timeoutMs: number; maxAttempts: number }): Record<string, string> {
+  return {
+    CRM_BASE_URL: crm.url,
+    CRM_API_KEY: crm.apiKey,
+    CRM_TIMEOUT_MS: String(opts.timeoutMs),
+    CRM_MAX_ATTEMPTS: String(opts.maxAttempts),
+    CRM_RETRY_BASE_MS: String(retryMs),
+    CRM_RETRY_MAX_MS: String(retryMs),
+    MESSAGE_RETRY_BASE_MS: String(retryMs),
+    MESSAGE_RETRY_MAX_MS: String(retryMs),
+  };
+}

@@ -1,7 +1,8 @@
 /**
  * Acts at PayPal the way a merchant (or a Settle instance that crashed right after) does, over
  * PayPal's published REST API on the simulator: an OAuth client-credentials token, a capture of
- * an approved order, a refund of a capture. Amounts in minor units of a two-decimal currency.
+ * an approved order, a refund of a capture. `refund` takes minor units of a two-decimal currency;
+ * `refundValue` takes PayPal's own decimal string (any PayPal currency) and its request id.
  */
 import type { PayPalSimulator } from '../../simulators/paypal';
 
@@ -44,6 +45,12 @@ export class PayPalDashboard {
   /** Refunds part of a capture; returns the refund id. */
   async refund(captureId: string, minor: number, currency: string): Promise<string> {
     const r = await this.post(`/v2/payments/captures/${captureId}/refund`, `refund-${captureId}-${minor}`, { amount: { value: (minor / 100).toFixed(2), currency_code: currency } });
+    return String(r.id);
+  }
+
+  /** Refunds `value` (PayPal's decimal string) of a capture with this PayPal-Request-Id; returns the refund id. */
+  async refundValue(captureId: string, value: string, currency: string, requestId: string): Promise<string> {
+    const r = await this.post(`/v2/payments/captures/${captureId}/refund`, requestId, { amount: { value, currency_code: currency } });
     return String(r.id);
   }
 }

@@ -18,6 +18,8 @@ export interface Played {
   readonly payables: Map<string, 'invoice' | 'booking'>;
   readonly invoiceIds: Map<string, { tenant: string; invoiceId: string }>;
   readonly accounts: Map<string, string>;
+  /** PayPal: the history's order name -> the order id PayPal gave (driver/paypalWorld.ts fills it). */
+  readonly paypalOrders: Map<string, string>;
 }
 
 /** Tenants, keys, connected accounts and invoices through the API, as a tenant's app would. */
@@ -64,12 +66,16 @@ export async function setUp(settle: Settle, h: History): Promise<Played> {
       currency: f.currency,
       lineItems: [{ description: 'Coaching', quantity: 1, unitAmount: f.total }],
       dueDate: '2027-01-31',
-      allowedPaymentMethods: ['stripe_connect'],
+      allowedPaymentMethods: [f.method === 'paypal' ? 'paypal' : 'stripe_connect'],
     });
     if (r.status !== 201) throw new Error(`issue invoice: ${r.status} ${JSON.stringify(r.body)}`);
     invoiceIds.set(f.key, { tenant: f.tenant, invoiceId: r.body.invoiceId });
+    if (f.voided) {
+      const v = await keys.get(f.tenant)!.post<{ status: string }>(`/v1/invoices/${r.body.invoiceId}/void`, { reason: 'Issued to the wrong customer; reissued' });
+      if (v.status !== 200 || v.body.status !== 'void') throw new Error(`void invoice: ${v.status} ${JSON.stringify(v.body)}`);
+    }
   }
-  return { keys, invoiceIds, accounts, payables: new Map(h.facts.flatMap((f) => (f.kind === 'invoice' ? [[f.key, f.payable] as const] : []))) };
+  return { keys, invoiceIds, accounts, paypalOrders: new Map(), payables: new Map(h.facts.flatMap((f) => (f.kind === 'invoice' ? [[f.key, f.payable] as const] : []))) };
 }
 
 /**
@@ -80,7 +86,7 @@ export async function setUp(settle: Settle, h: History): Promise<Played> {
  * Within a phase everything is shuffled: refunds before their charge, dispute closings before
  * openings, duplicates anywhere.
  */
-export function deliveries(h: History, p: Played): StripeDelivery[] {
+export function deliveries(h: History, p: Played): StripeDelivery[][] {
   const phases: StripeDelivery[][] = [[]];
   const paidInvoices = new Set<string>();
   for (const f of h.facts) {
@@ -88,10 +94,11 @@ export function deliveries(h: History, p: Played): StripeDelivery[] {
       if (paidInvoices.has(f.invoiceKey)) phases.push([]);
       paidInvoices.add(f.invoiceKey);
     }
+    if (f.kind === 'paypalCapture' || f.kind === 'paypalRefund') continue; // driver/paypalWorld.ts plays these
     phases[phases.length - 1]!.push(...eventsFor(f, h.facts, { targetOf: (k) => invoiceTarget(p, k) }));
   }
   let i = 0;
-  return phases.flatMap((all) => {
+  return phases.map((all) => {
     const slots: Array<{ d: StripeDelivery; key: number }> = [];
     for (const d of all) {
       slots.push({ d, key: h.shuffle[i % h.shuffle.length]! + i * 1e-9 });
@@ -109,7 +116,18 @@ function invoiceTarget(p: Played, key: string): { metadata: Record<string, strin
   return { metadata: { tenant_id: tenant, invoice_id: invoiceId }, account: p.accounts.get(tenant)! };
 }
 
-export async function deliverAll(settle: Settle, list: readonly StripeDelivery[], concurrency: number): Promise<string[]> {
+/**
+ * Delivers phase after phase: every delivery of a phase is answered before the next phase starts
+ * (a chunk of concurrent deliveries never spans two phases, or a second payment could race the
+ * first and the model could not say which one pays).
+ */
+export async function deliverAll(settle: Settle, phases: readonly (readonly StripeDelivery[])[], concurrency: number): Promise<string[]> {
+  const problems: string[] = [];
+  for (const list of phases) problems.push(...(await deliverPhase(settle, list, concurrency)));
+  return problems;
+}
+
+async function deliverPhase(settle: Settle, list: readonly StripeDelivery[], concurrency: number): Promise<string[]> {
   const problems: string[] = [];
   for (let i = 0; i < list.length; i += concurrency) {
     const chunk = list.slice(i, i + concurrency);
@@ -186,21 +204,24 @@ export async function compare(settle: Settle, h: History, p: Played): Promise<st
     const api = p.keys.get(t.id)!;
     const mine = model.payments.filter((x) => x.tenant === t.id);
     const rows = await allPayments(api);
+    // a PayPal payment's id is the order id PayPal chose for the history's order
+    const idOf = (e: { provider: string; providerPaymentId: string }) => (e.provider === 'paypal' ? (p.paypalOrders.get(e.providerPaymentId) ?? `(never opened) ${e.providerPaymentId}`) : e.providerPaymentId);
     const row = (pi: string) => rows.filter((r) => r.providerPaymentId === pi);
     for (const e of mine) {
-      const got = row(e.providerPaymentId);
-      const label = `payment ${e.providerPaymentId} (${e.amount} ${e.currency}, for ${e.invoiceKey})`;
+      const got = row(idOf(e));
+      const label = `${e.provider} payment ${idOf(e)} (${e.amount} ${e.currency}, for ${e.invoiceKey})`;
       if (got.length !== 1) {
         diffs.push(`${label}: listed ${got.length} times in /v1/payments, the provider made one attempt`);
         continue;
       }
       const g = got[0]!;
+      if (e.provider === 'paypal' && g.provider !== 'paypal') diffs.push(`${label}: provider ${JSON.stringify(g.provider)}, it was paid at PayPal`);
       if (g.status !== e.status) diffs.push(`${label}: status ${g.status}, the provider says ${e.status}`);
       if (amountOf(g.amount) !== e.amount) diffs.push(`${label}: amount ${amountOf(g.amount)}, the provider says ${e.amount}`);
       if (amountOf(g.refunded) !== e.refunded) diffs.push(`${label}: refunded ${amountOf(g.refunded)}, the provider says ${e.refunded}`);
       if (Boolean(g.needsAttention) !== e.needsAttention) diffs.push(`${label}: needsAttention ${JSON.stringify(g.needsAttention)}, expected ${e.needsAttention}`);
     }
-    const extra = rows.filter((r) => !mine.some((e) => e.providerPaymentId === r.providerPaymentId));
+    const extra = rows.filter((r) => !mine.some((e) => idOf(e) === r.providerPaymentId));
     for (const x of extra) diffs.push(`payment ${x.providerPaymentId} listed but the provider made no such attempt for tenant ${t.id.slice(0, 12)}…`);
 
     const want = model.finance.get(t.id) ?? new Map();
@@ -233,13 +254,17 @@ export function describe(h: History): string {
   const lines = h.facts.map((f) => {
     switch (f.kind) {
       case 'invoice':
-        return `${f.payable} ${f.key}: ${f.total} ${f.currency} to ${f.customerId.length}-char customer, tenant ${f.tenant.length}-char ${f.tenant.slice(0, 8)}…`;
+        return `${f.payable} ${f.key}${f.method === 'paypal' ? ' (PayPal only)' : ''}${f.voided ? ' (voided at once)' : ''}: ${f.total} ${f.currency} to ${f.customerId.length}-char customer, tenant ${f.tenant.length}-char ${f.tenant.slice(0, 8)}…`;
       case 'charge':
-        return `${(f as ChargeFact).outcome} ${f.pi}/${f.ch} ${f.amount} ${f.currency} for ${f.invoiceKey}${f.declineCode ? ` (${f.declineCode})` : ''}`;
+        return `${(f as ChargeFact).outcome} ${f.legacy ? 'legacy ' : ''}${f.pi}/${f.ch} ${f.amount} ${f.currency} for ${f.invoiceKey}${f.declineCode ? ` (${f.declineCode})` : ''}`;
       case 'refund':
         return `refund ${f.re} ${f.amount} of ${f.ch}`;
       case 'dispute':
         return `dispute ${f.dp} ${f.amount} on ${f.ch}: ${f.outcome}`;
+      case 'paypalCapture':
+        return `PayPal order ${f.order} ${f.amount} ${f.currency} for ${f.invoiceKey}: capture ${f.outcome}`;
+      case 'paypalRefund':
+        return `PayPal refund ${f.refund} ${f.amount} of ${f.order}`;
     }
   });
   return lines.join('\n');

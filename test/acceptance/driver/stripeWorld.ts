@@ -66,6 +66,16 @@ export function eventsFor(fact: MoneyFact, facts: readonly MoneyFact[], ctx: Wor
       pi.amount_received = fact.outcome === 'succeeded' ? amount : 0;
       if (fact.outcome === 'failed') Object.assign(pi.last_payment_error, { charge: fact.ch, code: fact.errorCode ?? 'card_declined', decline_code: fact.declineCode ?? null });
       const charge = chargeObject(fact, 0, []);
+      if (fact.legacy) {
+        // Charges API: no PaymentIntent; the charge itself carries what it was for
+        charge.metadata = metadata;
+        if (fact.outcome === 'failed') {
+          Object.assign(charge, { status: 'failed', paid: false, captured: false, amount_captured: 0, failure_code: fact.errorCode ?? 'card_declined', failure_message: 'Your card was declined.' });
+          charge.outcome = { ...(charge.outcome ?? {}), type: 'issuer_declined', reason: fact.declineCode ?? null, network_status: 'declined_by_network' };
+        }
+        emit(fact.outcome === 'succeeded' ? 'charge.succeeded' : 'charge.failed', fact.created + 1, account, charge, `evt_${fact.ch}_${fact.outcome === 'succeeded' ? 'ok' : 'failed'}`, 'charge.succeeded');
+        return out;
+      }
       if (fact.outcome === 'succeeded') {
         emit('charge.succeeded', fact.created + 1, account, charge, `evt_${fact.ch}_ok`);
         emit('payment_intent.succeeded', fact.created + 1, account, pi, `evt_${fact.pi}_ok`);
@@ -81,12 +91,14 @@ export function eventsFor(fact: MoneyFact, facts: readonly MoneyFact[], ctx: Wor
     }
     case 'refund': {
       const c = chargeOf(fact.ch);
-      const { account } = ctx.targetOf(c.invoiceKey);
+      const { account, metadata } = ctx.targetOf(c.invoiceKey);
       // the charge as it is right after this refund: every refund of it created up to now
       const upTo = facts.filter((f): f is RefundFact => f.kind === 'refund' && f.ch === fact.ch && (f.created < fact.created || (f.created === fact.created && f.re <= fact.re)));
       const refunds = upTo.map((r) => refundObject(r, c));
       const cumulative = upTo.reduce((a, r) => a + r.amount, 0);
-      emit('charge.refunded', fact.created, account, chargeObject(c, cumulative, refunds), `evt_${fact.re}_charge`);
+      const charge = chargeObject(c, cumulative, refunds);
+      if (c.legacy) charge.metadata = metadata; // a Charges API charge carries what it was for
+      emit('charge.refunded', fact.created, account, charge, `evt_${fact.re}_charge`);
       emit('refund.created', fact.created, account, refundObject(fact, c), `evt_${fact.re}_created`, 'charge.refunded');
       return out;
     }
@@ -97,6 +109,9 @@ export function eventsFor(fact: MoneyFact, facts: readonly MoneyFact[], ctx: Wor
       if (fact.outcome !== 'open') emit('charge.dispute.closed', fact.closed!, account, disputeObject(fact, c, fact.outcome), `evt_${fact.dp}_closed`, 'charge.dispute.created');
       return out;
     }
+    case 'paypalCapture':
+    case 'paypalRefund':
+      return out; // not Stripe's: driver/paypalWorld.ts plays them
   }
 }
 
@@ -105,7 +120,7 @@ function chargeObject(c: ChargeFact, amountRefunded: number, refunds: Obj[]): Ob
   const amount = toStripeAmount(c.amount, c.currency);
   Object.assign(o, {
     id: c.ch,
-    payment_intent: c.pi,
+    payment_intent: c.legacy ? null : c.pi,
     amount,
     amount_captured: amount,
     amount_refunded: toStripeAmount(amountRefunded, c.currency),
@@ -120,13 +135,13 @@ function chargeObject(c: ChargeFact, amountRefunded: number, refunds: Obj[]): Ob
 
 function refundObject(r: RefundFact, c: ChargeFact): Obj {
   const o = structuredClone((fixture('charge.refunded').data.object as Obj).refunds.data[0]) as Obj;
-  Object.assign(o, { id: r.re, amount: toStripeAmount(r.amount, c.currency), charge: c.ch, payment_intent: c.pi, currency: c.currency.toLowerCase(), created: r.created, status: 'succeeded', metadata: {}, reason: 'requested_by_customer' });
+  Object.assign(o, { id: r.re, amount: toStripeAmount(r.amount, c.currency), charge: c.ch, payment_intent: c.legacy ? null : c.pi, currency: c.currency.toLowerCase(), created: r.created, status: 'succeeded', metadata: {}, reason: 'requested_by_customer' });
   return o;
 }
 
 function disputeObject(d: DisputeFact, c: ChargeFact, status: string): Obj {
   const o = fixture('charge.dispute.created').data.object as Obj;
-  Object.assign(o, { id: d.dp, amount: toStripeAmount(d.amount, c.currency), charge: c.ch, payment_intent: c.pi, currency: c.currency.toLowerCase(), created: d.created, status, metadata: {} });
+  Object.assign(o, { id: d.dp, amount: toStripeAmount(d.amount, c.currency), charge: c.ch, payment_intent: c.legacy ? null : c.pi, currency: c.currency.toLowerCase(), created: d.created, status, metadata: {} });
   return o;
 }
 

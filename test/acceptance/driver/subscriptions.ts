@@ -9,13 +9,12 @@
  */
 import { deliver as post, stripeEvent, type StripeEvent } from '../../support/stripeEvents';
 import { STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
+import { toStripeAmount } from '../model/currencies';
+import { DAY, MONTH, isoOf } from '../model/subscriptions';
+export { DAY, MONTH, isoOf };
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type Obj = Record<string, any>;
-
-export const DAY = 86_400;
-export const MONTH = 30 * DAY;
-export const isoOf = (sec: number) => new Date(sec * 1000).toISOString();
 
 export interface Billing {
   readonly settle: Settle;
@@ -23,20 +22,22 @@ export interface Billing {
   readonly api: Api;
   /** planId -> the Stripe price id the API answered. */
   readonly price: Record<string, string>;
+  /** What the monthly plan costs (ISO minor units): what its invoices collect. */
+  readonly monthly: { amount: number; currency: string };
 }
 
-/** Creates the plans (monthly 20 USD, yearly 200 USD) through the API. */
-export async function withPlans(settle: Settle, tenantId: string, api: Api): Promise<Billing> {
+/** Creates the plans (by default monthly 20 USD, yearly 200 USD) through the API. */
+export async function withPlans(settle: Settle, tenantId: string, api: Api, monthly = { amount: 2000, currency: 'USD' }, yearlyAmount = monthly.amount * 10): Promise<Billing> {
   const price: Record<string, string> = {};
   for (const [planId, interval, amount] of [
-    ['monthly', 'month', 2000],
-    ['yearly', 'year', 20000],
+    ['monthly', 'month', monthly.amount],
+    ['yearly', 'year', yearlyAmount],
   ] as const) {
-    const r = await api.post<{ providerPriceId: string }>('/v1/plans', { planId, name: planId, amount: { amount, currency: 'USD' }, interval });
+    const r = await api.post<{ providerPriceId: string }>('/v1/plans', { planId, name: planId, amount: { amount, currency: monthly.currency }, interval });
     if (r.status !== 201) throw new Error(`create plan ${planId}: ${r.status} ${JSON.stringify(r.body)}`);
     price[planId] = r.body.providerPriceId;
   }
-  return { settle, tenantId, api, price };
+  return { settle, tenantId, api, price, monthly };
 }
 
 export interface SubShape {
@@ -56,9 +57,12 @@ export interface InvoiceShape {
   reason?: string;
   periodStart: number;
   periodEnd: number;
+  /** ISO minor units of the plan's currency (default: the monthly plan's price) */
   amount?: number;
   created?: number;
   linePrices?: string[];
+  /** The PaymentIntent that paid it (basil: `payments.data[].payment.payment_intent`). */
+  paymentIntent?: string;
 }
 
 export class BillingWorld {
@@ -103,8 +107,14 @@ export class BillingWorld {
     return stripeEvent(type, (o: Obj, ev) => {
       if (i.created !== undefined) ev.created = i.created;
       delete ev.account;
-      const amount = i.amount ?? 2000;
-      Object.assign(o, { id: i.id, customer: `cus_${customerId}`, billing_reason: i.reason ?? 'subscription_cycle', currency: 'usd', amount_paid: type === 'invoice.paid' ? amount : 0, amount_due: amount, total: amount });
+      const { currency } = this.b.monthly;
+      const amount = toStripeAmount(i.amount ?? this.b.monthly.amount, currency);
+      Object.assign(o, { id: i.id, customer: `cus_${customerId}`, billing_reason: i.reason ?? 'subscription_cycle', currency: currency.toLowerCase(), amount_paid: type === 'invoice.paid' ? amount : 0, amount_due: amount, total: amount, subtotal: amount });
+      delete o.payment_intent;
+      delete o.charge;
+      o.payments = i.paymentIntent
+        ? { object: 'list', data: [{ id: `inpay_${i.id}`, object: 'invoice_payment', amount_paid: type === 'invoice.paid' ? amount : 0, currency: currency.toLowerCase(), invoice: i.id, is_default: true, status: type === 'invoice.paid' ? 'paid' : 'open', payment: { type: 'payment_intent', payment_intent: i.paymentIntent } }], has_more: false }
+        : { object: 'list', data: [], has_more: false };
       o.status_transitions = { ...(o.status_transitions ?? {}), paid_at: type === 'invoice.paid' ? (i.created ?? Math.floor(Date.now() / 1000)) : null };
       const template = o.lines.data[0];
       o.lines = {

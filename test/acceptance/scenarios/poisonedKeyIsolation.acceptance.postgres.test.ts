@@ -16,7 +16,7 @@
  * /v1/admin/outbox/parked, /readyz degraded, skip) cannot be provoked from outside.
  */
 import { startCrmSimulator, type CrmSimulator } from '../../simulators/crm';
-import { BookingMoney, financeTotals, newBooking, newDeparture, readBooking, type Money } from '../driver/bookings';
+import { crmEnv, financeTotals, paidBooking, readBooking, type Money } from '../driver/bookings';
 import { startSettle, until, type Settle } from '../driver/service';
 import { idOfLength, newTenant, type Tenant } from '../driver/tenant';
 
@@ -32,16 +32,7 @@ describe.each(['in-process', 'kafka'] as const)('a booking the CRM refuses forev
     settle = await startSettle({
       storage: 'postgres',
       messaging,
-      env: {
-        CRM_BASE_URL: crm.url,
-        CRM_API_KEY: crm.apiKey,
-        CRM_TIMEOUT_MS: '1000',
-        CRM_MAX_ATTEMPTS: '20',
-        CRM_RETRY_BASE_MS: String(RETRY_MS),
-        CRM_RETRY_MAX_MS: String(RETRY_MS),
-        MESSAGE_RETRY_BASE_MS: String(RETRY_MS),
-        MESSAGE_RETRY_MAX_MS: String(RETRY_MS),
-      },
+      env: crmEnv(crm, RETRY_MS, { timeoutMs: 1000, maxAttempts: 20 }),
     });
   }, 90_000);
   afterAll(async () => {
@@ -49,18 +40,12 @@ describe.each(['in-process', 'kafka'] as const)('a booking the CRM refuses forev
     await crm?.close();
   });
 
-  async function paidBooking(tenant: Tenant, tag: string, price: Money, beforePaying: (bookingId: string) => void = () => undefined): Promise<string> {
-    const departureId = await newDeparture(tenant, tag, 10);
-    const { bookingId } = await newBooking(tenant, departureId, price);
-    beforePaying(bookingId);
-    await new BookingMoney(settle, tenant, bookingId).pay(price, `${tag}${messaging}`);
-    return bookingId;
-  }
+  const paid = (tenant: Tenant, tag: string, price: Money, beforePaying?: (bookingId: string) => void) => paidBooking(settle, tenant, price, `${tag}${messaging}`, beforePaying);
 
   /** Milliseconds from the payment webhook until the booking is in the CRM with its payment and in the finance report. */
   async function timeToCrmAndFinance(tenant: Tenant, tag: string, price: Money): Promise<{ ms: number; bookingId: string }> {
     const t0 = Date.now();
-    const bookingId = await paidBooking(tenant, tag, price);
+    const bookingId = await paid(tenant, tag, price);
     await until(async () => crm.booking(bookingId)?.payments?.length ?? 0, (n) => n > 0, 30_000);
     const t = await until(() => financeTotals(tenant, price.currency), (x) => x.grossCollected === price.amount, 30_000);
     expect(t.grossCollected).toBe(price.amount);
@@ -78,7 +63,7 @@ describe.each(['in-process', 'kafka'] as const)('a booking the CRM refuses forev
     const c = await newTenant(settle, idOfLength(`TC${messaging}`));
     const creates = (bookingId: string) => crm.requests('createContactBooking').filter((r) => (r.body as any)?.external_reference === bookingId);
     const priceA = { amount: 250_000, currency: 'JPY' };
-    const bookingA = await paidBooking(a, 'A', priceA, (id) => crm.failNext(1_000_000, 503, { operation: 'createContactBooking', externalReference: id }));
+    const bookingA = await paid(a, 'A', priceA, (id) => crm.failNext(1_000_000, 503, { operation: 'createContactBooking', externalReference: id }));
     await until(async () => creates(bookingA).length, (n) => n >= 1, 30_000);
     expect(creates(bookingA).every((r) => r.outcome === 'injected')).toBe(true);
 

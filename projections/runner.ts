@@ -14,11 +14,12 @@
  *   position; the projection then skips it or halts (PROJECTION_ON_ERROR), visible in /readyz
  *   and metrics.
  */
+import type { DomainEventType } from '../domain/events';
 import { createHash } from 'node:crypto';
 import { Wakeable } from '../infrastructure/background';
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../domain/ports/eventStore';
 import type { SharedReads } from '../infrastructure/eventstore/sharedReads';
-import { CatchUpSubscription, type SubscriptionSink, type SubscriptionStatus } from '../infrastructure/eventstore/subscription';
+import { CatchUpSubscription, type SubscriptionSink, type SubscriptionStatus } from '../infrastructure/eventstore/catchUp';
 import { toBigInt, type SqlClient, type SqlExecutor } from '../infrastructure/sql/client';
 import type { LeaderLease } from '../infrastructure/sql/leaderLease';
 import type { Logger } from '../infrastructure/observability/logger';
@@ -41,8 +42,8 @@ export interface ProjectionDefinition {
    * switching to it: one sort per index instead of a B-tree insertion per row.
    */
   queryIndexes?(t: Tables): string;
-  /** Event types this projection reads; other events only move its checkpoint. */
-  readonly eventTypes: ReadonlySet<string>;
+  /** Event types this projection reads (typed from the event unions: a misspelt type does not compile); other events only move its checkpoint. */
+  readonly eventTypes: ReadonlySet<DomainEventType>;
   /** Applies a batch of relevant events, in order, inside the runner's transaction. Deterministic. */
   apply(tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables): Promise<void>;
 }
@@ -273,7 +274,7 @@ export class ProjectionRunner {
           const expPos = expected ? `${expected.commit}/${expected.prepare}` : null;
           if (curPos !== expPos) throw new FenceLost(`checkpoint moved (${curPos} != ${expPos}): another runner applied these events`);
 
-          const relevant = events.filter((e) => def.eventTypes.has(e.type));
+          const relevant = events.filter((e) => (def.eventTypes as ReadonlySet<string>).has(e.type));
           let through: RecordedEvent = last;
           if (relevant.length > 0) {
             await tx.query('SAVEPOINT projection_batch');

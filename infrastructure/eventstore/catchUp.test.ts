@@ -6,7 +6,7 @@
  */
 import { comparePositions, type EventStore, type Position, type ReadAllOptions, type RecordedEvent } from '../../domain/ports/eventStore';
 import { countedEvent, eventually } from '../../test/support/events';
-import { CatchUpSubscription, type SubscriptionSink } from './subscription';
+import { CatchUpSubscription, type SubscriptionSink } from './catchUp';
 
 const event = (i: number): RecordedEvent => countedEvent(i, { streams: 7, perCommit: 3, commitBase: 1000 });
 

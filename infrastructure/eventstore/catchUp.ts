@@ -1,8 +1,8 @@
-import { Wakeable } from '../background';
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../../domain/ports/eventStore';
 import type { SqlClient } from '../sql/client';
 import type { LeaderLease } from '../sql/leaderLease';
 import { toBigInt } from '../sql/client';
+import { PollLoop, type PassResult } from '../background';
 
 /**
  * Where a catch-up subscription delivers, and where its checkpoint lives. handle() must make the
@@ -103,9 +103,11 @@ export interface CatchUpOptions {
  */
 export class CatchUpSubscription {
   private position: Position | null = null;
-  private stopped = true;
-  private loop: Promise<void> | null = null;
-  private readonly sleeper = new Wakeable();
+  private readonly loop: PollLoop;
+  /** The checkpoint was loaded since the lease was (re)acquired or a batch failed. */
+  private loaded = false;
+  /** The read of the batch after `ahead.after`, started while the previous batch was handled. */
+  private ahead: ReadAhead | null = null;
   private caughtUp = false;
   private lagSeconds = 0;
   private lastProgressAt = new Date();
@@ -124,25 +126,44 @@ export class CatchUpSubscription {
     this.idleDelayMs = opts.idleDelayMs ?? 200;
     this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 5000;
     this.wakeFloorMs = opts.wakeFloorMs ?? 20;
+    this.loop = new PollLoop(() => this.pass(), {
+      idleMs: this.idleDelayMs,
+      wakeFloorMs: this.wakeFloorMs,
+      maxFailureDelayMs: this.maxRetryDelayMs,
+      ...(opts.lease ? { lease: opts.lease } : {}),
+      leaseRetryMs: opts.leaseRetryMs ?? 2000,
+      onLeaseMissing: async () => {
+        // another instance runs this subscription: nothing is behind here
+        this.caughtUp = true;
+        this.lagSeconds = 0;
+        this.lastProgressAt = new Date();
+        this.loaded = false;
+        await this.discardAhead();
+      },
+      onError: async (err) => {
+        this.lastError = err instanceof Error ? err.message : String(err);
+        this.opts.onError?.(err, this.sink.name);
+        this.loaded = false; // reload the checkpoint: the failed batch may have been partly committed elsewhere
+        await this.discardAhead();
+      },
+    });
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.loop = this.run();
+    if (this.loop.running) return;
+    this.loaded = false; // a (re)start reads from the sink's checkpoint
+    this.loop.start();
   }
 
   /** Stops after the batch in flight is handled (its checkpoint committed). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.sleeper.interrupt();
-    await this.loop;
-    this.loop = null;
-    await this.opts.lease?.release();
+    await this.loop.stop();
+    // wait for a read-ahead, so no query of this subscription outlives stop()
+    await this.discardAhead();
   }
 
   wake(): void {
-    this.sleeper.wake();
+    this.loop.wake();
   }
 
   status(): SubscriptionStatus {
@@ -153,7 +174,7 @@ export class CatchUpSubscription {
       lagSeconds: this.lagSeconds,
       lastProgressAt: this.lastProgressAt,
       lastError: this.lastError,
-      running: !this.stopped,
+      running: this.loop.running,
     };
   }
 
@@ -168,88 +189,57 @@ export class CatchUpSubscription {
     }
   }
 
-  private async run(): Promise<void> {
-    let failures = 0;
-    let loaded = false;
-    // The read of the batch after `ahead.after`, started while the previous batch was handled.
-    let ahead: ReadAhead | null = null;
-    const discardAhead = async () => {
-      const a = ahead;
-      ahead = null;
-      // wait for it, so no query of this subscription outlives stop()
-      if (a) await a.read;
-    };
-    while (!this.stopped) {
-      if (this.opts.lease && !(await this.opts.lease.tryAcquire())) {
-        // another instance runs this subscription: nothing is behind here
-        this.caughtUp = true;
-        this.lagSeconds = 0;
-        this.lastProgressAt = new Date();
-        loaded = false;
-        await discardAhead();
-        await this.idle(this.opts.leaseRetryMs ?? 2000);
-        continue;
-      }
-      try {
-        if (!loaded) {
-          await discardAhead();
-          this.position = await this.sink.load();
-          loaded = true;
-        }
-        let events: RecordedEvent[] | null = null;
-        if (ahead) {
-          const a: ReadAhead = ahead;
-          ahead = null;
-          // A batch read after this exact position is what a read now would return, or (when it
-          // came back short) a prefix of it: either way nothing is skipped or repeated.
-          if (this.position && comparePositions(a.after, this.position) === 0) events = await a.read;
-          else await a.read;
-        }
-        // null: no read-ahead, or it failed (then read again here, where failures are handled)
-        events ??= await this.store.readAll({ after: this.position, maxCount: this.batchSize });
-        if (events.length === 0) {
-          this.caughtUp = true;
-          this.lagSeconds = 0;
-          this.lastProgressAt = new Date();
-          await this.idle(this.idleDelayMs, this.wakeFloorMs);
-          continue;
-        }
-        this.caughtUp = false;
-        this.lagSeconds = Math.max(0, (Date.now() - events[0]!.recordedAt.getTime()) / 1000);
-        const last: Position = events[events.length - 1]!.position;
-        // Only after a full batch: a short one means the head is near, and a read started now
-        // would miss what commits while this batch is handled (the next read would then wait).
-        if (this.opts.readAhead && events.length === this.batchSize) {
-          ahead = { after: last, read: this.store.readAll({ after: last, maxCount: this.batchSize }).catch(() => null) };
-        }
-        await this.sink.handle(events);
-        this.position = last;
-        this.lastProgressAt = new Date();
-        this.lastError = null;
-        failures = 0;
-        this.opts.onBatch?.(this.sink.name, events);
-        if (events.length < this.batchSize) {
-          // it read everything there was: wait for more (a short batch is a sign of no backlog)
-          this.caughtUp = true;
-          this.lagSeconds = 0;
-          await this.idle(this.idleDelayMs, this.wakeFloorMs);
-        }
-      } catch (err) {
-        failures += 1;
-        this.lastError = err instanceof Error ? err.message : String(err);
-        this.opts.onError?.(err, this.sink.name);
-        loaded = false; // reload the checkpoint: the failed batch may have been partly committed elsewhere
-        await discardAhead();
-        // a backoff is a floor of its own: appends (which wake the loop) must not turn it into a retry storm
-        const backoff = Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures, 10));
-        await this.idle(backoff, backoff);
-      }
-    }
-    await discardAhead();
+  /** Waits for a read-ahead in flight and drops it. */
+  private async discardAhead(): Promise<void> {
+    const a = this.ahead;
+    this.ahead = null;
+    if (a) await a.read;
   }
 
-  private idle(ms: number, floorMs = 0): Promise<void> {
-    return this.stopped ? Promise.resolve() : this.sleeper.sleep(ms, floorMs);
+  /** One batch from the checkpoint; `idle` when it reached the head. A failure reloads the checkpoint (onError above). */
+  private async pass(): Promise<PassResult> {
+    if (!this.loaded) {
+      await this.discardAhead();
+      this.position = await this.sink.load();
+      this.loaded = true;
+    }
+    let events: RecordedEvent[] | null = null;
+    if (this.ahead) {
+      const a: ReadAhead = this.ahead;
+      this.ahead = null;
+      // A batch read after this exact position is what a read now would return, or (when it
+      // came back short) a prefix of it: either way nothing is skipped or repeated.
+      if (this.position && comparePositions(a.after, this.position) === 0) events = await a.read;
+      else await a.read;
+    }
+    // null: no read-ahead, or it failed (then read again here, where failures are handled)
+    events ??= await this.store.readAll({ after: this.position, maxCount: this.batchSize });
+    if (events.length === 0) {
+      this.caughtUp = true;
+      this.lagSeconds = 0;
+      this.lastProgressAt = new Date();
+      return 'idle';
+    }
+    this.caughtUp = false;
+    this.lagSeconds = Math.max(0, (Date.now() - events[0]!.recordedAt.getTime()) / 1000);
+    const last: Position = events[events.length - 1]!.position;
+    // Only after a full batch: a short one means the head is near, and a read started now
+    // would miss what commits while this batch is handled (the next read would then wait).
+    if (this.opts.readAhead && events.length === this.batchSize) {
+      this.ahead = { after: last, read: this.store.readAll({ after: last, maxCount: this.batchSize }).catch(() => null) };
+    }
+    await this.sink.handle(events);
+    this.position = last;
+    this.lastProgressAt = new Date();
+    this.lastError = null;
+    this.opts.onBatch?.(this.sink.name, events);
+    if (events.length < this.batchSize) {
+      // it read everything there was: wait for more (a short batch is a sign of no backlog)
+      this.caughtUp = true;
+      this.lagSeconds = 0;
+      return 'idle';
+    }
+    return 'more';
   }
 }
 
