@@ -177,6 +177,9 @@ export class Settle {
       stallSeconds: c.PROJECTION_STALL_SECONDS,
       outboxStuckSeconds: c.OUTBOX_STUCK_SECONDS,
       outboxStuckReadiness: c.OUTBOX_STUCK_READINESS,
+      webhookApplier: () => this.inboxApplier.status(),
+      webhookApplierStuckSeconds: c.WEBHOOK_APPLIER_STUCK_SECONDS,
+      webhookApplierStuckReadiness: c.WEBHOOK_APPLIER_STUCK_READINESS,
     });
 
     // Providers: Stripe (checkout, Connect invoice payments), PayPal (orders, captures, refunds)
@@ -223,7 +226,7 @@ export class Settle {
         if (e.endpoint === 'paypal') await transmissions.forgetEvent(e.eventId).catch((err: unknown) => logger.warn({ err, eventId: e.eventId }, 'PayPal transmission could not be forgotten'));
       },
     });
-    this.inboxApplier = new InboxApplier(this.inbox, (rows) => this.ingestor.applyBatch(rows), this.leaseFor('webhook-applier'), logger);
+    this.inboxApplier = new InboxApplier(this.inbox, (rows) => this.ingestor.applyBatch(rows), this.leaseFor('webhook-applier'), logger, { stuckAfterSeconds: c.WEBHOOK_APPLIER_STUCK_SECONDS });
     this.inboxRetrier = new InboxRetrier(this.inbox, (row) => this.ingestor.retry(row), this.leaseFor('webhook-retrier'), logger);
     this.reconciler = this.buildReconciler();
   }
@@ -544,6 +547,8 @@ export class Settle {
     }, ttl);
     sources.outbox = () => outbox(null);
     sources.inbox = () => inbox(null);
+    const applier = cached(() => this.inboxApplier.status(), ttl);
+    sources.webhookApplier = () => applier(null);
     sources.databaseUp = () => this.readinessProbe.databaseUp();
     const models = new ReadModels(this.db, this.clock);
     const crmFailed = cached(() => models.crmStagesFailed(), ttl);

@@ -10,7 +10,7 @@
  */
 import type { ProviderRefs, RefResolver } from '../../domain/ports/providerRefs';
 import type { InboxEndpoint, InboxRow, InboxStatus, WebhookInbox } from '../../domain/ports/webhookInbox';
-import type { AccountFlag, ProcessOutcome, WebhookProcessor } from './processor';
+import type { AccountFlag, AccountScope, ProcessOutcome, WebhookProcessor } from './processor';
 import type { Step, Translation } from './steps';
 
 export type Endpoint = InboxEndpoint;
@@ -71,57 +71,66 @@ export class WebhookIngestor {
   }
 
   /**
-   * Applies stored rows (status received): translated side by side, then executed per target
-   * stream in arrival order (the first step's stream; rows without one alone), and marked in one
-   * statement. A row whose processing throws stays received with the error (the retrier takes
-   * it with backoff); the others are marked.
+   * Applies stored rows (status received) and marks them all in one statement. Rows are
+   * translated side by side; rows that touch a common stream form one group and run in arrival
+   * order, groups side by side (their stream reads and appends share statements through the
+   * coalescer and the event store's group commit). A row that parked while other rows of the
+   * batch changed something is tried once more, in arrival order, after them: delivered one by
+   * one it would have seen what they applied (a reference learned, an invoice created). A row
+   * whose processing throws stays received with the error (the retrier takes it with backoff).
    */
   async applyBatch(rows: readonly InboxRow[]): Promise<Array<{ row: InboxRow; status: InboxStatus }>> {
-    const prepared = await Promise.all(
-      rows.map(async (row) => {
-        try {
-          const endpoint = row.endpoint as Endpoint;
-          const account = endpoint === 'stripe_connect' ? ((row.payload as { account?: unknown }).account as string | undefined) : undefined;
-          const scope = account ? { accountId: account, link: await this.refs.accountLink(account) } : undefined;
-          const translation = await this.translate(endpoint, row.payload, this.refs);
-          return { row, scope, translation, error: null as unknown };
-        } catch (err) {
-          return { row, scope: undefined, translation: null, error: err };
-        }
+    const prepared = await Promise.all(rows.map((row) => this.prepare(row)));
+    const outcomes: Array<ProcessOutcome | { status: 'failed'; err: unknown }> = new Array(rows.length);
+    await Promise.all(
+      groupByStream(prepared).map(async (group) => {
+        for (const i of group) outcomes[i] = await this.run(prepared[i]!);
       }),
     );
-    const groups = new Map<string, typeof prepared>();
-    for (const p of prepared) {
-      const key = p.translation ? streamKeyOf(p.translation) ?? `row:${p.row.endpoint}:${p.row.eventId}` : `row:${p.row.endpoint}:${p.row.eventId}`;
-      const g = groups.get(key);
-      if (g) g.push(p);
-      else groups.set(key, [p]);
+    if (outcomes.some((o) => o.status === 'processed')) {
+      for (let i = 0; i < rows.length; i++) if (outcomes[i]!.status === 'parked') outcomes[i] = await this.run(await this.prepare(rows[i]!));
     }
     const marks: Array<{ endpoint: string; eventId: string; status: InboxStatus; note: string | null }> = [];
     const out: Array<{ row: InboxRow; status: InboxStatus }> = [];
-    await Promise.all(
-      [...groups.values()].map(async (group) => {
-        for (const p of group) {
-          const { row } = p;
-          const endpoint = row.endpoint as Endpoint;
-          try {
-            if (!p.translation) throw p.error;
-            const outcome = await this.processor.execute(row.eventId, p.translation, p.scope);
-            const mark = this.report(endpoint, row.eventId, row.eventType, outcome, row.attempts === 0);
-            // before the row is marked: a reader who sees it ignored finds its traces (PayPal's transmission id) gone
-            if (mark.status === 'ignored') await this.observer.ignored?.({ endpoint, eventId: row.eventId });
-            marks.push({ endpoint: row.endpoint, eventId: row.eventId, ...mark });
-            out.push({ row, status: mark.status });
-          } catch (err) {
-            this.observer.deferred({ endpoint, eventId: row.eventId, eventType: row.eventType, err });
-            marks.push({ endpoint: row.endpoint, eventId: row.eventId, status: 'received', note: (err as Error)?.message ?? String(err) });
-            out.push({ row, status: 'received' });
-          }
-        }
-      }),
-    );
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const endpoint = row.endpoint as Endpoint;
+      const outcome = outcomes[i]!;
+      if (outcome.status === 'failed') {
+        this.observer.deferred({ endpoint, eventId: row.eventId, eventType: row.eventType, err: outcome.err });
+        marks.push({ endpoint: row.endpoint, eventId: row.eventId, status: 'received', note: (outcome.err as Error)?.message ?? String(outcome.err) });
+        out.push({ row, status: 'received' });
+        continue;
+      }
+      const mark = this.report(endpoint, row.eventId, row.eventType, outcome, row.attempts === 0);
+      // before the row is marked: a reader who sees it ignored finds its traces (PayPal's transmission id) gone
+      if (mark.status === 'ignored') await this.observer.ignored?.({ endpoint, eventId: row.eventId });
+      marks.push({ endpoint: row.endpoint, eventId: row.eventId, ...mark });
+      out.push({ row, status: mark.status });
+    }
     await this.inbox.markMany(marks);
     return out;
+  }
+
+  /** A row's translation and Connect scope (or what failed while reading them). */
+  private async prepare(row: InboxRow): Promise<Prepared> {
+    try {
+      const endpoint = row.endpoint as Endpoint;
+      const account = endpoint === 'stripe_connect' ? ((row.payload as { account?: unknown }).account as string | undefined) : undefined;
+      const scope = account ? { accountId: account, link: await this.refs.accountLink(account) } : undefined;
+      return { row, scope, translation: await this.translate(endpoint, row.payload, this.refs), error: null };
+    } catch (err) {
+      return { row, scope: undefined, translation: null, error: err };
+    }
+  }
+
+  private async run(p: Prepared): Promise<ProcessOutcome | { status: 'failed'; err: unknown }> {
+    try {
+      if (!p.translation) throw p.error;
+      return await this.processor.execute(p.row.eventId, p.translation, p.scope);
+    } catch (err) {
+      return { status: 'failed', err };
+    }
   }
 
   /** Applies steps that did not come from a webhook (the PayPal buyer return) through the same processor. */
@@ -157,13 +166,49 @@ export class WebhookIngestor {
   }
 }
 
-/** The stream a translation's first aggregate step targets (rows of one stream are applied in arrival order); null when it has none. */
-function streamKeyOf(t: Translation): string | null {
-  if (t.outcome !== 'steps') return null;
+interface Prepared {
+  readonly row: InboxRow;
+  readonly scope: AccountScope | undefined;
+  readonly translation: Translation | null;
+  readonly error: unknown;
+}
+
+/** The aggregate streams a translation's steps decide on. */
+function streamsOf(t: Translation | null): string[] {
+  if (!t || t.outcome !== 'steps') return [];
+  const out: string[] = [];
   for (const st of t.steps) {
-    if (st.kind === 'invoice' || st.kind === 'paypal_capture') return `invoice:${st.tenantId}:${st.invoiceId}`;
-    if (st.kind === 'booking') return `booking:${st.tenantId}:${st.bookingId}`;
-    if (st.kind === 'subscription' || st.kind === 'plan_change_outcome' || st.kind === 'subscription_snapshot') return `subscription:${st.tenantId}:${st.customerId}`;
+    if (st.kind === 'invoice' || st.kind === 'paypal_capture') out.push(`invoice:${st.tenantId}:${st.invoiceId}`);
+    else if (st.kind === 'booking') out.push(`booking:${st.tenantId}:${st.bookingId}`);
+    else if (st.kind === 'subscription' || st.kind === 'plan_change_outcome' || st.kind === 'subscription_snapshot') out.push(`subscription:${st.tenantId}:${st.customerId}`);
   }
-  return null;
+  return out;
+}
+
+/**
+ * Row indexes grouped so that rows sharing any stream are in one group (union of the streams they
+ * touch), each group in arrival order; a row that touches no stream is a group of its own.
+ */
+export function groupByStream(prepared: readonly { translation: Translation | null }[]): number[][] {
+  const parent = prepared.map((_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
+    return i;
+  };
+  const owner = new Map<string, number>();
+  prepared.forEach((p, i) => {
+    for (const s of streamsOf(p.translation)) {
+      const o = owner.get(s);
+      if (o === undefined) owner.set(s, i);
+      else parent[find(i)] = find(o);
+    }
+  });
+  const groups = new Map<number, number[]>();
+  prepared.forEach((_, i) => {
+    const r = find(i);
+    const g = groups.get(r);
+    if (g) g.push(i);
+    else groups.set(r, [i]);
+  });
+  return [...groups.values()];
 }

@@ -51,6 +51,8 @@ export interface WebhookInbox {
   markMany(outcomes: ReadonlyArray<{ endpoint: string; eventId: string; status: InboxStatus; note: string | null }>): Promise<void>;
   /** Stored events never tried yet (status received, no attempt), oldest first: the applier's queue. */
   unapplied(limit: number): Promise<InboxRow[]>;
+  /** The applier's queue: how many rows were never tried, the oldest one's key and age in seconds (null, 0 when empty). */
+  queue(): Promise<{ backlog: number; oldest: string | null; oldestAgeSeconds: number }>;
   /** Events to (re)process now: parked ones whose retry time came, received ones never finished; `all`: every unfinished one. */
   due(limit: number, all?: boolean): Promise<InboxRow[]>;
   counts(): Promise<Record<InboxStatus, number>>;

@@ -256,6 +256,18 @@ export class SqlWebhookInbox implements WebhookInbox {
     return rows.map((r) => ({ endpoint: r.endpoint, eventId: r.event_id, eventType: r.event_type, accountId: r.account_id, payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload, status: r.status, attempts: Number(r.attempts), receivedAt: new Date(r.received_at) }));
   }
 
+  /** The applier's queue (rows never tried): its length, the oldest row's key and age; one statement on the pending index. */
+  async queue(): Promise<{ backlog: number; oldest: string | null; oldestAgeSeconds: number }> {
+    const { rows } = await this.db.query<{ unapplied: string | number; head: string | null; age: string | number | null }>(
+      `SELECT (SELECT count(*) FROM webhook_inbox WHERE status = 'received' AND attempts = 0) AS unapplied,
+              h.endpoint || ':' || h.event_id AS head, extract(epoch FROM clock_timestamp() - h.received_at)::float8 AS age
+         FROM (SELECT 1) one
+         LEFT JOIN LATERAL (SELECT endpoint, event_id, received_at FROM webhook_inbox WHERE status = 'received' AND attempts = 0 ORDER BY received_at LIMIT 1) h ON true`,
+    );
+    const r = rows[0];
+    return { backlog: Number(r?.unapplied ?? 0), oldest: r?.head ?? null, oldestAgeSeconds: Math.max(0, Number(r?.age ?? 0)) };
+  }
+
   /** Events to (re)process now: parked ones whose retry time came, received ones never finished. */
   async due(limit: number, wakeAll = false): Promise<InboxRow[]> {
     const { rows } = await this.db.query<{ endpoint: string; event_id: string; event_type: string; account_id: string | null; payload: unknown; status: InboxStatus; attempts: number; received_at: Date }>(
