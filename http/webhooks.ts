@@ -8,8 +8,10 @@
  *                                  PAYPAL_WEBHOOK_TOLERANCE_SECONDS, transmission id not seen with another
  *                                  body; money is then recorded only from PayPal's API (commands/webhooks/paypal.ts)
  *
- * A verified event is answered 200 once it is stored in the inbox and, normally, applied (or
- * parked until its target exists); only a failure to store it answers 5xx.
+ * Queue first: a verified event is answered 200 as soon as its inbox row is committed (`status:
+ * "received"`, or the row's status when it was delivered before); the applier
+ * (infrastructure/webhooks/applier.ts) applies it right after, and the row then shows processed,
+ * parked or ignored with the reason. Only a failure to store it answers 5xx.
  */
 import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
