@@ -218,10 +218,8 @@ export class Settle {
     const transmissions = this.paypalTransmissions;
     this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions, clock), this.providerRefs, translate, {
       ...observer,
-      received: (e) => {
-        observer.received(e);
-        if (!e.duplicate) this.inboxApplier.wake();
-      },
+      // the row is committed: apply it now, not at the applier's next poll
+      queued: () => this.inboxApplier.wake(),
       ignored: async (e) => {
         if (e.endpoint === 'paypal') await transmissions.forgetEvent(e.eventId).catch((err: unknown) => logger.warn({ err, eventId: e.eventId }, 'PayPal transmission could not be forgotten'));
       },

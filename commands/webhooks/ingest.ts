@@ -34,6 +34,8 @@ export interface IngestObserver {
   /** Processed, but the domain refused some of its steps. */
   noted(e: { endpoint: Endpoint; eventId: string; eventType: string; note: string }): void;
   parked(e: { endpoint: Endpoint; eventId: string; eventType: string; reason: string }): void;
+  /** A delivery was stored for the applier (`receive`, first delivery): wake it. */
+  queued?(): void;
   /** Recorded nothing (refused or a type Settle ignores): PayPal's transmission id is forgotten. */
   ignored?(e: { endpoint: Endpoint; eventId: string }): Promise<void> | void;
 }
@@ -67,6 +69,7 @@ export class WebhookIngestor {
   async receive(endpoint: Endpoint, eventId: string, eventType: string, accountId: string | null, verified: unknown, verifiedJson?: string): Promise<IngestResult> {
     const stored = await this.inbox.store({ endpoint, eventId, eventType, accountId, payload: verified, ...(verifiedJson !== undefined ? { verifiedJson } : {}) });
     this.observer.received({ endpoint, eventType: stored.eventType, duplicate: !stored.fresh });
+    if (stored.fresh) this.observer.queued?.();
     return { status: stored.status, duplicate: !stored.fresh };
   }
 
