@@ -220,6 +220,7 @@ export class Settle {
       ...observer,
       // the row is committed: apply it now, not at the applier's next poll
       queued: () => this.inboxApplier.wake(),
+      requeued: () => this.inboxRetrier.wake(),
       ignored: async (e) => {
         if (e.endpoint === 'paypal') await transmissions.forgetEvent(e.eventId).catch((err: unknown) => logger.warn({ err, eventId: e.eventId }, 'PayPal transmission could not be forgotten'));
       },

@@ -36,6 +36,8 @@ export interface IngestObserver {
   parked(e: { endpoint: Endpoint; eventId: string; eventType: string; reason: string }): void;
   /** A delivery was stored for the applier (`receive`, first delivery): wake it. */
   queued?(): void;
+  /** A parked event was delivered again and is due now: wake the retrier. */
+  requeued?(): void;
   /** Recorded nothing (refused or a type Settle ignores): PayPal's transmission id is forgotten. */
   ignored?(e: { endpoint: Endpoint; eventId: string }): Promise<void> | void;
 }
@@ -70,6 +72,11 @@ export class WebhookIngestor {
     const stored = await this.inbox.store({ endpoint, eventId, eventType, accountId, payload: verified, ...(verifiedJson !== undefined ? { verifiedJson } : {}) });
     this.observer.received({ endpoint, eventType: stored.eventType, duplicate: !stored.fresh });
     if (stored.fresh) this.observer.queued?.();
+    else if (stored.status === 'parked') {
+      // a redelivery of a parked event retries it now, as a synchronous delivery did (its target may exist by now)
+      await this.inbox.retryNow(endpoint, stored.eventId);
+      this.observer.requeued?.();
+    }
     return { status: stored.status, duplicate: !stored.fresh };
   }
 

@@ -53,6 +53,8 @@ export interface WebhookInbox {
   unapplied(limit: number): Promise<InboxRow[]>;
   /** The applier's queue: how many rows were never tried, the oldest one's key and age in seconds (null, 0 when empty). */
   queue(): Promise<{ backlog: number; oldest: string | null; oldestAgeSeconds: number }>;
+  /** A parked event delivered again: due for a retry now (its target may exist by now). */
+  retryNow(endpoint: string, eventId: string): Promise<void>;
   /** Events to (re)process now: parked ones whose retry time came, received ones never finished; `all`: every unfinished one. */
   due(limit: number, all?: boolean): Promise<InboxRow[]>;
   counts(): Promise<Record<InboxStatus, number>>;

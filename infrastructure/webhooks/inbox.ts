@@ -256,6 +256,10 @@ export class SqlWebhookInbox implements WebhookInbox {
     return rows.map((r) => ({ endpoint: r.endpoint, eventId: r.event_id, eventType: r.event_type, accountId: r.account_id, payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload, status: r.status, attempts: Number(r.attempts), receivedAt: new Date(r.received_at) }));
   }
 
+  async retryNow(endpoint: string, eventId: string): Promise<void> {
+    await this.db.query(`UPDATE webhook_inbox SET next_attempt_at = clock_timestamp() WHERE endpoint = $1 AND event_id = $2 AND status = 'parked'`, [endpoint, eventId]);
+  }
+
   /** The applier's queue (rows never tried): its length, the oldest row's key and age; one statement on the pending index. */
   async queue(): Promise<{ backlog: number; oldest: string | null; oldestAgeSeconds: number }> {
     const { rows } = await this.db.query<{ unapplied: string | number; head: string | null; age: string | number | null }>(
