@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
-import { startTestService, type TestService } from '../test/support/service';
-import { deliver, stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
+import { deliverApplied, startTestService, type TestService } from '../test/support/service';
+import { stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
 import { startCrmSimulator, type CrmSimulator } from '../test/simulators/crm';
 
 const SECRET = 'whsec_money_test_secret';
@@ -53,6 +53,8 @@ interface BookingRead {
 
 describe('money through the API and signed webhooks (PostgreSQL)', () => {
   let svc: TestService;
+  /** Delivered and applied (queue first): `body.status` is the inbox row's status. */
+  const deliver = (url: string, event: StripeEvent | string, secret: string, opts: { timestamp?: number; signature?: string } = {}) => deliverApplied(svc, url, event, secret, opts);
   let crm: CrmSimulator;
   let platform: string;
   const schema = `money_${randomBytes(5).toString('hex')}`;

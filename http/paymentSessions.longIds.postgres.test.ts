@@ -39,7 +39,7 @@ describe('payment sessions for the longest tenant ids and Idempotency-Keys (PayP
       PAYER_LINK_SECRET: randomBytes(32).toString('hex'),
     });
     ({ api } = await tenantWithKey(svc.url, tenantId));
-    await linkConnectedAccount(svc.url, tenantId, 'acct_1PgafTB7WZ01zgkW');
+    await linkConnectedAccount(svc, tenantId, 'acct_1PgafTB7WZ01zgkW');
   });
   afterAll(async () => {
     await svc?.shutdown('test end');

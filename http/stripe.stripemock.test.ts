@@ -6,21 +6,21 @@
 import { randomBytes } from 'node:crypto';
 import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
-import { startTestService, type TestService } from '../test/support/service';
-import { deliver, stripeEvent } from '../test/support/stripeEvents';
+import { deliverApplied, startTestService, type TestService } from '../test/support/service';
+import { stripeEvent } from '../test/support/stripeEvents';
 
 const apiBase = process.env.STRIPE_API_BASE;
 if (!apiBase) throw new Error('STRIPE_API_BASE is not set: run the tests with `npm test`, which starts stripe-mock');
 
-/** A subscription activated the way Stripe does it: checkout.session.completed, then customer.subscription.created. */
-async function activateOn(base: string, customerId: string, subscriptionId: string, priceId: string): Promise<void> {
+/** A subscription activated the way Stripe does it: checkout.session.completed, then customer.subscription.created (each applied before the next). */
+async function activateOn(svc: TestService, customerId: string, subscriptionId: string, priceId: string): Promise<void> {
   const md = { tenant_id: 'saas', customer_id: customerId };
   const completed = stripeEvent('checkout.session.completed', (o) => Object.assign(o, { mode: 'subscription', customer: `cus_${customerId}`, subscription: subscriptionId, payment_intent: null, metadata: md }));
   const created = stripeEvent('customer.subscription.created', (o) => {
     Object.assign(o, { id: subscriptionId, customer: `cus_${customerId}`, metadata: md });
     o.items.data[0].price = { ...o.items.data[0].price, id: priceId };
   });
-  for (const e of [completed, created]) expect((await deliver(`${base}/webhooks/stripe`, e, 'whsec_platform')).status).toBe(200);
+  for (const e of [completed, created]) expect((await deliverApplied(svc, `${svc.url}/webhooks/stripe`, e, 'whsec_platform')).status).toBe(200);
 }
 
 describe('Settle on Stripe (stripe-mock + PostgreSQL)', () => {
@@ -76,7 +76,7 @@ describe('Settle on Stripe (stripe-mock + PostgreSQL)', () => {
   });
 
   test('plan change at the SDK API version: stock stripe-mock (an older spec) refuses the body (400), the API answers 422 and the change is recorded refused, not left pending', async () => {
-    await activateOn(svc.url, 'cus-sm', 'sub_sm1', (await api.get<{ providerPriceId: string }>('/v1/plans/pro')).body.providerPriceId);
+    await activateOn(svc, 'cus-sm', 'sub_sm1', (await api.get<{ providerPriceId: string }>('/v1/plans/pro')).body.providerPriceId);
     const refused = await api.post<{ code?: string; detail?: string }>('/v1/customers/cus-sm/subscription/plan-change', { planId: 'pro-year' });
     expect(refused.status).toBe(422);
     expect(refused.body.detail).toMatch(/billing_cycle_anchor.*not a string/);
@@ -106,7 +106,7 @@ describe('Settle on Stripe (stripe-mock + PostgreSQL)', () => {
       ev.account = o.id;
       o.metadata = { tenant_id: 'saas' };
     });
-    expect((await deliver(`${svc.url}/webhooks/stripe/connect`, updated, 'whsec_connect')).status).toBe(200);
+    expect((await deliverApplied(svc, `${svc.url}/webhooks/stripe/connect`, updated, 'whsec_connect')).body).toMatchObject({ status: 'processed' });
     const started = await pay();
     expect(started.status).toBe(201);
     expect(started.body).toMatchObject({ provider: 'stripe', reference: expect.stringMatching(/^cs_/) });
@@ -146,7 +146,7 @@ describe('STRIPE_API_VERSION: the compatibility path with stock stripe-mock', ()
   test('monthly to yearly (anchor reset now) is accepted by stripe-mock and is no longer refused', async () => {
     const pro = await api.post<{ providerPriceId: string }>('/v1/plans', { planId: 'pro', name: 'Pro', amount: { amount: 2900, currency: 'EUR' }, interval: 'month' });
     expect((await api.post('/v1/plans', { planId: 'pro-year', name: 'Pro yearly', amount: { amount: 29000, currency: 'EUR' }, interval: 'year' })).status).toBe(201);
-    await activateOn(svc.url, 'cus-v', 'sub_v1', pro.body.providerPriceId);
+    await activateOn(svc, 'cus-v', 'sub_v1', pro.body.providerPriceId);
     const r = await api.post<{ outcome: string }>('/v1/customers/cus-v/subscription/plan-change', { planId: 'pro-year' });
     expect([200, 202]).toContain(r.status);
     expect(['captured', 'pending']).toContain(r.body.outcome);

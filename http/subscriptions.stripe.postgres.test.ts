@@ -13,8 +13,8 @@ import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
 import { RecordingBillingProvider } from '../test/support/recordingProvider';
-import { startTestService, type TestService } from '../test/support/service';
-import { deliver, stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
+import { deliverApplied, startTestService, type TestService } from '../test/support/service';
+import { stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
 
 const SECRET = 'whsec_subscriptions_test_secret';
 /** 2026-08-01T00:00:00Z; periods are 30 days. */
@@ -29,6 +29,8 @@ type Sub = Record<string, any>;
 
 describe('subscriptions converge to the provider (HTTP + Stripe webhooks, PostgreSQL)', () => {
   let svc: TestService;
+  /** Delivered and applied (queue first): `body.status` is the inbox row's status. */
+  const deliver = (url: string, event: StripeEvent | string, secret: string, opts: { timestamp?: number; signature?: string } = {}) => deliverApplied(svc, url, event, secret, opts);
   const schema = `subs_${randomBytes(5).toString('hex')}`;
   const provider = new RecordingBillingProvider();
   let api: ReturnType<typeof client>;

@@ -11,7 +11,7 @@ import { fold } from '../domain/shared/decider';
 import { invoiceDecider, type InvoiceState } from '../domain/invoice/invoice';
 import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
-import { startTestService, type TestService } from '../test/support/service';
+import { appliedRow, startTestService, type TestService } from '../test/support/service';
 import { startPayPalSimulator, type PayPalSimulator } from '../test/simulators/paypal';
 import { crc32, forgeJsonWithCrc } from '../test/support/crc32Forge';
 
@@ -106,8 +106,11 @@ describe('PayPal (simulator + PostgreSQL)', () => {
     expect(await invoiceState(invoiceId)).toMatchObject({ amountRefunded: 1000, collected: 2000 });
   });
 
-  const inboxRow = async (eventId: string) =>
-    (await svc.runtime.db.query<{ status: string; last_error: string | null }>('SELECT status, last_error FROM webhook_inbox WHERE endpoint = $1 AND event_id = $2', ['paypal', eventId])).rows[0];
+  /** The inbox row once the applier applied it (queue first: a 200 means stored); undefined when nothing was stored. */
+  const inboxRow = async (eventId: string) => {
+    const { rows } = await svc.runtime.db.query('SELECT 1 FROM webhook_inbox WHERE endpoint = $1 AND event_id = $2', ['paypal', eventId]);
+    return rows.length > 0 ? appliedRow(svc, 'paypal', eventId) : undefined;
+  };
   const captureOf = (orderId: string) => (sim.order(orderId) as { purchase_units: Array<{ payments: { captures: Array<{ id: string }> } }> }).purchase_units[0]!.payments.captures[0]!.id;
 
   /** A genuine CAPTURE.COMPLETED body, and a body forged from it (another event id, custom_id, amount) with the same CRC32. */
@@ -146,7 +149,8 @@ describe('PayPal (simulator + PostgreSQL)', () => {
     // the forgery that came first does not lock out the genuine delivery under the same transmission id
     const real = await post(genuine, headers);
     expect(real.status).toBe(200);
-    expect(await real.json()).toMatchObject({ status: 'processed' });
+    expect(await real.json()).toMatchObject({ received: true, status: 'received' });
+    expect(await inboxRow((JSON.parse(genuine.toString('utf8')) as { id: string }).id)).toMatchObject({ status: 'processed' });
     expect((await invoiceState(paid.invoiceId)).amountPaid).toBe(1999);
     // the same forgery naming a capture PayPal does not have
     const ghost = forgedCapture(captureOf(paid.orderId), (r) => {

@@ -12,8 +12,8 @@ import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
 import { RecordingBillingProvider } from '../test/support/recordingProvider';
-import { startTestService, type TestService, scrape } from '../test/support/service';
-import { deliver, sign, stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
+import { deliverApplied, startTestService, type TestService, scrape } from '../test/support/service';
+import { sign, stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
 import { rng } from '../test/support/histories';
 
 const SECRET = 'whsec_platform_test_secret';
@@ -46,6 +46,7 @@ describe('Stripe webhooks (PostgreSQL)', () => {
     await dropSchema(schema);
   });
 
+  const deliver = (url: string, event: StripeEvent | string, secret: string, opts: { timestamp?: number; signature?: string } = {}) => deliverApplied(svc, url, event, secret, opts);
   const inboxCount = async () => Number((await svc.runtime.db.query<{ n: string }>('SELECT count(*) AS n FROM webhook_inbox')).rows[0]!.n);
   const stream = async <S>(name: string, decider: { initialState: S; evolve: (s: S, e: never) => S }) =>
     fold(decider as never, (await svc.runtime.eventStore.readStream(name)).map((e) => ({ type: e.type, data: e.data })) as never) as S;

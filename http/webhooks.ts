@@ -8,8 +8,10 @@
  *                                  PAYPAL_WEBHOOK_TOLERANCE_SECONDS, transmission id not seen with another
  *                                  body; money is then recorded only from PayPal's API (commands/webhooks/paypal.ts)
  *
- * A verified event is answered 200 once it is stored in the inbox and, normally, applied (or
- * parked until its target exists); only a failure to store it answers 5xx.
+ * Queue first: a verified event is answered 200 as soon as its inbox row is committed (`status:
+ * "received"`, or the row's status when it was delivered before); the applier
+ * (infrastructure/webhooks/applier.ts) applies it right after, and the row then shows processed,
+ * parked or ignored with the reason. Only a failure to store it answers 5xx.
  */
 import type { HttpMetrics, HttpSettings } from './services';
 import { createHash } from 'node:crypto';
@@ -78,7 +80,8 @@ async function stripeEndpoint(deps: WebhookDeps, limit: FailedAuthLimiter | unde
   const account = typeof e.account === 'string' ? e.account : null;
   if (endpoint === 'stripe' && account) reject(deps, endpoint, 400, 'connect-event-on-platform-endpoint', 'Wrong Endpoint', 'Connected-account events are accepted only on /webhooks/stripe/connect');
   if (endpoint === 'stripe_connect' && !account) reject(deps, endpoint, 400, 'platform-event-on-connect-endpoint', 'Wrong Endpoint', 'Platform events are accepted only on /webhooks/stripe');
-  const r = await deps.ingestor.ingest(endpoint, e.id, e.type, account, event, payload.toString('utf8'));
+  // stored durably, then answered: the applier applies it (its row shows processed, parked or ignored, with the reason)
+  const r = await deps.ingestor.receive(endpoint, e.id, e.type, account, event, payload.toString('utf8'));
   res.status(200).json({ received: true, id: e.id, status: r.status, duplicate: r.duplicate });
 }
 
@@ -110,9 +113,9 @@ async function paypalEndpoint(deps: WebhookDeps, limit: FailedAuthLimiter | unde
     // the same transmission again (PayPal's retry, or a replay): handled as a redelivery, the inbox applies it once
     if (seen === 'replay') req.log?.info({ transmissionId, eventId: event.id }, 'PayPal transmission seen before (same body): a redelivery');
   }
-  const r = await deps.ingestor.ingest('paypal', event.id, event.event_type, null, event, payload.toString('utf8'));
-  // recorded nothing (refused against PayPal's record, or a type Settle ignores): the id does not lock out the genuine body
-  if (deps.paypalTransmissions && r.status === 'ignored' && !r.duplicate) await deps.paypalTransmissions.forget(transmissionId, bodySha256);
+  // stored, then answered; if applying it records nothing (refused against PayPal's record, or a type
+  // Settle ignores), the applier forgets its transmission id so it does not lock out the genuine body
+  const r = await deps.ingestor.receive('paypal', event.id, event.event_type, null, event, payload.toString('utf8'));
   res.status(200).json({ received: true, id: event.id, status: r.status, duplicate: r.duplicate });
 }
 

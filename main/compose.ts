@@ -81,6 +81,7 @@ import { SqlReadModelChanges } from '../infrastructure/sql/readModelChanges';
 import { SqlReconciliationRuns } from '../infrastructure/sql/reconciliationRuns';
 import { SqlConnectedAccounts, SqlProviderRefs, SqlWebhookInbox } from '../infrastructure/webhooks/inbox';
 import { InboxRetrier } from '../infrastructure/webhooks/retrier';
+import { InboxApplier } from '../infrastructure/webhooks/applier';
 import { PayPalTransmissions } from '../infrastructure/webhooks/paypalTransmissions';
 import type { AppServices } from '../http/app';
 import { payerReturnPage } from '../http/payerLinks';
@@ -108,6 +109,8 @@ export class Settle {
   readonly providerRefs: SqlProviderRefs;
   readonly ingestor: WebhookIngestor;
   readonly inboxRetrier: InboxRetrier;
+  /** Applies stored webhooks in batches (queue first: the endpoint answers once the row is stored). */
+  readonly inboxApplier: InboxApplier;
   /** PayPal webhook signature verification; set when PAYPAL_WEBHOOK_ID is configured. */
   paypalVerifier: PayPalWebhookVerifier | null = null;
   /** PayPal transmission ids seen, with their bodies' hashes (a reused id with another body is refused). */
@@ -179,6 +182,9 @@ export class Settle {
       stallSeconds: c.PROJECTION_STALL_SECONDS,
       outboxStuckSeconds: c.OUTBOX_STUCK_SECONDS,
       outboxStuckReadiness: c.OUTBOX_STUCK_READINESS,
+      webhookApplier: () => this.inboxApplier.status(),
+      webhookApplierStuckSeconds: c.WEBHOOK_APPLIER_STUCK_SECONDS,
+      webhookApplierStuckReadiness: c.WEBHOOK_APPLIER_STUCK_READINESS,
     });
 
     // Providers: Stripe (checkout, Connect invoice payments), PayPal (orders, captures, refunds)
@@ -213,7 +219,18 @@ export class Settle {
     const actions = this.paypalCapture
       ? payPalCaptureActions(this.paypalCapture)
       : { capturePayPalOrder: () => Promise.reject(new Error('PayPal is not configured')) };
-    this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions, clock), this.providerRefs, translate, ingestObserver(metrics, logger));
+    const observer = ingestObserver(metrics, logger);
+    const transmissions = this.paypalTransmissions;
+    this.ingestor = new WebhookIngestor(this.inbox, new WebhookProcessor(eventStore, this.providerRefs, actions, clock), this.providerRefs, translate, {
+      ...observer,
+      // the row is committed: apply it now, not at the applier's next poll
+      queued: () => this.inboxApplier.wake(),
+      requeued: () => this.inboxRetrier.wake(),
+      ignored: async (e) => {
+        if (e.endpoint === 'paypal') await transmissions.forgetEvent(e.eventId).catch((err: unknown) => logger.warn({ err, eventId: e.eventId }, 'PayPal transmission could not be forgotten'));
+      },
+    });
+    this.inboxApplier = new InboxApplier(this.inbox, (rows) => this.ingestor.applyBatch(rows), this.leaseFor('webhook-applier'), logger, { stuckAfterSeconds: c.WEBHOOK_APPLIER_STUCK_SECONDS });
     this.inboxRetrier = new InboxRetrier(this.inbox, (row) => this.ingestor.retry(row), this.leaseFor('webhook-retrier'), logger);
     this.reconciler = this.buildReconciler();
   }
@@ -482,6 +499,7 @@ export class Settle {
     this.isolations.forEach((i) => i.start());
     this.subscriptions.forEach((s) => s.start());
     if (this.config.PROJECTIONS_ENABLED) this.projections.forEach((p) => p.start());
+    this.inboxApplier.start();
     this.inboxRetrier.start();
     if (this.config.DATABASE_URL) void this.readModelChanges.listen(this.config.DATABASE_URL);
     // Idempotency keys live at least 24 hours; older ones are pruned hourly.
@@ -500,6 +518,7 @@ export class Settle {
     await this.readModelChanges.close();
     await Promise.all(this.subscriptions.map((s) => s.stop()));
     await Promise.all(this.projections.map((p) => p.stop()));
+    await this.inboxApplier.stop();
     await this.inboxRetrier.stop();
     await Promise.all(this.consumers.map((c) => c.stop().catch(() => undefined)));
     await this.finance?.stop().catch(() => undefined);
@@ -533,6 +552,8 @@ export class Settle {
     }, ttl);
     sources.outbox = () => outbox(null);
     sources.inbox = () => inbox(null);
+    const applier = cached(() => this.inboxApplier.status(), ttl);
+    sources.webhookApplier = () => applier(null);
     sources.databaseUp = () => this.readinessProbe.databaseUp();
     const models = new ReadModels(this.db, this.clock);
     const crmFailed = cached(() => models.crmStagesFailed(), ttl);

@@ -1,12 +1,16 @@
 /**
- * Webhook ingestion after verification: store the event in the inbox (durable before any 2xx),
- * translate it, execute its steps, record the outcome. Parked and unfinished events are retried
- * (infrastructure/webhooks/retrier.ts calls `process` again with backoff), so an event whose
- * target did not exist yet is applied once it does — never dropped, never answered 5xx forever.
+ * Webhook ingestion after verification, queue first: `receive` stores the event in the inbox
+ * (durable before the 2xx; concurrent deliveries share one INSERT and one commit) and nothing
+ * else; the applier (infrastructure/webhooks/applier.ts) takes stored rows in batches and
+ * `applyBatch` translates them, executes their steps (rows of one target stream in arrival
+ * order, different streams side by side, appends grouped by the event store's group commit) and
+ * marks every row in one statement. Parked and unfinished events are retried
+ * (infrastructure/webhooks/retrier.ts) with backoff, so an event whose target did not exist yet is
+ * applied once it does. `ingest` (store and apply at once) is reconciliation's path.
  */
 import type { ProviderRefs, RefResolver } from '../../domain/ports/providerRefs';
 import type { InboxEndpoint, InboxRow, InboxStatus, WebhookInbox } from '../../domain/ports/webhookInbox';
-import type { AccountFlag, WebhookProcessor } from './processor';
+import type { AccountFlag, AccountScope, ProcessOutcome, WebhookProcessor } from './processor';
 import type { Step, Translation } from './steps';
 
 export type Endpoint = InboxEndpoint;
@@ -30,6 +34,12 @@ export interface IngestObserver {
   /** Processed, but the domain refused some of its steps. */
   noted(e: { endpoint: Endpoint; eventId: string; eventType: string; note: string }): void;
   parked(e: { endpoint: Endpoint; eventId: string; eventType: string; reason: string }): void;
+  /** A delivery was stored for the applier (`receive`, first delivery): wake it. */
+  queued?(): void;
+  /** A parked event was delivered again and is due now: wake the retrier. */
+  requeued?(): void;
+  /** Recorded nothing (refused or a type Settle ignores): PayPal's transmission id is forgotten. */
+  ignored?(e: { endpoint: Endpoint; eventId: string }): Promise<void> | void;
 }
 
 export class WebhookIngestor {
@@ -57,6 +67,82 @@ export class WebhookIngestor {
     }
   }
 
+  /** Stores a verified event and nothing else (the applier applies it); `duplicate`: seen before. */
+  async receive(endpoint: Endpoint, eventId: string, eventType: string, accountId: string | null, verified: unknown, verifiedJson?: string): Promise<IngestResult> {
+    const stored = await this.inbox.store({ endpoint, eventId, eventType, accountId, payload: verified, ...(verifiedJson !== undefined ? { verifiedJson } : {}) });
+    this.observer.received({ endpoint, eventType: stored.eventType, duplicate: !stored.fresh });
+    if (stored.fresh) this.observer.queued?.();
+    else if (stored.status === 'parked') {
+      // a redelivery of a parked event retries it now, as a synchronous delivery did (its target may exist by now)
+      await this.inbox.retryNow(endpoint, stored.eventId);
+      this.observer.requeued?.();
+    }
+    return { status: stored.status, duplicate: !stored.fresh };
+  }
+
+  /**
+   * Applies stored rows (status received) and marks them all in one statement. Rows are
+   * translated side by side; rows that touch a common stream form one group and run in arrival
+   * order, groups side by side (their stream reads and appends share statements through the
+   * coalescer and the event store's group commit). A row that parked while other rows of the
+   * batch changed something is tried once more, in arrival order, after them: delivered one by
+   * one it would have seen what they applied (a reference learned, an invoice created). A row
+   * whose processing throws stays received with the error (the retrier takes it with backoff).
+   */
+  async applyBatch(rows: readonly InboxRow[]): Promise<Array<{ row: InboxRow; status: InboxStatus }>> {
+    const prepared = await Promise.all(rows.map((row) => this.prepare(row)));
+    const outcomes: Array<ProcessOutcome | { status: 'failed'; err: unknown }> = new Array(rows.length);
+    await Promise.all(
+      groupByStream(prepared).map(async (group) => {
+        for (const i of group) outcomes[i] = await this.run(prepared[i]!);
+      }),
+    );
+    if (outcomes.some((o) => o.status === 'processed')) {
+      for (let i = 0; i < rows.length; i++) if (outcomes[i]!.status === 'parked') outcomes[i] = await this.run(await this.prepare(rows[i]!));
+    }
+    const marks: Array<{ endpoint: string; eventId: string; status: InboxStatus; note: string | null }> = [];
+    const out: Array<{ row: InboxRow; status: InboxStatus }> = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const endpoint = row.endpoint as Endpoint;
+      const outcome = outcomes[i]!;
+      if (outcome.status === 'failed') {
+        this.observer.deferred({ endpoint, eventId: row.eventId, eventType: row.eventType, err: outcome.err });
+        marks.push({ endpoint: row.endpoint, eventId: row.eventId, status: 'received', note: (outcome.err as Error)?.message ?? String(outcome.err) });
+        out.push({ row, status: 'received' });
+        continue;
+      }
+      const mark = this.report(endpoint, row.eventId, row.eventType, outcome, row.attempts === 0);
+      // before the row is marked: a reader who sees it ignored finds its traces (PayPal's transmission id) gone
+      if (mark.status === 'ignored') await this.observer.ignored?.({ endpoint, eventId: row.eventId });
+      marks.push({ endpoint: row.endpoint, eventId: row.eventId, ...mark });
+      out.push({ row, status: mark.status });
+    }
+    await this.inbox.markMany(marks);
+    return out;
+  }
+
+  /** A row's translation and Connect scope (or what failed while reading them). */
+  private async prepare(row: InboxRow): Promise<Prepared> {
+    try {
+      const endpoint = row.endpoint as Endpoint;
+      const account = endpoint === 'stripe_connect' ? ((row.payload as { account?: unknown }).account as string | undefined) : undefined;
+      const scope = account ? { accountId: account, link: await this.refs.accountLink(account) } : undefined;
+      return { row, scope, translation: await this.translate(endpoint, row.payload, this.refs), error: null };
+    } catch (err) {
+      return { row, scope: undefined, translation: null, error: err };
+    }
+  }
+
+  private async run(p: Prepared): Promise<ProcessOutcome | { status: 'failed'; err: unknown }> {
+    try {
+      if (!p.translation) throw p.error;
+      return await this.processor.execute(p.row.eventId, p.translation, p.scope);
+    } catch (err) {
+      return { status: 'failed', err };
+    }
+  }
+
   /** Applies steps that did not come from a webhook (the PayPal buyer return) through the same processor. */
   async applySteps(causationId: string, steps: Step[]): Promise<void> {
     const outcome = await this.processor.execute(causationId, { outcome: 'steps', steps });
@@ -73,12 +159,66 @@ export class WebhookIngestor {
     const account = endpoint === 'stripe_connect' ? ((payload as { account?: unknown }).account as string | undefined) : undefined;
     const scope = account ? { accountId: account, link: await this.refs.accountLink(account) } : undefined;
     const outcome = await this.processor.execute(eventId, await this.translate(endpoint, payload, this.refs), scope);
+    const mark = this.report(endpoint, eventId, eventType, outcome, first);
+    if (mark.status === 'ignored') await this.observer.ignored?.({ endpoint, eventId });
+    await this.inbox.mark(endpoint, eventId, mark.status, mark.note);
+    return mark.status;
+  }
+
+  /** Counts and logs an outcome; returns the row's mark. */
+  private report(endpoint: Endpoint, eventId: string, eventType: string, outcome: ProcessOutcome, first: boolean): { status: InboxStatus; note: string | null } {
     if (outcome.status === 'ignored' && outcome.refused) this.observer.refused({ endpoint, eventId, eventType, code: outcome.refused.code, reason: outcome.refused.reason });
     else if (outcome.status === 'ignored') this.observer.unhandled({ endpoint, eventType });
     if (outcome.status !== 'ignored' && outcome.flag && first) this.observer.flagged({ eventType, flag: outcome.flag });
     if (outcome.status === 'processed' && outcome.note) this.observer.noted({ endpoint, eventId, eventType, note: outcome.note });
     if (outcome.status === 'parked') this.observer.parked({ endpoint, eventId, eventType, reason: outcome.reason });
-    await this.inbox.mark(endpoint, eventId, outcome.status, outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : (outcome.refused?.reason ?? null));
-    return outcome.status;
+    return { status: outcome.status, note: outcome.status === 'parked' ? outcome.reason : outcome.status === 'processed' ? outcome.note : (outcome.refused?.reason ?? null) };
   }
+}
+
+interface Prepared {
+  readonly row: InboxRow;
+  readonly scope: AccountScope | undefined;
+  readonly translation: Translation | null;
+  readonly error: unknown;
+}
+
+/** The aggregate streams a translation's steps decide on. */
+function streamsOf(t: Translation | null): string[] {
+  if (!t || t.outcome !== 'steps') return [];
+  const out: string[] = [];
+  for (const st of t.steps) {
+    if (st.kind === 'invoice' || st.kind === 'paypal_capture') out.push(`invoice:${st.tenantId}:${st.invoiceId}`);
+    else if (st.kind === 'booking') out.push(`booking:${st.tenantId}:${st.bookingId}`);
+    else if (st.kind === 'subscription' || st.kind === 'plan_change_outcome' || st.kind === 'subscription_snapshot') out.push(`subscription:${st.tenantId}:${st.customerId}`);
+  }
+  return out;
+}
+
+/**
+ * Row indexes grouped so that rows sharing any stream are in one group (union of the streams they
+ * touch), each group in arrival order; a row that touches no stream is a group of its own.
+ */
+export function groupByStream(prepared: readonly { translation: Translation | null }[]): number[][] {
+  const parent = prepared.map((_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
+    return i;
+  };
+  const owner = new Map<string, number>();
+  prepared.forEach((p, i) => {
+    for (const s of streamsOf(p.translation)) {
+      const o = owner.get(s);
+      if (o === undefined) owner.set(s, i);
+      else parent[find(i)] = find(o);
+    }
+  });
+  const groups = new Map<number, number[]>();
+  prepared.forEach((_, i) => {
+    const r = find(i);
+    const g = groups.get(r);
+    if (g) g.push(i);
+    else groups.set(r, [i]);
+  });
+  return [...groups.values()];
 }

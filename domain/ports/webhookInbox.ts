@@ -47,6 +47,14 @@ export interface WebhookInbox {
   store(event: VerifiedEvent): Promise<StoredEvent>;
   /** Records an outcome (`note`: the reason of a park, the refusal, what the domain refused). */
   mark(endpoint: string, eventId: string, status: InboxStatus, note: string | null): Promise<void>;
+  /** Records several outcomes in one statement (the applier's batch). */
+  markMany(outcomes: ReadonlyArray<{ endpoint: string; eventId: string; status: InboxStatus; note: string | null }>): Promise<void>;
+  /** Stored events never tried yet (status received, no attempt), oldest first: the applier's queue. */
+  unapplied(limit: number): Promise<InboxRow[]>;
+  /** The applier's queue: how many rows were never tried, the oldest one's key and age in seconds (null, 0 when empty). */
+  queue(): Promise<{ backlog: number; oldest: string | null; oldestAgeSeconds: number }>;
+  /** A parked event delivered again: due for a retry now (its target may exist by now). */
+  retryNow(endpoint: string, eventId: string): Promise<void>;
   /** Events to (re)process now: parked ones whose retry time came, received ones never finished; `all`: every unfinished one. */
   due(limit: number, all?: boolean): Promise<InboxRow[]>;
   counts(): Promise<Record<InboxStatus, number>>;

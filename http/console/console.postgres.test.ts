@@ -10,8 +10,8 @@ import { ADMIN_KEY, client } from '../../test/support/api';
 import { ConsoleClient, openSse } from '../../test/support/console';
 import { databaseUrl, dropSchema } from '../../test/support/databases';
 import { eventually } from '../../test/support/events';
-import { startTestService, type TestService, scrape } from '../../test/support/service';
-import { deliver, stripeEvent, type StripeEvent } from '../../test/support/stripeEvents';
+import { deliverApplied, startTestService, type TestService, scrape } from '../../test/support/service';
+import { stripeEvent, type StripeEvent } from '../../test/support/stripeEvents';
 import { payerLinkPath } from '../payerLinks';
 import { CONSOLE_CSP } from './routes';
 
@@ -21,6 +21,8 @@ const PAYER_SECRET = 'payer-link-secret-for-the-console-tests-0123';
 
 describe('admin console and payer page (PostgreSQL)', () => {
   let svc: TestService;
+  /** Delivered and applied (queue first: a 200 means stored; the applier applies it right after). */
+  const deliver = (url: string, event: StripeEvent, secret: string) => deliverApplied(svc, url, event, secret);
   const schema = `con_${randomBytes(5).toString('hex')}`;
   const keys: Record<string, string> = {};
   const ids: Record<string, string> = {};

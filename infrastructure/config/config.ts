@@ -179,6 +179,11 @@ const schema = z.object({
   OUTBOX_STUCK_SECONDS: z.coerce.number().int().min(1).default(60),
   /** What /readyz answers while the relay is stuck: `degraded` (200) or `unavailable` (503). */
   OUTBOX_STUCK_READINESS: z.enum(['degraded', 'unavailable']).default('degraded'),
+  // ---- webhook applier (queue first: stored webhooks are applied in the background)
+  /** The oldest stored webhook not yet tried, unchanged and older than this: the applier is stuck. */
+  WEBHOOK_APPLIER_STUCK_SECONDS: z.coerce.number().int().min(1).default(60),
+  /** What /readyz answers while the applier is stuck: `degraded` (200) or `unavailable` (503). */
+  WEBHOOK_APPLIER_STUCK_READINESS: z.enum(['degraded', 'unavailable']).default('degraded'),
   // ---- reconciliation (POST /v1/admin/reconciliations, npm run reconcile)
   /** Objects per provider list page (Stripe allows 1..100) and PayPal orders per batch. */
   RECONCILE_PAGE_SIZE: z.coerce.number().int().min(1).max(100).default(100),

@@ -10,6 +10,8 @@ export interface MetricSources {
   outbox?: () => Promise<{ backlog: number; oldestAgeSeconds: number } | null>;
   projections?: () => ReadonlyArray<{ name: string; applied: number; deadLetters: number; halted: string | null; generation: number; leader: boolean }>;
   inbox?: () => Promise<Record<string, number>>;
+  /** The webhook applier's queue (stored rows never tried) and whether it is stuck. */
+  webhookApplier?: () => Promise<{ backlog: number; oldestAgeSeconds: number; stuck: boolean } | null>;
   /** Events in the log after a projection's checkpoint (capped). */
   eventsBehind?: (projection: string) => Promise<number>;
   /** Keys held per stage (`relay`, `consumer:<group>`): retrying, and parked for an operator. */
@@ -50,6 +52,9 @@ export class Metrics {
   readonly reconciliationRuns: Counter<'status' | 'dry_run'>;
   readonly reconciliationDifferences: Counter<'provider' | 'kind' | 'outcome'>;
   readonly webhookInbox: Gauge<'status'>;
+  readonly webhookApplierBacklog: Gauge;
+  readonly webhookApplierOldestAge: Gauge;
+  readonly webhookApplierStuck: Gauge;
   readonly projectionApplied: Gauge<'projection'>;
   readonly projectionDeadLetters: Gauge<'projection'>;
   readonly projectionHalted: Gauge<'projection'>;
@@ -275,6 +280,29 @@ export class Metrics {
         const c = await this.sources.inbox?.().catch(() => null);
         if (c) for (const [status, n] of Object.entries(c)) this.webhookInbox.set({ status }, n);
       },
+    });
+    // each gauge reads the one (single-flight, reused) source itself: a scrape collects gauges side by side
+    const applier = async (set: (st: { backlog: number; oldestAgeSeconds: number; stuck: boolean }) => void) => {
+      const st = await this.sources.webhookApplier?.().catch(() => null);
+      if (st) set(st);
+    };
+    this.webhookApplierBacklog = new Gauge({
+      name: 'settle_webhook_applier_backlog',
+      help: 'Stored webhooks the applier has not tried yet (acknowledged with 200, not applied)',
+      registers: [this.registry],
+      collect: () => applier((st) => this.webhookApplierBacklog.set(st.backlog)),
+    });
+    this.webhookApplierOldestAge = new Gauge({
+      name: 'settle_webhook_applier_oldest_age_seconds',
+      help: 'Age of the oldest stored webhook the applier has not tried yet',
+      registers: [this.registry],
+      collect: () => applier((st) => this.webhookApplierOldestAge.set(st.oldestAgeSeconds)),
+    });
+    this.webhookApplierStuck = new Gauge({
+      name: 'settle_webhook_applier_stuck',
+      help: '1 while the oldest unapplied webhook has not moved for WEBHOOK_APPLIER_STUCK_SECONDS',
+      registers: [this.registry],
+      collect: () => applier((st) => this.webhookApplierStuck.set(st.stuck ? 1 : 0)),
     });
     this.outboxPublished = new Counter({ name: 'settle_outbox_published_total', help: 'Messages relayed to the bus', registers: [this.registry] });
     this.financeMessages = new Counter({ name: 'settle_finance_messages_total', help: 'Payment messages handled by the finance consumer, by outcome (rejected ones are in finance_rejected)', labelNames: ['outcome'], registers: [this.registry] });

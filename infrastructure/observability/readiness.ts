@@ -1,6 +1,7 @@
 /**
  * What /readyz answers: database reachable and migrated, no stalled subscription or halted
- * projection, the bus (degraded only), the outbox (parked keys, a stuck relay). The database and
+ * projection, the bus (degraded only), the outbox (parked keys, a stuck relay), the webhook applier
+ * (stuck). The database and
  * bus probes are shared by concurrent callers and reused for READINESS_PROBE_TTL_MS.
  */
 import type { MessageBus } from '../../domain/ports/messageBus';
@@ -44,6 +45,10 @@ export interface ReadinessDeps {
   readonly stallSeconds: number;
   readonly outboxStuckSeconds: number;
   readonly outboxStuckReadiness: 'degraded' | 'unavailable';
+  /** The webhook applier's queue (infrastructure/webhooks/applier.ts). */
+  readonly webhookApplier: () => Promise<{ backlog: number; oldestAgeSeconds: number; stuck: boolean; lastError: string | null }>;
+  readonly webhookApplierStuckSeconds: number;
+  readonly webhookApplierStuckReadiness: 'degraded' | 'unavailable';
 }
 
 export class ReadinessProbe {
@@ -88,6 +93,7 @@ export class ReadinessProbe {
     const bus = this.deps.bus;
     checks.messaging = busOk ? { ok: true, detail: bus.kind } : { ok: false, degraded: true, detail: `${bus.kind} unreachable; outbox is buffering` };
     checks.outbox = await this.outboxCheck().catch((err: unknown) => ({ ok: false, degraded: true, detail: `outbox state unknown: ${(err as Error).message}` }));
+    checks.webhooks = await this.webhooksCheck().catch((err: unknown) => ({ ok: false, degraded: true, detail: `webhook applier state unknown: ${(err as Error).message}` }));
     const ready = Object.values(checks).every((c) => c.ok || c.degraded);
     const degraded = Object.values(checks).some((c) => !c.ok && c.degraded);
     return { status: !ready ? 'unavailable' : degraded ? 'degraded' : 'ready', checks };
@@ -99,6 +105,10 @@ export class ReadinessProbe {
    * OUTBOX_STUCK_SECONDS) is `degraded` too by default, or `unavailable` (503) with
    * OUTBOX_STUCK_READINESS=unavailable; see ARCHITECTURE.md (Messaging) for why.
    */
+  private async webhooksCheck(): Promise<Check> {
+    return webhooksDetail(await withTimeout(this.deps.webhookApplier(), 3000), this.deps.webhookApplierStuckSeconds, this.deps.webhookApplierStuckReadiness);
+  }
+
   private async outboxCheck(): Promise<Check> {
     const st = await withTimeout(this.deps.relay.status(), 3000);
     const groups = await withTimeout(Promise.all(this.deps.isolations().map(async (i) => ({ group: i.group, ...(await i.counts()) }))), 3000);
@@ -112,6 +122,19 @@ export class ReadinessProbe {
     if (st.stuck && this.deps.outboxStuckReadiness === 'unavailable') return { ok: false, detail };
     return { ok: false, degraded: true, detail };
   }
+}
+
+/**
+ * Acknowledged webhooks wait in the inbox until the applier applies them. A stuck applier (the
+ * oldest unapplied row has not moved for WEBHOOK_APPLIER_STUCK_SECONDS) is `degraded` by default,
+ * as a stuck relay is: every instance shares the one queue, and refusing traffic on all of them
+ * would turn delayed webhooks into refused ones; `unavailable` (503) with
+ * WEBHOOK_APPLIER_STUCK_READINESS=unavailable.
+ */
+function webhooksDetail(st: { backlog: number; oldestAgeSeconds: number; stuck: boolean; lastError: string | null }, stuckSeconds: number, mode: 'degraded' | 'unavailable') {
+  if (!st.stuck) return { ok: true, detail: `backlog ${st.backlog}` };
+  const detail = `applier stuck: ${st.backlog} stored webhook(s) not applied, the oldest ${Math.round(st.oldestAgeSeconds)} s old and unmoved for ${stuckSeconds} s${st.lastError ? ` (${st.lastError})` : ''}`;
+  return mode === 'unavailable' ? { ok: false, detail } : { ok: false, degraded: true, detail };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -204,7 +204,16 @@ export class SqlWebhookInbox implements WebhookInbox {
   /** Outcomes of concurrent webhooks are recorded by one UPDATE; one event's marks stay in order. */
   private readonly marking = new Coalescer<{ endpoint: string; eventId: string; status: InboxStatus; note: string | null }, void>(
     async (items) => {
-      await this.db.query(
+      await this.markMany(items);
+      return items.map(() => undefined);
+    },
+    { keyOf: (i) => inboxKey(i.endpoint, i.eventId) },
+  );
+
+  /** One UPDATE for many outcomes (an event appears at most once). */
+  async markMany(items: ReadonlyArray<{ endpoint: string; eventId: string; status: InboxStatus; note: string | null }>): Promise<void> {
+    if (items.length === 0) return;
+    await this.db.query(
         `UPDATE webhook_inbox w SET
                 -- an event parked for a week (e.g. a payment Settle did not create on a tenant's account) is given up
                 status = CASE WHEN u.status = 'parked' AND w.received_at < clock_timestamp() - interval '7 days' THEN 'ignored' ELSE u.status END,
@@ -218,13 +227,39 @@ export class SqlWebhookInbox implements WebhookInbox {
           WHERE w.endpoint = u.endpoint AND w.event_id = u.event_id AND w.status NOT IN ('processed', 'ignored')`,
         [items.map((i) => i.endpoint), items.map((i) => i.eventId), items.map((i) => i.status), items.map((i) => i.note)],
       );
-      return items.map(() => undefined);
-    },
-    { keyOf: (i) => inboxKey(i.endpoint, i.eventId) },
-  );
+  }
 
   mark(endpoint: string, eventId: string, status: InboxStatus, note: string | null): Promise<void> {
     return this.marking.call({ endpoint, eventId, status, note });
+  }
+
+  /**
+   * Stored events never tried yet, oldest first (the partial index webhook_inbox_pending holds only
+   * unfinished rows). A row whose apply failed has an attempt: the retrier takes it, with backoff.
+   */
+  async unapplied(limit: number): Promise<InboxRow[]> {
+    const { rows } = await this.db.query<{ endpoint: string; event_id: string; event_type: string; account_id: string | null; payload: unknown; status: InboxStatus; attempts: number; received_at: Date }>(
+      `SELECT endpoint, event_id, event_type, account_id, payload, status, attempts, received_at FROM webhook_inbox
+        WHERE status = 'received' AND attempts = 0 ORDER BY received_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => ({ endpoint: r.endpoint, eventId: r.event_id, eventType: r.event_type, accountId: r.account_id, payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload, status: r.status, attempts: Number(r.attempts), receivedAt: new Date(r.received_at) }));
+  }
+
+  async retryNow(endpoint: string, eventId: string): Promise<void> {
+    await this.db.query(`UPDATE webhook_inbox SET next_attempt_at = clock_timestamp() WHERE endpoint = $1 AND event_id = $2 AND status = 'parked'`, [endpoint, eventId]);
+  }
+
+  /** The applier's queue (rows never tried): its length, the oldest row's key and age; one statement on the pending index. */
+  async queue(): Promise<{ backlog: number; oldest: string | null; oldestAgeSeconds: number }> {
+    const { rows } = await this.db.query<{ unapplied: string | number; head: string | null; age: string | number | null }>(
+      `SELECT (SELECT count(*) FROM webhook_inbox WHERE status = 'received' AND attempts = 0) AS unapplied,
+              h.endpoint || ':' || h.event_id AS head, extract(epoch FROM clock_timestamp() - h.received_at)::float8 AS age
+         FROM (SELECT 1) one
+         LEFT JOIN LATERAL (SELECT endpoint, event_id, received_at FROM webhook_inbox WHERE status = 'received' AND attempts = 0 ORDER BY received_at LIMIT 1) h ON true`,
+    );
+    const r = rows[0];
+    return { backlog: Number(r?.unapplied ?? 0), oldest: r?.head ?? null, oldestAgeSeconds: Math.max(0, Number(r?.age ?? 0)) };
   }
 
   /** Events to (re)process now: parked ones whose retry time came, received ones never finished. */

@@ -40,6 +40,11 @@ export class PayPalTransmissions {
     await this.db.query('DELETE FROM paypal_transmissions WHERE transmission_id = $1 AND body_sha256 = $2', [transmissionId, bodySha256]);
   }
 
+  /** Forgets the sightings of one event (its delivery recorded nothing: refused or ignored). */
+  async forgetEvent(eventId: string): Promise<void> {
+    await this.db.query('DELETE FROM paypal_transmissions WHERE event_id = $1', [eventId]);
+  }
+
   /** Forgets transmissions received more than `olderThanSeconds` ago; returns how many. */
   async prune(olderThanSeconds: number): Promise<number> {
     const { rows } = await this.db.query<{ n: string }>(

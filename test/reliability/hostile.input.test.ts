@@ -6,8 +6,8 @@
  * Webhook payments whose amount does not match are recorded as mismatches needing attention,
  * never as payments; hostile strings are stored verbatim and come back JSON-escaped.
  */
-import { scrape } from '../support/service';
-import { deliver, sign, stripeEvent, type StripeEvent } from '../support/stripeEvents';
+import { deliverApplied, scrape } from '../support/service';
+import { sign, stripeEvent, type StripeEvent } from '../support/stripeEvents';
 import { CONNECT_SECRET, SECRET, caughtUp, expectProblem, rawPost, snapshot, startHarness, type Harness, type Snapshot } from './hostile.support';
 
 jest.setTimeout(60_000);
@@ -55,6 +55,11 @@ async function unchanged(before: Snapshot): Promise<void> {
 
 async function bookingEvents(id = bookingId): Promise<string[]> {
   return (await h.svc.runtime.eventStore.readStream(`booking-alpha.${id}`)).map((e) => e.type);
+}
+
+/** Delivered and applied (queue first): `body.status` is the inbox row's status. */
+function deliver(url: string, event: StripeEvent | string, secret: string, opts: { timestamp?: number; signature?: string } = {}) {
+  return deliverApplied(h.svc, url, event, secret, opts);
 }
 
 async function inboxRow(eventId: string) {

@@ -11,7 +11,7 @@ import { invoiceDecider, type InvoiceState } from '../../domain/invoice/invoice'
 import { ADMIN_KEY, client } from '../support/api';
 import { databaseUrl, dropSchema } from '../support/databases';
 import { rng } from '../support/histories';
-import { startTestService, type TestService } from '../support/service';
+import { appliedRow, startTestService, type TestService } from '../support/service';
 import { deliver, stripeEvent, type StripeEvent } from '../support/stripeEvents';
 
 const SECRET = 'whsec_races';
@@ -88,6 +88,7 @@ describe('duplicates and disorder (PostgreSQL)', () => {
     const e = pi('payment_intent.succeeded', { booking_id: id }, 120000, `pi_50_${id}`, `ch_50_${id}`);
     const results = await Promise.all(Array.from({ length: 50 }, () => deliver(hook, e, SECRET)));
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
+    await appliedRow(svc, 'stripe', e.id); // queue first: a 200 means stored
     const events = await svc.runtime.eventStore.readStream(`booking-trips.${id}`);
     expect(events.map((x) => x.type)).toEqual(['BookingRequested', 'BookingPaymentCompleted']);
     const { rows } = await svc.runtime.db.query<{ n: string }>('SELECT count(*) AS n FROM webhook_inbox WHERE event_id = $1', [e.id]);

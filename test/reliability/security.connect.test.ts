@@ -36,7 +36,7 @@ describe('security: Stripe Connect calls carry the right tenant account', () => 
     });
     for (const tenant of Object.keys(ACCOUNTS)) {
       const { api } = await tenantWithKey(svc.url, tenant);
-      await linkConnectedAccount(svc.url, tenant, ACCOUNTS[tenant]!);
+      await linkConnectedAccount(svc, tenant, ACCOUNTS[tenant]!);
       // platform calls for the same tenant: its plan (product + price) and a subscription checkout
       expect((await api.post('/v1/plans', { planId: 'pro', name: 'Pro', amount: { amount: 2900, currency: 'EUR' }, interval: 'month' })).status).toBe(201);
       expect((await api.post('/v1/customers/cus-1/checkout', { planId: 'pro' })).status).toBe(201);
@@ -54,7 +54,7 @@ describe('security: Stripe Connect calls carry the right tenant account', () => 
     expect(sessions.map((s) => s.status)).toEqual([201, 201, 201, 201, 201, 201]);
     for (const t of Object.keys(ACCOUNTS)) {
       for (let i = 0; i < 2; i++) {
-        const { paymentIntentId } = await payInvoiceOnConnect(svc.url, t, ACCOUNTS[t]!, invoices[t]![i]!, 10000 + i);
+        const { paymentIntentId } = await payInvoiceOnConnect(svc, t, ACCOUNTS[t]!, invoices[t]![i]!, 10000 + i);
         paymentIntents[paymentIntentId] = t;
       }
     }

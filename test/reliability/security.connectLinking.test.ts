@@ -11,12 +11,14 @@ import { invoiceDecider, type InvoiceState } from '../../domain/invoice/invoice'
 import { fold } from '../../domain/shared/decider';
 import { ADMIN_KEY, client } from '../support/api';
 import { dropSchema } from '../support/databases';
-import type { TestService } from '../support/service';
-import { deliver, stripeEvent } from '../support/stripeEvents';
+import { deliverApplied, type TestService } from '../support/service';
+import { stripeEvent, type StripeEvent } from '../support/stripeEvents';
 import { CONNECT_SECRET, header, invoiceBody, RecordingProxy, securityService, stripeMockBase, tenantWithKey } from './security.support';
 
 describe('security: Connect accounts are linked by operators only', () => {
   let svc: TestService;
+  /** Delivered and applied (queue first): `body.status` is the inbox row's status. */
+  const deliver = (url: string, event: StripeEvent, secret: string) => deliverApplied(svc, url, event, secret);
   const proxy = new RecordingProxy(new URL(stripeMockBase()));
   const schema = `sec_l_${randomBytes(5).toString('hex')}`;
   let api: ReturnType<typeof client>;

@@ -35,7 +35,7 @@ describe('security: nothing secret or personal reaches the logs', () => {
     const k2 = await admin.post<{ apiKey: string }>('/v1/tenants/logs-t/api-keys', { label: `card ${CARD}` }, idem);
     secrets.push(k2.body.apiKey);
     await admin.post('/v1/tenants/logs-t/api-keys', { label: `card ${CARD}` }, idem);
-    await linkConnectedAccount(svc.url, 'logs-t', 'acct_1LogsTenant');
+    await linkConnectedAccount(svc, 'logs-t', 'acct_1LogsTenant');
     const api = t.api;
 
     for (let i = 0; i < 5; i++) {
@@ -49,7 +49,7 @@ describe('security: nothing secret or personal reaches the logs', () => {
       });
       await api.post(`/v1/invoices/${inv.body.invoiceId}/payment-sessions`, { method: 'stripe_connect' });
       if (i < 2) {
-        await payInvoiceOnConnect(svc.url, 'logs-t', 'acct_1LogsTenant', inv.body.invoiceId, 1000 + i);
+        await payInvoiceOnConnect(svc, 'logs-t', 'acct_1LogsTenant', inv.body.invoiceId, 1000 + i);
         await api.post(`/v1/invoices/${inv.body.invoiceId}/refunds`, { amount: { amount: 100, currency: 'EUR' }, reason: `refund to ${email} card ${CARD}` });
       }
       // invalid requests echo what they got in problems: validation errors with the secret inside

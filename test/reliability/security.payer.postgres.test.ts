@@ -53,7 +53,7 @@ describe('security: what the payer sees', () => {
     await proxy.start();
     svc = await startTestService(env());
     ({ api, apiKey } = await tenantWithKey(svc.url, 'payer'));
-    await linkConnectedAccount(svc.url, 'payer', ACCOUNT);
+    await linkConnectedAccount(svc, 'payer', ACCOUNT);
   });
   afterAll(async () => {
     await svc?.shutdown('test end');

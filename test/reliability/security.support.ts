@@ -3,8 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ADMIN_KEY, client } from '../support/api';
 import { databaseUrl } from '../support/databases';
-import { startTestService, type TestService } from '../support/service';
-import { deliver, stripeEvent } from '../support/stripeEvents';
+import { deliverApplied, startTestService, type TestService } from '../support/service';
+import { stripeEvent } from '../support/stripeEvents';
 
 export const CONNECT_SECRET = 'whsec_connect_security_suite_0123456789';
 export const PLATFORM_SECRET = 'whsec_platform_security_suite_0123456789';
@@ -93,9 +93,9 @@ export async function tenantWithKey(baseUrl: string, tenantId: string): Promise<
   return { apiKey: k.body.apiKey, keyId: k.body.keyId, api: client(baseUrl, k.body.apiKey) };
 }
 
-/** Links a connected account to a tenant and lets Stripe (a signed account.updated) enable charges. */
-export async function linkConnectedAccount(baseUrl: string, tenantId: string, accountId: string): Promise<void> {
-  const admin = client(baseUrl, ADMIN_KEY);
+/** Links a connected account to a tenant and lets Stripe (a signed account.updated) enable charges; resolves once that is applied. */
+export async function linkConnectedAccount(svc: TestService, tenantId: string, accountId: string): Promise<void> {
+  const admin = client(svc.url, ADMIN_KEY);
   const linked = await admin.post(`/v1/tenants/${tenantId}/stripe-account`, { accountId });
   if (linked.status !== 200) throw new Error(`link ${accountId}: ${linked.status} ${JSON.stringify(linked.body)}`);
   const updated = stripeEvent('account.updated', (o, ev) => {
@@ -104,8 +104,8 @@ export async function linkConnectedAccount(baseUrl: string, tenantId: string, ac
     o.charges_enabled = true;
     o.metadata = { tenant_id: tenantId };
   });
-  const r = await deliver(`${baseUrl}/webhooks/stripe/connect`, updated, CONNECT_SECRET);
-  if (r.status !== 200) throw new Error(`account.updated for ${accountId}: ${r.status} ${JSON.stringify(r.body)}`);
+  const r = await deliverApplied(svc, `${svc.url}/webhooks/stripe/connect`, updated, CONNECT_SECRET);
+  if (r.status !== 200 || (r.body as { status?: string }).status !== 'processed') throw new Error(`account.updated for ${accountId}: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
 export const invoiceBody = (customerId: string, email: string, amount = 12000) => ({
@@ -124,8 +124,8 @@ export const bookingBody = (departureId: string, email: string, amount = 250000)
   price: { amount, currency: 'EUR' },
 });
 
-/** Stripe (Connect) reports a succeeded payment of an invoice on the tenant's connected account. */
-export async function payInvoiceOnConnect(baseUrl: string, tenantId: string, accountId: string, invoiceId: string, amount: number, currency = 'eur'): Promise<{ paymentIntentId: string; chargeId: string }> {
+/** Stripe (Connect) reports a succeeded payment of an invoice on the tenant's connected account; resolves once it is applied. */
+export async function payInvoiceOnConnect(svc: TestService, tenantId: string, accountId: string, invoiceId: string, amount: number, currency = 'eur'): Promise<{ paymentIntentId: string; chargeId: string }> {
   const paymentIntentId = `pi_sec_${invoiceId.slice(-12)}`;
   const chargeId = `ch_sec_${invoiceId.slice(-12)}`;
   const e = stripeEvent('payment_intent.succeeded', (o, ev) => {
@@ -137,7 +137,8 @@ export async function payInvoiceOnConnect(baseUrl: string, tenantId: string, acc
     o.currency = currency;
     o.latest_charge = chargeId;
   });
-  const r = await deliver(`${baseUrl}/webhooks/stripe/connect`, e, CONNECT_SECRET);
+  // queue first: waits for the applier, so `body.status` is the inbox row's applied status
+  const r = await deliverApplied(svc, `${svc.url}/webhooks/stripe/connect`, e, CONNECT_SECRET);
   if (r.status !== 200 || (r.body as { status?: string }).status !== 'processed') throw new Error(`payment of ${invoiceId}: ${r.status} ${JSON.stringify(r.body)}`);
   return { paymentIntentId, chargeId };
 }

@@ -58,7 +58,7 @@ describe('security: tenant isolation and API keys', () => {
     admin = client(svc.url, ADMIN_KEY);
     ({ api: a, apiKey: aKey, keyId: aKeyId } = await tenantWithKey(svc.url, 'tenant-a'));
     ({ api: b, apiKey: bKey, keyId: bKeyId } = await tenantWithKey(svc.url, 'tenant-b'));
-    await linkConnectedAccount(svc.url, 'tenant-b', 'acct_1TenantBsecurity');
+    await linkConnectedAccount(svc, 'tenant-b', 'acct_1TenantBsecurity');
 
     // tenant B's real resources
     expect((await b.post('/v1/departures', { departureId: B.departure, name: 'B trip', paymentScheduleId: null, capacity: 10 })).status).toBe(201);
@@ -74,7 +74,7 @@ describe('security: tenant isolation and API keys', () => {
     const inv2 = await b.post<{ invoiceId: string }>('/v1/invoices', invoiceBody('client-b2', 'b2@example.com', 5000));
     B.paidInvoice = inv2.body.invoiceId;
     expect((await b.post(`/v1/invoices/${B.paidInvoice}/payment-sessions`, { method: 'stripe_connect' })).status).toBe(201);
-    await payInvoiceOnConnect(svc.url, 'tenant-b', 'acct_1TenantBsecurity', B.paidInvoice, 5000);
+    await payInvoiceOnConnect(svc, 'tenant-b', 'acct_1TenantBsecurity', B.paidInvoice, 5000);
     // the read model catches up: B sees its own payment attempt
     for (let i = 0; i < 100 && !B.attempt; i++) {
       const p = await b.get<{ data: Array<{ attemptId: string }> }>('/v1/payments');

@@ -48,6 +48,8 @@ describe('Connect accounts are linked by operators only (PostgreSQL, stripe-mock
       ev.account = accountId;
       Object.assign(o, { id: pi, metadata: { tenant_id: tenant.id, invoice_id: invoiceId }, amount, amount_received: amount, currency: 'eur', latest_charge: `ch_${pi.slice(3)}` });
     });
+  /** Webhook inbox rows in a status (queue first: the 200 says stored; the row's status is what the applier made of it). */
+  const inboxRows = async (status: string) => (await settle.metrics()).value('settle_webhook_inbox', { status }) ?? 0;
   const flagged = async (reason: string, type: string) => (await settle.metrics()).value('settle_connect_account_flagged_total', { reason, type }) ?? 0;
   /** The invoice as the API shows it (once its read model has it: it follows the creation asynchronously). */
   const invoice = async (id: string) => (await until(() => tenant.api.get<Obj>(`/v1/invoices/${id}`), (r) => r.status === 200)).body;
@@ -85,8 +87,10 @@ describe('Connect accounts are linked by operators only (PostgreSQL, stripe-mock
     expect(await flagged('never_linked', 'account.updated')).toBe(1);
 
     const pay = payment('acct_1AccSelfLinker', inv, 1000, 'pi_acc_selflinker_1');
-    expect(await connect(pay)).toMatchObject({ status: 200, body: { status: 'parked' } });
+    const parkedBefore = await inboxRows('parked');
+    expect(await connect(pay)).toMatchObject({ status: 200, body: { received: true, duplicate: false } });
     await settle.settled({ allowParked: true });
+    expect(await until(() => inboxRows('parked'), (n) => n === parkedBefore + 1)).toBe(parkedBefore + 1);
     expect(await invoice(inv)).toMatchObject({ status: 'open', amountPaid: { amount: 0, currency: 'EUR' } });
   }, 60_000);
 
@@ -115,7 +119,7 @@ describe('Connect accounts are linked by operators only (PostgreSQL, stripe-mock
   test("a payment from the previous account does not pay the invoice and is flagged (once, even redelivered); the current account's does", async () => {
     const inv = await newInvoice(3000);
     const old = payment('acct_1AccOldAccount', inv, 3000, 'pi_acc_old_account_1');
-    expect(await connect(old)).toMatchObject({ status: 200, body: { status: 'processed' } });
+    expect(await connect(old)).toMatchObject({ status: 200, body: { received: true, duplicate: false } });
     await settle.settled({ allowParked: true });
     expect(await invoice(inv)).toMatchObject({ status: 'open', amountPaid: { amount: 0, currency: 'EUR' } });
     expect(await flagged('previous_account', 'payment_intent.succeeded')).toBe(1);
@@ -124,7 +128,7 @@ describe('Connect accounts are linked by operators only (PostgreSQL, stripe-mock
     expect(await invoice(inv)).toMatchObject({ status: 'open', amountPaid: { amount: 0, currency: 'EUR' } });
     expect(await flagged('previous_account', 'payment_intent.succeeded')).toBe(1);
 
-    expect(await connect(payment('acct_1AccNewAccount', inv, 3000, 'pi_acc_new_account_1'))).toMatchObject({ status: 200, body: { status: 'processed' } });
+    expect(await connect(payment('acct_1AccNewAccount', inv, 3000, 'pi_acc_new_account_1'))).toMatchObject({ status: 200, body: { received: true } });
     expect(await until(() => invoice(inv), (x) => x.status === 'paid')).toMatchObject({ status: 'paid', amountPaid: { amount: 3000, currency: 'EUR' } });
   }, 60_000);
 

@@ -65,7 +65,9 @@ describe('PayPal for the longest tenant ids and Idempotency-Keys (PostgreSQL, Pa
     const orderId = String(first.body.reference);
     paypal.approveOrder(orderId);
     expect((await paypal.sendWebhook(`${settle.url}/webhooks/paypal`, paypal.events.orderApproved(orderId))).status).toBe(200);
-    const captureId = String(paypal.order(orderId)?.purchase_units?.[0]?.payments?.captures?.[0]?.id ?? '');
+    // queue first: the 200 means stored; the applier captures the approved order right after
+    const captureOf = () => String(paypal.order(orderId)?.purchase_units?.[0]?.payments?.captures?.[0]?.id ?? '');
+    const captureId = await until(async () => captureOf(), (id) => id !== '');
     expect(captureId).not.toBe('');
     expect((await paypal.sendWebhook(`${settle.url}/webhooks/paypal`, paypal.events.captureCompleted(captureId))).status).toBe(200);
     await settle.settled();
