@@ -652,6 +652,22 @@ describe('RecordPlanChangeDeclined', () => {
 });
 
 describe('RecordRenewalPaymentFailed', () => {
+  it('a final failure arriving after the provider deleted the subscription (Stripe set to cancel after the last retry) suspends it as if it came first (acceptance: subscriptionsConverge)', () => {
+    const ended: SubscriptionEvent[] = [...PAST_DUE];
+    ended.push(...subscriptionDecider.decide(snapshot({ providerStatus: 'canceled', observedAt: '2024-03-11T00:00:00.000Z', eventRank: 2 }), stateOf(ended)));
+    ended.push(...subscriptionDecider.decide(cmd('RecordSubscriptionEnded', { providerSubscriptionId: 'sub_1' }), stateOf(ended)));
+    expect(stateOf(ended).status).toBe('cancelled');
+    subscription
+      .given(ended)
+      .when(renewalFailed(null))
+      .thenMatches([{ type: 'SubscriptionSuspended', data: { providerInvoiceId: 'in_2' } }, { type: 'OpenInvoiceVoidRequested', data: { providerInvoiceId: 'in_2' } }, { type: 'SuspensionNoticeRequested' }]);
+    const after = run(ended, renewalFailed(null), renewalFailed(null), renewalPaid('in_2'));
+    expect(after).toMatchObject({ status: 'suspended', accessActive: false });
+    expect(after.needsAttention).toEqual([expect.objectContaining({ kind: 'late_payment', providerInvoiceId: 'in_2' })]);
+    // a subscription cancelled through Settle, not by the provider's dunning: nothing to suspend
+    expect(() => subscriptionDecider.decide(renewalFailed(null), stateOf(CANCELLED))).toThrow(/no live subscription/);
+  });
+
   it('marks past due and requests a warning notice while the provider still retries', () => {
     subscription
       .given(ACTIVE)
@@ -1019,6 +1035,15 @@ describe('a payment after Settle ended access', () => {
       .when(renewalPaid('in_2'))
       .thenMatches([{ type: 'SubscriptionReinstated', data: { providerInvoiceId: 'in_2', providerStatus: 'past_due' } }, { type: 'SubscriptionRenewed' }]);
     expect(run(given, renewalPaid('in_2'))).toMatchObject({ status: 'active', accessActive: true, needsAttention: [] });
+  });
+
+  it('an earlier renewal invoice delivered after the suspension is that period paid, not a late payment (acceptance: subscriptionsConverge)', () => {
+    const events: SubscriptionEvent[] = [...ACTIVE, suspended('in_3')];
+    events.push(...subscriptionDecider.decide(snapshot({ providerStatus: 'canceled', observedAt: '2024-03-11T00:00:00.000Z' }), stateOf(events)));
+    subscription.given(events).when(renewalPaid('in_2')).thenMatches([{ type: 'SubscriptionRenewed', data: { providerInvoiceId: 'in_2' } }]);
+    expect(run(events, renewalPaid('in_2'), renewalPaid('in_2'))).toMatchObject({ status: 'suspended', accessActive: false, needsAttention: [] });
+    // the invoice that suspended it, paid late, still needs a human
+    expect(run(events, renewalPaid('in_2'), renewalPaid('in_3')).needsAttention).toEqual([expect.objectContaining({ kind: 'late_payment', providerInvoiceId: 'in_3' })]);
   });
 
   it.each([

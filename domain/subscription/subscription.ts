@@ -590,7 +590,8 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
       return {
         ...state,
         status: current && state.status === 'past_due' ? 'active' : state.status,
-        accessActive: current ? true : state.accessActive,
+        // an earlier period's invoice recorded after a suspension gives no access back
+        accessActive: current && isLive(state.status) ? true : state.accessActive,
         ...withPeriod(state, event.data.periodStart, event.data.periodEnd),
         nextPaymentAttempt: current ? null : state.nextPaymentAttempt,
         processedInvoiceIds: [...state.processedInvoiceIds, event.data.providerInvoiceId],
@@ -877,8 +878,13 @@ export function activateSubscription(command: ActivateSubscription, state: Subsc
 export function recordRenewalPaid(command: RecordRenewalPaid, state: SubscriptionState): SubscriptionEvent[] {
   const d = command.data;
   if (state.processedInvoiceIds.includes(d.providerInvoiceId)) return [];
-  if (state.status === 'suspended' || (state.status === 'cancelled' && paysForPeriodAfterEnd(d.periodStart, state))) return latePayment(command, state);
-  requireLive(state);
+  // An earlier period's invoice delivered after the suspension (webhooks arrive in any order) was
+  // paid before it: a renewal of that period, not money after the end. Only the invoice whose
+  // final failure suspended the subscription can be paid late (Settle cancels the provider
+  // subscription on suspension, so no later period is billed).
+  const earlierRenewal = state.status === 'suspended' && !suspendedBy(state, d.providerInvoiceId);
+  if (!earlierRenewal && (state.status === 'suspended' || (state.status === 'cancelled' && paysForPeriodAfterEnd(d.periodStart, state)))) return latePayment(command, state);
+  if (!earlierRenewal) requireLive(state);
   assertMoney(d.amount, 'amount');
   assertPeriod(d.periodStart, d.periodEnd);
   return [
@@ -893,6 +899,11 @@ export function recordRenewalPaid(command: RecordRenewalPaid, state: Subscriptio
       },
     },
   ];
+}
+
+/** Whether this invoice's final failed payment (no retry left) suspended the subscription. */
+function suspendedBy(state: SubscriptionState, providerInvoiceId: string): boolean {
+  return state.failedPaymentAttempts.some((f) => f.providerInvoiceId === providerInvoiceId && f.nextPaymentAttempt === null);
 }
 
 /** A cancelled subscription's invoice for a period that starts at or after its last period's end: paid for nothing served. */
@@ -1026,6 +1037,7 @@ export function recordRenewalPaymentFailed(command: RecordRenewalPaymentFailed, 
   const seen = state.failedPaymentAttempts.some((f) => f.providerInvoiceId === d.providerInvoiceId && f.nextPaymentAttempt === d.nextPaymentAttempt);
   // Same invoice and same announced retry: already recorded. An invoice already paid: a late failure.
   if (seen || state.processedInvoiceIds.includes(d.providerInvoiceId)) return [];
+  if (d.nextPaymentAttempt === null && endedByProviderDunning(state)) return suspendAfterProviderEnd(command, state);
   const live = requireLive(state);
   assertMoney(d.amount, 'amount');
   const amount = { amount: d.amount.amount, currency: d.amount.currency };
@@ -1048,6 +1060,32 @@ export function recordRenewalPaymentFailed(command: RecordRenewalPaymentFailed, 
       data: { providerInvoiceId, reason: 'final_payment_failure', amount, errorCode, declineCode, message, suspendedAt: at },
     },
     { type: 'ProviderSubscriptionCancellationRequested', data: { providerSubscriptionId: live.providerSubscriptionId, reason: 'final_payment_failure' } },
+    { type: 'OpenInvoiceVoidRequested', data: { providerInvoiceId } },
+    { type: 'SuspensionNoticeRequested', data: { customerId: state.customerId, tenantId: state.tenantId, providerInvoiceId, amount } },
+  ];
+}
+
+/**
+ * Stripe ended the subscription itself (its "cancel the subscription" setting after the final
+ * retry; `customer.subscription.deleted` may arrive before that retry's `invoice.payment_failed`):
+ * the subscription is cancelled here and the provider's latest object says `canceled`.
+ */
+function endedByProviderDunning(state: SubscriptionState): boolean {
+  return state.status === 'cancelled' && state.provider !== null && state.provider.providerSubscriptionId === state.providerSubscriptionId && state.provider.providerStatus === 'canceled';
+}
+
+/**
+ * The final failure of a subscription the provider already ended: it ended for non-payment, as
+ * when the failure arrives first. Suspended (the failed row flagged, a later payment of the open
+ * invoice needs a human), the open invoice voided and the customer told; nothing left to cancel.
+ */
+function suspendAfterProviderEnd(command: RecordRenewalPaymentFailed, state: SubscriptionState): SubscriptionEvent[] {
+  const d = command.data;
+  assertMoney(d.amount, 'amount');
+  const amount = { amount: d.amount.amount, currency: d.amount.currency };
+  const { providerInvoiceId, errorCode, declineCode, message } = d;
+  return [
+    { type: 'SubscriptionSuspended', data: { providerInvoiceId, reason: 'final_payment_failure', amount, errorCode, declineCode, message, suspendedAt: command.metadata.now.toISOString() } },
     { type: 'OpenInvoiceVoidRequested', data: { providerInvoiceId } },
     { type: 'SuspensionNoticeRequested', data: { customerId: state.customerId, tenantId: state.tenantId, providerInvoiceId, amount } },
   ];
