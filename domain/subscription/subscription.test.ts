@@ -560,6 +560,19 @@ describe('RecordPlanChangePaymentCaptured', () => {
     subscription.given([...ACTIVE, planChangeRequested('chg-1', 'month')]).when(captured()).then([planChanged()]);
   });
 
+  it("takes the period the provider set with a reset anchor (Stripe's time of the change), not its own clock (acceptance: planChangePeriodFromStripe)", () => {
+    const provider = { periodStart: '2024-03-10T11:59:58.000Z', periodEnd: '2025-03-10T11:59:58.000Z' };
+    subscription
+      .given([...ACTIVE, planChangeRequested('chg-1', 'year')])
+      .when(cmd('RecordPlanChangePaymentCaptured', { changeId: 'chg-1', providerInvoiceId: 'in_chg', ...provider }))
+      .thenMatches([{ type: 'PlanChanged', data: { currentPeriodStart: provider.periodStart, currentPeriodEnd: provider.periodEnd, billingCycleAnchor: 'now' } }]);
+    // the anchor unchanged: the period stays whatever the command says
+    subscription
+      .given([...ACTIVE, planChangeRequested('chg-1', 'month')])
+      .when(cmd('RecordPlanChangePaymentCaptured', { changeId: 'chg-1', providerInvoiceId: 'in_chg', ...provider }))
+      .then([planChanged()]);
+  });
+
   it('restarts the period now for a full new interval when the anchor was reset', () => {
     subscription
       .given([...ACTIVE, planChangeRequested('chg-1', 'year')])

@@ -65,7 +65,13 @@ export type RequestPlanChange = Command<
 
 export type RecordPlanChangePaymentCaptured = Command<
   'RecordPlanChangePaymentCaptured',
-  { readonly changeId: string; readonly providerInvoiceId: string }
+  {
+    readonly changeId: string;
+    readonly providerInvoiceId: string;
+    /** The period the provider set with the change (its subscription object, or the paid invoice's line of the new price); else computed here. */
+    readonly periodStart?: string;
+    readonly periodEnd?: string;
+  }
 >;
 
 export type RecordPlanChangeDeclined = Command<
@@ -997,13 +1003,17 @@ function requirePendingChange(state: SubscriptionState, changeId: string): Pendi
 }
 
 export function recordPlanChangePaymentCaptured(command: RecordPlanChangePaymentCaptured, state: SubscriptionState): SubscriptionEvent[] {
-  const { changeId, providerInvoiceId } = command.data;
+  const { changeId, providerInvoiceId, periodStart, periodEnd } = command.data;
   if (state.settledPlanChangeIds.includes(changeId)) return [];
   const change = requirePendingChange(state, changeId);
   const now = command.metadata.now;
   const reset = change.billingCycleAnchor === 'now';
-  const currentPeriodStart = reset ? now.toISOString() : state.currentPeriodStart;
-  const currentPeriodEnd = reset ? addBillingInterval(now, change.toInterval).toISOString() : state.currentPeriodEnd;
+  // Stripe restarts the period at ITS time of the change (billing_cycle_anchor=now): the provider's
+  // period when it told us; our own clock (later by the call's latency, or by a late webhook) only
+  // when it did not, since a later provider object never moves a period back.
+  const provider = reset && periodStart !== undefined && periodEnd !== undefined ? (assertPeriod(periodStart, periodEnd), { periodStart, periodEnd }) : null;
+  const currentPeriodStart = provider ? provider.periodStart : reset ? now.toISOString() : state.currentPeriodStart;
+  const currentPeriodEnd = provider ? provider.periodEnd : reset ? addBillingInterval(now, change.toInterval).toISOString() : state.currentPeriodEnd;
   if (currentPeriodStart === null || currentPeriodEnd === null) {
     throw new Error('pending plan change on a subscription without a period (corrupt stream)');
   }
