@@ -1014,6 +1014,15 @@ describe('RecordProviderSubscription (customer.subscription.* objects)', () => {
     subscription.given([checkoutRequested(), sessionCreated()]).when(snapshot({ providerStatus: 'incomplete' })).thenNothing();
   });
 
+  it("an older period's failure delivered after the provider's newer active object, then that invoice paid: active again (acceptance: subscriptionsConverge)", () => {
+    const events: SubscriptionEvent[] = [...ACTIVE];
+    events.push(...subscriptionDecider.decide(snapshot({ providerStatus: 'active', observedAt: '2024-05-01T00:00:00.000Z', currentPeriodStart: '2024-05-01T00:00:00.000Z', currentPeriodEnd: '2024-06-01T00:00:00.000Z' }), stateOf(events)));
+    const s = run(events, renewalFailed('2024-04-04T00:00:00.000Z'), renewalPaid('in_2'));
+    expect(s).toMatchObject({ status: 'active', accessActive: true, nextPaymentAttempt: null, currentPeriodStart: '2024-05-01T00:00:00.000Z' });
+    // another invoice still unpaid: past_due stays
+    expect(run(events, renewalFailed('2024-04-04T00:00:00.000Z', 'in_3'), renewalFailed('2024-04-04T00:00:00.000Z'), renewalPaid('in_2')).status).toBe('past_due');
+  });
+
   it('a late invoice for an older period does not end the past_due the provider shows for the current one (acceptance: subscriptionsConverge)', () => {
     const overdue = snapshot({ providerStatus: 'past_due', observedAt: '2024-04-01T00:00:00.000Z', currentPeriodStart: '2024-04-01T00:00:00.000Z', currentPeriodEnd: '2024-05-01T00:00:00.000Z' });
     const oldInvoice = cmd('RecordRenewalPaid', { providerInvoiceId: 'in_march', amount: eur(1900), periodStart: '2024-03-01T00:00:00.000Z', periodEnd: '2024-04-01T00:00:00.000Z' });

@@ -593,14 +593,20 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
       // A late invoice for an older period pays that period only: it neither moves the period back
       // nor ends the past_due (or unpaid) the provider shows for the current one.
       const current = state.currentPeriodEnd === null || ms(event.data.periodEnd) >= ms(state.currentPeriodEnd);
+      const processedInvoiceIds = [...state.processedInvoiceIds, event.data.providerInvoiceId];
+      // An older period's invoice ends the past_due when it was the one overdue: no failed invoice
+      // left unpaid and the provider's newest object does not say past_due/unpaid (its failure
+      // may have arrived after the provider's newer `active` object).
+      const overdue = state.failedPaymentAttempts.some((f) => !processedInvoiceIds.includes(f.providerInvoiceId)) || state.provider?.providerStatus === 'past_due' || state.provider?.providerStatus === 'unpaid';
+      const recovers = state.status === 'past_due' && (current || !overdue);
       return {
         ...state,
-        status: current && state.status === 'past_due' ? 'active' : state.status,
+        status: recovers ? 'active' : state.status,
         // an earlier period's invoice recorded after a suspension gives no access back
-        accessActive: current && isLive(state.status) ? true : state.accessActive,
+        accessActive: (current || recovers) && isLive(state.status) ? true : state.accessActive,
         ...withPeriod(state, event.data.periodStart, event.data.periodEnd),
-        nextPaymentAttempt: current ? null : state.nextPaymentAttempt,
-        processedInvoiceIds: [...state.processedInvoiceIds, event.data.providerInvoiceId],
+        nextPaymentAttempt: current || recovers ? null : state.nextPaymentAttempt,
+        processedInvoiceIds,
       };
     }
     case 'PlanChangeRequested': {
