@@ -149,10 +149,12 @@ export interface InvoiceFailed {
 export type Fact = ({ readonly kind: 'checkout'; readonly at: number } | SubObject | InvoicePaid | InvoiceFailed) & {
   /**
    * When the fact can happen: `history` before anything Settle does; `after_settle_cancel` only
-   * once Settle asked Stripe to cancel (its deletion, and a payment of the open invoice after it);
-   * `after_change` once the tenant asked for the plan change.
+   * once Settle asked Stripe to cancel (its deletion); `late_payment`: the customer pays the open
+   * invoice after that deletion (delivered once the deletion is applied: see RELIABILITY.md, a
+   * payment delivered before the deletion it follows reinstates the subscription, an open
+   * defect); `after_change` once the tenant asked for the plan change.
    */
-  readonly phase?: 'history' | 'after_settle_cancel' | 'after_change';
+  readonly phase?: 'history' | 'after_settle_cancel' | 'late_payment' | 'after_change';
 };
 
 export interface Prices {
@@ -231,7 +233,7 @@ export function story(customerId: string, l: Lifecycle, prices: Prices, now = Da
     // Settle cancels the subscription at Stripe (deleted, unless Stripe's settings did already) ...
     if (r.setting !== 'cancel') facts.push({ ...obj(last + 60, 'customer.subscription.deleted', 'canceled', k, { canceledAt: last + 60 }), phase: 'after_settle_cancel' });
     // ... and the customer pays the open invoice after that (Settle's void then refused)
-    if (r.late) facts.push({ ...paid(last + 120, k), phase: 'after_settle_cancel' });
+    if (r.late) facts.push({ ...paid(last + 120, k), phase: 'late_payment' });
   });
   if (l.renewals.at(-1)?.kind !== 'final') {
     // the customer acts in the portal a day after the last thing Stripe did (a canceled subscription never comes back)
