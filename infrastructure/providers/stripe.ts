@@ -340,9 +340,10 @@ export class StripeBillingProvider implements BillingProvider {
     }
     // the period Stripe set with the change (items[].current_period_* since basil; the subscription's before)
     const legacy = updated as Stripe.Subscription & { current_period_start?: number; current_period_end?: number };
-    const start = updated.items.data[0]?.current_period_start ?? legacy.current_period_start;
-    const end = updated.items.data[0]?.current_period_end ?? legacy.current_period_end;
-    const period = typeof start === 'number' && typeof end === 'number' ? { start: new Date(start * 1000).toISOString(), end: new Date(end * 1000).toISOString() } : null;
+    const item0 = updated.items?.data?.[0];
+    const start = item0?.current_period_start ?? legacy.current_period_start;
+    const end = item0?.current_period_end ?? legacy.current_period_end;
+    const period = typeof start === 'number' && typeof end === 'number' && end > start ? { start: new Date(start * 1000).toISOString(), end: new Date(end * 1000).toISOString() } : null;
     return { ...planChangeOutcome(invoice, intent), period };
   }
 
