@@ -244,7 +244,7 @@ export class SubscriptionCommands {
     }
     const settled =
       result.outcome === 'captured'
-        ? await handle(this.store, stream, subscriptionDecider, () => subCmd('RecordPlanChangePaymentCaptured', { changeId, providerInvoiceId: result.providerInvoiceId ?? `unknown-${changeId}` }, ctx), ctx)
+        ? await handle(this.store, stream, subscriptionDecider, () => subCmd('RecordPlanChangePaymentCaptured', { changeId, providerInvoiceId: result.providerInvoiceId ?? `unknown-${changeId}`, ...(result.period ? { periodStart: result.period.start, periodEnd: result.period.end } : {}) }, ctx), ctx)
         : await handle(this.store, stream, subscriptionDecider, () => subCmd('RecordPlanChangeDeclined', { changeId, declineCode: result.declineCode, message: result.message ?? 'payment declined' }, ctx), ctx);
     return { ...settled, outcome: result.outcome };
   }

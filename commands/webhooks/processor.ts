@@ -128,7 +128,11 @@ export class WebhookProcessor {
             }
             const c: SubscriptionCommand =
               step.outcome === 'captured'
-                ? { type: 'RecordPlanChangePaymentCaptured', data: { changeId: change.changeId, providerInvoiceId: step.providerInvoiceId }, metadata: { now: this.clock.now() } }
+                ? {
+                      type: 'RecordPlanChangePaymentCaptured',
+                      data: { changeId: change.changeId, providerInvoiceId: step.providerInvoiceId, ...periodOf(step.linePeriods?.[change.toPriceId]) },
+                      metadata: { now: this.clock.now() },
+                    }
                 : { type: 'RecordPlanChangeDeclined', data: { changeId: change.changeId, declineCode: step.declineCode, message: step.message ?? 'declined' }, metadata: { now: this.clock.now() } };
             await handle(this.store, stream, subscriptionDecider, () => c, ctx(step.tenantId, step.role));
             break;
@@ -173,6 +177,11 @@ export async function planOfPrice(store: EventStore, tenantId: string, priceId: 
 export async function planHintsOf(store: EventStore, tenantId: string, customerId: string): Promise<string[]> {
   const s = (await load(store, streams.subscription(tenantId, customerId), subscriptionDecider)).state;
   return [s.planId, s.pendingPlanChange?.toPlanId, s.pendingCheckout?.planId].filter((x): x is string => typeof x === 'string');
+}
+
+/** The new price's line period on a plan change's invoice, as the command's provider period. */
+function periodOf(p: { start: string; end: string } | undefined): { periodStart?: string; periodEnd?: string } {
+  return p ? { periodStart: p.start, periodEnd: p.end } : {};
 }
 
 /** True when the refusal says the event is early (its target will exist), false when it is late or wrong. */

@@ -15,7 +15,7 @@ export type Step =
   | { readonly kind: 'booking'; readonly role: string; readonly tenantId: string; readonly bookingId: string; readonly command: Data<BookingCommand> }
   | { readonly kind: 'subscription'; readonly role: string; readonly tenantId: string; readonly customerId: string; readonly command: Data<SubscriptionCommand> }
   /** Settle the customer's pending plan change from a paid or failed plan-change invoice whose lines carry that change's price. */
-  | { readonly kind: 'plan_change_outcome'; readonly role: string; readonly tenantId: string; readonly customerId: string; readonly providerInvoiceId: string; readonly outcome: 'captured' | 'declined'; readonly declineCode: string | null; readonly message: string | null; readonly linePriceIds: readonly string[] }
+  | { readonly kind: 'plan_change_outcome'; readonly role: string; readonly tenantId: string; readonly customerId: string; readonly providerInvoiceId: string; readonly outcome: 'captured' | 'declined'; readonly declineCode: string | null; readonly message: string | null; readonly linePriceIds: readonly string[]; readonly linePeriods?: Readonly<Record<string, { readonly start: string; readonly end: string }>> }
   /** Follow the provider's subscription object; the plan is resolved from its price (plans know their prices, archived ones too), trying `planHints` first. */
   | { readonly kind: 'subscription_snapshot'; readonly role: string; readonly tenantId: string; readonly customerId: string; readonly snapshot: Omit<ProviderSubscriptionSnapshot, 'planId'>; readonly planHints: readonly string[] }
   /** Remember what a provider object belongs to. */

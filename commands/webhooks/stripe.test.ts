@@ -4,7 +4,7 @@
  */
 import { stripeEvent } from '../../test/support/stripeEvents';
 import type { RefResolver, Step } from './steps';
-import { invoiceLinePrices, translateStripeEvent } from './stripe';
+import { invoiceLinePeriods, invoiceLinePrices, translateStripeEvent } from './stripe';
 
 const noRefs: RefResolver = { lookup: async () => null };
 const meta = { tenant_id: 'acme', invoice_id: 'inv_1' };
@@ -73,6 +73,16 @@ describe('both Stripe API shapes of subscription invoices are read (STRIPE_API_V
     });
     expect(steps.find((s) => s.kind === 'plan_change_outcome')).toMatchObject({ tenantId: 'acme', customerId: 'cust-1', linePriceIds: ['price_old', 'price_new'] });
     expect(invoiceLinePrices({ lines: { data: [{ plan: { id: 'price_legacy_plan' } }] } })).toEqual(['price_legacy_plan']);
+  });
+
+  test("a plan change's invoice gives the new price's line period (the period Stripe restarted), skipping the old price's credit", () => {
+    const lines = {
+      data: [
+        { amount: -1450, period: { start: 1_796_083_200, end: 1_797_379_200 }, pricing: { price_details: { price: 'price_month' } } },
+        { amount: 29000, period: { start: 1_796_083_200, end: 1_827_619_200 }, pricing: { price_details: { price: 'price_year' } } },
+      ],
+    };
+    expect(invoiceLinePeriods({ lines })).toEqual({ price_year: { start: '2026-12-01T00:00:00.000Z', end: '2027-12-01T00:00:00.000Z' } });
   });
 
   test('customer.subscription.updated becomes a provider object step: status, price, plan hints, cancellation, event time', async () => {

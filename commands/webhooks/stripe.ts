@@ -511,6 +511,16 @@ export function invoiceLinePrices(inv: { lines?: { data?: unknown } | null }): s
   return [...new Set(ids)];
 }
 
+/** Each price's line period on an invoice (a plan change's invoice: the new price's line is the period Stripe set; credits, negative, are skipped). */
+export function invoiceLinePeriods(inv: { lines?: { data?: unknown } | null }): Record<string, { start: string; end: string }> {
+  const out: Record<string, { start: string; end: string }> = {};
+  for (const l of list<PreBasilLine>(inv.lines)) {
+    const price = idOf(l.pricing?.price_details?.price) ?? idOf(l.price) ?? idOf(l.plan);
+    if (price && l.period?.start && l.period?.end && (l.amount ?? 0) >= 0) out[price] = { start: iso(l.period.start), end: iso(l.period.end) };
+  }
+  return out;
+}
+
 function invoicePaymentIntent(inv: PreBasilInvoice): string | null {
   const p = list<InvoicePaymentEntry>(inv.payments)[0];
   return idOf(p?.payment?.payment_intent) ?? idOf(inv.payment_intent);
@@ -580,7 +590,7 @@ async function invoice(event: EventOf<InvoiceType>, ctx: Ctx): Promise<Translati
       },
     });
     if (planChange) {
-      out.push({ kind: 'plan_change_outcome', role: ctx.role('plan-change'), tenantId: c.tenantId, customerId: c.customerId, providerInvoiceId: o.id, outcome: 'captured', declineCode: null, message: null, linePriceIds: invoiceLinePrices(o) });
+      out.push({ kind: 'plan_change_outcome', role: ctx.role('plan-change'), tenantId: c.tenantId, customerId: c.customerId, providerInvoiceId: o.id, outcome: 'captured', declineCode: null, message: null, linePriceIds: invoiceLinePrices(o), linePeriods: invoiceLinePeriods(o) });
     } else if (sub) {
       const line = list<Partial<Stripe.InvoiceLineItem>>(o.lines)[0];
       const start = line?.period?.start ?? o.period_start;

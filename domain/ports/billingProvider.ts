@@ -49,6 +49,12 @@ export interface PlanChangeResult {
   readonly providerInvoiceId: string | null;
   readonly declineCode: string | null;
   readonly message: string | null;
+  /**
+   * The subscription's current period after the change, as the provider set it (ISO-8601). A reset
+   * billing cycle anchor restarts it at the provider's time of the change, which only the provider
+   * knows; absent when the answer carries none.
+   */
+  readonly period?: { readonly start: string; readonly end: string } | null;
 }
 
 export interface PriceRequest {

@@ -560,6 +560,19 @@ describe('RecordPlanChangePaymentCaptured', () => {
     subscription.given([...ACTIVE, planChangeRequested('chg-1', 'month')]).when(captured()).then([planChanged()]);
   });
 
+  it("takes the period the provider set with a reset anchor (Stripe's time of the change), not its own clock (acceptance: planChangePeriodFromStripe)", () => {
+    const provider = { periodStart: '2024-03-10T11:59:58.000Z', periodEnd: '2025-03-10T11:59:58.000Z' };
+    subscription
+      .given([...ACTIVE, planChangeRequested('chg-1', 'year')])
+      .when(cmd('RecordPlanChangePaymentCaptured', { changeId: 'chg-1', providerInvoiceId: 'in_chg', ...provider }))
+      .thenMatches([{ type: 'PlanChanged', data: { currentPeriodStart: provider.periodStart, currentPeriodEnd: provider.periodEnd, billingCycleAnchor: 'now' } }]);
+    // the anchor unchanged: the period stays whatever the command says
+    subscription
+      .given([...ACTIVE, planChangeRequested('chg-1', 'month')])
+      .when(cmd('RecordPlanChangePaymentCaptured', { changeId: 'chg-1', providerInvoiceId: 'in_chg', ...provider }))
+      .then([planChanged()]);
+  });
+
   it('restarts the period now for a full new interval when the anchor was reset', () => {
     subscription
       .given([...ACTIVE, planChangeRequested('chg-1', 'year')])
@@ -652,6 +665,22 @@ describe('RecordPlanChangeDeclined', () => {
 });
 
 describe('RecordRenewalPaymentFailed', () => {
+  it('a final failure arriving after the provider deleted the subscription (Stripe set to cancel after the last retry) suspends it as if it came first (acceptance: subscriptionsConverge)', () => {
+    const ended: SubscriptionEvent[] = [...PAST_DUE];
+    ended.push(...subscriptionDecider.decide(snapshot({ providerStatus: 'canceled', observedAt: '2024-03-11T00:00:00.000Z', eventRank: 2 }), stateOf(ended)));
+    ended.push(...subscriptionDecider.decide(cmd('RecordSubscriptionEnded', { providerSubscriptionId: 'sub_1' }), stateOf(ended)));
+    expect(stateOf(ended).status).toBe('cancelled');
+    subscription
+      .given(ended)
+      .when(renewalFailed(null))
+      .thenMatches([{ type: 'SubscriptionSuspended', data: { providerInvoiceId: 'in_2' } }, { type: 'OpenInvoiceVoidRequested', data: { providerInvoiceId: 'in_2' } }, { type: 'SuspensionNoticeRequested' }]);
+    const after = run(ended, renewalFailed(null), renewalFailed(null), renewalPaid('in_2'));
+    expect(after).toMatchObject({ status: 'suspended', accessActive: false });
+    expect(after.needsAttention).toEqual([expect.objectContaining({ kind: 'late_payment', providerInvoiceId: 'in_2' })]);
+    // a subscription cancelled through Settle, not by the provider's dunning: nothing to suspend
+    expect(() => subscriptionDecider.decide(renewalFailed(null), stateOf(CANCELLED))).toThrow(/no live subscription/);
+  });
+
   it('marks past due and requests a warning notice while the provider still retries', () => {
     subscription
       .given(ACTIVE)
@@ -985,6 +1014,15 @@ describe('RecordProviderSubscription (customer.subscription.* objects)', () => {
     subscription.given([checkoutRequested(), sessionCreated()]).when(snapshot({ providerStatus: 'incomplete' })).thenNothing();
   });
 
+  it("an older period's failure delivered after the provider's newer active object, then that invoice paid: active again (acceptance: subscriptionsConverge)", () => {
+    const events: SubscriptionEvent[] = [...ACTIVE];
+    events.push(...subscriptionDecider.decide(snapshot({ providerStatus: 'active', observedAt: '2024-05-01T00:00:00.000Z', currentPeriodStart: '2024-05-01T00:00:00.000Z', currentPeriodEnd: '2024-06-01T00:00:00.000Z' }), stateOf(events)));
+    const s = run(events, renewalFailed('2024-04-04T00:00:00.000Z'), renewalPaid('in_2'));
+    expect(s).toMatchObject({ status: 'active', accessActive: true, nextPaymentAttempt: null, currentPeriodStart: '2024-05-01T00:00:00.000Z' });
+    // another invoice still unpaid: past_due stays
+    expect(run(events, renewalFailed('2024-04-04T00:00:00.000Z', 'in_3'), renewalFailed('2024-04-04T00:00:00.000Z'), renewalPaid('in_2')).status).toBe('past_due');
+  });
+
   it('a late invoice for an older period does not end the past_due the provider shows for the current one (acceptance: subscriptionsConverge)', () => {
     const overdue = snapshot({ providerStatus: 'past_due', observedAt: '2024-04-01T00:00:00.000Z', currentPeriodStart: '2024-04-01T00:00:00.000Z', currentPeriodEnd: '2024-05-01T00:00:00.000Z' });
     const oldInvoice = cmd('RecordRenewalPaid', { providerInvoiceId: 'in_march', amount: eur(1900), periodStart: '2024-03-01T00:00:00.000Z', periodEnd: '2024-04-01T00:00:00.000Z' });
@@ -1019,6 +1057,15 @@ describe('a payment after Settle ended access', () => {
       .when(renewalPaid('in_2'))
       .thenMatches([{ type: 'SubscriptionReinstated', data: { providerInvoiceId: 'in_2', providerStatus: 'past_due' } }, { type: 'SubscriptionRenewed' }]);
     expect(run(given, renewalPaid('in_2'))).toMatchObject({ status: 'active', accessActive: true, needsAttention: [] });
+  });
+
+  it('an earlier renewal invoice delivered after the suspension is that period paid, not a late payment (acceptance: subscriptionsConverge)', () => {
+    const events: SubscriptionEvent[] = [...ACTIVE, suspended('in_3')];
+    events.push(...subscriptionDecider.decide(snapshot({ providerStatus: 'canceled', observedAt: '2024-03-11T00:00:00.000Z' }), stateOf(events)));
+    subscription.given(events).when(renewalPaid('in_2')).thenMatches([{ type: 'SubscriptionRenewed', data: { providerInvoiceId: 'in_2' } }]);
+    expect(run(events, renewalPaid('in_2'), renewalPaid('in_2'))).toMatchObject({ status: 'suspended', accessActive: false, needsAttention: [] });
+    // the invoice that suspended it, paid late, still needs a human
+    expect(run(events, renewalPaid('in_2'), renewalPaid('in_3')).needsAttention).toEqual([expect.objectContaining({ kind: 'late_payment', providerInvoiceId: 'in_3' })]);
   });
 
   it.each([

@@ -65,7 +65,13 @@ export type RequestPlanChange = Command<
 
 export type RecordPlanChangePaymentCaptured = Command<
   'RecordPlanChangePaymentCaptured',
-  { readonly changeId: string; readonly providerInvoiceId: string }
+  {
+    readonly changeId: string;
+    readonly providerInvoiceId: string;
+    /** The period the provider set with the change (its subscription object, or the paid invoice's line of the new price); else computed here. */
+    readonly periodStart?: string;
+    readonly periodEnd?: string;
+  }
 >;
 
 export type RecordPlanChangeDeclined = Command<
@@ -587,13 +593,20 @@ export function evolve(state: SubscriptionState, event: SubscriptionEvent): Subs
       // A late invoice for an older period pays that period only: it neither moves the period back
       // nor ends the past_due (or unpaid) the provider shows for the current one.
       const current = state.currentPeriodEnd === null || ms(event.data.periodEnd) >= ms(state.currentPeriodEnd);
+      const processedInvoiceIds = [...state.processedInvoiceIds, event.data.providerInvoiceId];
+      // An older period's invoice ends the past_due when it was the one overdue: no failed invoice
+      // left unpaid and the provider's newest object does not say past_due/unpaid (its failure
+      // may have arrived after the provider's newer `active` object).
+      const overdue = state.failedPaymentAttempts.some((f) => !processedInvoiceIds.includes(f.providerInvoiceId)) || state.provider?.providerStatus === 'past_due' || state.provider?.providerStatus === 'unpaid';
+      const recovers = state.status === 'past_due' && (current || !overdue);
       return {
         ...state,
-        status: current && state.status === 'past_due' ? 'active' : state.status,
-        accessActive: current ? true : state.accessActive,
+        status: recovers ? 'active' : state.status,
+        // an earlier period's invoice recorded after a suspension gives no access back
+        accessActive: (current || recovers) && isLive(state.status) ? true : state.accessActive,
         ...withPeriod(state, event.data.periodStart, event.data.periodEnd),
-        nextPaymentAttempt: current ? null : state.nextPaymentAttempt,
-        processedInvoiceIds: [...state.processedInvoiceIds, event.data.providerInvoiceId],
+        nextPaymentAttempt: current || recovers ? null : state.nextPaymentAttempt,
+        processedInvoiceIds,
       };
     }
     case 'PlanChangeRequested': {
@@ -877,8 +890,13 @@ export function activateSubscription(command: ActivateSubscription, state: Subsc
 export function recordRenewalPaid(command: RecordRenewalPaid, state: SubscriptionState): SubscriptionEvent[] {
   const d = command.data;
   if (state.processedInvoiceIds.includes(d.providerInvoiceId)) return [];
-  if (state.status === 'suspended' || (state.status === 'cancelled' && paysForPeriodAfterEnd(d.periodStart, state))) return latePayment(command, state);
-  requireLive(state);
+  // An earlier period's invoice delivered after the suspension (webhooks arrive in any order) was
+  // paid before it: a renewal of that period, not money after the end. Only the invoice whose
+  // final failure suspended the subscription can be paid late (Settle cancels the provider
+  // subscription on suspension, so no later period is billed).
+  const earlierRenewal = state.status === 'suspended' && !suspendedBy(state, d.providerInvoiceId);
+  if (!earlierRenewal && (state.status === 'suspended' || (state.status === 'cancelled' && paysForPeriodAfterEnd(d.periodStart, state)))) return latePayment(command, state);
+  if (!earlierRenewal) requireLive(state);
   assertMoney(d.amount, 'amount');
   assertPeriod(d.periodStart, d.periodEnd);
   return [
@@ -893,6 +911,11 @@ export function recordRenewalPaid(command: RecordRenewalPaid, state: Subscriptio
       },
     },
   ];
+}
+
+/** Whether this invoice's final failed payment (no retry left) suspended the subscription. */
+function suspendedBy(state: SubscriptionState, providerInvoiceId: string): boolean {
+  return state.failedPaymentAttempts.some((f) => f.providerInvoiceId === providerInvoiceId && f.nextPaymentAttempt === null);
 }
 
 /** A cancelled subscription's invoice for a period that starts at or after its last period's end: paid for nothing served. */
@@ -986,13 +1009,17 @@ function requirePendingChange(state: SubscriptionState, changeId: string): Pendi
 }
 
 export function recordPlanChangePaymentCaptured(command: RecordPlanChangePaymentCaptured, state: SubscriptionState): SubscriptionEvent[] {
-  const { changeId, providerInvoiceId } = command.data;
+  const { changeId, providerInvoiceId, periodStart, periodEnd } = command.data;
   if (state.settledPlanChangeIds.includes(changeId)) return [];
   const change = requirePendingChange(state, changeId);
   const now = command.metadata.now;
   const reset = change.billingCycleAnchor === 'now';
-  const currentPeriodStart = reset ? now.toISOString() : state.currentPeriodStart;
-  const currentPeriodEnd = reset ? addBillingInterval(now, change.toInterval).toISOString() : state.currentPeriodEnd;
+  // Stripe restarts the period at ITS time of the change (billing_cycle_anchor=now): the provider's
+  // period when it told us; our own clock (later by the call's latency, or by a late webhook) only
+  // when it did not, since a later provider object never moves a period back.
+  const provider = reset && periodStart !== undefined && periodEnd !== undefined ? (assertPeriod(periodStart, periodEnd), { periodStart, periodEnd }) : null;
+  const currentPeriodStart = provider ? provider.periodStart : reset ? now.toISOString() : state.currentPeriodStart;
+  const currentPeriodEnd = provider ? provider.periodEnd : reset ? addBillingInterval(now, change.toInterval).toISOString() : state.currentPeriodEnd;
   if (currentPeriodStart === null || currentPeriodEnd === null) {
     throw new Error('pending plan change on a subscription without a period (corrupt stream)');
   }
@@ -1026,6 +1053,7 @@ export function recordRenewalPaymentFailed(command: RecordRenewalPaymentFailed, 
   const seen = state.failedPaymentAttempts.some((f) => f.providerInvoiceId === d.providerInvoiceId && f.nextPaymentAttempt === d.nextPaymentAttempt);
   // Same invoice and same announced retry: already recorded. An invoice already paid: a late failure.
   if (seen || state.processedInvoiceIds.includes(d.providerInvoiceId)) return [];
+  if (d.nextPaymentAttempt === null && endedByProviderDunning(state)) return suspendAfterProviderEnd(command, state);
   const live = requireLive(state);
   assertMoney(d.amount, 'amount');
   const amount = { amount: d.amount.amount, currency: d.amount.currency };
@@ -1048,6 +1076,32 @@ export function recordRenewalPaymentFailed(command: RecordRenewalPaymentFailed, 
       data: { providerInvoiceId, reason: 'final_payment_failure', amount, errorCode, declineCode, message, suspendedAt: at },
     },
     { type: 'ProviderSubscriptionCancellationRequested', data: { providerSubscriptionId: live.providerSubscriptionId, reason: 'final_payment_failure' } },
+    { type: 'OpenInvoiceVoidRequested', data: { providerInvoiceId } },
+    { type: 'SuspensionNoticeRequested', data: { customerId: state.customerId, tenantId: state.tenantId, providerInvoiceId, amount } },
+  ];
+}
+
+/**
+ * Stripe ended the subscription itself (its "cancel the subscription" setting after the final
+ * retry; `customer.subscription.deleted` may arrive before that retry's `invoice.payment_failed`):
+ * the subscription is cancelled here and the provider's latest object says `canceled`.
+ */
+function endedByProviderDunning(state: SubscriptionState): boolean {
+  return state.status === 'cancelled' && state.provider !== null && state.provider.providerSubscriptionId === state.providerSubscriptionId && state.provider.providerStatus === 'canceled';
+}
+
+/**
+ * The final failure of a subscription the provider already ended: it ended for non-payment, as
+ * when the failure arrives first. Suspended (the failed row flagged, a later payment of the open
+ * invoice needs a human), the open invoice voided and the customer told; nothing left to cancel.
+ */
+function suspendAfterProviderEnd(command: RecordRenewalPaymentFailed, state: SubscriptionState): SubscriptionEvent[] {
+  const d = command.data;
+  assertMoney(d.amount, 'amount');
+  const amount = { amount: d.amount.amount, currency: d.amount.currency };
+  const { providerInvoiceId, errorCode, declineCode, message } = d;
+  return [
+    { type: 'SubscriptionSuspended', data: { providerInvoiceId, reason: 'final_payment_failure', amount, errorCode, declineCode, message, suspendedAt: command.metadata.now.toISOString() } },
     { type: 'OpenInvoiceVoidRequested', data: { providerInvoiceId } },
     { type: 'SuspensionNoticeRequested', data: { customerId: state.customerId, tenantId: state.tenantId, providerInvoiceId, amount } },
   ];

@@ -253,7 +253,8 @@ describe('StripeBillingProvider against stripe-mock', () => {
     });
     // stripe-mock generates a draft invoice whose payment names no payment intent: pending
     expect(rest).toHaveLength(0);
-    expect(result).toEqual({ outcome: 'pending', providerInvoiceId: expect.stringMatching(/^in_/), declineCode: null, message: null });
+    // (stripe-mock's subscription carries fixture periods that need not be ordered: a period only when it is one)
+    expect(result).toMatchObject({ outcome: 'pending', providerInvoiceId: expect.stringMatching(/^in_/), declineCode: null, message: null });
   });
 
   test('changeSubscriptionPlan: an unpaid invoice sends it to the payment intent, whose failed payment is the decline', async () => {
@@ -280,7 +281,7 @@ describe('StripeBillingProvider against stripe-mock', () => {
       ['GET', '/v1/payment_intents/pi_abc'],
     ]);
     // stripe-mock's payment intent fixture: requires_payment_method, with an error that has no code or message
-    expect(result).toEqual({ outcome: 'declined', providerInvoiceId: 'in_open', declineCode: null, message: expect.stringMatching(/payment/) });
+    expect(result).toEqual({ outcome: 'declined', providerInvoiceId: 'in_open', declineCode: null, message: expect.stringMatching(/payment/), period: null });
   });
 
   test('changeSubscriptionPlan with billingCycleAnchor unchanged', async () => {
@@ -334,7 +335,13 @@ describe('StripeBillingProvider against stripe-mock', () => {
   test('changeSubscriptionPlan: a paid proration invoice is captured without reading the payment', async () => {
     proxy.inject((r) => r.method === 'POST', {
       status: 200,
-      body: { id: 'sub_123', object: 'subscription', latest_invoice: { id: 'in_paid', object: 'invoice', status: 'paid', payments: { object: 'list', data: [] } } },
+      body: {
+        id: 'sub_123',
+        object: 'subscription',
+        // the period Stripe restarted at its time of the change (billing_cycle_anchor=now)
+        items: { object: 'list', data: [{ id: 'si_1', object: 'subscription_item', current_period_start: 1_796_083_200, current_period_end: 1_827_619_200 }] },
+        latest_invoice: { id: 'in_paid', object: 'invoice', status: 'paid', payments: { object: 'list', data: [] } },
+      },
     });
     const result = await provider({ apiVersion: STRIPE_MOCK_API_VERSION }).changeSubscriptionPlan({
       idempotencyKey: key('plan-change'),
@@ -344,7 +351,7 @@ describe('StripeBillingProvider against stripe-mock', () => {
       paymentBehavior: 'pending_if_incomplete',
       billingCycleAnchor: 'now',
     });
-    expect(result).toEqual({ outcome: 'captured', providerInvoiceId: 'in_paid', declineCode: null, message: null });
+    expect(result).toEqual({ outcome: 'captured', providerInvoiceId: 'in_paid', declineCode: null, message: null, period: { start: '2026-12-01T00:00:00.000Z', end: '2027-12-01T00:00:00.000Z' } });
     expect(proxy.requests.map((r) => r.method)).toEqual(['GET', 'POST']);
   });
 

@@ -338,7 +338,13 @@ export class StripeBillingProvider implements BillingProvider {
       const ref = invoicePaymentIntent(invoice);
       intent = typeof ref === 'string' ? await this.call(() => this.stripe.paymentIntents.retrieve(ref)) : ref;
     }
-    return planChangeOutcome(invoice, intent);
+    // the period Stripe set with the change (items[].current_period_* since basil; the subscription's before)
+    const legacy = updated as Stripe.Subscription & { current_period_start?: number; current_period_end?: number };
+    const item0 = updated.items?.data?.[0];
+    const start = item0?.current_period_start ?? legacy.current_period_start;
+    const end = item0?.current_period_end ?? legacy.current_period_end;
+    const period = typeof start === 'number' && typeof end === 'number' && end > start ? { start: new Date(start * 1000).toISOString(), end: new Date(end * 1000).toISOString() } : null;
+    return { ...planChangeOutcome(invoice, intent), period };
   }
 
   async cancelSubscription(req: { idempotencyKey: string; providerSubscriptionId: string; atPeriodEnd: boolean }): Promise<void> {

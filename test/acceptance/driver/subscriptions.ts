@@ -10,7 +10,7 @@
 import { deliver as post, stripeEvent, type StripeEvent } from '../../support/stripeEvents';
 import { STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
 import { toStripeAmount } from '../model/currencies';
-import { DAY, MONTH, isoOf } from '../model/subscriptions';
+import { DAY, MONTH, isoOf, type Fact, type Prices } from '../model/subscriptions';
 export { DAY, MONTH, isoOf };
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -24,11 +24,14 @@ export interface Billing {
   readonly price: Record<string, string>;
   /** What the monthly plan costs (ISO minor units): what its invoices collect. */
   readonly monthly: { amount: number; currency: string };
+  /** planId -> what the plan costs (ISO minor units of `monthly.currency`). */
+  readonly planAmount?: Record<string, number>;
 }
 
 /** Creates the plans (by default monthly 20 USD, yearly 200 USD) through the API. */
 export async function withPlans(settle: Settle, tenantId: string, api: Api, monthly = { amount: 2000, currency: 'USD' }, yearlyAmount = monthly.amount * 10): Promise<Billing> {
   const price: Record<string, string> = {};
+  const planAmount: Record<string, number> = {};
   for (const [planId, interval, amount] of [
     ['monthly', 'month', monthly.amount],
     ['yearly', 'year', yearlyAmount],
@@ -36,8 +39,17 @@ export async function withPlans(settle: Settle, tenantId: string, api: Api, mont
     const r = await api.post<{ providerPriceId: string }>('/v1/plans', { planId, name: planId, amount: { amount, currency: monthly.currency }, interval });
     if (r.status !== 201) throw new Error(`create plan ${planId}: ${r.status} ${JSON.stringify(r.body)}`);
     price[planId] = r.body.providerPriceId;
+    planAmount[planId] = amount;
   }
-  return { settle, tenantId, api, price, monthly };
+  return { settle, tenantId, api, price, monthly, planAmount };
+}
+
+/** One more plan through the API (e.g. a dearer monthly one): its Stripe price id joins `b.price`. */
+export async function addPlan(b: Billing, planId: string, interval: 'month' | 'year', amount: number): Promise<void> {
+  const r = await b.api.post<{ providerPriceId: string }>('/v1/plans', { planId, name: planId, amount: { amount, currency: b.monthly.currency }, interval });
+  if (r.status !== 201) throw new Error(`create plan ${planId}: ${r.status} ${JSON.stringify(r.body)}`);
+  b.price[planId] = r.body.providerPriceId;
+  if (b.planAmount) b.planAmount[planId] = amount;
 }
 
 export interface SubShape {
@@ -63,6 +75,10 @@ export interface InvoiceShape {
   linePrices?: string[];
   /** The PaymentIntent that paid it (basil: `payments.data[].payment.payment_intent`). */
   paymentIntent?: string;
+  /** Lines with their own price, amount (ISO minor units; negative: a proration credit) and period. */
+  lines?: Array<{ price: string; amount: number; periodStart: number; periodEnd: number }>;
+  /** invoice.payment_failed: when Stripe retries (null: no retry left). */
+  nextPaymentAttempt?: number | null;
 }
 
 export class BillingWorld {
@@ -94,11 +110,15 @@ export class BillingWorld {
         cancel_at_period_end: s.cancelAtPeriodEnd ?? false,
         cancel_at: s.cancelAt ?? null,
         canceled_at: s.canceledAt ?? null,
+        ended_at: type === 'customer.subscription.deleted' ? (s.canceledAt ?? created) : null,
       });
       const item = o.items.data[0];
       item.current_period_start = s.periodStart;
       item.current_period_end = s.periodEnd;
       item.price = { ...item.price, id: priceId, metadata: s.priceId ? {} : { plan_id: planId }, recurring: { ...item.price.recurring, interval: planId === 'yearly' ? 'year' : 'month' } };
+      item.price.unit_amount = toStripeAmount(this.b.planAmount?.[planId] ?? this.b.monthly.amount, this.b.monthly.currency);
+      item.price.currency = this.b.monthly.currency.toLowerCase();
+      o.currency = this.b.monthly.currency.toLowerCase();
       if (item.plan) item.plan = { ...item.plan, id: priceId };
     });
   }
@@ -117,18 +137,78 @@ export class BillingWorld {
         : { object: 'list', data: [], has_more: false };
       o.status_transitions = { ...(o.status_transitions ?? {}), paid_at: type === 'invoice.paid' ? (i.created ?? Math.floor(Date.now() / 1000)) : null };
       const template = o.lines.data[0];
+      const lines = i.lines ?? (i.linePrices ?? [this.b.price.monthly!]).map((price) => ({ price, amount: i.amount ?? this.b.monthly.amount, periodStart: i.periodStart, periodEnd: i.periodEnd }));
       o.lines = {
         ...o.lines,
-        data: (i.linePrices ?? [this.b.price.monthly!]).map((pr, n) => {
-          const l: Obj = { ...template, id: `il_${i.id}_${n}`, amount, period: { start: i.periodStart, end: i.periodEnd } };
+        total_count: lines.length,
+        data: lines.map((line, n) => {
+          const lineAmount = toStripeAmount(line.amount, currency);
+          const l: Obj = { ...template, id: `il_${i.id}_${n}`, amount: lineAmount, currency: currency.toLowerCase(), period: { start: line.periodStart, end: line.periodEnd } };
           delete l.price;
-          l.pricing = { type: 'price_details', price_details: { price: pr, product: 'prod_x' }, unit_amount_decimal: String(amount) };
+          l.pricing = { type: 'price_details', price_details: { price: line.price, product: 'prod_x' }, unit_amount_decimal: String(lineAmount) };
+          if (lineAmount < 0) l.parent = { ...(l.parent ?? {}), type: 'subscription_item_details', subscription_item_details: { ...(l.parent?.subscription_item_details ?? {}), proration: true } };
           return l;
         }),
       };
+      if (type !== 'invoice.paid') {
+        if (i.nextPaymentAttempt !== undefined) o.next_payment_attempt = i.nextPaymentAttempt;
+        o.amount_remaining = amount;
+      }
       delete o.subscription;
       o.parent = { type: 'subscription_details', subscription_details: { subscription: `sub_${customerId}`, metadata: this.md(customerId) } };
     });
+  }
+
+  /** The webhook Stripe sends for one of the model's facts (test/acceptance/model/subscriptions.ts). */
+  factEvent(customerId: string, f: Fact): StripeEvent {
+    switch (f.kind) {
+      case 'checkout':
+        return this.checkoutCompleted(customerId, f.at);
+      case 'object':
+        return this.subscription(f.type, customerId, f.at, {
+          status: f.status,
+          planId: f.planId,
+          periodStart: f.period.start,
+          periodEnd: f.period.end,
+          cancelAtPeriodEnd: f.cancelAtPeriodEnd,
+          cancelAt: f.cancelAtPeriodEnd ? f.period.end : null,
+          canceledAt: f.canceledAt,
+        });
+      case 'invoice_paid':
+        return this.invoice('invoice.paid', customerId, { ...this.invoiceShape(f), reason: f.reason, paymentIntent: f.paymentIntent });
+      case 'invoice_failed':
+        return this.invoice(f.nextAttempt === null ? 'invoice.payment_failed.next_payment_attempt_null' : 'invoice.payment_failed', customerId, {
+          id: f.id,
+          periodStart: f.period.start,
+          periodEnd: f.period.end,
+          amount: f.amount,
+          created: f.at,
+          paymentIntent: f.paymentIntent,
+          nextPaymentAttempt: f.nextAttempt,
+        });
+    }
+  }
+
+  private invoiceShape(f: Extract<Fact, { kind: 'invoice_paid' }>): InvoiceShape {
+    return {
+      id: f.id,
+      periodStart: f.period.start,
+      periodEnd: f.period.end,
+      amount: f.amount,
+      created: f.at,
+      lines: f.lines.map((l) => ({ price: this.b.price[l.planId]!, amount: l.amount, periodStart: l.period.start, periodEnd: l.period.end })),
+    };
+  }
+
+  /**
+   * What Stripe answers to the plan change (`POST /v1/subscriptions/{id}` with
+   * `expand[]=latest_invoice.payments`) when it accepts it: the Subscription object on the new
+   * price, its latest invoice the proration invoice, paid.
+   */
+  acceptedChange(customerId: string, object: Extract<Fact, { kind: 'object' }>, invoice: Extract<Fact, { kind: 'invoice_paid' }>): Obj {
+    const sub = this.factEvent(customerId, object).data.object;
+    sub.latest_invoice = this.factEvent(customerId, invoice).data.object;
+    return sub;
   }
 
   /** A customer who paid the first period through Checkout (period [start, start + 30 days]): checkout.session.completed, customer.subscription.created, invoice.paid. */
