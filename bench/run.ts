@@ -45,7 +45,9 @@ const verdict = (ok: boolean) => (ok ? '**met**' : '**missed**');
 
 async function main(): Promise<void> {
   const smoke = process.argv.includes('--smoke');
-  const plan = smoke ? { ...SMOKE, profile: process.argv.includes('--profile') } : FULL;
+  const base = smoke ? { ...SMOKE, profile: process.argv.includes('--profile') } : FULL;
+  // BENCH_WEBHOOK_MS: the length of each run of (2) (an experiment knob, e.g. a longer profiled smoke run)
+  const plan = process.env.BENCH_WEBHOOK_MS ? { ...base, webhookMs: Number(process.env.BENCH_WEBHOOK_MS) } : base;
   const all = !process.argv.includes('--webhooks-only');
   const out = arg('--out') ?? path.resolve(__dirname, '../../BENCHMARKS.md');
   const jsonOut = arg('--json');
