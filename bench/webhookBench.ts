@@ -322,17 +322,21 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
     let profileLines: string[] = [];
     if (o.profile) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'settle-prof-'));
+      const spawnedAt = Date.now();
       const prof = await startService({ ...env, PROJECTIONS_ENABLED: 'false' }, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+      let loadFromMs = 0;
       try {
-        await runChild<WebhookLoadResult>('webhookLoad.js', {
+        const r = await runChild<WebhookLoadResult>('webhookLoad.js', {
           url: prof.url, secret: SECRET, apiKey, tenantId: 'bench', invoices: pool, mode: 'max', connections: o.connections,
           durationMs: Math.min(o.durationMs, 10_000), duplicateRatio: 0.1, runId: `x${uniqueName('').slice(1)}`,
         } satisfies WebhookLoadInput);
+        // the profile counts from the first request (the process started at about spawnedAt)
+        loadFromMs = r.startedAtMs - spawnedAt;
       } finally {
         await prof.stop();
       }
       const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-      profileLines = file ? summarizeCpuProfile(path.join(dir, file), Number(process.env.BENCH_PROFILE_TOP ?? 15)) : ['(no profile written)'];
+      profileLines = file ? summarizeCpuProfile(path.join(dir, file), Number(process.env.BENCH_PROFILE_TOP ?? 15), loadFromMs) : ['(no profile written)'];
       fs.rmSync(dir, { recursive: true, force: true });
     }
 
@@ -370,7 +374,7 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
       `Verification: Settle: ${acked.size} distinct events acknowledged (200), **${lost} lost, ${doubled} doubled**; payment history holds ${historyRows} rows for them (expected ${historyExpected}); ${non200} requests not answered 200. The peer: ${peerSide.acked} distinct events acknowledged, **${peerSide.lost} lost, ${peerSide.doubled} doubled** (its payment intent rows; one per id by its primary key); ${peerSide.non200} requests not answered 200.`,
       ...(statements.length ? ['', "Top statements of Settle by total execution time during (2) (`pg_stat_statements`, the peer's left out):", '', '```', ...statements, '```'] : []),
       ...(peerStatements.length ? ['', "The peer's top statements during (2):", '', '```', ...peerStatements, '```'] : []),
-      ...(profileLines.length ? ['', `CPU profile of the service during a ${Math.min(o.durationMs, 10_000) / 1000} s run of (2) (\`--cpu-prof\`, self time, top functions):`, '', '```', ...profileLines, '```'] : []),
+      ...(profileLines.length ? ['', `CPU profile of the service during a ${Math.min(o.durationMs, 10_000) / 1000} s run of (2) (\`--cpu-prof\`, self time, top functions; samples from the first request on, start-up left out):`, '', '```', ...profileLines, '```'] : []),
     ].join('\n');
     const markdownE2e = [
       `Paced at half the applied rate of (2) (${round(rate)} events/s, open loop), ${o.runs} runs of ${o.pacedDurationMs / 1000} s; after the 200, ${pollers} pollers in the load generator (one per 25 events/s, at least 4) list \`GET /v1/payments?payable_id=…\` for the invoices with outstanding attempts, round robin, each invoice at most once per 10 ms, until each attempt is listed (${round(median(paced.map((r) => (r.polls ?? 0) / r.seconds)))} listings/s, a read load that follows the write rate, not the lag). Baseline: the webhook's own acknowledgement latency in the same runs.`,
