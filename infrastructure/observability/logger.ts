@@ -43,12 +43,7 @@ export const REDACT_PATHS = [
   '*.payer.email_address',
 ];
 
-/**
- * `destination`: where lines go; by default stdout, written asynchronously (a line is handed to the
- * kernel after the call that logged it returns, lines written meanwhile go out together), so a
- * request never waits on a write to stdout. pino flushes what is pending when the process exits.
- */
-export function createLogger(level: string, destination: pino.DestinationStream = pino.destination({ dest: 1, sync: false })): Logger {
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
       level,
