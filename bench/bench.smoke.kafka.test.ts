@@ -1,7 +1,8 @@
 /**
  * The smoke form of `npm run bench` against the real PostgreSQL (DATABASE_URL) and Kafka
  * (KAFKA_BROKERS): every benchmark with tiny counts, so the scripts cannot rot. Asserts behaviour
- * only (all six sections reported, nothing lost or doubled, every message consumed), never speed.
+ * only (all six sections reported, nothing lost or doubled, the peer of (2) driven and verified, every
+ * message consumed), never speed.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -38,7 +39,16 @@ describe('npm run bench (smoke form)', () => {
     const r = JSON.parse(written) as {
       sections: string[];
       append: Record<string, number>;
-      ingest: { lost: number; doubled: number; acked: number; historyRows: number; historyExpected: number };
+      ingest: {
+        lost: number;
+        doubled: number;
+        acked: number;
+        historyRows: number;
+        historyExpected: number;
+        appliedRps: number;
+        peer: { acked: number; lost: number; doubled: number; non200: number; rps: number; appliedRps: number };
+        appliedRatio: number;
+      };
       e2e: { notVisible: number };
       memory: { peakMiB: number };
       rebuild: { events: number; historyRows: number; invoices: number };
@@ -49,6 +59,14 @@ describe('npm run bench (smoke form)', () => {
     expect(r.ingest.acked).toBeGreaterThan(0);
     expect(r.ingest).toMatchObject({ lost: 0, doubled: 0 });
     expect(r.ingest.historyRows).toBe(r.ingest.historyExpected);
+    // Settle's run is counted when applied (visible in the payment history), not when answered
+    expect(r.ingest.appliedRps).toBeGreaterThan(0);
+    // the peer (@supabase/stripe-sync-engine) took the same load, interleaved, and stored every event it acknowledged
+    expect(r.ingest.peer.acked).toBeGreaterThan(0);
+    expect(r.ingest.peer).toMatchObject({ lost: 0, doubled: 0, non200: 0 });
+    expect(r.ingest.peer.appliedRps).toBeGreaterThan(0);
+    expect(r.ingest.appliedRatio).toBeCloseTo(r.ingest.appliedRps / r.ingest.peer.appliedRps);
+    expect(report).toMatch(/Summary: Settle applies \*\*\d+\.\d\dx\*\* the webhooks of `@supabase\/stripe-sync-engine`/);
     expect(r.e2e.notVisible).toBe(0);
     expect(r.memory.peakMiB).toBeGreaterThan(0);
     expect(r.rebuild.events).toBe(2000);

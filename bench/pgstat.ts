@@ -20,12 +20,18 @@ export async function pgStatReset(url: string): Promise<void> {
   });
 }
 
-export async function pgStatTop(url: string, n: number): Promise<string[]> {
+/** Marks the bench's own statements (its polls while a run drains): pgStatTop leaves them out. */
+export const BENCH_SQL = '/* bench */';
+
+/** The top `n` statements by total execution time, the bench's own left out; `only` / `exclude`: those whose text contains / does not contain the string. */
+export async function pgStatTop(url: string, n: number, filter: { only?: string; exclude?: string } = {}): Promise<string[]> {
   const rows = await withClient(url, async (c) => {
     const r = await c.query<{ calls: string; total: number; mean: number; query: string }>(
       `SELECT calls, total_exec_time AS total, mean_exec_time AS mean, regexp_replace(query, '\\s+', ' ', 'g') AS query
-         FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $1`,
-      [n],
+         FROM pg_stat_statements
+        WHERE strpos(query, '${BENCH_SQL}') = 0 AND ($2::text IS NULL OR strpos(query, $2) > 0) AND ($3::text IS NULL OR strpos(query, $3) = 0)
+        ORDER BY total_exec_time DESC LIMIT $1`,
+      [n, filter.only ?? null, filter.exclude ?? null],
     );
     return r.rows;
   });

@@ -43,23 +43,36 @@ export async function startService(env: Record<string, string>, extraNodeFlags: 
   };
 }
 
-/** Top functions by self time of a V8 .cpuprofile (written by --cpu-prof). */
-export function summarizeCpuProfile(file: string, top = 12): string[] {
+/**
+ * Top functions by self time of a V8 .cpuprofile (written by --cpu-prof). `fromMs`: count only the
+ * samples taken at least that many milliseconds after the profile started (the process's start),
+ * so a profile of a short run is not dominated by module loading and start-up.
+ */
+export function summarizeCpuProfile(file: string, top = 12, fromMs = 0): string[] {
   interface Node {
     id: number;
     callFrame: { functionName: string; url: string; lineNumber: number };
     hitCount?: number;
   }
-  const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: Node[]; samples?: number[] };
-  const total = prof.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0) || 1;
+  const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: Node[]; samples?: number[]; timeDeltas?: number[] };
+  const hits = new Map<number, number>();
+  if (prof.samples && prof.timeDeltas && prof.samples.length === prof.timeDeltas.length) {
+    let t = 0;
+    prof.samples.forEach((id, i) => {
+      t += prof.timeDeltas![i]!;
+      if (t >= fromMs * 1000) hits.set(id, (hits.get(id) ?? 0) + 1);
+    });
+  } else for (const n of prof.nodes) hits.set(n.id, n.hitCount ?? 0);
+  let total = 0;
+  for (const v of hits.values()) total += v;
   const byFn = new Map<string, number>();
   for (const n of prof.nodes) {
     const where = n.callFrame.url ? `${n.callFrame.url.replace(/^.*\/(node_modules|dist-bench)\//, '$1/')}:${n.callFrame.lineNumber + 1}` : '';
     const key = `${n.callFrame.functionName || '(anonymous)'} ${where}`.trim();
-    byFn.set(key, (byFn.get(key) ?? 0) + (n.hitCount ?? 0));
+    byFn.set(key, (byFn.get(key) ?? 0) + (hits.get(n.id) ?? 0));
   }
   return [...byFn.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
-    .map(([k, v]) => `${((100 * v) / total).toFixed(1)} % ${k}`);
+    .map(([k, v]) => `${((100 * v) / (total || 1)).toFixed(1)} % ${k}`);
 }

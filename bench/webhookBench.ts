@@ -4,9 +4,10 @@
  */
 import { Client } from 'pg';
 import { median, peakRssMiB, currentRssMiB, ratio, round, runChild, sleep, uniqueName } from './lib';
-import { startService, summarizeCpuProfile } from './service';
-import { pgStatTop, pgStatReset } from './pgstat';
-import type { WebhookLoadInput, WebhookLoadResult } from './webhookLoad';
+import { SERVICE_NODE_FLAGS, startService, summarizeCpuProfile } from './service';
+import { BENCH_SQL, pgStatTop, pgStatReset } from './pgstat';
+import { paymentPrefix, type WebhookLoadInput, type WebhookLoadResult } from './webhookLoad';
+import { migratePeer, PEER_SCHEMA } from './peerServer';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,7 +28,27 @@ export interface WebhookBenchOptions {
 export interface WebhookBenchResult {
   /** the service's schema: its event log and outbox are the templates for (3) and (5) */
   schema: string;
-  ingest: { rps: number; p50: number; p99: number; lost: number; doubled: number; historyExpected: number; historyRows: number; acked: number; non200: number; ceilingRps: number; ceilingP99: number };
+  ingest: {
+    /** Settle: requests/s answered (any status), ack latency, deliveries/s applied (see AppliedRun) */
+    rps: number;
+    p50: number;
+    p99: number;
+    appliedRps: number;
+    /** median seconds from the end of the load to the last acknowledged event visible */
+    drainSeconds: number;
+    lost: number;
+    doubled: number;
+    historyExpected: number;
+    historyRows: number;
+    acked: number;
+    non200: number;
+    ceilingRps: number;
+    ceilingP99: number;
+    /** the peer (@supabase/stripe-sync-engine) under the same load, interleaved with Settle's runs */
+    peer: { rps: number; p50: number; p99: number; appliedRps: number; drainSeconds: number; acked: number; lost: number; doubled: number; non200: number };
+    /** Settle's applied deliveries/s over the peer's */
+    appliedRatio: number;
+  };
   e2e: { rate: number; p50: number; p99: number; ackP50: number; ackP99: number; notVisible: number; quarterRate: number; quarterP50: number; quarterP99: number };
   memory: { peakMiB: number; idleMiB: number };
   markdownIngest: string;
@@ -73,9 +94,12 @@ async function createInvoices(url: string, key: string, n: number): Promise<stri
  */
 const pollersFor = (eventsPerSecond: number): number => Math.max(4, Math.ceil(eventsPerSecond / 25));
 
-/** The HTTP ceiling (bench/httpCeiling.ts) as its own process; resolves with its URL and a stop function. */
-async function startCeiling(): Promise<{ url: string; stop(): void }> {
-  const child = spawn(process.execPath, [path.join(__dirname, 'httpCeiling.js'), SECRET], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * A bench server module (bench/httpCeiling.ts, bench/peerServer.ts) as its own process, with the
+ * service's Node flags; resolves with its URL and a stop function once it prints its port.
+ */
+async function startServer(module: string, args: string[], env: Record<string, string> = {}): Promise<{ url: string; pid: number; stop(): void }> {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, path.join(__dirname, module), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -83,10 +107,53 @@ async function startCeiling(): Promise<{ url: string; stop(): void }> {
       const m = /port (\d+)/.exec(out);
       if (m) resolve(Number(m[1]));
     });
-    child.once('exit', (code) => reject(new Error(`httpCeiling exited (${code})`)));
+    child.once('exit', (code) => reject(new Error(`${module} exited (${code})`)));
   });
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill('SIGKILL') };
 }
+
+/**
+ * One max-rate run of (2), counted twice: when answered (requests/s, ack latency: what the load
+ * generator sees) and when applied. Applied = every event the run got a 200 for is visible where
+ * readers see it (Settle: the payment history behind `GET /v1/payments`; the peer: its
+ * `payment_intents` table), whether the service applies before or after it answers. The run ends
+ * when that backlog is empty: `appliedRps` is the deliveries answered 200 (duplicates included, as
+ * in requests/s) over the seconds from the first request to the moment the last one is visible.
+ */
+interface AppliedRun {
+  load: WebhookLoadResult;
+  appliedRps: number;
+  /** seconds from the end of the load to the last acknowledged event visible (0: visible at the first look) */
+  drainSeconds: number;
+  /** distinct acknowledged events of the run still not visible when the wait gave up */
+  notVisible: number;
+}
+
+const ok200 = (r: WebhookLoadResult): number => r.status['200'] ?? 0;
+
+/**
+ * Waits until `visible()` (the run's distinct events seen by readers) reaches the run's distinct
+ * acknowledged events, polling every 50 ms, at most `timeoutMs` after the load ended. If the first
+ * look already sees them all, they were applied by the end of the load (the peer applies before it
+ * answers); else the run ends at the look that saw the last one.
+ */
+async function appliedRun(load: WebhookLoadResult, visible: () => Promise<number>, timeoutMs = 180_000): Promise<AppliedRun> {
+  const expected = load.acked.length;
+  const giveUp = Date.now() + timeoutMs;
+  for (let look = 0; ; look++) {
+    const seen = await visible();
+    const now = Date.now();
+    if (seen >= expected) {
+      const endMs = look === 0 ? load.endedAtMs : now;
+      return { load, appliedRps: ok200(load) / ((endMs - load.startedAtMs) / 1000), drainSeconds: (endMs - load.endedAtMs) / 1000, notVisible: 0 };
+    }
+    if (now > giveUp) return { load, appliedRps: NaN, drainSeconds: NaN, notVisible: expected - seen };
+    await sleep(50);
+  }
+}
+
+/** LIKE pattern of the payment ids a run of the load generator sends (`_` escaped). */
+const likeRun = (runId: string): string => `${paymentPrefix(runId).replace(/_/g, '\\_')}%`;
 
 export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBenchResult> {
   const schema = uniqueName('bench_http');
@@ -103,32 +170,45 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
     const pacedPool = await createInvoices(svc.url, apiKey, o.invoices);
     o.log(`  (2) service pid ${svc.pid}, ${pool.length + pacedPool.length} invoices created, idle RSS ${idleMiB.toFixed(0)} MiB`);
 
-    // ---- (2) ingestion at max rate
+    // ---- (2) ingestion at max rate: Settle and the peer, interleaved run by run, the same load
+    await migratePeer(o.databaseUrl);
+    const peer = await startServer('peerServer.js', [], { PEER_DATABASE_URL: o.databaseUrl, PEER_WEBHOOK_SECRET: SECRET });
+    o.log(`  (2) peer (@supabase/stripe-sync-engine) migrated into schema ${PEER_SCHEMA}, server pid ${peer.pid}`);
     await pgStatReset(o.databaseUrl);
-    const runs: WebhookLoadResult[] = [];
-    for (let run = 1; run <= o.runs; run++) {
-      const input: WebhookLoadInput = {
-        url: svc.url,
-        secret: SECRET,
-        apiKey,
-        tenantId: 'bench',
-        invoices: pool,
-        mode: 'max',
-        connections: o.connections,
-        durationMs: o.durationMs,
-        duplicateRatio: 0.1,
-        runId: `m${run}${uniqueName('').slice(1)}`,
-      };
-      const r = await runChild<WebhookLoadResult>('webhookLoad.js', input, { timeoutMs: o.durationMs + 120_000 });
-      o.log(`  (2) run ${run}: ${round(r.perSecond)} req/s, p50 ${round(r.ackP50, 1)} ms, p99 ${round(r.ackP99, 1)} ms, status ${JSON.stringify(r.status)}, ${r.duplicatesSent} duplicates`);
-      runs.push(r);
+    const runs: AppliedRun[] = [];
+    const peerRuns: AppliedRun[] = [];
+    const maxRun = (url: string, runId: string): Promise<WebhookLoadResult> =>
+      runChild<WebhookLoadResult>(
+        'webhookLoad.js',
+        { url, secret: SECRET, apiKey, tenantId: 'bench', invoices: pool, mode: 'max', connections: o.connections, durationMs: o.durationMs, duplicateRatio: 0.1, runId } satisfies WebhookLoadInput,
+        { timeoutMs: o.durationMs + 120_000 },
+      );
+    const count = async (sql: string, runId: string): Promise<number> => Number((await db.query<{ n: string }>(sql, [likeRun(runId)])).rows[0]!.n);
+    const describe = (a: AppliedRun): string =>
+      `${round(a.load.perSecond)} req/s answered, ${round(a.appliedRps)} applied/s (drained ${round(a.drainSeconds, 2)} s after the load), ack p50 ${round(a.load.ackP50, 1)} ms, p99 ${round(a.load.ackP99, 1)} ms, status ${JSON.stringify(a.load.status)}, ${a.load.duplicatesSent} duplicates${a.notVisible ? `, ${a.notVisible} NOT VISIBLE` : ''}`;
+    try {
+      for (let run = 1; run <= o.runs; run++) {
+        const settleId = `m${run}${uniqueName('').slice(1)}`;
+        const s = await appliedRun(await maxRun(svc.url, settleId), () =>
+          count(`${BENCH_SQL} SELECT count(DISTINCT provider_payment_id) AS n FROM payment_history WHERE tenant_id = 'bench' AND provider_payment_id LIKE $1`, settleId),
+        );
+        o.log(`  (2) Settle run ${run}: ${describe(s)}`);
+        runs.push(s);
+        const peerId = `e${run}${uniqueName('').slice(1)}`;
+        const p = await appliedRun(await maxRun(peer.url, peerId), () => count(`${BENCH_SQL} SELECT count(*) AS n FROM ${PEER_SCHEMA}.payment_intents WHERE id LIKE $1`, peerId));
+        o.log(`  (2) peer run ${run}: ${describe(p)}`);
+        peerRuns.push(p);
+      }
+    } finally {
+      peer.stop();
     }
     const peakMiB = peakRssMiB(svc.pid);
-    const statements = await pgStatTop(o.databaseUrl, 8);
+    const statements = await pgStatTop(o.databaseUrl, 8, { exclude: `"${PEER_SCHEMA}".` });
+    const peerStatements = await pgStatTop(o.databaseUrl, 3, { only: `"${PEER_SCHEMA}".` });
 
     // ---- baseline of (2): the same load against a bare HTTP server that only verifies signatures
     const ceilingRuns: WebhookLoadResult[] = [];
-    const ceiling = await startCeiling();
+    const ceiling = await startServer('httpCeiling.js', [SECRET]);
     try {
       for (let run = 1; run <= o.runs; run++) {
         const r = await runChild<WebhookLoadResult>(
@@ -146,7 +226,7 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
     const ceilingP99 = median(ceilingRuns.map((r) => r.ackP99));
 
     // ---- verification: every acknowledged event stored once, the payment history exactly as expected
-    const acked = new Set(runs.flatMap((r) => r.acked));
+    const acked = new Set(runs.flatMap((r) => r.load.acked));
     const { rows: stored } = await db.query<{ c: string; n: string }>(
       `SELECT metadata->>'causationId' AS c, count(*) AS n FROM events WHERE event_type = 'PaymentAttemptFailed' GROUP BY 1`,
     );
@@ -166,12 +246,34 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
       if (historyRows >= historyExpected || Date.now() > until) break;
       await sleep(250);
     }
-    const non200 = runs.reduce((a, r) => a + Object.entries(r.status).filter(([s]) => s !== '200').reduce((x, [, n]) => x + n, 0), 0);
+    const non200Of = (rs: AppliedRun[]) => rs.reduce((a, r) => a + r.load.requests - ok200(r.load), 0);
+    const non200 = non200Of(runs);
     o.log(`  (2) verification: ${acked.size} acknowledged events, ${lost} lost, ${doubled} doubled, payment history ${historyRows} rows (expected ${historyExpected}), ${non200} non-200 answers`);
 
-    const rps = median(runs.map((r) => r.perSecond));
-    const p50 = median(runs.map((r) => r.ackP50));
-    const p99 = median(runs.map((r) => r.ackP99));
+    const rps = median(runs.map((r) => r.load.perSecond));
+    const p50 = median(runs.map((r) => r.load.ackP50));
+    const p99 = median(runs.map((r) => r.load.ackP99));
+    const appliedRps = median(runs.map((r) => r.appliedRps));
+    const drainSeconds = median(runs.map((r) => r.drainSeconds));
+
+    // ---- the peer's verification: every acknowledged event's payment intent stored (once: its primary key)
+    const peerAcked = new Set(peerRuns.flatMap((r) => r.load.acked.map((id) => `pi_${id.slice('evt_'.length)}`)));
+    const { rows: peerStored } = await db.query<{ id: string; n: string }>(`SELECT id, count(*) AS n FROM ${PEER_SCHEMA}.payment_intents WHERE id LIKE 'pi\\_e%' GROUP BY id`);
+    const peerCount = new Map(peerStored.map((r) => [r.id, Number(r.n)]));
+    const peerSide = {
+      rps: median(peerRuns.map((r) => r.load.perSecond)),
+      p50: median(peerRuns.map((r) => r.load.ackP50)),
+      p99: median(peerRuns.map((r) => r.load.ackP99)),
+      appliedRps: median(peerRuns.map((r) => r.appliedRps)),
+      drainSeconds: median(peerRuns.map((r) => r.drainSeconds)),
+      acked: peerAcked.size,
+      lost: [...peerAcked].filter((id) => !peerCount.has(id)).length,
+      doubled: [...peerCount.values()].filter((n) => n > 1).length,
+      non200: non200Of(peerRuns),
+    };
+    const appliedRatio = appliedRps / peerSide.appliedRps;
+    o.log(`  (2) peer verification: ${peerSide.acked} acknowledged events, ${peerSide.lost} lost, ${peerSide.doubled} doubled, ${peerSide.non200} non-200 answers`);
+    o.log(`  (2) Settle applied ${round(appliedRps)}/s, peer ${round(peerSide.appliedRps)}/s: ${ratio(appliedRps, peerSide.appliedRps)}`);
 
     // ---- (4) webhook to read model at half the maximum rate of (2), once every projection has
     // caught up with what (2) wrote (else (4) would measure the backlog of (2))
@@ -181,7 +283,8 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
       if (data.every((p) => p.caughtUp)) break;
       await sleep(500);
     }
-    const rate = Math.max(1, rps / 2);
+    // half of the rate Settle sustains: the applied one (with an ack before the apply, the answered rate can outrun it)
+    const rate = Math.max(1, (Number.isFinite(appliedRps) ? appliedRps : rps) / 2);
     const pollers = pollersFor(rate);
     const pacedRuns = async (at: number, label: string): Promise<WebhookLoadResult[]> => {
       const out: WebhookLoadResult[] = [];
@@ -219,17 +322,21 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
     let profileLines: string[] = [];
     if (o.profile) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'settle-prof-'));
+      const spawnedAt = Date.now();
       const prof = await startService({ ...env, PROJECTIONS_ENABLED: 'false' }, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+      let loadFromMs = 0;
       try {
-        await runChild<WebhookLoadResult>('webhookLoad.js', {
+        const r = await runChild<WebhookLoadResult>('webhookLoad.js', {
           url: prof.url, secret: SECRET, apiKey, tenantId: 'bench', invoices: pool, mode: 'max', connections: o.connections,
           durationMs: Math.min(o.durationMs, 10_000), duplicateRatio: 0.1, runId: `x${uniqueName('').slice(1)}`,
         } satisfies WebhookLoadInput);
+        // the profile counts from the first request (the process started at about spawnedAt)
+        loadFromMs = r.startedAtMs - spawnedAt;
       } finally {
         await prof.stop();
       }
       const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-      profileLines = file ? summarizeCpuProfile(path.join(dir, file), Number(process.env.BENCH_PROFILE_TOP ?? 15)) : ['(no profile written)'];
+      profileLines = file ? summarizeCpuProfile(path.join(dir, file), Number(process.env.BENCH_PROFILE_TOP ?? 15), loadFromMs) : ['(no profile written)'];
       fs.rmSync(dir, { recursive: true, force: true });
     }
 
@@ -247,21 +354,30 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
     const markdownIngest = [
       `Signed Stripe \`payment_intent.payment_failed\` events built from the provider's example object (each a new failed attempt on one of ${o.invoices} invoices), 10 % duplicate deliveries, ${o.connections} keep-alive connections, ${o.runs} runs of ${o.durationMs / 1000} s; load generator in its own process, service in another (PostgreSQL, in-process messaging).`,
       '',
-      '| metric | median | runs |',
-      '| --- | --- | --- |',
-      `| requests/s | ${round(rps)} | ${runs.map((r) => round(r.perSecond)).join(', ')} |`,
-      `| p50 latency (ms) | ${round(p50, 1)} | ${runs.map((r) => round(r.ackP50, 1)).join(', ')} |`,
-      `| p99 latency (ms) | ${round(p99, 1)} | ${runs.map((r) => round(r.ackP99, 1)).join(', ')} |`,
-      `| ratio to the raw single-row ceiling of (1) at 16 writers (${round(o.rawCeiling)}/s) | ${ratio(rps, o.rawCeiling)} | |`,
-      `| HTTP ceiling: a bare \`node:http\` server that only verifies the signature, same load (requests/s; p99 ms) | ${round(ceilingRps)}; ${round(ceilingP99, 1)} | ${ceilingRuns.map((r) => round(r.perSecond)).join(', ')} |`,
-      `| ratio to the HTTP ceiling | ${ratio(rps, ceilingRps)} | |`,
+      `The peer: \`@supabase/stripe-sync-engine\` 0.48.5 (\`bench/peerServer.ts\`), its README's manual mode: a bare \`node:http\` server around \`processWebhook\` (signature check, one upsert per event into \`stripe.payment_intents\`), the library's defaults (pool of 10, no logger, no \`revalidateObjectsViaStripeApi\`, so it never calls the Stripe API for these events), migrated by the bench into its own schema \`stripe\` of the same database; the same load generator, runs interleaved (Settle, peer, Settle, peer, …). **Applied** counts a run until every event it got a 200 for is visible to readers (Settle: in the payment history behind \`GET /v1/payments\`; the peer: in its table): deliveries answered 200 over the seconds from the first request to the last event visible, so a service that answers before it applies is timed to the end of its backlog.`,
       '',
-      `Verification: ${acked.size} distinct events acknowledged (200), **${lost} lost, ${doubled} doubled**; payment history holds ${historyRows} rows for them (expected ${historyExpected}); ${non200} requests not answered 200.`,
-      ...(statements.length ? ['', 'Top statements by total execution time during (2) (`pg_stat_statements`):', '', '```', ...statements, '```'] : []),
-      ...(profileLines.length ? ['', `CPU profile of the service during a ${Math.min(o.durationMs, 10_000) / 1000} s run of (2) (\`--cpu-prof\`, self time, top functions):`, '', '```', ...profileLines, '```'] : []),
+      '| metric | Settle median | Settle runs | peer median | peer runs | Settle / peer |',
+      '| --- | --- | --- | --- | --- | --- |',
+      `| applied deliveries/s | ${round(appliedRps)} | ${runs.map((r) => round(r.appliedRps)).join(', ')} | ${round(peerSide.appliedRps)} | ${peerRuns.map((r) => round(r.appliedRps)).join(', ')} | **${ratio(appliedRps, peerSide.appliedRps)}** |`,
+      `| answered requests/s | ${round(rps)} | ${runs.map((r) => round(r.load.perSecond)).join(', ')} | ${round(peerSide.rps)} | ${peerRuns.map((r) => round(r.load.perSecond)).join(', ')} | ${ratio(rps, peerSide.rps)} |`,
+      `| ack p50 (ms) | ${round(p50, 1)} | ${runs.map((r) => round(r.load.ackP50, 1)).join(', ')} | ${round(peerSide.p50, 1)} | ${peerRuns.map((r) => round(r.load.ackP50, 1)).join(', ')} | |`,
+      `| ack p99 (ms) | ${round(p99, 1)} | ${runs.map((r) => round(r.load.ackP99, 1)).join(', ')} | ${round(peerSide.p99, 1)} | ${peerRuns.map((r) => round(r.load.ackP99, 1)).join(', ')} | |`,
+      `| backlog drained after the load (s) | ${round(drainSeconds, 2)} | ${runs.map((r) => round(r.drainSeconds, 2)).join(', ')} | ${round(peerSide.drainSeconds, 2)} | ${peerRuns.map((r) => round(r.drainSeconds, 2)).join(', ')} | |`,
+      `| lost / doubled | ${lost} / ${doubled} | | ${peerSide.lost} / ${peerSide.doubled} | | |`,
+      '',
+      '| other baselines | value | runs |',
+      '| --- | --- | --- |',
+      ...(Number.isFinite(o.rawCeiling) ? [`| Settle's answered requests/s over the raw single-row ceiling of (1) at 16 writers (${round(o.rawCeiling)}/s) | ${ratio(rps, o.rawCeiling)} | |`] : []),
+      `| HTTP ceiling: a bare \`node:http\` server that only verifies the signature, same load (requests/s; p99 ms) | ${round(ceilingRps)}; ${round(ceilingP99, 1)} | ${ceilingRuns.map((r) => round(r.perSecond)).join(', ')} |`,
+      `| Settle's answered requests/s over the HTTP ceiling | ${ratio(rps, ceilingRps)} | |`,
+      '',
+      `Verification: Settle: ${acked.size} distinct events acknowledged (200), **${lost} lost, ${doubled} doubled**; payment history holds ${historyRows} rows for them (expected ${historyExpected}); ${non200} requests not answered 200. The peer: ${peerSide.acked} distinct events acknowledged, **${peerSide.lost} lost, ${peerSide.doubled} doubled** (its payment intent rows; one per id by its primary key); ${peerSide.non200} requests not answered 200.`,
+      ...(statements.length ? ['', "Top statements of Settle by total execution time during (2) (`pg_stat_statements`, the peer's left out):", '', '```', ...statements, '```'] : []),
+      ...(peerStatements.length ? ['', "The peer's top statements during (2):", '', '```', ...peerStatements, '```'] : []),
+      ...(profileLines.length ? ['', `CPU profile of the service during a ${Math.min(o.durationMs, 10_000) / 1000} s run of (2) (\`--cpu-prof\`, self time, top functions; samples from the first request on, start-up left out):`, '', '```', ...profileLines, '```'] : []),
     ].join('\n');
     const markdownE2e = [
-      `Paced at half the maximum rate of (2) (${round(rate)} events/s, open loop), ${o.runs} runs of ${o.pacedDurationMs / 1000} s; after the 200, ${pollers} pollers in the load generator (one per 25 events/s, at least 4) list \`GET /v1/payments?payable_id=…\` for the invoices with outstanding attempts, round robin, each invoice at most once per 10 ms, until each attempt is listed (${round(median(paced.map((r) => (r.polls ?? 0) / r.seconds)))} listings/s, a read load that follows the write rate, not the lag). Baseline: the webhook's own acknowledgement latency in the same runs.`,
+      `Paced at half the applied rate of (2) (${round(rate)} events/s, open loop), ${o.runs} runs of ${o.pacedDurationMs / 1000} s; after the 200, ${pollers} pollers in the load generator (one per 25 events/s, at least 4) list \`GET /v1/payments?payable_id=…\` for the invoices with outstanding attempts, round robin, each invoice at most once per 10 ms, until each attempt is listed (${round(median(paced.map((r) => (r.polls ?? 0) / r.seconds)))} listings/s, a read load that follows the write rate, not the lag). Baseline: the webhook's own acknowledgement latency in the same runs.`,
       '',
       '| metric | median | runs |',
       '| --- | --- | --- |',
@@ -281,7 +397,7 @@ export async function webhookBench(o: WebhookBenchOptions): Promise<WebhookBench
     ].join('\n');
     return {
       schema,
-      ingest: { rps, p50, p99, lost, doubled, historyExpected, historyRows, acked: acked.size, non200, ceilingRps, ceilingP99 },
+      ingest: { rps, p50, p99, appliedRps, drainSeconds, lost, doubled, historyExpected, historyRows, acked: acked.size, non200, ceilingRps, ceilingP99, peer: peerSide, appliedRatio },
       e2e,
       memory: { peakMiB, idleMiB },
       markdownIngest,

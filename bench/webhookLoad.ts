@@ -34,6 +34,9 @@ export interface WebhookLoadInput {
 export interface WebhookLoadResult {
   requests: number;
   duplicatesSent: number;
+  /** wall-clock (epoch ms) when the first request was sent and when the last answer came */
+  startedAtMs: number;
+  endedAtMs: number;
   seconds: number;
   perSecond: number;
   status: Record<string, number>;
@@ -50,6 +53,9 @@ export interface WebhookLoadResult {
   polls?: number;
 }
 
+/** The payment intent ids of a run start with this (`pi_<runId>_<n>`): how the bench finds a run's effects. */
+export const paymentPrefix = (runId: string): string => `pi_${runId}_`;
+
 const FIXTURE = path.resolve(__dirname, '../../test/fixtures/stripe/events/payment_intent.payment_failed.json');
 
 export async function webhookLoad(input: WebhookLoadInput): Promise<WebhookLoadResult> {
@@ -61,7 +67,7 @@ export async function webhookLoad(input: WebhookLoadInput): Promise<WebhookLoadR
   function newEvent(): { id: string; invoiceId: string; pi: string; body: string } {
     const n = ++seq;
     const invoiceId = input.invoices[n % input.invoices.length]!;
-    const pi = `pi_${input.runId}_${n}`;
+    const pi = `${paymentPrefix(input.runId)}${n}`;
     const e = structuredClone(template);
     e.id = `evt_${input.runId}_${n}`;
     e.created = Math.floor(Date.now() / 1000);
@@ -118,6 +124,7 @@ export async function webhookLoad(input: WebhookLoadInput): Promise<WebhookLoadR
     return s;
   }
 
+  const startedAtMs = Date.now();
   const started = performance.now();
   const deadline = started + input.durationMs;
   const visible: number[] = [];
@@ -208,10 +215,13 @@ export async function webhookLoad(input: WebhookLoadInput): Promise<WebhookLoadR
     await Promise.all(pollers);
   }
   const seconds = (performance.now() - started) / 1000;
+  const endedAtMs = startedAtMs + seconds * 1000;
   agent.destroy();
   return {
     requests,
     duplicatesSent,
+    startedAtMs,
+    endedAtMs,
     seconds,
     perSecond: requests / seconds,
     status,
