@@ -24,7 +24,8 @@
  *   fits the free seats, else `waitlisted`.
  * - A cancellation (`POST /v1/bookings/{id}/cancel`) is for bookings without kept money
  *   (requested, waitlisted without a held payment, inquiry): paid, deposit-paid and money-holding
- *   waitlisted bookings answer 409 (`booking_paid`: refund instead).
+ *   waitlisted bookings answer 409 (`booking_paid`: refund instead); cancelling a cancelled
+ *   booking again answers 200 and changes nothing.
  * - Freed seats (cancellation, a booking refunded in full, a capacity raise) promote waitlisted
  *   bookings oldest first while the oldest one's party fits; a booking that paid while waiting
  *   becomes `paid` and enters the CRM pipeline.
@@ -33,7 +34,9 @@
  *   payment, money for a cancelled, refunded or inquiry booking is kept by nobody: a row that
  *   needs a human until it is refunded in full. The full price for a waitlisted booking is held
  *   (waitlisted, needs attention, no seat, no CRM) until promotion.
- * - The booking is `refunded` once every kept payment is refunded in full (its seats are freed).
+ * - The booking is `refunded` once every kept payment is refunded in full (its seats are freed),
+ *   or once the price it held while waitlisted is (it leaves the waitlist: docs/problems.md
+ *   `booking_paid`, "refund instead" of cancelling a waitlisted booking holding a payment).
  * - A dispute of a booking payment needs a human while open or after it was lost.
  * - Balance overdue is decided at read time: a deposit-paid booking whose due instant passed shows
  *   `balance_overdue`.
@@ -276,7 +279,15 @@ export class PipelineModel {
         const b = this.bookings.get(step.booking)!;
         const p = b.payments.find((x) => x.pi === step.pi)!;
         p.refunded += step.amount;
-        if (p.held && p.refunded >= p.amount) p.held = false;
+        if (p.held && p.refunded >= p.amount) {
+          // the held price given back in full: the way to end a money-holding waitlisted booking
+          // (its cancellation is refused: "refund instead"); it leaves the waitlist
+          p.held = false;
+          p.kept = true;
+          b.status = 'refunded';
+          this.promote(b.fact.departure);
+          return null;
+        }
         const kept = b.payments.filter((x) => x.kept);
         if (p.kept && HOLDS_SEAT.includes(b.status) && b.status !== 'requested' && kept.every((x) => x.refunded >= x.amount)) {
           b.status = 'refunded';
@@ -293,6 +304,7 @@ export class PipelineModel {
       }
       case 'cancel': {
         const b = this.bookings.get(step.booking)!;
+        if (b.status === 'cancelled') return { status: 200 }; // a repeated cancellation changes nothing
         const cancellable = b.status === 'requested' || b.status === 'inquiry' || (b.status === 'waitlisted' && !b.payments.some((p) => p.held));
         if (!cancellable) return { status: 409 };
         const freed = b.status === 'requested';
