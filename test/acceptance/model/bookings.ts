@@ -136,7 +136,7 @@ export interface ExpectedBooking {
   readonly status: Status;
   readonly stage: string;
   readonly needsAttention: boolean;
-  /** what the kept payments gave back */
+  /** what the booking's own payments (kept, or held while waitlisted) gave back */
   readonly refunded: number;
   readonly currency: string;
   readonly guests: number;
@@ -363,7 +363,9 @@ export class PipelineModel {
         status: b.status,
         stage,
         needsAttention: attention,
-        refunded: kept.reduce((a, p) => a + p.refunded, 0),
+        // what the booking's own money (kept, or held while waitlisted) gave back; refunds of money
+        // nobody kept are that payment's alone
+        refunded: b.payments.filter((p) => p.kept || p.held).reduce((a, p) => a + p.refunded, 0),
         currency: b.fact.currency,
         guests: b.fact.guests,
         crm: { inCrm: b.crm.created, associated: [...b.crm.associated], createCalls: b.crm.createCalls },
