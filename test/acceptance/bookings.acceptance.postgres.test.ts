@@ -49,7 +49,7 @@ describe.each(VARIANTS.filter(([, storage]) => !VARIANT || VARIANT === (storage 
   let crm: CrmSimulator;
   beforeAll(async () => {
     crm = await startCrmSimulator();
-    settle = await startSettle({ storage, messaging, env: crmEnv(crm, 100, { timeoutMs: 400, maxAttempts: BOOKING_CRM_MAX_ATTEMPTS }) });
+    settle = await startSettle({ storage, messaging, env: crmEnv(crm, 100, { timeoutMs: 1000, maxAttempts: BOOKING_CRM_MAX_ATTEMPTS }) });
   }, 120_000);
   afterAll(async () => {
     await settle?.stop();

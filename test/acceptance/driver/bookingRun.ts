@@ -65,6 +65,11 @@ export async function playBookings(settle: Settle, crm: CrmSimulator, h: Booking
       if (got?.bookingStatus !== want.status) problems.push(`step ${i} (${describeStep(step)}): booked as ${got?.bookingStatus}, expected ${want.status}`);
     }
     await quiet(settle, crm, p, model.expected(Date.now(), (k) => p.requestedAt.get(k) ?? 0));
+    if (process.env.ACCEPTANCE_TRACE === '1') {
+      const list = ((await p.tenant.api.get<any>('/v1/bookings?limit=100')).body?.data ?? []) as Obj[];
+      const keyOf = (id: string) => [...p.bookingIds].find(([, v]) => v === id)?.[0] ?? id;
+      process.stderr.write(`after step ${i} (${describeStep(step)}): ${list.map((x) => `${keyOf(x.bookingId)} ${x.status}/${x.stage} crm creates ${createsOf(crm, x.bookingId)}`).join('; ')}\n`);
+    }
   }
   problems.push(...(await compareBookings(settle, crm, p, model.expected(Date.now(), (k) => p.requestedAt.get(k) ?? 0))));
   return problems;
@@ -205,7 +210,7 @@ async function compareBookings(settle: Settle, crm: CrmSimulator, p: Played, wan
     for (const [k, v] of Object.entries(exp)) if ((seen as Obj)[k] !== v) diffs.push(`${where}: ${k} is ${JSON.stringify((seen as Obj)[k])}, expected ${JSON.stringify(v)}${k === 'needsAttention' || k === 'stage' ? ` (attention: ${JSON.stringify(g.attention)})` : ''}`);
     // the CRM's own records and the calls it received
     const atCrm = crm.booking(id);
-    if (Boolean(atCrm) !== b.crm.inCrm) diffs.push(`${where}: in the CRM ${Boolean(atCrm)}, expected ${b.crm.inCrm}`);
+    if (Boolean(atCrm) !== b.crm.inCrm) diffs.push(`${where}: in the CRM ${Boolean(atCrm)}, expected ${b.crm.inCrm} (the booking: ${JSON.stringify({ status: g.status, waitlist: g.waitlist, payments: g.payments?.map((x: Obj) => [x.providerPaymentId, x.kept, x.refunded?.amount]) })})`);
     if (atCrm) {
       const paid = atCrm.payments.map((x) => x.paymentId);
       if (JSON.stringify(paid) !== JSON.stringify(b.crm.associated)) diffs.push(`${where}: CRM payments ${JSON.stringify(paid)}, expected ${JSON.stringify(b.crm.associated)}`);
