@@ -25,7 +25,7 @@ import { startSettle, type Settle } from './driver/service';
 
 const LONG = process.env.RELIABILITY_LONG === '1';
 const REPLAY = process.env.ACCEPTANCE_REPLAY;
-const RUNS = LONG ? Number(process.env.BOOKING_RUNS ?? 100) : Number(process.env.BOOKING_RUNS ?? 4);
+const RUNS = LONG ? Number(process.env.BOOKING_RUNS ?? 100) : Number(process.env.BOOKING_RUNS ?? 3);
 const VARIANT = process.env.ACCEPTANCE_VARIANT;
 
 let counter = 0;
@@ -72,7 +72,7 @@ describe.each(VARIANTS.filter(([, storage]) => !VARIANT || VARIANT === (storage 
         if (LONG && played % 25 === 0) process.stderr.write(`[acceptance bookings ${messaging}] ${played} histories in ${Math.round((Date.now() - started) / 1000)} s\n`);
         if (problems.length > 0) throw new Error(report(settle, h, problems, played));
       }),
-      { numRuns: messaging === 'kafka' ? Math.ceil(RUNS / 2) : RUNS, seed: LONG ? undefined : 20261208, endOnFailure: process.env.ACCEPTANCE_SHRINK !== '1', interruptAfterTimeLimit: LONG ? undefined : 45_000 },
+      { numRuns: messaging === 'kafka' ? Math.ceil(RUNS / 2) : RUNS, seed: LONG ? undefined : 20261208, endOnFailure: process.env.ACCEPTANCE_SHRINK !== '1', interruptAfterTimeLimit: LONG ? undefined : 35_000 },
     );
   }, LONG ? 6 * 3600_000 : 240_000);
 });

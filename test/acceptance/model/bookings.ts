@@ -126,8 +126,6 @@ interface Booking {
   readonly seq: number;
   status: Status;
   payments: Payment[];
-  /** entered the CRM pipeline (became paid or deposit-paid holding a seat) */
-  crmWanted: boolean;
   crm: Crm;
 }
 
@@ -234,7 +232,6 @@ export class PipelineModel {
   }
 
   private enterCrm(b: Booking): void {
-    b.crmWanted = true;
     if (b.crm.failed) return; // waits for the operator's retry
     this.crmRound(b);
   }
@@ -247,7 +244,7 @@ export class PipelineModel {
         const d = this.departures.get(f.departure)!;
         const status: Status = d.inquireToBook ? 'inquiry' : f.guests <= this.free(f.departure) ? 'requested' : 'waitlisted';
         const failingRounds = f.crm.kind === 'down' || f.crm.kind === 'reject' ? f.crm.rounds : 0;
-        this.bookings.set(f.key, { fact: f, seq: this.seq++, status, payments: [], crmWanted: false, crm: { created: false, associated: [], failed: false, createCalls: 0, failingRounds } });
+        this.bookings.set(f.key, { fact: f, seq: this.seq++, status, payments: [], crm: { created: false, associated: [], failed: false, createCalls: 0, failingRounds } });
         return { status: 201 };
       }
       case 'pay': {
