@@ -91,10 +91,12 @@ export class CrmSyncSaga {
         return;
       }
       case 'crm-sync.bulk-retry':
-        // an operator's bulk retry: reopen each failed stage (idempotent per message), then run it
+        // an operator's bulk retry: reopen each failed stage (idempotent per message), then run it.
+        // The batch names every booking that needs attention, for any reason (a dispute, money
+        // nobody kept, ...): one with no failed stage is not this retry's to run (a booking
+        // refunded while waitlisted would otherwise be sent to the CRM it never belonged in).
         for (const id of ids()) {
-          await this.reopen(message.tenantId, id, message);
-          await this.advance(message.tenantId, id, message, { fresh: true });
+          if (await this.reopen(message.tenantId, id, message)) await this.advance(message.tenantId, id, message, { fresh: true });
         }
         return;
       default:
@@ -106,11 +108,18 @@ export class CrmSyncSaga {
     return { tenantId, correlationId: cause.correlationId, causationId: cause.id, idSeed: seed, actor: { kind: 'system', id: 'crm-sync' }, now: this.now() };
   }
 
-  private async reopen(tenantId: string, bookingId: string, cause: Envelope): Promise<void> {
+  /**
+   * Reopens the booking's failed stage for a bulk retry message; true when the stage's round is
+   * this message's (reopened now, or by an earlier delivery of it), false when nothing failed.
+   */
+  private async reopen(tenantId: string, bookingId: string, cause: Envelope): Promise<boolean> {
     const stream = streams.booking(tenantId, bookingId);
-    const s = (await load(this.store, stream, bookingDecider)).state;
-    if (!Object.values(s.stages).some((st) => st.failed)) return;
-    await handle(this.store, stream, bookingDecider, () => cmd('RetryCrmStage', { requestedBy: `bulk:${cause.id}` }, this.now()), { ...this.ctx(tenantId, cause, `bulk|${cause.id}|${bookingId}`), batchRetry: true });
+    const loaded = await load(this.store, stream, bookingDecider);
+    const requestedBy = `bulk:${cause.id}`;
+    if (loaded.events.some((e) => e.type === 'CrmStageRetryRequested' && (e.data as { requestedBy?: string }).requestedBy === requestedBy)) return true;
+    if (!Object.values(loaded.state.stages).some((st) => st.failed)) return false;
+    await handle(this.store, stream, bookingDecider, () => cmd('RetryCrmStage', { requestedBy }, this.now()), { ...this.ctx(tenantId, cause, `bulk|${cause.id}|${bookingId}`), batchRetry: true });
+    return true;
   }
 
   /**

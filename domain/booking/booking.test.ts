@@ -108,6 +108,11 @@ describe('Booking: payments', () => {
       .when(cmd('CancelBooking', { reason: 'x' }))
       .thenRefuses('booking_paid');
   });
+  test('a second payment of the price while waitlisted is a duplicate, not held again: a promotion keeps one payment', () => {
+    const waitlisted: BookingEvent = { type: 'BookingWaitlisted', data: requested };
+    const held: BookingEvent = { type: 'BookingPaymentHeld', data: { provider: 'stripe', providerPaymentId: 'pi_1', providerChargeId: 'ch_1', amount: EUR(250000), reason: 'waitlisted', at } };
+    given([waitlisted, held]).when(pay('pi_2')).thenMatches([{ type: 'BookingPaymentMismatch', data: { reason: 'already_paid', providerPaymentId: 'pi_2' } }]);
+  });
   test('the same payment delivered again is recorded once', () => {
     given([ev.requested, ev.paid]).when(pay()).thenNothing();
   });

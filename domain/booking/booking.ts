@@ -385,6 +385,9 @@ function paymentCompleted(c: Extract<BookingCommand, { type: 'RecordPaymentCompl
   if (s.status === 'requested' && schedule && d.amount.currency === price.currency && d.amount.amount === schedule.deposit.amount) return completed('deposit');
   if (d.amount.amount !== price.amount || d.amount.currency !== price.currency) return mismatch('amount_or_currency');
   if (s.status === 'waitlisted') {
+    // the price is held once: a second payment of it is a duplicate that needs a refund (it was
+    // kept too, so a promotion paid the booking twice and told the CRM of both)
+    if (keptPayments(s).length > 0) return mismatch('already_paid');
     // no seat yet: the money is held for a human and the booking stays waitlisted (no CRM booking)
     return [{ type: 'BookingPaymentHeld', data: { provider: d.provider, providerPaymentId: d.providerPaymentId, providerChargeId: d.providerChargeId, amount: d.amount, reason: 'waitlisted', ...extras(d), at } }];
   }

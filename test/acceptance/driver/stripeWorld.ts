@@ -105,7 +105,14 @@ export function eventsFor(fact: MoneyFact, facts: readonly MoneyFact[], ctx: Wor
     case 'dispute': {
       const c = chargeOf(fact.ch);
       const { account } = ctx.targetOf(c.invoiceKey);
+      // Stripe's dispute lifecycle ("Disputes" > "Dispute lifecycle", event types
+      // charge.dispute.*): created (needs_response), funds_withdrawn (the amount leaves the
+      // balance); won: funds_reinstated (the amount comes back), then closed `won`; lost: closed
+      // `lost`, the funds stay withdrawn. Settle needs created and closed; the funds events
+      // carry nothing new and must change nothing.
       emit('charge.dispute.created', fact.created, account, disputeObject(fact, c, 'needs_response'), `evt_${fact.dp}_created`);
+      emit('charge.dispute.funds_withdrawn', fact.created, account, disputeObject(fact, c, 'needs_response'), `evt_${fact.dp}_withdrawn`, 'charge.dispute.created');
+      if (fact.outcome === 'won') emit('charge.dispute.funds_reinstated', fact.closed!, account, disputeObject(fact, c, 'won'), `evt_${fact.dp}_reinstated`, 'charge.dispute.created');
       if (fact.outcome !== 'open') emit('charge.dispute.closed', fact.closed!, account, disputeObject(fact, c, fact.outcome), `evt_${fact.dp}_closed`, 'charge.dispute.created');
       return out;
     }

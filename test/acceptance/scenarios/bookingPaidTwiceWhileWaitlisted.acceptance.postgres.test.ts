@@ -1,0 +1,63 @@
+/**
+ * Named regression (found by the booking property, bookings.acceptance.postgres.test.ts): a
+ * waitlisted booking paid twice (the customer paid again while waiting) held BOTH payments, so
+ * when a seat freed up the promotion kept both: the booking looked paid once with nothing to
+ * refund, and the CRM was told of two payments for one price. The price is held once; a second
+ * payment of it is a duplicate that needs a refund (ARCHITECTURE.md, Money rules: money its
+ * payable did not keep is a row needing attention). Black box: the built service on PostgreSQL
+ * (DATABASE_URL) with in-process messaging, signed platform webhooks, the CRM simulator. Values at
+ * their limits: 100-character tenant and departure ids, EUR near Stripe's eight digits.
+ */
+import { startCrmSimulator, type CrmSimulator } from '../../simulators/crm';
+import { BookingMoney, bookingPayments, crmEnv, newBooking, newDeparture, readBooking } from '../driver/bookings';
+import { expectStatus, startSettle, until, type Settle } from '../driver/service';
+import { idOfLength, newTenant } from '../driver/tenant';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+describe('a waitlisted booking paid twice (PostgreSQL, in-process messaging, CRM simulator)', () => {
+  let settle: Settle;
+  let crm: CrmSimulator;
+  beforeAll(async () => {
+    crm = await startCrmSimulator();
+    settle = await startSettle({ storage: 'postgres', messaging: 'in-process', env: crmEnv(crm, 100, { timeoutMs: 1000, maxAttempts: 3 }) });
+  }, 90_000);
+  afterAll(async () => {
+    await settle?.stop();
+    await crm?.close();
+  });
+
+  test('the promotion keeps one payment: the booking is paid, the duplicate needs a refund, the CRM gets one payment', async () => {
+    const tenant = await newTenant(settle, idOfLength('Ttwicewait'));
+    const departureId = await newDeparture(tenant, 'twicewait', 1);
+    const price = { amount: 99_999_994, currency: 'EUR' };
+    const first = await newBooking(tenant, departureId, price, 'Ada');
+    const waiting = await newBooking(tenant, departureId, price, 'Grace');
+    expect([first.status, waiting.status]).toEqual(['requested', 'waitlisted']);
+
+    const money = new BookingMoney(settle, tenant, waiting.bookingId);
+    await money.pay(price, 'twicewait1');
+    await money.pay(price, 'twicewait2');
+    await settle.settled();
+
+    // a seat frees up: the waitlisted booking is promoted with the money it held once
+    expectStatus(await tenant.api.patch(`/v1/departures/${departureId}`, { capacity: 2 }), 200, 'capacity raise');
+    await settle.settled();
+    const inCrm = await until(async () => crm.booking(waiting.bookingId), (b) => b !== undefined && b.payments.length > 0, 20_000);
+    await settle.settled();
+    expect(crm.booking(waiting.bookingId)?.payments.map((p) => p.paymentId)).toEqual(['pi_twicewait1']);
+    expect(inCrm?.waitlisted).toBe(false);
+    const b = await until(() => readBooking(tenant, waiting.bookingId), (x) => x.status === 'paid' && x.needsAttention === true);
+    expect(b).toMatchObject({ status: 'paid', stage: 'needs_attention', needsAttention: true });
+    expect(b.payments.map((p: any) => [p.providerPaymentId, p.kept])).toEqual([
+      ['pi_twicewait1', true],
+      ['pi_twicewait2', false],
+    ]);
+    const rows = await bookingPayments(tenant, waiting.bookingId);
+    expect(rows.map((r: any) => [r.providerPaymentId, Boolean(r.needsAttention)]).sort()).toEqual([
+      ['pi_twicewait1', false],
+      ['pi_twicewait2', true],
+    ]);
+    const listed = (await tenant.api.get<any>('/v1/bookings?stage=needs_attention&limit=100')).body.data.map((x: any) => x.bookingId);
+    expect(listed).toEqual([waiting.bookingId]);
+  }, 60_000);
+});
