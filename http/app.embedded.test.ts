@@ -32,7 +32,7 @@ describe('service on the embedded default', () => {
     expect(r.status).toBe(200);
     const body = (await r.json()) as { status: string; checks: Record<string, { ok: boolean }> };
     expect(body.status).toBe('ready');
-    expect(Object.keys(body.checks).sort()).toEqual(['database', 'messaging', 'migrations', 'outbox', 'projections']);
+    expect(Object.keys(body.checks).sort()).toEqual(['database', 'messaging', 'migrations', 'outbox', 'projections', 'webhooks']);
     expect(Object.values(body.checks).every((c) => c.ok)).toBe(true);
   });
 
