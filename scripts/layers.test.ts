@@ -27,8 +27,6 @@ const KNOWN_DEBTS = [
   'projections/finance/ledger.ts -> infrastructure/observability/logger',
   'projections/finance/ledger.ts -> infrastructure/sql/client',
   'projections/finance/report.ts -> infrastructure/sql/client',
-  'projections/invoices/invoices.ts -> infrastructure/sql/client',
-  'projections/payments/paymentHistory.ts -> infrastructure/sql/client',
   'projections/queries.ts -> infrastructure/sql/client',
   'projections/runner.ts -> infrastructure/background',
   'projections/runner.ts -> infrastructure/eventstore/sharedReads',

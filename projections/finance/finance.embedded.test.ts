@@ -6,14 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { TOPICS, type Envelope, type PaymentFact, type PaymentMessageType } from '../../commands/messages';
-import { toDecimalString } from '../../domain/shared/money';
 import { SqlEventStore } from '../../infrastructure/eventstore/sqlEventStore';
 import { InProcessBus } from '../../infrastructure/messaging/inProcessBus';
 import { OutboxRelay } from '../../infrastructure/messaging/outboxRelay';
 import type { SqlClient } from '../../infrastructure/sql/client';
 import { AlwaysLeader } from '../../infrastructure/sql/leaderLease';
 import { embeddedDatabase, type TestDatabase } from '../../test/support/databases';
-import { generateHistories, rng } from '../../test/support/histories';
+import { generateHistories } from '../../test/support/histories';
 import { effectOf, FinanceConsumer, FinanceLedger } from './ledger';
 import { CSV_HEADER, financeReport, invalidRange, toCsv, type FinanceRow } from './report';
 
@@ -45,7 +44,7 @@ function fact(type: PaymentMessageType, over: Partial<PaymentFact> & { tenantId?
 }
 
 async function ledgerRows(db: SqlClient) {
-  const { rows } = await db.query<Record<string, unknown>>(
+  const { rows } = await db.query(
     `SELECT tenant_id, to_char(day, 'YYYY-MM-DD') AS day, currency, provider, gross_collected::text AS gross, refunds::text AS refunds, disputed::text AS disputed,
             dispute_losses::text AS losses, platform_fees::text AS fees, net::text AS net, succeeded_count::int AS ok, failed_count::int AS failed
        FROM finance_ledger ORDER BY 1, 2, 3, 4`,
