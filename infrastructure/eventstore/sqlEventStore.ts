@@ -234,7 +234,7 @@ export class SqlEventStore implements EventStore {
     let wrote = false;
     ordered.forEach(({ p }, k) => {
       const row = rows[k];
-      if (!row) return p.reject(new Error('append_batch returned fewer results than appends'));
+      if (!row) { p.reject(new Error('append_batch returned fewer results than appends')); return; }
       try {
         const result = interpret(p.streamId, p.events, p.expected, row);
         wrote ||= !result.duplicate;
@@ -419,7 +419,7 @@ export function interpret(streamId: string, events: readonly NewEvent[], expecte
       return { duplicate: row.status === 'duplicate', nextExpectedRevision: last.revision, position: last.position, events: out };
     }
     default:
-      throw new InvalidAppend(`unexpected append status ${(row as AppendRow).status}`);
+      throw new InvalidAppend(`unexpected append status ${(row).status}`);
   }
 }
 
