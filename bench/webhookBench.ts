@@ -78,7 +78,7 @@ async function startCeiling(): Promise<{ url: string; stop(): void }> {
   const child = spawn(process.execPath, [path.join(__dirname, 'httpCeiling.js'), SECRET], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /port (\d+)/.exec(out);
       if (m) resolve(Number(m[1]));

@@ -256,7 +256,7 @@ export function describe(h: History): string {
       case 'invoice':
         return `${f.payable} ${f.key}${f.method === 'paypal' ? ' (PayPal only)' : ''}${f.voided ? ' (voided at once)' : ''}: ${f.total} ${f.currency} to ${f.customerId.length}-char customer, tenant ${f.tenant.length}-char ${f.tenant.slice(0, 8)}…`;
       case 'charge':
-        return `${(f as ChargeFact).outcome} ${f.legacy ? 'legacy ' : ''}${f.pi}/${f.ch} ${f.amount} ${f.currency} for ${f.invoiceKey}${f.declineCode ? ` (${f.declineCode})` : ''}`;
+        return `${(f).outcome} ${f.legacy ? 'legacy ' : ''}${f.pi}/${f.ch} ${f.amount} ${f.currency} for ${f.invoiceKey}${f.declineCode ? ` (${f.declineCode})` : ''}`;
       case 'refund':
         return `refund ${f.re} ${f.amount} of ${f.ch}`;
       case 'dispute':
