@@ -16,15 +16,16 @@ export interface LeaderLease {
 export class AlwaysLeader implements LeaderLease {
   private held = false;
   constructor(readonly name: string) {}
-  async tryAcquire(): Promise<boolean> {
+  tryAcquire(): Promise<boolean> {
     this.held = true;
-    return true;
+    return Promise.resolve(true);
   }
   isHeld(): boolean {
     return this.held;
   }
-  async release(): Promise<void> {
+  release(): Promise<void> {
     this.held = false;
+    return Promise.resolve();
   }
 }
 
