@@ -15,7 +15,7 @@ import { eventually } from '../test/support/events';
 import { startTestService, type TestService } from '../test/support/service';
 import { startPayPalSimulator, type PayPalSimulator } from '../test/simulators/paypal';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 describe('reconciliation with PayPal (simulator + PostgreSQL)', () => {

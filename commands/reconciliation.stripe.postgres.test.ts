@@ -18,7 +18,7 @@ import { deliver } from '../test/support/stripeEvents';
 import { StripeLedgerServer } from '../test/simulators/stripe/ledgerServer';
 import { reconcileCli } from '../main/reconcile';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 const SECRET = 'whsec_recon_platform_secret';

@@ -25,7 +25,7 @@ import { generateHistories } from '../test/support/histories';
 import { startTestService, type TestService } from '../test/support/service';
 import { asyncApiDocument, toYaml } from './asyncapi';
 
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- untyped JSON (a parsed document or fixture), read by shape
 const YAML = path.resolve(__dirname, '../docs/asyncapi.yaml');
 
 describe('AsyncAPI: the document and the messages Settle produces', () => {

@@ -9,7 +9,7 @@ import type { History } from '../model/histories';
 import { STRIPE_CONNECT_SECRET, STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
 import { deliver, deliverStripe, eventsFor, type StripeDelivery } from './stripeWorld';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 export interface Played {

@@ -15,7 +15,7 @@ import { deliver, eventsFor } from '../driver/stripeWorld';
 import { idOfLength, newTenant, type Tenant } from '../driver/tenant';
 import type { ChargeFact } from '../model/invoices';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 const MAX_ATTEMPTS = 3;
 
 describe.each(['in-process', 'kafka'] as const)('a CRM retry while the CRM still refuses one booking (PostgreSQL, %s messaging)', (messaging) => {

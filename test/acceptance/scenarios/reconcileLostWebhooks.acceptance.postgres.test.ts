@@ -19,7 +19,7 @@ import { StripeLedgerServer } from '../../simulators/stripe/ledgerServer';
 import { STRIPE_CONNECT_SECRET, STRIPE_PLATFORM_SECRET, startSettle, until, type Settle } from '../driver/service';
 import { newTenant, type Tenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 type Kind = Parameters<StripeLedgerServer['put']>[0];
 const NAMES = ['full', 'lossy'] as const;

@@ -25,7 +25,7 @@ import type { AddressInfo } from 'node:net';
 import { currencyExponent, isCurrency, type Money } from '../../../domain/shared/money';
 import { rng } from '../../support/random';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 export type CrmSimOperation = 'createContactBooking' | 'associatePayment';

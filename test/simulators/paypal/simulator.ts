@@ -27,7 +27,7 @@ import zlib from 'node:zlib';
 import { checkAmount, formatAmount, PAYPAL_CURRENCIES, type Issue } from './amounts';
 import { signingIdentity } from './certs';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 export interface RecordedRequest {
