@@ -92,9 +92,9 @@ async function setup(input: AppendLoadInput): Promise<{ append: AppendFn; close(
     }
     case 'emmett': {
       // ESM-only in spirit, but ships a CommonJS build: required lazily so the other targets never load it
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, only when this target runs
       const emmettPg = require('@event-driven-io/emmett-postgresql') as typeof import('@event-driven-io/emmett-postgresql');
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, only when this target runs
       const emmett = require('@event-driven-io/emmett') as typeof import('@event-driven-io/emmett');
       const pool = new Pool({ connectionString: input.databaseUrl, max, application_name: 'bench-emmett' });
       const store = emmettPg.getPostgreSQLEventStore(input.databaseUrl, {

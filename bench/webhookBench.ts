@@ -102,7 +102,7 @@ async function startServer(module: string, args: string[], env: Record<string, s
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, path.join(__dirname, module), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /port (\d+)/.exec(out);
       if (m) resolve(Number(m[1]));

@@ -59,7 +59,7 @@ export const paymentPrefix = (runId: string): string => `pi_${runId}_`;
 const FIXTURE = path.resolve(__dirname, '../../test/fixtures/stripe/events/payment_intent.payment_failed.json');
 
 export async function webhookLoad(input: WebhookLoadInput): Promise<WebhookLoadResult> {
-  const template = JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const template = JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- untyped JSON (a parsed document or fixture), read by shape
   const agent = new http.Agent({ keepAlive: true, maxSockets: input.connections + 8 });
   const target = new URL(`${input.url}/webhooks/stripe`);
   let seq = 0;

@@ -46,7 +46,7 @@ export class BookingCommands {
   async updateDeparture(departureId: string, changes: Partial<Omit<DepartureInput, 'departureId'>>, ctx: CommandContext): Promise<Handled<DepartureState, unknown>> {
     const r = await handle(this.store, streams.departure(ctx.tenantId, departureId), departureDecider, () => cmd<DepartureCommand>('UpdateDeparture', changes, ctx), ctx);
     // more capacity: the waitlist moved; its bookings follow now (and the waitlist reactor makes sure)
-    await followPromotions(this.store, ctx.tenantId, departureId, r.newEvents as DepartureEvent[], ctx);
+    await followPromotions(this.store, ctx.tenantId, departureId, r.newEvents, ctx);
     return r;
   }
 
@@ -89,8 +89,9 @@ export class BookingCommands {
       );
     // A retry of the same request (lost response) gets the booking it created; a different request with the id is refused.
     const sameRequest = (existing: BookingState): boolean => {
-      const r = existing.request!;
+      const r = existing.request;
       return (
+        r !== null &&
         r.departureId === input.departureId &&
         r.price.amount === input.price.amount &&
         r.price.currency === input.price.currency &&
@@ -171,8 +172,9 @@ export class BookingCommands {
     const decided = bookingDecider.decide(refund, before.state); // throws the refusal, before any money moves
     if (decided.length === 0) return handle(this.store, stream, bookingDecider, () => refund, ctx);
     // the payment the refund goes back on (deposit and balance are two payments)
-    const decidedOn = (decided[0]!.data as { providerPaymentId?: string }).providerPaymentId;
-    const payment = before.state.payments.find((p) => p.providerPaymentId === decidedOn) ?? before.state.payment!;
+    const decidedOn = (decided[0]?.data as { providerPaymentId?: string } | undefined)?.providerPaymentId;
+    const payment = before.state.payments.find((p) => p.providerPaymentId === decidedOn) ?? before.state.payment;
+    if (!payment) throw new Error(`booking ${bookingId}: the refund was decided on no payment the booking holds`);
     const { providerRefundId } = await this.provider.refund({
       idempotencyKey: `booking-refund|${ctx.tenantId}|${input.refundId}`,
       provider: payment.provider,

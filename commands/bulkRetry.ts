@@ -32,9 +32,11 @@ export async function scheduleBulkCrmRetry(
   const messages: OutboxMessage[] = [];
   for (let i = 0; i * size < bookingIds.length; i++) {
     const ids = bookingIds.slice(i * size, (i + 1) * size);
+    const [first] = ids;
+    if (first === undefined) break;
     const id = deterministicUuid(`bulk-retry|${tenantId}|${request}|${i}`);
-    const envelope = { id, occurredAt: now.toISOString(), tenantId, aggregate: { type: 'booking' as const, id: ids[0]! }, correlationId: opts.correlationId, causationId: request, data: { bookingIds: ids, attempt: 0 } };
-    messages.push(outboxMessage('crm-sync.bulk-retry', envelope, streams.booking(tenantId, ids[0]!), new Date(now.getTime() + i * stagger).toISOString()));
+    const envelope = { id, occurredAt: now.toISOString(), tenantId, aggregate: { type: 'booking' as const, id: first }, correlationId: opts.correlationId, causationId: request, data: { bookingIds: ids, attempt: 0 } };
+    messages.push(outboxMessage('crm-sync.bulk-retry', envelope, streams.booking(tenantId, first), new Date(now.getTime() + i * stagger).toISOString()));
   }
   await scheduler.enqueue(messages);
   return { bookings: bookingIds.length, batches: messages.length, lastBatchAt: messages.at(-1)?.availableAt ?? null };

@@ -93,7 +93,8 @@ export async function loadFolded<C extends Command, E extends DomainEvent, S>(st
   if (revision !== null && position !== null) {
     folds.delete(streamId);
     folds.set(streamId, { store, decider, state, revision, position });
-    if (folds.size > FOLD_CACHE_SIZE) folds.delete(folds.keys().next().value!);
+    const oldest = folds.size > FOLD_CACHE_SIZE ? folds.keys().next() : null;
+    if (oldest && !oldest.done) folds.delete(oldest.value);
   }
   return { state, revision, position };
 }

@@ -36,7 +36,7 @@ export class InvoicePaymentCommands {
   async start(invoiceId: string, method: PaymentMethod, ctx: CommandContext): Promise<InvoicePaymentStart> {
     const inv = (await load(this.store, streams.invoice(ctx.tenantId, invoiceId), invoiceDecider)).state;
     if (inv.status === 'none') throw new DomainRefusal('invoice_not_found', `no invoice ${invoiceId}`);
-    if (inv.status !== 'open') throw new DomainRefusal(inv.status === 'paid' ? 'invoice_paid' : 'invoice_not_open', `invoice ${invoiceId} is ${inv.status}`);
+    if (inv.status !== 'open' || inv.currency === null) throw new DomainRefusal(inv.status === 'paid' ? 'invoice_paid' : 'invoice_not_open', `invoice ${invoiceId} is ${inv.status}`);
     if (!inv.allowedPaymentMethods.includes(method)) throw new DomainRefusal('payment_method_not_allowed', `invoice ${invoiceId} cannot be paid with ${method}`, 'invalid', { field: 'method' });
     const gateway = this.gateways[method];
     if (!gateway) throw new ProviderError('unavailable', `${method} is not configured for this Settle instance`);
@@ -48,7 +48,7 @@ export class InvoicePaymentCommands {
       invoiceId,
       customerId: inv.customerId ?? '',
       accountId,
-      currency: inv.currency!,
+      currency: inv.currency,
       lines: inv.lineItems.map((l) => ({ name: l.description, quantity: l.quantity, unitAmount: l.unitAmount })),
       returnUrl: method === 'paypal' ? `${this.publicBaseUrl}/pay/paypal/return` : (this.payerReturnPage(ctx.tenantId, invoiceId) ?? `${this.publicBaseUrl}/pay/stripe/return`),
       cancelUrl: `${this.publicBaseUrl}/pay/cancel`,

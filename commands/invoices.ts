@@ -25,7 +25,7 @@ export class InvoiceCommands {
     private readonly store: EventStore,
     private readonly provider: BillingProvider,
     /** The tenant's Stripe connected account: its invoices are paid there, so refunds go there. */
-    private readonly accounts: { accountFor(tenantId: string): Promise<string | null> } = { accountFor: async () => null },
+    private readonly accounts: { accountFor(tenantId: string): Promise<string | null> } = { accountFor: () => Promise.resolve(null) },
   ) {}
 
   async get(tenantId: string, invoiceId: string): Promise<{ state: InvoiceState; revision: bigint | null } | null> {

@@ -84,7 +84,7 @@ export function envelopeSchema<T extends MessageType>(type: T) {
     aggregate: z.strictObject({ type: aggregateType, id: z.string() }),
     correlationId: z.string().meta({ description: 'The request or provider event that started the flow' }),
     causationId: z.string().meta({ description: 'The event (or request) that directly caused this message' }),
-    data: MESSAGE_TYPES[type].data as (typeof MESSAGE_TYPES)[T]['data'],
+    data: MESSAGE_TYPES[type].data,
   });
 }
 

@@ -6,7 +6,7 @@
  * webhooks. A twin invoice whose webhooks did arrive is the reference.
  */
 import { randomBytes } from 'node:crypto';
-import { invoiceDecider, type InvoiceState } from '../domain/invoice/invoice';
+import { invoiceDecider, type InvoiceEvent, type InvoiceState } from '../domain/invoice/invoice';
 import { fold } from '../domain/shared/decider';
 import { PayPalClient } from '../infrastructure/providers/paypal';
 import { ADMIN_KEY, client } from '../test/support/api';
@@ -15,7 +15,7 @@ import { eventually } from '../test/support/events';
 import { startTestService, type TestService } from '../test/support/service';
 import { startPayPalSimulator, type PayPalSimulator } from '../test/simulators/paypal';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 describe('reconciliation with PayPal (simulator + PostgreSQL)', () => {
@@ -28,7 +28,7 @@ describe('reconciliation with PayPal (simulator + PostgreSQL)', () => {
   const since = new Date(Date.now() - 86_400_000).toISOString();
   const ids: Record<string, { invoiceId: string; orderId: string; captureId?: string; refundId?: string }> = {};
 
-  const invoiceState = async (id: string) => fold(invoiceDecider as never, (await svc.runtime.eventStore.readStream(`invoice-coach.${id}`)).map((e) => ({ type: e.type, data: e.data })) as never) as InvoiceState;
+  const invoiceState = async (id: string) => fold(invoiceDecider, (await svc.runtime.eventStore.readStream(`invoice-coach.${id}`)).map((e) => ({ type: e.type, data: e.data })) as InvoiceEvent[]);
   const comparable = (s: InvoiceState, o: { orderId: string; captureId?: string; refundId?: string }) =>
     JSON.parse(
       JSON.stringify({

@@ -7,9 +7,9 @@
  * run repairs nothing; a dry run writes nothing; a 429 is waited out as Retry-After asks.
  */
 import { randomBytes } from 'node:crypto';
-import { invoiceDecider, type InvoiceState } from '../domain/invoice/invoice';
+import { invoiceDecider, type InvoiceEvent, type InvoiceState } from '../domain/invoice/invoice';
 import { fold } from '../domain/shared/decider';
-import { subscriptionDecider, type SubscriptionState } from '../domain/subscription/subscription';
+import { subscriptionDecider, type SubscriptionEvent } from '../domain/subscription/subscription';
 import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
@@ -18,7 +18,7 @@ import { deliver } from '../test/support/stripeEvents';
 import { StripeLedgerServer } from '../test/simulators/stripe/ledgerServer';
 import { reconcileCli } from '../main/reconcile';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 const SECRET = 'whsec_recon_platform_secret';
@@ -50,7 +50,7 @@ describe('reconciliation with Stripe (fake Stripe lists + PostgreSQL)', () => {
 
   function buildHistory(t: Tenant): void {
     const acct = ACCOUNT[t];
-    const [i1, i2, i3, i4] = invoices[t]!;
+    const [i1, i2, i3, i4] = invoices[t];
     const md = (invoiceId: string) => ({ tenant_id: t, invoice_id: invoiceId });
     const charge = (id: string, pi: string, amount: number, at: number, status = 'succeeded', extra: Obj = {}) => ({
       id, object: 'charge', amount, amount_captured: status === 'succeeded' ? amount : 0, currency: 'eur', created: at, livemode: false, status, paid: status === 'succeeded', payment_intent: pi, metadata: {},
@@ -148,8 +148,8 @@ describe('reconciliation with Stripe (fake Stripe lists + PostgreSQL)', () => {
     await dropSchema(schema);
   });
 
-  const invoiceState = async (t: Tenant, id: string) => fold(invoiceDecider as never, (await svc.runtime.eventStore.readStream(`invoice-${t}.${id}`)).map((e) => ({ type: e.type, data: e.data })) as never) as InvoiceState;
-  const invoiceStateOf = async (t: string, id: string) => fold(invoiceDecider as never, (await svc.runtime.eventStore.readStream(`invoice-${t}.${id}`)).map((e) => ({ type: e.type, data: e.data })) as never) as InvoiceState;
+  const invoiceState = async (t: Tenant, id: string) => fold(invoiceDecider, (await svc.runtime.eventStore.readStream(`invoice-${t}.${id}`)).map((e) => ({ type: e.type, data: e.data })) as InvoiceEvent[]);
+  const invoiceStateOf = async (t: string, id: string) => fold(invoiceDecider, (await svc.runtime.eventStore.readStream(`invoice-${t}.${id}`)).map((e) => ({ type: e.type, data: e.data })) as InvoiceEvent[]);
   const comparableInvoice = (s: InvoiceState) => ({
     status: s.status,
     amountPaid: s.amountPaid,
@@ -164,9 +164,9 @@ describe('reconciliation with Stripe (fake Stripe lists + PostgreSQL)', () => {
 
   async function everything(t: Tenant) {
     const inv = [];
-    for (const id of invoices[t]!) inv.push(comparableInvoice(await invoiceState(t, id)));
+    for (const id of invoices[t]) inv.push(comparableInvoice(await invoiceState(t, id)));
     const subscriptionInvoice = comparableInvoice(await invoiceState(t, `in_${t}_1`));
-    const sub = fold(subscriptionDecider as never, (await svc.runtime.eventStore.readStream(`subscription-${t}.cust-${t}`)).map((e) => ({ type: e.type, data: e.data })) as never) as SubscriptionState;
+    const sub = fold(subscriptionDecider, (await svc.runtime.eventStore.readStream(`subscription-${t}.cust-${t}`)).map((e) => ({ type: e.type, data: e.data })) as SubscriptionEvent[]);
     return stripped(t, { inv, subscriptionInvoice, sub: { status: sub.status, accessActive: sub.accessActive, providerSubscriptionId: sub.providerSubscriptionId, currentPeriodEnd: sub.currentPeriodEnd } });
   }
 

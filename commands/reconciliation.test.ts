@@ -12,7 +12,7 @@ import { payPalEnvelopes, stripeEnvelopes } from './webhooks/synthesize';
 function harness(ledger: StripeLedger | null, opts: { maxRetries?: number } = {}) {
   const sleeps: number[] = [];
   const finished: Array<{ status: string; error?: string; result: ReconciliationResult }> = [];
-  const runs: ReconciliationRuns = { create: async () => undefined, finish: async (_id, o) => void finished.push(o as never) };
+  const runs: ReconciliationRuns = { create: async () => undefined, finish: async (_id, o) => void finished.push(o) };
   const reconciler = new Reconciler({
     store: {} as EventStore,
     refs: { lookup: async () => null },
@@ -72,7 +72,7 @@ describe('Reconciler pacing', () => {
   });
 
   test('with no provider configured a run is refused (provider unavailable), not an empty success', async () => {
-    const { reconciler } = harness(null as never);
+    const { reconciler } = harness(null);
     await expect(reconciler.start(req)).rejects.toMatchObject({ kind: 'unavailable', code: 'no_provider' });
   });
 

@@ -24,11 +24,11 @@ import { invoiceDecider } from '../domain/invoice/invoice';
 import { ProviderError } from '../domain/ports/billingProvider';
 import type { EventStore } from '../domain/ports/eventStore';
 import type { PayPalPaymentsReader } from '../domain/ports/paypalPayments';
-import { ProviderRateLimited, type PayPalLedger, type ProviderObject, type StripeLedger, type StripeLedgerKind } from '../domain/ports/providerLedger';
+import { ProviderRateLimited, type PayPalLedger, type StripeLedger, type StripeLedgerKind } from '../domain/ports/providerLedger';
 import { DomainRefusal, type Command, type Decider, type DomainEvent } from '../domain/shared/decider';
 import { subscriptionDecider } from '../domain/subscription/subscription';
 import { load } from './handle';
-import type { Difference, DifferenceKind, DifferenceOutcome, ReconciliationEndpoint, ReconciliationRequest, ReconciliationResult, ReconciliationRuns } from '../domain/ports/reconciliationRuns';
+import type { Difference, DifferenceOutcome, ReconciliationEndpoint, ReconciliationRequest, ReconciliationResult, ReconciliationRuns } from '../domain/ports/reconciliationRuns';
 import { newId } from './ids';
 import { streams } from './streams';
 import { translatePayPalEvent } from './webhooks/paypal';
@@ -95,8 +95,7 @@ interface Source {
 /** What is listed on a previous account: only objects that carry money. */
 const PREVIOUS_ACCOUNT_KINDS: readonly StripeLedgerKind[] = ['payment_intent', 'charge', 'refund', 'dispute'];
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type AnyDecider = Decider<Command, DomainEvent, any>;
+type AnyDecider = Decider<Command, DomainEvent, unknown>;
 
 /**
  * What applying steps would append, decided in memory against the aggregates (and what earlier
@@ -138,7 +137,7 @@ class Simulation {
       if (step.kind === 'connected_account' || step.kind === 'paypal_capture') continue; // never synthesised
       if (step.kind === 'plan_change_outcome') {
         const stream = streams.subscription(step.tenantId, step.customerId);
-        const s = (await this.state(stream, subscriptionDecider as unknown as AnyDecider)) as { pendingPlanChange: unknown };
+        const s = (await this.state(stream, subscriptionDecider)) as { pendingPlanChange: unknown };
         if (s.pendingPlanChange) {
           facts.push(step.outcome === 'captured' ? 'PlanChangePaymentCaptured' : 'PlanChangeDeclined');
           touched.add(stream);
@@ -164,7 +163,7 @@ class Simulation {
       const d = decider as AnyDecider;
       const before = await this.state(stream, d);
       try {
-        const events = d.decide({ type: command.type, data: command.data, metadata: { now: this.clock.now() } } as Command, before);
+        const events = d.decide({ type: command.type, data: command.data, metadata: { now: this.clock.now() } }, before);
         if (events.length > 0) {
           this.states.set(stream, events.reduce((s, e) => d.evolve(s, e), before));
           facts.push(...events.map((e) => e.type));
@@ -276,7 +275,7 @@ class Run {
           // Stripe lists newest first: apply oldest first, as the webhooks would have come
           for (const o of [...got.objects].reverse()) {
             for (const env of stripeEnvelopes(kind, o, source.account, (this.deps.clock ?? systemClock).now())) {
-              await this.reconcile(source, kind, String(o.id), env.id, env.type, env, () => translateStripeEvent(env as StripeEventEnvelope, this.sim.resolver), stripeMoneyMoved(kind, o));
+              await this.reconcile(source, kind, String(o.id), env.id, env.type, env, () => translateStripeEvent(env, this.sim.resolver), stripeMoneyMoved(kind, o));
             }
           }
           const last = got.objects[got.objects.length - 1];
@@ -302,7 +301,7 @@ class Run {
         if (!order) continue; // not an order (a capture id learned from an event), or unknown to PayPal
         read++;
         for (const env of payPalEnvelopes(order, this.req.since)) {
-          await this.reconcile(source, 'paypal_order', orderId, env.id, env.event_type, env, () => translatePayPalEvent(env as unknown as Record<string, unknown>, this.sim.resolver, this.deps.paypalReader), env.event_type !== 'PAYMENT.CAPTURE.DENIED');
+          await this.reconcile(source, 'paypal_order', orderId, env.id, env.event_type, env, () => translatePayPalEvent(env, this.sim.resolver, this.deps.paypalReader), env.event_type !== 'PAYMENT.CAPTURE.DENIED');
         }
       }
       this.examined += read;

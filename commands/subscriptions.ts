@@ -92,9 +92,10 @@ export class SubscriptionCommands {
   async changePlanPrice(planId: string, input: { amount: Money; interval?: BillingInterval }, ctx: CommandContext): Promise<Handled<PlanState, unknown>> {
     const plan = await this.activePlan(ctx.tenantId, planId);
     const interval = input.interval ?? plan.interval;
+    if (plan.providerProductId === null) throw new Error(`plan ${planId} has no provider product to price`);
     const price = await this.provider.createPrice({
       idempotencyKey: `plan|${ctx.tenantId}|${planId}|price|${input.amount.currency}${input.amount.amount}|${interval}|after|${plan.providerPriceId}`,
-      productId: plan.providerProductId!,
+      productId: plan.providerProductId,
       amount: input.amount,
       interval,
       metadata: { tenant_id: ctx.tenantId, plan_id: planId },
@@ -131,7 +132,7 @@ export class SubscriptionCommands {
     const deadline = Date.now() + (this.opts.waitForSessionMs ?? 10_000);
     for (;;) {
       const now = (this.opts.clock ?? systemClock).now();
-      const attemptId = ctx.idSeed ? `${ctx.idSeed.slice(0, 32)}` : newId();
+      const attemptId = ctx.idSeed ? ctx.idSeed.slice(0, 32) : newId();
       const claimed = await handle(
         this.store,
         stream,
@@ -219,11 +220,12 @@ export class SubscriptionCommands {
     const state = (await load(this.store, stream, subscriptionDecider)).state;
     const change = state.pendingPlanChange;
     if (!change || change.changeId !== changeId) throw new DomainRefusal('plan_change_pending', 'another plan change is pending');
+    if (state.providerSubscriptionId === null) throw new Error('a pending plan change on a subscription with no provider subscription');
     let result;
     try {
       result = await this.provider.changeSubscriptionPlan({
         idempotencyKey: `plan-change|${changeId}`,
-        providerSubscriptionId: state.providerSubscriptionId!,
+        providerSubscriptionId: state.providerSubscriptionId,
         priceId: change.toPriceId,
         prorationBehavior: 'always_invoice',
         paymentBehavior: 'pending_if_incomplete',

@@ -241,9 +241,9 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   const sendStripe = async (e: StripeEvent, what: string) => {
     const r = await deliver(stripeHook, e, s.stripeWebhookSecret);
     if (r.status === 400 && /signature/i.test(JSON.stringify(r.body))) {
-      throw new DemoError(`the service did not accept the Stripe signature (${problemText(r as Reply)}): its STRIPE_WEBHOOK_SECRET is not the one in ${s.devDefaultsFile ?? 'the environment'}`);
+      throw new DemoError(`the service did not accept the Stripe signature (${problemText(r)}): its STRIPE_WEBHOOK_SECRET is not the one in ${s.devDefaultsFile ?? 'the environment'}`);
     }
-    if (r.status !== 200) throw new DemoError(`Stripe webhook (${what}): ${problemText(r as Reply)}`);
+    if (r.status !== 200) throw new DemoError(`Stripe webhook (${what}): ${problemText(r)}`);
   };
   const paymentIntent = (file: 'payment_intent.succeeded' | 'payment_intent.payment_failed', bookingId: string, tag: string) => {
     const pi = `pi_demo_${runId.replace(/-/g, '')}_${tag}`;
@@ -315,7 +315,7 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   paypal.approveOrder(orderId);
   const approved = await paypal.sendWebhook(`${base}/webhooks/paypal`, paypal.events.orderApproved(orderId));
   if (approved.status !== 200) throw new DemoError(`PayPal webhook: ${problemText({ status: approved.status, body: JSON.parse(approved.body || '{}') as Json })}`);
-  const captureId = String((paypal.order(orderId) as Json | undefined)?.purchase_units?.[0]?.payments?.captures?.[0]?.id ?? '');
+  const captureId = String((paypal.order(orderId))?.purchase_units?.[0]?.payments?.captures?.[0]?.id ?? '');
   if (!captureId) throw new DemoError(`PayPal order ${orderId} was not captured after its approval: is the service's PAYPAL_API_BASE ${s.paypalApiBase}, with the simulator's credentials?`);
   const capture = paypal.events.captureCompleted(captureId);
   const delivered = await paypal.sendWebhook(`${base}/webhooks/paypal`, capture);

@@ -54,4 +54,10 @@ async function main(): Promise<number> {
 }
 
 // exit once stdout is flushed (pipes are asynchronous on some platforms); the simulators are closed already
-main().then((code) => process.stdout.write('', () => process.exit(code)));
+main().then(
+  (code) => process.stdout.write('', () => process.exit(code)),
+  (err: unknown) => {
+    process.stderr.write(`demo: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -72,7 +72,7 @@ export interface RouteSpec<S extends z.ZodType | undefined = z.ZodType | undefin
 }
 
 export function route<S extends z.ZodType | undefined>(spec: RouteSpec<S>): RouteSpec {
-  return spec as unknown as RouteSpec;
+  return spec;
 }
 
 /**
@@ -185,7 +185,7 @@ export function mount(router: Router, specs: readonly RouteSpec[], freshness?: F
         const { min_position: _mp, ...rest } = req.query as Record<string, unknown>;
         const parsed = spec.query.safeParse(rest);
         if (!parsed.success) throw validationProblem(parsed.error, 'query');
-        query = parsed.data as Record<string, unknown>;
+        query = parsed.data;
       }
       const tenantId = spec.access === 'tenant' ? tenantOf(res) : ((res.locals.tenantId as string | undefined) ?? '');
       let stale = false;
@@ -198,7 +198,7 @@ export function mount(router: Router, specs: readonly RouteSpec[], freshness?: F
       }
       let reply: Reply;
       try {
-        reply = await spec.handler({ req, res, body: body as never, query, params: req.params as Record<string, string>, tenantId });
+        reply = await spec.handler({ req, res, body: body, query, params: req.params as Record<string, string>, tenantId });
       } catch (err) {
         const p = toProblem(err);
         if (p) throw p;
@@ -412,7 +412,7 @@ export function methodNotAllowed(specs: readonly RouteSpec[]): Middleware {
   const patterns = specs.map((s) => ({ re: new RegExp(`^${s.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}/?$`), method: s.method.toUpperCase() }));
   return (req, res, next) => {
     const allowed = new Set(patterns.filter((p) => p.re.test(req.path)).map((p) => p.method));
-    if (allowed.size === 0 || allowed.has(req.method) || (req.method === 'HEAD' && allowed.has('GET'))) return next();
+    if (allowed.size === 0 || allowed.has(req.method) || (req.method === 'HEAD' && allowed.has('GET'))) { next(); return; }
     if (allowed.has('GET')) allowed.add('HEAD');
     const allow = [...allowed].sort().join(', ');
     res.setHeader('Allow', allow);

@@ -25,7 +25,7 @@ import { generateHistories } from '../test/support/histories';
 import { startTestService, type TestService } from '../test/support/service';
 import { asyncApiDocument, toYaml } from './asyncapi';
 
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- untyped JSON (a parsed document or fixture), read by shape
 const YAML = path.resolve(__dirname, '../docs/asyncapi.yaml');
 
 describe('AsyncAPI: the document and the messages Settle produces', () => {
@@ -74,9 +74,9 @@ describe('AsyncAPI: the document and the messages Settle produces', () => {
         price,
         paymentScheduleId: 'sched-w',
       },
-    } as Omit<BookingCommand, 'metadata'>);
-    await run('bk-wait', { type: 'RecordPaymentCompleted', data: { provider: 'paypal', providerPaymentId: 'cap_wait', providerChargeId: null, amount: price } } as Omit<BookingCommand, 'metadata'>);
-    await run('bk-wait', { type: 'PromoteFromWaitlist', data: { seats: 1 } } as Omit<BookingCommand, 'metadata'>);
+    });
+    await run('bk-wait', { type: 'RecordPaymentCompleted', data: { provider: 'paypal', providerPaymentId: 'cap_wait', providerChargeId: null, amount: price } });
+    await run('bk-wait', { type: 'PromoteFromWaitlist', data: { seats: 1 } });
     // the CRM saga's scheduled retry: the CRM is down
     const crm = { createContactBooking: () => Promise.reject(new CrmError('unavailable', 'down', 503)), associatePayment: () => Promise.reject(new CrmError('unavailable', 'down', 503)) };
     const saga = new CrmSyncSaga(store, crm, null, { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20, publicBaseUrl: 'http://settle.test', clock: { now: () => now } });

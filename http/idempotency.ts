@@ -68,9 +68,9 @@ function bodyFingerprint(req: Request): { hash: string; legacy: string } {
 
 export function idempotency(store: IdempotencyStore) {
   return async (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== 'POST') return next();
+    if (req.method !== 'POST') { next(); return; }
     const key = req.get('idempotency-key');
-    if (key === undefined) return next();
+    if (key === undefined) { next(); return; }
     if (!KEY.test(key)) throw new Problem(400, 'invalid-idempotency-key', 'Invalid Idempotency-Key', 'Idempotency-Key must be 1 to 255 visible ASCII characters', [{ path: 'header.Idempotency-Key', message: 'invalid' }]);
     const scope = idempotencyScope(res.locals.principal as Principal, res.locals.tenantId as string | undefined);
     const { hash: bodyHash, legacy } = bodyFingerprint(req);

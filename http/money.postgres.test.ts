@@ -145,7 +145,7 @@ describe('money through the API and signed webhooks (PostgreSQL)', () => {
     await settled(api);
     const r = await api.get<{ totals: Totals[] }>(`/v1/reports/finance?from=${today}&to=${today}`);
     expect(r.status).toBe(200);
-    return r.body.totals.find((t) => t.currency === currency) ?? ({ currency, grossCollected: 0, refunds: 0, disputed: 0, disputeLosses: 0, net: 0, succeededCount: 0, failedCount: 0 } as Totals);
+    return r.body.totals.find((t) => t.currency === currency) ?? ({ currency, grossCollected: 0, refunds: 0, disputed: 0, disputeLosses: 0, net: 0, succeededCount: 0, failedCount: 0 });
   }
 
   async function payments(api: Api, payableId?: string): Promise<Payment[]> {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startTestService, type TestService } from '../test/support/service';
 
-type Schema = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Schema = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- untyped JSON (a parsed document or fixture), read by shape
 const ADMIN = 'openapi-admin-key-0123456789abcdef';
 
 describe('/openapi.json', () => {

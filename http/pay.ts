@@ -89,7 +89,7 @@ export function payRoutes(rt: Pick<AppServices, 'clock' | 'readModels' | 'comman
     const method = String((req.body as Record<string, unknown> | undefined)?.method ?? '');
     if (method !== 'stripe_connect' && method !== 'paypal') throw new Problem(422, 'validation-error', 'Validation Failed', 'method must be stripe_connect or paypal', [{ path: 'body.method', message: 'invalid' }]);
     try {
-      const start = await payments.start(invoiceId, method as PaymentMethod, { tenantId, correlationId: String(res.locals.correlationId), causationId: String(res.locals.requestId), now: rt.clock.now() });
+      const start = await payments.start(invoiceId, method, { tenantId, correlationId: String(res.locals.correlationId), causationId: String(res.locals.requestId), now: rt.clock.now() });
       res.redirect(303, start.url);
     } catch (err) {
       if (err instanceof DomainRefusal) throw new Problem(409, 'invoice-not-payable', 'Conflict', err.message);

@@ -121,9 +121,9 @@ export function rateLimit(opts: RateLimitOptions): RateLimiter {
 
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     const key = opts.key(req, res);
-    if (!key) return next();
+    if (!key) { next(); return; }
     const r = take(key);
-    if (r.ok) return next();
+    if (r.ok) { next(); return; }
     refuse(req, res, name, r);
   };
 
@@ -165,7 +165,7 @@ export function failedAuthLimit(opts: Omit<RateLimitOptions, 'key'>): FailedAuth
     limiter,
     gate(req, res, next) {
       const r = limiter.peek(byIp(req));
-      if (r.ok) return next();
+      if (r.ok) { next(); return; }
       refuse(req, res, opts.name, r);
     },
     charge(req) {

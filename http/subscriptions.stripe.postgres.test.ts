@@ -24,7 +24,7 @@ const M = 30 * DAY;
 const period = (k: number) => ({ start: T0 + k * M, end: T0 + (k + 1) * M });
 const isoOf = (sec: number) => new Date(sec * 1000).toISOString();
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Sub = Record<string, any>;
 
 describe('subscriptions converge to the provider (HTTP + Stripe webhooks, PostgreSQL)', () => {

@@ -33,7 +33,7 @@ export class Wakeable {
         const elapsed = Date.now() - started;
         // never past the sleep's own end: a floor above `ms` does not lengthen it
         const left = Math.min(floorMs, ms) - elapsed;
-        if (left <= 0) return end();
+        if (left <= 0) { end(); return; }
         clearTimeout(timer);
         timer = setTimeout(end, left);
       };

@@ -568,7 +568,7 @@ export class Settle {
   }
 
   /** Held and parked keys per stage (the relay and each consumer group), reused like the gauges. */
-  private keyStages: () => Promise<ReadonlyArray<{ stage: string; held: number; parked: number }>> = async () => [];
+  private keyStages: () => Promise<ReadonlyArray<{ stage: string; held: number; parked: number }>> = () => Promise.resolve([]);
 }
 
 function leaseFor(config: Config, name: string): LeaderLease {

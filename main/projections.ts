@@ -49,7 +49,7 @@ rebuildCommand(
   process.stderr,
 ).then(
   (code) => process.exit(code),
-  (err) => {
+  (err: unknown) => {
     process.stderr.write(`projections: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   },

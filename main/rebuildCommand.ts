@@ -17,14 +17,14 @@ import { ProjectionRunner, requestRebuild } from '../infrastructure/projections/
 export interface RebuildDeps {
   readonly db: SqlClient;
   readonly store: EventStore;
-  leaseFor(projection: string): LeaderLease;
+  readonly leaseFor: (projection: string) => LeaderLease;
   readonly logger: Logger;
-  close(): Promise<void>;
+  readonly close: () => Promise<void>;
 }
 
 async function generation(db: SqlClient, name: string): Promise<number> {
   const { rows } = await db.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1', [name]);
-  return Number(rows[0]?.g ?? 0);
+  return rows[0]?.g ?? 0;
 }
 
 /** Resolves with the exit code; `open` is called only once the arguments are valid. */

@@ -28,7 +28,7 @@ export function reconcileCli(argv: readonly string[], env: NodeJS.ProcessEnv, ou
 if (require.main === module) {
   reconcileCli(process.argv.slice(2), process.env, process.stdout, process.stderr).then(
     (code) => process.exit(code),
-    (e) => {
+    (e: unknown) => {
       process.stderr.write(`reconcile: ${e instanceof Error ? e.message : String(e)}\n`);
       process.exit(1);
     },

@@ -93,7 +93,7 @@ async function main(): Promise<void> {
       timer.unref();
       svc.shutdown(signal).then(
         () => process.exit(0),
-        (err) => {
+        (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
           process.exit(1);
         },
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err) => {
+  main().catch((err: unknown) => {
     process.stderr.write(`settle: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });

@@ -49,7 +49,7 @@ async function caughtUp(db: SqlClient, runners: ProjectionRunner[]): Promise<voi
 
 async function generationOf(db: SqlClient, name: string): Promise<number> {
   const { rows } = await db.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1', [name]);
-  return Number(rows[0]?.g ?? 0);
+  return rows[0]?.g ?? 0;
 }
 
 describe('projections (PostgreSQL)', () => {
@@ -133,9 +133,9 @@ describe('projections (PostgreSQL)', () => {
       ...base,
       name: `${base.name}_${suffix}`,
       tables: base.tables.map((x) => `${x}_${suffix}`),
-      ddl: (tt) => base.ddl(rename(tt as Record<string, string>)),
+      ddl: (tt) => base.ddl(rename(tt)),
       ...(base.queryIndexes ? { queryIndexes: (tt: Record<string, string>) => base.queryIndexes!(rename(tt)) } : {}),
-      apply: (tx, events, tt) => wrap(() => base.apply(tx, events, rename(tt as Record<string, string>))),
+      apply: (tx, events, tt) => wrap(() => base.apply(tx, events, rename(tt))),
     };
   }
 

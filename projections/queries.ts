@@ -31,7 +31,7 @@ export function decodeCursor(cursor: string | undefined, shape: CursorShape): un
       Array.isArray(v) &&
       v.length === shape.length &&
       shape.every((kind, i) => {
-        const x = v[i];
+        const x: unknown = v[i];
         if (kind === 'flag') return x === 0 || x === 1;
         if (typeof x !== 'string') return false;
         return kind === 'instant' ? ISO_INSTANT.test(x) : kind === 'uuid' ? UUID.test(x) : ID.test(x);
@@ -53,12 +53,12 @@ export class InvalidCursor extends Error {
 type Row = Record<string, unknown>;
 
 function iso(v: unknown): string | null {
-  if (v === null || v === undefined) return null;
-  return v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString();
+  if (v instanceof Date) return v.toISOString();
+  return typeof v === 'string' || typeof v === 'number' ? new Date(v).toISOString() : null;
 }
 
 function money(amount: unknown, currency: unknown) {
-  return amount === null || amount === undefined || !currency ? null : { amount: Number(amount), currency: String(currency) };
+  return amount === null || amount === undefined || typeof currency !== 'string' || !currency ? null : { amount: Number(amount), currency };
 }
 
 export function invoiceOut(r: Row) {
@@ -444,7 +444,7 @@ export class ReadModels {
       this.db.query<Row>(`SELECT tenant_id, attempt_id, needs_attention, occurred_at FROM payment_history WHERE needs_attention IS NOT NULL${tenantId === null ? '' : ' AND tenant_id = $1'} ORDER BY occurred_at LIMIT 20`, args),
     ]);
     return [
-      ...b.rows.map((r) => ({ tenantId: String(r.tenant_id), kind: 'booking' as const, id: String(r.booking_id), reasons: (r.attention as string[]) ?? [], since: iso(r.updated_at) })),
+      ...b.rows.map((r) => ({ tenantId: String(r.tenant_id), kind: 'booking' as const, id: String(r.booking_id), reasons: (r.attention as string[] | null) ?? [], since: iso(r.updated_at) })),
       ...i.rows.map((r) => ({ tenantId: String(r.tenant_id), kind: 'invoice' as const, id: String(r.invoice_id), reasons: [String(r.status)], since: iso(r.updated_at) })),
       ...p.rows.map((r) => ({ tenantId: String(r.tenant_id), kind: 'payment' as const, id: String(r.attempt_id), reasons: [String(r.needs_attention)], since: iso(r.occurred_at) })),
     ];

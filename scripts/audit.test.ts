@@ -1,5 +1,5 @@
 /** The npm audit verdict (scripts/audit.cjs): high/critical fails, an unreachable service is reported, never passed silently. */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- audit.cjs is the CommonJS script test.sh runs with node; the test loads that very file
 const { judge } = require('./audit.cjs') as { judge: (r: unknown) => { ok: boolean | null; line: string } };
 
 describe('npm audit verdict', () => {

@@ -72,7 +72,7 @@ export class CrmSyncSaga {
     const ids = (): readonly string[] => {
       const list = message.type === 'booking.paid' ? [data?.bookingId] : data?.bookingIds;
       if (!Array.isArray(list) || list.length === 0 || !list.every((x) => typeof x === 'string' && x.length > 0) || typeof message.tenantId !== 'string' || !message.id) {
-        throw new MalformedSagaMessage(`${message.type} message ${String(message.id)} names no booking`);
+        throw new MalformedSagaMessage(`${message.type} message ${message.id} names no booking`);
       }
       return list as string[];
     };
@@ -87,7 +87,7 @@ export class CrmSyncSaga {
         return;
       case 'crm-sync.retry': {
         // a stale retry (its attempt already happened, or it belongs to an earlier round) is dropped
-        for (const id of ids()) await this.advance(message.tenantId, id, message, { attempt: data!.attempt ?? 0, round: data!.round ?? 0 });
+        for (const id of ids()) await this.advance(message.tenantId, id, message, { attempt: data?.attempt ?? 0, round: data?.round ?? 0 });
         return;
       }
       case 'crm-sync.bulk-retry':
@@ -177,8 +177,9 @@ export class CrmSyncSaga {
         } else {
           // every kept payment (a deposit, then its balance) is associated once, oldest first; the
           // CRM deduplicates on the payment id, and the booking records each payment id once
-          const p = paymentToAssociate(s)!;
-          const associated = await this.crm.associatePayment({ crmBookingId: s.crmBookingId!, externalReference: bookingId, paymentId: p.providerPaymentId, amount: p.amount });
+          const p = paymentToAssociate(s);
+          if (!p || s.crmBookingId === null) throw new Error(`booking ${bookingId}: associate_payment runs with no payment to associate or no CRM booking`);
+          const associated = await this.crm.associatePayment({ crmBookingId: s.crmBookingId, externalReference: bookingId, paymentId: p.providerPaymentId, amount: p.amount });
           await handle(
             this.store,
             stream,
@@ -200,7 +201,8 @@ export class CrmSyncSaga {
   }
 
   private async contactBooking(tenantId: string, bookingId: string, s: BookingState) {
-    const r = s.request!;
+    const r = s.request;
+    if (!r) throw new Error(`booking ${bookingId} has no request to send to the CRM`);
     // A booking without its own payment schedule (old queued jobs) uses the departure's.
     let schedule = r.paymentScheduleId;
     if (!schedule) schedule = (await load(this.store, streams.departure(tenantId, r.departureId), departureDecider)).state.paymentScheduleId;
@@ -272,9 +274,11 @@ export class CrmSyncSaga {
       .slice(lastReopen + 1, failedAt)
       .filter((e) => e.type === 'CrmStageAttemptFailed' && (e.data as { stage: string }).stage === stage)
       .map((e) => e.data as { attempt: number; error: string; at: string });
-    const r = s.request!;
+    const r = s.request;
+    const failed = events[failedAt];
+    if (!r || !failed) return;
     await this.notifier.crmStageFailed({
-      key: `crm-stage-failed|${tenantId}|${bookingId}|${stage}|${events[failedAt]!.revision}`,
+      key: `crm-stage-failed|${tenantId}|${bookingId}|${stage}|${failed.revision}`,
       bookingId,
       tenantId,
       stage,

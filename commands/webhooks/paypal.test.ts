@@ -38,7 +38,7 @@ function reader(r: { orders?: PayPalOrderFacts[]; captures?: PayPalCaptureFacts[
 }
 
 const refs = (known: Record<string, { tenantId: string; invoiceId: string }> = {}): RefResolver => ({
-  lookup: async (_p, ref) => (known[ref] ? { tenantId: known[ref]!.tenantId, targetType: 'invoice', targetId: known[ref]!.invoiceId } : null),
+  lookup: async (_p, ref) => (known[ref] ? { tenantId: known[ref].tenantId, targetType: 'invoice', targetId: known[ref].invoiceId } : null),
 });
 
 const captureEvent = (type = 'PAYMENT.CAPTURE.COMPLETED', mutate: (r: Record<string, unknown>) => void = () => undefined) =>

@@ -7,10 +7,13 @@
  */
 import { parseDecimalAmount, type Money } from '../../domain/shared/money';
 import { customIdMatches, parseCustomId, type CaptureOutcome, type PayPalPaymentsReader } from '../../domain/ports/paypalPayments';
+import { isJsonObject, jsonAt, type JsonObject } from './json';
 import type { RefResolver, Step, Translation } from './steps';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type Obj = Record<string, any>;
+/** A PayPal webhook body is untrusted JSON: read field by field, nothing assumed. */
+type Obj = JsonObject;
+const isObj = isJsonObject;
+const at = jsonAt;
 
 export const PAYPAL_HANDLED_TYPES = new Set(['CHECKOUT.ORDER.APPROVED', 'PAYMENT.CAPTURE.COMPLETED', 'PAYMENT.CAPTURE.DENIED', 'PAYMENT.CAPTURE.REFUNDED', 'PAYMENT.CAPTURE.REVERSED']);
 
@@ -39,8 +42,8 @@ async function targetOf(refs: RefResolver, customId: string | null, keys: Array<
 }
 
 function upLink(resource: Obj, rel: string): string | null {
-  const links: Obj[] = Array.isArray(resource.links) ? resource.links : [];
-  const href = links.find((l) => l?.rel === rel)?.href;
+  const links: readonly unknown[] = Array.isArray(resource.links) ? resource.links : [];
+  const href = at(links.find((l) => at(l, 'rel') === rel), 'href');
   return typeof href === 'string' ? (href.split('/').pop() ?? null) : null;
 }
 
@@ -80,11 +83,12 @@ const CAPTURE_STATUSES_FOR: Record<string, ReadonlySet<string>> = {
  *    stays in the inbox and is retried;
  *  - no PayPal API credentials at all: parked (retried once they are configured).
  */
-export async function translatePayPalEvent(event: Obj, refs: RefResolver, reader: PayPalPaymentsReader | null): Promise<Translation> {
-  const type = String(event.event_type ?? '');
+export async function translatePayPalEvent(event: object, refs: RefResolver, reader: PayPalPaymentsReader | null): Promise<Translation> {
+  const body = event as Obj;
+  const type = typeof body.event_type === 'string' ? body.event_type : '';
   if (!PAYPAL_HANDLED_TYPES.has(type)) return { outcome: 'unhandled' };
-  const r: Obj = event.resource && typeof event.resource === 'object' ? event.resource : {};
-  const id = String(event.id);
+  const r: Obj = isObj(body.resource) ? body.resource : {};
+  const id = typeof body.id === 'string' || typeof body.id === 'number' ? String(body.id) : '';
   const role = (name: string) => `${id}#${name}`;
   const resourceId = typeof r.id === 'string' ? r.id : '';
   const park = (why: string): Translation => ({ outcome: 'park', reason: `${type} ${resourceId}: ${why}` });
@@ -97,8 +101,8 @@ export async function translatePayPalEvent(event: Obj, refs: RefResolver, reader
     case 'CHECKOUT.ORDER.APPROVED': {
       const order = await reader.lookupOrder(resourceId);
       if (!order) return refuse('not_found', 'PayPal has no such order');
-      const bodyCustomId: unknown = r.purchase_units?.[0]?.custom_id;
-      if (bodyCustomId !== undefined && bodyCustomId !== order.customId) return refuse('mismatch', `custom_id "${String(bodyCustomId)}" is "${String(order.customId)}" at PayPal`);
+      const bodyCustomId = at(r, 'purchase_units', 0, 'custom_id');
+      if (bodyCustomId !== undefined && bodyCustomId !== order.customId) return refuse('mismatch', `custom_id ${JSON.stringify(bodyCustomId)} is ${JSON.stringify(order.customId)} at PayPal`);
       if (order.status !== 'APPROVED' && order.status !== 'COMPLETED') return refuse('status', `the order is ${order.status} at PayPal, not approved`);
       const t = await targetOf(refs, order.customId, [order.id]);
       if (t === 'mismatch') return refuse('mismatch', 'its custom_id does not name the invoice Settle created the order for');
@@ -118,10 +122,10 @@ export async function translatePayPalEvent(event: Obj, refs: RefResolver, reader
       if (!c) return refuse('not_found', 'PayPal has no such capture');
       const claimed = bodyMoney(r.amount);
       if (!claimed || !sameMoney(claimed, c.amount)) return refuse('mismatch', `amount ${show(claimed)} is ${show(c.amount)} at PayPal`);
-      if (r.custom_id !== undefined && r.custom_id !== c.customId) return refuse('mismatch', `custom_id "${String(r.custom_id)}" is "${String(c.customId)}" at PayPal`);
-      const bodyOrder: unknown = r.supplementary_data?.related_ids?.order_id;
-      if (bodyOrder !== undefined && bodyOrder !== c.orderId) return refuse('mismatch', `order ${String(bodyOrder)} is ${String(c.orderId)} at PayPal`);
-      if (!CAPTURE_STATUSES_FOR[type]!.has(c.status)) return refuse('status', `the capture is ${c.status} at PayPal`);
+      if (r.custom_id !== undefined && r.custom_id !== c.customId) return refuse('mismatch', `custom_id ${JSON.stringify(r.custom_id)} is ${JSON.stringify(c.customId)} at PayPal`);
+      const bodyOrder = at(r, 'supplementary_data', 'related_ids', 'order_id');
+      if (bodyOrder !== undefined && bodyOrder !== c.orderId) return refuse('mismatch', `order ${typeof bodyOrder === 'string' ? bodyOrder : JSON.stringify(bodyOrder)} is ${String(c.orderId)} at PayPal`);
+      if (!CAPTURE_STATUSES_FOR[type]?.has(c.status)) return refuse('status', `the capture is ${c.status} at PayPal`);
       const t = await targetOf(refs, c.customId, [c.id, c.orderId]);
       if (t === 'mismatch') return refuse('mismatch', 'its custom_id does not name the invoice Settle created the order for');
       if (!t) return park('no invoice for this capture');
@@ -153,7 +157,7 @@ export async function translatePayPalEvent(event: Obj, refs: RefResolver, reader
             errorCode: completed ? null : 'capture_denied',
             declineCode: completed ? null : (c.processorResponseCode ?? c.statusReason ?? null),
             message: completed ? null : (c.statusReason ?? 'The capture was denied'),
-            occurredAt: new Date(String(c.updateTime ?? c.createTime ?? event.create_time)).toISOString(),
+            occurredAt: new Date(String(c.updateTime ?? c.createTime ?? body.create_time)).toISOString(),
             actor,
           },
         },
@@ -165,7 +169,7 @@ export async function translatePayPalEvent(event: Obj, refs: RefResolver, reader
       if (!refund) return refuse('not_found', 'PayPal has no such refund');
       const claimed = bodyMoney(r.amount);
       if (!claimed || !sameMoney(claimed, refund.amount)) return refuse('mismatch', `amount ${show(claimed)} is ${show(refund.amount)} at PayPal`);
-      if (r.custom_id !== undefined && r.custom_id !== refund.customId) return refuse('mismatch', `custom_id "${String(r.custom_id)}" is "${String(refund.customId)}" at PayPal`);
+      if (r.custom_id !== undefined && r.custom_id !== refund.customId) return refuse('mismatch', `custom_id ${JSON.stringify(r.custom_id)} is ${JSON.stringify(refund.customId)} at PayPal`);
       const captureId = refund.captureId || null;
       const bodyCapture = upLink(r, 'up');
       if (bodyCapture !== null && bodyCapture !== captureId) return refuse('mismatch', `capture ${bodyCapture} is ${String(captureId)} at PayPal`);

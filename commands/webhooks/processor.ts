@@ -81,8 +81,7 @@ export class WebhookProcessor {
       for (const st of foreign) notes.push(`${'role' in st ? st.role : st.kind}: refused: tenant ${(st as { tenantId: string }).tenantId} is not the tenant of account ${scope.accountId}`);
       queue = queue.filter((st) => !foreign.includes(st));
     }
-    while (queue.length > 0) {
-      const step = queue.shift()!;
+    for (let step = queue.shift(); step !== undefined; step = queue.shift()) {
       const ctx = (tenantId: string, role: string): CommandContext => ({
         tenantId,
         correlationId: eventId,

@@ -50,7 +50,7 @@ type InvoicePaymentEntry = { payment?: { payment_intent?: Expandable<Stripe.Paym
 const iso = (sec: unknown): string => new Date(Number(sec) * 1000).toISOString();
 /** Stripe amounts are JSON integers of minor units; anything else (a string, a float) is NaN, which the domain refuses. */
 const minor = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) ? v : Number.NaN);
-const cur = (c: unknown): string => String(c ?? '').toUpperCase();
+const cur = (c: unknown): string => (typeof c === 'string' ? c.toUpperCase() : '');
 /**
  * A Stripe amount in the object's currency -> ISO minor units (ISK and MGA count differently at
  * Stripe: domain/shared/providerUnits.ts); NaN when it is not an exact amount, which the domain refuses.
@@ -159,7 +159,7 @@ function attemptSteps(t: PaymentTarget, a: Attempt, role: string): Step[] {
             declineCode: a.declineCode,
             message: a.message,
             occurredAt: a.occurredAt,
-            actor: { kind: 'provider', id: role.split('#')[0]! },
+            actor: { kind: 'provider', id: role.split('#', 1).join('') },
             receiptUrl: a.receiptUrl ?? null,
             card: a.card ?? null,
             applicationFeeAmount: a.applicationFeeAmount ?? null,
@@ -287,7 +287,7 @@ async function paymentIntent(event: EventOf<PaymentIntentType>, ctx: Ctx): Promi
         attemptId: failed ? `${o.id}:${idOf(err?.charge) ?? event.id}` : o.id,
         providerPaymentId: o.id,
         providerChargeId: charge,
-        amount: units(outcome === 'succeeded' ? (o.amount_received ?? o.amount) : o.amount, o.currency),
+        amount: units(outcome === 'succeeded' ? o.amount_received : o.amount, o.currency),
         currency: cur(o.currency),
         outcome,
         errorCode: canceled ? 'canceled' : failed ? (err?.code ?? err?.type ?? 'payment_failed') : null,
@@ -317,7 +317,7 @@ async function chargeOutcome(event: EventOf<'charge.succeeded' | 'charge.failed'
         attemptId: succeeded ? (pi ?? o.id) : o.id,
         providerPaymentId: pi ?? o.id, // legacy Charges API: the charge is the payment
         providerChargeId: o.id,
-        amount: units(succeeded ? (o.amount_captured ?? o.amount) : o.amount, o.currency),
+        amount: units(succeeded ? o.amount_captured : o.amount, o.currency),
         currency: cur(o.currency),
         outcome: succeeded ? 'succeeded' : 'failed',
         errorCode: succeeded ? null : (o.failure_code ?? 'charge_failed'),
@@ -364,7 +364,7 @@ async function dispute(event: EventOf<'charge.dispute.created' | 'charge.dispute
   if (!t) return ctx.park('no invoice or booking for the disputed charge yet');
   const opened = event.type === 'charge.dispute.created';
   const amount = { amount: units(o.amount, o.currency), currency: cur(o.currency) };
-  const reason = String(o.reason ?? 'general');
+  const reason = o.reason;
   const outcome = o.status === 'lost' ? 'lost' : 'won';
   if (t.type === 'booking') {
     // recorded on the booking payment the disputed charge belongs to, as invoices record theirs
@@ -452,12 +452,12 @@ async function subscription(event: EventOf<SubscriptionType>, ctx: Ctx): Promise
           customerId: c.customerId,
           snapshot: {
             providerSubscriptionId: o.id,
-            providerStatus: deleted ? 'canceled' : String(o.status ?? 'unknown'),
+            providerStatus: deleted ? 'canceled' : o.status,
             priceId: idOf(price),
             interval: price ? intervalOf(price) : null,
             currentPeriodStart: iso(start),
             currentPeriodEnd: iso(end),
-            cancelAtPeriodEnd: o.cancel_at_period_end === true,
+            cancelAtPeriodEnd: o.cancel_at_period_end,
             cancelAt: typeof o.cancel_at === 'number' ? iso(o.cancel_at) : null,
             canceledAt: typeof o.canceled_at === 'number' ? iso(o.canceled_at) : null,
             observedAt: iso(event.created),
@@ -539,15 +539,15 @@ function providerInvoiceStep(inv: PreBasilInvoice, tenantId: string, customerId:
         tenantId,
         customerId,
         providerInvoiceId: inv.id,
-        total: units(inv.total ?? inv.amount_due ?? 0, inv.currency),
+        total: units(inv.total, inv.currency),
         currency: cur(inv.currency),
         lineItems: list<PreBasilLine>(inv.lines).map((l) => {
           // exact integers only: a line whose amount does not divide by its quantity is kept as one line of its total
-          const amount = units(l.amount ?? 0, inv.currency);
+          const amount = units(l.amount, inv.currency);
           const quantity = minor(l.quantity ?? 1);
           const divides = quantity > 0 && amount % quantity === 0;
           return {
-            description: divides ? String(l.description ?? 'Subscription') : `${String(l.description ?? 'Subscription')} (${quantity} ×)`,
+            description: divides ? (l.description ?? 'Subscription') : `${l.description ?? 'Subscription'} (${quantity} ×)`,
             quantity: divides ? quantity : 1,
             unitAmount: divides ? amount / quantity : amount,
           };
@@ -556,10 +556,10 @@ function providerInvoiceStep(inv: PreBasilInvoice, tenantId: string, customerId:
         invoicePdf: inv.invoice_pdf ?? null,
         dueDate: inv.due_date ? iso(inv.due_date).slice(0, 10) : null,
         subscriptionId: invoiceSubscription(inv),
-        actor: { kind: 'provider', id: role.split('#')[0]! },
+        actor: { kind: 'provider', id: role.split('#', 1).join('') },
       },
     },
-  } as Step;
+  };
 }
 
 type InvoiceType = 'invoice.finalized' | 'invoice.paid' | 'invoice.payment_succeeded' | 'invoice.payment_failed' | 'invoice.voided' | 'invoice.marked_uncollectible';
@@ -575,7 +575,7 @@ async function invoice(event: EventOf<InvoiceType>, ctx: Ctx): Promise<Translati
   ];
   const pi = invoicePaymentIntent(o);
   const planChange = o.billing_reason === 'subscription_update';
-  const amount = { amount: units(o.amount_paid ?? o.amount_due ?? 0, o.currency), currency: cur(o.currency) };
+  const amount = { amount: units(o.amount_paid, o.currency), currency: cur(o.currency) };
   const actor = { kind: 'provider', id: event.id } as const;
   if (event.type === 'invoice.paid' || event.type === 'invoice.payment_succeeded') {
     if (pi) out.push({ kind: 'learn', provider: 'stripe', ref: pi, tenantId: c.tenantId, targetType: 'invoice', targetId: o.id });
@@ -586,7 +586,7 @@ async function invoice(event: EventOf<InvoiceType>, ctx: Ctx): Promise<Translati
       invoiceId: o.id,
       command: {
         type: 'RecordPaymentAttempt',
-        data: { attemptId: pi ?? o.id, provider: 'stripe', providerPaymentId: pi ?? o.id, providerChargeId: idOf(o.charge), amount, outcome: 'succeeded', occurredAt: iso(o.status_transitions?.paid_at ?? event.created), actor },
+        data: { attemptId: pi ?? o.id, provider: 'stripe', providerPaymentId: pi ?? o.id, providerChargeId: idOf(o.charge), amount, outcome: 'succeeded', occurredAt: iso(o.status_transitions.paid_at ?? event.created), actor },
       },
     });
     if (planChange) {
@@ -600,7 +600,7 @@ async function invoice(event: EventOf<InvoiceType>, ctx: Ctx): Promise<Translati
   } else if (event.type === 'invoice.payment_failed' || event.type === 'invoice.marked_uncollectible') {
     const uncollectible = event.type === 'invoice.marked_uncollectible';
     const final = uncollectible || !o.next_payment_attempt;
-    const due = { amount: units(o.amount_due ?? o.total ?? 0, o.currency), currency: cur(o.currency) };
+    const due = { amount: units(o.amount_due, o.currency), currency: cur(o.currency) };
     out.push({
       kind: 'invoice',
       role: ctx.role('payment'),
@@ -644,9 +644,9 @@ async function invoice(event: EventOf<InvoiceType>, ctx: Ctx): Promise<Translati
 }
 
 /** Capabilities only: metadata.tenant_id is the account's own claim and links nothing. */
-async function account(event: EventOf<'account.updated'>): Promise<Translation> {
+function account(event: EventOf<'account.updated'>): Promise<Translation> {
   const o = event.data.object;
-  return steps([{ kind: 'connected_account', accountId: o.id, chargesEnabled: !!o.charges_enabled, payoutsEnabled: !!o.payouts_enabled, detailsSubmitted: !!o.details_submitted }]);
+  return Promise.resolve(steps([{ kind: 'connected_account', accountId: o.id, chargesEnabled: o.charges_enabled, payoutsEnabled: o.payouts_enabled, detailsSubmitted: o.details_submitted }]));
 }
 
 /** Every Stripe event type Settle acts on, and its handler. */

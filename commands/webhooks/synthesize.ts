@@ -9,10 +9,11 @@
  * success (the failed charges are listed separately and recorded through their intent).
  */
 import type { ProviderObject, StripeLedgerKind } from '../../domain/ports/providerLedger';
+import { isJsonObject, jsonAt, jsonText, type JsonObject } from './json';
 import type { StripeEventEnvelope } from './stripe';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type Obj = Record<string, any>;
+/** A provider object as listed: untrusted JSON, read field by field. */
+type Obj = JsonObject;
 
 const PI_TYPES: Record<string, string> = {
   succeeded: 'payment_intent.succeeded',
@@ -26,11 +27,11 @@ const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFi
 
 /** The Stripe events (usually one) that report this object's current state; none when there is nothing to report. */
 export function stripeEnvelopes(kind: StripeLedgerKind, object: ProviderObject, accountId: string | null, now: Date): StripeEventEnvelope[] {
-  const o = object as Obj;
+  const o: Obj = object;
   if (typeof o.id !== 'string') return [];
   const created = num(o.created) ?? Math.floor(now.getTime() / 1000);
   const env = (type: string, state: string, at: number | null): StripeEventEnvelope => ({
-    id: `recon_${o.id}_${state}`,
+    id: `recon_${jsonText(o.id)}_${state}`,
     type,
     created: at ?? created,
     livemode: o.livemode === true,
@@ -41,7 +42,10 @@ export function stripeEnvelopes(kind: StripeLedgerKind, object: ProviderObject, 
     case 'payment_intent': {
       const charge = o.latest_charge && typeof o.latest_charge === 'object' ? (o.latest_charge as Obj) : null;
       const at = num(charge?.created) ?? created;
-      if (o.status === 'requires_payment_method' && o.last_payment_error) return [env('payment_intent.payment_failed', `failed_${o.last_payment_error.charge ?? 'payment'}`, at)];
+      if (o.status === 'requires_payment_method' && o.last_payment_error) {
+        const failedCharge = jsonAt(o.last_payment_error, 'charge');
+        return [env('payment_intent.payment_failed', `failed_${typeof failedCharge === 'string' ? failedCharge : 'payment'}`, at)];
+      }
       const type = PI_TYPES[String(o.status)];
       return type ? [env(type, String(o.status), at)] : [];
     }
@@ -53,11 +57,11 @@ export function stripeEnvelopes(kind: StripeLedgerKind, object: ProviderObject, 
       return o.status === 'succeeded' ? [env('refund.updated', 'succeeded', null)] : [];
     case 'dispute': {
       const out = [env('charge.dispute.created', 'created', null)];
-      if (o.status === 'won' || o.status === 'lost') out.push(env('charge.dispute.closed', String(o.status), null));
+      if (o.status === 'won' || o.status === 'lost') out.push(env('charge.dispute.closed', o.status, null));
       return out;
     }
     case 'invoice': {
-      const t: Obj = o.status_transitions ?? {};
+      const t: Obj = isJsonObject(o.status_transitions) ? o.status_transitions : {};
       if (o.status === 'paid') return [env('invoice.paid', 'paid', num(t.paid_at))];
       if (o.status === 'open') return [env('invoice.finalized', 'open', num(t.finalized_at))];
       if (o.status === 'void') return [env('invoice.voided', 'void', num(t.voided_at))];
@@ -65,11 +69,11 @@ export function stripeEnvelopes(kind: StripeLedgerKind, object: ProviderObject, 
       return [];
     }
     case 'subscription': {
-      const item: Obj | undefined = o.items?.data?.[0];
-      const periodEnd = num(item?.current_period_end) ?? num(o.current_period_end) ?? 0;
-      if (o.status === 'canceled' || o.status === 'incomplete_expired') return [env('customer.subscription.deleted', String(o.status), num(o.ended_at) ?? num(o.canceled_at))];
+      const item = jsonAt(o.items, 'data', 0);
+      const periodEnd = num(jsonAt(item, 'current_period_end')) ?? num(o.current_period_end) ?? 0;
+      if (o.status === 'canceled' || o.status === 'incomplete_expired') return [env('customer.subscription.deleted', o.status, num(o.ended_at) ?? num(o.canceled_at))];
       // one event per billing period: a renewal is a new state, not a replay of the last one
-      if (['active', 'trialing', 'past_due'].includes(String(o.status))) return [env('customer.subscription.updated', `${o.status}_${periodEnd}`, null)];
+      if (['active', 'trialing', 'past_due'].includes(String(o.status))) return [env('customer.subscription.updated', `${jsonText(o.status)}_${periodEnd}`, null)];
       return [];
     }
     default: {
@@ -81,7 +85,7 @@ export function stripeEnvelopes(kind: StripeLedgerKind, object: ProviderObject, 
 
 /** Whether the object carries money Settle would have to account for (so an unattributable one needs a human). */
 export function stripeMoneyMoved(kind: StripeLedgerKind, object: ProviderObject): boolean {
-  const o = object as Obj;
+  const o: Obj = object;
   switch (kind) {
     case 'payment_intent':
       return o.status === 'succeeded';
@@ -117,25 +121,25 @@ const DENIED = new Set(['DECLINED', 'FAILED']);
  * purchase unit's custom_id and the order id when the order's rendering leaves them out.
  */
 export function payPalEnvelopes(order: ProviderObject, since: Date): PayPalEnvelope[] {
-  const o = order as Obj;
+  const o: Obj = order;
   const out: PayPalEnvelope[] = [];
   const changed = (r: Obj) => {
-    const t = Date.parse(String(r.update_time ?? r.create_time ?? ''));
+    const t = Date.parse(jsonText(r.update_time ?? r.create_time));
     return Number.isNaN(t) || t >= since.getTime();
   };
   for (const unit of Array.isArray(o.purchase_units) ? (o.purchase_units as Obj[]) : []) {
-    const captures: Obj[] = Array.isArray(unit.payments?.captures) ? unit.payments.captures : [];
-    const refunds: Obj[] = Array.isArray(unit.payments?.refunds) ? unit.payments.refunds : [];
-    for (const c of captures.filter(changed)) {
+    const captures = jsonAt(unit, 'payments', 'captures');
+    const refunds = jsonAt(unit, 'payments', 'refunds');
+    for (const c of (Array.isArray(captures) ? captures : []).filter(isJsonObject).filter(changed)) {
       const status = String(c.status);
       const type = CAPTURED.has(status) ? 'PAYMENT.CAPTURE.COMPLETED' : DENIED.has(status) ? 'PAYMENT.CAPTURE.DENIED' : null;
       if (!type) continue; // pending: its outcome is still to come
-      const resource = { ...c, custom_id: c.custom_id ?? unit.custom_id, supplementary_data: { related_ids: { order_id: o.id, ...(c.supplementary_data?.related_ids ?? {}) } } };
-      out.push({ id: `recon_${c.id}_${CAPTURED.has(status) ? 'COMPLETED' : 'DENIED'}`, event_type: type, create_time: String(c.update_time ?? c.create_time), resource_type: 'capture', resource });
+      const resource = { ...c, custom_id: c.custom_id ?? unit.custom_id, supplementary_data: { related_ids: { order_id: o.id, ...(isJsonObject(jsonAt(c, 'supplementary_data', 'related_ids')) ? (jsonAt(c, 'supplementary_data', 'related_ids') as Obj) : {}) } } };
+      out.push({ id: `recon_${jsonText(c.id)}_${CAPTURED.has(status) ? 'COMPLETED' : 'DENIED'}`, event_type: type, create_time: jsonText(c.update_time ?? c.create_time), resource_type: 'capture', resource });
     }
-    for (const r of refunds.filter(changed)) {
+    for (const r of (Array.isArray(refunds) ? refunds : []).filter(isJsonObject).filter(changed)) {
       if (r.status !== 'COMPLETED') continue;
-      out.push({ id: `recon_${r.id}_COMPLETED`, event_type: 'PAYMENT.CAPTURE.REFUNDED', create_time: String(r.update_time ?? r.create_time), resource_type: 'refund', resource: { ...r, custom_id: r.custom_id ?? unit.custom_id } });
+      out.push({ id: `recon_${jsonText(r.id)}_COMPLETED`, event_type: 'PAYMENT.CAPTURE.REFUNDED', create_time: jsonText(r.update_time ?? r.create_time), resource_type: 'refund', resource: { ...r, custom_id: r.custom_id ?? unit.custom_id } });
     }
   }
   return out;

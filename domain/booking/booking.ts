@@ -200,7 +200,7 @@ export interface StageState {
 
 /** True when the current attempt of the stage was started and has no recorded outcome yet. */
 export function attemptInFlight(st: StageState): boolean {
-  return st.attempts > (st.lastFailedAttempt ?? st.attempts) && !st.failed;
+  return st.attempts > st.lastFailedAttempt && !st.failed;
 }
 
 /** One provider payment received for this booking (the kept one, or a duplicate / mismatch). */
@@ -297,7 +297,7 @@ export function keptPayments(s: BookingState): readonly ReceivedPayment[] {
 /** The next kept payment the CRM does not have yet (oldest first), or null. */
 export function paymentToAssociate(s: BookingState): ReceivedPayment | null {
   if (s.crmPaymentAssociated) return null;
-  return keptPayments(s).find((p) => !(s.crmAssociatedPayments ?? []).includes(p.providerPaymentId)) ?? null;
+  return keptPayments(s).find((p) => !s.crmAssociatedPayments.includes(p.providerPaymentId)) ?? null;
 }
 
 /**
@@ -415,7 +415,7 @@ function crmAssociated(c: Extract<BookingCommand, { type: 'RecordCrmPaymentAssoc
   if (!s.crmBookingId) throw new DomainRefusal('crm_booking_missing', 'the payment cannot be associated before the CRM booking exists');
   // each payment once: an association already recorded (or nothing left to associate) is a no-op
   const named = c.data.providerPaymentId;
-  if (named !== undefined && (s.crmAssociatedPayments ?? []).includes(named)) return [];
+  if (named !== undefined && s.crmAssociatedPayments.includes(named)) return [];
   const next = named !== undefined ? keptPayments(s).find((p) => p.providerPaymentId === named) : paymentToAssociate(s);
   if (!next) {
     if (named === undefined) return [];
@@ -477,7 +477,8 @@ function cancel(c: Extract<BookingCommand, { type: 'CancelBooking' }>, s: Bookin
 
 /** The kept payment's record (the one that pays the booking). */
 function keptPayment(s: BookingState): ReceivedPayment | null {
-  return s.payment ? (s.payments.find((p) => p.providerPaymentId === s.payment!.providerPaymentId) ?? null) : null;
+  const kept = s.payment;
+  return kept ? (s.payments.find((p) => p.providerPaymentId === kept.providerPaymentId) ?? null) : null;
 }
 
 /** The payment a provider refund or dispute names: by charge first, then by payment (intent) id. */
@@ -605,7 +606,8 @@ function closeDispute(c: Extract<BookingCommand, { type: 'CloseBookingDispute' }
     if (dispute.status === c.data.outcome) return [];
     throw new DomainRefusal('dispute_already_closed', `dispute ${dispute.disputeId} was already closed as ${dispute.status}`);
   }
-  const p = s.payments.find((x) => x.providerPaymentId === dispute.providerPaymentId)!;
+  const p = s.payments.find((x) => x.providerPaymentId === dispute.providerPaymentId);
+  if (!p) throw new Error(`dispute ${dispute.disputeId} names payment ${dispute.providerPaymentId}, which this booking does not hold`);
   const data = { disputeId: dispute.disputeId, provider: p.provider, providerPaymentId: p.providerPaymentId, providerChargeId: p.providerChargeId, amount: dispute.amount, at: c.metadata.now.toISOString() };
   return [c.data.outcome === 'lost' ? { type: 'BookingDisputeLost', data } : { type: 'BookingDisputeWon', data }];
 }
@@ -704,7 +706,7 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
           payment: { provider: e.data.provider, providerPaymentId: e.data.providerPaymentId, providerChargeId: e.data.providerChargeId, amount: e.data.amount },
           payments: [...s.payments, received(e.data, true)],
           seenPayments: [...s.seenPayments, e.data.providerPaymentId],
-          ...(further ? { crmPaymentAssociated: false, stages: { ...s.stages, associate_payment: { ...freshStage, round: (s.stages.associate_payment.round ?? 0) + 1 } } } : {}),
+          ...(further ? { crmPaymentAssociated: false, stages: { ...s.stages, associate_payment: { ...freshStage, round: s.stages.associate_payment.round + 1 } } } : {}),
         };
       }
       case 'BookingPaymentHeld':
@@ -741,7 +743,7 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
       case 'CrmPaymentAssociated': {
         // before deposits an association named no payment: it was the booking's every kept payment
         const ids = e.data.providerPaymentId !== undefined ? [e.data.providerPaymentId] : keptPayments(s).map((p) => p.providerPaymentId);
-        const associated = [...(s.crmAssociatedPayments ?? []), ...ids.filter((id) => !(s.crmAssociatedPayments ?? []).includes(id))];
+        const associated = [...s.crmAssociatedPayments, ...ids.filter((id) => !s.crmAssociatedPayments.includes(id))];
         const all = keptPayments(s).every((p) => associated.includes(p.providerPaymentId));
         const st = s.stages.associate_payment;
         return {
@@ -749,7 +751,7 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
           crmPaymentAssociated: all,
           crmAssociatedPayments: associated,
           // another payment still to associate: its own fresh attempt budget (the next round)
-          stages: { ...s.stages, associate_payment: all ? { ...st, failed: false } : { ...freshStage, round: (st.round ?? 0) + 1 } },
+          stages: { ...s.stages, associate_payment: all ? { ...st, failed: false } : { ...freshStage, round: st.round + 1 } },
           needsAttention: withoutAttention(s, 'crm:associate_payment'),
         };
       }
@@ -774,7 +776,7 @@ export const bookingDecider: Decider<BookingCommand, BookingEvent, BookingState>
           ...s,
           stages: {
             ...s.stages,
-            [e.data.stage]: { attempts: 0, lastError: s.stages[e.data.stage].lastError, failed: false, round: (s.stages[e.data.stage].round ?? 0) + 1, lastFailedAttempt: 0, startedBy: null },
+            [e.data.stage]: { attempts: 0, lastError: s.stages[e.data.stage].lastError, failed: false, round: s.stages[e.data.stage].round + 1, lastFailedAttempt: 0, startedBy: null },
           },
           needsAttention: withoutAttention(s, `crm:${e.data.stage}`),
         };

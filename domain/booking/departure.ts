@@ -35,8 +35,8 @@ export function checkSchedule(p: PaymentSchedule, field = 'schedule'): void {
   const days = p.balanceDueDays !== undefined;
   const date = p.balanceDueDate !== undefined;
   if (days === date) bad('give exactly one of balanceDueDays and balanceDueDate', 'balanceDueDays');
-  if (days && !(Number.isSafeInteger(p.balanceDueDays) && p.balanceDueDays! >= 0 && p.balanceDueDays! <= 3650)) bad('balanceDueDays must be a whole number from 0 to 3650', 'balanceDueDays');
-  if (date && !(/^\d{4}-\d{2}-\d{2}$/.test(p.balanceDueDate!) && new Date(`${p.balanceDueDate}T00:00:00Z`).toISOString().startsWith(p.balanceDueDate!))) bad('balanceDueDate must be a calendar date (YYYY-MM-DD)', 'balanceDueDate');
+  if (days && !(Number.isSafeInteger(p.balanceDueDays) && p.balanceDueDays >= 0 && p.balanceDueDays <= 3650)) bad('balanceDueDays must be a whole number from 0 to 3650', 'balanceDueDays');
+  if (date && !(/^\d{4}-\d{2}-\d{2}$/.test(p.balanceDueDate) && new Date(`${p.balanceDueDate}T00:00:00Z`).toISOString().startsWith(p.balanceDueDate))) bad('balanceDueDate must be a calendar date (YYYY-MM-DD)', 'balanceDueDate');
 }
 
 export type DepartureCommand =
@@ -110,7 +110,7 @@ function update(c: Extract<DepartureCommand, { type: 'UpdateDeparture' }>, s: De
     });
   }
   if (c.data.schedule) checkSchedule(c.data.schedule);
-  const changed = Object.entries(c.data).filter(([k, v]) => v !== undefined && JSON.stringify((s as unknown as Record<string, unknown>)[k] ?? null) !== JSON.stringify(v));
+  const changed = Object.entries<unknown>(c.data).filter(([k, v]) => v !== undefined && JSON.stringify((s as unknown as Record<string, unknown>)[k] ?? null) !== JSON.stringify(v));
   if (changed.length === 0) return [];
   const at = c.metadata.now.toISOString();
   const updated: DepartureEvent = { type: 'DepartureUpdated', data: { ...Object.fromEntries(changed), at } };
@@ -184,12 +184,12 @@ export const departureDecider: Decider<DepartureCommand, DepartureEvent, Departu
       }
       case 'DepartureUpdated': {
         const { at: _at, ...d } = e.data;
-        return { ...s, ...Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) };
+        return { ...s, ...Object.fromEntries(Object.entries<unknown>(d).filter(([, v]) => v !== undefined)) };
       }
       case 'SeatsAllocated':
         return { ...s, seatsTaken: s.seatsTaken + e.data.seats, placements: { ...s.placements, [e.data.bookingId]: { placement: 'confirmed', seats: e.data.seats } } };
       case 'BookingWaitlistedOnDeparture':
-        return { ...s, placements: { ...s.placements, [e.data.bookingId]: { placement: 'waitlisted', seats: e.data.seats } }, waitlist: [...(s.waitlist ?? []), e.data.bookingId] };
+        return { ...s, placements: { ...s.placements, [e.data.bookingId]: { placement: 'waitlisted', seats: e.data.seats } }, waitlist: [...s.waitlist, e.data.bookingId] };
       case 'WaitlistedBookingPromoted':
         return {
           ...s,

@@ -587,6 +587,7 @@ function recordPaymentAttempt(command: RecordPaymentAttempt, state: InvoiceState
   // A replay of the same attempt with the same outcome. (A pending attempt may still move on.)
   if (state.attempts.some((a) => a.attemptId === d.attemptId && a.outcome === d.outcome)) return [];
 
+  const card = cardSummary(d.card);
   const attempt: AttemptData = {
     attemptId: d.attemptId,
     provider: d.provider,
@@ -596,7 +597,7 @@ function recordPaymentAttempt(command: RecordPaymentAttempt, state: InvoiceState
     occurredAt: d.occurredAt,
     actor,
     ...(typeof d.receiptUrl === 'string' && /^https:\/\//.test(d.receiptUrl) ? { receiptUrl: d.receiptUrl } : {}),
-    ...(cardSummary(d.card) ? { card: cardSummary(d.card)! } : {}),
+    ...(card ? { card } : {}),
     ...(typeof d.applicationFeeAmount === 'number' && isMinorUnits(d.applicationFeeAmount) && d.applicationFeeAmount > 0 && d.applicationFeeAmount <= amount.amount
       ? { applicationFee: { amount: d.applicationFeeAmount, currency: amount.currency } }
       : {}),

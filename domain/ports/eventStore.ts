@@ -181,8 +181,9 @@ export function formatPosition(p: Position): string {
 
 export function parsePosition(s: string): Position | null {
   const m = /^(\d{1,20})\/(\d{1,20})$/.exec(s);
-  if (!m) return null;
-  return { commit: BigInt(m[1]!), prepare: BigInt(m[2]!) };
+  const [, commit, prepare] = m ?? [];
+  if (commit === undefined || prepare === undefined) return null;
+  return { commit: BigInt(commit), prepare: BigInt(prepare) };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -205,7 +206,7 @@ export function validateAppend(streamId: string, events: readonly NewEvent[]): v
     seen.add(id);
     if (!e.type) throw new InvalidAppend('event type is required');
     const m = e.metadata;
-    if (!m || !m.correlationId || !m.causationId || !m.tenantId || !Number.isInteger(m.schemaVersion)) {
+    if (!m.correlationId || !m.causationId || !m.tenantId || !Number.isInteger(m.schemaVersion)) {
       throw new InvalidAppend(`event ${e.id}: metadata needs correlationId, causationId, tenantId and an integer schemaVersion`);
     }
   }

@@ -8,25 +8,25 @@ import type { DomainEventType } from '../events';
 import type { Position, RecordedEvent } from './eventStore';
 import type { SqlExecutor } from './sql';
 
-/** Logical table name -> physical table of one generation. */
-export type Tables = Readonly<Record<string, string>>;
+/** Logical table name -> physical table of one generation (`T`: the projection's logical names). */
+export type Tables<T extends string = string> = Readonly<Record<T, string>>;
 
-export interface ProjectionDefinition {
+export interface ProjectionDefinition<T extends string = string> {
   readonly name: string;
   /** Logical names of the tables this projection owns (each gets a view of that name). */
-  readonly tables: readonly string[];
+  readonly tables: readonly T[];
   /** DDL creating one generation of the tables (and the indexes apply relies on) under the given names. */
-  ddl(t: Tables): string;
+  ddl(t: Tables<T>): string;
   /**
    * Indexes only the read side uses (apply never looks rows up through them). A live generation
    * gets them with its tables; a rebuild creates them once its generation is filled, just before
    * switching to it: one sort per index instead of a B-tree insertion per row.
    */
-  queryIndexes?(t: Tables): string;
+  queryIndexes?(t: Tables<T>): string;
   /** Event types this projection reads (typed from the event unions: a misspelt type does not compile); other events only move its checkpoint. */
   readonly eventTypes: ReadonlySet<DomainEventType>;
   /** Applies a batch of relevant events, in order, inside the runner's transaction. Deterministic. */
-  apply(tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables): Promise<void>;
+  apply(tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables<T>): Promise<void>;
 }
 
 /** What a projection does with an event it cannot apply. */

@@ -39,7 +39,7 @@ export function isMinorUnits(amount: unknown): amount is number {
 }
 
 export function money(amount: number, currency: string): Money {
-  if (!isMinorUnits(amount)) throw new RangeError(`amount must be a non-negative integer of minor units, got ${amount}`);
+  if (!isMinorUnits(amount)) throw new RangeError(`amount must be a non-negative integer of minor units, got ${String(amount)}`);
   if (!isCurrency(currency)) throw new RangeError(`unknown ISO 4217 currency "${currency}"`);
   return { amount, currency };
 }

@@ -9,9 +9,9 @@ import { isCurrency, isMinorUnits, type Money } from '../shared/money';
 export type BillingInterval = 'month' | 'year';
 
 /** Refuses (`invalid`, `invalid_money`) anything that is not integer minor units of a real ISO 4217 currency. */
-export function assertMoney(value: Money, field: string): void {
-  const ok =
-    typeof value === 'object' && value !== null && isMinorUnits(value.amount) && typeof value.currency === 'string' && isCurrency(value.currency);
+export function assertMoney(value: unknown, field: string): asserts value is Money {
+  const v = typeof value === 'object' && value !== null ? (value as Partial<Record<keyof Money, unknown>>) : null;
+  const ok = v !== null && isMinorUnits(v.amount) && typeof v.currency === 'string' && isCurrency(v.currency);
   if (!ok) {
     throw new DomainRefusal('invalid_money', `${field} must be integer minor units of an ISO 4217 currency`, 'invalid', { field, value });
   }

@@ -458,7 +458,7 @@ function isNewerPeriod(start: string, end: string, curStart: string | null, curE
  */
 export function isNewerSnapshot(s: ProviderSubscriptionSnapshot, than: ProviderSubscriptionSnapshot | null): boolean {
   if (than === null || than.providerSubscriptionId !== s.providerSubscriptionId) return true;
-  const keys = [ms(s.observedAt) - ms(than.observedAt), ms(s.currentPeriodStart) - ms(than.currentPeriodStart), ms(s.currentPeriodEnd) - ms(than.currentPeriodEnd), (s.eventRank ?? 1) - (than.eventRank ?? 1)];
+  const keys = [ms(s.observedAt) - ms(than.observedAt), ms(s.currentPeriodStart) - ms(than.currentPeriodStart), ms(s.currentPeriodEnd) - ms(than.currentPeriodEnd), s.eventRank - than.eventRank];
   for (const k of keys) if (k !== 0) return k > 0;
   return false;
 }

@@ -554,7 +554,7 @@ describe('admin console and payer page (PostgreSQL)', () => {
       expect(page.text).toContain(row(today(), alpha.succeeded, alpha.failed)); // alpha's attempts today, not beta's
       expect(page.text).toMatch(/<tr><th scope="row">Insufficient funds<\/th><td>The card has insufficient funds\.<\/td><td class="num">[1-9]\d*<\/td><\/tr>/);
       expect(page.text).toContain(`<tr><th scope="row"><a href="/admin/invoices?status=open">Open</a></th><td class="num">${alpha.open}</td></tr>`);
-      const requested = (await client(svc.url, keys.alpha!).get<{ data: unknown[] }>('/v1/bookings?stage=requested&limit=200')).body.data.length;
+      const requested = (await client(svc.url, keys.alpha).get<{ data: unknown[] }>('/v1/bookings?stage=requested&limit=200')).body.data.length;
       expect(page.text).toContain(`<tr><th scope="row"><a href="/admin/bookings?stage=requested">Requested</a></th><td class="num">${requested}</td></tr>`);
       expect(page.text).toMatch(/<h2 id="attention">Needs attention \(\d+\)<\/h2>/);
       // the tenant's name from data is escaped wherever it appears; nothing of beta

@@ -72,8 +72,8 @@ const ERROR_CODES: Readonly<Record<string, string>> = {
 
 /** The failure in plain words. */
 export function failureSentence(errorCode: string | null | undefined, declineCode: string | null | undefined, providerMessage: string | null | undefined): string | null {
-  if (declineCode && DECLINE_CODES[declineCode]) return DECLINE_CODES[declineCode]!;
-  if (errorCode && ERROR_CODES[errorCode]) return ERROR_CODES[errorCode]!;
+  if (declineCode && DECLINE_CODES[declineCode]) return DECLINE_CODES[declineCode];
+  if (errorCode && ERROR_CODES[errorCode]) return ERROR_CODES[errorCode];
   if (providerMessage && providerMessage.trim()) return providerMessage.trim();
   const code = declineCode ?? errorCode;
   if (!code) return null;
@@ -115,7 +115,7 @@ export const PAYER_GENERIC_DECLINE = 'The payment was declined. You can try anot
  */
 export function payerFailureSentence(errorCode: string | null | undefined, declineCode: string | null | undefined): string {
   if (declineCode) return PAYER_SAFE[declineCode] ?? PAYER_GENERIC_DECLINE;
-  if (errorCode && PAYER_SAFE[errorCode]) return PAYER_SAFE[errorCode]!;
+  if (errorCode && PAYER_SAFE[errorCode]) return PAYER_SAFE[errorCode];
   return PAYER_GENERIC_DECLINE;
 }
 

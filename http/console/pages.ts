@@ -544,7 +544,7 @@ export function systemPage(c: Chrome, v: SystemView): string {
       ['dead-letters', 'Dead letters'],
       ['webhooks', 'Webhooks'],
       ['reconciliation', 'Reconciliation runs'],
-    ].map(([id, label]) => html`<li><a href="#${id!}">${label!}</a></li>`)}</ul></nav>
+    ].map(([id, label]) => html`<li><a href="#${id}">${label}</a></li>`)}</ul></nav>
 <h2 id="projections">Projections</h2><table><thead><tr><th scope="col">Projection</th><th scope="col">Generation</th><th scope="col">Position</th><th scope="col">Leader here</th><th scope="col">Lag (s)</th><th scope="col">Events behind</th><th scope="col">Dead letters</th><th scope="col">State</th><th scope="col">Action</th></tr></thead><tbody>${v.projections.map(
       (p) => html`<tr data-projection="${p.name}"><td>${p.name}</td><td class="num">${p.generation}</td><td><code>${p.position ?? '—'}</code></td><td>${p.leader ? 'Yes' : 'No'}</td><td class="num">${p.lagSeconds.toFixed(1)}</td><td class="num">${p.eventsBehind ?? '—'}</td><td class="num">${p.deadLetters}</td><td>${p.halted ? html`<span class="badge failed">Halted</span> ${p.halted}` : p.rebuilding ? 'Rebuilding' : 'Running'}</td><td>${projectionActions(csrf, p)}</td></tr>`,
     )}</tbody></table>

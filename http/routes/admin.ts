@@ -259,7 +259,7 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
       problems: { 404: ['projection-not-found'] },
       async handler({ params }) {
         const runner = known(params.name);
-        const { rows } = await rt.db.query<Record<string, unknown>>(
+        const { rows } = await rt.db.query(
           `SELECT id, generation, event_id, event_type, stream_id, position_commit, position_prepare, error, created_at
              FROM projection_dead_letters WHERE projection = $1 ORDER BY id DESC LIMIT 500`,
           [runner.name],

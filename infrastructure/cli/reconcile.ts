@@ -32,8 +32,7 @@ export function parseArgs(argv: readonly string[], now = new Date()): ReconcileA
   let since = new Date(now.getTime() - 7 * 86_400_000);
   let dryRun = false;
   let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+  for (let i = 0, a = argv[0]; a !== undefined; a = argv[++i]) {
     if (a === '--dry-run') dryRun = true;
     else if (a === '--json') json = true;
     else if (a === '--tenant' || a === '--since') {

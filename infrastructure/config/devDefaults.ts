@@ -56,7 +56,9 @@ export type DevDefaultValues = Readonly<Record<DevDefaultName, string>>;
 
 type Env = Readonly<Record<string, string | undefined>>;
 /** As loadConfig: an empty variable counts as unset. */
-const isSet = (env: Env, name: string) => env[name] !== undefined && env[name] !== '';
+/** The variable's value when it is set and not empty. */
+const setValue = (env: Env, name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
+const isSet = (env: Env, name: string) => setValue(env, name) !== undefined;
 
 export class DevDefaultsError extends Error {
   override readonly name = 'DevDefaultsError';
@@ -75,7 +77,7 @@ export function devDefaultsRule(env: Env): { on: boolean; reason: string; warn: 
   if (env.SETTLE_DEV_DEFAULTS === 'off') return { on: false, reason: 'SETTLE_DEV_DEFAULTS=off', warn: false };
   if (env.SETTLE_DEV_DEFAULTS === 'on') return { on: true, reason: 'SETTLE_DEV_DEFAULTS=on', warn: false };
   // as loadConfig: HOST unset on the embedded default listens on 127.0.0.1
-  const host = isSet(env, 'HOST') ? env.HOST! : '127.0.0.1';
+  const host = setValue(env, 'HOST') ?? '127.0.0.1';
   if (isLoopbackHost(host)) return { on: true, reason: `embedded storage outside production, listening on loopback (${host})`, warn: false };
   return {
     on: false,
@@ -134,7 +136,7 @@ export function mergeDevDefaults(env: Env, values: DevDefaultValues): DevDefault
 
 /** DATA_DIR as loadConfig resolves it. */
 export function devDefaultsPath(env: Env): string {
-  return path.join(path.resolve(isSet(env, 'DATA_DIR') ? env.DATA_DIR! : './data'), DEV_DEFAULTS_FILE);
+  return path.join(path.resolve(setValue(env, 'DATA_DIR') ?? './data'), DEV_DEFAULTS_FILE);
 }
 
 function parse(file: string, text: string): DevDefaultValues {

@@ -15,5 +15,7 @@ export function payerLinkSecret(config: Config): string | null {
   const existing = readPrivateFile(file);
   if (existing !== null) return existing.trim();
   createPrivateFile(file, randomBytes(32).toString('base64url'));
-  return readPrivateFile(file)!.trim();
+  const created = readPrivateFile(file);
+  if (created === null) throw new Error(`${file} could not be read back after it was created`);
+  return created.trim();
 }

@@ -221,8 +221,11 @@ export class CatchUpSubscription {
       return 'idle';
     }
     this.caughtUp = false;
-    this.lagSeconds = Math.max(0, (Date.now() - events[0]!.recordedAt.getTime()) / 1000);
-    const last: Position = events[events.length - 1]!.position;
+    const [firstEvent] = events;
+    const lastEvent = events.at(-1);
+    if (!firstEvent || !lastEvent) return 'idle';
+    this.lagSeconds = Math.max(0, (Date.now() - firstEvent.recordedAt.getTime()) / 1000);
+    const last: Position = lastEvent.position;
     // Only after a full batch: a short one means the head is near, and a read started now
     // would miss what commits while this batch is handled (the next read would then wait).
     if (this.opts.readAhead && events.length === this.batchSize) {

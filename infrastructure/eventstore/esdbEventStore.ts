@@ -62,16 +62,16 @@ export class EsdbEventStore implements EventStore {
       const byId = new Map(existing.map((e) => [e.id.toLowerCase(), e]));
       const found = ids.filter((id) => byId.has(id));
       if (found.length === ids.length) {
-        const out = ids.map((id) => {
-          const e = byId.get(id)!;
-          return { id: e.id, revision: e.revision, position: e.position };
+        const out = ids.flatMap((id) => {
+          const e = byId.get(id);
+          return e ? [{ id: e.id, revision: e.revision, position: e.position }] : [];
         });
         const last = out.reduce((a, b) => (b.revision > a.revision ? b : a));
         return { duplicate: true, nextExpectedRevision: last.revision, position: last.position, events: out };
       }
       if (found.length > 0) throw new MixedDuplicateBatch(streamId, found, ids.filter((id) => !byId.has(id)));
 
-      const current: bigint | 'no_stream' = existing.length > 0 ? existing[existing.length - 1]!.revision : 'no_stream';
+      const current: bigint | 'no_stream' = existing.at(-1)?.revision ?? 'no_stream';
       const ok =
         expected === 'any' ||
         (expected === 'no_stream' && current === 'no_stream') ||
@@ -96,12 +96,13 @@ export class EsdbEventStore implements EventStore {
       const first = current === 'no_stream' ? 0n : current + 1n;
       const written = await this.readStream(streamId, { fromRevision: first, maxCount: events.length });
       const out = written.map((e) => ({ id: e.id, revision: e.revision, position: e.position }));
-      const last = out[out.length - 1]!;
+      const last = out.at(-1);
+      if (!last) throw new Error(`stream ${streamId}: the events just appended are not there to read`);
       return { duplicate: false, nextExpectedRevision: last.revision, position: last.position, events: out };
     }
     // Lost every race: report it as the conflict it is (the command loop retries or answers 409).
     const current = await this.readStream(streamId);
-    throw new WrongExpectedRevision(streamId, expected, current.length > 0 ? current[current.length - 1]!.revision : 'no_stream');
+    throw new WrongExpectedRevision(streamId, expected, current.at(-1)?.revision ?? 'no_stream');
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

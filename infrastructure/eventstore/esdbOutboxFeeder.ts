@@ -18,7 +18,7 @@ export function esdbOutboxFeeder(db: SqlClient): SubscriptionSink {
       if (!last) return;
       await db.transaction(async (tx) => {
         for (const e of events) {
-          for (const m of outboxOf(e.metadata as Record<string, unknown>) as Array<Record<string, unknown>>) {
+          for (const m of outboxOf(e.metadata) as Array<Record<string, unknown>>) {
             await tx.query(
               `INSERT INTO outbox (message_id, topic, message_key, value, headers, available_at)
                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, coalesce($6::timestamptz, clock_timestamp()))

@@ -60,7 +60,8 @@ export class MemoryEventStore implements EventStore {
 
   async append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
     const [r] = this.run([{ streamId, events, expected, options }]);
-    return r!;
+    if (!r) throw new Error('an append of one stream answered no result');
+    return r;
   }
 
   async appendAtomically(parts: readonly StreamAppend[]): Promise<AppendResult[]> {
@@ -88,7 +89,8 @@ export class MemoryEventStore implements EventStore {
       let hi = this.log.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (comparePositions(this.log[mid]!.position, after) <= 0) lo = mid + 1;
+        const at = this.log[mid];
+        if (at && comparePositions(at.position, after) <= 0) lo = mid + 1;
         else hi = mid;
       }
     }
@@ -123,7 +125,7 @@ export class MemoryEventStore implements EventStore {
       const byId = new Map(existing.map((e) => [e.id.toLowerCase(), e]));
       const present = p.events.filter((e) => byId.has(e.id.toLowerCase()));
       if (present.length === p.events.length) {
-        const originals = p.events.map((e) => byId.get(e.id.toLowerCase())!);
+        const originals = p.events.flatMap((e) => byId.get(e.id.toLowerCase()) ?? []);
         const last = originals.reduce((a, b) => (a.revision > b.revision ? a : b));
         planned.push({ streamId: p.streamId, write: [], outbox: [], result: { duplicate: true, nextExpectedRevision: last.revision, position: last.position, events: originals.map((e) => ({ id: e.id, revision: e.revision, position: e.position })) } });
         continue;
@@ -135,7 +137,7 @@ export class MemoryEventStore implements EventStore {
           p.events.filter((e) => !byId.has(e.id.toLowerCase())).map((e) => e.id),
         );
       }
-      const actual: bigint | 'no_stream' = existing.length === 0 ? 'no_stream' : existing.at(-1)!.revision;
+      const actual: bigint | 'no_stream' = existing.at(-1)?.revision ?? 'no_stream';
       if (!revisionMatches(p.expected, actual)) throw new WrongExpectedRevision(p.streamId, p.expected, actual);
       let revision = actual === 'no_stream' ? -1n : actual;
       const write = p.events.map((e): RecordedEvent => {
@@ -153,7 +155,8 @@ export class MemoryEventStore implements EventStore {
         outboxSeen.set(m.id, m);
         outbox.push(copy(m));
       }
-      const last = write.at(-1)!;
+      const last = write.at(-1);
+      if (!last) throw new InvalidAppend('append needs at least one event');
       planned.push({ streamId: p.streamId, write, outbox, result: { duplicate: false, nextExpectedRevision: last.revision, position: last.position, events: write.map((e) => ({ id: e.id, revision: e.revision, position: e.position })) } });
     }
     // every check passed: write all of it

@@ -38,7 +38,7 @@ export class SharedReads {
     const store = this.store;
     return {
       append: (...a) => store.append(...a),
-      ...(store.appendAtomically ? { appendAtomically: (parts) => store.appendAtomically!(parts) } : {}),
+      ...(store.appendAtomically ? { appendAtomically: store.appendAtomically.bind(store) } : {}),
       readStream: (...a) => store.readStream(...a),
       headPosition: () => store.headPosition(),
       close: () => store.close(),
@@ -98,7 +98,7 @@ export class SharedReads {
   /** Drops batches every member has moved past and wakes members waiting for room. */
   private progress(): void {
     const slowest = [...this.members].reduce<Position | null | undefined>((min, m) => (min === undefined || before(m.after, min) ? m.after : min), undefined);
-    while (this.entries.length > 0 && (slowest === undefined || before(this.entries[0]!.after, slowest))) this.entries.shift();
+    for (let oldest = this.entries[0]; oldest && (slowest === undefined || before(oldest.after, slowest)); oldest = this.entries[0]) this.entries.shift();
     const w = this.waiters;
     this.waiters = [];
     for (const wake of w) wake();

@@ -149,12 +149,11 @@ export class SqlEventStore implements EventStore {
     }
     // Stream locks are taken in stream-id order, whatever the order of the parts, so two atomic
     // appends (or an atomic append and a group-commit batch) over the same streams cannot deadlock.
-    const order = parts.map((_, i) => i).sort((a, b) => (parts[a]!.streamId < parts[b]!.streamId ? -1 : 1));
+    const order = parts.map((p, i) => ({ p, i })).sort((a, b) => (a.p.streamId < b.p.streamId ? -1 : 1));
     const results = await this.db.transaction(async (tx) => {
       // (an OutboxMessageConflict raised inside is reported below, after the rollback)
       const out: AppendResult[] = new Array<AppendResult>(parts.length);
-      for (const i of order) {
-        const p = parts[i]!;
+      for (const { p, i } of order) {
         // interpret() throws on a conflict or a mixed batch, which rolls the whole transaction back
         out[i] = interpret(p.streamId, p.events, p.expected, await appendIn(tx, p.streamId, p.events, p.expected, p.options));
       }
@@ -197,11 +196,12 @@ export class SqlEventStore implements EventStore {
   private async flush(batch: PendingAppend[]): Promise<void> {
     this.stats.batches += 1;
     this.stats.appends += batch.length;
-    const ordered = batchOrder(batch).map((i) => ({ p: batch[i]! }));
+    const ordered = batchOrder(batch).flatMap((i) => (batch[i] ? [{ p: batch[i] }] : []));
     if (batch.length === 1) {
       // Alone in its batch: one statement in its own implicit transaction (one round trip). Any
       // failure, at the statement or its commit, is this caller's alone.
-      const p = batch[0]!;
+      const [p] = ordered.map((o) => o.p);
+      if (!p) return;
       await this.appendAlone(p.streamId, p.events, p.expected, p.options).then(
         (r) => p.resolve(r),
         (e: unknown) => p.reject(e),
@@ -232,10 +232,10 @@ export class SqlEventStore implements EventStore {
       }
       return;
     }
-    let wrote = false;
+    let wrote = false as boolean; // set inside the callback below
     ordered.forEach(({ p }, k) => {
       const row = rows[k];
-      if (!row) return p.reject(new Error('append_batch returned fewer results than appends'));
+      if (!row) { p.reject(new Error('append_batch returned fewer results than appends')); return; }
       try {
         const result = interpret(p.streamId, p.events, p.expected, row);
         wrote ||= !result.duplicate;
@@ -261,7 +261,7 @@ export class SqlEventStore implements EventStore {
       [items.map((i) => i.streamId), items.map((i) => i.from.toString()), STREAM_READ_LIMIT],
     );
     const out = items.map((): RecordedEvent[] => []);
-    for (const r of rows) out[Number(r.k) - 1]!.push(toRecorded(r));
+    for (const r of rows) out[Number(r.k) - 1]?.push(toRecorded(r));
     return out;
   });
 
@@ -394,8 +394,9 @@ export function batchOrder(batch: ReadonlyArray<{ streamId: string }>): number[]
     return r;
   });
   return batch
-    .map((_, i) => i)
-    .sort((a, b) => round[a]! - round[b]! || (batch[a]!.streamId < batch[b]!.streamId ? -1 : batch[a]!.streamId > batch[b]!.streamId ? 1 : 0));
+    .map((p, i) => ({ i, round: round[i] ?? 0, streamId: p.streamId }))
+    .sort((a, b) => a.round - b.round || (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0))
+    .map((k) => k.i);
 }
 
 export function interpret(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, row: AppendRow): AppendResult {
@@ -420,7 +421,7 @@ export function interpret(streamId: string, events: readonly NewEvent[], expecte
       return { duplicate: row.status === 'duplicate', nextExpectedRevision: last.revision, position: last.position, events: out };
     }
     default:
-      throw new InvalidAppend(`unexpected append status ${(row as AppendRow).status}`);
+      throw new InvalidAppend(`unexpected append status ${JSON.stringify((row as { status: unknown }).status)}`);
   }
 }
 

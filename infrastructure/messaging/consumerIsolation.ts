@@ -206,7 +206,7 @@ export class ConsumerIsolation {
           });
           await this.db.query(`DELETE FROM consumer_parked WHERE id = $1`, [String(head.id)]);
         } catch (err) {
-          const attempts = Number(head.attempts) + 1;
+          const attempts = head.attempts + 1;
           const parked = attempts >= this.maxAttempts;
           const error = describe(err);
           await this.db.query(
@@ -247,7 +247,7 @@ export class ConsumerIsolation {
       key: r.message_key,
       messageId: r.message_id,
       topic: r.topic,
-      attempts: Number(r.attempts),
+      attempts: r.attempts,
       error: r.last_error,
       since: new Date(r.since),
       nextAttemptAt: r.parked_at ? null : new Date(r.next_attempt_at),

@@ -31,14 +31,15 @@ export class InProcessBus implements MessageBus {
     }
   }
 
-  async subscribe(groupId: string, topics: readonly string[], handler: MessageHandler): Promise<BusSubscription> {
-    if (this.groups.has(groupId)) throw new Error(`consumer group ${groupId} is already subscribed in this process`);
+  subscribe(groupId: string, topics: readonly string[], handler: MessageHandler): Promise<BusSubscription> {
+    if (this.groups.has(groupId)) return Promise.reject(new Error(`consumer group ${groupId} is already subscribed in this process`));
     this.groups.set(groupId, { topics: new Set(topics), handler });
-    return {
-      stop: async () => {
+    return Promise.resolve({
+      stop: () => {
         this.groups.delete(groupId);
+        return Promise.resolve();
       },
-    };
+    });
   }
 
   /** Publishing hands over one message at a time, so a batch here is one message. */
@@ -46,11 +47,12 @@ export class InProcessBus implements MessageBus {
     return this.subscribe(groupId, topics, (m) => handler([m]));
   }
 
-  async healthy(): Promise<boolean> {
-    return true;
+  healthy(): Promise<boolean> {
+    return Promise.resolve(true);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.groups.clear();
+    return Promise.resolve();
   }
 }

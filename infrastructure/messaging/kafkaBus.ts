@@ -51,7 +51,7 @@ export function explainKafkaError(err: unknown): unknown {
   for (let e: unknown = err; e && chain.length < 5; e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause) chain.push(e);
   const auth = chain.find((e) => e instanceof KafkaJSSASLAuthenticationError) as Error | undefined;
   if (auth) return new KafkaSecurityError(`Kafka refused the SASL credentials (check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD): ${auth.message}`, err);
-  const text = chain.map((e) => (e as Error)?.message ?? String(e)).join(': ');
+  const text = chain.map((e) => { const m = (e as { message?: unknown }).message; return typeof m === 'string' ? m : JSON.stringify(e); }).join(': ');
   if (TLS_FAILURE.test(text)) return new KafkaSecurityError(`TLS to the Kafka brokers failed (check KAFKA_SSL, KAFKA_SSL_CA, KAFKA_SSL_CERT and KAFKA_SSL_KEY): ${text}`, err);
   return err;
 }

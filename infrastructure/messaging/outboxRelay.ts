@@ -194,7 +194,7 @@ export class OutboxRelay {
       key: r.message_key,
       messageId: r.message_id,
       topic: r.topic,
-      attempts: Number(r.attempts),
+      attempts: r.attempts,
       error: r.last_error,
       since: new Date(r.since),
       nextAttemptAt: r.parked_at ? null : new Date(r.next_attempt_at),
@@ -376,7 +376,7 @@ export class OutboxRelay {
         await this.db.query(`DELETE FROM outbox_holds WHERE message_key = $1 AND message_id = $2`, [h.message_key, h.message_id]);
       } catch (err) {
         if (isBusOutage(err) || !(await this.busReachable())) throw err;
-        const attempts = Number(h.attempts) + 1;
+        const attempts = h.attempts + 1;
         const parked = attempts >= this.maxAttempts;
         const error = describe(err);
         await this.db.query(

@@ -50,7 +50,7 @@ const STAGE_LABELS: Readonly<Record<CrmStage, { title: string; consequence: stri
 
 /** One line, no control characters: safe for a header. */
 function headerSafe(value: string): string {
-  // eslint-disable-next-line no-control-regex
+   
   return value.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
 }
 

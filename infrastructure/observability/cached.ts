@@ -13,7 +13,9 @@ export function cached<K, V>(fn: (key: K) => Promise<V>, ttlMs: number, now: () 
     entries.set(key, entry);
     entry.promise.then(
       () => void (entry.settledAt = now()),
-      () => void (entries.get(key) === entry && entries.delete(key)),
+      () => {
+        if (entries.get(key) === entry) entries.delete(key);
+      },
     );
     return entry.promise;
   };

@@ -82,7 +82,7 @@ export class ReadinessProbe {
       .filter((s) => !s.running || (!s.caughtUp && Date.now() - s.lastProgressAt.getTime() > stallMs) || (s.lastError !== null && Date.now() - s.lastProgressAt.getTime() > stallMs))
       .map((s) => `${s.name}${s.lastError ? ` (${s.lastError})` : ''}`);
     const halted = projections.filter((p) => p.halted).map((p) => `${p.name} halted on ${p.halted}`);
-    const problems = [...halted, ...stalled.filter((n) => !halted.some((h) => h.startsWith(n.split(' ')[0]!)))];
+    const problems = [...halted, ...stalled.filter((n) => !halted.some((h) => h.startsWith(n.split(' ', 1).join(''))))];
     const deadLetters = projections.reduce((n, p) => n + p.deadLetters, 0);
     checks.projections =
       problems.length === 0
@@ -145,9 +145,9 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
         clearTimeout(t);
         resolve(v);
       },
-      (e) => {
+      (e: unknown) => {
         clearTimeout(t);
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       },
     );
   });

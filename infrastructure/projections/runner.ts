@@ -43,8 +43,8 @@ export function definitionHash(def: ProjectionDefinition): string {
   return createHash('sha256').update(ddl).digest('hex').slice(0, 32);
 }
 
-export function tablesFor(def: ProjectionDefinition, generation: number): Tables {
-  return Object.fromEntries(def.tables.map((t) => [t, `${t}__g${generation}`]));
+export function tablesFor<T extends string>(def: ProjectionDefinition<T>, generation: number): Tables<T> {
+  return Object.fromEntries(def.tables.map((t) => [t, `${t}__g${generation}`])) as Tables<T>;
 }
 
 function checkpointName(def: ProjectionDefinition, generation: number): string {
@@ -53,10 +53,10 @@ function checkpointName(def: ProjectionDefinition, generation: number): string {
 
 /** Errors worth retrying (connection, serialization, resources) as opposed to a bad event. */
 export function isTransient(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  if (typeof e?.code === 'string' && /^(08|40|53|57|58)/.test(e.code)) return true;
-  if (typeof e?.code === 'string' && /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT)$/.test(e.code)) return true;
-  return /Connection terminated|connection error|timeout exceeded|Client has encountered a connection error|embedded database is closed/i.test(e?.message ?? '');
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; message?: unknown };
+  if (typeof e.code === 'string' && /^(08|40|53|57|58)/.test(e.code)) return true;
+  if (typeof e.code === 'string' && /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT)$/.test(e.code)) return true;
+  return typeof e.message === 'string' && /Connection terminated|connection error|timeout exceeded|Client has encountered a connection error|embedded database is closed/i.test(e.message);
 }
 
 class FenceLost extends Error {
@@ -138,7 +138,7 @@ export class ProjectionRunner implements ProjectionControl {
       const hash = definitionHash(this.def);
       const { rows } = await tx.query<{ g: number; h: string | null }>('SELECT active_generation AS g, definition_hash AS h FROM projection_state WHERE name = $1', [this.def.name]);
       if (rows[0]) {
-        await initCheckpoint(tx, checkpointName(this.def, Number(rows[0].g)));
+        await initCheckpoint(tx, checkpointName(this.def, rows[0].g));
         if (rows[0].h !== hash) {
           // the tables' definition changed in the code: rebuild into a new generation before going live
           await tx.query('UPDATE projection_state SET definition_hash = $2, rebuild_requested_at = CASE WHEN $3 THEN clock_timestamp() ELSE rebuild_requested_at END WHERE name = $1', [
@@ -147,7 +147,7 @@ export class ProjectionRunner implements ProjectionControl {
             rows[0].h !== null,
           ]);
         }
-        return Number(rows[0].g);
+        return rows[0].g;
       }
       await createGeneration(tx, this.def, 1);
       await createQueryIndexes(tx, this.def, 1);
@@ -251,7 +251,9 @@ export class ProjectionRunner implements ProjectionControl {
         const last = events[events.length - 1];
         if (!first || !last) return;
         let deadLettered = 0;
-        let haltAt: { event: RecordedEvent; error: string } | null = null;
+        // assigned inside the transaction's callback: typed at the declaration so the narrowing of
+        // the `null` start does not hide that assignment from the code after the transaction
+        let haltAt = null as { event: RecordedEvent; error: string } | null;
         let appliedHere = 0;
         await this.db.transaction(async (tx) => {
           if (asyncCommit) await tx.query(`SELECT set_config('synchronous_commit', 'off', true)`);
@@ -272,7 +274,7 @@ export class ProjectionRunner implements ProjectionControl {
           if (curPos !== expPos) throw new FenceLost(`checkpoint moved (${curPos} != ${expPos}): another runner applied these events`);
 
           const relevant = events.filter((e) => (def.eventTypes as ReadonlySet<string>).has(e.type));
-          let through: RecordedEvent = last;
+          let through: RecordedEvent | null = last;
           if (relevant.length > 0) {
             await tx.query('SAVEPOINT projection_batch');
             try {
@@ -303,7 +305,7 @@ export class ProjectionRunner implements ProjectionControl {
                     haltAt = { event: e, error: message };
                     // commit what came before the bad event; the checkpoint stops just before it
                     const idx = events.indexOf(e);
-                    through = idx > 0 ? events[idx - 1]! : (null as unknown as RecordedEvent);
+                    through = idx > 0 ? (events[idx - 1] ?? null) : null;
                     break;
                   }
                 }
@@ -325,7 +327,7 @@ export class ProjectionRunner implements ProjectionControl {
           if (haltAt) {
             await tx.query('UPDATE projection_state SET halted_at = clock_timestamp(), halted_reason = $2 WHERE name = $1', [
               def.name,
-              `event ${(haltAt as { event: RecordedEvent }).event.id} (${(haltAt as { event: RecordedEvent }).event.type}): ${(haltAt as { error: string }).error}`,
+              `event ${haltAt.event.id} (${haltAt.event.type}): ${haltAt.error}`,
             ]);
           }
         });
@@ -333,7 +335,7 @@ export class ProjectionRunner implements ProjectionControl {
         this.deadLetters += deadLettered;
         if (appliedHere > 0 && generation === this.generation && !this.rebuilding) this.opts.onCommitted?.(def.name);
         if (haltAt) {
-          const h = haltAt as { event: RecordedEvent; error: string };
+          const h = haltAt;
           this.halted = `event ${h.event.id} (${h.event.type}) at ${h.event.position.commit}/${h.event.position.prepare}: ${h.error}`;
           this.opts.logger?.error({ projection: def.name, eventId: h.event.id, error: h.error }, 'projection halted on an event it cannot apply');
           throw new Halted(this.halted);
@@ -350,7 +352,7 @@ export class ProjectionRunner implements ProjectionControl {
     );
     const r = rows[0];
     if (!r) return { generation: await this.install(), rebuildRequested: false, halted: null };
-    return { generation: Number(r.g), rebuildRequested: r.r !== null, halted: r.h };
+    return { generation: r.g, rebuildRequested: r.r !== null, halted: r.h };
   }
 
   private async countDeadLetters(): Promise<void> {

@@ -3,7 +3,7 @@
  * Stripe Checkout on the tenant's connected account, and a PayPal order whose id is remembered
  * at once (reconciliation re-reads the orders Settle knows of).
  */
-import type { InvoicePaymentGateway } from '../../domain/ports/billingProvider';
+import { ProviderError, type InvoicePaymentGateway } from '../../domain/ports/billingProvider';
 import type { ProviderRefs } from '../../domain/ports/providerRefs';
 import type { PayPalClient } from './paypal';
 import type { StripeBillingProvider } from './stripe';
@@ -11,9 +11,10 @@ import type { StripeBillingProvider } from './stripe';
 export function stripeConnectGateway(stripe: StripeBillingProvider): InvoicePaymentGateway {
   return {
     async start(req) {
+      if (req.accountId === null) throw new ProviderError('invalid', 'a Stripe Connect payment needs the connected account', 'account_missing');
       const s = await stripe.createInvoicePaymentSession({
         idempotencyKey: req.idempotencyKey,
-        accountId: req.accountId!,
+        accountId: req.accountId,
         tenantId: req.tenantId,
         invoiceId: req.invoiceId,
         customerId: req.customerId,

@@ -231,7 +231,7 @@ const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EP
 function parseBody(text: string): PayPalErrorBody {
   try {
     const v = JSON.parse(text) as unknown;
-    return v && typeof v === 'object' ? (v as PayPalErrorBody) : {};
+    return v && typeof v === 'object' ? (v) : {};
   } catch {
     return {};
   }

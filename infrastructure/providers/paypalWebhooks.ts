@@ -256,7 +256,7 @@ export class PayPalWebhookVerifier {
       if (cert.publicKey.asymmetricKeyType !== 'rsa') throw new Error(`the cert key is ${String(cert.publicKey.asymmetricKeyType)}, not RSA`);
       return { cert, key: cert.publicKey };
     } catch (err) {
-      throw Object.assign(new Error(`the cert at ${url} is unusable: ${(err as Error).message}`), { reason: 'cert_invalid' as VerifyFailure });
+      throw Object.assign(new Error(`the cert at ${url} is unusable: ${(err as Error).message}`), { reason: 'cert_invalid' });
     }
   }
 }

@@ -159,7 +159,7 @@ export function stripeCurrency(currency: string): string {
  */
 export function toStripeAmount(amount: number, currency: string): number {
   const code = upperCurrency(currency);
-  if (!isMinorUnits(amount)) throw new ProviderError('invalid', `amount must be a non-negative integer of minor units, got ${amount}`, 'amount_invalid');
+  if (!isMinorUnits(amount)) throw new ProviderError('invalid', `amount must be a non-negative integer of minor units, got ${String(amount)}`, 'amount_invalid');
   const target = stripeExponent(code);
   if (target === null) throw new ProviderError('invalid', `Stripe does not charge in ${code}`, 'currency_unsupported');
   const iso = currencyExponent(code);
@@ -507,7 +507,7 @@ function invoiceLines(req: InvoicePaymentSessionRequest): readonly InvoicePaymen
   if (lines.length === 0) throw new ProviderError('invalid', 'an invoice payment needs lineItems or an amount', 'line_items_invalid');
   for (const l of lines) {
     if (typeof l.name !== 'string' || l.name.trim() === '') throw new ProviderError('invalid', 'every line item needs a name', 'line_items_invalid');
-    if (!isMinorUnits(l.unitAmount)) throw new ProviderError('invalid', `line item amount must be a non-negative integer of minor units, got ${l.unitAmount}`, 'amount_invalid');
+    if (!isMinorUnits(l.unitAmount)) throw new ProviderError('invalid', `line item amount must be a non-negative integer of minor units, got ${String(l.unitAmount)}`, 'amount_invalid');
     if (!Number.isSafeInteger(l.quantity) || l.quantity < 1) throw new ProviderError('invalid', `line item quantity must be a positive integer, got ${l.quantity}`, 'line_items_invalid');
   }
   return lines;

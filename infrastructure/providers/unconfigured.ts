@@ -6,34 +6,34 @@ import { ProviderError, type BillingProvider } from '../../domain/ports/billingP
  * instead of pretending to have called anyone.
  */
 export class UnconfiguredBillingProvider implements BillingProvider {
-  private fail(): never {
-    throw new ProviderError('unavailable', 'no payment provider is configured for this Settle instance (set STRIPE_SECRET_KEY)');
+  private fail(): Promise<never> {
+    return Promise.reject(new ProviderError('unavailable', 'no payment provider is configured for this Settle instance (set STRIPE_SECRET_KEY)'));
   }
-  async createCheckoutSession(): Promise<never> {
-    this.fail();
+  createCheckoutSession(): Promise<never> {
+    return this.fail();
   }
-  async expireCheckoutSession(): Promise<never> {
-    this.fail();
+  expireCheckoutSession(): Promise<never> {
+    return this.fail();
   }
-  async changeSubscriptionPlan(): Promise<never> {
-    this.fail();
+  changeSubscriptionPlan(): Promise<never> {
+    return this.fail();
   }
-  async cancelSubscription(): Promise<never> {
-    this.fail();
+  cancelSubscription(): Promise<never> {
+    return this.fail();
   }
-  async voidInvoice(): Promise<never> {
-    this.fail();
+  voidInvoice(): Promise<never> {
+    return this.fail();
   }
-  async createProduct(): Promise<never> {
-    this.fail();
+  createProduct(): Promise<never> {
+    return this.fail();
   }
-  async createPrice(): Promise<never> {
-    this.fail();
+  createPrice(): Promise<never> {
+    return this.fail();
   }
-  async archivePrice(): Promise<never> {
-    this.fail();
+  archivePrice(): Promise<never> {
+    return this.fail();
   }
-  async refund(): Promise<never> {
-    this.fail();
+  refund(): Promise<never> {
+    return this.fail();
   }
 }

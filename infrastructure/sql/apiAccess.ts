@@ -38,7 +38,9 @@ export class SqlTenantDirectory implements TenantDirectory {
       `INSERT INTO api_keys (key_id, tenant_id, prefix, key_hash, label) VALUES ($1, $2, $3, $4, $5) RETURNING created_at`,
       [keyId, tenantId, prefix, hashKey(apiKey), label],
     );
-    return { apiKey, record: { keyId, tenantId, prefix, label, createdAt: new Date(rows[0]!.created_at), revokedAt: null } };
+    const [created] = rows;
+    if (!created) throw new Error('api key insert returned no row');
+    return { apiKey, record: { keyId, tenantId, prefix, label, createdAt: new Date(created.created_at), revokedAt: null } };
   }
 
   async revokeKey(tenantId: string, keyId: string): Promise<boolean> {
@@ -100,7 +102,9 @@ export class SqlIdempotencyStore implements IdempotencyStore {
           `UPDATE idempotency_keys SET locked_at = clock_timestamp() WHERE scope = $1 AND idempotency_key = $2 RETURNING locked_at::text AS token`,
           [scope, key],
         );
-        return { kind: 'claimed' as const, token: taken.rows[0]!.token };
+        const [claimed] = taken.rows;
+        if (!claimed) throw new Error('claim returned no row');
+        return { kind: 'claimed' as const, token: claimed.token };
       }
       return { kind: 'in_progress' as const };
     });

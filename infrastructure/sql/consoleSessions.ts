@@ -37,7 +37,9 @@ export class SqlConsoleSessions implements ConsoleSessions {
     );
     // opportunistic cleanup of expired sessions
     await this.db.query('DELETE FROM console_sessions WHERE expires_at < clock_timestamp()');
-    return { token, session: { principal, csrfToken, expiresAt: new Date(rows[0]!.expires_at) } };
+    const [opened] = rows;
+    if (!opened) throw new Error('console session insert returned no row');
+    return { token, session: { principal, csrfToken, expiresAt: new Date(opened.expires_at) } };
   }
 
   /** The live session of a cookie token, or null (unknown, expired, key revoked, admin key changed). */
@@ -56,7 +58,8 @@ export class SqlConsoleSessions implements ConsoleSessions {
       if (!adminKey || r.admin_key_hash !== hashKey(adminKey)) return null;
       return { principal: { kind: 'admin', tenantId: r.tenant_id }, csrfToken: r.csrf_token, expiresAt: new Date(r.expires_at) };
     }
-    return { principal: { kind: 'tenant', tenantId: r.tenant_id!, keyId: r.key_id! }, csrfToken: r.csrf_token, expiresAt: new Date(r.expires_at) };
+    if (r.tenant_id === null || r.key_id === null) return null; // a tenant session names its tenant and key
+    return { principal: { kind: 'tenant', tenantId: r.tenant_id, keyId: r.key_id }, csrfToken: r.csrf_token, expiresAt: new Date(r.expires_at) };
   }
 
   /** An admin session chooses the tenant it looks at. */

@@ -5,15 +5,16 @@ import type { LeaderLease } from '../../domain/ports/leaderLease';
 export class AlwaysLeader implements LeaderLease {
   private held = false;
   constructor(readonly name: string) {}
-  async tryAcquire(): Promise<boolean> {
+  tryAcquire(): Promise<boolean> {
     this.held = true;
-    return true;
+    return Promise.resolve(true);
   }
   isHeld(): boolean {
     return this.held;
   }
-  async release(): Promise<void> {
+  release(): Promise<void> {
     this.held = false;
+    return Promise.resolve();
   }
 }
 

@@ -22,7 +22,7 @@ export async function migrate(db: SqlClient, schema: string, list: readonly Migr
         version int PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
         applied_at timestamptz NOT NULL DEFAULT clock_timestamp())`);
       const { rows } = await s.query<{ version: number; checksum: string }>(`SELECT version, checksum FROM ${schema}.schema_migrations`);
-      const applied = new Map(rows.map((r) => [Number(r.version), r.checksum]));
+      const applied = new Map(rows.map((r) => [r.version, r.checksum]));
       const done: number[] = [];
       for (const m of list) {
         const seen = applied.get(m.version);
@@ -53,7 +53,7 @@ export async function migrate(db: SqlClient, schema: string, list: readonly Migr
 export async function appliedVersion(db: SqlClient, schema: string): Promise<number> {
   assertSchemaName(schema);
   const { rows } = await db.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${schema}.schema_migrations`);
-  return Number(rows[0]?.v ?? 0);
+  return rows[0]?.v ?? 0;
 }
 
 export { latestMigration };

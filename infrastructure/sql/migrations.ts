@@ -709,4 +709,4 @@ CREATE INDEX paypal_transmissions_received ON paypal_transmissions (received_at)
   { version: 13, name: 'billing_convergence', sql: billingConvergence },
 ];
 
-export const latestMigration = migrations[migrations.length - 1]!.version;
+export const latestMigration = Math.max(...migrations.map((m) => m.version));

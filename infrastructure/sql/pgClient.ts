@@ -109,7 +109,7 @@ export class PgClient implements SqlClient {
         // before CommandComplete, and a failed commit would pass for a failed statement
         const q = new CompletionTrackingQuery({ text: sql, values: params as unknown[] | undefined, queryMode: 'extended' } as never, undefined, (err, res) => {
           if (err) reject(q.completed ? new CommitFailed(err) : err);
-          else resolve(res as unknown as QueryResult);
+          else resolve(res);
         });
         void client.query(q);
       });

@@ -21,21 +21,25 @@ interface Row {
   differences?: unknown;
 }
 
-const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
+function iso(d: Date | string): string;
+function iso(d: Date | string | null): string | null;
+function iso(d: Date | string | null): string | null {
+  return d === null ? null : new Date(d).toISOString();
+}
 
 function record(r: Row): ReconciliationRunRecord {
   return {
     runId: r.run_id,
     tenantId: r.tenant_id,
-    since: iso(r.since)!,
+    since: iso(r.since),
     dryRun: r.dry_run,
     status: r.status,
-    startedAt: iso(r.started_at)!,
+    startedAt: iso(r.started_at),
     finishedAt: iso(r.finished_at),
-    examined: Number(r.examined),
-    found: Number(r.found),
-    repaired: Number(r.repaired),
-    unrepairable: Number(r.unrepairable),
+    examined: r.examined,
+    found: r.found,
+    repaired: r.repaired,
+    unrepairable: r.unrepairable,
     error: r.error,
     ...(r.differences !== undefined ? { differences: (typeof r.differences === 'string' ? JSON.parse(r.differences) : r.differences) as Difference[] } : {}),
   };

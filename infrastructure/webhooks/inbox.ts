@@ -151,7 +151,7 @@ export class SqlWebhookInbox implements WebhookInbox {
   async store(e: VerifiedEvent): Promise<StoredEvent> {
     const clean = e.verifiedJson !== undefined && e.verifiedJson.charCodeAt(0) !== 0xfeff && !MAY_ESCAPE_UNSTORABLE.test(e.verifiedJson);
     const payload = clean ? e.payload : storable(e.payload);
-    const payloadJson = clean ? e.verifiedJson! : JSON.stringify(payload);
+    const payloadJson = clean ? e.verifiedJson : JSON.stringify(payload);
     const eventId = storable(e.eventId) as string;
     const eventType = storable(e.eventType) as string;
     const stored = await this.receive(e.endpoint, eventId, eventType, e.accountId, payloadJson);

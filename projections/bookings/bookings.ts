@@ -60,7 +60,7 @@ const rows: AggregateRowsSpec<BookingState> = {
   }),
 };
 
-export const bookingsProjection: ProjectionDefinition = {
+export const bookingsProjection: ProjectionDefinition<'bookings'> = {
   name: 'bookings',
   tables: ['bookings'],
   eventTypes: new Set<DomainEventType>([
@@ -84,7 +84,7 @@ export const bookingsProjection: ProjectionDefinition = {
     'BookingDisputeWon',
     'BookingDisputeLost',
   ]),
-  ddl: (t: Tables) => `
+  ddl: (t) => `
     CREATE TABLE ${t.bookings} (${AGGREGATE_ROW_COLUMNS},
       booking_id              text    NOT NULL,
       stage                   text    NOT NULL,
@@ -105,5 +105,5 @@ export const bookingsProjection: ProjectionDefinition = {
     );
     CREATE UNIQUE INDEX ${t.bookings}_id ON ${t.bookings} (tenant_id, booking_id);
     CREATE INDEX ${t.bookings}_stage ON ${t.bookings} (tenant_id, needs_attention DESC, stage, updated_at DESC);`,
-  apply: (tx, events, t) => applyAggregateRows(tx, t.bookings!, rows, events),
+  apply: (tx, events, t) => applyAggregateRows(tx, t.bookings, rows, events),
 };

@@ -47,7 +47,7 @@ function fact(type: PaymentMessageType, over: Partial<PaymentFact> & { tenantId?
 }
 
 async function ledgerRows(db: SqlClient) {
-  const { rows } = await db.query<Record<string, unknown>>(
+  const { rows } = await db.query(
     `SELECT tenant_id, to_char(day, 'YYYY-MM-DD') AS day, currency, provider, gross_collected::text AS gross, refunds::text AS refunds, disputed::text AS disputed,
             dispute_losses::text AS losses, platform_fees::text AS fees, net::text AS net, succeeded_count::int AS ok, failed_count::int AS failed
        FROM finance_ledger ORDER BY 1, 2, 3, 4`,

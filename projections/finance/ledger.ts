@@ -157,7 +157,9 @@ export interface ApplyOptions {
  */
 export class FinanceLedger {
   async apply(tx: SqlExecutor, envelope: unknown, opts: ApplyOptions = {}): Promise<ApplyOutcome> {
-    return (await this.applyMany(tx, [{ envelope, ...opts }]))[0]!;
+    const [outcome] = await this.applyMany(tx, [{ envelope, ...opts }]);
+    if (outcome === undefined) throw new Error('applyMany returned no outcome for its one message');
+    return outcome;
   }
 
   /**
@@ -205,13 +207,13 @@ export class FinanceLedger {
     const fresh = new Set(rows.map((r) => r.message_id.toLowerCase()));
     const applied = candidates.filter((i) => fresh.has(i.messageId));
 
-    const rejected = applied.filter((i) => i.rejection !== null);
+    const rejected = applied.filter((i): i is Item & { rejection: string } => i.rejection !== null);
     if (rejected.length > 0) {
       await tx.query(
         `INSERT INTO finance_rejected (message_id, topic, message_type, error, envelope)
          SELECT m, t, ty, e, v::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(m, t, ty, e, v)
          ON CONFLICT (message_id) DO NOTHING`,
-        [rejected.map((i) => i.messageId), rejected.map((i) => i.topic), rejected.map((i) => i.type), rejected.map((i) => i.rejection!.slice(0, 2000)), rejected.map((i) => JSON.stringify(i.envelope ?? null))],
+        [rejected.map((i) => i.messageId), rejected.map((i) => i.topic), rejected.map((i) => i.type), rejected.map((i) => i.rejection.slice(0, 2000)), rejected.map((i) => JSON.stringify(i.envelope ?? null))],
       );
     }
 
@@ -391,8 +393,9 @@ export class FinanceConsumer {
       throw err;
     }
     this.lastError = null;
-    outcomes.forEach((outcome, i) => {
-      const message = messages[i]!;
+    messages.forEach((message, i) => {
+      const outcome = outcomes[i];
+      if (outcome === undefined) return; // applyMany answers one outcome per item, in order
       if (outcome === 'duplicate') this.counts.duplicates++;
       else this.counts[outcome]++;
       if (outcome === 'rejected') this.opts.logger?.error({ messageId: message.id, key: message.key.slice(0, 300), partition: message.partition, offset: message.offset }, 'finance: message rejected (see finance_rejected)');
@@ -400,12 +403,17 @@ export class FinanceConsumer {
     });
   };
 
+  /** Read through a call: `stop()` may flip it while the loop awaits (a narrowed field would hide that). */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
   private async subscribeLoop(): Promise<void> {
     let failures = 0;
     while (!this.stopped) {
       try {
         const sub = await this.bus.subscribeBatches(this.groupId, [TOPICS.payments], this.opts.isolate ? this.opts.isolate(this.handleBatch) : this.handleBatch);
-        if (this.stopped) {
+        if (this.isStopped()) {
           await sub.stop();
           return;
         }

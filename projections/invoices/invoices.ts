@@ -57,11 +57,11 @@ const invoiceRows: AggregateRowsSpec<InvoiceState> = {
   }),
 };
 
-export const invoicesProjection: ProjectionDefinition = {
+export const invoicesProjection: ProjectionDefinition<'invoices'> = {
   name: 'invoices',
   tables: ['invoices'],
   eventTypes: INVOICE_EVENT_TYPES,
-  ddl: (t: Tables) => `
+  ddl: (t) => `
     CREATE TABLE ${t.invoices} (${AGGREGATE_ROW_COLUMNS},
       invoice_id          text    NOT NULL,
       customer_id         text,
@@ -85,17 +85,17 @@ export const invoicesProjection: ProjectionDefinition = {
       line_items          jsonb   NOT NULL
     );
     CREATE UNIQUE INDEX ${t.invoices}_id ON ${t.invoices} (tenant_id, invoice_id);`,
-  queryIndexes: (t: Tables) => `
+  queryIndexes: (t) => `
     CREATE INDEX ${t.invoices}_list ON ${t.invoices} (tenant_id, created_at DESC, invoice_id DESC);
     CREATE INDEX ${t.invoices}_customer ON ${t.invoices} (tenant_id, customer_id);`,
-  apply: (tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables) => applyAggregateRows(tx, t.invoices!, invoiceRows, events),
+  apply: (tx, events, t) => applyAggregateRows(tx, t.invoices, invoiceRows, events),
 };
 
-export const invoiceHistoryProjection: ProjectionDefinition = {
+export const invoiceHistoryProjection: ProjectionDefinition<'invoice_history'> = {
   name: 'invoice_history',
   tables: ['invoice_history'],
   eventTypes: INVOICE_EVENT_TYPES,
-  ddl: (t: Tables) => `
+  ddl: (t) => `
     CREATE TABLE ${t.invoice_history} (
       stream_id      text        NOT NULL,
       revision       bigint      NOT NULL,
@@ -137,7 +137,7 @@ export const invoiceHistoryProjection: ProjectionDefinition = {
       ];
     });
     if (rows.length === 0) return;
-    const table = t.invoice_history!;
+    const table = t.invoice_history;
     await tx.query(
       `INSERT INTO ${table} (stream_id, revision, tenant_id, invoice_id, event_id, event_type, actor, causation_id, correlation_id, recorded_at, position, data)
        SELECT stream_id, revision, tenant_id, invoice_id, event_id, event_type, coalesce(actor, 'null'::jsonb), causation_id, correlation_id, recorded_at, position,

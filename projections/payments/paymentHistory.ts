@@ -63,11 +63,12 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 /** Rows -> one array per column (the parameters of an unnest insert). */
 function columnsOf(rows: readonly unknown[][], width: number): unknown[][] {
   const cols: unknown[][] = Array.from({ length: width }, () => new Array<unknown>(rows.length));
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r]!;
+  rows.forEach((row, r) => {
     if (row.length !== width) throw new Error(`payment_history: row of ${row.length} values, expected ${width}`);
-    for (let c = 0; c < width; c++) cols[c]![r] = row[c] ?? null;
-  }
+    cols.forEach((col, c) => {
+      col[r] = row[c] ?? null;
+    });
+  });
   return cols;
 }
 
@@ -121,7 +122,7 @@ function attemptOf(e: RecordedEvent, payable: { type: PayableType; tenantId: str
   }
 }
 
-export const paymentHistoryProjection: ProjectionDefinition = {
+export const paymentHistoryProjection: ProjectionDefinition<'payment_history' | 'payment_payables'> = {
   name: 'payment_history',
   tables: ['payment_history', 'payment_payables'],
   eventTypes: new Set<DomainEventType>([
@@ -152,7 +153,7 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     'BookingDisputeWon',
     'BookingDisputeLost',
   ]),
-  ddl: (t: Tables) => `
+  ddl: (t) => `
     CREATE TABLE ${t.payment_payables} (
       tenant_id    text NOT NULL,
       payable_type text NOT NULL,
@@ -192,10 +193,10 @@ export const paymentHistoryProjection: ProjectionDefinition = {
     );
     -- apply finds a payable's attempts (refunds, disputes, settling a pending attempt) through this one
     CREATE INDEX ${t.payment_history}_payable ON ${t.payment_history} (tenant_id, payable_type, payable_id);`,
-  queryIndexes: (t: Tables) => `
+  queryIndexes: (t) => `
     CREATE INDEX ${t.payment_history}_list ON ${t.payment_history} (tenant_id, occurred_at DESC, attempt_id DESC);
     CREATE INDEX ${t.payment_history}_customer ON ${t.payment_history} (tenant_id, customer_id);`,
-  async apply(tx: SqlExecutor, events: readonly RecordedEvent[], t: Tables) {
+  async apply(tx, events, t) {
     // Row inserts are buffered and written in multi-row statements; anything that reads or
     // updates rows (refunds, disputes, settling a pending attempt) first flushes the buffers, so
     // every statement sees exactly the rows it would have seen applying one event at a time.

@@ -27,7 +27,7 @@ const rows: AggregateRowsSpec<SubscriptionState> = {
   }),
 };
 
-export const subscriptionsProjection: ProjectionDefinition = {
+export const subscriptionsProjection: ProjectionDefinition<'subscriptions'> = {
   name: 'subscriptions',
   tables: ['subscriptions'],
   eventTypes: new Set<DomainEventType>([
@@ -53,7 +53,7 @@ export const subscriptionsProjection: ProjectionDefinition = {
     'SubscriptionReinstated',
     'LatePaymentNeedsAttention',
   ]),
-  ddl: (t: Tables) => `
+  ddl: (t) => `
     CREATE TABLE ${t.subscriptions} (${AGGREGATE_ROW_COLUMNS},
       customer_id              text    NOT NULL,
       plan_id                  text,
@@ -69,5 +69,5 @@ export const subscriptionsProjection: ProjectionDefinition = {
       pending_checkout         jsonb
     );
     CREATE UNIQUE INDEX ${t.subscriptions}_id ON ${t.subscriptions} (tenant_id, customer_id);`,
-  apply: (tx, events, t) => applyAggregateRows(tx, t.subscriptions!, rows, events),
+  apply: (tx, events, t) => applyAggregateRows(tx, t.subscriptions, rows, events),
 };

@@ -26,7 +26,7 @@ import { startSettle, until, type Settle } from './driver/service';
 import { newTenant, type Tenant } from './driver/tenant';
 import { CURRENCIES, maxIsoAmount } from './model/currencies';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+ 
 const LONG = process.env.RELIABILITY_LONG === '1';
 const RUNS = LONG ? Number(process.env.ISOLATION_RUNS ?? 25) : 3;
 /** The retry interval of the CRM saga and of the message consumers (the "normal retry interval"). */
@@ -99,7 +99,7 @@ describe.each(['in-process', 'kafka'] as const)('one tenant poisoned at the CRM 
         crm.reset();
         const run = `${Date.now().toString(36)}${(counter++).toString(36)}`;
         const poisoned = await newTenant(settle, tenantId('TP'));
-        const creates = (id: string) => crm.requests('createContactBooking').filter((r) => (r.body as any)?.external_reference === id);
+        const creates = (id: string) => crm.requests('createContactBooking').filter((r) => (r.body)?.external_reference === id);
         const bookingP = await paid(poisoned, h.poisonedPrice, `P${run}`, (id) => crm.failNext(1_000_000, h.failure, { operation: 'createContactBooking', externalReference: id }));
         await until(async () => creates(bookingP).length, (n) => n >= 1, 3 * RETRY_MS);
         if (creates(bookingP).length === 0) throw new Error('the poisoned booking never reached the CRM');

@@ -78,7 +78,7 @@ describe('PostgreSQL restart under load (own cluster, child process)', () => {
     let readyDuringOutage = 0;
     const probe = (async () => {
       while (Date.now() - downAt < (LONG ? 10_000 : 3_000)) {
-        const r = await fetch(`${svc!.url}/readyz`).catch(() => null);
+        const r = await fetch(`${svc.url}/readyz`).catch(() => null);
         if (r?.status === 200) readyDuringOutage++;
         await sleep(250);
       }

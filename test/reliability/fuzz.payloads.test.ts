@@ -29,7 +29,7 @@ interface Op {
   path: string;
   operationId: string;
 }
-let ops: Op[] = [];
+const ops: Op[] = [];
 
 const money = { amount: 1000, currency: 'USD' };
 const VALID: Record<string, () => Record<string, unknown>> = {
@@ -86,14 +86,14 @@ function mutate(base: Json, picks: { path: number; kind: number; value: unknown 
   switch (picks.kind % 4) {
     case 0: // drop
       if (Array.isArray(parent)) parent.splice(key as number, 1);
-      else delete (parent as Json)[key as string];
+      else delete (parent)[key as string];
       break;
     case 1: // replace with anything
     case 2:
       (parent as Json)[key as string] = picks.value;
       break;
     case 3: // extra unknown field next to it
-      if (!Array.isArray(parent)) (parent as Json)[`x_${String(key)}`] = picks.value;
+      if (!Array.isArray(parent)) (parent)[`x_${String(key)}`] = picks.value;
       else parent.push(picks.value);
       break;
   }

@@ -363,7 +363,7 @@ describe('hostile strings are stored verbatim and returned JSON-escaped, never e
   const HOSTILE = `Robert'); DROP TABLE events; -- <script>alert("x")</script> \u0007\u001b[31m\t\r\n\u2028\u2029 ' OR '1'='1 \\ 🤖 𝄞`;
 
   test('an invoice customer name and line item round-trip through the command, the invoice view and the history', async () => {
-    const r = await h.a.post<{ invoiceId: string; customer: { name: string } }>('/v1/invoices', invoiceBody({ customer: { name: HOSTILE, email: 'x@example.com' }, lineItems: [{ description: HOSTILE, quantity: 1, unitAmount: 100 }], number: `<b>${'N'}</b>` }));
+    const r = await h.a.post<{ invoiceId: string; customer: { name: string } }>('/v1/invoices', invoiceBody({ customer: { name: HOSTILE, email: 'x@example.com' }, lineItems: [{ description: HOSTILE, quantity: 1, unitAmount: 100 }], number: `<b>N</b>` }));
     expect(r.status).toBe(201);
     expect(r.body.customer.name).toBe(HOSTILE);
     await caughtUp(h.svc);

@@ -14,7 +14,7 @@ if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests with `npm
 describe('failure isolation per message key (Kafka, PostgreSQL)', () => {
   let w: IsolationWorld;
   beforeAll(async () => {
-    w = await isolationWorld({ KAFKA_BROKERS: brokers! });
+    w = await isolationWorld({ KAFKA_BROKERS: brokers });
   });
   afterAll(() => w?.close());
 

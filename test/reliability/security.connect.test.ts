@@ -74,7 +74,7 @@ describe('security: Stripe Connect calls carry the right tenant account', () => 
     if (!keys[tenant]) {
       keys[tenant] = (await client(svc.url, ADMIN_KEY).post<{ apiKey: string }>(`/v1/tenants/${tenant}/api-keys`, { label: 'connect' })).body.apiKey;
     }
-    return keys[tenant]!;
+    return keys[tenant];
   }
 
   const form = (r: Recorded) => Object.fromEntries(new URLSearchParams(r.body));

@@ -19,7 +19,7 @@ function countQueries(svc: TestService, patterns: Record<string, RegExp>): Recor
   db.query = ((text: string, params?: unknown[]) => {
     for (const [k, re] of Object.entries(patterns)) if (re.test(text)) counts[k]!++;
     return query(text, params as never);
-  }) as typeof db.query;
+  });
   return counts;
 }
 

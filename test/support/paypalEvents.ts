@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fixturesDir } from './fixtures';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 export type PayPalEvent = Record<string, any> & { id: string; event_type: string; resource: Record<string, any> };
 
 const DIR = fixturesDir('paypal', 'webhooks');

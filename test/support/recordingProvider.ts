@@ -22,7 +22,7 @@ export class RecordingBillingProvider implements BillingProvider {
   latencyMs = 0;
 
   private async record<T>(method: keyof BillingProvider, request: { idempotencyKey: string } & object, make: () => T): Promise<T> {
-    this.calls.push({ method, request: request as Record<string, unknown> });
+    this.calls.push({ method, request: request });
     if (this.latencyMs) await new Promise((r) => setTimeout(r, this.latencyMs));
     const fail = this.failNext[method];
     if (fail) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import Stripe from 'stripe';
 import { fixturesDir } from './fixtures';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 export type StripeEvent = Record<string, any> & { id: string; type: string; data: { object: Record<string, any> } };
 
 const DIR = fixturesDir('stripe', 'events');

@@ -8,7 +8,7 @@ import { idOfLength, type Tenant } from './tenant';
 import type { Settle } from './service';
 import type { ChargeFact, MoneyFact } from '../model/invoices';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 export type Money = { amount: number; currency: string };
 
 /** A departure with a 100-character id (the API's maximum). */

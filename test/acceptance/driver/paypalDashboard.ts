@@ -6,7 +6,7 @@
  */
 import type { PayPalSimulator } from '../../simulators/paypal';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 export class PayPalDashboard {

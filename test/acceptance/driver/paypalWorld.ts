@@ -18,7 +18,7 @@ import { PayPalDashboard } from './paypalDashboard';
 import { until, type Settle } from './service';
 import type { Played } from './run';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 
 /** The service env that points it at the simulator. */
 export function paypalEnv(sim: PayPalSimulator): Record<string, string> {

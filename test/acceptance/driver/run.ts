@@ -9,7 +9,7 @@ import type { History } from '../model/histories';
 import { STRIPE_CONNECT_SECRET, STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
 import { deliver, deliverStripe, eventsFor, type StripeDelivery } from './stripeWorld';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 export interface Played {
@@ -256,7 +256,7 @@ export function describe(h: History): string {
       case 'invoice':
         return `${f.payable} ${f.key}${f.method === 'paypal' ? ' (PayPal only)' : ''}${f.voided ? ' (voided at once)' : ''}: ${f.total} ${f.currency} to ${f.customerId.length}-char customer, tenant ${f.tenant.length}-char ${f.tenant.slice(0, 8)}…`;
       case 'charge':
-        return `${(f as ChargeFact).outcome} ${f.legacy ? 'legacy ' : ''}${f.pi}/${f.ch} ${f.amount} ${f.currency} for ${f.invoiceKey}${f.declineCode ? ` (${f.declineCode})` : ''}`;
+        return `${(f).outcome} ${f.legacy ? 'legacy ' : ''}${f.pi}/${f.ch} ${f.amount} ${f.currency} for ${f.invoiceKey}${f.declineCode ? ` (${f.declineCode})` : ''}`;
       case 'refund':
         return `refund ${f.re} ${f.amount} of ${f.ch}`;
       case 'dispute':

@@ -14,7 +14,7 @@ import { toStripeAmount } from '../model/currencies';
 import { STRIPE_CONNECT_SECRET, STRIPE_PLATFORM_SECRET } from './service';
 import type { ChargeFact, DisputeFact, MoneyFact, RefundFact } from '../model/invoices';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 export interface StripeDelivery {

@@ -13,7 +13,7 @@ import { toStripeAmount } from '../model/currencies';
 import { DAY, MONTH, isoOf, type Fact, type Prices } from '../model/subscriptions';
 export { DAY, MONTH, isoOf };
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 export type Obj = Record<string, any>;
 
 export interface Billing {

@@ -11,7 +11,7 @@ import { deliver, eventsFor } from '../driver/stripeWorld';
 import { idOfLength, newTenant } from '../driver/tenant';
 import type { ChargeFact, MoneyFact } from '../model/invoices';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 describe('a refund asked through the API and then reported by Stripe is counted once (PostgreSQL, stripe-mock)', () => {
   let settle: Settle;
   beforeAll(async () => {

@@ -13,7 +13,7 @@ import { deliver, eventsFor } from '../driver/stripeWorld';
 import { idOfLength, newTenant, type Tenant } from '../driver/tenant';
 import type { ChargeFact } from '../model/invoices';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 describe('a booking paid by deposit then balance (PostgreSQL, in-process messaging, CRM simulator)', () => {
   let settle: Settle;
   let crm: CrmSimulator;

@@ -12,7 +12,7 @@ import { BookingMoney, bookingPayments, financeTotals, newBooking, newDeparture,
 import { startSettle, until, type Settle } from '../driver/service';
 import { idOfLength, newTenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+ 
 describe('disputes on booking payments (PostgreSQL, in-process messaging)', () => {
   let settle: Settle;
   beforeAll(async () => {

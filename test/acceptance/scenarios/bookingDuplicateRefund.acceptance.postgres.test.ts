@@ -10,7 +10,7 @@ import { deliver, eventsFor } from '../driver/stripeWorld';
 import { idOfLength, newTenant } from '../driver/tenant';
 import type { ChargeFact, MoneyFact } from '../model/invoices';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 describe('a refund of a duplicate booking payment returns the duplicate only (PostgreSQL, in-process messaging)', () => {
   let settle: Settle;
   beforeAll(async () => {

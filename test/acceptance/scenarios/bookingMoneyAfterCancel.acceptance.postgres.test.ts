@@ -9,7 +9,7 @@ import { BookingMoney, bookingPayments, financeTotals, newBooking, newDeparture,
 import { expectStatus, startSettle, until, type Settle } from '../driver/service';
 import { idOfLength, newTenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 describe('money received after cancellation (PostgreSQL, in-process messaging)', () => {
   let settle: Settle;
   beforeAll(async () => {

@@ -14,7 +14,7 @@ import { BookingMoney, bookingPayments, newBooking, newDeparture, readBooking } 
 import { expectStatus, startSettle, until, type Settle } from '../driver/service';
 import { idOfLength, newTenant, type Tenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 describe('a booking paid while waitlisted is held until a seat frees up (PostgreSQL, in-process messaging, CRM simulator)', () => {
   let settle: Settle;
   let crm: CrmSimulator;

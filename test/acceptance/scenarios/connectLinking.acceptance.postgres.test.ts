@@ -17,7 +17,7 @@ import { STRIPE_CONNECT_SECRET, startSettle, until, type Settle } from '../drive
 import { stripeMockProxy, type StripeProxy } from '../driver/stripeProxy';
 import { newTenant, type Tenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 describe('Connect accounts are linked by operators only (PostgreSQL, stripe-mock)', () => {

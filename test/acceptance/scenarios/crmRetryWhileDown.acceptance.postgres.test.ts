@@ -15,7 +15,7 @@ import { deliver, eventsFor } from '../driver/stripeWorld';
 import { idOfLength, newTenant, type Tenant } from '../driver/tenant';
 import type { ChargeFact } from '../model/invoices';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 const MAX_ATTEMPTS = 3;
 
 describe.each(['in-process', 'kafka'] as const)('a CRM retry while the CRM still refuses one booking (PostgreSQL, %s messaging)', (messaging) => {
@@ -63,7 +63,7 @@ describe.each(['in-process', 'kafka'] as const)('a CRM retry while the CRM still
     return bookingId;
   }
 
-  const creates = (bookingId: string) => crm.requests('createContactBooking').filter((r) => (r.body as any)?.external_reference === bookingId).length;
+  const creates = (bookingId: string) => crm.requests('createContactBooking').filter((r) => (r.body)?.external_reference === bookingId).length;
 
   test('the other tenant flows at once; the retry round is bounded, loud, and clash-free; a later retry gets through', async () => {
     const a = await newTenant(settle, idOfLength(`TA${messaging}`));

@@ -10,7 +10,7 @@ import { newBooking, newDeparture } from '../driver/bookings';
 import { expectStatus, startSettle, until, type Settle } from '../driver/service';
 import { idOfLength, newTenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 describe('a departure capacity below the seats taken (PostgreSQL, in-process messaging)', () => {
   let settle: Settle;
   beforeAll(async () => {

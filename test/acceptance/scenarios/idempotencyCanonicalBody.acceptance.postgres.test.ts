@@ -11,7 +11,7 @@ import { newDeparture } from '../driver/bookings';
 import { startSettle, until, type Settle } from '../driver/service';
 import { idOfLength, newTenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 describe('Idempotency-Key retries with the same JSON written differently (PostgreSQL, in-process messaging)', () => {
   let settle: Settle;
   beforeAll(async () => {

@@ -15,7 +15,7 @@ import { BookingMoney, newBooking, newDeparture } from '../driver/bookings';
 import { ADMIN_KEY, startSettle, until, type Settle } from '../driver/service';
 import { idOfLength, newTenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+ 
 const PUBLIC_BASE_URL = 'https://settle.example.test';
 
 describe("the ops email's retry link opens the booking's console page (PostgreSQL, in-process messaging, CRM simulator, SMTP)", () => {

@@ -12,7 +12,7 @@ import { startPayPalSimulator, type PayPalSimulator } from '../../simulators/pay
 import { startSettle, until, type Settle } from '../driver/service';
 import { idOfLength, newTenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 describe('PayPal for the longest tenant ids and Idempotency-Keys (PostgreSQL, PayPal simulator)', () => {
   let settle: Settle;
   let paypal: PayPalSimulator;

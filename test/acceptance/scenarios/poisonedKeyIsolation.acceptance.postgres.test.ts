@@ -20,7 +20,7 @@ import { crmEnv, financeTotals, paidBooking, readBooking, type Money } from '../
 import { startSettle, until, type Settle } from '../driver/service';
 import { idOfLength, newTenant, type Tenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+ 
 /** The retry interval of both the CRM saga and the message consumers. */
 const RETRY_MS = 5000;
 
@@ -61,7 +61,7 @@ describe.each(['in-process', 'kafka'] as const)('a booking the CRM refuses forev
     const a = await newTenant(settle, idOfLength(`TA${messaging}`));
     const b = await newTenant(settle, idOfLength(`TB${messaging}`));
     const c = await newTenant(settle, idOfLength(`TC${messaging}`));
-    const creates = (bookingId: string) => crm.requests('createContactBooking').filter((r) => (r.body as any)?.external_reference === bookingId);
+    const creates = (bookingId: string) => crm.requests('createContactBooking').filter((r) => (r.body)?.external_reference === bookingId);
     const priceA = { amount: 250_000, currency: 'JPY' };
     const bookingA = await paid(a, 'A', priceA, (id) => crm.failNext(1_000_000, 503, { operation: 'createContactBooking', externalReference: id }));
     await until(async () => creates(bookingA).length, (n) => n >= 1, 30_000);

@@ -19,7 +19,7 @@ import { StripeLedgerServer } from '../../simulators/stripe/ledgerServer';
 import { STRIPE_CONNECT_SECRET, STRIPE_PLATFORM_SECRET, startSettle, until, type Settle } from '../driver/service';
 import { newTenant, type Tenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 type Kind = Parameters<StripeLedgerServer['put']>[0];
 const NAMES = ['full', 'lossy'] as const;
@@ -50,7 +50,7 @@ describe('reconciliation of lost webhooks (PostgreSQL, fake Stripe lists)', () =
   function history(n: Name): void {
     const t = tenantId(n);
     const acct = ACCOUNT[n];
-    const [i1, i2, i3, i4] = invoices[n]!;
+    const [i1, i2, i3, i4] = invoices[n];
     const md = (invoiceId: string) => ({ tenant_id: t, invoice_id: invoiceId });
     const charge = (id: string, pi: string, amount: number, at: number, status = 'succeeded', extra: Obj = {}) => ({
       id, object: 'charge', amount, amount_captured: status === 'succeeded' ? amount : 0, currency: 'eur', created: at, livemode: false, status, paid: status === 'succeeded', payment_intent: pi, metadata: {},

@@ -15,7 +15,7 @@ import { PayPalDashboard } from '../driver/paypalDashboard';
 import { startSettle, until, type Settle } from '../driver/service';
 import { newTenant, type Tenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 describe('reconciliation of lost PayPal webhooks (PostgreSQL, PayPal simulator)', () => {

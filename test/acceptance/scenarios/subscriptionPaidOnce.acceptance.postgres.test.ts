@@ -12,7 +12,7 @@ import { startSettle, until, type Settle } from '../driver/service';
 import { deliver } from '../driver/stripeWorld';
 import { idOfLength, newTenant } from '../driver/tenant';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 const fixture = (type: string): any => JSON.parse(fs.readFileSync(path.join(fixturesDir('stripe', 'events'), `${type}.json`), 'utf8'));
 
 describe('one paid subscription invoice is one payment (PostgreSQL, Kafka)', () => {

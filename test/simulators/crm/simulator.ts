@@ -25,7 +25,7 @@ import type { AddressInfo } from 'node:net';
 import { currencyExponent, isCurrency, type Money } from '../../../domain/shared/money';
 import { rng } from '../../support/random';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 export type CrmSimOperation = 'createContactBooking' | 'associatePayment';
@@ -205,10 +205,10 @@ class Checker {
       if (!opts.optional) this.fail(name, 'is required');
       return undefined;
     }
-    if (typeof v !== 'string') return void this.fail(name, 'must be a string');
-    if (v.trim() === '') return void this.fail(name, 'must not be empty');
-    if (v.length > (opts.max ?? 200)) return void this.fail(name, `must be at most ${opts.max ?? 200} characters`);
-    if (opts.email && !EMAIL.test(v)) return void this.fail(name, 'must be an email address');
+    if (typeof v !== 'string') { this.fail(name, 'must be a string'); return; }
+    if (v.trim() === '') { this.fail(name, 'must not be empty'); return; }
+    if (v.length > (opts.max ?? 200)) { this.fail(name, `must be at most ${opts.max ?? 200} characters`); return; }
+    if (opts.email && !EMAIL.test(v)) { this.fail(name, 'must be an email address'); return; }
     return v;
   }
 
@@ -219,7 +219,7 @@ class Checker {
       if (!opts.optional) this.fail(name, 'is required');
       return undefined;
     }
-    if (typeof v !== 'boolean') return void this.fail(name, 'must be true or false');
+    if (typeof v !== 'boolean') { this.fail(name, 'must be true or false'); return; }
     return v;
   }
 
@@ -228,13 +228,13 @@ class Checker {
     const currency = this.string('currency', { max: 3 });
     if (currency !== undefined && !isCurrency(currency)) this.fail('currency', 'must be an ISO 4217 currency code');
     const raw = this.body.amount;
-    if (raw === undefined || raw === null) return void this.fail('amount', 'is required');
-    if (typeof raw !== 'string') return void this.fail('amount', 'must be a decimal string such as "10.50" (numbers are not accepted)');
+    if (raw === undefined || raw === null) { this.fail('amount', 'is required'); return; }
+    if (typeof raw !== 'string') { this.fail('amount', 'must be a decimal string such as "10.50" (numbers are not accepted)'); return; }
     if (currency === undefined || !isCurrency(currency)) return undefined;
     const exp = currencyExponent(currency);
     const pattern = exp === 0 ? /^(0|[1-9]\d{0,15})$/ : new RegExp(`^(0|[1-9]\\d{0,15})\\.(\\d{${exp}})$`);
     const m = pattern.exec(raw);
-    if (!m) return void this.fail('amount', exp === 0 ? `must be a whole number of ${currency} (no decimals)` : `must have exactly ${exp} decimals for ${currency}`);
+    if (!m) { this.fail('amount', exp === 0 ? `must be a whole number of ${currency} (no decimals)` : `must have exactly ${exp} decimals for ${currency}`); return; }
     return { amount: Number(`${m[1]}${m[2] ?? ''}`), currency };
   }
 }
@@ -277,7 +277,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
 
   const sleep = (ms: number) =>
     new Promise<boolean>((resolve) => {
-      if (ms <= 0) return resolve(true);
+      if (ms <= 0) { resolve(true); return; }
       const t = setTimeout(() => {
         delays.delete(t);
         resolve(!closed);
@@ -307,7 +307,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
   };
 
   const fail = (res: Response, entry: CrmSimRequest, failure: CrmSimFailure, outcome: CrmSimOutcome): void => {
-    if (failure === 'hang') return never(res, entry);
+    if (failure === 'hang') { never(res, entry); return; }
     send(res, entry, failure, { error: failure >= 500 ? 'unavailable' : 'injected_failure', message: `simulated failure (HTTP ${failure})` }, outcome);
   };
 
@@ -339,7 +339,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
     else
       rawGuests.forEach((g: unknown, i: number) => {
         const prefix = `p15_guests[${i}].`;
-        if (!isObj(g)) return c.fail(`p15_guests[${i}]`, 'must be an object');
+        if (!isObj(g)) { c.fail(`p15_guests[${i}]`, 'must be an object'); return; }
         c.unknown(GUEST_FIELDS, g, prefix);
         const gf = c.string('contact.firstname', {}, g, prefix);
         const gl = c.string('contact.lastname', {}, g, prefix);
@@ -402,7 +402,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
       if (existing.amount.amount !== amount!.amount) return { status: 409, body: { error: 'payment_id_reused', message: `payment ${paymentId} was associated with another amount` }, outcome: 'conflict' };
       return { status: 200, body: render(existing), outcome: 'already_associated' };
     }
-    const payment: CrmSimPayment = { id: randomUUID(), bookingId, paymentId: paymentId!, externalReference: externalReference!, amount: amount!, createdAt: new Date() };
+    const payment: CrmSimPayment = { id: randomUUID(), bookingId, paymentId: paymentId!, externalReference: externalReference, amount: amount!, createdAt: new Date() };
     paymentsById.set(payment.paymentId, payment);
     booking.payments.push(payment);
     counters.associated += 1;
@@ -430,27 +430,27 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
     // One draw per request, whatever else happens: request n fails for a seed iff draw n < errorRate.
     const draw = random();
 
-    if (behaviour.down) return send(res, entry, 503, { error: 'unavailable', message: 'the CRM is down for maintenance' }, 'down');
+    if (behaviour.down) { send(res, entry, 503, { error: 'unavailable', message: 'the CRM is down for maintenance' }, 'down'); return; }
     const before = takeFailure(operation, 'before', body?.external_reference);
-    if (before !== null) return fail(res, entry, before, 'injected');
-    if (behaviour.hang) return never(res, entry);
-    if (!(await sleep(behaviour.latencyMs))) return never(res, entry);
-    if (draw < behaviour.errorRate) return send(res, entry, behaviour.errorStatus, { error: 'internal_error', message: 'simulated random failure' }, 'random_error');
+    if (before !== null) { fail(res, entry, before, 'injected'); return; }
+    if (behaviour.hang) { never(res, entry); return; }
+    if (!(await sleep(behaviour.latencyMs))) { never(res, entry); return; }
+    if (draw < behaviour.errorRate) { send(res, entry, behaviour.errorStatus, { error: 'internal_error', message: 'simulated random failure' }, 'random_error'); return; }
 
     if (req.headers.authorization !== `Bearer ${apiKey}`) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="crm"');
-      return send(res, entry, 401, { error: 'unauthorized', message: req.headers.authorization ? 'invalid API key' : 'missing bearer API key' }, 'unauthorized');
+      send(res, entry, 401, { error: 'unauthorized', message: req.headers.authorization ? 'invalid API key' : 'missing bearer API key' }, 'unauthorized'); return;
     }
-    if (!operation) return send(res, entry, 404, { error: 'not_found', message: `no route ${req.method} ${req.path}` }, 'not_found');
-    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return send(res, entry, 415, { error: 'unsupported_media_type', message: 'send application/json' }, 'invalid');
-    if (!isObj(body)) return send(res, entry, 400, { error: 'invalid_json', message: 'the body must be a JSON object' }, 'invalid');
+    if (!operation) { send(res, entry, 404, { error: 'not_found', message: `no route ${req.method} ${req.path}` }, 'not_found'); return; }
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) { send(res, entry, 415, { error: 'unsupported_media_type', message: 'send application/json' }, 'invalid'); return; }
+    if (!isObj(body)) { send(res, entry, 400, { error: 'invalid_json', message: 'the body must be a JSON object' }, 'invalid'); return; }
 
     const answer = operation === 'createContactBooking' ? createContactBooking(body) : associatePayment(decodeURIComponent(req.path.split('/')[2]!), body);
-    if (Array.isArray(answer)) return invalid(res, entry, answer);
+    if (Array.isArray(answer)) { invalid(res, entry, answer); return; }
     const after = takeFailure(operation, 'after', body?.external_reference);
-    if (after !== null) return fail(res, entry, after, 'injected');
+    if (after !== null) { fail(res, entry, after, 'injected'); return; }
     send(res, entry, answer.status, answer.body, answer.outcome);
-    void next;
+    next;
   });
 
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startPayPalSimulator, type PayPalSimulator } from '.';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 let sim: PayPalSimulator;
 let token: string;
 

@@ -27,7 +27,7 @@ import zlib from 'node:zlib';
 import { checkAmount, formatAmount, PAYPAL_CURRENCIES, type Issue } from './amounts';
 import { signingIdentity } from './certs';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 export interface RecordedRequest {
@@ -440,7 +440,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
       throw fail(400, 'MALFORMED_REQUEST_JSON', { location: 'body' });
     }
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw fail(400, 'MALFORMED_REQUEST_JSON', { location: 'body' });
-    return v as Obj;
+    return v;
   }
 
   /**
@@ -461,14 +461,14 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
   app.use(express.raw({ type: () => true, limit: '1mb' }));
   app.use((req, res, next) => {
     recorded.push({ method: req.method, path: req.path, url: req.originalUrl, headers: { ...req.headers }, body: rawBody(req).toString('utf8'), at: new Date() });
-    if (req.path.startsWith('/__sim/')) return next();
+    if (req.path.startsWith('/__sim/')) { next(); return; }
     const rule = failures.find((f) => f.remaining > 0 && f.match({ method: req.method, path: req.path }));
-    if (!rule) return next();
+    if (!rule) { next(); return; }
     rule.remaining--;
     if (rule.remaining === 0) failures.splice(failures.indexOf(rule), 1);
     if (rule.failure.when === 'after') {
       res.locals.failAfter = rule.failure;
-      return next();
+      next(); return;
     }
     if ('hang' in rule.failure) return; // never answered; close() drops the connection
     sendError(res, new SimError(rule.failure.status), true);
@@ -477,10 +477,10 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
   const auth = (req: Request, res: Response, next: NextFunction) => {
     const h = req.get('authorization') ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(h);
-    if (!m) return sendError(res, new SimError(401));
+    if (!m) { sendError(res, new SimError(401)); return; }
     const expiry = tokens.get(m[1]!);
-    if (expiry === undefined) return oauthError(res, 401, 'invalid_token', 'Token signature verification failed');
-    if (expiry <= Date.now()) return oauthError(res, 401, 'invalid_token', 'Access Token not found in cache');
+    if (expiry === undefined) { oauthError(res, 401, 'invalid_token', 'Token signature verification failed'); return; }
+    if (expiry <= Date.now()) { oauthError(res, 401, 'invalid_token', 'Access Token not found in cache'); return; }
     next();
   };
 
@@ -489,7 +489,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
     try {
       fn(req, res);
     } catch (err) {
-      if (err instanceof SimError) return sendError(res, err);
+      if (err instanceof SimError) { sendError(res, err); return; }
       throw err;
     }
   };
@@ -498,11 +498,11 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
   app.post('/v1/oauth2/token', (req, res) => {
     const m = /^Basic\s+(\S+)$/i.exec(req.get('authorization') ?? '');
     const [id, secret] = m ? Buffer.from(m[1]!, 'base64').toString('utf8').split(':', 2) : [];
-    if (id !== clientId || secret !== clientSecret) return oauthError(res, 401, 'invalid_client', 'Client Authentication failed');
+    if (id !== clientId || secret !== clientSecret) { oauthError(res, 401, 'invalid_client', 'Client Authentication failed'); return; }
     const form = new URLSearchParams(rawBody(req).toString('utf8'));
     const grant = form.get('grant_type');
-    if (!grant) return oauthError(res, 400, 'unsupported_grant_type', 'Grant Type is NULL');
-    if (grant !== 'client_credentials') return oauthError(res, 400, 'unsupported_grant_type', `unsupported grant_type ${grant}`);
+    if (!grant) { oauthError(res, 400, 'unsupported_grant_type', 'Grant Type is NULL'); return; }
+    if (grant !== 'client_credentials') { oauthError(res, 400, 'unsupported_grant_type', `unsupported grant_type ${grant}`); return; }
     const token = `A21AA${randomBytes(60).toString('base64url')}`;
     tokens.set(token, Date.now() + ttl * 1000);
     tokensIssued++;
@@ -525,7 +525,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
       const replay = rid ? replays.get(`create:${rid}`) : undefined;
       if (replay) {
         const o = ordersById.get(replay.id)!;
-        return reply(res, replay.status, wantsRepresentation(req) ? renderOrder(o) : { id: o.id, status: o.status, links: renderOrder(o).links });
+        reply(res, replay.status, wantsRepresentation(req) ? renderOrder(o) : { id: o.id, status: o.status, links: renderOrder(o).links }); return;
       }
       const body = jsonBody(req);
       if (!body) throw fail(400, 'MALFORMED_REQUEST_JSON', { location: 'body' });
@@ -613,7 +613,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
       const rid = requestId(req, ORDERS_REQUEST_ID_MAX);
       const key = rid ? `capture:${order.id}:${rid}` : null;
       const replay = key ? replays.get(key) : undefined;
-      if (replay) return reply(res, replay.status, wantsRepresentation(req) ? renderOrder(order) : captureMinimal(order));
+      if (replay) { reply(res, replay.status, wantsRepresentation(req) ? renderOrder(order) : captureMinimal(order)); return; }
       jsonBody(req); // payment_source etc. are accepted and ignored; the body must still be JSON
       if (order.intent !== 'CAPTURE') throw fail(422, 'ACTION_DOES_NOT_MATCH_INTENT');
       if (order.status === 'COMPLETED') throw fail(422, 'ORDER_ALREADY_CAPTURED');
@@ -680,7 +680,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
       const replay = key ? replays.get(key) : undefined;
       if (replay) {
         const r = refundsById.get(replay.id)!;
-        return reply(res, replay.status, wantsRepresentation(req) ? renderRefund(r) : { id: r.id, status: 'COMPLETED', links: renderRefund(r).links });
+        reply(res, replay.status, wantsRepresentation(req) ? renderRefund(r) : { id: r.id, status: 'COMPLETED', links: renderRefund(r).links }); return;
       }
       const body = jsonBody(req) ?? {};
       if (capture.status === 'DECLINED') throw fail(422, 'REFUND_NOT_ALLOWED');
@@ -717,7 +717,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
 
   // Webhooks: the signing cert, and postback verification
   app.get('/v1/notifications/certs/:id', (req, res) => {
-    if (req.params.id !== certId) return sendError(res, fail(404, 'INVALID_RESOURCE_ID', { field: 'cert_id', value: String(req.params.id), location: 'path' }));
+    if (req.params.id !== certId) { sendError(res, fail(404, 'INVALID_RESOURCE_ID', { field: 'cert_id', value: String(req.params.id), location: 'path' })); return; }
     reply(res, 200, identity.certPem, 'application/x-pem-file');
   });
 
@@ -766,7 +766,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
 
   app.use((req: Request, res: Response) => sendError(res, fail(404, 'INVALID_RESOURCE_ID', { field: 'path', value: req.path, location: 'path' })));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    void _next;
+    _next;
     if (res.headersSent) return;
     sendError(res, new SimError(500, [{ issue: 'INTERNAL_SERVICE_ERROR', description: String((err as Error)?.message ?? err) }]), true);
   });

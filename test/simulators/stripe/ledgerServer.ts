@@ -12,7 +12,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 type Obj = Record<string, any>;
 
 const RESOURCES: Record<string, string> = {
@@ -78,25 +78,25 @@ export class StripeLedgerServer {
       res.end(JSON.stringify(body));
     };
     const error = (status: number, type: string, message: string, param?: string) => send(status, { error: { type, message, ...(param ? { param } : {}) } });
-    if (!/^Bearer (sk|rk)_(test|live)_/.test(String(req.headers.authorization ?? ''))) return error(401, 'invalid_request_error', 'Invalid API Key provided');
+    if (!/^Bearer (sk|rk)_(test|live)_/.test(String(req.headers.authorization ?? ''))) { error(401, 'invalid_request_error', 'Invalid API Key provided'); return; }
     const m = /^\/v1\/([a-z_]+)$/.exec(url.pathname);
     const kind = m ? RESOURCES[m[1]!] : undefined;
-    if (req.method !== 'GET' || !kind) return error(404, 'invalid_request_error', `Unrecognized request URL (${req.method}: ${url.pathname}). This fake serves list endpoints only.`);
+    if (req.method !== 'GET' || !kind) { error(404, 'invalid_request_error', `Unrecognized request URL (${req.method}: ${url.pathname}). This fake serves list endpoints only.`); return; }
     if (this.limited.remaining > 0) {
       this.limited.remaining--;
-      return send(429, { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Request rate limit exceeded. You can make up to 25 requests per second in test mode.' } }, { 'retry-after': String(this.limited.retryAfter) });
+      send(429, { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Request rate limit exceeded. You can make up to 25 requests per second in test mode.' } }, { 'retry-after': String(this.limited.retryAfter) }); return;
     }
     const q = url.searchParams;
     for (const key of q.keys()) {
-      if (!['limit', 'starting_after', 'ending_before', 'created[gte]', 'created[gt]', 'created[lte]', 'created[lt]', 'status', 'expand[]', 'expand[0]'].includes(key)) return error(400, 'invalid_request_error', `Received unknown parameter: ${key}`, key);
+      if (!['limit', 'starting_after', 'ending_before', 'created[gte]', 'created[gt]', 'created[lte]', 'created[lt]', 'status', 'expand[]', 'expand[0]'].includes(key)) { error(400, 'invalid_request_error', `Received unknown parameter: ${key}`, key); return; }
     }
     const limit = q.has('limit') ? Number(q.get('limit')) : 10;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) return error(400, 'invalid_request_error', 'Invalid integer: limit must be between 1 and 100', 'limit');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) { error(400, 'invalid_request_error', 'Invalid integer: limit must be between 1 and 100', 'limit'); return; }
     const gte = q.has('created[gte]') ? Number(q.get('created[gte]')) : null;
-    if (gte !== null && !Number.isInteger(gte)) return error(400, 'invalid_request_error', 'Invalid integer: created[gte]', 'created[gte]');
+    if (gte !== null && !Number.isInteger(gte)) { error(400, 'invalid_request_error', 'Invalid integer: created[gte]', 'created[gte]'); return; }
     const status = q.get('status');
     const byKind = this.objects.get(account ?? '');
-    if (account !== null && !this.objects.has(account)) return error(403, 'invalid_request_error', `The provided key does not have access to account '${account}' (or that account does not exist).`);
+    if (account !== null && !this.objects.has(account)) { error(403, 'invalid_request_error', `The provided key does not have access to account '${account}' (or that account does not exist).`); return; }
     let all = [...(byKind?.get(kind) ?? [])]
       .filter((o) => gte === null || Number(o.created) >= gte)
       .filter((o) => kind !== 'subscription' || (status === 'all' ? true : status ? o.status === status : o.status !== 'canceled'))
@@ -104,7 +104,7 @@ export class StripeLedgerServer {
     const after = q.get('starting_after');
     if (after) {
       const i = all.findIndex((o) => o.id === after);
-      if (i < 0) return error(400, 'invalid_request_error', `No such ${kind}: '${after}'`, 'starting_after');
+      if (i < 0) { error(400, 'invalid_request_error', `No such ${kind}: '${after}'`, 'starting_after'); return; }
       all = all.slice(i + 1);
     }
     const expandCharge = q.getAll('expand[]').concat(q.getAll('expand[0]')).includes('data.latest_charge');
