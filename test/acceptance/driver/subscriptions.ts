@@ -101,9 +101,15 @@ export function billingScenario(tenantName: string, options: BillingScenarioOpti
     return v;
   };
   return {
-    get settle() { return set(settle, 'service'); },
-    get proxy() { return set(proxy, 'proxy'); },
-    get world() { return set(world, 'world'); },
+    get settle() {
+      return set(settle, 'service');
+    },
+    get proxy() {
+      return set(proxy, 'proxy');
+    },
+    get world() {
+      return set(world, 'world');
+    },
   };
 }
 
