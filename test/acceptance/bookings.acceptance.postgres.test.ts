@@ -15,48 +15,24 @@
  * ACCEPTANCE_REPLAY=<file> npx jest test/acceptance/bookings runs exactly that history.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
-import { startCrmSimulator, type CrmSimulator } from '../simulators/crm';
-import { bookingHistoryArb, BOOKING_CRM_MAX_ATTEMPTS, type BookingHistory } from './model/histories';
+import { bookingHistoryArb, type BookingHistory } from './model/histories';
 import { describeBookingHistory, playBookings } from './driver/bookingRun';
-import { crmEnv } from './driver/bookings';
-import { startSettle, type Settle } from './driver/service';
+import { bookingScenario } from './driver/bookings';
+import { failureReport, propertyVariants } from './driver/property';
 
 const LONG = process.env.RELIABILITY_LONG === '1';
 const REPLAY = process.env.ACCEPTANCE_REPLAY;
 const RUNS = LONG ? Number(process.env.BOOKING_RUNS ?? 100) : Number(process.env.BOOKING_RUNS ?? 3);
-const VARIANT = process.env.ACCEPTANCE_VARIANT;
 
 let counter = 0;
 const uniq = () => `${Date.now().toString(36).slice(-4)}${(counter++).toString(36)}`;
 
-function report(settle: Settle, h: BookingHistory, problems: string[], played: number): string {
-  const dir = path.resolve(__dirname, '../../test-artifacts');
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `acceptance-bookings-${Date.now()}.json`);
-  fs.writeFileSync(file, JSON.stringify({ problems, historiesBefore: played, serviceOutput: settle.output.slice(-40), history: h }, null, 1));
-  return `${problems.join('\n')}\n\nhistory:\n${describeBookingHistory(h)}\n\nreplay: ACCEPTANCE_REPLAY=${file} npx jest test/acceptance/bookings`;
-}
-
-const VARIANTS = [
-  ['PostgreSQL + Kafka', 'postgres', 'kafka'],
-  ['the embedded default: PGlite + in-process messaging', 'embedded', 'in-process'],
-] as const;
-
-describe.each(VARIANTS.filter(([, storage]) => !VARIANT || VARIANT === (storage === 'postgres' ? 'kafka' : 'embedded')))('the booking pipeline agrees with the model (%s, CRM simulator)', (_name, storage, messaging) => {
-  let settle: Settle;
-  let crm: CrmSimulator;
-  beforeAll(async () => {
-    crm = await startCrmSimulator();
-    settle = await startSettle({ storage, messaging, env: crmEnv(crm, 100, { timeoutMs: 1000, maxAttempts: BOOKING_CRM_MAX_ATTEMPTS }) });
-  }, 120_000);
-  afterAll(async () => {
-    await settle?.stop();
-    await crm?.close();
-  });
+describe.each(propertyVariants())('the booking pipeline agrees with the model (%s, CRM simulator)', (_name, storage, messaging) => {
+  const scenario = bookingScenario({ storage, messaging, setUpTimeoutMs: 120_000 });
 
   test('random histories: every booking, departure, CRM record, payment row, finance total and the needs-attention list equal the model', async () => {
+    const { settle, crm } = scenario;
     if (REPLAY) {
       const h = (JSON.parse(fs.readFileSync(REPLAY, 'utf8')) as { history: BookingHistory }).history;
       expect(await playBookings(settle, crm, h)).toEqual([]);
@@ -70,7 +46,7 @@ describe.each(VARIANTS.filter(([, storage]) => !VARIANT || VARIANT === (storage 
         played += 1;
         if (process.env.ACCEPTANCE_VERBOSE === '1') process.stderr.write(`[acceptance bookings ${messaging}] history ${played}:\n${describeBookingHistory(h)}\n${problems.length ? problems.join('\n') : 'agrees'}\n`);
         if (LONG && played % 25 === 0) process.stderr.write(`[acceptance bookings ${messaging}] ${played} histories in ${Math.round((Date.now() - started) / 1000)} s\n`);
-        if (problems.length > 0) throw new Error(report(settle, h, problems, played));
+        if (problems.length > 0) throw new Error(failureReport('bookings', settle, h, describeBookingHistory, problems, played));
       }),
       { numRuns: messaging === 'kafka' ? Math.ceil(RUNS / 2) : RUNS, seed: LONG ? undefined : 20261208, endOnFailure: process.env.ACCEPTANCE_SHRINK !== '1', interruptAfterTimeLimit: LONG ? undefined : 35_000 },
     );

@@ -13,10 +13,10 @@
  * ACCEPTANCE_REPLAY=<file> npx jest test/acceptance/invoices runs exactly that history.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import { historyArb, type History } from './model/histories';
 import { compare, deliverAll, deliveries, describe as describeHistory, setUp, wrongEndpoint } from './driver/run';
+import { failureReport, propertyVariants } from './driver/property';
 import { startSettle, type Settle } from './driver/service';
 import { paypalEnv, playPayPal } from './driver/paypalWorld';
 import { startPayPalSimulator, type PayPalSimulator } from '../simulators/paypal';
@@ -24,8 +24,6 @@ import { startPayPalSimulator, type PayPalSimulator } from '../simulators/paypal
 const LONG = process.env.RELIABILITY_LONG === '1';
 const REPLAY = process.env.ACCEPTANCE_REPLAY;
 const RUNS = LONG ? Number(process.env.ACCEPTANCE_RUNS ?? 1000) : 6;
-/** `kafka` or `embedded` runs one variant only (a long run of one variant, a replay on the right one). */
-const VARIANT = process.env.ACCEPTANCE_VARIANT;
 
 let counter = 0;
 const uniq = () => `${Date.now().toString(36).slice(-4)}${(counter++).toString(36)}`;
@@ -42,27 +40,12 @@ async function play(settle: Settle, paypal: PayPalSimulator, h: History): Promis
   return problems;
 }
 
-/** The artifact holds the differences, the service's last output lines and the history (what a replay reads). */
-function report(settle: Settle, h: History, problems: string[], played: number): string {
-  const dir = path.resolve(__dirname, '../../test-artifacts');
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `acceptance-invoices-${Date.now()}.json`);
-  const output = settle.output.slice(-40);
-  fs.writeFileSync(file, JSON.stringify({ problems, historiesBefore: played, serviceOutput: output, history: h }, null, 1));
-  return `${problems.join('\n')}\n\nhistory:\n${describeHistory(h)}\n\nreplay: ACCEPTANCE_REPLAY=${file} npx jest test/acceptance/invoices`;
-}
-
 function readReplay(file: string): History {
   const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { history?: History } & History;
   return saved.history ?? saved; // older artifacts held the history alone
 }
 
-const VARIANTS = [
-  ['PostgreSQL + Kafka', 'postgres', 'kafka'],
-  ['the embedded default: PGlite + in-process messaging', 'embedded', 'in-process'],
-] as const;
-
-describe.each(VARIANTS.filter(([, storage]) => !VARIANT || VARIANT === (storage === 'postgres' ? 'kafka' : 'embedded')))('invoice and booking money agrees with the provider (%s)', (_name, storage, messaging) => {
+describe.each(propertyVariants())('invoice and booking money agrees with the provider (%s)', (_name, storage, messaging) => {
   let settle: Settle;
   let paypal: PayPalSimulator;
   beforeAll(async () => {
@@ -88,7 +71,7 @@ describe.each(VARIANTS.filter(([, storage]) => !VARIANT || VARIANT === (storage 
         const problems = await play(settle, paypal, h).catch((err: Error) => [`the history could not be played: ${err.message}`]);
         played += 1;
         if (LONG && played % 50 === 0) process.stderr.write(`[acceptance ${messaging}] ${played} histories in ${Math.round((Date.now() - started) / 1000)} s\n`);
-        if (problems.length > 0) throw new Error(report(settle, h, problems, played));
+        if (problems.length > 0) throw new Error(failureReport('invoices', settle, h, describeHistory, problems, played));
       }),
       { numRuns: messaging === 'kafka' ? Math.ceil(RUNS / 2) : RUNS, seed: LONG ? undefined : 20261207, interruptAfterTimeLimit: LONG ? undefined : 60_000 },
     );

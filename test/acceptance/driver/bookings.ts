@@ -5,8 +5,10 @@
  */
 import { deliver, eventsFor } from './stripeWorld';
 import { idOfLength, type Tenant } from './tenant';
-import type { Settle } from './service';
+import { startSettle, type Settle } from './service';
+import { startCrmSimulator, type CrmSimulator } from '../../simulators/crm';
 import type { ChargeFact, MoneyFact } from '../model/invoices';
+import { BOOKING_CRM_MAX_ATTEMPTS } from '../model/histories';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
 export type Money = { amount: number; currency: string };
@@ -89,6 +91,14 @@ export async function bookingPayments(tenant: Tenant, bookingId: string): Promis
   return r.body.data as any[];
 }
 
+/** A departure of one seat (100-character id), a booking on it (Ada) and a second one (Grace) that the API answers as waitlisted: the two statuses are the caller's to check. */
+export async function waitlistedBooking(tenant: Tenant, tag: string, price: Money): Promise<{ departureId: string; first: { bookingId: string; status: string }; waiting: { bookingId: string; status: string } }> {
+  const departureId = await newDeparture(tenant, tag, 1);
+  const first = await newBooking(tenant, departureId, price, 'Ada');
+  const waiting = await newBooking(tenant, departureId, price, 'Grace');
+  return { departureId, first, waiting };
+}
+
 /** A booking on a departure of its own (10 seats), paid in full as Stripe reports it; `beforePaying` sees its id first (to arm a simulator). */
 export async function paidBooking(settle: Settle, tenant: Tenant, price: Money, tag: string, beforePaying: (bookingId: string) => void = () => undefined): Promise<string> {
   const departureId = await newDeparture(tenant, tag, 10);
@@ -109,5 +119,42 @@ export function crmEnv(crm: { url: string; apiKey: string }, retryMs: number, op
     CRM_RETRY_MAX_MS: String(retryMs),
     MESSAGE_RETRY_BASE_MS: String(retryMs),
     MESSAGE_RETRY_MAX_MS: String(retryMs),
+  };
+}
+
+/** What a booking CRM scenario runs against; read in tests (it is set in `beforeAll`). */
+export interface BookingScenario {
+  readonly settle: Settle;
+  readonly crm: CrmSimulator;
+}
+
+/**
+ * The set-up the booking property and its named scenarios share, registered as their `beforeAll` /
+ * `afterAll`: the CRM simulator, the built service (default PostgreSQL with in-process messaging)
+ * using it (`crmEnv`: 100 ms retries, 1 s timeout, `BOOKING_CRM_MAX_ATTEMPTS`); afterwards the
+ * service, then the simulator, are stopped.
+ */
+export function bookingScenario(options: { storage?: 'postgres' | 'embedded'; messaging?: 'in-process' | 'kafka'; setUpTimeoutMs?: number } = {}): BookingScenario {
+  let settle: Settle | undefined;
+  let crm: CrmSimulator | undefined;
+  beforeAll(async () => {
+    crm = await startCrmSimulator();
+    settle = await startSettle({ storage: options.storage ?? 'postgres', messaging: options.messaging ?? 'in-process', env: crmEnv(crm, 100, { timeoutMs: 1000, maxAttempts: BOOKING_CRM_MAX_ATTEMPTS }) });
+  }, options.setUpTimeoutMs ?? 90_000);
+  afterAll(async () => {
+    await settle?.stop();
+    await crm?.close();
+  });
+  const set = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`bookingScenario: no ${what} before beforeAll ran`);
+    return v;
+  };
+  return {
+    get settle() {
+      return set(settle, 'service');
+    },
+    get crm() {
+      return set(crm, 'CRM simulator');
+    },
   };
 }

@@ -8,7 +8,9 @@
  * published example objects (test/fixtures/stripe/events), signed with the platform secret.
  */
 import { deliver as post, stripeEvent, type StripeEvent } from '../../support/stripeEvents';
-import { STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
+import { STRIPE_PLATFORM_SECRET, startSettle, until, type Api, type Settle } from './service';
+import { stripeMockProxy, type StripeProxy } from './stripeProxy';
+import { newTenant } from './tenant';
 import { toStripeAmount } from '../model/currencies';
 import { DAY, MONTH, isoOf, type Fact, type Prices } from '../model/subscriptions';
 export { DAY, MONTH, isoOf };
@@ -50,6 +52,65 @@ export async function addPlan(b: Billing, planId: string, interval: 'month' | 'y
   if (r.status !== 201) throw new Error(`create plan ${planId}: ${r.status} ${JSON.stringify(r.body)}`);
   b.price[planId] = r.body.providerPriceId;
   if (b.planAmount) b.planAmount[planId] = amount;
+}
+
+/** What a subscription scenario runs against; read in tests (it is set in `beforeAll`). */
+export interface BillingScenario {
+  readonly settle: Settle;
+  /** The recording proxy the service calls Stripe through (throws when the scenario has none). */
+  readonly proxy: StripeProxy;
+  readonly world: BillingWorld;
+}
+
+export interface BillingScenarioOptions {
+  /** The monthly plan's price and the yearly plan's amount (`withPlans`' defaults otherwise). */
+  readonly monthly?: { amount: number; currency: string };
+  readonly yearlyAmount?: number;
+  /** Default in-process. */
+  readonly messaging?: 'in-process' | 'kafka';
+  /** Default true: stripe-mock behind a recording proxy (STRIPE_API_BASE = the proxy); false: stripe-mock at STRIPE_API_BASE directly. */
+  readonly proxied?: boolean;
+}
+
+/**
+ * The set-up every subscription scenario shares, registered as its `beforeAll` / `afterAll`:
+ * stripe-mock behind a recording proxy, the built service on PostgreSQL calling Stripe through it,
+ * a tenant `tenantName` with its plans (`withPlans`) and a `BillingWorld` for it; afterwards the
+ * service, then the proxy, are stopped.
+ */
+export function billingScenario(tenantName: string, options: BillingScenarioOptions = {}): BillingScenario {
+  let settle: Settle | undefined;
+  let proxy: StripeProxy | undefined;
+  let world: BillingWorld | undefined;
+  const proxied = options.proxied ?? true;
+  beforeAll(async () => {
+    if (proxied) {
+      proxy = stripeMockProxy();
+      await proxy.start();
+    }
+    settle = await startSettle({ storage: 'postgres', messaging: options.messaging ?? 'in-process', ...(proxy ? { env: { STRIPE_API_BASE: proxy.url } } : {}) });
+    const tenant = await newTenant(settle, tenantName);
+    world = new BillingWorld(await withPlans(settle, tenant.id, tenant.api, options.monthly, options.yearlyAmount));
+  }, 90_000);
+  afterAll(async () => {
+    await settle?.stop();
+    await proxy?.stop();
+  });
+  const set = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`billingScenario(${tenantName}): no ${what}${what === 'proxy' && !proxied ? ' (proxied: false)' : ' before beforeAll ran'}`);
+    return v;
+  };
+  return {
+    get settle() {
+      return set(settle, 'service');
+    },
+    get proxy() {
+      return set(proxy, 'proxy');
+    },
+    get world() {
+      return set(world, 'world');
+    },
+  };
 }
 
 export interface SubShape {

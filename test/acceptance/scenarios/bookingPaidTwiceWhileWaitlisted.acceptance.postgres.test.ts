@@ -8,43 +8,31 @@
  * (DATABASE_URL) with in-process messaging, signed platform webhooks, the CRM simulator. Values at
  * their limits: 100-character tenant and departure ids, EUR near Stripe's eight digits.
  */
-import { startCrmSimulator, type CrmSimulator } from '../../simulators/crm';
-import { BookingMoney, bookingPayments, crmEnv, newBooking, newDeparture, readBooking } from '../driver/bookings';
-import { expectStatus, startSettle, until, type Settle } from '../driver/service';
+import { BookingMoney, bookingScenario, bookingPayments, readBooking, waitlistedBooking } from '../driver/bookings';
+import { expectStatus, until } from '../driver/service';
 import { idOfLength, newTenant } from '../driver/tenant';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 describe('a waitlisted booking paid twice (PostgreSQL, in-process messaging, CRM simulator)', () => {
-  let settle: Settle;
-  let crm: CrmSimulator;
-  beforeAll(async () => {
-    crm = await startCrmSimulator();
-    settle = await startSettle({ storage: 'postgres', messaging: 'in-process', env: crmEnv(crm, 100, { timeoutMs: 1000, maxAttempts: 3 }) });
-  }, 90_000);
-  afterAll(async () => {
-    await settle?.stop();
-    await crm?.close();
-  });
+  const scenario = bookingScenario();
 
   test('the promotion keeps one payment: the booking is paid, the duplicate needs a refund, the CRM gets one payment', async () => {
-    const tenant = await newTenant(settle, idOfLength('Ttwicewait'));
-    const departureId = await newDeparture(tenant, 'twicewait', 1);
+    const tenant = await newTenant(scenario.settle, idOfLength('Ttwicewait'));
     const price = { amount: 99_999_994, currency: 'EUR' };
-    const first = await newBooking(tenant, departureId, price, 'Ada');
-    const waiting = await newBooking(tenant, departureId, price, 'Grace');
+    const { departureId, first, waiting } = await waitlistedBooking(tenant, 'twicewait', price);
     expect([first.status, waiting.status]).toEqual(['requested', 'waitlisted']);
 
-    const money = new BookingMoney(settle, tenant, waiting.bookingId);
+    const money = new BookingMoney(scenario.settle, tenant, waiting.bookingId);
     await money.pay(price, 'twicewait1');
     await money.pay(price, 'twicewait2');
-    await settle.settled();
+    await scenario.settle.settled();
 
     // a seat frees up: the waitlisted booking is promoted with the money it held once
     expectStatus(await tenant.api.patch(`/v1/departures/${departureId}`, { capacity: 2 }), 200, 'capacity raise');
-    await settle.settled();
-    const inCrm = await until(async () => crm.booking(waiting.bookingId), (b) => b !== undefined && b.payments.length > 0, 20_000);
-    await settle.settled();
-    expect(crm.booking(waiting.bookingId)?.payments.map((p) => p.paymentId)).toEqual(['pi_twicewait1']);
+    await scenario.settle.settled();
+    const inCrm = await until(async () => scenario.crm.booking(waiting.bookingId), (b) => b !== undefined && b.payments.length > 0, 20_000);
+    await scenario.settle.settled();
+    expect(scenario.crm.booking(waiting.bookingId)?.payments.map((p) => p.paymentId)).toEqual(['pi_twicewait1']);
     expect(inCrm?.waitlisted).toBe(false);
     const b = await until(() => readBooking(tenant, waiting.bookingId), (x) => x.status === 'paid' && x.needsAttention === true);
     expect(b).toMatchObject({ status: 'paid', stage: 'needs_attention', needsAttention: true });

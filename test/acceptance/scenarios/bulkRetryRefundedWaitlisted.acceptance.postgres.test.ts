@@ -10,40 +10,28 @@
  * (DATABASE_URL) with in-process messaging, signed platform webhooks, the CRM simulator. Values at
  * their limits: 100-character tenant and departure ids, ISK (Stripe's x100 quirk).
  */
-import { startCrmSimulator, type CrmSimulator } from '../../simulators/crm';
-import { BookingMoney, crmEnv, newBooking, newDeparture, readBooking } from '../driver/bookings';
-import { expectStatus, startSettle, until, type Settle } from '../driver/service';
+import { BookingMoney, bookingScenario, readBooking, waitlistedBooking } from '../driver/bookings';
+import { expectStatus, until } from '../driver/service';
 import { idOfLength, newTenant } from '../driver/tenant';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 describe('a bulk CRM retry and a booking refunded while waitlisted (PostgreSQL, in-process messaging, CRM simulator)', () => {
-  let settle: Settle;
-  let crm: CrmSimulator;
-  beforeAll(async () => {
-    crm = await startCrmSimulator();
-    settle = await startSettle({ storage: 'postgres', messaging: 'in-process', env: crmEnv(crm, 100, { timeoutMs: 1000, maxAttempts: 3 }) });
-  }, 90_000);
-  afterAll(async () => {
-    await settle?.stop();
-    await crm?.close();
-  });
+  const scenario = bookingScenario();
 
   test('the bulk retry names it (it needs attention) but does not send it to the CRM; nothing else changes', async () => {
-    const tenant = await newTenant(settle, idOfLength('Tbulkwait'));
-    const departureId = await newDeparture(tenant, 'bulkwait', 1);
+    const tenant = await newTenant(scenario.settle, idOfLength('Tbulkwait'));
     const price = { amount: 999_713, currency: 'ISK' };
-    const first = await newBooking(tenant, departureId, price, 'Ada');
-    const waiting = await newBooking(tenant, departureId, price, 'Grace');
+    const { first, waiting } = await waitlistedBooking(tenant, 'bulkwait', price);
     expect([first.status, waiting.status]).toEqual(['requested', 'waitlisted']);
 
     // paid while waitlisted (held), refunded in full at Stripe (ends it), then money again
-    const money = new BookingMoney(settle, tenant, waiting.bookingId);
+    const money = new BookingMoney(scenario.settle, tenant, waiting.bookingId);
     const held = await money.pay(price, 'bulkwaitheld');
     await money.refund(held, price.amount, 'bulkwaitheld');
-    await settle.settled();
+    await scenario.settle.settled();
     expect(await until(() => readBooking(tenant, waiting.bookingId), (b) => b.status === 'refunded')).toMatchObject({ status: 'refunded', needsAttention: false });
     await money.pay({ amount: 499_856, currency: 'ISK' }, 'bulkwaitlate');
-    await settle.settled();
+    await scenario.settle.settled();
     const flagged = await until(() => readBooking(tenant, waiting.bookingId), (b) => b.needsAttention === true);
     expect(flagged).toMatchObject({ status: 'refunded', needsAttention: true });
     // the single retry refuses it: no CRM stage failed
@@ -52,10 +40,10 @@ describe('a bulk CRM retry and a booking refunded while waitlisted (PostgreSQL, 
     const bulk = await tenant.api.post<any>('/v1/bookings/crm-retry', { requestedBy: 'ops@example.test' });
     expectStatus(bulk, 202, 'bulk CRM retry');
     expect(bulk.body).toMatchObject({ bookings: 1, batches: 1 });
-    await settle.settled();
+    await scenario.settle.settled();
 
-    expect(crm.requests().filter((r) => JSON.stringify(r.body ?? '').includes(waiting.bookingId))).toEqual([]);
-    expect(crm.booking(waiting.bookingId)).toBeUndefined();
+    expect(scenario.crm.requests().filter((r) => JSON.stringify(r.body ?? '').includes(waiting.bookingId))).toEqual([]);
+    expect(scenario.crm.booking(waiting.bookingId)).toBeUndefined();
     expect(await readBooking(tenant, waiting.bookingId)).toMatchObject({ status: 'refunded', needsAttention: true, crm: { bookingId: null } });
   }, 60_000);
 });

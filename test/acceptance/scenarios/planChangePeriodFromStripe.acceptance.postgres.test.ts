@@ -13,27 +13,12 @@
  * subscription update as Stripe does when it accepts it; signed platform webhooks built from
  * Stripe's published example objects.
  */
-import { startSettle, type Settle } from '../driver/service';
-import { stripeMockProxy, type StripeProxy } from '../driver/stripeProxy';
-import { BillingWorld, DAY, isoOf, withPlans, type Obj } from '../driver/subscriptions';
-import { newTenant } from '../driver/tenant';
+
+import { billingScenario, DAY, isoOf, type Obj } from '../driver/subscriptions';
 import { yearAfter, type InvoicePaid, type SubObject } from '../model/subscriptions';
 
 describe('the period after a plan change to another interval is the one Stripe set (PostgreSQL, stripe-mock)', () => {
-  let settle: Settle;
-  let proxy: StripeProxy;
-  let world: BillingWorld;
-  beforeAll(async () => {
-    proxy = stripeMockProxy();
-    await proxy.start();
-    settle = await startSettle({ storage: 'postgres', messaging: 'in-process', env: { STRIPE_API_BASE: proxy.url } });
-    const tenant = await newTenant(settle, 'saas-change-period');
-    world = new BillingWorld(await withPlans(settle, tenant.id, tenant.api, { amount: 2_900, currency: 'EUR' }, 29_000));
-  }, 90_000);
-  afterAll(async () => {
-    await settle?.stop();
-    await proxy?.stop();
-  });
+  const billing = billingScenario('saas-change-period', { monthly: { amount: 2_900, currency: 'EUR' }, yearlyAmount: 29_000 });
 
   /** Stripe's side of a change at `at`: the proration invoice (credit for the unused month, the year in full) and the object on the yearly price. */
   function change(c: string, monthStart: number, at: number): { invoice: InvoicePaid; object: SubObject } {
@@ -53,40 +38,40 @@ describe('the period after a plan change to another interval is the one Stripe s
   test('captured in the answer: the period of the subscription object Stripe answered', async () => {
     const c = 'change-captured';
     const start = Math.floor(Date.now() / 1000 / DAY) * DAY - 5 * DAY;
-    await world.activate(c, start);
-    await world.view(c, (v) => v.status === 'active');
+    await billing.world.activate(c, start);
+    await billing.world.view(c, (v) => v.status === 'active');
     const at = Math.floor(Date.now() / 1000) - 2;
     const s = change(c, start, at);
-    proxy.answerNext(onUpdate(c), 200, world.acceptedChange(c, s.object, s.invoice));
-    const r = await world.b.api.post<Obj>(`/v1/customers/${c}/subscription/plan-change`, { planId: 'yearly' });
+    billing.proxy.answerNext(onUpdate(c), 200, billing.world.acceptedChange(c, s.object, s.invoice));
+    const r = await billing.world.b.api.post<Obj>(`/v1/customers/${c}/subscription/plan-change`, { planId: 'yearly' });
     expect(r.body.outcome).toBe('captured');
     const want = { planId: 'yearly', currentPeriodStart: isoOf(at), currentPeriodEnd: isoOf(yearAfter(at)), pendingPlanChange: null };
-    expect(await world.view(c, (v) => v.planId === 'yearly')).toMatchObject(want);
-    await world.send(world.factEvent(c, s.invoice), world.factEvent(c, s.object));
-    await settle.settled();
-    expect(await world.view(c)).toMatchObject(want);
+    expect(await billing.world.view(c, (v) => v.planId === 'yearly')).toMatchObject(want);
+    await billing.world.send(billing.world.factEvent(c, s.invoice), billing.world.factEvent(c, s.object));
+    await billing.settle.settled();
+    expect(await billing.world.view(c)).toMatchObject(want);
   }, 60_000);
 
   test('pending in the answer, paid later by webhook: the period of the invoice line of the new price', async () => {
     const c = 'change-pending';
     const start = Math.floor(Date.now() / 1000 / DAY) * DAY - 5 * DAY;
-    await world.activate(c, start);
-    await world.view(c, (v) => v.status === 'active');
+    await billing.world.activate(c, start);
+    await billing.world.view(c, (v) => v.status === 'active');
     const at = Math.floor(Date.now() / 1000) - 3600; // the webhook comes an hour after the change
     const s = change(c, start, at);
-    const answer = world.acceptedChange(c, s.object, s.invoice);
+    const answer = billing.world.acceptedChange(c, s.object, s.invoice);
     // the proration invoice still open, its PaymentIntent processing (a bank debit, say)
     Object.assign(answer.latest_invoice, { status: 'open', amount_paid: 0, status_transitions: { ...answer.latest_invoice.status_transitions, paid_at: null } });
     answer.latest_invoice.payments.data[0].payment.payment_intent = { id: `pi_${c}_chg`, object: 'payment_intent', status: 'processing', last_payment_error: null };
-    proxy.answerNext(onUpdate(c), 200, answer);
-    const r = await world.b.api.post<Obj>(`/v1/customers/${c}/subscription/plan-change`, { planId: 'yearly' });
+    billing.proxy.answerNext(onUpdate(c), 200, answer);
+    const r = await billing.world.b.api.post<Obj>(`/v1/customers/${c}/subscription/plan-change`, { planId: 'yearly' });
     expect(r.body.outcome).toBe('pending');
-    await world.send(world.factEvent(c, s.invoice));
-    await settle.settled();
+    await billing.world.send(billing.world.factEvent(c, s.invoice));
+    await billing.settle.settled();
     const want = { planId: 'yearly', currentPeriodStart: isoOf(at), currentPeriodEnd: isoOf(yearAfter(at)), pendingPlanChange: null };
-    expect(await world.view(c, (v) => v.planId === 'yearly')).toMatchObject(want);
-    await world.send(world.factEvent(c, s.object));
-    await settle.settled();
-    expect(await world.view(c)).toMatchObject(want);
+    expect(await billing.world.view(c, (v) => v.planId === 'yearly')).toMatchObject(want);
+    await billing.world.send(billing.world.factEvent(c, s.object));
+    await billing.settle.settled();
+    expect(await billing.world.view(c)).toMatchObject(want);
   }, 60_000);
 });
