@@ -10,7 +10,7 @@
 import { deliver as post, stripeEvent, type StripeEvent } from '../../support/stripeEvents';
 import { STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
 import { toStripeAmount } from '../model/currencies';
-import { DAY, MONTH, isoOf, type Fact, type Prices } from '../model/subscriptions';
+import { DAY, MONTH, isoOf, type Fact } from '../model/subscriptions';
 export { DAY, MONTH, isoOf };
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
