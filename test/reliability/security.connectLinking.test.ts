@@ -7,7 +7,7 @@
  * - payments reported by the old account are recorded and flagged, never applied.
  */
 import { randomBytes } from 'node:crypto';
-import { invoiceDecider, type InvoiceEvent, type InvoiceState } from '../../domain/invoice/invoice';
+import { invoiceDecider, type InvoiceEvent } from '../../domain/invoice/invoice';
 import { fold } from '../../domain/shared/decider';
 import { ADMIN_KEY, client } from '../support/api';
 import { dropSchema } from '../support/databases';
