@@ -163,4 +163,5 @@ export async function appendLoad(input: AppendLoadInput): Promise<AppendLoadResu
   }
 }
 
-if (require.main === module) childMain(appendLoad);
+// the input is the AppendLoadInput bench/appendBench.ts sends through runChild
+if (require.main === module) childMain((input) => appendLoad(input as AppendLoadInput));

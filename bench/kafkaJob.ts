@@ -123,17 +123,18 @@ export async function kafkaJob(input: KafkaJobInput): Promise<KafkaJobResult> {
     let firstAt = 0;
     let firstCount = 0;
     await rawConsumer.run({
-      eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+      eachBatch: async (payload) => {
+        const { batch } = payload;
         if (!firstAt) {
           firstAt = performance.now();
           firstCount = batch.messages.length;
         }
         for (const m of batch.messages) {
           JSON.parse(String(m.value));
-          resolveOffset(m.offset);
+          payload.resolveOffset(m.offset);
           seen++;
         }
-        await heartbeat();
+        await payload.heartbeat();
       },
     });
     await until(async () => seen >= rows.length, 600_000, 'the raw consumer');
@@ -156,4 +157,5 @@ export async function kafkaJob(input: KafkaJobInput): Promise<KafkaJobResult> {
   }
 }
 
-if (require.main === module) childMain(kafkaJob);
+// the input is the KafkaJobInput bench/run.ts sends through runChild
+if (require.main === module) childMain((input) => kafkaJob(input as KafkaJobInput));

@@ -63,9 +63,9 @@ export function runChild<T>(module: string, input: unknown, opts: { execArgv?: s
   });
 }
 
-/** The child side of runChild: receives its input, sends back the result or the error, exits. */
-export function childMain<I, O>(fn: (input: I) => Promise<O>): void {
-  process.once('message', (input: I) => {
+/** The child side of runChild: receives its input (as sent, so `fn` states its shape), sends back the result or the error, exits. */
+export function childMain(fn: (input: unknown) => Promise<unknown>): void {
+  process.once('message', (input: unknown) => {
     fn(input).then(
       (result) => process.send!({ result }, () => process.exit(0)),
       (err: unknown) => process.send!({ error: err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err) }, () => process.exit(1)),

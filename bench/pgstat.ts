@@ -35,5 +35,5 @@ export async function pgStatTop(url: string, n: number, filter: { only?: string;
     );
     return r.rows;
   });
-  return (rows ?? []).map((r) => `${Number(r.total).toFixed(0).padStart(8)} ms total  ${String(r.calls).padStart(8)} calls  ${Number(r.mean).toFixed(3).padStart(8)} ms mean  ${r.query.slice(0, 140)}`);
+  return (rows ?? []).map((r) => `${r.total.toFixed(0).padStart(8)} ms total  ${r.calls.padStart(8)} calls  ${r.mean.toFixed(3).padStart(8)} ms mean  ${r.query.slice(0, 140)}`);
 }

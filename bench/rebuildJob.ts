@@ -81,7 +81,7 @@ export async function rebuildJob(input: RebuildJobInput): Promise<RebuildJobResu
     const sharedReads = new SharedReads(store);
     const runners = PROJECTIONS.map((name) => new ProjectionRunner(db, store, projectionNamed(name)!, new AlwaysLeader(name), { sharedReads }));
     for (const r of runners) await r.install();
-    const generation = async (name: string) => Number((await db.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1', [name])).rows[0]!.g);
+    const generation = async (name: string) => (await db.query<{ g: number }>('SELECT active_generation AS g FROM projection_state WHERE name = $1', [name])).rows[0]!.g;
 
     const rebuildSeconds: number[] = [];
     const readSeconds: number[] = [];
@@ -117,4 +117,5 @@ export async function rebuildJob(input: RebuildJobInput): Promise<RebuildJobResu
   }
 }
 
-if (require.main === module) childMain(rebuildJob);
+// the input is the RebuildJobInput bench/run.ts sends through runChild
+if (require.main === module) childMain((input) => rebuildJob(input as RebuildJobInput));

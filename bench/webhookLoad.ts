@@ -232,4 +232,5 @@ export async function webhookLoad(input: WebhookLoadInput): Promise<WebhookLoadR
   };
 }
 
-if (require.main === module) childMain(webhookLoad);
+// the input is the WebhookLoadInput bench/webhookBench.ts sends through runChild
+if (require.main === module) childMain((input) => webhookLoad(input as WebhookLoadInput));

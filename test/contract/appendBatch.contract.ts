@@ -217,7 +217,7 @@ async function outcome(t: TestDatabase, appends: BatchAppend[], fn: 'append_many
     const results = (typeof r === 'string' ? (JSON.parse(r) as AppendRow[]) : r).map((row) => ({
       ...row,
       ...(row.existing ? { existing: [...row.existing].sort() } : {}),
-      ...(row.events ? { events: row.events.map((e) => (String(e.commit) === self ? { id: e.id, revision: Number(e.revision), commit: 'this batch' } : e)) } : {}),
+      ...(row.events ? { events: row.events.map((e) => (e.commit === self ? { id: e.id, revision: Number(e.revision), commit: 'this batch' } : e)) } : {}),
     }));
     const streamRows = (await tx.query('SELECT stream_id, revision::text AS rev FROM streams WHERE stream_id = ANY($1) ORDER BY stream_id', [streams])).rows;
     const events = (

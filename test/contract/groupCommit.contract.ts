@@ -165,7 +165,7 @@ export function describeGroupCommit(adapter: string, make: () => Promise<TestDat
         expect(store.stats.fallbacks - before.fallbacks).toBe(0);
         for (const o of outcomes) {
           expect(o.ok).toBe(false);
-          expect(!o.ok && String((o.error as Error).message)).toContain('refused at commit');
+          expect(!o.ok && (o.error as Error).message).toContain('refused at commit');
         }
         for (const s of streams) expect(await store.readStream(s)).toHaveLength(0);
         // the store goes on working, and the refused appends can be retried

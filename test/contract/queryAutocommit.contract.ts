@@ -43,7 +43,7 @@ export function describeQueryAutocommit(adapter: string, make: () => Promise<Tes
     test('a failure at commit is CommitFailed carrying the server error; nothing is written; the client goes on working', async () => {
       const err = await t.db.queryAutocommit('INSERT INTO qa_items (id, poison) VALUES ($1, true) RETURNING id', [3]).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CommitFailed);
-      expect(String(((err as CommitFailed).cause as Error).message)).toContain('poisoned at commit');
+      expect(((err as CommitFailed).cause as Error).message).toContain('poisoned at commit');
       expect(await count()).toBe(1);
       await expect(t.db.queryAutocommit('INSERT INTO qa_items (id) VALUES ($1) RETURNING id', [4])).resolves.toEqual({ rows: [{ id: 4 }] });
     });

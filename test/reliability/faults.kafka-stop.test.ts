@@ -82,8 +82,8 @@ describe('Kafka broker stopped under load (own broker, child process)', () => {
     const restartAt = Date.now();
     await shAsync(KAFKA_SH, ['restart', state]);
     const upAt = Date.now();
-    const drainMs = await until(async () => (await unpublished()) === 0, 120_000, 'outbox drained after the broker restart').catch(async (err) => {
-      const readyz = await fetch(`${svc!.url}/readyz`).then((r) => r.json(), (e: Error) => String(e));
+    const drainMs = await until(async () => (await unpublished()) === 0, 120_000, 'outbox drained after the broker restart').catch(async (err: unknown) => {
+      const readyz = await fetch(`${svc!.url}/readyz`).then((r) => r.json(), (e: unknown) => String(e));
       note('outbox not drained', { unpublished: await unpublished(), readyz, serviceOutput: svc!.output.join('').slice(-4000) });
       throw err;
     });
@@ -110,8 +110,8 @@ describe('Kafka broker stopped under load (own broker, child process)', () => {
     await admin.connect();
     try {
       const onTopic = async () => (await admin.fetchTopicOffsets('settle.payments.v1')).reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-      await until(async () => (await onTopic()) >= outbox.length, 60_000, 'the topic holds every outbox message').catch(async (err) => {
-        note('topic short of the outbox', { outbox: outbox.length, onTopic: await onTopic().catch((e: Error) => String(e)) });
+      await until(async () => (await onTopic()) >= outbox.length, 60_000, 'the topic holds every outbox message').catch(async (err: unknown) => {
+        note('topic short of the outbox', { outbox: outbox.length, onTopic: await onTopic().catch((e: unknown) => String(e)) });
         throw err;
       });
     } finally {
@@ -134,14 +134,14 @@ describe('Kafka broker stopped under load (own broker, child process)', () => {
           seen.set(k, [...(seen.get(k) ?? []), id]);
         },
       });
-      await until(() => ids.size >= outbox.length, 120_000, 'every outbox message read back in order').catch(async (err) => {
+      await until(() => ids.size >= outbox.length, 120_000, 'every outbox message read back in order').catch(async (err: unknown) => {
         // which messages never reached the topic, and when the relay marked them published
         const missing = outbox.filter((m) => !ids.has(m.message_id));
         const marks = await rows<{ id: string; message_key: string; created_at: string; published_at: string | null }>(
           db!,
           `SELECT id, message_key, created_at::text, published_at::text FROM outbox WHERE message_id::text = ANY($1) ORDER BY id LIMIT 20`,
           [missing.map((m) => m.message_id)],
-        ).catch((e: Error) => String(e));
+        ).catch((e: unknown) => String(e));
         note('messages missing from the topic', { outbox: outbox.length, distinct: ids.size, received, missing: missing.length, downAt, restartAt, upAt, marks, serviceOutput: svc!.output.join('').slice(-4000) });
         throw err;
       });
@@ -164,7 +164,7 @@ describe('Kafka broker stopped under load (own broker, child process)', () => {
     const day = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString().slice(0, 10);
     type Row = { currency: string; grossCollected: number; succeededCount: number; failedCount: number };
     const report = async () => (await api.get<{ rows: Row[] }>(`/v1/reports/finance?from=${day(-1)}&to=${day(1)}`)).body.rows.filter((r) => r.currency === 'USD');
-    const sum = (rs: Row[]) => ({ gross: rs.reduce((s, r) => s + Number(r.grossCollected), 0), succeeded: rs.reduce((s, r) => s + Number(r.succeededCount), 0), failed: rs.reduce((s, r) => s + Number(r.failedCount), 0) });
+    const sum = (rs: Row[]) => ({ gross: rs.reduce((s, r) => s + r.grossCollected, 0), succeeded: rs.reduce((s, r) => s + r.succeededCount, 0), failed: rs.reduce((s, r) => s + r.failedCount, 0) });
     const want = { gross: Number(direct.gross), succeeded: Number(direct.succeeded), failed: Number(direct.failed) };
     await until(async () => JSON.stringify(sum(await report())) === JSON.stringify(want), 60_000, 'finance report caught up').catch(() => undefined);
     expect(sum(await report())).toEqual(want);

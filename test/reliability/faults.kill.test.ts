@@ -57,7 +57,7 @@ describe('kill -9 during webhook load (PostgreSQL, child process)', () => {
     const upMs = Date.now() - restartAt;
     // stored-but-unapplied rows (the crash hit between storing and applying) are retried 30 s after receipt
     const pendingAfterRestart = await inboxPending(db);
-    const inboxMs = await until(async () => (await inboxPending(db)) === 0, 60_000, 'webhook inbox finished').catch(async (err) => {
+    const inboxMs = await until(async () => (await inboxPending(db)) === 0, 60_000, 'webhook inbox finished').catch(async (err: unknown) => {
       note('inbox pending', await rows(db, `SELECT event_id, event_type, status, attempts, last_error, next_attempt_at FROM webhook_inbox WHERE status IN ('received', 'parked') LIMIT 5`));
       throw err;
     });

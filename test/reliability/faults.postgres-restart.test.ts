@@ -8,7 +8,6 @@
  * with its Idempotency-Key);
  * the service recovers by itself (same process: /readyz back to 200, requests succeed).
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,9 +86,12 @@ describe('PostgreSQL restart under load (own cluster, child process)', () => {
     const restartAt = Date.now();
     await shAsync(POSTGRES_SH, ['restart', state]);
     const upAt = Date.now();
-    const readyMs = await until(async () => (await fetch(`${svc!.url}/readyz`)).status === 200, 30_000, '/readyz 200 after the restart').catch(async (err) => {
+    const readyMs = await until(async () => (await fetch(`${svc!.url}/readyz`)).status === 200, 30_000, '/readyz 200 after the restart').catch(async (err: unknown) => {
       stop = true;
-      const r = await fetch(`${svc!.url}/readyz`).then(async (x) => ({ status: x.status, body: await x.json() }), (e: Error) => ({ error: String((e as Error & { cause?: unknown }).cause ?? e) }));
+      const r = await fetch(`${svc!.url}/readyz`).then(async (x) => ({ status: x.status, body: await x.json() }), (e: unknown) => {
+        const cause: unknown = e instanceof Error ? (e.cause ?? e) : e;
+        return { error: String(cause) };
+      });
       note('readyz after the restart', { readyz: r, exitCode: svc!.child.exitCode, signal: svc!.child.signalCode, output: svc!.output.join('').slice(-4000) });
       throw err;
     });

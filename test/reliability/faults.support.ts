@@ -122,7 +122,8 @@ export async function send(url: string, method: string, headers: Record<string, 
     } catch {
       /* not JSON */
     }
-    const problem = r.status >= 400 && parsed && typeof parsed === 'object' ? String((parsed as { type?: string }).type ?? '').split('/').pop() : undefined;
+    const type = parsed && typeof parsed === 'object' ? (parsed as { type?: unknown }).type : undefined;
+    const problem = r.status >= 400 && parsed && typeof parsed === 'object' ? (typeof type === 'string' ? type : '').split('/').pop() : undefined;
     return { what, key, status: r.status, problem, body: parsed, at: Date.now() };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };

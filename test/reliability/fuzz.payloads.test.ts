@@ -77,8 +77,17 @@ function mutate(base: Json, picks: { path: number; kind: number; value: unknown 
   const body = JSON.parse(JSON.stringify(base)) as Json;
   const paths: Array<[Json | unknown[], string | number]> = [];
   const walk = (o: unknown) => {
-    if (Array.isArray(o)) o.forEach((v, i) => (paths.push([o, i]), walk(v)));
-    else if (o && typeof o === 'object') for (const [k, v] of Object.entries(o)) (paths.push([o as Json, k]), walk(v));
+    if (Array.isArray(o)) {
+      o.forEach((v, i) => {
+        paths.push([o, i]);
+        walk(v);
+      });
+    } else if (o && typeof o === 'object') {
+      for (const [k, v] of Object.entries(o)) {
+        paths.push([o as Json, k]);
+        walk(v);
+      }
+    }
   };
   walk(body);
   if (paths.length === 0) return picks.kind % 2 ? { extra: picks.value } : body;
@@ -86,7 +95,7 @@ function mutate(base: Json, picks: { path: number; kind: number; value: unknown 
   switch (picks.kind % 4) {
     case 0: // drop
       if (Array.isArray(parent)) parent.splice(key as number, 1);
-      else delete (parent)[key as string];
+      else Reflect.deleteProperty(parent, key); // a fuzzed body: the key is one of its own, found by the walk
       break;
     case 1: // replace with anything
     case 2:

@@ -38,7 +38,7 @@ const invoiceBody = (over: Record<string, unknown> = {}) => ({
 });
 
 /** payment_intent.<kind> for alpha's booking or invoice. */
-function pi(kind: 'succeeded' | 'payment_failed', target: Record<string, string>, mutate: (o: Record<string, any>) => void = () => undefined): StripeEvent {
+function pi(kind: 'succeeded' | 'payment_failed', target: Record<string, string>, mutate: (o: StripeEvent['data']['object']) => void = () => undefined): StripeEvent {
   const id = `pi_h_${Math.random().toString(36).slice(2, 10)}`;
   return stripeEvent(`payment_intent.${kind}`, (o) => {
     o.id = id;

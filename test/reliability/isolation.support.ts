@@ -96,7 +96,7 @@ export async function isolationWorld(env: Record<string, string>): Promise<Isola
     },
     async gross(api) {
       const r = await api.get<{ rows: Array<{ grossCollected: number }> }>(`/v1/reports/finance?from=${day}&to=${day}`);
-      return (r.body.rows ?? []).reduce((n, row) => n + Number(row.grossCollected), 0);
+      return (r.body.rows ?? []).reduce((n, row) => n + row.grossCollected, 0);
     },
     async parked() {
       return (await admin.get<{ data: ParkedView[] }>('/v1/admin/outbox/parked')).body.data;

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { bookingDecider, type BookingState } from '../../domain/booking/booking';
-import { fold } from '../../domain/shared/decider';
+import { fold, type Command, type Decider, type DomainEvent } from '../../domain/shared/decider';
 import { invoiceDecider, type InvoiceState } from '../../domain/invoice/invoice';
 import { ADMIN_KEY, client } from '../support/api';
 import { databaseUrl, dropSchema } from '../support/databases';
@@ -35,8 +35,8 @@ describe('duplicates and disorder (PostgreSQL)', () => {
     await dropSchema(schema);
   });
 
-  const state = async <S>(stream: string, decider: { initialState: S }) =>
-    fold(decider as never, (await svc.runtime.eventStore.readStream(stream)).map((e) => ({ type: e.type, data: e.data })) as never) as S;
+  const state = async <E extends DomainEvent, S>(stream: string, decider: Pick<Decider<Command, E, S>, 'evolve' | 'initialState'>): Promise<S> =>
+    fold(decider, (await svc.runtime.eventStore.readStream(stream)).map((e) => ({ type: e.type, data: e.data })) as E[]);
 
   async function booking(amount: number): Promise<string> {
     return (
@@ -108,13 +108,13 @@ describe('duplicates and disorder (PostgreSQL)', () => {
     const ref = await booking(90000);
     for (const e of history(ref)) await deliver(hook, e, SECRET);
     await settle();
-    const expected = summary(await state<BookingState>(`booking-trips.${ref}`, bookingDecider));
+    const expected = summary(await state(`booking-trips.${ref}`, bookingDecider));
     expect(expected).toMatchObject({ status: 'paid', refunded: 30000, failedAttempts: 1 });
     for (let seed = 1; seed <= 12; seed++) {
       const id = await booking(90000);
       for (const e of shuffled(history(id), seed)) expect((await deliver(hook, e, SECRET)).status).toBe(200);
       await settle();
-      expect(summary(await state<BookingState>(`booking-trips.${id}`, bookingDecider))).toEqual(expected);
+      expect(summary(await state(`booking-trips.${id}`, bookingDecider))).toEqual(expected);
     }
   });
 
@@ -150,13 +150,13 @@ describe('duplicates and disorder (PostgreSQL)', () => {
     const ref = await invoice(5000);
     for (const e of history(ref)) await deliver(hook, e, SECRET);
     await settle();
-    const expected = summary(await state<InvoiceState>(`invoice-trips.${ref}`, invoiceDecider));
+    const expected = summary(await state(`invoice-trips.${ref}`, invoiceDecider));
     expect(expected).toMatchObject({ status: 'paid', paid: 5000, refunded: 1000, disputed: 0, lost: 0, collected: 4000, failures: 1, overpayments: 0 });
     for (let seed = 1; seed <= 12; seed++) {
       const id = await invoice(5000);
       for (const e of shuffled(history(id), seed)) expect((await deliver(hook, e, SECRET)).status).toBe(200);
       await settle();
-      expect(summary(await state<InvoiceState>(`invoice-trips.${id}`, invoiceDecider))).toEqual(expected);
+      expect(summary(await state(`invoice-trips.${id}`, invoiceDecider))).toEqual(expected);
     }
     const parked = await svc.runtime.db.query(`SELECT event_type, last_error FROM webhook_inbox WHERE status = 'parked'`);
     expect(parked.rows).toEqual([]);

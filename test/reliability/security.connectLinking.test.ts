@@ -7,7 +7,7 @@
  * - payments reported by the old account are recorded and flagged, never applied.
  */
 import { randomBytes } from 'node:crypto';
-import { invoiceDecider, type InvoiceState } from '../../domain/invoice/invoice';
+import { invoiceDecider, type InvoiceEvent } from '../../domain/invoice/invoice';
 import { fold } from '../../domain/shared/decider';
 import { ADMIN_KEY, client } from '../support/api';
 import { dropSchema } from '../support/databases';
@@ -48,9 +48,9 @@ describe('security: Connect accounts are linked by operators only', () => {
     (await svc.runtime.db.query<{ status: string; last_error: string | null }>('SELECT status, last_error FROM webhook_inbox WHERE event_id = $1', [eventId])).rows[0]!;
   const flagged = async (reason: string, type: string) => {
     const m = (await svc.runtime.metrics.registry.getMetricsAsJSON()).find((x) => x.name === 'settle_connect_account_flagged_total');
-    return Number((m?.values ?? []).find((v) => v.labels.reason === reason && v.labels.type === type)?.value ?? 0);
+    return (m?.values ?? []).find((v) => v.labels.reason === reason && v.labels.type === type)?.value ?? 0;
   };
-  const invoiceState = async (invoiceId: string) => fold(invoiceDecider as never, (await svc.runtime.eventStore.readStream(`invoice-linked.${invoiceId}`)).map((e) => ({ type: e.type, data: e.data })) as never) as InvoiceState;
+  const invoiceState = async (invoiceId: string) => fold(invoiceDecider, (await svc.runtime.eventStore.readStream(`invoice-linked.${invoiceId}`)).map((e) => ({ type: e.type, data: e.data })) as InvoiceEvent[]);
   async function newInvoice(amount: number): Promise<string> {
     const r = await api.post<{ invoiceId: string }>('/v1/invoices', invoiceBody(`c-${amount}`, `c${amount}@example.com`, amount));
     expect(r.status).toBe(201);

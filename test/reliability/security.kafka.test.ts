@@ -133,7 +133,7 @@ describe('Kafka over TLS and SASL (own broker)', () => {
       expect((await deliverWebhook(svc.url, paymentEvent('kfa', inv!, 'succeeded'), 'pay')).status).toBe(200);
       const day = new Date().toISOString().slice(0, 10);
       type Row = { grossCollected: number; currency: string };
-      const gross = async () => (await api.get<{ rows: Row[] }>(`/v1/reports/finance?from=${day}&to=${day}`)).body.rows.filter((r) => r.currency === 'USD').reduce((s, r) => s + Number(r.grossCollected), 0);
+      const gross = async () => (await api.get<{ rows: Row[] }>(`/v1/reports/finance?from=${day}&to=${day}`)).body.rows.filter((r) => r.currency === 'USD').reduce((s, r) => s + r.grossCollected, 0);
       await until(async () => (await gross()) === inv!.amount, 60_000, 'the payment in the finance ledger (outbox → SASL_SSL broker → finance-reporting)');
       const published = await rows<{ n: string }>(db, `SELECT count(*) AS n FROM outbox WHERE published_at IS NOT NULL AND topic = 'settle.payments.v1'`);
       expect(Number(published[0]!.n)).toBeGreaterThan(0);

@@ -80,9 +80,16 @@ export async function openSse(url: string, headers: Record<string, string> = {})
         let any = false;
         for (const line of block.split('\n')) {
           if (line.startsWith(':')) ev.comment = true;
-          else if (line.startsWith('event: ')) ((ev.event = line.slice(7)), (any = true));
-          else if (line.startsWith('id: ')) ((ev.id = line.slice(4)), (any = true));
-          else if (line.startsWith('data: ')) ((ev.data += line.slice(6)), (any = true));
+          else if (line.startsWith('event: ')) {
+            ev.event = line.slice(7);
+            any = true;
+          } else if (line.startsWith('id: ')) {
+            ev.id = line.slice(4);
+            any = true;
+          } else if (line.startsWith('data: ')) {
+            ev.data += line.slice(6);
+            any = true;
+          }
         }
         if (any || ev.comment) queue.push(ev);
         continue;

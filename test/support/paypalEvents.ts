@@ -19,7 +19,7 @@ const ID_CHARS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 export function paypalId(length = 17): string {
   const b = randomBytes(length);
   let s = '';
-  for (let i = 0; i < length; i++) s += ID_CHARS[b[i]! % ID_CHARS.length];
+  for (let i = 0; i < length; i++) s += ID_CHARS.charAt(b[i]! % ID_CHARS.length);
   return s;
 }
 

@@ -26,7 +26,9 @@ export class RecordingBillingProvider implements BillingProvider {
     if (this.latencyMs) await new Promise((r) => setTimeout(r, this.latencyMs));
     const fail = this.failNext[method];
     if (fail) {
-      delete this.failNext[method];
+      // one failure per arming: the rest stay armed
+      const { [method]: _spent, ...stillArmed } = this.failNext;
+      this.failNext = stillArmed;
       throw fail;
     }
     const key = `${method}:${request.idempotencyKey}`;

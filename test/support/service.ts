@@ -45,7 +45,7 @@ export async function appliedRow(svc: Pick<TestService, 'runtime'>, endpoint: st
   for (;;) {
     const { rows } = await svc.runtime.db.query<{ status: string; last_error: string | null; attempts: number }>('SELECT status, last_error, attempts FROM webhook_inbox WHERE endpoint = $1 AND event_id = $2', [endpoint, eventId]);
     const row = rows[0];
-    if (row && (row.status !== 'received' || Number(row.attempts) > 0)) return { status: row.status, last_error: row.last_error };
+    if (row && (row.status !== 'received' || row.attempts > 0)) return { status: row.status, last_error: row.last_error };
     if (Date.now() > deadline) throw new Error(`webhook ${endpoint} ${eventId} not applied in ${timeoutMs} ms (row: ${JSON.stringify(row ?? null)})`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -60,7 +60,7 @@ export function endpointOfUrl(url: string): 'stripe' | 'stripe_connect' | 'paypa
  * Delivers a signed Stripe event and waits for the applier: the answer's `body.status` is then the
  * inbox row's applied status (processed, parked, ignored), `ack` the 200's own body ("received").
  */
-export async function deliverApplied(svc: Pick<TestService, 'runtime'>, url: string, event: import('./stripeEvents').StripeEvent | string, secret: string, opts: { timestamp?: number; signature?: string } = {}): Promise<{ status: number; body: any; ack?: unknown }> {
+export async function deliverApplied(svc: Pick<TestService, 'runtime'>, url: string, event: import('./stripeEvents').StripeEvent | string, secret: string, opts: { timestamp?: number; signature?: string } = {}): Promise<Awaited<ReturnType<typeof deliverStripe>> & { ack?: unknown }> {
   const r = await deliverStripe(url, event, secret, opts);
   if (r.status !== 200 || typeof event === 'string') return r;
   const row = await appliedRow(svc, endpointOfUrl(url), event.id);

@@ -142,7 +142,6 @@ async function act(settle: Settle, crm: CrmSimulator, p: Played, step: BookingSt
       return { status: r.status, bookings: r.body?.bookings as number };
     }
   }
-  void crm;
 }
 
 function currencyOf(_facts: readonly MoneyFact[], step: { booking: string }, h: BookingHistory): string {
@@ -260,7 +259,7 @@ async function compareBookings(settle: Settle, crm: CrmSimulator, p: Played, wan
   for (const id of expectedIds) if (!listed.includes(id)) diffs.push(`needs_attention list misses booking ${keyOf(id)}`);
   for (const id of listed) if (!expectedIds.includes(id)) diffs.push(`needs_attention list has booking ${keyOf(id)}, which needs nothing`);
   // nothing stuck
-  await settle.settled({ timeoutMs: 30_000 }).catch((err: Error) => diffs.push(err.message));
+  await settle.settled({ timeoutMs: 30_000 }).catch((err: unknown) => diffs.push(err instanceof Error ? err.message : String(err)));
   return diffs;
 }
 

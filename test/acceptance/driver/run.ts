@@ -4,7 +4,7 @@
  * when the service agrees), so a property can fail with all of them at once.
  */
 import { createHash } from 'node:crypto';
-import { expected, type ChargeFact, type ExpectedInvoice, type InvoiceFact } from '../model/invoices';
+import { expected, type ExpectedInvoice, type InvoiceFact } from '../model/invoices';
 import type { History } from '../model/histories';
 import { STRIPE_CONNECT_SECRET, STRIPE_PLATFORM_SECRET, until, type Api, type Settle } from './service';
 import { deliver, deliverStripe, eventsFor, type StripeDelivery } from './stripeWorld';

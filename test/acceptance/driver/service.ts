@@ -112,9 +112,9 @@ export async function startSettle(options: SettleOptions): Promise<Settle> {
   const metricsClient = client(proc.url, undefined, { authorization: `Bearer ${METRICS_TOKEN}` });
 
   async function metrics(): Promise<Metrics> {
-    const r = await metricsClient.get<string>('/metrics');
+    const r = await metricsClient.get<string | null>('/metrics'); // the text, or null for an empty body
     if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
-    return parseMetrics(String(r.body));
+    return parseMetrics(r.body ?? '');
   }
 
   function backlog(m: Metrics, allowParked: boolean): string[] {

@@ -12,7 +12,7 @@ import { STRIPE_PLATFORM_SECRET, startSettle, until, type Api, type Settle } fro
 import { stripeMockProxy, type StripeProxy } from './stripeProxy';
 import { newTenant } from './tenant';
 import { toStripeAmount } from '../model/currencies';
-import { DAY, MONTH, isoOf, type Fact, type Prices } from '../model/subscriptions';
+import { DAY, MONTH, isoOf, type Fact } from '../model/subscriptions';
 export { DAY, MONTH, isoOf };
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */

@@ -22,6 +22,6 @@ export async function newTenant(settle: Settle, id: string, opts: { stripeAccoun
 export function idOfLength(prefix: string, length = 100): string {
   const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   let s = prefix;
-  while (s.length < length) s += chars[(s.length * 7 + Date.now()) % chars.length];
+  while (s.length < length) s += chars.charAt((s.length * 7 + Date.now()) % chars.length);
   return s.slice(0, length);
 }

@@ -218,7 +218,7 @@ type AbstractStep =
   | { op: 'bulkCrmRetry' };
 
 const abstractStep: fc.Arbitrary<AbstractStep> = fc.oneof(
-  { arbitrary: fc.record({ op: fc.constant('pay' as const), b: fc.nat(), part: fc.constantFrom('full', 'full', 'deposit', 'balance', 'wrong', 'failed') as fc.Arbitrary<'full' | 'deposit' | 'balance' | 'wrong' | 'failed'> }), weight: 6 },
+  { arbitrary: fc.record({ op: fc.constant('pay' as const), b: fc.nat(), part: fc.constantFrom<'full' | 'deposit' | 'balance' | 'wrong' | 'failed'>('full', 'full', 'deposit', 'balance', 'wrong', 'failed') }), weight: 6 },
   { arbitrary: fc.record({ op: fc.constant('refund' as const), b: fc.nat(), full: fc.boolean(), permille: fc.integer({ min: 1, max: 999 }) }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant('dispute' as const), b: fc.nat(), outcome: fc.constantFrom<'open' | 'won' | 'lost'>('open', 'won', 'lost') }), weight: 1 },
   { arbitrary: fc.record({ op: fc.constant('cancel' as const), b: fc.nat() }), weight: 2 },

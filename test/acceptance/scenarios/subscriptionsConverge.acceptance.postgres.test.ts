@@ -263,7 +263,7 @@ describe('subscriptions converge whatever the delivery order (PostgreSQL, in-pro
         expect(finance.totals).toEqual([expect.objectContaining(money.finance)]);
       }),
       // replay a failure exactly: ACCEPTANCE_SEED and ACCEPTANCE_PATH from its "{ seed, path }" line
-      { seed: SEED, ...(process.env.ACCEPTANCE_PATH ? { path: process.env.ACCEPTANCE_PATH } : { examples: EXAMPLES.map((e) => [e] as [History]) }), numRuns: RUNS, endOnFailure: true, verbose: 1 },
+      { seed: SEED, ...(process.env.ACCEPTANCE_PATH ? { path: process.env.ACCEPTANCE_PATH } : { examples: EXAMPLES.map((e) => [e] as [History]) }), numRuns: RUNS, endOnFailure: true, verbose: fc.VerbosityLevel.Verbose },
     );
     console.log(`subscriptionsConverge (seed ${SEED}, ${run} histories) covered: ${[...covered].map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }, LONG ? 3_600_000 : 240_000);

@@ -253,7 +253,7 @@ describe('behaviour hooks', () => {
     await expect(fetch(`${local.url}/contact-bookings`, { method: 'POST', signal: AbortSignal.timeout(150) })).rejects.toThrow();
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     expect(local.requests()[0]).toMatchObject({ status: null, outcome: 'hung' });
-    const pending = fetch(`${local.url}/contact-bookings`, { method: 'POST' }).catch((e: Error) => e);
+    const pending = fetch(`${local.url}/contact-bookings`, { method: 'POST' }).catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 50));
     await local.close();
     expect(await pending).toHaveProperty('name', 'TypeError'); // fetch failed: the hung request is dropped, not left open

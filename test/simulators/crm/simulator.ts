@@ -416,7 +416,7 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
   app.disable('etag');
   app.use(express.text({ type: () => true, limit: '1mb', defaultCharset: 'utf-8' }));
 
-  app.use(async (req: Request, res: Response, next: NextFunction) => {
+  app.use(async (req: Request, res: Response, _next: NextFunction) => {
     const rawBody = typeof req.body === 'string' ? req.body : '';
     let body: any = null;
     try {
@@ -450,7 +450,6 @@ export async function startCrmSimulator(opts: CrmSimulatorOptions = {}): Promise
     const after = takeFailure(operation, 'after', body?.external_reference);
     if (after !== null) { fail(res, entry, after, 'injected'); return; }
     send(res, entry, answer.status, answer.body, answer.outcome);
-    next;
   });
 
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {

@@ -23,6 +23,11 @@ export interface Issue {
   readonly value?: string;
 }
 
+/** An issue's `value`: the offending input, a string as sent, anything else as its JSON. */
+export function issueValue(x: unknown): string {
+  return typeof x === 'string' ? x : JSON.stringify(x);
+}
+
 export interface Amount {
   readonly currency_code: string;
   readonly value: string;
@@ -37,9 +42,9 @@ export function checkAmount(amount: unknown, field: string): { minor: bigint; cu
   const cc = a.currency_code;
   const v = a.value;
   if (cc === undefined) issues.push({ status: 400, field: `${field}/currency_code`, issue: 'MISSING_REQUIRED_PARAMETER', description: 'A required field / parameter is missing.' });
-  else if (typeof cc !== 'string' || !/^[A-Z]{3}$/.test(cc)) issues.push({ status: 400, field: `${field}/currency_code`, issue: 'INVALID_PARAMETER_SYNTAX', description: 'The value of a field does not conform to the expected format.', value: String(cc) });
+  else if (typeof cc !== 'string' || !/^[A-Z]{3}$/.test(cc)) issues.push({ status: 400, field: `${field}/currency_code`, issue: 'INVALID_PARAMETER_SYNTAX', description: 'The value of a field does not conform to the expected format.', value: issueValue(cc) });
   if (v === undefined) issues.push({ status: 400, field: `${field}/value`, issue: 'MISSING_REQUIRED_PARAMETER', description: 'A required field / parameter is missing.' });
-  else if (typeof v !== 'string' || v.length > 32 || !VALUE_PATTERN.test(v)) issues.push({ status: 400, field: `${field}/value`, issue: 'INVALID_PARAMETER_SYNTAX', description: 'The value of a field does not conform to the expected format.', value: String(v) });
+  else if (typeof v !== 'string' || v.length > 32 || !VALUE_PATTERN.test(v)) issues.push({ status: 400, field: `${field}/value`, issue: 'INVALID_PARAMETER_SYNTAX', description: 'The value of a field does not conform to the expected format.', value: issueValue(v) });
   if (issues.length) return { issues };
   const currency = cc as string;
   const value = v as string;

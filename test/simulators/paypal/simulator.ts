@@ -24,7 +24,7 @@ import { randomBytes, randomUUID, sign as cryptoSign, verify as cryptoVerify, ty
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import zlib from 'node:zlib';
-import { checkAmount, formatAmount, PAYPAL_CURRENCIES, type Issue } from './amounts';
+import { checkAmount, formatAmount, issueValue, PAYPAL_CURRENCIES, type Issue } from './amounts';
 import { signingIdentity } from './certs';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- provider payloads, simulator state and API bodies here are untyped JSON, read by shape */
@@ -202,7 +202,7 @@ const ID_CHARS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 function paypalId(length = 17): string {
   const b = randomBytes(length);
   let s = '';
-  for (let i = 0; i < length; i++) s += ID_CHARS[b[i]! % ID_CHARS.length];
+  for (let i = 0; i < length; i++) s += ID_CHARS.charAt(b[i]! % ID_CHARS.length);
   return s;
 }
 const debugId = () => randomBytes(7).toString('hex').slice(0, 13);
@@ -530,7 +530,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
       const body = jsonBody(req);
       if (!body) throw fail(400, 'MALFORMED_REQUEST_JSON', { location: 'body' });
       const issues: Issue[] = [];
-      const bad = (status: 400 | 422, field: string, issue: string, value?: unknown) => issues.push({ status, field, issue, description: DESCRIPTIONS[issue] ?? issue, ...(value !== undefined ? { value: String(value) } : {}) });
+      const bad = (status: 400 | 422, field: string, issue: string, value?: unknown) => issues.push({ status, field, issue, description: DESCRIPTIONS[issue] ?? issue, ...(value !== undefined ? { value: issueValue(value) } : {}) });
       if (body.intent === undefined) bad(400, '/intent', 'MISSING_REQUIRED_PARAMETER');
       else if (body.intent !== 'CAPTURE' && body.intent !== 'AUTHORIZE') bad(400, '/intent', 'INVALID_PARAMETER_VALUE', body.intent);
       const units: Obj[] = Array.isArray(body.purchase_units) ? body.purchase_units : [];
@@ -717,7 +717,7 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
 
   // Webhooks: the signing cert, and postback verification
   app.get('/v1/notifications/certs/:id', (req, res) => {
-    if (req.params.id !== certId) { sendError(res, fail(404, 'INVALID_RESOURCE_ID', { field: 'cert_id', value: String(req.params.id), location: 'path' })); return; }
+    if (req.params.id !== certId) { sendError(res, fail(404, 'INVALID_RESOURCE_ID', { field: 'cert_id', value: req.params.id, location: 'path' })); return; }
     reply(res, 200, identity.certPem, 'application/x-pem-file');
   });
 
@@ -744,7 +744,8 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
   app.get(
     '/checkoutnow',
     handle((req, res) => {
-      const id = String(req.query.token ?? '');
+      const token = req.query.token;
+      const id = typeof token === 'string' ? token : '';
       const order = ordersById.get(id);
       if (!order) return void res.status(404).type('text/plain').send('unknown order');
       approve(order);
@@ -766,9 +767,8 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
 
   app.use((req: Request, res: Response) => sendError(res, fail(404, 'INVALID_RESOURCE_ID', { field: 'path', value: req.path, location: 'path' })));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    _next;
     if (res.headersSent) return;
-    sendError(res, new SimError(500, [{ issue: 'INTERNAL_SERVICE_ERROR', description: String((err as Error)?.message ?? err) }]), true);
+    sendError(res, new SimError(500, [{ issue: 'INTERNAL_SERVICE_ERROR', description: err instanceof Error ? err.message : String(err) }]), true);
   });
 
   function approve(order: SimOrder, payer: { email?: string; givenName?: string; surname?: string; payerId?: string } = {}): void {
@@ -811,9 +811,9 @@ export async function startPayPalSimulator(opts: PayPalSimulatorOptions = {}): P
 
   async function sendWebhook(targetUrl: string, event: Obj | string | Buffer, o: WebhookSendOptions = {}): Promise<WebhookDelivery> {
     const raw = Buffer.isBuffer(event) ? event : Buffer.from(typeof event === 'string' ? event : JSON.stringify(event), 'utf8');
-    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'PayPal/AUHD-214.0-58192429', ...signWebhook(raw, o) };
+    let headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'PayPal/AUHD-214.0-58192429', ...signWebhook(raw, o) };
     for (const [k, v] of Object.entries(o.headers ?? {})) {
-      for (const existing of Object.keys(headers)) if (existing.toLowerCase() === k.toLowerCase()) delete headers[existing];
+      headers = Object.fromEntries(Object.entries(headers).filter(([existing]) => existing.toLowerCase() !== k.toLowerCase()));
       if (v !== undefined) headers[k] = v;
     }
     const res = await fetch(targetUrl, { method: 'POST', headers, body: raw });

@@ -78,7 +78,7 @@ export class StripeLedgerServer {
       res.end(JSON.stringify(body));
     };
     const error = (status: number, type: string, message: string, param?: string) => send(status, { error: { type, message, ...(param ? { param } : {}) } });
-    if (!/^Bearer (sk|rk)_(test|live)_/.test(String(req.headers.authorization ?? ''))) { error(401, 'invalid_request_error', 'Invalid API Key provided'); return; }
+    if (!/^Bearer (sk|rk)_(test|live)_/.test(req.headers.authorization ?? '')) { error(401, 'invalid_request_error', 'Invalid API Key provided'); return; }
     const m = /^\/v1\/([a-z_]+)$/.exec(url.pathname);
     const kind = m ? RESOURCES[m[1]!] : undefined;
     if (req.method !== 'GET' || !kind) { error(404, 'invalid_request_error', `Unrecognized request URL (${req.method}: ${url.pathname}). This fake serves list endpoints only.`); return; }
