@@ -51,9 +51,9 @@ export function canonicalJson(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   }
-  // undefined (and functions) have no JSON text: JSON.stringify returns undefined, whatever its type says
-  const text: string | undefined = JSON.stringify(value);
-  return text ?? 'null';
+  // these have no JSON text: JSON.stringify returns undefined for them, whatever its type says
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return 'null';
+  return JSON.stringify(value);
 }
 
 /**
