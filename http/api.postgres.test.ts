@@ -113,7 +113,7 @@ describe('REST command API (PostgreSQL)', () => {
 
   describe('bookings', () => {
     test('a request answers with the booking, its stream revision and global position', async () => {
-      const r = await acme.post('/v1/bookings', booking({ guests: [{ firstName: 'Ada', lastName: 'Lovelace' }, { firstName: 'Charles', lastName: 'Babbage' }] }));
+      const r = await acme.post<Record<string, unknown> & { bookingId: string; position: string }>('/v1/bookings', booking({ guests: [{ firstName: 'Ada', lastName: 'Lovelace' }, { firstName: 'Charles', lastName: 'Babbage' }] }));
       expect(r.status).toBe(201);
       expect(r.body).toMatchObject({
         status: 'requested',

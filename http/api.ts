@@ -18,13 +18,19 @@ import { PROBLEM_BASE, Problem } from './problem';
 export type Access = 'tenant' | 'admin';
 export type ProblemStatus = 400 | 402 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 502 | 503;
 
-export interface HandlerContext<B> {
+/** The `:name` parameters of an Express path, e.g. `'bookingId' | 'step'` for `/bookings/:bookingId/:step`. */
+export type PathParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}` ? Name | PathParamNames<`/${Rest}`> : P extends `${string}:${infer Name}` ? Name : never;
+
+/** The parameters of a matched route: Express only matches the path when each one is present. */
+export type PathParams<P extends string> = string extends P ? Readonly<Record<string, string>> : Readonly<Record<PathParamNames<P>, string>>;
+
+export interface HandlerContext<B, P extends string = string> {
   readonly req: Request;
   readonly res: Response;
   readonly body: B;
   /** Validated query string (routes with a `query` schema). */
   readonly query: Record<string, unknown>;
-  readonly params: Record<string, string>;
+  readonly params: PathParams<P>;
   /** The tenant the call acts for (tenant routes only). */
   readonly tenantId: string;
 }
@@ -36,10 +42,10 @@ export interface Reply {
   readonly position?: Position | null;
 }
 
-export interface RouteSpec<S extends z.ZodType | undefined = z.ZodType | undefined> {
+export interface RouteSpec<S extends z.ZodType | undefined = z.ZodType | undefined, P extends string = string> {
   readonly method: 'get' | 'post' | 'patch' | 'delete';
   /** Express path below /v1, e.g. /bookings/:bookingId */
-  readonly path: string;
+  readonly path: P;
   readonly operationId: string;
   readonly summary: string;
   readonly tag: string;
@@ -68,11 +74,32 @@ export interface RouteSpec<S extends z.ZodType | undefined = z.ZodType | undefin
    * the query, Idempotency-Key and the database are added from the route's shape.
    */
   readonly problems?: Readonly<Partial<Record<ProblemStatus, readonly string[]>>>;
-  readonly handler: (ctx: HandlerContext<S extends z.ZodType ? z.infer<S> : undefined>) => Promise<Reply>;
+  readonly handler: (ctx: HandlerContext<S extends z.ZodType ? z.infer<S> : undefined, P>) => Promise<Reply>;
 }
 
-export function route<S extends z.ZodType | undefined>(spec: RouteSpec<S>): RouteSpec {
-  return spec;
+/**
+ * A route spec with its path's parameters in its handler's type. The spec is kept under the erased
+ * `RouteSpec` type: `mount` hands the handler the body its own schema parsed and the parameters its
+ * own path names (`routeParams`), which is what the precise type promised.
+ */
+export function route<S extends z.ZodType | undefined, const P extends string>(spec: RouteSpec<S, P>): RouteSpec {
+  return spec as unknown as RouteSpec;
+}
+
+const PATH_PARAM = /:([A-Za-z]+)/g;
+
+/**
+ * The parameters a matched route's path names. Express matches the path only when each is present,
+ * so one missing is a broken invariant (a 500), never the client's mistake.
+ */
+export function routeParams(path: string, params: Readonly<Record<string, unknown>>): Readonly<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [, name = ''] of path.matchAll(PATH_PARAM)) {
+    const value = params[name];
+    if (typeof value !== 'string') throw new Error(`invariant: route ${path} matched without its :${name} parameter`);
+    out[name] = value;
+  }
+  return out;
 }
 
 /**
@@ -81,16 +108,15 @@ export function route<S extends z.ZodType | undefined>(spec: RouteSpec<S>): Rout
  */
 export function unstorableText(value: unknown, path: string): string | null {
   const stack: Array<[unknown, string]> = [[value, path]];
-  while (stack.length > 0) {
-    const [v, p] = stack.pop()!;
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [v, p] = top;
     if (typeof v === 'string') {
       if (UNSTORABLE_TEXT.test(v)) return p;
     } else if (Array.isArray(v)) {
       for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${p}.${i}`]);
     } else if (v && typeof v === 'object') {
-      const entries = Object.entries(v);
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const [k, child] = entries[i]!;
+      const entries: Array<[string, unknown]> = Object.entries(v);
+      for (const [k, child] of entries.reverse()) {
         stack.push([child, `${p}.${k}`], [k, p]); // the key is checked before its value
       }
     }
@@ -192,13 +218,14 @@ export function mount(router: Router, specs: readonly RouteSpec[], freshness?: F
       const minPosition = req.query.min_position;
       if (minPosition !== undefined && spec.reads && freshness) {
         const m = typeof minPosition === 'string' ? MIN_POSITION.exec(minPosition) : null;
-        if (!m) throw new Problem(422, 'validation-error', 'Validation Failed', 'min_position must be a position returned by a command, e.g. 812/33', [{ path: 'query.min_position', message: 'invalid position' }]);
-        stale = !(await freshness.waitFor(spec.reads, { commit: BigInt(m[1]!), prepare: BigInt(m[2]!) }, 2000));
+        const [, commit, prepare] = m ?? [];
+        if (commit === undefined || prepare === undefined) throw new Problem(422, 'validation-error', 'Validation Failed', 'min_position must be a position returned by a command, e.g. 812/33', [{ path: 'query.min_position', message: 'invalid position' }]);
+        stale = !(await freshness.waitFor(spec.reads, { commit: BigInt(commit), prepare: BigInt(prepare) }, 2000));
         if (stale) res.setHeader('Settle-Stale', 'true');
       }
       let reply: Reply;
       try {
-        reply = await spec.handler({ req, res, body: body, query, params: req.params as Record<string, string>, tenantId });
+        reply = await spec.handler({ req, res, body: body, query, params: routeParams(spec.path, req.params), tenantId });
       } catch (err) {
         const p = toProblem(err);
         if (p) throw p;
@@ -248,7 +275,7 @@ export function PROVIDER_PROBLEMS(own: Partial<Record<ProblemStatus, readonly st
     503: ['provider-unavailable'],
   };
   const out: Partial<Record<ProblemStatus, readonly string[]>> = { ...provider };
-  for (const [k, v] of Object.entries(own)) out[Number(k) as ProblemStatus] = [...(provider[Number(k) as ProblemStatus] ?? []), ...(v ?? [])];
+  for (const [k, v] of Object.entries(own)) out[Number(k) as ProblemStatus] = [...(provider[Number(k) as ProblemStatus] ?? []), ...v];
   return out;
 }
 
@@ -270,10 +297,19 @@ export function problemsOf(s: RouteSpec): Map<number, Set<string>> {
   add(404, 'tenant-not-found');
   if (s.access === 'admin') add(403, 'forbidden');
   else add(400, 'tenant-required');
-  if (s.method === 'post') add(400, 'invalid-idempotency-key'), add(409, 'idempotency-key-in-use'), add(422, 'idempotency-key-reused');
-  if (s.body) add(400, 'malformed-json', 'json-too-deep'), add(413, 'payload-too-large'), add(415, 'unsupported-media-type', 'unsupported-encoding'), add(422, 'validation-error');
+  if (s.method === 'post') {
+    add(400, 'invalid-idempotency-key');
+    add(409, 'idempotency-key-in-use');
+    add(422, 'idempotency-key-reused');
+  }
+  if (s.body) {
+    add(400, 'malformed-json', 'json-too-deep');
+    add(413, 'payload-too-large');
+    add(415, 'unsupported-media-type', 'unsupported-encoding');
+    add(422, 'validation-error');
+  }
   if (s.query || s.reads) add(422, 'validation-error');
-  for (const [status, types] of Object.entries(s.problems ?? {})) add(Number(status), ...(types ?? []));
+  for (const [status, types] of Object.entries(s.problems ?? {})) add(Number(status), ...types);
   return out;
 }
 
@@ -333,7 +369,7 @@ export function openApiDocument(specs: readonly RouteSpec[], version: string): R
   const paths: Record<string, Record<string, unknown>> = {};
   for (const s of specs) {
     const path = `/v1${s.path}`.replace(/:([A-Za-z]+)/g, '{$1}');
-    const params = [...s.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string', minLength: 1 } }));
+    const params = [...s.path.matchAll(PATH_PARAM)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string', minLength: 1 } }));
     const query = s.query ? (jsonSchema(s.query, 'input') as { properties?: Record<string, unknown>; required?: string[] }) : null;
     const success = successBody(s);
     const successHeaders: Record<string, unknown> = {};

@@ -76,7 +76,7 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
 /** YAML (block style) of a JSON value: strings always quoted as JSON strings, which YAML 1.2 reads the same. */
 export function toYaml(value: unknown, indent = 0): string {
   const pad = ' '.repeat(indent);
-  const scalar = (v: unknown) => (v === null ? 'null' : typeof v === 'string' ? JSON.stringify(v) : String(v));
+  const scalar = (v: unknown) => (v === null ? 'null' : typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v === undefined ? String(v) : JSON.stringify(v));
   const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : v !== null && typeof v === 'object' && Object.keys(v).length === 0);
   const inline = (v: unknown) => (Array.isArray(v) ? '[]' : '{}');
   if (Array.isArray(value)) {

@@ -27,13 +27,12 @@ function challenge(res: Response, invalidToken: boolean): void {
 export function authenticate(directory: TenantDirectory, adminKey: string | undefined, onRefused: (req: Request) => void = () => undefined) {
   return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization');
-    const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!m) {
+    const key = header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
+    if (key === undefined) {
       onRefused(req);
       challenge(res, false);
       throw unauthorized('Send an API key as "Authorization: Bearer <key>"');
     }
-    const key = m[1]!;
     if (adminKey && constantTimeEqual(key, adminKey)) {
       res.locals.principal = { kind: 'admin' } satisfies Principal;
       const acting = req.get('settle-tenant');

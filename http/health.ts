@@ -36,8 +36,8 @@ export function metricsRoutes(metrics: MetricsExposition, token: string | undefi
   const r = Router();
   r.get('/metrics', async (req: Request, res: Response) => {
     if (token) {
-      const m = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
-      if (!m || !constantTimeEqual(m[1]!, token)) {
+      const presented = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '')?.[1];
+      if (presented === undefined || !constantTimeEqual(presented, token)) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
         throw new Problem(401, 'unauthorized', 'Unauthorized', 'Scrape /metrics with "Authorization: Bearer <METRICS_TOKEN>"');
       }

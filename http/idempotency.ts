@@ -51,7 +51,9 @@ export function canonicalJson(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   }
-  return JSON.stringify(value) ?? 'null';
+  // these have no JSON text: JSON.stringify returns undefined for them, whatever its type says
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return 'null';
+  return JSON.stringify(value);
 }
 
 /**
@@ -74,7 +76,7 @@ export function idempotency(store: IdempotencyStore) {
     if (!KEY.test(key)) throw new Problem(400, 'invalid-idempotency-key', 'Invalid Idempotency-Key', 'Idempotency-Key must be 1 to 255 visible ASCII characters', [{ path: 'header.Idempotency-Key', message: 'invalid' }]);
     const scope = idempotencyScope(res.locals.principal as Principal, res.locals.tenantId as string | undefined);
     const { hash: bodyHash, legacy } = bodyFingerprint(req);
-    const path = req.originalUrl.split('?')[0]!;
+    const [path = ''] = req.originalUrl.split('?');
     const claim = await store.claim(scope, key, req.method, path, bodyHash, legacy);
     switch (claim.kind) {
       case 'replay':

@@ -12,8 +12,8 @@ export const MAX_JSON_DEPTH = 64;
 /** Whether a parsed JSON value nests objects/arrays deeper than `max`. Iterative: any depth is safe. */
 export function jsonDepthExceeds(value: unknown, max = MAX_JSON_DEPTH): boolean {
   const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, d] = stack.pop()!;
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [v, d] = top;
     if (v === null || typeof v !== 'object') continue;
     if (d + 1 > max) return true;
     for (const child of Array.isArray(v) ? v : Object.values(v as Record<string, unknown>)) {

@@ -182,7 +182,11 @@ export class LiveStatusHub {
     const principals = new Map<string, LiveAccess>();
     for (const s of this.streams) principals.set(s.access.principal, s.access);
     const revoked = new Set<string>();
-    await Promise.all([...principals].map(async ([k, a]) => void (!(await this.allowed(a)) && revoked.add(k))));
+    await Promise.all(
+      [...principals].map(async ([k, a]) => {
+        if (!(await this.allowed(a))) revoked.add(k);
+      }),
+    );
     for (const s of [...this.streams]) {
       if (revoked.has(s.access.principal)) this.end(s, 'unauthorized');
       else s.res.write(': heartbeat\n\n');
@@ -207,6 +211,7 @@ export class LiveStatusHub {
         const state = await sub.read().catch(() => null);
         if (state === null || state === undefined) continue;
         await Promise.all([...sub.streams].map((s) => this.push(s, state)));
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a concurrent refresh() sets sub.again during the awaits above; TypeScript's narrowing from `sub.again = false` cannot see that
       } while (sub.again && sub.streams.size > 0);
     } finally {
       sub.pending = false;
@@ -248,7 +253,7 @@ export class LiveStatusHub {
 
 /** The access of an API stream: the admin key (static), or a tenant key re-checked by id. */
 export function apiAccess(principal: Principal, keyActive: (keyId: string) => Promise<boolean>): LiveAccess {
-  if (principal.kind === 'admin') return { principal: 'admin', stillAllowed: async () => true };
+  if (principal.kind === 'admin') return { principal: 'admin', stillAllowed: () => Promise.resolve(true) };
   return { principal: `key:${principal.keyId}`, stillAllowed: () => keyActive(principal.keyId) };
 }
 

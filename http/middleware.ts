@@ -48,7 +48,7 @@ export function loggedUrl(url: string): string {
 function loggedRequest(req: Request): { method: string; url: string; headers: Record<string, unknown> } {
   const headers: Record<string, unknown> = {};
   for (const k of Object.keys(req.headers)) if (LOGGED_HEADERS.has(k.toLowerCase())) headers[k] = req.headers[k];
-  return { method: req.method, url: loggedUrl(req.originalUrl ?? req.url), headers };
+  return { method: req.method, url: loggedUrl(req.originalUrl), headers };
 }
 
 const NOT_LOGGED = new Set(['/healthz', '/metrics']);
@@ -109,7 +109,8 @@ export function httpMetrics(metrics: HttpMetrics) {
     const end = metrics.httpDuration.startTimer();
     res.on('finish', () => {
       // route template, never the raw URL: ids in paths would explode the label set
-      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      const matched = req.route as { path?: unknown } | undefined; // Express types the matched route as any
+      const route = typeof matched?.path === 'string' && matched.path ? `${req.baseUrl}${matched.path}` : 'unmatched';
       const labels = { method: req.method, route, status: String(res.statusCode) };
       end(labels);
       metrics.httpRequests.inc(labels);

@@ -15,7 +15,6 @@ import express, { Router, type Request, type Response } from 'express';
 import type { AppServices } from './app';
 import { ProviderError } from '../domain/ports/billingProvider';
 import { DomainRefusal } from '../domain/shared/decider';
-import type { PaymentMethod } from '../domain/invoice/invoice';
 import { invoiceLive, payerPage } from './console/pages';
 import { CONSOLE_CSP } from './console/routes';
 import type { LiveStatusHub } from './live';
@@ -59,13 +58,17 @@ export function payRoutes(rt: Pick<AppServices, 'clock' | 'readModels' | 'comman
     // the payer sees status and amounts, never provider ids or internal codes
     return { state: { status: inv.status, amountPaid: inv.amountPaid, latestPayment: latest ? { status: latest.status, amount: latest.amount } : null }, html: invoiceLive(inv, latest, 'payer').value, inv, latest };
   }
-  const signedQuery = (req: Request) => `expires=${encodeURIComponent(String(req.query.expires))}&sig=${encodeURIComponent(String(req.query.sig))}`;
+  // after signedInvoice both are the strings the signature covered; a query value can be anything before
+  const queryText = (v: unknown) => (typeof v === 'string' ? v : '');
+  const signedQuery = (req: Request) => `expires=${encodeURIComponent(queryText(req.query.expires))}&sig=${encodeURIComponent(queryText(req.query.sig))}`;
 
   r.get('/pay/invoices/:tenantId/:invoiceId', async (req: Request, res: Response) => {
     const { tenantId, invoiceId } = await signedInvoice(req);
-    const v = (await liveView(tenantId, invoiceId))!;
+    const v = await liveView(tenantId, invoiceId);
+    if (!v) throw new Problem(404, 'not-found', 'Not Found', 'No such invoice');
     const base = `/pay/invoices/${encodeURIComponent(tenantId)}/${encodeURIComponent(invoiceId)}`;
-    const methods = ((v.inv.allowedPaymentMethods as string[]) ?? []).filter((m) => rt.paymentMethods.includes(m));
+    const allowed: unknown = v.inv.allowedPaymentMethods; // from the invoice's JSON state
+    const methods = (Array.isArray(allowed) ? (allowed as unknown[]) : []).filter((m): m is string => typeof m === 'string' && rt.paymentMethods.includes(m));
     res.setHeader('Content-Security-Policy', CONSOLE_CSP);
     res.setHeader('Cache-Control', 'no-store');
     // back from Stripe Checkout (the success URL carries session_id): say the payment is being confirmed
@@ -81,12 +84,13 @@ export function payRoutes(rt: Pick<AppServices, 'clock' | 'readModels' | 'comman
       { kind: 'invoice', key: `pay:invoice:${tenantId}:${invoiceId}`, read: () => liveView(tenantId, invoiceId) },
       (v) => ({ state: v.state, html: v.html }),
       // the link itself is the credential: the stream ends when it expires
-      { principal: `link:${tenantId}/${invoiceId}`, stillAllowed: async () => rt.payerLinkSecret !== null && verifyPayerLink(rt.payerLinkSecret, link, Math.floor(Date.now() / 1000)).ok },
+      { principal: `link:${tenantId}/${invoiceId}`, stillAllowed: () => Promise.resolve(rt.payerLinkSecret !== null && verifyPayerLink(rt.payerLinkSecret, link, Math.floor(Date.now() / 1000)).ok) },
     );
   });
   r.post('/pay/invoices/:tenantId/:invoiceId', express.urlencoded({ extended: false, limit: '2kb' }), async (req: Request, res: Response) => {
     const { tenantId, invoiceId } = await signedInvoice(req);
-    const method = String((req.body as Record<string, unknown> | undefined)?.method ?? '');
+    const submitted = (req.body as Record<string, unknown> | undefined)?.method; // a form field: text, or anything a client sends
+    const method = typeof submitted === 'string' ? submitted : '';
     if (method !== 'stripe_connect' && method !== 'paypal') throw new Problem(422, 'validation-error', 'Validation Failed', 'method must be stripe_connect or paypal', [{ path: 'body.method', message: 'invalid' }]);
     try {
       const start = await payments.start(invoiceId, method, { tenantId, correlationId: String(res.locals.correlationId), causationId: String(res.locals.requestId), now: rt.clock.now() });
@@ -95,7 +99,7 @@ export function payRoutes(rt: Pick<AppServices, 'clock' | 'readModels' | 'comman
       if (err instanceof DomainRefusal) throw new Problem(409, 'invoice-not-payable', 'Conflict', err.message);
       // only a transient failure is worth trying again; a refusal (invalid request, credentials) is said as such
       if (err instanceof ProviderError && (err.kind === 'retryable' || err.kind === 'unavailable')) throw new Problem(503, 'provider-unavailable', 'Provider Unavailable', 'The payment provider could not be reached; try again.');
-      if (err instanceof ProviderError) throw toProblem(err)!;
+      if (err instanceof ProviderError) throw toProblem(err) ?? err; // toProblem maps every ProviderError
       throw err;
     }
   });

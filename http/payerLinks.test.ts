@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { payerLinkPath, signPayerLink, verifyPayerLink } from './payerLinks';
 
 const SECRET = 'payer-link-secret-0123456789abcdef-xyz';
@@ -18,7 +19,6 @@ describe('signed payer links', () => {
   });
 
   test('the signature is HMAC-SHA256 over "<tenant>/<invoice>.<expires>"', () => {
-    const { createHmac } = require('node:crypto') as typeof import('node:crypto');
     expect(signPayerLink(SECRET, { tenantId: 'acme', invoiceId: 'inv_1', expires: 5 })).toBe(createHmac('sha256', SECRET).update('acme/inv_1.5').digest('hex'));
   });
 

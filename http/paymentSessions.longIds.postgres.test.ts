@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fold } from '../domain/shared/decider';
-import { invoiceDecider, type InvoiceState } from '../domain/invoice/invoice';
+import { invoiceDecider, type InvoiceEvent, type InvoiceState } from '../domain/invoice/invoice';
 import { PROVIDER_IDEMPOTENCY_KEY_LENGTH, PROVIDER_IDEMPOTENCY_KEY_LIMITS } from '../infrastructure/providers/idempotencyKeys';
 import { startPayPalSimulator, type PayPalSimulator } from '../test/simulators/paypal';
 import { dropSchema } from '../test/support/databases';
@@ -48,7 +48,7 @@ describe('payment sessions for the longest tenant ids and Idempotency-Keys (PayP
     await dropSchema(schema);
   });
 
-  const invoiceState = async (id: string) => fold(invoiceDecider, (await svc.runtime.eventStore.readStream(`invoice-${tenantId}.${id}`)).map((e) => ({ type: e.type, data: e.data })) as never) as InvoiceState;
+  const invoiceState = async (id: string) => fold<InvoiceEvent, InvoiceState>(invoiceDecider, (await svc.runtime.eventStore.readStream(`invoice-${tenantId}.${id}`)).map((e) => ({ type: e.type, data: e.data })) as never);
   const maxKey = (label: string) => `${label}-${randomBytes(4).toString('hex')}-`.padEnd(255, 'k');
 
   async function invoice(methods: string[], key?: string): Promise<string> {
@@ -77,7 +77,7 @@ describe('payment sessions for the longest tenant ids and Idempotency-Keys (PayP
     expect(PROVIDER_IDEMPOTENCY_KEY_LENGTH).toBeLessThanOrEqual(PROVIDER_IDEMPOTENCY_KEY_LIMITS.paypal);
     // custom_id "<tenant>|<invoice>" would pass PayPal's 127: its digest is sent, and the order is still found
     const orderId = sessions[0]!.body.reference;
-    expect(String((sim.order(orderId) as { purchase_units: Array<{ custom_id: string }> }).purchase_units[0]!.custom_id)).toMatch(/^~[A-Za-z0-9_-]{43}$/);
+    expect((sim.order(orderId) as { purchase_units: Array<{ custom_id: string }> }).purchase_units[0]!.custom_id).toMatch(/^~[A-Za-z0-9_-]{43}$/);
     sim.approveOrder(orderId);
     const back = await fetch(`${svc.url}/pay/paypal/return?token=${orderId}`, { headers: { accept: 'application/json' } });
     expect(back.status).toBe(200);

@@ -36,7 +36,7 @@ export function sendProblem(req: Request, res: Response, p: Problem): void {
       status: p.status,
       detail: p.detail,
       instance: req.originalUrl,
-      requestId: res.locals.requestId,
+      requestId: res.locals.requestId as string | undefined, // set by requestContext; absent before it ran
       ...(p.errors.length > 0 ? { errors: p.errors } : {}),
     });
 }
@@ -47,7 +47,7 @@ export function notFound(req: Request, res: Response): void {
 
 /** Connection-class failures of PostgreSQL (SQLSTATE class 08, the 57P01-57P03 shutdown codes) and of the socket. */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown };
+  const e = err as { code?: unknown; message?: unknown } | null | undefined; // anything can be thrown
   if (typeof e?.code === 'string' && (/^08/.test(e.code) || /^57P0[1-3]$/.test(e.code) || e.code === '53300' || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT)$/.test(e.code))) return true;
   return (
     typeof e?.message === 'string' &&
@@ -65,7 +65,7 @@ export function errorHandler(err: unknown, req: Request, res: Response, next: Ne
     sendProblem(req, res, err);
     return;
   }
-  const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
+  const e = err as { type?: string; status?: number; statusCode?: number; message?: string } | null | undefined; // anything can be thrown
   if (e && e.type === 'entity.parse.failed') {
     sendProblem(req, res, new Problem(400, 'malformed-json', 'Malformed JSON', `The request body is not valid JSON: ${e.message ?? ''}`));
     return;

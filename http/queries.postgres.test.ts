@@ -50,7 +50,7 @@ describe('query API (PostgreSQL)', () => {
             actor: { kind: 'provider', id: `evt_${pi}` },
           },
           metadata: { now: new Date() },
-        }) as InvoiceCommand,
+        }) satisfies InvoiceCommand,
       { tenantId: 'acme', correlationId: `evt_${pi}`, causationId: `evt_${pi}`, now: new Date() },
     );
     lastPosition = `${r.position!.commit}/${r.position!.prepare}`;

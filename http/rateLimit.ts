@@ -155,8 +155,9 @@ function refuse(req: Request, res: Response, name: string, r: TakeResult): void 
  */
 export interface FailedAuthLimiter {
   readonly limiter: RateLimiter;
-  gate(req: Request, res: Response, next: NextFunction): void;
-  charge(req: Request): void;
+  // function-valued properties, not methods: both are handed around detached (middleware, callbacks)
+  readonly gate: (req: Request, res: Response, next: NextFunction) => void;
+  readonly charge: (req: Request) => void;
 }
 
 export function failedAuthLimit(opts: Omit<RateLimitOptions, 'key'>): FailedAuthLimiter {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { ProviderError } from '../domain/ports/billingProvider';
 import { fold } from '../domain/shared/decider';
-import { subscriptionDecider, type SubscriptionState } from '../domain/subscription/subscription';
+import { subscriptionDecider, type SubscriptionEvent, type SubscriptionState } from '../domain/subscription/subscription';
 import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
 import { eventually } from '../test/support/events';
@@ -162,7 +162,7 @@ describe('subscriptions converge to the provider (HTTP + Stripe webhooks, Postgr
   }
 
   const stream = async (customerId: string) =>
-    fold(subscriptionDecider, (await svc.runtime.eventStore.readStream(`subscription-saas.${customerId}`)).map((e) => ({ type: e.type, data: e.data })) as never) as SubscriptionState;
+    fold<SubscriptionEvent, SubscriptionState>(subscriptionDecider, (await svc.runtime.eventStore.readStream(`subscription-saas.${customerId}`)).map((e) => ({ type: e.type, data: e.data })) as never);
 
   /** GET /v1/customers/{id}/subscription once the read model satisfies `ok`. */
   async function subscriptionView(customerId: string, ok: (b: Sub) => boolean): Promise<Sub> {

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fold } from '../domain/shared/decider';
-import { invoiceDecider, type InvoiceState } from '../domain/invoice/invoice';
+import { invoiceDecider, type InvoiceEvent, type InvoiceState } from '../domain/invoice/invoice';
 import { ADMIN_KEY, client } from '../test/support/api';
 import { databaseUrl, dropSchema } from '../test/support/databases';
 import { appliedRow, startTestService, type TestService } from '../test/support/service';
@@ -45,7 +45,7 @@ describe('PayPal (simulator + PostgreSQL)', () => {
     await dropSchema(schema);
   });
 
-  const invoiceState = async (id: string) => fold(invoiceDecider, (await svc.runtime.eventStore.readStream(`invoice-coach.${id}`)).map((e) => ({ type: e.type, data: e.data })) as never) as InvoiceState;
+  const invoiceState = async (id: string) => fold<InvoiceEvent, InvoiceState>(invoiceDecider, (await svc.runtime.eventStore.readStream(`invoice-coach.${id}`)).map((e) => ({ type: e.type, data: e.data })) as never);
   const eventTypes = async (id: string) => (await svc.runtime.eventStore.readStream(`invoice-coach.${id}`)).map((e) => e.type);
 
   async function payableInvoice(unitAmount: number, currency = 'EUR'): Promise<{ invoiceId: string; orderId: string; url: string }> {

@@ -49,7 +49,7 @@ describe('Stripe webhooks (PostgreSQL)', () => {
   const deliver = (url: string, event: StripeEvent | string, secret: string, opts: { timestamp?: number; signature?: string } = {}) => deliverApplied(svc, url, event, secret, opts);
   const inboxCount = async () => Number((await svc.runtime.db.query<{ n: string }>('SELECT count(*) AS n FROM webhook_inbox')).rows[0]!.n);
   const stream = async <S>(name: string, decider: { initialState: S; evolve: (s: S, e: never) => S }) =>
-    fold(decider as never, (await svc.runtime.eventStore.readStream(name)).map((e) => ({ type: e.type, data: e.data })) as never) as S;
+    fold<never, S>(decider, (await svc.runtime.eventStore.readStream(name)).map((e) => ({ type: e.type, data: e.data })) as never);
   const types = async (name: string) => (await svc.runtime.eventStore.readStream(name)).map((e) => e.type);
 
   async function invoice(amount: number): Promise<string> {
@@ -236,10 +236,9 @@ describe('Stripe webhooks (PostgreSQL)', () => {
       expect(s).toMatchObject({ amountRefunded: 1500, amountLost: 3500, collected: 0 });
       // the same refund reported again by refund.updated (current API versions) is the same refund
       const refundObject = { id: `re_${invoiceId}`, object: 'refund', amount: 1500, currency: 'usd', status: 'succeeded', charge: ch, payment_intent: piId, reason: null, metadata: {} };
-      await deliver(platform, stripeEvent('charge.refunded', (o, ev) => {
+      await deliver(platform, stripeEvent('charge.refunded', (_o, ev) => {
         ev.type = 'refund.updated';
         ev.data.object = refundObject;
-        o;
       }), SECRET);
       expect((await stream<InvoiceState>(`invoice-coach.${invoiceId}`, invoiceDecider)).amountRefunded).toBe(1500);
     });

@@ -105,7 +105,8 @@ async function paypalEndpoint(deps: WebhookDeps, limit: FailedAuthLimiter | unde
   if (typeof event.id !== 'string' || typeof event.event_type !== 'string') reject(deps, 'paypal', 400, 'malformed-event', 'Malformed Event', 'A PayPal event needs an id and an event_type');
   // The signature covers the body only through its CRC32, which another body can match: the
   // transmission id (signed) is remembered with the body's SHA-256, and another body under it is refused.
-  const transmissionId = headers['PAYPAL-TRANSMISSION-ID']!;
+  const transmissionId = headers['PAYPAL-TRANSMISSION-ID'];
+  if (transmissionId === undefined) throw new Error('invariant: a verified PayPal delivery has a PAYPAL-TRANSMISSION-ID');
   const bodySha256 = createHash('sha256').update(payload).digest('hex');
   if (deps.paypalTransmissions) {
     const seen = await deps.paypalTransmissions.remember(transmissionId, bodySha256, event.id);

@@ -25,9 +25,8 @@ function render(v: Interpolation): string {
 }
 
 export function html(strings: TemplateStringsArray, ...values: Interpolation[]): Html {
-  let out = strings[0]!;
-  for (let i = 0; i < values.length; i++) out += render(values[i]) + strings[i + 1]!;
-  return new Html(out);
+  // a tagged template has one more string than values: each value follows the string before it
+  return new Html(strings.map((s, i) => (i === 0 ? s : render(values[i - 1]) + s)).join(''));
 }
 
 /** Trusted markup (constants only, never data). */

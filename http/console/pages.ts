@@ -255,7 +255,7 @@ function paymentLinks(l: PaymentLinks): Html {
 }
 
 export function failureOf(p: Payment): string | null {
-  if (p.status !== 'failed' && p.status !== 'action_required' && !p.errorCode && !p.declineCode) return p.needsAttention ? String(p.needsAttention) : null;
+  if (p.status !== 'failed' && p.status !== 'action_required' && !p.errorCode && !p.declineCode) return typeof p.needsAttention === 'string' && p.needsAttention ? p.needsAttention : null;
   return failureSentence(p.errorCode as string | null, p.declineCode as string | null, p.message as string | null);
 }
 
@@ -321,23 +321,36 @@ export const STAGE_ORDER = ['needs_attention', 'requested', 'inquiry', 'waitlist
 
 type CrmStages = Record<string, { attempts: number; lastError: string | null; failed: boolean }>;
 
+/** The booking's CRM stages (a JSON column: `{}` when absent). */
+function crmStages(b: Booking): CrmStages {
+  const stages = b.crm.stages;
+  return typeof stages === 'object' && stages !== null ? (stages as CrmStages) : {};
+}
+
+/** A text field of a JSON object from a read model ('' when absent or not text). */
+function textOf(o: unknown, key: string): string {
+  if (typeof o !== 'object' || o === null) return '';
+  const v = (o as Record<string, unknown>)[key];
+  return typeof v === 'string' ? v : '';
+}
+
 const CRM_STAGE_ORDER = ['create_contact_booking', 'associate_payment'];
 
 function crmTable(b: Booking): Html {
-  const crm = b.crm as { stages: CrmStages; bookingId: string | null; paymentAssociated: boolean };
-  const stages = crm.stages ?? {};
-  const done: Record<string, boolean> = { create_contact_booking: !!crm.bookingId, associate_payment: !!crm.paymentAssociated };
-  const names = [...CRM_STAGE_ORDER.filter((n) => n in stages), ...Object.keys(stages).filter((n) => !CRM_STAGE_ORDER.includes(n))];
+  const stages = crmStages(b);
+  const done: Record<string, boolean> = { create_contact_booking: !!b.crm.bookingId, associate_payment: !!b.crm.paymentAssociated };
+  // the known stages in pipeline order, then any others in their stored order
+  const rank = (name: string) => (CRM_STAGE_ORDER.includes(name) ? CRM_STAGE_ORDER.indexOf(name) : CRM_STAGE_ORDER.length);
+  const entries = Object.entries(stages).sort(([x], [y]) => rank(x) - rank(y));
   return html`<table><caption class="muted">CRM pipeline</caption><thead><tr><th scope="col">CRM stage</th><th scope="col">State</th><th scope="col">Failed attempts</th><th scope="col">Last error</th></tr></thead>
-<tbody>${names.map((name) => {
-    const s = stages[name]!;
+<tbody>${entries.map(([name, s]) => {
     const state = s.failed ? badge('failed') : done[name] ? badge('succeeded') : s.attempts > 0 ? badge('pending') : html`<span class="muted">Not started</span>`;
     return html`<tr data-crm-stage="${name}"><td>${humanize(name)}</td><td>${state}</td><td class="num">${s.attempts}</td><td>${s.lastError ?? ''}</td></tr>`;
   })}</tbody></table>`;
 }
 
 export function bookingCanRetry(b: Booking): boolean {
-  const stages = (b.crm as { stages: CrmStages }).stages ?? {};
+  const stages = crmStages(b);
   return Object.values(stages).some((s) => s.failed);
 }
 
@@ -348,14 +361,14 @@ export function bookingRetryForm(csrf: string, bookingId: string): Html {
 
 /** The live part of a booking's page. */
 export function bookingLive(b: Booking, csrf: string): Html {
-  const attention = (b.attention as string[]) ?? [];
+  const attention = (Array.isArray(b.attention) ? (b.attention as unknown[]) : []).filter((a): a is string => typeof a === 'string');
   return html`<dl class="facts">
 <dt>Stage</dt><dd class="stage" data-stage="${b.stage as string}">${badge(b.stage as string)}</dd>
 <dt>Status</dt><dd>${humanize(b.status as string)}</dd>
 <dt>Needs attention</dt><dd>${attention.length > 0 ? attention.map((a) => humanize(a)).join(', ') : 'No'}</dd>
 <dt>Price</dt><dd>${formatMoney(b.price)}</dd>
 <dt>CRM booking</dt><dd>${(b.crm as { bookingId: string | null }).bookingId ?? '—'}</dd>
-<dt>Failed payment attempts</dt><dd>${String(b.failedPaymentAttempts ?? 0)}</dd>
+<dt>Failed payment attempts</dt><dd>${typeof b.failedPaymentAttempts === 'number' ? b.failedPaymentAttempts : 0}</dd>
 </dl>${crmTable(b)}${bookingCanRetry(b) ? bookingRetryForm(csrf, b.bookingId as string) : ''}`;
 }
 
@@ -372,11 +385,11 @@ ${
     : html`<table><caption class="muted">Bookings that need attention first, then the most recently changed</caption>
 <thead><tr><th scope="col">Booking</th><th scope="col">Client</th><th scope="col">Departure</th><th scope="col">Price</th><th scope="col">Stage</th><th scope="col">Errors</th><th scope="col">Action</th></tr></thead>
 <tbody>${items.map((b) => {
-        const stages = (b.crm as { stages: CrmStages }).stages ?? {};
+        const stages = crmStages(b);
         const errors = Object.entries(stages).filter(([, s]) => s.lastError).map(([n, s]) => `${humanize(n)}: ${s.lastError} (${s.attempts} attempt${s.attempts === 1 ? '' : 's'})`);
-        const contact = b.contact as { firstName?: string; lastName?: string } | null;
+        const contact = b.contact;
         return html`<tr data-booking="${b.bookingId as string}"><td><a href="/admin/bookings/${b.bookingId as string}">${b.bookingId as string}</a></td>
-<td>${contact ? `${contact.firstName ?? ''} ${contact.lastName ?? ''}` : '—'}</td><td>${(b.departureId as string | null) ?? '—'}</td>
+<td>${contact ? `${textOf(contact, 'firstName')} ${textOf(contact, 'lastName')}` : '—'}</td><td>${(b.departureId as string | null) ?? '—'}</td>
 <td class="num">${formatMoney(b.price)}</td><td>${badge(b.stage as string)}</td><td>${errors.join('; ')}</td>
 <td>${bookingCanRetry(b) ? bookingRetryForm(c.csrfToken ?? '', b.bookingId as string) : ''}</td></tr>`;
       })}</tbody></table>`
@@ -386,10 +399,10 @@ ${nextCursor ? html`<p><a href="/admin/bookings?${new URLSearchParams({ ...(stag
 }
 
 export function bookingPage(c: Chrome, b: Booking, live: Html, payments: ReadonlyArray<{ p: Payment; links: PaymentLinks }>): string {
-  const contact = b.contact as { firstName?: string; lastName?: string; email?: string } | null;
+  const contact = b.contact;
   return layout(
     c,
-    html`<p>${contact ? `${contact.firstName ?? ''} ${contact.lastName ?? ''} <${contact.email ?? ''}>` : ''} · departure ${(b.departureId as string | null) ?? '—'} · created ${formatInstant(b.createdAt)}</p>
+    html`<p>${contact ? `${textOf(contact, 'firstName')} ${textOf(contact, 'lastName')} <${textOf(contact, 'email')}>` : ''} · departure ${(b.departureId as string | null) ?? '—'} · created ${formatInstant(b.createdAt)}</p>
 <section aria-label="Booking status" data-live="/admin/live/bookings/${b.bookingId as string}">${live}</section>
 <h2>Payment attempts</h2>${paymentRows(payments)}`,
   );
@@ -414,7 +427,7 @@ export interface TimelineEntry {
 
 function causedBy(e: TimelineEntry): Html {
   const actor = e.actor as { kind?: string; id?: string } | null;
-  const cause = String(e.causationId ?? '');
+  const cause = typeof e.causationId === 'string' ? e.causationId : '';
   const provider = /^(evt_|WH-|paypal-return:)/.test(cause) ? html`provider event <code>${cause}</code>` : html`command (request <code>${cause}</code>)`;
   return html`${provider}${actor?.kind ? html` by ${humanize(actor.kind)}${actor.id ? html` <code>${actor.id}</code>` : ''}` : ''}`;
 }
@@ -472,10 +485,10 @@ export function invoiceLive(i: Invoice, latest: Payment | null, audience: 'staff
 }
 
 export function invoicePage(c: Chrome, i: Invoice, live: Html, timeline: readonly TimelineEntry[], payments: ReadonlyArray<{ p: Payment; links: PaymentLinks }>, payerLink: string | null, canLink: boolean): string {
-  const customer = i.customer as { name?: string; email?: string } | null;
+  const customer = i.customer;
   return layout(
     c,
-    html`<p>Invoice <code>${i.invoiceId as string}</code>${customer ? html` for ${customer.name ?? ''} (${customer.email ?? ''})` : ''}, due ${(i.dueDate as string | null) ?? '—'}.</p>
+    html`<p>Invoice <code>${i.invoiceId as string}</code>${customer ? html` for ${textOf(customer, 'name')} (${textOf(customer, 'email')})` : ''}, due ${(i.dueDate as string | null) ?? '—'}.</p>
 ${lineItems(i)}
 <section aria-label="Invoice status" data-live="/admin/live/invoices/${i.invoiceId as string}">${live}</section>
 ${payerLink ? html`<p class="notice">Payer link (valid until it expires): <a href="${safeUrl(payerLink)}" class="payer-link">${payerLink}</a></p>` : ''}
@@ -491,6 +504,12 @@ ${eventSummary(e) ? html`${eventSummary(e)}<br>` : ''}<span class="muted">Caused
 
 // ---------------------------------------------------------------- subscriptions
 
+/** An instant from a read-model column: a Date (timestamptz) or its text; null otherwise. */
+function instantText(v: unknown): string | null {
+  if (v instanceof Date) return v.toISOString();
+  return typeof v === 'string' ? v : null;
+}
+
 export function subscriptionsPage(c: Chrome, items: readonly Subscription[], nextCursor: string | null): string {
   const dunning = (s: Subscription) => (s.status === 'past_due' ? 'Retrying payment' : s.status === 'unpaid' || s.status === 'suspended' ? 'Retries exhausted' : 'None');
   return layout(
@@ -498,7 +517,7 @@ export function subscriptionsPage(c: Chrome, items: readonly Subscription[], nex
     items.length === 0
       ? html`<p>No subscriptions yet.</p>`
       : html`<table><thead><tr><th scope="col">Customer</th><th scope="col">Plan</th><th scope="col">Status</th><th scope="col">Access</th><th scope="col">Dunning</th><th scope="col">Next retry</th><th scope="col">Period ends</th></tr></thead><tbody>${items.map(
-          (s) => html`<tr><td>${s.customerId as string}</td><td>${(s.planId as string | null) ?? '—'}${s.interval ? html` <span class="muted">(${s.interval as string})</span>` : ''}</td><td>${badge(s.status as string)}</td><td>${s.accessActive ? 'Yes' : 'No'}</td><td>${dunning(s)}</td><td>${s.nextPaymentAttempt ? formatInstant(String(s.nextPaymentAttempt)) : '—'}</td><td>${s.currentPeriodEnd ? formatInstant(String(s.currentPeriodEnd)) : '—'}</td></tr>`,
+          (s) => html`<tr><td>${s.customerId as string}</td><td>${(s.planId as string | null) ?? '—'}${s.interval ? html` <span class="muted">(${s.interval as string})</span>` : ''}</td><td>${badge(s.status as string)}</td><td>${s.accessActive ? 'Yes' : 'No'}</td><td>${dunning(s)}</td><td>${formatInstant(instantText(s.nextPaymentAttempt))}</td><td>${formatInstant(instantText(s.currentPeriodEnd))}</td></tr>`,
         )}</tbody></table>
 ${nextCursor ? html`<p><a href="/admin/subscriptions?cursor=${nextCursor}">More</a></p>` : ''}`,
   );

@@ -27,7 +27,6 @@ import { docsUrl } from '../../projections/payments/paymentHistory';
 import * as pages from './pages';
 import { randomBytes } from 'node:crypto';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets';
-import type { ProjectionControl } from '../../domain/ports/projection';
 
 const ID = /^[A-Za-z0-9_-]{1,100}$/;
 const PAGE_SIZE = 50;
@@ -228,7 +227,8 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
 
   r.post('/admin/tenants', form, authed, async (req, res) => {
     if (L(res).session.principal.kind !== 'admin') throw new Problem(403, 'forbidden', 'Forbidden', 'Only the admin key can switch tenants');
-    const tenantId = String((req.body as Record<string, unknown>).tenantId ?? '');
+    const submitted = (req.body as Record<string, unknown>).tenantId; // a form field: text, or anything a client sends
+    const tenantId = typeof submitted === 'string' ? submitted : '';
     if (!ID.test(tenantId) || !(await rt.tenants.getTenant(tenantId))) throw new Problem(404, 'tenant-not-found', 'Not Found', 'No such tenant');
     await sessions.actAs(L(res).token, tenantId);
     res.redirect(303, '/admin/overview');
@@ -244,7 +244,7 @@ export function consoleRoutes({ rt, hub }: ConsoleDeps): Router {
   const linksOf = (p: pages.Payment, o: LinkOpts): pages.PaymentLinks => {
     const payable = p.payable as { type: string };
     // invoices paid through Stripe are direct charges on the tenant's connected account (see providerLinks.ts)
-    const connect = p.provider === 'stripe' && payable.type === 'invoice' && !String(p.providerPaymentId ?? '').startsWith('in_') ? o.account : null;
+    const connect = p.provider === 'stripe' && payable.type === 'invoice' && !(typeof p.providerPaymentId === 'string' && p.providerPaymentId.startsWith('in_')) ? o.account : null;
     return {
       dashboard: dashboardUrl({ provider: p.provider as string | null, providerPaymentId: p.providerPaymentId as string | null, providerChargeId: p.providerChargeId as string | null }, { stripeLivemode: o.stripeLivemode, paypalSandbox: o.paypalSandbox, connectedAccount: connect }),
       account: connect ? stripeConnectedAccountUrl(connect, o.stripeLivemode) : null,

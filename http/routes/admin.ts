@@ -43,9 +43,9 @@ export function adminRoutes(directory: TenantDirectory, accounts: Accounts): Rou
       problems: { 404: ['tenant-not-found'] },
       body: z.object({ label: z.string().max(200).nullable().default(null) }).strict(),
       async handler({ body, params, res }) {
-        if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
+        if (!(await directory.getTenant(params.tenantId))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
         res.locals.idempotencyHide = ['apiKey']; // the key is shown once: never kept for a replay
-        const { record, apiKey } = await directory.issueKey(params.tenantId!, body.label);
+        const { record, apiKey } = await directory.issueKey(params.tenantId, body.label);
         return { body: { keyId: record.keyId, tenantId: record.tenantId, prefix: record.prefix, label: record.label, apiKey, createdAt: record.createdAt.toISOString() } };
       },
     }),
@@ -62,8 +62,8 @@ export function adminRoutes(directory: TenantDirectory, accounts: Accounts): Rou
       problems: { 404: ['tenant-not-found'], 409: ['stripe-account-linked-elsewhere'] },
       body: z.object({ accountId: z.string().regex(/^acct_[A-Za-z0-9]{1,64}$/, 'must be a Stripe account id (acct_...)') }).strict(),
       async handler({ body, params }) {
-        if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
-        const r = await accounts.link(params.tenantId!, body.accountId);
+        if (!(await directory.getTenant(params.tenantId))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
+        const r = await accounts.link(params.tenantId, body.accountId);
         if (!r.linked) throw new Problem(409, 'stripe-account-linked-elsewhere', 'Conflict', `Stripe account ${body.accountId} is (or was) linked to another tenant`, [{ path: 'body.accountId', message: 'linked to another tenant' }]);
         return { body: { tenantId: params.tenantId, accountId: body.accountId, previousAccountId: r.previousAccountId } };
       },
@@ -79,8 +79,8 @@ export function adminRoutes(directory: TenantDirectory, accounts: Accounts): Rou
       response: stripeAccountsOut,
       problems: { 404: ['tenant-not-found'] },
       async handler({ params }) {
-        if (!(await directory.getTenant(params.tenantId!))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
-        return { body: { data: await accounts.list(params.tenantId!) } };
+        if (!(await directory.getTenant(params.tenantId))) throw new Problem(404, 'tenant-not-found', 'Not Found', `No tenant ${params.tenantId}`);
+        return { body: { data: await accounts.list(params.tenantId) } };
       },
     }),
     route({
@@ -94,8 +94,8 @@ export function adminRoutes(directory: TenantDirectory, accounts: Accounts): Rou
       response: null,
       problems: { 404: ['api-key-not-found'] },
       async handler({ params }) {
-        const uuid = /^[0-9a-f-]{36}$/i.test(params.keyId!);
-        if (!uuid || !(await directory.revokeKey(params.tenantId!, params.keyId!))) throw new Problem(404, 'api-key-not-found', 'Not Found', 'No such API key');
+        const uuid = /^[0-9a-f-]{36}$/i.test(params.keyId);
+        if (!uuid || !(await directory.revokeKey(params.tenantId, params.keyId))) throw new Problem(404, 'api-key-not-found', 'Not Found', 'No such API key');
         return { status: 204 };
       },
     }),
@@ -111,8 +111,8 @@ export function adminOutboxRoutes(heldKeys: HeldKeys): RouteSpec[] {
     .string()
     .regex(/^(relay|consumer:[a-z0-9-]{1,100})$/, "must be 'relay' or 'consumer:<group>'")
     .optional();
-  const keyOf = (params: Record<string, string>): string => {
-    const key = params.key ?? '';
+  const keyOf = (params: { readonly key: string }): string => {
+    const key = params.key;
     if (key.length < 1 || key.length > 500) throw new Problem(422, 'validation-error', 'Validation Failed', 'The key must be 1 to 500 characters', [{ path: 'params.key', message: 'length 1..500' }]);
     return key;
   };
@@ -259,7 +259,8 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
       problems: { 404: ['projection-not-found'] },
       async handler({ params }) {
         const runner = known(params.name);
-        const { rows } = await rt.db.query(
+        // int8 columns arrive as strings (pg) or bigints, timestamptz as a Date or its text
+        const { rows } = await rt.db.query<{ generation: number; event_id: string; event_type: string; stream_id: string; position_commit: string | bigint; position_prepare: string | bigint; error: string; created_at: Date | string }>(
           `SELECT id, generation, event_id, event_type, stream_id, position_commit, position_prepare, error, created_at
              FROM projection_dead_letters WHERE projection = $1 ORDER BY id DESC LIMIT 500`,
           [runner.name],
@@ -267,13 +268,13 @@ export function adminProjectionRoutes(rt: { readonly projections: readonly Proje
         return {
           body: {
             data: rows.map((r) => ({
-              generation: Number(r.generation),
+              generation: r.generation,
               eventId: r.event_id,
               eventType: r.event_type,
               streamId: r.stream_id,
-              position: `${r.position_commit}/${r.position_prepare}`,
+              position: `${r.position_commit.toString()}/${r.position_prepare.toString()}`,
               error: r.error,
-              at: new Date(r.created_at as string).toISOString(),
+              at: new Date(r.created_at).toISOString(),
             })),
           },
         };

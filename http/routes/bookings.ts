@@ -20,14 +20,15 @@ const schedule = z
     balanceDueDate: isoDate.optional().meta({ description: 'The balance is due by the end of this day (UTC)' }),
   })
   .strict()
-  .refine((v) => (v.balanceDueDays === undefined) !== (v.balanceDueDate === undefined), { message: 'give exactly one of balanceDueDays and balanceDueDate', path: ['balanceDueDays'] })
+  .refine((v) => (v.balanceDueDays === undefined) !== (v.balanceDueDate === undefined), { error: 'give exactly one of balanceDueDays and balanceDueDate', path: ['balanceDueDays'] })
   // the refinement, for the document: exactly one of the two
   .meta({ oneOf: [{ required: ['balanceDueDays'] }, { required: ['balanceDueDate'] }] });
 
 export type ContextFor = (tenantId: string, req: import('express').Request, res: import('express').Response) => CommandContext;
 
 function bookingView(bookingId: string, s: BookingState) {
-  const r = s.request!;
+  const r = s.request;
+  if (!r) throw new Error(`invariant: booking ${bookingId} has no request after a command on it`);
   return {
     bookingId,
     status: s.status,
@@ -118,8 +119,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
         })
         .strict(),
       async handler({ body, params, req, res, tenantId }) {
-        if (!id.safeParse(params.departureId).success || !(await bookings.getDeparture(tenantId, params.departureId!))) throw notFound('departure', params.departureId!);
-        const r = await bookings.updateDeparture(params.departureId!, body, ctxFor(tenantId, req, res));
+        if (!id.safeParse(params.departureId).success || !(await bookings.getDeparture(tenantId, params.departureId))) throw notFound('departure', params.departureId);
+        const r = await bookings.updateDeparture(params.departureId, body, ctxFor(tenantId, req, res));
         return { body: departureView(r.state), revision: r.revision, position: r.position };
       },
     }),
@@ -134,8 +135,8 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       response: departureOut,
       problems: { 404: ['departure-not-found'] },
       async handler({ params, tenantId }) {
-        const d = id.safeParse(params.departureId).success ? await bookings.getDeparture(tenantId, params.departureId!) : null;
-        if (!d) throw notFound('departure', params.departureId!);
+        const d = id.safeParse(params.departureId).success ? await bookings.getDeparture(tenantId, params.departureId) : null;
+        if (!d) throw notFound('departure', params.departureId);
         return { body: departureView(d) };
       },
     }),
@@ -162,7 +163,7 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       async handler({ body, req, res, tenantId }) {
         const ctx = ctxFor(tenantId, req, res);
         // With an Idempotency-Key the booking id is derived from it, so a retry after a lost response lands on the same booking.
-        const bookingId = res.locals.idempotencyKey ? `bk_${ctx.idSeed!.slice(0, 24).replace(/[^A-Za-z0-9]/g, '')}` : `bk_${newId().replace(/-/g, '')}`;
+        const bookingId = ctx.idSeed !== undefined ? `bk_${ctx.idSeed.slice(0, 24).replace(/[^A-Za-z0-9]/g, '')}` : `bk_${newId().replace(/-/g, '')}`;
         if (!(await bookings.getDeparture(tenantId, body.departureId))) {
           throw new Problem(422, 'departure-not-found', 'Unprocessable', `No departure ${body.departureId}`, [{ path: 'body.departureId', message: 'unknown departure' }]);
         }
@@ -183,9 +184,9 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       problems: { 404: ['booking-not-found'], 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z.object({ reason: z.string().min(1).max(500) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
-        await mustHaveBooking(bookings, tenantId, params.bookingId!);
-        const r = await bookings.cancelBooking(params.bookingId!, body.reason, ctxFor(tenantId, req, res));
-        return { body: bookingView(params.bookingId!, r.state), revision: r.revision, position: r.position };
+        await mustHaveBooking(bookings, tenantId, params.bookingId);
+        const r = await bookings.cancelBooking(params.bookingId, body.reason, ctxFor(tenantId, req, res));
+        return { body: bookingView(params.bookingId, r.state), revision: r.revision, position: r.position };
       },
     }),
     route({
@@ -200,11 +201,11 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       problems: PROVIDER_PROBLEMS({ 404: ['booking-not-found'] }),
       body: z.object({ amount: positiveMoney, reason: z.string().max(500).nullable().default(null) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
-        await mustHaveBooking(bookings, tenantId, params.bookingId!);
+        await mustHaveBooking(bookings, tenantId, params.bookingId);
         const ctx = ctxFor(tenantId, req, res);
         const refundId = ctx.idSeed ? `rf_${ctx.idSeed.slice(0, 24).replace(/[^A-Za-z0-9]/g, '')}` : `rf_${newId().replace(/-/g, '')}`;
-        const r = await bookings.refundBooking(params.bookingId!, { refundId, amount: body.amount, reason: body.reason }, ctx);
-        return { body: { refundId: r.state.refundIds[r.state.refundIds.length - 1] ?? refundId, ...bookingView(params.bookingId!, r.state) }, revision: r.revision, position: r.position };
+        const r = await bookings.refundBooking(params.bookingId, { refundId, amount: body.amount, reason: body.reason }, ctx);
+        return { body: { refundId: r.state.refundIds[r.state.refundIds.length - 1] ?? refundId, ...bookingView(params.bookingId, r.state) }, revision: r.revision, position: r.position };
       },
     }),
     route({
@@ -237,9 +238,9 @@ export function bookingRoutes(bookings: BookingCommands, ctxFor: ContextFor, bul
       problems: { 404: ['booking-not-found'], 409: ['refusal', 'concurrency-conflict'], 422: ['refusal'] },
       body: z.object({ requestedBy: z.string().min(1).max(200) }).strict(),
       async handler({ body, params, req, res, tenantId }) {
-        await mustHaveBooking(bookings, tenantId, params.bookingId!);
-        const r = await bookings.retryCrmStage(params.bookingId!, body.requestedBy, ctxFor(tenantId, req, res));
-        return { body: bookingView(params.bookingId!, r.state), revision: r.revision, position: r.position };
+        await mustHaveBooking(bookings, tenantId, params.bookingId);
+        const r = await bookings.retryCrmStage(params.bookingId, body.requestedBy, ctxFor(tenantId, req, res));
+        return { body: bookingView(params.bookingId, r.state), revision: r.revision, position: r.position };
       },
     }),
   ];

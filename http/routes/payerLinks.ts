@@ -28,7 +28,7 @@ export function payerLinkRoutes(deps: { store: EventStore; secret: () => string 
       body: z.object({ ttlSeconds: z.number().int().min(60).max(90 * 86_400).optional() }).strict(),
       async handler({ body, params, tenantId }) {
         const invoiceId = params.invoiceId;
-        if (!invoiceId || !id.safeParse(invoiceId).success) throw new Problem(404, 'invoice-not-found', 'Not Found', `No invoice ${invoiceId ?? ''}`);
+        if (!invoiceId || !id.safeParse(invoiceId).success) throw new Problem(404, 'invoice-not-found', 'Not Found', `No invoice ${invoiceId}`);
         const inv = (await load(deps.store, streams.invoice(tenantId, invoiceId), invoiceDecider)).state;
         if (inv.status === 'none') throw new Problem(404, 'invoice-not-found', 'Not Found', `No invoice ${invoiceId}`);
         if (inv.status !== 'open') throw new Problem(409, 'invoice-not-open', 'Conflict', `The invoice is ${inv.status}; only open invoices can be paid`);

@@ -69,7 +69,7 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       reads: ['invoices'],
       query: z.object({}).strict(),
       async handler({ params, tenantId }) {
-        const inv = id.safeParse(params.invoiceId).success ? await reads.invoice(tenantId, params.invoiceId!) : null;
+        const inv = id.safeParse(params.invoiceId).success ? await reads.invoice(tenantId, params.invoiceId) : null;
         if (!inv) throw notFound('invoice', params.invoiceId);
         return { body: inv };
       },
@@ -87,7 +87,7 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       reads: ['invoice_history'],
       query: z.object({}).strict(),
       async handler({ params, tenantId }) {
-        const entries = id.safeParse(params.invoiceId).success ? await reads.invoiceHistory(tenantId, params.invoiceId!) : [];
+        const entries = id.safeParse(params.invoiceId).success ? await reads.invoiceHistory(tenantId, params.invoiceId) : [];
         if (entries.length === 0) throw notFound('invoice', params.invoiceId);
         return { body: { invoiceId: params.invoiceId, entries } };
       },
@@ -136,7 +136,7 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       reads: ['payment_history'],
       query: z.object({}).strict(),
       async handler({ params, tenantId }) {
-        const p = await reads.payment(tenantId, params.attemptId ?? '');
+        const p = await reads.payment(tenantId, params.attemptId);
         if (!p) throw notFound('payment', params.attemptId);
         return { body: p };
       },
@@ -178,7 +178,7 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       reads: ['bookings'],
       query: z.object({}).strict(),
       async handler({ params, tenantId }) {
-        const b = id.safeParse(params.bookingId).success ? await reads.booking(tenantId, params.bookingId!) : null;
+        const b = id.safeParse(params.bookingId).success ? await reads.booking(tenantId, params.bookingId) : null;
         if (!b) throw notFound('booking', params.bookingId);
         return { body: b };
       },
@@ -196,7 +196,7 @@ export function queryRoutes(reads: ReadModels): RouteSpec[] {
       reads: ['subscriptions'],
       query: z.object({}).strict(),
       async handler({ params, tenantId }) {
-        const s = id.safeParse(params.customerId).success ? await reads.subscription(tenantId, params.customerId!) : null;
+        const s = id.safeParse(params.customerId).success ? await reads.subscription(tenantId, params.customerId) : null;
         if (!s) throw notFound('subscription', params.customerId);
         return { body: s };
       },

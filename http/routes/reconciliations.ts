@@ -69,7 +69,7 @@ export function adminReconciliationRoutes(deps: ReconciliationRouteDeps): RouteS
       async handler({ query }) {
         const q = query as { tenant_id?: string; limit: number; cursor?: string };
         const data = await deps.list({ tenantId: q.tenant_id, limit: q.limit, before: q.cursor });
-        return { body: { data, nextCursor: data.length === q.limit ? data[data.length - 1]!.runId : null } };
+        return { body: { data, nextCursor: data.length === q.limit ? (data.at(-1)?.runId ?? null) : null } };
       },
     }),
     route({
@@ -83,7 +83,7 @@ export function adminReconciliationRoutes(deps: ReconciliationRouteDeps): RouteS
       response: reconciliationOut,
       problems: { 404: ['reconciliation-not-found'] },
       async handler({ params }) {
-        const run = await deps.get(params.runId!);
+        const run = await deps.get(params.runId);
         if (!run) throw new Problem(404, 'reconciliation-not-found', 'Not Found', `No reconciliation run ${params.runId}`);
         return { body: run };
       },

@@ -48,14 +48,15 @@ export function isCalendarDate(s: string): boolean {
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
   if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
   const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-  return d <= [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1]!;
+  const daysInMonth = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
+  return daysInMonth !== undefined && d <= daysInMonth;
 }
 
 /** A date, or an RFC 3339 date-time with Z or an offset within ±14:00 (see above). */
 export function isInstant(s: string): boolean {
   if (isCalendarDate(s)) return true;
   const m = DATE_TIME.exec(s);
-  if (!m || !isCalendarDate(m[1]!)) return false;
+  if (!m?.[1] || !isCalendarDate(m[1])) return false;
   const [h, min, sec] = [Number(m[2]), Number(m[3]), Number(m[4])];
   if (h > 23 || min > 59 || sec > 59) return false;
   if (m[5] === undefined) return true;
