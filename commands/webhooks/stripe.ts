@@ -39,7 +39,13 @@ type PreBasilInvoice = Stripe.Invoice & {
   charge?: Expandable<Stripe.Charge>;
   payment_intent?: Expandable<Stripe.PaymentIntent>;
 };
-type PreBasilLine = Stripe.InvoiceLineItem & { price?: Expandable<Stripe.Price>; plan?: Expandable<Stripe.Plan> };
+/** A line as a webhook of any API version may carry it: `period` and `amount` are not promised by the JSON. */
+type PreBasilLine = Omit<Stripe.InvoiceLineItem, 'period' | 'amount'> & {
+  price?: Expandable<Stripe.Price>;
+  plan?: Expandable<Stripe.Plan>;
+  period?: Partial<Stripe.InvoiceLineItem.Period> | null;
+  amount?: number | null;
+};
 type PreBasilSubscription = Stripe.Subscription & { current_period_start?: number; current_period_end?: number };
 /** The Invoice Payments list's entry as far as it is read (`payment.payment_intent`). */
 type InvoicePaymentEntry = { payment?: { payment_intent?: Expandable<Stripe.PaymentIntent> } | null };
