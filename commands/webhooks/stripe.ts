@@ -522,7 +522,7 @@ export function invoiceLinePeriods(inv: { lines?: { data?: unknown } | null }): 
   const out: Record<string, { start: string; end: string }> = {};
   for (const l of list<PreBasilLine>(inv.lines)) {
     const price = idOf(l.pricing?.price_details?.price) ?? idOf(l.price) ?? idOf(l.plan);
-    if (price && l.period?.start && l.period?.end && (l.amount ?? 0) >= 0) out[price] = { start: iso(l.period.start), end: iso(l.period.end) };
+    if (price && l.period?.start && l.period.end && (l.amount ?? 0) >= 0) out[price] = { start: iso(l.period.start), end: iso(l.period.end) };
   }
   return out;
 }
