@@ -222,7 +222,7 @@ export function planChangeOutcome(invoice: InvoiceLike | null, paymentIntent: Pa
 function invoicePaymentIntent(invoice: Omit<Stripe.Invoice, 'payments'> & { payments?: Stripe.Invoice['payments'] | null }): string | Stripe.PaymentIntent | null {
   const payments = invoice.payments?.data ?? [];
   const chosen = payments.find((p) => p.is_default) ?? payments[0];
-  return chosen?.payment?.payment_intent ?? null;
+  return chosen?.payment.payment_intent ?? null;
 }
 
 /**
