@@ -340,8 +340,9 @@ export class StripeBillingProvider implements BillingProvider {
       intent = typeof ref === 'string' ? await this.call(() => this.stripe.paymentIntents.retrieve(ref)) : ref;
     }
     // the period Stripe set with the change (items[].current_period_* since basil; the subscription's before)
-    const legacy = updated as Stripe.Subscription & { current_period_start?: number; current_period_end?: number };
-    const item0 = updated.items.data[0];
+    // the answer of an update may come without `items` (stripe-mock's does): typed as what may arrive
+    const legacy: Omit<Stripe.Subscription, 'items'> & { items?: { data?: Stripe.SubscriptionItem[] } | null; current_period_start?: number; current_period_end?: number } = updated;
+    const item0 = legacy.items?.data?.[0];
     const start = item0?.current_period_start ?? legacy.current_period_start;
     const end = item0?.current_period_end ?? legacy.current_period_end;
     const period = typeof start === 'number' && typeof end === 'number' && end > start ? { start: new Date(start * 1000).toISOString(), end: new Date(end * 1000).toISOString() } : null;
