@@ -26,6 +26,7 @@ import { DEV_PAYPAL_API_BASE, DEV_PAYPAL_SIMULATOR_CREDENTIALS, devDefaultsPath,
 import { startCrmSimulator, type CrmSimulator } from '../test/simulators/crm';
 import { startPayPalSimulator, type PayPalSimulator } from '../test/simulators/paypal';
 import { deliver, stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
+import { isJsonObject, jsonAt, jsonText, type JsonObject } from '../commands/webhooks/json';
 
 /** A failure the person running the demo can act on; the message says what to do. */
 export class DemoError extends Error {
@@ -70,19 +71,24 @@ export function demoSettings(env: Env): DemoSettings {
           `  or set DATA_DIR to the service's, or give the demo ${missing.join(', ')} exactly as the service has them.`,
     );
   }
+  const given = (n: (typeof need)[number]): string => {
+    const v = merged[n];
+    if (!v) throw new DemoError(`missing ${n}`); // the check above has named every missing one already
+    return v;
+  };
   const waitSeconds = Number(env.DEMO_WAIT_SECONDS ?? 60);
   return {
     baseUrl,
     devDefaultsFile: values ? file : null,
-    adminKey: merged.ADMIN_API_KEY!,
+    adminKey: given('ADMIN_API_KEY'),
     adminKeyFrom: env.ADMIN_API_KEY ? 'ADMIN_API_KEY in the environment' : file,
-    stripeWebhookSecret: merged.STRIPE_WEBHOOK_SECRET!,
-    paypalWebhookId: merged.PAYPAL_WEBHOOK_ID!,
+    stripeWebhookSecret: given('STRIPE_WEBHOOK_SECRET'),
+    paypalWebhookId: given('PAYPAL_WEBHOOK_ID'),
     paypalApiBase: merged.PAYPAL_API_BASE || DEV_PAYPAL_API_BASE,
     paypalClientId: merged.PAYPAL_CLIENT_ID || DEV_PAYPAL_SIMULATOR_CREDENTIALS.clientId,
     paypalClientSecret: merged.PAYPAL_CLIENT_SECRET || DEV_PAYPAL_SIMULATOR_CREDENTIALS.clientSecret,
-    crmBaseUrl: merged.CRM_BASE_URL!,
-    crmApiKey: merged.CRM_API_KEY!,
+    crmBaseUrl: given('CRM_BASE_URL'),
+    crmApiKey: given('CRM_API_KEY'),
     waitMs: Number.isFinite(waitSeconds) && waitSeconds > 0 ? waitSeconds * 1000 : 60_000,
   };
 }
@@ -101,12 +107,13 @@ export interface DemoSummary {
   readonly paypal: { invoiceId: string; orderId: string; captureId: string };
 }
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type Json = Record<string, any>;
+/** A JSON answer of the service or a simulator: read through jsonAt, never trusted. */
+type Json = JsonObject;
 
 interface Reply {
   status: number;
-  body: Json;
+  /** The parsed JSON answer: whatever the peer sent (not always an object). */
+  body: unknown;
 }
 
 function loopbackPort(url: string, variable: string): number {
@@ -119,7 +126,10 @@ function loopbackPort(url: string, variable: string): number {
 }
 
 function problemText(r: Reply): string {
-  return r.body && typeof r.body === 'object' ? `${r.status} ${r.body.title ?? ''}: ${r.body.detail ?? JSON.stringify(r.body)}` : `${r.status} ${String(r.body)}`;
+  if (!isJsonObject(r.body)) return `${r.status} ${String(r.body)}`;
+  const title = jsonAt(r.body, 'title');
+  const detail = jsonAt(r.body, 'detail');
+  return `${r.status} ${title == null ? '' : jsonText(title)}: ${detail == null ? JSON.stringify(r.body) : jsonText(detail)}`;
 }
 
 async function listening<T>(what: string, port: number, start: () => Promise<T>): Promise<T> {
@@ -167,9 +177,9 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
     const text = await r.text();
-    let parsed: Json = {};
+    let parsed: unknown = {};
     try {
-      parsed = text ? (JSON.parse(text) as Json) : {};
+      parsed = text ? (JSON.parse(text) as unknown) : {};
     } catch {
       parsed = { text };
     }
@@ -177,6 +187,7 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   };
   const expectStatus = (r: Reply, status: number, what: string): Json => {
     if (r.status !== status) throw new DemoError(`${what}: ${problemText(r)}`);
+    if (!isJsonObject(r.body)) throw new DemoError(`${what}: ${r.status} without a JSON object`);
     return r.body;
   };
 
@@ -256,7 +267,8 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
       o.latest_charge = ch;
       o.description = `Booking ${bookingId}`;
       o.metadata = { tenant_id: tenantId, booking_id: bookingId };
-      if (o.last_payment_error) o.last_payment_error.charge = ch;
+      const lastPaymentError: unknown = o.last_payment_error;
+      if (typeof lastPaymentError === 'object' && lastPaymentError !== null) Object.assign(lastPaymentError, { charge: ch });
     });
     return { e, pi };
   };
@@ -272,7 +284,7 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   };
   const bookingRow = async (bookingId: string) => {
     const r = await call(apiKey, 'GET', `/v1/bookings/${bookingId}?${minPosition}`);
-    return r.status === 200 ? r.body : null;
+    return r.status === 200 && isJsonObject(r.body) ? r.body : null;
   };
   const crmDone = (bookingId: string) =>
     until(`booking ${bookingId} to reach the CRM (is the service's CRM_BASE_URL ${s.crmBaseUrl}?)`, async () => {
@@ -285,27 +297,36 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   const paid = paymentIntent('payment_intent.succeeded', paidBooking, 'paid');
   await sendStripe(paid.e, 'payment_intent.succeeded');
   const paidRow = await crmDone(paidBooking);
-  say(`${paidBooking}: paid by card (${paid.pi}) and in the CRM as ${paidRow.crm.bookingId}`);
+  say(`${paidBooking}: paid by card (${paid.pi}) and in the CRM as ${jsonText(jsonAt(paidRow, 'crm', 'bookingId'))}`);
 
   // 2. declined: insufficient funds
   const declined = paymentIntent('payment_intent.payment_failed', declinedBooking, 'declined');
   await sendStripe(declined.e, 'payment_intent.payment_failed');
   const failure = await until(`the declined payment of ${declinedBooking} in /v1/payments`, async () => {
     const r = await call(apiKey, 'GET', `/v1/payments?payable_id=${declinedBooking}&${minPosition}`);
-    return (r.body.data as Json[] | undefined)?.find((p) => p.status === 'failed') ?? null;
+    const data = jsonAt(r.body, 'data');
+    const payments: readonly unknown[] = Array.isArray(data) ? data : [];
+    return payments.find((p) => jsonAt(p, 'status') === 'failed') ?? null;
   });
-  say(`${declinedBooking}: card declined (${failure.errorCode} / ${failure.declineCode})`);
+  const errorCode = jsonText(jsonAt(failure, 'errorCode'));
+  const declineCode = jsonText(jsonAt(failure, 'declineCode'));
+  say(`${declinedBooking}: card declined (${errorCode} / ${declineCode})`);
 
   // 3. paid; the CRM creates the booking but its answer is lost (503): the saga retries
   crm.failNext(1, 503, { operation: 'createContactBooking', externalReference: retriedBooking, when: 'after' });
   const retried = paymentIntent('payment_intent.succeeded', retriedBooking, 'retried');
   await sendStripe(retried.e, 'payment_intent.succeeded');
   const retriedRow = await crmDone(retriedBooking);
-  const stage = retriedRow.crm.stages.create_contact_booking as { attempts: number; lastFailedAttempt?: number; lastError: string | null };
+  const stage = jsonAt(retriedRow, 'crm', 'stages', 'create_contact_booking');
+  const lastFailedAttempt = jsonAt(stage, 'lastFailedAttempt');
+  const attempts = jsonAt(stage, 'attempts');
+  const lastErrorValue = jsonAt(stage, 'lastError');
+  const lastError = typeof lastErrorValue === 'string' ? lastErrorValue : null;
+  const retriedCrmBookingId = jsonText(jsonAt(retriedRow, 'crm', 'bookingId'));
   // attempts counts every call started (the one that failed and the one that succeeded); lastFailedAttempt the failed ones
-  const failedAttempts = stage.lastFailedAttempt ?? stage.attempts;
+  const failedAttempts = typeof lastFailedAttempt === 'number' ? lastFailedAttempt : typeof attempts === 'number' ? attempts : 0;
   if (!(failedAttempts >= 1)) throw new DemoError(`booking ${retriedBooking} reached the CRM without the injected failure: is the service's CRM_BASE_URL ${s.crmBaseUrl}?`);
-  say(`${retriedBooking}: paid (${retried.pi}); CRM attempt 1 failed (${stage.lastError}), the retry found it: ${retriedRow.crm.bookingId}`);
+  say(`${retriedBooking}: paid (${retried.pi}); CRM attempt 1 failed (${lastError ?? 'null'}), the retry found it: ${retriedCrmBookingId}`);
 
   // 4. the invoice paid through PayPal: an order from the service, the buyer's approval at PayPal
   //    (the simulator), PayPal's CHECKOUT.ORDER.APPROVED webhook (the service reads the order back
@@ -315,7 +336,7 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   paypal.approveOrder(orderId);
   const approved = await paypal.sendWebhook(`${base}/webhooks/paypal`, paypal.events.orderApproved(orderId));
   if (approved.status !== 200) throw new DemoError(`PayPal webhook: ${problemText({ status: approved.status, body: JSON.parse(approved.body || '{}') as Json })}`);
-  const captureId = String((paypal.order(orderId))?.purchase_units?.[0]?.payments?.captures?.[0]?.id ?? '');
+  const captureId = jsonText(jsonAt(paypal.order(orderId), 'purchase_units', 0, 'payments', 'captures', 0, 'id'));
   if (!captureId) throw new DemoError(`PayPal order ${orderId} was not captured after its approval: is the service's PAYPAL_API_BASE ${s.paypalApiBase}, with the simulator's credentials?`);
   const capture = paypal.events.captureCompleted(captureId);
   const delivered = await paypal.sendWebhook(`${base}/webhooks/paypal`, capture);
@@ -333,7 +354,7 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   }
   await until(`invoice ${invoiceId} to be paid`, async () => {
     const r = await call(apiKey, 'GET', `/v1/invoices/${invoiceId}?${minPosition}`);
-    return r.body.status === 'paid' ? r.body : null;
+    return jsonAt(r.body, 'status') === 'paid' ? r.body : null;
   });
   say(`${invoiceId}: paid through PayPal (order ${orderId}, capture ${captureId})`);
 
@@ -344,9 +365,9 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
     tenantApiKey: apiKey,
     devDefaultsFile: s.devDefaultsFile,
     departureId,
-    succeeded: { bookingId: paidBooking, providerPaymentId: paid.pi, crmBookingId: paidRow.crm.bookingId },
-    declined: { bookingId: declinedBooking, providerPaymentId: declined.pi, errorCode: failure.errorCode, declineCode: failure.declineCode },
-    crmRetried: { bookingId: retriedBooking, providerPaymentId: retried.pi, crmBookingId: retriedRow.crm.bookingId, failedAttempts, lastError: stage.lastError ?? '' },
+    succeeded: { bookingId: paidBooking, providerPaymentId: paid.pi, crmBookingId: jsonText(jsonAt(paidRow, 'crm', 'bookingId')) },
+    declined: { bookingId: declinedBooking, providerPaymentId: declined.pi, errorCode, declineCode },
+    crmRetried: { bookingId: retriedBooking, providerPaymentId: retried.pi, crmBookingId: retriedCrmBookingId, failedAttempts, lastError: lastError ?? '' },
     paypal: { invoiceId, orderId, captureId },
   };
 }

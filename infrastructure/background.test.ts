@@ -140,9 +140,8 @@ describe('PollLoop', () => {
     let release!: () => void;
     let sawStopping = false;
     const lease = { tryAcquire: jest.fn(async () => true), release: jest.fn(async () => undefined) };
-    let loop!: PollLoop;
     let passes = 0;
-    loop = new PollLoop(
+    const loop: PollLoop = new PollLoop(
       async () => {
         passes++;
         if (passes === 2) {

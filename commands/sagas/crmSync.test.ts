@@ -45,8 +45,8 @@ function setUp(crmFails = false) {
         price,
         paymentScheduleId: 'sched-1',
       },
-    } as Omit<BookingCommand, 'metadata'>);
-  const pay = (bookingId: string, pi: string) => run(bookingId, { type: 'RecordPaymentCompleted', data: { provider: 'stripe', providerPaymentId: pi, providerChargeId: `ch_${pi}`, amount: price } } as Omit<BookingCommand, 'metadata'>);
+    });
+  const pay = (bookingId: string, pi: string) => run(bookingId, { type: 'RecordPaymentCompleted', data: { provider: 'stripe', providerPaymentId: pi, providerChargeId: `ch_${pi}`, amount: price } });
   const bulk = (ids: string[], id = 'bulk-1'): Envelope => ({ type: 'crm-sync.bulk-retry', id, occurredAt: now.toISOString(), tenantId, aggregate: { type: 'booking', id: ids[0]! }, correlationId: 'corr-bulk', causationId: 'req-bulk', data: { bookingIds: ids, attempt: 0 } }) as unknown as Envelope;
   const types = async (bookingId: string) => (await load(store, streams.booking(tenantId, bookingId), bookingDecider)).events.map((e) => e.type);
   return { store, calls, saga, run, request, pay, bulk, types };
@@ -57,7 +57,7 @@ describe('CRM sync saga: bulk retry', () => {
     const t = setUp();
     await t.request('bk-wait', 'waitlisted');
     await t.pay('bk-wait', 'pi_held'); // held: the booking is waitlisted
-    await t.run('bk-wait', { type: 'RecordProviderRefunds', data: { provider: 'stripe', providerPaymentId: 'pi_held', providerChargeId: 'ch_pi_held', currency: 'ISK', refunds: [{ refundId: 're_1', amount: price.amount }], refundedTotal: price.amount, reason: null } } as Omit<BookingCommand, 'metadata'>);
+    await t.run('bk-wait', { type: 'RecordProviderRefunds', data: { provider: 'stripe', providerPaymentId: 'pi_held', providerChargeId: 'ch_pi_held', currency: 'ISK', refunds: [{ refundId: 're_1', amount: price.amount }], refundedTotal: price.amount, reason: null } });
     await t.pay('bk-wait', 'pi_late'); // money nobody keeps: the booking needs attention, so the bulk retry names it
     const before = await t.types('bk-wait');
 

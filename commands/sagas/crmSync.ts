@@ -22,7 +22,6 @@ import { DomainRefusal } from '../../domain/shared/decider';
 import { handle, load, type CommandContext } from '../handle';
 import { deterministicUuid } from '../../domain/shared/ids';
 import type { BookingPaid, CrmRetry, Envelope } from '../messages';
-import { TOPICS } from '../../domain/ports/messageBus';
 import { outboxMessage } from '../messageContracts';
 import { streams } from '../streams';
 import { backoffDelay } from '../../domain/shared/backoff';

@@ -8,6 +8,7 @@
  * (infrastructure/webhooks/retrier.ts) with backoff, so an event whose target did not exist yet is
  * applied once it does. `ingest` (store and apply at once) is reconciliation's path.
  */
+import { jsonAt } from './json';
 import type { ProviderRefs, RefResolver } from '../../domain/ports/providerRefs';
 import type { InboxEndpoint, InboxRow, InboxStatus, WebhookInbox } from '../../domain/ports/webhookInbox';
 import type { AccountFlag, AccountScope, ProcessOutcome, WebhookProcessor } from './processor';
@@ -91,24 +92,32 @@ export class WebhookIngestor {
    */
   async applyBatch(rows: readonly InboxRow[]): Promise<Array<{ row: InboxRow; status: InboxStatus }>> {
     const prepared = await Promise.all(rows.map((row) => this.prepare(row)));
-    const outcomes: Array<ProcessOutcome | { status: 'failed'; err: unknown }> = new Array(rows.length);
+    const outcomes = new Map<Prepared, BatchOutcome>();
     await Promise.all(
       groupByStream(prepared).map(async (group) => {
-        for (const i of group) outcomes[i] = await this.run(prepared[i]!);
+        for (const i of group) {
+          const p = rowAt(prepared, i);
+          outcomes.set(p, await this.run(p));
+        }
       }),
     );
-    if (outcomes.some((o) => o.status === 'processed')) {
-      for (let i = 0; i < rows.length; i++) if (outcomes[i]!.status === 'parked') outcomes[i] = await this.run(await this.prepare(rows[i]!));
+    const outcomeOf = (p: Prepared): BatchOutcome => {
+      const o = outcomes.get(p);
+      if (!o) throw new Error(`webhook ${p.row.eventId} was in no group of its batch`);
+      return o;
+    };
+    if (prepared.some((p) => outcomeOf(p).status === 'processed')) {
+      for (const p of prepared) if (outcomeOf(p).status === 'parked') outcomes.set(p, await this.run(await this.prepare(p.row)));
     }
     const marks: Array<{ endpoint: string; eventId: string; status: InboxStatus; note: string | null }> = [];
     const out: Array<{ row: InboxRow; status: InboxStatus }> = [];
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
+    for (const p of prepared) {
+      const row = p.row;
       const endpoint = row.endpoint as Endpoint;
-      const outcome = outcomes[i]!;
+      const outcome = outcomeOf(p);
       if (outcome.status === 'failed') {
         this.observer.deferred({ endpoint, eventId: row.eventId, eventType: row.eventType, err: outcome.err });
-        marks.push({ endpoint: row.endpoint, eventId: row.eventId, status: 'received', note: (outcome.err as Error)?.message ?? String(outcome.err) });
+        marks.push({ endpoint: row.endpoint, eventId: row.eventId, status: 'received', note: errorNote(outcome.err) });
         out.push({ row, status: 'received' });
         continue;
       }
@@ -134,7 +143,7 @@ export class WebhookIngestor {
     }
   }
 
-  private async run(p: Prepared): Promise<ProcessOutcome | { status: 'failed'; err: unknown }> {
+  private async run(p: Prepared): Promise<BatchOutcome> {
     try {
       if (!p.translation) throw p.error;
       return await this.processor.execute(p.row.eventId, p.translation, p.scope);
@@ -176,6 +185,14 @@ export class WebhookIngestor {
   }
 }
 
+type BatchOutcome = ProcessOutcome | { status: 'failed'; err: unknown };
+
+/** What a failed row's note says: the error's message when it has one, else the thrown value as text. */
+function errorNote(err: unknown): string {
+  const message = jsonAt(err, 'message');
+  return typeof message === 'string' ? message : String(err);
+}
+
 interface Prepared {
   readonly row: InboxRow;
   readonly scope: AccountScope | undefined;
@@ -199,18 +216,33 @@ function streamsOf(t: Translation | null): string[] {
  * Row indexes grouped so that rows sharing any stream are in one group (union of the streams they
  * touch), each group in arrival order; a row that touches no stream is a group of its own.
  */
+/** The row at an index groupByStream named (an index outside the batch is a bug, not a row). */
+function rowAt<T>(rows: readonly T[], i: number): T {
+  const row = rows[i];
+  if (row === undefined) throw new Error(`row ${i} is outside a batch of ${rows.length}`);
+  return row;
+}
+
 export function groupByStream(prepared: readonly { translation: Translation | null }[]): number[][] {
-  const parent = prepared.map((_, i) => i);
+  const parent = new Map<number, number>(); // a row with no parent is the root of its group
   const find = (i: number): number => {
-    while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
-    return i;
+    let r = i;
+    for (let p = parent.get(r); p !== undefined; p = parent.get(r)) {
+      const up = parent.get(p) ?? p; // path halving
+      parent.set(r, up);
+      r = up;
+    }
+    return r;
   };
   const owner = new Map<string, number>();
   prepared.forEach((p, i) => {
     for (const s of streamsOf(p.translation)) {
       const o = owner.get(s);
       if (o === undefined) owner.set(s, i);
-      else parent[find(i)] = find(o);
+      else {
+        const [a, b] = [find(i), find(o)];
+        if (a !== b) parent.set(a, b);
+      }
     }
   });
   const groups = new Map<number, number[]>();

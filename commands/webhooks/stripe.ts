@@ -39,7 +39,13 @@ type PreBasilInvoice = Stripe.Invoice & {
   charge?: Expandable<Stripe.Charge>;
   payment_intent?: Expandable<Stripe.PaymentIntent>;
 };
-type PreBasilLine = Stripe.InvoiceLineItem & { price?: Expandable<Stripe.Price>; plan?: Expandable<Stripe.Plan> };
+/** A line as a webhook of any API version may carry it: `period` and `amount` are not promised by the JSON. */
+type PreBasilLine = Omit<Stripe.InvoiceLineItem, 'period' | 'amount'> & {
+  price?: Expandable<Stripe.Price>;
+  plan?: Expandable<Stripe.Plan>;
+  period?: Partial<Stripe.InvoiceLineItem.Period> | null;
+  amount?: number | null;
+};
 type PreBasilSubscription = Stripe.Subscription & { current_period_start?: number; current_period_end?: number };
 /** The Invoice Payments list's entry as far as it is read (`payment.payment_intent`). */
 type InvoicePaymentEntry = { payment?: { payment_intent?: Expandable<Stripe.PaymentIntent> } | null };
@@ -516,7 +522,7 @@ export function invoiceLinePeriods(inv: { lines?: { data?: unknown } | null }): 
   const out: Record<string, { start: string; end: string }> = {};
   for (const l of list<PreBasilLine>(inv.lines)) {
     const price = idOf(l.pricing?.price_details?.price) ?? idOf(l.price) ?? idOf(l.plan);
-    if (price && l.period?.start && l.period?.end && (l.amount ?? 0) >= 0) out[price] = { start: iso(l.period.start), end: iso(l.period.end) };
+    if (price && l.period?.start && l.period.end && (l.amount ?? 0) >= 0) out[price] = { start: iso(l.period.start), end: iso(l.period.end) };
   }
   return out;
 }

@@ -43,6 +43,16 @@ interface Planned {
 /** Deep copy through JSON, as a database round trip does: callers never share objects with the store. */
 const copy = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
 
+/**
+ * Runs `work` synchronously now (so an append stays atomic on Node's one thread) and answers its
+ * result as a promise: what it throws becomes a rejection, never a synchronous throw, as callers
+ * of an EventStore (and the contract suite) expect.
+ */
+const settled = <T>(work: () => T): Promise<T> =>
+  new Promise<T>((resolve) => {
+    resolve(work());
+  });
+
 export class MemoryEventStore implements EventStore {
   private readonly log: RecordedEvent[] = [];
   private readonly streams = new Map<string, RecordedEvent[]>();
@@ -58,53 +68,65 @@ export class MemoryEventStore implements EventStore {
     private readonly onAppended?: () => void,
   ) {}
 
-  async append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
-    const [r] = this.run([{ streamId, events, expected, options }]);
-    if (!r) throw new Error('an append of one stream answered no result');
-    return r;
+  append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
+    return settled(() => {
+      const [r] = this.run([{ streamId, events, expected, options }]);
+      if (!r) throw new Error('an append of one stream answered no result');
+      return r;
+    });
   }
 
-  async appendAtomically(parts: readonly StreamAppend[]): Promise<AppendResult[]> {
-    const seen = new Set<string>();
-    for (const p of parts) {
-      if (seen.has(p.streamId)) throw new InvalidAppend(`stream ${p.streamId} appears twice in one atomic append`);
-      seen.add(p.streamId);
-    }
-    return this.run(parts);
-  }
-
-  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
-    this.open();
-    const from = options.fromRevision ?? 0n;
-    const all = (this.streams.get(streamId) ?? []).filter((e) => e.revision >= from);
-    return (options.maxCount === undefined ? all : all.slice(0, options.maxCount)).map(copy2);
-  }
-
-  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
-    this.open();
-    const after = options.after ?? null;
-    // the log is in position order; find the first event after `after`
-    let lo = 0;
-    if (after) {
-      let hi = this.log.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        const at = this.log[mid];
-        if (at && comparePositions(at.position, after) <= 0) lo = mid + 1;
-        else hi = mid;
+  appendAtomically(parts: readonly StreamAppend[]): Promise<AppendResult[]> {
+    return settled(() => {
+      const seen = new Set<string>();
+      for (const p of parts) {
+        if (seen.has(p.streamId)) throw new InvalidAppend(`stream ${p.streamId} appears twice in one atomic append`);
+        seen.add(p.streamId);
       }
-    }
-    const end = options.maxCount === undefined ? this.log.length : Math.min(this.log.length, lo + options.maxCount);
-    return this.log.slice(lo, end).map(copy2);
+      return this.run(parts);
+    });
   }
 
-  async headPosition(): Promise<Position | null> {
-    this.open();
-    return this.log.at(-1)?.position ?? null;
+  readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    return settled(() => {
+      this.open();
+      const from = options.fromRevision ?? 0n;
+      const all = (this.streams.get(streamId) ?? []).filter((e) => e.revision >= from);
+      return (options.maxCount === undefined ? all : all.slice(0, options.maxCount)).map(copy2);
+    });
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
+  readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    return settled(() => {
+      this.open();
+      const after = options.after ?? null;
+      // the log is in position order; find the first event after `after`
+      let lo = 0;
+      if (after) {
+        let hi = this.log.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          const at = this.log[mid];
+          if (at && comparePositions(at.position, after) <= 0) lo = mid + 1;
+          else hi = mid;
+        }
+      }
+      const end = options.maxCount === undefined ? this.log.length : Math.min(this.log.length, lo + options.maxCount);
+      return this.log.slice(lo, end).map(copy2);
+    });
+  }
+
+  headPosition(): Promise<Position | null> {
+    return settled(() => {
+      this.open();
+      return this.log.at(-1)?.position ?? null;
+    });
+  }
+
+  close(): Promise<void> {
+    return settled(() => {
+      this.closed = true;
+    });
   }
 
   private open(): void {

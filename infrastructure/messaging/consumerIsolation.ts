@@ -90,7 +90,10 @@ export class ConsumerIsolation {
   /** The group's handler, one message at a time, isolated per key. */
   wrap(handler: MessageHandler): MessageHandler {
     this.retryHandler = handler;
-    const batch = this.isolate((ms) => handler(ms[0]!), true);
+    const batch = this.isolate(([m]) => {
+      if (!m) throw new Error('an isolated batch of one message was empty');
+      return handler(m);
+    }, true);
     return (m) => batch([m]);
   }
 
@@ -137,8 +140,8 @@ export class ConsumerIsolation {
 
   /** Stores a message: the failed head of its key (err given) or one waiting behind it. */
   private async store(m: DeliveredMessage, err: unknown): Promise<void> {
-    const failed = err !== null;
-    const error = failed ? describe(err) : null;
+    const error = err === null ? null : describe(err);
+    const failed = error !== null;
     const parked = failed && this.maxAttempts <= 1;
     await this.db.query(
       `INSERT INTO consumer_parked (group_id, message_key, message_id, topic, value, headers, msg_partition, msg_offset, attempts, last_error, next_attempt_at, parked_at)
@@ -146,9 +149,9 @@ export class ConsumerIsolation {
        ON CONFLICT (group_id, message_id) DO NOTHING`,
       [this.group, m.key, m.id, m.topic, JSON.stringify(m.value ?? null), JSON.stringify(m.headers ?? {}), m.partition, m.offset, failed ? 1 : 0, error, failed ? this.retryDelayMs(1) : 0, parked],
     );
-    if (failed) {
+    if (error !== null) {
       this.opts.logger?.warn({ err, group: this.group, key: m.key, messageId: m.id, topic: m.topic }, 'consumer: message failed; its key is held and retried, other keys go on');
-      this.opts.onHold?.({ group: this.group, key: m.key, messageId: m.id, topic: m.topic, attempts: 1, error: error!, parked });
+      this.opts.onHold?.({ group: this.group, key: m.key, messageId: m.id, topic: m.topic, attempts: 1, error, parked });
     }
     this.loop.wake();
   }
@@ -200,7 +203,7 @@ export class ConsumerIsolation {
             topic: head.topic,
             key: head.message_key,
             value: head.value,
-            headers: head.headers ?? {},
+            headers: head.headers, // the column is NOT NULL DEFAULT '{}'
             partition: head.msg_partition ?? 0,
             offset: head.msg_offset ?? '0',
           });

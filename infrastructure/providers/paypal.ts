@@ -39,6 +39,7 @@ import { providerIdempotencyKey } from './idempotencyKeys';
 import type { PayPalPaymentsReader } from '../../domain/ports/paypalPayments';
 import { currencyExponent, isCurrency, isMinorUnits, parseDecimalAmount, toDecimalString, type Money } from '../../domain/shared/money';
 import { ProviderRateLimited, type ProviderObject } from '../../domain/ports/providerLedger';
+import { isJsonObject, jsonAt, type JsonObject } from '../../commands/webhooks/json';
 
 // ---------------------------------------------------------------------------------------------
 // Amounts
@@ -280,16 +281,18 @@ export function declinedCaptureError(result: Extract<CaptureResult, { outcome: '
 // ---------------------------------------------------------------------------------------------
 // Reading PayPal's answers
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type Obj = Record<string, any>;
-
 function str(v: unknown): string | null {
   return typeof v === 'string' && v.length > 0 ? v : null;
 }
 
-function linkOf(resource: Obj, rel: string): string | null {
-  const links: Obj[] = Array.isArray(resource.links) ? resource.links : [];
-  return str(links.find((l) => l?.rel === rel)?.href);
+/** An array field of an answer, empty when PayPal sent something else. */
+function listAt(v: unknown, key: string): readonly unknown[] {
+  const list = jsonAt(v, key);
+  return Array.isArray(list) ? list : [];
+}
+
+function linkOf(resource: unknown, rel: string): string | null {
+  return str(jsonAt(listAt(resource, 'links').find((l) => jsonAt(l, 'rel') === rel), 'href'));
 }
 
 function lastSegment(href: string | null, kind: string): string | null {
@@ -299,62 +302,68 @@ function lastSegment(href: string | null, kind: string): string | null {
 }
 
 function moneyOf(amount: unknown, where: string): Money {
-  const a = (amount ?? {}) as Obj;
   try {
-    return parsePayPalAmount(a.value, a.currency_code);
+    return parsePayPalAmount(jsonAt(amount, 'value'), jsonAt(amount, 'currency_code'));
   } catch (err) {
     throw new ProviderError('retryable', `PayPal answered an unreadable amount at ${where}: ${(err as Error).message}`, 'UNREADABLE_RESPONSE');
   }
 }
 
-function readCapture(c: Obj, orderId: string | null): PayPalCapture {
-  const id = str(c.id);
+function readCapture(c: unknown, orderId: string | null): PayPalCapture {
+  const id = str(jsonAt(c, 'id'));
   if (!id) throw new ProviderError('retryable', 'PayPal answered a capture without an id', 'UNREADABLE_RESPONSE');
   return {
     id,
-    status: String(c.status) as PayPalCaptureStatus,
-    amount: moneyOf(c.amount, `capture ${id}`),
-    orderId: orderId ?? str(c.supplementary_data?.related_ids?.order_id) ?? lastSegment(linkOf(c, 'up'), 'orders'),
-    customId: str(c.custom_id),
-    invoiceId: str(c.invoice_id),
-    processorResponseCode: str(c.processor_response?.response_code),
-    statusReason: str(c.status_details?.reason),
-    createTime: str(c.create_time),
-    updateTime: str(c.update_time),
+    status: String(jsonAt(c, 'status')) as PayPalCaptureStatus,
+    amount: moneyOf(jsonAt(c, 'amount'), `capture ${id}`),
+    orderId: orderId ?? str(jsonAt(c, 'supplementary_data', 'related_ids', 'order_id')) ?? lastSegment(linkOf(c, 'up'), 'orders'),
+    customId: str(jsonAt(c, 'custom_id')),
+    invoiceId: str(jsonAt(c, 'invoice_id')),
+    processorResponseCode: str(jsonAt(c, 'processor_response', 'response_code')),
+    statusReason: str(jsonAt(c, 'status_details', 'reason')),
+    createTime: str(jsonAt(c, 'create_time')),
+    updateTime: str(jsonAt(c, 'update_time')),
   };
 }
 
-function readOrder(o: Obj): PayPalOrder {
-  const id = str(o.id);
+function readOrder(o: unknown): PayPalOrder {
+  const id = str(jsonAt(o, 'id'));
   if (!id) throw new ProviderError('retryable', 'PayPal answered an order without an id', 'UNREADABLE_RESPONSE');
-  const units: Obj[] = Array.isArray(o.purchase_units) ? o.purchase_units : [];
-  const first = units[0] ?? {};
+  const units = listAt(o, 'purchase_units');
+  const first = units[0];
   const captures: PayPalCapture[] = [];
-  for (const u of units) for (const c of Array.isArray(u?.payments?.captures) ? (u.payments.captures as Obj[]) : []) captures.push(readCapture({ custom_id: u.custom_id, invoice_id: u.invoice_id, ...c }, id));
+  for (const u of units) {
+    for (const c of listAt(jsonAt(u, 'payments'), 'captures')) {
+      // a capture names its unit's custom_id and invoice_id unless it carries its own
+      captures.push(readCapture({ custom_id: jsonAt(u, 'custom_id'), invoice_id: jsonAt(u, 'invoice_id'), ...(isJsonObject(c) ? c : {}) }, id));
+    }
+  }
+  const intent = jsonAt(o, 'intent');
+  const firstAmount = jsonAt(first, 'amount');
   return {
     id,
-    status: String(o.status) as PayPalOrderStatus,
-    intent: o.intent === 'CAPTURE' || o.intent === 'AUTHORIZE' ? o.intent : null,
+    status: String(jsonAt(o, 'status')) as PayPalOrderStatus,
+    intent: intent === 'CAPTURE' || intent === 'AUTHORIZE' ? intent : null,
     approveUrl: linkOf(o, 'payer-action') ?? linkOf(o, 'approve'),
-    amount: first.amount ? moneyOf(first.amount, `order ${id}`) : null,
-    referenceId: str(first.reference_id),
-    customId: str(first.custom_id),
-    invoiceId: str(first.invoice_id),
+    amount: firstAmount ? moneyOf(firstAmount, `order ${id}`) : null,
+    referenceId: str(jsonAt(first, 'reference_id')),
+    customId: str(jsonAt(first, 'custom_id')),
+    invoiceId: str(jsonAt(first, 'invoice_id')),
     captures,
   };
 }
 
-function readRefund(r: Obj, captureId: string): PayPalRefund {
-  const id = str(r.id);
+function readRefund(r: unknown, captureId: string): PayPalRefund {
+  const id = str(jsonAt(r, 'id'));
   if (!id) throw new ProviderError('retryable', 'PayPal answered a refund without an id', 'UNREADABLE_RESPONSE');
   return {
     id,
-    status: String(r.status) as PayPalRefundStatus,
-    amount: moneyOf(r.amount, `refund ${id}`),
+    status: String(jsonAt(r, 'status')) as PayPalRefundStatus,
+    amount: moneyOf(jsonAt(r, 'amount'), `refund ${id}`),
     captureId: lastSegment(linkOf(r, 'up'), 'captures') ?? captureId,
-    customId: str(r.custom_id),
-    noteToPayer: str(r.note_to_payer),
-    createTime: str(r.create_time),
+    customId: str(jsonAt(r, 'custom_id')),
+    noteToPayer: str(jsonAt(r, 'note_to_payer')),
+    createTime: str(jsonAt(r, 'create_time')),
   };
 }
 
@@ -392,7 +401,8 @@ function requireRequestId(id: string, what: string): string {
   return providerIdempotencyKey(id);
 }
 
-function requireId(id: string, what: string): string {
+/** `id` is typed unknown: callers in plain JS (and webhook-derived ids) may pass anything. */
+function requireId(id: unknown, what: string): string {
   if (typeof id !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(id)) throw new ProviderError('invalid', `${what}: "${String(id)}" is not a PayPal id`, 'INVALID_RESOURCE_ID');
   return id;
 }
@@ -423,10 +433,10 @@ export class PayPalClient implements PayPalPaymentsReader {
     return new PayPalClient({ apiBase: config.PAYPAL_API_BASE, clientId: config.PAYPAL_CLIENT_ID, clientSecret: config.PAYPAL_CLIENT_SECRET, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
   }
 
-  private async call<T>(operation: string, request: HttpRequest): Promise<T> {
+  private async call(operation: string, request: HttpRequest): Promise<JsonObject> {
     try {
-      const res = await this.http.execute<T>(request);
-      if (res.result === undefined || res.result === null || typeof res.result !== 'object') {
+      const res = await this.http.execute(request);
+      if (!isJsonObject(res.result)) {
         throw new ProviderError('retryable', `PayPal ${operation} answered ${res.statusCode} without a JSON body`, 'UNREADABLE_RESPONSE');
       }
       return res.result;
@@ -449,7 +459,7 @@ export class PayPalClient implements PayPalPaymentsReader {
     if (!req.tenantId || !req.invoiceId || customId.length > MAX_CUSTOM_ID) {
       throw new ProviderError('invalid', 'createOrder: tenant and invoice ids must be non-empty', 'INVALID_REFERENCE');
     }
-    const unit: Obj = { reference_id: req.invoiceId, custom_id: customId, invoice_id: customId, amount };
+    const unit: Record<string, unknown> = { reference_id: req.invoiceId, custom_id: customId, invoice_id: customId, amount };
     if (req.description) unit.description = req.description.slice(0, 127);
     const request = new orders.OrdersCreateRequest().prefer(PREFER).requestBody({
       intent: 'CAPTURE',
@@ -468,11 +478,11 @@ export class PayPalClient implements PayPalPaymentsReader {
     });
     // OrdersCreateRequest has no payPalRequestId() in SDK 1.0.3; the API takes the header all the same
     request.headers['PayPal-Request-Id'] = requestId;
-    return readOrder(await this.call<Obj>('create order', request));
+    return readOrder(await this.call('create order', request));
   }
 
   async getOrder(orderId: string): Promise<PayPalOrder> {
-    return readOrder(await this.call<Obj>('get order', new orders.OrdersGetRequest(requireId(orderId, 'getOrder'))));
+    return readOrder(await this.call('get order', new orders.OrdersGetRequest(requireId(orderId, 'getOrder'))));
   }
 
   /**
@@ -484,9 +494,9 @@ export class PayPalClient implements PayPalPaymentsReader {
   async captureOrder(req: { orderId: string; requestId: string }): Promise<CaptureResult> {
     const orderId = requireId(req.orderId, 'captureOrder');
     const request = new orders.OrdersCaptureRequest(orderId).payPalRequestId(requireRequestId(req.requestId, 'captureOrder')).prefer(PREFER).requestBody({});
-    let body: Obj;
+    let body: JsonObject;
     try {
-      body = await this.call<Obj>('capture order', request);
+      body = await this.call('capture order', request);
     } catch (err) {
       if (err instanceof ProviderError && err.code === 'ORDER_ALREADY_CAPTURED') return captureResult(await this.getOrder(orderId), true);
       throw err;
@@ -497,13 +507,13 @@ export class PayPalClient implements PayPalPaymentsReader {
   }
 
   async getCapture(captureId: string): Promise<PayPalCapture> {
-    return readCapture(await this.call<Obj>('get capture', new payments.CapturesGetRequest(requireId(captureId, 'getCapture'))), null);
+    return readCapture(await this.call('get capture', new payments.CapturesGetRequest(requireId(captureId, 'getCapture'))), null);
   }
 
   /** A refund, by id (GET /v2/payments/refunds/{id}). */
   async getRefund(refundId: string): Promise<PayPalRefund> {
     const id = requireId(refundId, 'getRefund');
-    return readRefund(await this.call<Obj>('get refund', new payments.RefundsGetRequest(id)), '');
+    return readRefund(await this.call('get refund', new payments.RefundsGetRequest(id)), '');
   }
 
   // PayPalPaymentsReader (domain/ports/paypalPayments.ts): PayPal's record, null when it has none
@@ -527,11 +537,11 @@ export class PayPalClient implements PayPalPaymentsReader {
    */
   async refundCapture(req: { captureId: string; requestId: string; amount?: Money; noteToPayer?: string }): Promise<PayPalRefund> {
     const captureId = requireId(req.captureId, 'refundCapture');
-    const body: Obj = {};
+    const body: Record<string, unknown> = {};
     if (req.amount) body.amount = payPalAmount(req.amount, 'refundCapture amount');
     if (req.noteToPayer) body.note_to_payer = req.noteToPayer.slice(0, 255);
     const request = new payments.CapturesRefundRequest(captureId).payPalRequestId(requireRequestId(req.requestId, 'refundCapture')).prefer(PREFER).requestBody(body);
-    return readRefund(await this.call<Obj>('refund capture', request), captureId);
+    return readRefund(await this.call('refund capture', request), captureId);
   }
 
   /** BillingProvider.refund for PayPal payments: the charge id is the capture id. */
@@ -549,8 +559,8 @@ export class PayPalClient implements PayPalPaymentsReader {
    */
   async readOrder(orderId: string): Promise<ProviderObject | null> {
     try {
-      const res = await this.http.execute<Obj>(new orders.OrdersGetRequest(requireId(orderId, 'readOrder')));
-      if (!res.result || typeof res.result !== 'object') throw new ProviderError('retryable', `PayPal read order answered ${res.statusCode} without a JSON body`, 'UNREADABLE_RESPONSE');
+      const res = await this.http.execute(new orders.OrdersGetRequest(requireId(orderId, 'readOrder')));
+      if (!isJsonObject(res.result)) throw new ProviderError('retryable', `PayPal read order answered ${res.statusCode} without a JSON body`, 'UNREADABLE_RESPONSE');
       return res.result;
     } catch (err) {
       if (isHttpError(err) && err.statusCode === 404) return null;

@@ -125,7 +125,7 @@ function header(headers: Headers, name: string): string | undefined {
   const wanted = name.toLowerCase();
   for (const [k, v] of Object.entries(headers)) {
     if (k.toLowerCase() !== wanted) continue;
-    const value = Array.isArray(v) ? (v.length === 1 ? v[0] : undefined) : (v as string | undefined);
+    const value: unknown = Array.isArray(v) ? (v.length === 1 ? v[0] : undefined) : v;
     return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
   }
   return undefined;

@@ -621,7 +621,7 @@ describe('failures become ProviderError; only rate limits and connection errors 
 
 describe('toProviderError on the SDK own error classes', () => {
   const E = Stripe.errors;
-  test.each([
+  test.each<[string, Stripe.errors.StripeError, [string, string, string | null]]>([
     ['card declined', new E.StripeCardError({ message: 'Your card has insufficient funds.', type: 'card_error', code: 'card_declined', decline_code: 'insufficient_funds', statusCode: 402 }), ['declined', 'card_declined', 'insufficient_funds']],
     ['expired card', new E.StripeCardError({ message: 'Your card has expired.', type: 'card_error', code: 'expired_card', statusCode: 402 }), ['declined', 'expired_card', null]],
     ['card processing error stays declined (a same-key retry replays it)', new E.StripeCardError({ message: 'processing', type: 'card_error', code: 'processing_error' }), ['declined', 'processing_error', null]],

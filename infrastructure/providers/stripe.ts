@@ -218,10 +218,11 @@ export function planChangeOutcome(invoice: InvoiceLike | null, paymentIntent: Pa
 }
 
 /** The invoice's payment intent (the default payment, else the first): id or expanded object. */
-function invoicePaymentIntent(invoice: Stripe.Invoice): string | Stripe.PaymentIntent | null {
+/** `payments` is an includable field: Stripe sends it only when the request expands it. */
+function invoicePaymentIntent(invoice: Omit<Stripe.Invoice, 'payments'> & { payments?: Stripe.Invoice['payments'] | null }): string | Stripe.PaymentIntent | null {
   const payments = invoice.payments?.data ?? [];
   const chosen = payments.find((p) => p.is_default) ?? payments[0];
-  return chosen?.payment?.payment_intent ?? null;
+  return chosen?.payment.payment_intent ?? null;
 }
 
 /**
@@ -229,8 +230,8 @@ function invoicePaymentIntent(invoice: Stripe.Invoice): string | Stripe.PaymentI
  * 2026-08-26.dahlia; from 2026-09-30.endive an object `{ type }` (Stripe's changelog: "Unifies the
  * billing cycle anchor format across Subscriptions and Invoices").
  */
-export function billingCycleAnchorParam(anchor: 'now' | 'unchanged', apiVersion: string): Stripe.SubscriptionUpdateParams['billing_cycle_anchor'] {
-  if (anchor !== 'now' && anchor !== 'unchanged') throw new ProviderError('invalid', `billingCycleAnchor must be now or unchanged, got ${String(anchor)}`, 'billing_cycle_anchor_invalid');
+export function billingCycleAnchorParam(anchor: string, apiVersion: string): Stripe.SubscriptionUpdateParams['billing_cycle_anchor'] {
+  if (anchor !== 'now' && anchor !== 'unchanged') throw new ProviderError('invalid', `billingCycleAnchor must be now or unchanged, got ${anchor}`, 'billing_cycle_anchor_invalid');
   // The SDK's types know only its own version's object form; older versions take the bare string.
   return apiVersion < '2026-09-30' ? (anchor as unknown as Stripe.SubscriptionUpdateParams['billing_cycle_anchor']) : { type: anchor };
 }
@@ -339,8 +340,9 @@ export class StripeBillingProvider implements BillingProvider {
       intent = typeof ref === 'string' ? await this.call(() => this.stripe.paymentIntents.retrieve(ref)) : ref;
     }
     // the period Stripe set with the change (items[].current_period_* since basil; the subscription's before)
-    const legacy = updated as Stripe.Subscription & { current_period_start?: number; current_period_end?: number };
-    const item0 = updated.items?.data?.[0];
+    // the answer of an update may come without `items` (stripe-mock's does): typed as what may arrive
+    const legacy: Omit<Stripe.Subscription, 'items'> & { items?: { data?: Stripe.SubscriptionItem[] } | null; current_period_start?: number; current_period_end?: number } = updated;
+    const item0 = legacy.items?.data?.[0];
     const start = item0?.current_period_start ?? legacy.current_period_start;
     const end = item0?.current_period_end ?? legacy.current_period_end;
     const period = typeof start === 'number' && typeof end === 'number' && end > start ? { start: new Date(start * 1000).toISOString(), end: new Date(end * 1000).toISOString() } : null;
@@ -366,12 +368,14 @@ export class StripeBillingProvider implements BillingProvider {
 
   /** Prices are immutable at Stripe: a new amount or interval is a new price (and archivePrice for the old one). */
   async createPrice(req: PriceRequest): Promise<{ priceId: string }> {
-    if (req.interval !== 'month' && req.interval !== 'year') throw new ProviderError('invalid', `interval must be month or year, got ${String(req.interval)}`, 'interval_invalid');
+    // the port promises month | year, but the value reaches here from stored commands and plain-JS callers
+    const interval: string = req.interval;
+    if (interval !== 'month' && interval !== 'year') throw new ProviderError('invalid', `interval must be month or year, got ${interval}`, 'interval_invalid');
     const params: Stripe.PriceCreateParams = {
       product: requireId(req.productId, 'productId'),
       currency: stripeCurrency(req.amount.currency),
       unit_amount: toStripeAmount(req.amount.amount, req.amount.currency),
-      recurring: { interval: req.interval },
+      recurring: { interval },
       ...(req.metadata ? { metadata: { ...req.metadata } } : {}),
     };
     const price = await this.call(() => this.stripe.prices.create(params, this.post(req.idempotencyKey)));
@@ -494,7 +498,7 @@ function toCheckoutSession(session: Stripe.Checkout.Session): CheckoutSession {
 }
 
 function refundTarget(req: RefundRequest): { payment_intent: string } | { charge: string } {
-  const payment = req.providerPaymentId ?? '';
+  const payment = req.providerPaymentId;
   if (payment.startsWith('pi_')) return { payment_intent: payment };
   const charge = [req.providerChargeId, payment].find((id) => typeof id === 'string' && /^(ch|py)_/.test(id));
   if (charge) return { charge };

@@ -74,15 +74,15 @@ export class PgliteClient implements SqlClient {
 
   /** In-process, so BEGIN and COMMIT cost no round trip: an ordinary transaction, classified alike. */
   async queryAutocommit<T>(sql: string, params?: readonly unknown[]): Promise<SqlRows<T>> {
-    let completed = false;
+    const query = { completed: false }; // set inside the transaction's callback
     try {
       return await this.transaction(async (tx) => {
         const rows = await tx.query<T>(sql, params);
-        completed = true;
+        query.completed = true;
         return rows;
       });
     } catch (err) {
-      throw completed ? new CommitFailed(err) : err;
+      throw query.completed ? new CommitFailed(err) : err;
     }
   }
 

@@ -57,7 +57,7 @@ export class SqlReadModelChanges implements ReadModelChanges {
     try {
       await client.connect();
       await client.query(`LISTEN ${READ_MODEL_CHANNEL}`);
-      if (this.stopped) {
+      if (this.hasStopped()) {
         // closed while connecting
         client.removeAllListeners('end');
         await client.end().catch(() => undefined);
@@ -68,10 +68,15 @@ export class SqlReadModelChanges implements ReadModelChanges {
       this.logger?.warn({ err }, 'read model change listener could not connect; retrying');
       client.removeAllListeners('end');
       await client.end().catch(() => undefined);
-      if (this.stopped) return;
+      if (this.hasStopped()) return;
       this.retryTimer = setTimeout(() => void this.listen(connectionString).catch(() => undefined), 1000);
       this.retryTimer.unref();
     }
+  }
+
+  /** Read through a call: close() may set `stopped` while listen() awaits, which narrowing cannot see. */
+  private hasStopped(): boolean {
+    return this.stopped;
   }
 
   async close(): Promise<void> {

@@ -58,7 +58,9 @@ export class SqlProviderRefs implements ProviderRefs {
        RETURNING tenant_id, link_status`,
       [a.accountId, a.chargesEnabled, a.payoutsEnabled, a.detailsSubmitted],
     );
-    return toLink(rows[0]!);
+    const row = rows[0];
+    if (!row) throw new Error(`the upsert of connected account ${a.accountId} returned no row`);
+    return toLink(row);
   }
 }
 
@@ -243,7 +245,7 @@ export class SqlWebhookInbox implements WebhookInbox {
         WHERE status = 'received' AND attempts = 0 ORDER BY received_at LIMIT $1`,
       [limit],
     );
-    return rows.map((r) => ({ endpoint: r.endpoint, eventId: r.event_id, eventType: r.event_type, accountId: r.account_id, payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload, status: r.status, attempts: Number(r.attempts), receivedAt: new Date(r.received_at) }));
+    return rows.map((r) => ({ endpoint: r.endpoint, eventId: r.event_id, eventType: r.event_type, accountId: r.account_id, payload: typeof r.payload === 'string' ? (JSON.parse(r.payload) as unknown) : r.payload, status: r.status, attempts: r.attempts, receivedAt: new Date(r.received_at) }));
   }
 
   async retryNow(endpoint: string, eventId: string): Promise<void> {
@@ -270,7 +272,7 @@ export class SqlWebhookInbox implements WebhookInbox {
         ORDER BY received_at LIMIT $1`,
       [limit, wakeAll],
     );
-    return rows.map((r) => ({ endpoint: r.endpoint, eventId: r.event_id, eventType: r.event_type, accountId: r.account_id, payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload, status: r.status, attempts: Number(r.attempts), receivedAt: new Date(r.received_at) }));
+    return rows.map((r) => ({ endpoint: r.endpoint, eventId: r.event_id, eventType: r.event_type, accountId: r.account_id, payload: typeof r.payload === 'string' ? (JSON.parse(r.payload) as unknown) : r.payload, status: r.status, attempts: r.attempts, receivedAt: new Date(r.received_at) }));
   }
 
   async counts(): Promise<Record<InboxStatus, number>> {

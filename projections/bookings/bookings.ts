@@ -6,7 +6,7 @@
 import type { DomainEventType } from '../../domain/events';
 import { bookingDecider, type BookingState } from '../../domain/booking/booking';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, type AggregateRowsSpec } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../../domain/ports/projection';
+import type { ProjectionDefinition } from '../../domain/ports/projection';
 
 /**
  * `deposit_paid`: the deposit is in, the balance is not yet due. `balance_overdue` is never stored:

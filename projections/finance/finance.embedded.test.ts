@@ -7,14 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Envelope, PaymentFact, PaymentMessageType } from '../../commands/messages';
 import { TOPICS } from '../../domain/ports/messageBus';
-import { toDecimalString } from '../../domain/shared/money';
 import { SqlEventStore } from '../../infrastructure/eventstore/sqlEventStore';
 import { InProcessBus } from '../../infrastructure/messaging/inProcessBus';
 import { OutboxRelay } from '../../infrastructure/messaging/outboxRelay';
 import type { SqlClient } from '../../domain/ports/sql';
 import { AlwaysLeader } from '../../infrastructure/sql/leaderLease';
 import { embeddedDatabase, type TestDatabase } from '../../test/support/databases';
-import { generateHistories, rng } from '../../test/support/histories';
+import { generateHistories } from '../../test/support/histories';
 import { MESSAGE_TYPES } from '../../commands/messageContracts';
 import { effectOf, FinanceConsumer, FinanceLedger, PAYMENT_MESSAGE_TYPES } from './ledger';
 import { CSV_HEADER, financeReport, invalidRange, toCsv, type FinanceRow } from './report';

@@ -5,10 +5,8 @@
  */
 import type { DomainEventType } from '../../domain/events';
 import { invoiceDecider, type InvoiceState } from '../../domain/invoice/invoice';
-import type { RecordedEvent } from '../../domain/ports/eventStore';
-import type { SqlExecutor } from '../../domain/ports/sql';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, parseStream, type AggregateRowsSpec } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../../domain/ports/projection';
+import type { ProjectionDefinition } from '../../domain/ports/projection';
 
 export const INVOICE_EVENT_TYPES = new Set<DomainEventType>([
   'InvoiceIssued',

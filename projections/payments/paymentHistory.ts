@@ -11,9 +11,8 @@
 import type { DomainEventType } from '../../domain/events';
 import type { RecordedEvent } from '../../domain/ports/eventStore';
 import type { Money } from '../../domain/shared/money';
-import type { SqlExecutor } from '../../domain/ports/sql';
 import { parseStream } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../../domain/ports/projection';
+import type { ProjectionDefinition } from '../../domain/ports/projection';
 
 export type PaymentStatus = 'succeeded' | 'failed' | 'pending' | 'action_required' | 'refunded' | 'disputed';
 export type PayableType = 'invoice' | 'booking' | 'subscription';

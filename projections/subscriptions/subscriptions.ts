@@ -5,7 +5,7 @@
 import type { DomainEventType } from '../../domain/events';
 import { subscriptionDecider, type SubscriptionState } from '../../domain/subscription/subscription';
 import { AGGREGATE_ROW_COLUMNS, applyAggregateRows, type AggregateRowsSpec } from '../aggregateRows';
-import type { ProjectionDefinition, Tables } from '../../domain/ports/projection';
+import type { ProjectionDefinition } from '../../domain/ports/projection';
 
 const rows: AggregateRowsSpec<SubscriptionState> = {
   category: 'subscription-',
