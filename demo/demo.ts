@@ -26,7 +26,7 @@ import { DEV_PAYPAL_API_BASE, DEV_PAYPAL_SIMULATOR_CREDENTIALS, devDefaultsPath,
 import { startCrmSimulator, type CrmSimulator } from '../test/simulators/crm';
 import { startPayPalSimulator, type PayPalSimulator } from '../test/simulators/paypal';
 import { deliver, stripeEvent, type StripeEvent } from '../test/support/stripeEvents';
-import { isJsonObject, jsonAt, jsonText, type JsonObject } from '../commands/webhooks/json';
+import { isJsonObject, jsonAt, jsonText, type JsonObject } from '../domain/shared/json';
 
 /** A failure the person running the demo can act on; the message says what to do. */
 export class DemoError extends Error {
@@ -336,8 +336,10 @@ async function scenario(s: DemoSettings, crm: CrmSimulator, paypal: PayPalSimula
   paypal.approveOrder(orderId);
   const approved = await paypal.sendWebhook(`${base}/webhooks/paypal`, paypal.events.orderApproved(orderId));
   if (approved.status !== 200) throw new DemoError(`PayPal webhook: ${problemText({ status: approved.status, body: JSON.parse(approved.body || '{}') as Json })}`);
-  const captureId = jsonText(jsonAt(paypal.order(orderId), 'purchase_units', 0, 'payments', 'captures', 0, 'id'));
-  if (!captureId) throw new DemoError(`PayPal order ${orderId} was not captured after its approval: is the service's PAYPAL_API_BASE ${s.paypalApiBase}, with the simulator's credentials?`);
+  // the 200 means the delivery is stored: the service reads the order back and captures it when it applies it
+  const captureId = await until(`PayPal order ${orderId} to be captured after its approval (is the service's PAYPAL_API_BASE ${s.paypalApiBase}, with the simulator's credentials?)`, () =>
+    Promise.resolve(jsonText(jsonAt(paypal.order(orderId), 'purchase_units', 0, 'payments', 'captures', 0, 'id')) || null),
+  );
   const capture = paypal.events.captureCompleted(captureId);
   const delivered = await paypal.sendWebhook(`${base}/webhooks/paypal`, capture);
   if (delivered.status !== 200) {

@@ -8,7 +8,7 @@
  * (infrastructure/webhooks/retrier.ts) with backoff, so an event whose target did not exist yet is
  * applied once it does. `ingest` (store and apply at once) is reconciliation's path.
  */
-import { jsonAt } from './json';
+import { jsonAt } from '../../domain/shared/json';
 import type { ProviderRefs, RefResolver } from '../../domain/ports/providerRefs';
 import type { InboxEndpoint, InboxRow, InboxStatus, WebhookInbox } from '../../domain/ports/webhookInbox';
 import type { AccountFlag, AccountScope, ProcessOutcome, WebhookProcessor } from './processor';

@@ -7,7 +7,7 @@
  */
 import { parseDecimalAmount, type Money } from '../../domain/shared/money';
 import { customIdMatches, parseCustomId, type CaptureOutcome, type PayPalPaymentsReader } from '../../domain/ports/paypalPayments';
-import { isJsonObject, jsonAt, type JsonObject } from './json';
+import { isJsonObject, jsonAt, type JsonObject } from '../../domain/shared/json';
 import type { RefResolver, Step, Translation } from './steps';
 
 /** A PayPal webhook body is untrusted JSON: read field by field, nothing assumed. */

@@ -9,7 +9,7 @@
  * success (the failed charges are listed separately and recorded through their intent).
  */
 import type { ProviderObject, StripeLedgerKind } from '../../domain/ports/providerLedger';
-import { isJsonObject, jsonAt, jsonText, type JsonObject } from './json';
+import { isJsonObject, jsonAt, jsonText, type JsonObject } from '../../domain/shared/json';
 import type { StripeEventEnvelope } from './stripe';
 
 /** A provider object as listed: untrusted JSON, read field by field. */

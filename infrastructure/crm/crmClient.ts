@@ -167,7 +167,7 @@ export class CrmClient implements Crm {
     const id = body.id;
     if (typeof id !== 'string' || id === '') throw new CrmCallError('unavailable', `CRM ${op}: the answer has no booking id`, null, op, JSON.stringify(body).slice(0, MAX_BODY_IN_ERROR));
     if (body.external_reference !== undefined && body.external_reference !== req.externalReference) {
-      throw new CrmCallError('rejected', `CRM ${op}: answered for external reference ${String(body.external_reference)}, not ${req.externalReference}`, null, op, JSON.stringify(body).slice(0, MAX_BODY_IN_ERROR));
+      throw new CrmCallError('rejected', `CRM ${op}: answered for external reference ${JSON.stringify(body.external_reference)}, not ${req.externalReference}`, null, op, JSON.stringify(body).slice(0, MAX_BODY_IN_ERROR));
     }
     const ids: Record<string, string> = {};
     if (body.ids && typeof body.ids === 'object') {

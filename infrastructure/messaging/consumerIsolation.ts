@@ -147,7 +147,7 @@ export class ConsumerIsolation {
       `INSERT INTO consumer_parked (group_id, message_key, message_id, topic, value, headers, msg_partition, msg_offset, attempts, last_error, next_attempt_at, parked_at)
        VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, clock_timestamp() + make_interval(secs => $11::float8 / 1000), CASE WHEN $12::boolean THEN clock_timestamp() END)
        ON CONFLICT (group_id, message_id) DO NOTHING`,
-      [this.group, m.key, m.id, m.topic, JSON.stringify(m.value ?? null), JSON.stringify(m.headers ?? {}), m.partition, m.offset, failed ? 1 : 0, error, failed ? this.retryDelayMs(1) : 0, parked],
+      [this.group, m.key, m.id, m.topic, JSON.stringify(m.value ?? null), JSON.stringify(m.headers), m.partition, m.offset, failed ? 1 : 0, error, failed ? this.retryDelayMs(1) : 0, parked],
     );
     if (error !== null) {
       this.opts.logger?.warn({ err, group: this.group, key: m.key, messageId: m.id, topic: m.topic }, 'consumer: message failed; its key is held and retried, other keys go on');

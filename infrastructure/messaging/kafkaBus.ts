@@ -98,7 +98,7 @@ export class KafkaBus implements MessageBus {
           if (!log) return;
           const { message, ...rest } = entry;
           // rebalances log heartbeat "errors" that kafkajs recovers from by itself
-          const recoverable = /rebalanc|coordinator is loading/i.test(`${message} ${String((rest as { error?: unknown }).error ?? '')}`);
+          const recoverable = /rebalanc|coordinator is loading/i.test(`${message} ${kafkaErrorText((rest as { error?: unknown }).error)}`);
           if (level <= logLevel.ERROR && !recoverable) log.error(rest, message);
           else log.warn(rest, message);
         },
@@ -184,7 +184,7 @@ export class KafkaBus implements MessageBus {
     let sent = 0;
     for (const m of encoded) {
       // UTF-8 bytes, not characters: JSON keeps non-ASCII text as is, up to 3 bytes a character
-      const size = Buffer.byteLength(m.key) + Buffer.byteLength(m.value) + Object.entries(m.headers).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(String(v)), 0) + 64;
+      const size = Buffer.byteLength(m.key) + Buffer.byteLength(m.value) + Object.entries(m.headers).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) + 64;
       if (chunk.length > 0 && bytes + size > PUBLISH_CHUNK_BYTES) {
         await this.sendCounted(chunk, sent);
         sent += chunk.length;
@@ -266,10 +266,11 @@ export class KafkaBus implements MessageBus {
       run({
         autoCommit: true,
         eachBatchAutoResolve: true,
-        eachBatch: async ({ batch, heartbeat }) => {
+        eachBatch: async (payload) => {
+          const { batch } = payload;
           if (batch.messages.length === 0) return;
           await handler(batch.messages.map((m) => this.delivered(batch.topic, batch.partition, m)));
-          await heartbeat();
+          await payload.heartbeat();
         },
       }),
     );
@@ -360,4 +361,9 @@ export class KafkaBus implements MessageBus {
     this.producer = null;
     this.admin = null;
   }
+}
+
+/** The text of the `error` kafkajs puts on a log entry: a message, a string, or nothing. */
+function kafkaErrorText(err: unknown): string {
+  return err instanceof Error ? err.message : typeof err === 'string' ? err : '';
 }

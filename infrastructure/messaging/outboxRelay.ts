@@ -298,8 +298,7 @@ export class OutboxRelay {
     // One message at a time from the first unacknowledged one until one fails (the in-process
     // bus names it exactly; a Kafka request may have failed for any of its records).
     const rest = rows.slice(done);
-    for (let i = 0; i < rest.length; i++) {
-      const row = rest[i]!;
+    for (const [i, row] of rest.entries()) {
       try {
         await this.bus.publish([toBusMessage(row)]);
         await this.markPublished([row]);

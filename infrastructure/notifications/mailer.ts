@@ -83,7 +83,7 @@ export class Mailer {
     const to = typeof message.to === 'string' ? message.to : message.to.join(', ');
     if (!to.trim()) throw new MailError('email not sent: no recipient', false, 'EENVELOPE', null);
     try {
-      const info = await this.transport.sendMail({
+      const info: unknown = await this.transport.sendMail({
         from: this.from,
         to,
         subject: message.subject,
@@ -96,7 +96,8 @@ export class Mailer {
             }
           : {}),
       });
-      return { messageId: String(info.messageId) };
+      const messageId = typeof info === 'object' && info !== null && 'messageId' in info ? info.messageId : undefined;
+      return { messageId: typeof messageId === 'string' ? messageId : '' };
     } catch (err) {
       throw toMailError(err);
     }

@@ -179,7 +179,7 @@ describe('orders: create, get, approve, capture', () => {
     expect(r.order.status).toBe('COMPLETED');
     expect(r.capture).toMatchObject({ status: 'COMPLETED', amount: EUR(1050), orderId: o.id, customId: o.customId, invoiceId: o.invoiceId, processorResponseCode: null });
     expect((await client.getOrder(o.id)).captures.map((c) => c.id)).toEqual([r.capture.id]);
-    expect(await client.getCapture(r.capture.id)).toMatchObject({ id: r.capture.id, status: 'COMPLETED', amount: EUR(1050), orderId: o.id, customId: 'tenant-a|' + o.referenceId });
+    expect(await client.getCapture(r.capture.id)).toMatchObject({ id: r.capture.id, status: 'COMPLETED', amount: EUR(1050), orderId: o.id, customId: `tenant-a|${String(o.referenceId)}` });
   });
 
   it('capturing before the buyer approved needs the buyer: needs_action', async () => {

@@ -39,7 +39,7 @@ import { providerIdempotencyKey } from './idempotencyKeys';
 import type { PayPalPaymentsReader } from '../../domain/ports/paypalPayments';
 import { currencyExponent, isCurrency, isMinorUnits, parseDecimalAmount, toDecimalString, type Money } from '../../domain/shared/money';
 import { ProviderRateLimited, type ProviderObject } from '../../domain/ports/providerLedger';
-import { isJsonObject, jsonAt, type JsonObject } from '../../commands/webhooks/json';
+import { isJsonObject, jsonAt, type JsonObject } from '../../domain/shared/json';
 
 // ---------------------------------------------------------------------------------------------
 // Amounts

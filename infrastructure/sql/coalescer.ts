@@ -125,7 +125,7 @@ export class Coalescer<I, O> {
     } catch (err) {
       if (batch.length > 1 && isStatementError(err)) {
         this.stats.fallbacks += 1;
-        for (const p of batch) await this.run([p.item]).then((r) => (r.length === 1 ? p.resolve(r[0] as O) : p.reject(new Error(`batch of 1 answered ${r.length} results`))), p.reject);
+        for (const p of batch) await this.run([p.item]).then((r) => (r.length === 1 ? p.resolve(r[0] as O) : p.reject(new Error(`batch of 1 answered ${r.length} results`))), (e: unknown) => p.reject(e));
         return;
       }
       for (const p of batch) p.reject(err);

@@ -139,7 +139,7 @@ export class PgClient implements SqlClient {
 
 function wrap(client: PoolClient): SqlExecutor {
   return {
-    async query<T>(sql: string, params?: readonly unknown[]) {
+    async query<T>(sql: string, params?: readonly unknown[]): Promise<SqlRows<T>> {
       const r = await client.query(sql, params as unknown[] | undefined);
       return { rows: r.rows as T[] };
     },

@@ -59,7 +59,7 @@ export class InboxApplier {
       lease,
       leaseRetryMs: 1000,
       onError: (err, failures) => {
-        this.lastError = (err as Error)?.message ?? String(err);
+        this.lastError = err instanceof Error ? err.message : String(err);
         this.logger.error({ err, failures }, 'webhook applier pass failed');
       },
     });

@@ -69,7 +69,12 @@ export class InboxRetrier {
       }
       // Appends wake the retrier so parked events find their new target soon; the floor keeps a
       // busy service from rescanning the inbox once per append.
-      if (this.running) await this.sleeper.sleep(this.intervalMs, this.wakeFloorMs);
+      if (this.isRunning()) await this.sleeper.sleep(this.intervalMs, this.wakeFloorMs);
     }
+  }
+
+  /** Read through a call: stop() may clear `running` while a pass awaits, which narrowing cannot see. */
+  private isRunning(): boolean {
+    return this.running;
   }
 }
