@@ -20,7 +20,8 @@ export interface KafkaBusOptions {
   /**
    * Longest a publish may take before its producer is abandoned (default 30 s). kafkajs retries an
    * idempotent producer's send without end, so a producer wedged by a broker restart would stall
-   * the outbox relay for good; abandoned, the relay's next attempt gets a fresh producer.
+   * the outbox relay for good; abandoned, the relay's next attempt gets a fresh producer (as after
+   * any failed send).
    */
   publishTimeoutMs?: number;
   /** TLS (kafkajs `ssl`): false for PLAINTEXT listeners; PEM contents, not paths. */
@@ -55,6 +56,12 @@ export function explainKafkaError(err: unknown): unknown {
   if (TLS_FAILURE.test(text)) return new KafkaSecurityError(`TLS to the Kafka brokers failed (check KAFKA_SSL, KAFKA_SSL_CA, KAFKA_SSL_CERT and KAFKA_SSL_KEY): ${text}`, err);
   return err;
 }
+
+/**
+ * Broker refusals about the producer's session, not about the records: a fresh producer (new
+ * producer id, sequences from zero) is the cure, so they are an outage of the old producer.
+ */
+export const PRODUCER_STATE_ERRORS: ReadonlySet<string> = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'DUPLICATE_SEQUENCE_NUMBER', 'INVALID_PRODUCER_EPOCH', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_ID_MAPPING']);
 
 async function explained<T>(p: Promise<T>): Promise<T> {
   try {
@@ -230,17 +237,21 @@ export class KafkaBus implements MessageBus {
     try {
       await Promise.race([send, timedOut]);
     } catch (err) {
-      if (err === timeout && this.producer === producer) {
-        // nothing of this batch counts as published (the relay sends it again: at-least-once,
-        // consumers deduplicate by message id); the wedged producer is dropped
+      if (this.producer === producer) {
+        // A failed send leaves an idempotent producer's sequence numbers in doubt: kafkajs counts
+        // a batch the broker never appended, and after a broker restart every later send of that
+        // producer is refused with OUT_OF_ORDER_SEQUENCE_NUMBER, for good. Nothing of this batch
+        // counts as published (the relay sends it again: at-least-once, consumers deduplicate by
+        // message id); the next send gets a fresh producer id, whose sequences start at zero.
         this.producer = null;
         send.catch(() => undefined);
         void producer.disconnect().catch(() => undefined);
       }
       // A protocol error the broker will not retry (MESSAGE_TOO_LARGE, INVALID_RECORD...) is about
-      // the records; anything else (connection, leaders, retries exhausted, timeout) is an outage.
-      const e = err as { name?: string; retriable?: boolean } | null;
-      if (e?.name === 'KafkaJSProtocolError' && e.retriable === false) throw err;
+      // the records, unless it is about the producer's own state; anything else (connection,
+      // leaders, retries exhausted, timeout, producer state) is an outage.
+      const e = err as { name?: string; retriable?: boolean; type?: string } | null;
+      if (e?.name === 'KafkaJSProtocolError' && e.retriable === false && !PRODUCER_STATE_ERRORS.has(e.type ?? '')) throw err;
       throw err instanceof BusUnavailable ? err : new BusUnavailable(err);
     } finally {
       clearTimeout(timer);
