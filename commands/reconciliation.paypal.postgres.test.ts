@@ -83,6 +83,11 @@ describe('reconciliation with PayPal (simulator + PostgreSQL)', () => {
     const hook = `${svc.url}/webhooks/paypal`;
     expect((await sim.sendWebhook(hook, sim.events.captureCompleted(ids.twin!.captureId!))).status).toBe(200);
     expect((await sim.sendWebhook(hook, sim.events.captureRefunded(ids.twin!.refundId!))).status).toBe(200);
+    // stored on the 200, applied by the applier right after: applied before anything is reconciled
+    await eventually(async () => {
+      const twin = await invoiceState(ids.twin!.invoiceId);
+      return twin.status === 'paid' && twin.amountRefunded === 3000;
+    }, 30_000);
     // the buyer came back (Settle captured and recorded it); a later dashboard refund's webhook is lost
     sim.approveOrder(ids.returned!.orderId);
     expect((await fetch(`${svc.url}/pay/paypal/return?token=${ids.returned!.orderId}&PayerID=PAYER1`, { headers: { accept: 'application/json' } })).status).toBe(200);

@@ -140,6 +140,8 @@ describe('reconciliation with Stripe (fake Stripe lists + PostgreSQL)', () => {
         expect(r.status).toBe(200);
       }
     }
+    // stored on each 200 and applied by the applier right after: every delivery applied (or parked) first
+    await eventually(async () => (await svc.runtime.inboxApplier.status()).backlog === 0, 30_000);
     for (let i = 0; i < 3; i++) await svc.runtime.inboxRetrier.runOnce(true);
   });
   afterAll(async () => {

@@ -154,12 +154,13 @@ export function createApp(s: AppServices, opts: AppOptions = {}): Express {
   // live status streams (server-sent events) fed by the projections; closed at shutdown
   const live = new LiveStatusHub(s.readModelChanges, s.metrics, { heartbeatMs: c.LIVE_HEARTBEAT_SECONDS * 1000, perPrincipal: c.LIVE_STREAMS_PER_PRINCIPAL, perIp: c.LIVE_STREAMS_PER_IP });
   app.locals.liveHub = live;
-  app.use(payRoutes(s, live));
-  app.use(consoleRoutes({ rt: s, hub: live }));
   // verified deliveries are never throttled (a provider's burst after an outage must not meet 429s);
-  // an address whose requests fail verification spends RATE_LIMIT_WEBHOOK_* and is then refused before verifying
+  // an address whose requests fail verification spends RATE_LIMIT_WEBHOOK_* and is then refused before verifying.
+  // Mounted before the payer pages and the console: the hottest route does not walk their routes.
   const unverified = failedAuthLimit({ name: 'webhooks', capacity: c.RATE_LIMIT_WEBHOOK_BURST, refillPerSecond: c.RATE_LIMIT_WEBHOOK_PER_SECOND, now });
   app.use(webhookRoutes(s.webhooks, unverified));
+  app.use(payRoutes(s, live));
+  app.use(consoleRoutes({ rt: s, hub: live }));
   const specs = apiRoutes(s);
   const doc = openApiDocument(specs, '1');
   app.get('/openapi.json', (_req, res) => {

@@ -96,6 +96,9 @@ export interface CommandServices {
   readonly payPalReturn: PayPalReturn | null;
 }
 
+/** How often the reactors (provider requests, waitlist) store their checkpoints; after a crash they redo at most this much, idempotently. */
+const REACTOR_CHECKPOINT_EVERY_MS = 1000;
+
 /** The consumer groups Settle runs and the topics each reads (consumer lag: metrics, console). */
 const CONSUMER_GROUPS: ReadonlyArray<{ group: string; topics: readonly string[] }> = [
   { group: CRM_SYNC_GROUP, topics: [TOPICS.bookings, TOPICS.crmSyncRetry] },
@@ -289,8 +292,8 @@ export class Settle {
       await s.buildProjections();
       await s.buildConsumers();
       s.registerCollectors();
-      s.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => s.provider, logger)), { lease: s.leaseFor('provider-requests') });
-      s.addSubscription(checkpointed('waitlist', new SqlCheckpointStore(db), waitlistHandler(eventStore, clock)), { lease: s.leaseFor('waitlist') });
+      s.addSubscription(checkpointed('provider-requests', new SqlCheckpointStore(db), providerRequestHandler(() => s.provider, logger), { storeEveryMs: REACTOR_CHECKPOINT_EVERY_MS }), { lease: s.leaseFor('provider-requests') });
+      s.addSubscription(checkpointed('waitlist', new SqlCheckpointStore(db), waitlistHandler(eventStore, clock), { storeEveryMs: REACTOR_CHECKPOINT_EVERY_MS }), { lease: s.leaseFor('waitlist') });
       if (eventStore instanceof EsdbEventStore) s.addSubscription(esdbOutboxFeeder(db), { lease: s.leaseFor('eventstoredb-outbox-feeder') });
       return s;
     } catch (err) {

@@ -6,7 +6,7 @@
  */
 import { comparePositions, type EventStore, type Position, type ReadAllOptions, type RecordedEvent } from '../../domain/ports/eventStore';
 import { countedEvent, eventually } from '../../test/support/events';
-import { CatchUpSubscription, type SubscriptionSink } from './catchUp';
+import { CatchUpSubscription, checkpointed, type CheckpointStore, type SubscriptionSink } from './catchUp';
 
 const event = (i: number): RecordedEvent => countedEvent(i, { streams: 7, perCommit: 3, commitBase: 1000 });
 
@@ -130,5 +130,76 @@ describe('CatchUpSubscription read-ahead', () => {
       [36, 0],
       [30, 0],
     ]);
+  });
+});
+
+describe('checkpointed (a reactor: handler, then its checkpoint)', () => {
+  function memoryCheckpoints() {
+    const stored: Position[] = [];
+    const store: CheckpointStore = {
+      load: () => Promise.resolve(stored.at(-1) ?? null),
+      store: (_name, p) => {
+        stored.push(p);
+        return Promise.resolve();
+      },
+    };
+    return { stored, store };
+  }
+
+  test('without storeEveryMs every batch stores its checkpoint', async () => {
+    const cp = memoryCheckpoints();
+    const s = checkpointed('r', cp.store, () => Promise.resolve());
+    await s.handle([event(0), event(1)]);
+    await s.handle([event(2)]);
+    expect(cp.stored).toEqual([event(1).position, event(2).position]);
+  });
+
+  test('storeEveryMs: at most one store per interval, the latest position; flush (stop) stores what is pending, once', async () => {
+    const cp = memoryCheckpoints();
+    let t = 10_000;
+    const handled: number[] = [];
+    const s = checkpointed('r', cp.store, (es) => {
+      handled.push(es.length);
+      return Promise.resolve();
+    }, { storeEveryMs: 1000, now: () => t });
+    await s.handle([event(0)]); // first batch: stored at once
+    t += 300;
+    await s.handle([event(1)]);
+    t += 300;
+    await s.handle([event(2), event(3)]);
+    expect(cp.stored).toEqual([event(0).position]);
+    t += 500; // 1100 ms after the last store
+    await s.handle([event(4)]);
+    expect(cp.stored).toEqual([event(0).position, event(4).position]);
+    t += 10;
+    await s.handle([event(5)]);
+    await s.flush?.();
+    await s.flush?.();
+    expect(cp.stored).toEqual([event(0).position, event(4).position, event(5).position]);
+    expect(handled).toEqual([1, 1, 2, 1, 1]);
+  });
+
+  test('a reload drops what was pending (the subscription starts again from the stored checkpoint)', async () => {
+    const cp = memoryCheckpoints();
+    const t = 0;
+    const s = checkpointed('r', cp.store, () => Promise.resolve(), { storeEveryMs: 1000, now: () => t });
+    await s.handle([event(0)]);
+    await s.handle([event(1)]);
+    expect(await s.load()).toEqual(event(0).position);
+    await s.flush?.();
+    expect(cp.stored).toEqual([event(0).position]);
+  });
+
+  test('a subscription stopping flushes its sink', async () => {
+    const log = new MemoryLog(5);
+    const cp = memoryCheckpoints();
+    let t = 0;
+    const s = checkpointed('r', cp.store, () => Promise.resolve(), { storeEveryMs: 60_000, now: () => (t += 1) });
+    const sub = new CatchUpSubscription(log.store, s, { batchSize: 2, idleDelayMs: 5 });
+    sub.start();
+    await until(() => sub.status().position?.prepare === event(4).position.prepare);
+    expect(cp.stored).toEqual([event(1).position]);
+    await sub.stop();
+    expect(cp.stored).toEqual([event(1).position, event(4).position]);
   });
 });

@@ -13,6 +13,8 @@ export interface SubscriptionSink {
   readonly name: string;
   load(): Promise<Position | null>;
   handle(events: readonly RecordedEvent[]): Promise<void>;
+  /** Makes durable what handle() left pending (a checkpoint stored lazily); called when the subscription stops. */
+  flush?(): Promise<void>;
 }
 
 export interface CheckpointStore {
@@ -42,19 +44,43 @@ export class SqlCheckpointStore implements CheckpointStore {
   }
 }
 
-/** A sink that runs a handler then stores the checkpoint: at-least-once, so the handler must be idempotent. */
+/**
+ * A sink that runs a handler then stores the checkpoint: at-least-once, so the handler must be
+ * idempotent. `storeEveryMs`: the checkpoint is written at most that often (and when the
+ * subscription stops), not after every batch: a reactor that reads every event of the log for
+ * the few it acts on would otherwise write its checkpoint several times a second under load; after
+ * a crash it handles again at most that much of the log (idempotent, so nothing happens twice).
+ */
 export function checkpointed(
   name: string,
   checkpoints: CheckpointStore,
   handler: (events: readonly RecordedEvent[]) => Promise<void>,
+  opts: { storeEveryMs?: number; now?: () => number } = {},
 ): SubscriptionSink {
+  const every = opts.storeEveryMs ?? 0;
+  const now = opts.now ?? Date.now;
+  let storedAt = Number.NEGATIVE_INFINITY;
+  let pending: Position | null = null;
+  const store = async (position: Position) => {
+    await checkpoints.store(name, position);
+    storedAt = now();
+    if (pending === position) pending = null;
+  };
   return {
     name,
-    load: () => checkpoints.load(name),
+    load: () => {
+      pending = null;
+      return checkpoints.load(name);
+    },
     async handle(events) {
       await handler(events);
       const last = events[events.length - 1];
-      if (last) await checkpoints.store(name, last.position);
+      if (!last) return;
+      pending = last.position;
+      if (now() - storedAt >= every) await store(last.position);
+    },
+    async flush() {
+      if (pending) await store(pending);
     },
   };
 }
@@ -93,6 +119,7 @@ export interface CatchUpOptions {
   lease?: LeaderLease;
   leaseRetryMs?: number;
 }
+
 
 /**
  * Catch-up subscription over all streams. Reads in global order after the sink's checkpoint,
@@ -160,6 +187,7 @@ export class CatchUpSubscription {
     await this.loop.stop();
     // wait for a read-ahead, so no query of this subscription outlives stop()
     await this.discardAhead();
+    await this.sink.flush?.();
   }
 
   wake(): void {

@@ -12,22 +12,35 @@ import type { BusMessage } from '../../domain/ports/messageBus';
  */
 export class InProcessBus implements MessageBus {
   readonly kind = 'in-process' as const;
-  private readonly groups = new Map<string, { topics: Set<string>; handler: MessageHandler }>();
+  private readonly groups = new Map<string, { topics: Set<string>; handler: MessageHandler; batch?: BatchHandler }>();
   private readonly offsets = new Map<string, number>();
 
   async publish(messages: readonly BusMessage[]): Promise<void> {
-    for (const [i, m] of messages.entries()) {
-      const offset = (this.offsets.get(m.topic) ?? -1) + 1;
-      this.offsets.set(m.topic, offset);
-      const delivered: DeliveredMessage = { ...m, partition: 0, offset: String(offset) };
+    // consecutive messages of one topic are a run: a batch subscriber gets the run in one call
+    // (one transaction for the finance ledger, as a Kafka fetch gives it), a per-message
+    // subscriber each message in order
+    for (let start = 0; start < messages.length; ) {
+      const topic = messages[start]?.topic;
+      let end = start;
+      while (end < messages.length && messages[end]?.topic === topic) end++;
+      const run = messages.slice(start, end).map((m): DeliveredMessage => {
+        const offset = (this.offsets.get(m.topic) ?? -1) + 1;
+        this.offsets.set(m.topic, offset);
+        return { ...m, partition: 0, offset: String(offset) };
+      });
       try {
         for (const g of this.groups.values()) {
-          if (g.topics.has(m.topic)) await g.handler(delivered);
+          if (topic === undefined || !g.topics.has(topic)) continue;
+          if (g.batch) await g.batch(run);
+          else for (const m of run) await g.handler(m);
         }
       } catch (err) {
-        if (i > 0) throw new PartialPublish(i, err);
+        // every message before the run was handled by every group; within the run some groups
+        // may have handled some: they get them again (at-least-once, as Kafka redelivers a batch)
+        if (start > 0) throw new PartialPublish(start, err);
         throw err;
       }
+      start = end;
     }
   }
 
@@ -42,9 +55,16 @@ export class InProcessBus implements MessageBus {
     });
   }
 
-  /** Publishing hands over one message at a time, so a batch here is one message. */
+  /** A batch is a run of consecutive messages of one topic in one publish (at most the relay's batch). */
   subscribeBatches(groupId: string, topics: readonly string[], handler: BatchHandler): Promise<BusSubscription> {
-    return this.subscribe(groupId, topics, (m) => handler([m]));
+    if (this.groups.has(groupId)) return Promise.reject(new Error(`consumer group ${groupId} is already subscribed in this process`));
+    this.groups.set(groupId, { topics: new Set(topics), handler: (m) => handler([m]), batch: handler });
+    return Promise.resolve({
+      stop: () => {
+        this.groups.delete(groupId);
+        return Promise.resolve();
+      },
+    });
   }
 
   healthy(): Promise<boolean> {

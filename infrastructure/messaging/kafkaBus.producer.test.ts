@@ -45,7 +45,8 @@ function fakeProducers(behaviours: Send[]) {
   return made;
 }
 
-const refusal = (type: string, code: number) => new KafkaJSProtocolError({ type, code, retriable: false, message: `refused: ${type}` });
+// kafkajs builds its protocol errors from the broker's error table entry ({ type, code, retriable, message }); its typings say Error
+const refusal = (type: string, code: number) => new KafkaJSProtocolError({ type, code, retriable: false, message: `refused: ${type}` } as unknown as Error);
 const message = (i: number): BusMessage => ({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, topic: 'payments', key: `booking-${i}`, value: { i }, headers: {} });
 const ok: Send = () => Promise.resolve([]);
 

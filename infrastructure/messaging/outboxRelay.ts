@@ -96,6 +96,8 @@ export class OutboxRelay {
   private readonly wakeFloorMs: number;
   private readonly maxAttempts: number;
   private readonly retryBaseMs: number;
+  /** When the held keys were last checked for a due retry (retryHolds). */
+  private holdsCheckedAt = 0;
   private readonly retryMaxMs: number;
   private readonly stuckAfterMs: number;
   /** The oldest due message of an unheld key, and since when it has been the oldest (stuck detection). */
@@ -209,6 +211,7 @@ export class OutboxRelay {
       `UPDATE outbox_holds SET parked_at = NULL, attempts = 0, next_attempt_at = clock_timestamp() WHERE message_key = $1 RETURNING message_key`,
       [key],
     );
+    this.holdsCheckedAt = 0; // due now: the next pass looks (another instance's relay within 250 ms)
     this.wake();
     return rows.length > 0;
   }
@@ -356,6 +359,11 @@ export class OutboxRelay {
 
   /** Held keys whose retry is due: their head message alone; success releases the key. */
   private async retryHolds(): Promise<void> {
+    // at most every 250 ms (or the retry base, when shorter): a busy relay passes many times a
+    // second, and a hold's retry is due seconds after its failure
+    const now = Date.now();
+    if (now - this.holdsCheckedAt < Math.min(250, this.retryBaseMs)) return;
+    this.holdsCheckedAt = now;
     const { rows: due } = await this.db.query<{ message_key: string; message_id: string; attempts: number }>(
       `SELECT message_key, message_id::text AS message_id, attempts FROM outbox_holds
         WHERE parked_at IS NULL AND next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at LIMIT 100`,

@@ -63,6 +63,14 @@ class FenceLost extends Error {
   override readonly name = 'FenceLost';
 }
 
+/** The projection refused the batch as a whole (not a transient error): it is applied again one event at a time. */
+class BatchRefused extends Error {
+  override readonly name = 'BatchRefused';
+  constructor(override readonly cause: unknown) {
+    super('the batch was refused; applying it one event at a time');
+  }
+}
+
 class Halted extends Error {
   override readonly name = 'Halted';
 }
@@ -255,35 +263,49 @@ export class ProjectionRunner implements ProjectionControl {
         // the `null` start does not hide that assignment from the code after the transaction
         let haltAt = null as { event: RecordedEvent; error: string } | null;
         let appliedHere = 0;
-        await this.db.transaction(async (tx) => {
-          if (asyncCommit) await tx.query(`SELECT set_config('synchronous_commit', 'off', true)`);
-          // Fence: the checkpoint must still be where this batch started. Runners of one
-          // projection queue on a transaction-scoped advisory lock rather than a row lock: a row
-          // lock would give this transaction its id at once, and readAll returns nothing at or
-          // above the oldest running transaction id in the cluster, so every reader of the log
-          // would wait for this whole batch. Now the id comes with the first write (after the
-          // reads and the folding), and the checkpoint is read after the lock is held.
-          // (the two-key form has a key space of its own, apart from the leases' one-key locks;
-          // the schema keeps installations that share a database from queueing on each other)
-          await tx.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || $2))', [FENCE_LOCK_CLASS, `:${name}`]);
-          const { rows } = await tx.query<{ c: string; p: string }>('SELECT position_commit AS c, position_prepare AS p FROM checkpoints WHERE name = $1', [name]);
-          const cur = rows[0];
-          if (!cur) throw new FenceLost(`checkpoint ${name} does not exist`);
-          const curPos = `${cur.c}/${cur.p}`;
-          const expPos = expected ? `${expected.commit}/${expected.prepare}` : null;
-          if (curPos !== expPos) throw new FenceLost(`checkpoint moved (${curPos} != ${expPos}): another runner applied these events`);
+        const relevant = events.filter((e) => (def.eventTypes as ReadonlySet<string>).has(e.type));
+        /**
+         * One transaction for the batch. `oneByOne`: each event under its own savepoint, bad ones
+         * dead-lettered (or halting); only after the whole batch failed to apply (no savepoint on
+         * the common path: a savepoint and its release are two round trips per batch).
+         */
+        const attempt = (oneByOne: boolean) =>
+          this.db.transaction(async (tx) => {
+            deadLettered = 0;
+            haltAt = null;
+            appliedHere = 0;
+            if (asyncCommit) await tx.query(`SELECT set_config('synchronous_commit', 'off', true)`);
+            // Fence: the checkpoint must still be where this batch started. Runners of one
+            // projection queue on a transaction-scoped advisory lock rather than a row lock: a row
+            // lock would give this transaction its id at once, and readAll returns nothing at or
+            // above the oldest running transaction id in the cluster, so every reader of the log
+            // would wait for this whole batch. Now the id comes with the first write (after the
+            // reads and the folding). The lock and the checkpoint are read in one statement, whose
+            // snapshot may predate the lock's wait: the read is an early exit, the guard is the
+            // compare-and-set of the checkpoint at the end (it sees the latest row version).
+            // (the two-key form has a key space of its own, apart from the leases' one-key locks;
+            // the schema keeps installations that share a database from queueing on each other)
+            const { rows } = await tx.query<{ c: string; p: string }>(
+              `SELECT c.position_commit AS c, c.position_prepare AS p
+                 FROM (SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || $2))) AS l, checkpoints c
+                WHERE c.name = $3`,
+              [FENCE_LOCK_CLASS, `:${name}`, name],
+            );
+            const cur = rows[0];
+            if (!cur) throw new FenceLost(`checkpoint ${name} does not exist`);
+            const curPos = `${cur.c}/${cur.p}`;
+            const expPos = expected ? `${expected.commit}/${expected.prepare}` : null;
+            if (curPos !== expPos) throw new FenceLost(`checkpoint moved (${curPos} != ${expPos}): another runner applied these events`);
 
-          const relevant = events.filter((e) => (def.eventTypes as ReadonlySet<string>).has(e.type));
-          let through: RecordedEvent | null = last;
-          if (relevant.length > 0) {
-            await tx.query('SAVEPOINT projection_batch');
-            try {
-              await def.apply(tx, relevant, t);
-              await tx.query('RELEASE SAVEPOINT projection_batch');
+            let through: RecordedEvent | null = last;
+            if (relevant.length > 0 && !oneByOne) {
+              try {
+                await def.apply(tx, relevant, t);
+              } catch (err) {
+                throw isTransient(err) ? err : new BatchRefused(err);
+              }
               appliedHere = relevant.length;
-            } catch (err) {
-              if (isTransient(err)) throw err;
-              await tx.query('ROLLBACK TO SAVEPOINT projection_batch');
+            } else if (relevant.length > 0) {
               // Find the bad event(s): apply one by one.
               for (const e of relevant) {
                 await tx.query('SAVEPOINT projection_event');
@@ -311,26 +333,36 @@ export class ProjectionRunner implements ProjectionControl {
                 }
               }
             }
-          }
-          if (appliedHere > 0 && this.opts.notify) await tx.query('SELECT pg_notify($1, $2)', [this.opts.notify.channel, this.opts.notify.payload]);
-          if (through) {
-            // compare and set: moved only from where this batch found it (a rebuild or a resume
-            // that rewrote the checkpoint meanwhile makes this batch's work void)
-            const moved = await tx.query(
-              `UPDATE checkpoints SET position_commit = $2, position_prepare = $3, updated_at = clock_timestamp()
-                WHERE name = $1 AND position_commit = $4 AND position_prepare = $5 RETURNING 1`,
-              [name, through.position.commit.toString(), through.position.prepare.toString(), cur.c, cur.p],
-            );
-            if (moved.rows.length !== 1) throw new FenceLost(`checkpoint ${name} moved while the batch ran`);
-            expected = through.position;
-          }
-          if (haltAt) {
-            await tx.query('UPDATE projection_state SET halted_at = clock_timestamp(), halted_reason = $2 WHERE name = $1', [
-              def.name,
-              `event ${haltAt.event.id} (${haltAt.event.type}): ${haltAt.error}`,
-            ]);
-          }
-        });
+            const notify = appliedHere > 0 ? this.opts.notify : undefined;
+            if (through) {
+              // compare and set: moved only from where this batch found it (a rebuild or a resume
+              // that rewrote the checkpoint meanwhile makes this batch's work void); the read
+              // models' change notice goes with it (delivered at commit, like a separate NOTIFY)
+              const moved = await tx.query(
+                `UPDATE checkpoints SET position_commit = $2, position_prepare = $3, updated_at = clock_timestamp()
+                  WHERE name = $1 AND position_commit = $4 AND position_prepare = $5
+                  RETURNING ${notify ? 'pg_notify($6, $7)' : '1'}`,
+                [name, through.position.commit.toString(), through.position.prepare.toString(), cur.c, cur.p, ...(notify ? [notify.channel, notify.payload] : [])],
+              );
+              if (moved.rows.length !== 1) throw new FenceLost(`checkpoint ${name} moved while the batch ran`);
+              expected = through.position;
+            } else if (notify) {
+              await tx.query('SELECT pg_notify($1, $2)', [notify.channel, notify.payload]);
+            }
+            if (haltAt) {
+              await tx.query('UPDATE projection_state SET halted_at = clock_timestamp(), halted_reason = $2 WHERE name = $1', [
+                def.name,
+                `event ${haltAt.event.id} (${haltAt.event.type}): ${haltAt.error}`,
+              ]);
+            }
+          });
+        try {
+          await attempt(false);
+        } catch (err) {
+          if (!(err instanceof BatchRefused)) throw err;
+          // the whole batch was rolled back: again, one event at a time
+          await attempt(true);
+        }
         this.applied += appliedHere;
         this.deadLetters += deadLettered;
         if (appliedHere > 0 && generation === this.generation && !this.rebuilding) this.opts.onCommitted?.(def.name);
